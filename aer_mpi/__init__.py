@@ -1,0 +1,40 @@
+"""aer_mpi: a Qiskit statevector simulator sharded across MPI ranks.
+
+Importing this package does not start MPI; the backend does when it needs to.
+"""
+
+from aer_mpi._version import __version__
+from aer_mpi.errors import (
+    AerMPIError,
+    InsufficientMemoryError,
+    InvalidInputError,
+    JobCancelledError,
+    RankFailedError,
+)
+from aer_mpi.qobj import Qobj, QobjValidationError
+
+__all__ = [
+    "AerJob",
+    "AerMPIError",
+    "AerMPISimulator",
+    "InsufficientMemoryError",
+    "InvalidInputError",
+    "JobCancelledError",
+    "Qobj",
+    "QobjValidationError",
+    "RankFailedError",
+    "__version__",
+]
+
+
+def __getattr__(name: str):
+    # Qiskit-dependent classes load on first use, keeping `import aer_mpi` light.
+    if name == "AerMPISimulator":
+        from aer_mpi.backend import AerMPISimulator
+
+        return AerMPISimulator
+    if name == "AerJob":
+        from aer_mpi.job import AerJob
+
+        return AerJob
+    raise AttributeError(f"module 'aer_mpi' has no attribute {name!r}")

@@ -1,0 +1,220 @@
+"""Qiskit circuits -> Qobj.
+
+Every check that needs only the circuit happens here, on every rank alike:
+unknown instructions, unbound parameters and non-finite angles are reported
+before anything runs, naming the instruction and what to do.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from aer_mpi.errors import InvalidInputError
+from aer_mpi.qobj import Qobj, QobjExperiment, gate_names
+
+#: Instructions with no definition and no matrix wider than this are refused.
+MAX_OPERATOR_QUBITS = 10
+
+#: Aer's save instructions recognised by name (Aer's class or aer_mpi's).
+SAVE_INSTRUCTIONS = {
+    "save_statevector": ("statevector", "statevector"),
+}
+IGNORED = frozenset({"barrier", "delay", "id"})
+
+
+def encode_matrix(matrix: np.ndarray) -> list:
+    return [[[float(z.real), float(z.imag)] for z in row] for row in np.asarray(matrix, dtype=complex)]
+
+
+def encode_vector(vector: np.ndarray) -> list:
+    return [[float(z.real), float(z.imag)] for z in np.asarray(vector, dtype=complex)]
+
+
+def _bound_params(op: Any, where: str) -> list[float]:
+    from qiskit.circuit import ParameterExpression
+
+    values = []
+    for p in op.params:
+        if isinstance(p, ParameterExpression):
+            if p.parameters:
+                names = ", ".join(sorted(str(x) for x in p.parameters))
+                raise InvalidInputError(
+                    f"{where}: unbound parameter {names} in {op.name!r}: bind it with "
+                    f"circuit.assign_parameters(...) or run(..., parameter_binds=[{{...}}])"
+                )
+            p = complex(p)
+            if abs(p.imag) > 1e-12:
+                raise InvalidInputError(f"{where}: complex parameter {p} in {op.name!r}")
+            p = p.real
+        if isinstance(p, (int, float, np.integer, np.floating)) and not isinstance(p, bool):
+            value = float(p)
+            if not math.isfinite(value):
+                raise InvalidInputError(
+                    f"{where}: non-finite angle {value} in {op.name!r}: every parameter must be a finite number"
+                )
+            values.append(value)
+        else:
+            raise InvalidInputError(f"{where}: parameter {p!r} of {op.name!r} is not a number")
+    return values
+
+
+def _save_label(op: Any, default: str) -> str:
+    label = getattr(op, "_label", None) or getattr(op, "label", None)
+    return str(label) if label else default
+
+
+class _CircuitAssembler:
+    def __init__(self, circuit: Any, index: int):
+        self.circuit = circuit
+        self.name = circuit.name or f"circuit-{index}"
+        self.gates = gate_names()
+
+    def where(self, position: int, op: Any) -> str:
+        return f"circuit {self.name!r}, instruction {position} ({op.name})"
+
+    def instructions(
+        self, circuit: Any, qubit_map: Sequence[int], clbit_map: Sequence[int], depth: int = 0
+    ) -> list[dict]:
+        out: list[dict] = []
+        if depth > 50:
+            raise InvalidInputError(f"circuit {self.name!r}: definitions nest too deeply")
+        for position, item in enumerate(circuit.data):
+            op = item.operation
+            qubits = [qubit_map[circuit.find_bit(q).index] for q in item.qubits]
+            clbits = [clbit_map[circuit.find_bit(c).index] for c in item.clbits]
+            where = self.where(position, op)
+            if getattr(op, "condition", None) is not None:
+                raise InvalidInputError(f"{where}: c_if conditions are not supported; use if_test")
+            name = op.name
+            if name in IGNORED:
+                continue
+            if name == "measure":
+                out.append({"name": "measure", "qubits": qubits, "memory": clbits})
+            elif name == "reset":
+                out.append({"name": "reset", "qubits": qubits})
+            elif name == "global_phase":
+                out.append({"name": "global_phase", "qubits": [], "params": _bound_params(op, where)})
+            elif name in SAVE_INSTRUCTIONS:
+                _, default_label = SAVE_INSTRUCTIONS[name]
+                subtype = getattr(op, "_subtype", "single")
+                out.append(
+                    {"name": name, "qubits": qubits, "label": _save_label(op, default_label), "subtype": subtype}
+                )
+            elif name == "if_else":
+                out.append(self._if_else(op, qubits, clbits, where, depth, circuit, clbit_map))
+            elif name in self.gates:
+                out.append({"name": name, "qubits": qubits, "params": _bound_params(op, where)})
+            elif name == "unitary":
+                out.append({"name": "unitary", "qubits": qubits, "params": [encode_matrix(op.to_matrix())]})
+            elif name == "diagonal" and hasattr(op, "params"):
+                out.append({"name": "diagonal", "qubits": qubits, "params": encode_vector(op.params)})
+            else:
+                out.extend(self._other(op, qubits, clbits, where, depth))
+        return out
+
+    def _if_else(self, op: Any, qubits, clbits, where: str, depth: int, circuit: Any, clbit_map) -> dict:
+        from qiskit.circuit import Clbit, ClassicalRegister
+
+        target, value = op.condition if isinstance(op.condition, tuple) else (None, None)
+        if isinstance(target, Clbit):
+            cond_bits = [clbit_map[circuit.find_bit(target).index]]
+            value = int(bool(value))
+        elif isinstance(target, ClassicalRegister):
+            cond_bits = [clbit_map[circuit.find_bit(b).index] for b in target]
+            value = int(value)
+        else:
+            raise InvalidInputError(
+                f"{where}: only conditions on a clbit or a classical register are supported"
+            )
+        true_body, false_body = op.blocks[0], (op.blocks[1] if len(op.blocks) > 1 else None)
+        result = {
+            "name": "if_else",
+            "qubits": [],
+            "condition": {"clbits": cond_bits, "value": value},
+            "true_body": self.instructions(true_body, qubits, clbits, depth + 1),
+            "false_body": self.instructions(false_body, qubits, clbits, depth + 1) if false_body is not None else [],
+        }
+        return result
+
+    def _other(self, op: Any, qubits, clbits, where: str, depth: int) -> list[dict]:
+        from qiskit.circuit import Gate
+
+        if isinstance(op, Gate) and not clbits and op.num_qubits <= MAX_OPERATOR_QUBITS:
+            _bound_params(op, where)
+            try:
+                matrix = op.to_matrix()
+            except Exception:
+                matrix = None
+            if matrix is not None:
+                return [{"name": "unitary", "qubits": qubits, "params": [encode_matrix(matrix)], "label": op.name}]
+        definition = getattr(op, "definition", None)
+        if definition is not None:
+            return self.instructions(definition, qubits, clbits, depth + 1)
+        raise InvalidInputError(
+            f"{where}: unknown instruction {op.name!r}: aer_mpi cannot run it; "
+            f"transpile(circuit, backend) or circuit.decompose() first"
+        )
+
+    def experiment(self) -> QobjExperiment:
+        c = self.circuit
+        n = c.num_qubits
+        if n < 1:
+            raise InvalidInputError(f"circuit {self.name!r} has no qubits")
+        instructions = self.instructions(c, list(range(n)), list(range(c.num_clbits)))
+        phase = c.global_phase
+        if not isinstance(phase, (int, float)):
+            from qiskit.circuit import ParameterExpression
+
+            if isinstance(phase, ParameterExpression) and phase.parameters:
+                raise InvalidInputError(f"circuit {self.name!r}: unbound parameter in the global phase")
+            phase = float(phase)
+        if phase:
+            instructions.insert(0, {"name": "global_phase", "qubits": [], "params": [float(phase)]})
+        header = {
+            "name": self.name,
+            "n_qubits": n,
+            "memory_slots": c.num_clbits,
+            "creg_sizes": [[r.name, r.size] for r in c.cregs],
+            "qreg_sizes": [[r.name, r.size] for r in c.qregs],
+            "clbit_labels": [[r.name, i] for r in c.cregs for i in range(r.size)],
+            "global_phase": float(phase),
+            "metadata": dict(c.metadata or {}),
+        }
+        return QobjExperiment(header=header, instructions=instructions)
+
+
+def assemble_circuits(circuits: Sequence[Any], config: dict) -> Qobj:
+    """A Qobj holding ``circuits`` (already bound) with the run ``config``."""
+    experiments = [_CircuitAssembler(c, i).experiment() for i, c in enumerate(circuits)]
+    return Qobj.new(config=dict(config), experiments=experiments)
+
+
+def bind_parameters(circuits: Sequence[Any], parameter_binds: Optional[Sequence[dict]]) -> list[Any]:
+    """Aer's ``parameter_binds``: one dict per circuit mapping a parameter to a list of values.
+
+    Each circuit expands to one bound circuit per value in its lists.
+    """
+    if parameter_binds is None:
+        return list(circuits)
+    if len(parameter_binds) != len(circuits):
+        raise InvalidInputError(
+            f"parameter_binds: expecting one dict per circuit ({len(circuits)}), got {len(parameter_binds)}"
+        )
+    bound = []
+    for circuit, binds in zip(circuits, parameter_binds):
+        if not binds:
+            bound.append(circuit)
+            continue
+        lengths = {len(np.atleast_1d(v)) for v in binds.values()}
+        if len(lengths) != 1:
+            raise InvalidInputError(
+                f"parameter_binds for circuit {circuit.name!r}: every parameter needs the same number of values"
+            )
+        (count,) = lengths
+        for i in range(count):
+            values = {p: float(np.atleast_1d(v)[i]) for p, v in binds.items()}
+            bound.append(circuit.assign_parameters(values, inplace=False))
+    return bound

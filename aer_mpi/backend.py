@@ -1,0 +1,163 @@
+"""AerMPISimulator: the Qiskit BackendV2.
+
+It holds no simulation state: ``run()`` checks the options, assembles a
+Qobj and hands it to an AerJob whose function runs it on the MPI ranks.
+Under ``mpiexec`` every rank builds the backend and calls ``run()`` in the
+same order (SPMD); rank 0's job result is complete.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any, Optional, Sequence
+
+from qiskit.circuit import Instruction, Parameter, QuantumCircuit
+from qiskit.circuit.library import UnitaryGate, get_standard_gate_name_mapping
+from qiskit.providers import BackendV2, Options
+from qiskit.transpiler import Target
+
+from aer_mpi._version import __version__
+from aer_mpi.assemble import assemble_circuits, bind_parameters
+from aer_mpi.engine import RunControl
+from aer_mpi.errors import InvalidInputError
+from aer_mpi.execution import BACKEND_NAME, execute_qobj
+from aer_mpi.job import AerJob
+from aer_mpi.qobj import PRECISIONS
+
+#: Options run() accepts, with a check and a description of the allowed values.
+_OPTION_RULES = {
+    "shots": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    "seed_simulator": (
+        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+        "None or an integer >= 0",
+    ),
+    "memory": (lambda v: isinstance(v, bool), "True or False"),
+    "precision": (lambda v: v in PRECISIONS, " or ".join(repr(p) for p in PRECISIONS)),
+    "parameter_binds": (lambda v: v is None or isinstance(v, (list, tuple)), "None or a list of dicts"),
+    "max_memory_mb": (
+        lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+        "None or a number of MiB > 0",
+    ),
+    "buffer_mb": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a number of MiB > 0"),
+    "min_local_qubits": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    "progress": (lambda v: isinstance(v, bool), "True or False"),
+}
+
+
+def check_options(options: dict) -> None:
+    for name, value in options.items():
+        rule = _OPTION_RULES.get(name)
+        if rule is None:
+            raise InvalidInputError(
+                f"unknown option {name!r}: the options are {', '.join(sorted(_OPTION_RULES))}"
+            )
+        check, allowed = rule
+        if not check(value):
+            raise InvalidInputError(f"option {name}={value!r}: expecting {allowed}")
+
+
+def _save_instruction_names() -> list[str]:
+    return ["save_statevector"]
+
+
+def build_target() -> Target:
+    """Every instruction the engine runs, on any qubits (no coupling map)."""
+    target = Target(description="aer_mpi distributed statevector", num_qubits=None)
+    for name, op in get_standard_gate_name_mapping().items():
+        target.add_instruction(op, properties=None, name=name)
+    target.add_instruction(UnitaryGate, name="unitary")
+    from qiskit.circuit import IfElseOp
+
+    target.add_instruction(IfElseOp, name="if_else")
+    for name in _save_instruction_names():
+        target.add_instruction(Instruction(name, 0, 0, []), properties=None, name=name)
+    return target
+
+
+class AerMPISimulator(BackendV2):
+    """Distributed statevector simulator over MPI ranks.
+
+    Args:
+        comm: the MPI communicator to run on (default ``MPI.COMM_WORLD``).
+        options: default run options (``shots``, ``seed_simulator``, ``memory``,
+            ``precision``, ...), overridable per ``run()``.
+    """
+
+    def __init__(self, comm: Any = None, **options: Any):
+        super().__init__(
+            name=BACKEND_NAME,
+            description="Statevector simulator sharded across MPI ranks",
+            backend_version=__version__,
+        )
+        self._target = build_target()
+        check_options(options)
+        if options:
+            self.set_options(**options)
+        if comm is None:
+            from mpi4py import MPI
+
+            comm = MPI.COMM_WORLD
+        self._comm = comm
+
+    @classmethod
+    def _default_options(cls) -> Options:
+        return Options(
+            shots=1024,
+            seed_simulator=None,
+            memory=False,
+            precision="double",
+            parameter_binds=None,
+            max_memory_mb=None,
+            buffer_mb=32,
+            min_local_qubits=3,
+            progress=False,
+        )
+
+    @property
+    def target(self) -> Target:
+        return self._target
+
+    @property
+    def max_circuits(self) -> Optional[int]:
+        return None
+
+    @property
+    def comm(self) -> Any:
+        return self._comm
+
+    def run(self, run_input: Any, **options: Any) -> AerJob:
+        """Run circuits; returns an AerJob already submitted.
+
+        Raises:
+            InvalidInputError: a bad option, or a circuit that cannot run
+                (unknown instruction, unbound parameter, non-finite angle).
+            QobjValidationError: from ``AerJob.submit()``.
+        """
+        circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
+        if not circuits or not all(isinstance(c, QuantumCircuit) for c in circuits):
+            raise InvalidInputError("run() expects a QuantumCircuit or a non-empty list of them")
+        check_options(options)
+        merged = {**self.options.__dict__, **options}
+        circuits = bind_parameters(circuits, merged.pop("parameter_binds", None))
+        seed = merged.get("seed_simulator")
+        if seed is None:
+            seed = random.SystemRandom().randrange(1 << 62)
+        config = {
+            "shots": merged["shots"],
+            "seed_simulator": seed,
+            "memory": merged["memory"],
+            "precision": merged["precision"],
+            "max_memory_mb": merged.get("max_memory_mb"),
+            "buffer_mb": merged.get("buffer_mb"),
+            "min_local_qubits": merged.get("min_local_qubits"),
+        }
+        qobj = assemble_circuits(circuits, config)
+        control = RunControl()
+        job = AerJob(self, str(uuid.uuid4()), self._run_job, qobj, control)
+        control.cancel_requested = job.cancel_requested
+        job.submit()
+        return job
+
+    def _run_job(self, qobj: Any, job_id: str, control: RunControl) -> Any:
+        return execute_qobj(qobj, job_id, self._comm, control)

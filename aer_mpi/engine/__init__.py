@@ -1,0 +1,12 @@
+"""The SPMD program every rank runs.
+
+Promise of this layer: given an ``ir.Program``, a ``RunConfig`` and a
+communicator, every rank allocates its shard, executes the plan, and returns
+plain results (counts, memory, saved data, metadata). It is the only place
+that combines kernels with communication. It knows nothing of Qiskit.
+"""
+
+from aer_mpi.engine.config import ExperimentOutput, RunConfig, RunControl
+from aer_mpi.engine.runner import run_experiment
+
+__all__ = ["ExperimentOutput", "RunConfig", "RunControl", "run_experiment"]

@@ -1,0 +1,54 @@
+"""Plain inputs and outputs of the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from aer_mpi.comm.exchange import DEFAULT_BUFFER_BYTES
+
+PRECISIONS = {"double": "complex128", "single": "complex64"}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    shots: int = 1024
+    seed: int = 0
+    memory: bool = False
+    precision: str = "double"
+    #: Send + receive buffer of an exchange, per rank.
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES
+    #: Memory a rank may use; None means what the node has free, shared by its ranks.
+    max_memory_bytes: Optional[int] = None
+    #: Fewest local qubits a shard keeps; smaller circuits run on fewer ranks.
+    min_local_qubits: int = 3
+    #: Local steps between two cancellation checkpoints.
+    checkpoint_every: int = 32
+
+
+@dataclass
+class RunControl:
+    """Hooks from the caller, used on the root rank only.
+
+    ``cancel_requested`` is polled at checkpoints and its answer broadcast;
+    ``progress(done, total)`` is called at the same checkpoints.
+    """
+
+    cancel_requested: Callable[[], bool] = lambda: False
+    progress: Optional[Callable[[int, int], None]] = None
+
+
+@dataclass
+class ExperimentOutput:
+    """What one experiment produced, on one rank.
+
+    ``counts`` maps hex outcome keys (as Qiskit's ``Result`` expects) to
+    counts; ``memory`` lists hex outcomes per shot when asked for; ``data``
+    holds saved values keyed by label (a statevector only on rank 0);
+    ``metadata`` says what the run did.
+    """
+
+    counts: Optional[dict[str, int]]
+    memory: Optional[list[str]]
+    data: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)

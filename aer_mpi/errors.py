@@ -1,0 +1,45 @@
+"""Error types shared by every layer.
+
+This module imports nothing from aer_mpi, so any layer may raise these.
+User-facing errors (bad circuits, bad options, not enough memory) derive from
+``AerMPIError``; ``InternalError`` marks a broken invariant inside aer_mpi.
+"""
+
+from __future__ import annotations
+
+
+class AerMPIError(Exception):
+    """Base class of every error aer_mpi raises on purpose."""
+
+
+class InvalidInputError(AerMPIError, ValueError):
+    """A circuit, option or file that aer_mpi cannot run; the message says what to change."""
+
+
+class InsufficientMemoryError(AerMPIError, MemoryError):
+    """The run would not fit in the memory available to each rank."""
+
+
+class RankFailedError(AerMPIError):
+    """An exception raised on one rank, re-raised identically on every rank.
+
+    ``rank`` is the rank that failed first and ``message`` its error text, so
+    that a job in ERROR names the rank and the cause.
+    """
+
+    def __init__(self, rank: int, kind: str, message: str):
+        self.rank = rank
+        self.kind = kind
+        self.message = message
+        super().__init__(f"rank {rank}: {kind}: {message}")
+
+    def __reduce__(self):
+        return (RankFailedError, (self.rank, self.kind, self.message))
+
+
+class JobCancelledError(AerMPIError):
+    """A running job was cancelled; every rank stopped at the same stage."""
+
+
+class InternalError(AerMPIError, RuntimeError):
+    """An invariant inside aer_mpi was broken; please report it."""

@@ -1,0 +1,173 @@
+"""AerJob: the seed API (qiskit.providers.aer.AerJob), hosted on rank 0.
+
+One class-wide executor with a single worker runs jobs in submission order,
+so QUEUED means "waiting behind another job" and RUNNING is real. A running
+job is cancelled cooperatively: ``cancel()`` raises a flag that the engine
+reads at its next checkpoint, on every rank at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent import futures
+from typing import Any, Callable, Optional
+
+from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
+from qiskit.providers.jobstatus import JOB_FINAL_STATES
+
+from aer_mpi.errors import JobCancelledError
+
+
+class AerJob(JobV1):
+    """AerJob class."""
+
+    #: executor to handle asynchronous jobs
+    _executor: futures.Executor = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="aer_mpi-job")
+
+    def __init__(self, backend: Any, job_id: str, fn: Callable, qobj: Any, *args: Any):
+        """Initializes the asynchronous job.
+
+        Args:
+            backend: the backend used to run the job.
+            job_id: a unique id in the context of the backend used to run the job.
+            fn: called as ``fn(qobj, job_id, *args)`` on the executor; returns the Result.
+            qobj: the Qobj to run.
+            args: further positional arguments for ``fn``.
+        """
+        super().__init__(backend, job_id)
+        self._fn = fn
+        self._qobj = qobj
+        self._args = args
+        self._future: Optional[futures.Future] = None
+        self._cancel_event = threading.Event()
+
+    # The engine polls this (on rank 0) at its checkpoints.
+    def cancel_requested(self) -> bool:
+        return self._cancel_event.is_set()
+
+    def submit(self) -> None:
+        """Submit the job to the backend for execution.
+
+        Raises:
+            QobjValidationError: if the Qobj does not validate.
+            JobError: if trying to re-submit the job.
+        """
+        if self._future is not None:
+            raise JobError("We have already submitted the job!")
+        self._qobj.validate()
+        self._future = self._executor.submit(self._fn, self._qobj, self._job_id, *self._args)
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        """Get job result.
+
+        Raises:
+            concurrent.futures.TimeoutError: if timeout occurred.
+            concurrent.futures.CancelledError: if job cancelled before completed.
+        """
+        self._require_submitted()
+        try:
+            return self._future.result(timeout=timeout)
+        except JobCancelledError as exc:
+            raise futures.CancelledError(str(exc)) from exc
+
+    def cancel(self) -> bool:
+        """Attempt to cancel the job.
+
+        A queued job is cancelled at once; a running one stops at its next
+        checkpoint. Returns False when the job has already finished.
+        """
+        if self._future is None:
+            return False
+        if self._future.cancel():
+            return True
+        if self._future.done():
+            return False
+        self._cancel_event.set()
+        return True
+
+    def status(self) -> JobStatus:
+        """Gets the status of the job by querying the Python's future.
+
+        Raises:
+            JobError: If the future is in unexpected state
+        """
+        if self._future is None:
+            return JobStatus.INITIALIZING
+        if self._future.running():
+            return JobStatus.RUNNING
+        if self._future.cancelled():
+            return JobStatus.CANCELLED
+        if self._future.done():
+            error = self._future.exception(timeout=0)
+            if error is None:
+                return JobStatus.DONE
+            if isinstance(error, JobCancelledError):
+                return JobStatus.CANCELLED
+            return JobStatus.ERROR
+        if not self._future.done():
+            return JobStatus.QUEUED
+        raise JobError(f"Unexpected behavior of {self.__class__.__name__}")
+
+    def error_message(self) -> Optional[str]:
+        """The error that ended the job, or None."""
+        if self._future is None or not self._future.done() or self._future.cancelled():
+            return None
+        error = self._future.exception(timeout=0)
+        return None if error is None else str(error)
+
+    def backend(self) -> Any:
+        """Return the instance of the backend used for this job."""
+        return self._backend
+
+    def qobj(self) -> Any:
+        """Return the Qobj submitted for this job."""
+        return self._qobj
+
+    def running(self) -> bool:
+        """Return whether the job is actively running."""
+        return self.status() == JobStatus.RUNNING
+
+    def done(self) -> bool:
+        """Return whether the job has successfully run."""
+        return self.status() == JobStatus.DONE
+
+    def cancelled(self) -> bool:
+        """Return whether the job has been cancelled."""
+        return self.status() == JobStatus.CANCELLED
+
+    def in_final_state(self) -> bool:
+        """Return whether the job is in a final job state such as ``DONE`` or ``ERROR``."""
+        return self.status() in JOB_FINAL_STATES
+
+    def wait_for_final_state(
+        self, timeout: Optional[float] = None, wait: float = 5, callback: Optional[Callable] = None
+    ) -> None:
+        """Poll the job status until it progresses to a final state such as ``DONE`` or ``ERROR``.
+
+        Args:
+            timeout: Seconds to wait for the job. If ``None``, wait indefinitely.
+            wait: Seconds between queries.
+            callback: called after each query as ``callback(job_id, job_status, job)``.
+
+        Raises:
+            JobTimeoutError: If the job does not reach a final state before the specified timeout.
+        """
+        start = time.monotonic()
+        status = self.status()
+        while status not in JOB_FINAL_STATES:
+            elapsed = time.monotonic() - start
+            if timeout is not None and elapsed >= timeout:
+                raise JobTimeoutError(f"Timeout while waiting for job {self.job_id()}.")
+            if callback is not None:
+                callback(self.job_id(), status, self)
+            pause = wait if timeout is None else min(wait, max(0.0, timeout - elapsed))
+            if self._future is not None:
+                futures.wait([self._future], timeout=pause)
+            else:
+                time.sleep(pause)
+            status = self.status()
+
+    def _require_submitted(self) -> None:
+        if self._future is None:
+            raise JobError("Job not submitted yet!. You have to .submit() first!")

@@ -1,0 +1,144 @@
+"""Pure-numpy kernels on one local array.
+
+Every function works on a view of the array as a tensor of shape
+``(2,) * num_local_qubits`` (axis ``a`` is bit ``L - 1 - a``) and walks it in
+chunks of at most ``CHUNK_ELEMENTS`` amplitudes, so the temporaries stay
+small whatever the shard size.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+from typing import Iterator, Sequence
+
+import numpy as np
+
+#: Largest number of amplitudes a kernel copies into a temporary at once.
+CHUNK_ELEMENTS = 1 << 16
+
+
+def _num_qubits(state: np.ndarray) -> int:
+    size = state.shape[0]
+    n = size.bit_length() - 1
+    if size != 1 << n or state.ndim != 1:
+        raise ValueError(f"expecting a 1-d array of length 2**n, got shape {state.shape}")
+    return n
+
+
+def _axis(num_qubits: int, position: int) -> int:
+    return num_qubits - 1 - position
+
+
+def chunk_views(tensor: np.ndarray, max_elements: int = CHUNK_ELEMENTS) -> Iterator[np.ndarray]:
+    """Views of ``tensor`` that together cover it, each of at most ``max_elements``.
+
+    The leading axes are fixed one combination at a time; the views come in
+    C order of those axes.
+    """
+    lead = 0
+    size = tensor.size
+    while size > max_elements and lead < tensor.ndim:
+        size //= tensor.shape[lead]
+        lead += 1
+    if lead == 0:
+        yield tensor
+        return
+    for index in product(*(range(d) for d in tensor.shape[:lead])):
+        yield tensor[index + (Ellipsis,)]
+
+
+def _target_view(state: np.ndarray, positions: Sequence[int]) -> np.ndarray:
+    """Tensor view whose last axes are ``positions`` (``positions[0]`` last)."""
+    n = _num_qubits(state)
+    tensor = state.reshape((2,) * n) if n else state.reshape(())
+    targets = [_axis(n, p) for p in reversed(positions)]
+    others = [a for a in range(n) if a not in targets]
+    return tensor.transpose(others + targets)
+
+
+def apply_matrix(state: np.ndarray, matrix: np.ndarray, positions: Sequence[int]) -> None:
+    """Apply a dense ``2**k x 2**k`` matrix to local ``positions``, in place."""
+    k = len(positions)
+    if k == 0:
+        state *= matrix[0, 0]
+        return
+    view = _target_view(state, positions)
+    matrix_t = np.ascontiguousarray(matrix.T, dtype=state.dtype)
+    dim = 1 << k
+    per_chunk = max(CHUNK_ELEMENTS, dim)
+    for chunk in chunk_views(view, per_chunk):
+        block = chunk.reshape(-1, dim)  # a copy when the targets are strided
+        result = block @ matrix_t
+        chunk[...] = result.reshape(chunk.shape)
+
+
+def apply_diagonal(state: np.ndarray, diag: np.ndarray, positions: Sequence[int]) -> None:
+    """Multiply basis state ``i`` of local ``positions`` by ``diag[i]``, in place."""
+    k = len(positions)
+    if k == 0:
+        state *= diag[0]
+        return
+    view = _target_view(state, positions)
+    factors = np.asarray(diag, dtype=state.dtype).reshape((2,) * k)
+    for chunk in chunk_views(view):
+        chunk *= factors
+
+
+def scale(state: np.ndarray, factor: complex) -> None:
+    state *= factor
+
+
+def norm_squared(state: np.ndarray) -> float:
+    """Sum of squared magnitudes, accumulated chunk by chunk in a fixed order."""
+    total = 0.0
+    for start in range(0, state.shape[0], CHUNK_ELEMENTS):
+        part = state[start : start + CHUNK_ELEMENTS]
+        total += float(np.vdot(part, part).real)
+    return total
+
+
+def probability_of_one(state: np.ndarray, position: int) -> float:
+    """Unnormalised probability that local ``position`` reads 1."""
+    n = _num_qubits(state)
+    half = state.reshape(-1, 2, 1 << position)[:, 1, :]
+    del n
+    total = 0.0
+    for chunk in chunk_views(half):
+        flat = chunk.reshape(-1)
+        total += float(np.vdot(flat, flat).real)
+    return total
+
+
+def collapse(state: np.ndarray, position: int, outcome: int, factor: float) -> None:
+    """Zero the half where ``position`` != ``outcome``; scale the rest by ``factor``."""
+    pairs = state.reshape(-1, 2, 1 << position)
+    pairs[:, 1 - outcome, :] = 0
+    if factor != 1.0:
+        kept = pairs[:, outcome, :]
+        for chunk in chunk_views(kept):
+            chunk *= factor
+
+
+def flip(state: np.ndarray, position: int) -> None:
+    """Apply X on a local position (exchange the two halves), chunk by chunk."""
+    pairs = state.reshape(-1, 2, 1 << position)
+    zero, one = pairs[:, 0, :], pairs[:, 1, :]
+    for chunk0, chunk1 in zip(chunk_views(zero), chunk_views(one)):
+        saved = chunk0.copy()
+        chunk0[...] = chunk1
+        chunk1[...] = saved
+
+
+def logical_order_chunks(
+    state: np.ndarray, positions_by_significance: Sequence[int], max_elements: int = CHUNK_ELEMENTS
+) -> Iterator[np.ndarray]:
+    """Contiguous copies of the shard, read in a given bit order.
+
+    ``positions_by_significance[j]`` is the local position holding bit ``j``
+    of the order wanted. Concatenated, the chunks are the shard permuted into
+    that order; each is at most ``max_elements`` long.
+    """
+    n = _num_qubits(state)
+    view = _target_view(state, list(positions_by_significance)) if n else state
+    for chunk in chunk_views(view, max_elements):
+        yield np.ascontiguousarray(chunk).reshape(-1)

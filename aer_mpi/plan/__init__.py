@@ -1,0 +1,42 @@
+"""Planning: from an ``ir.Program`` to the steps every rank executes.
+
+Promise of this layer: pure functions of the program and the shape of the
+distribution (local and global qubit counts). It decides where each logical
+qubit lives (the layout), when global<->local swaps happen and which qubits
+they move, and how a gate on a global qubit that never flips it becomes a
+rank-dependent local gate. It knows nothing of MPI or Qiskit.
+"""
+
+from aer_mpi.plan.steps import (
+    ExchangeStep,
+    IfElseStep,
+    LocalDiagonal,
+    LocalGate,
+    MeasureStep,
+    Plan,
+    PhaseStep,
+    RankDiagonal,
+    RankGate,
+    ResetStep,
+    SaveStep,
+    Step,
+)
+from aer_mpi.plan.localiser import choose_rank_bits, plan_program, swaps_to_make_global
+
+__all__ = [
+    "ExchangeStep",
+    "IfElseStep",
+    "LocalDiagonal",
+    "LocalGate",
+    "MeasureStep",
+    "PhaseStep",
+    "Plan",
+    "RankDiagonal",
+    "RankGate",
+    "ResetStep",
+    "SaveStep",
+    "Step",
+    "choose_rank_bits",
+    "plan_program",
+    "swaps_to_make_global",
+]

@@ -1,0 +1,304 @@
+"""The localiser: decides where qubits live and when data moves.
+
+Rules, in order of cost:
+
+* a swap gate only relabels (no data moves), outside conditional branches;
+* a diagonal never moves data: a global qubit is a known bit of the rank;
+* a gate that does not flip a global qubit (a control, say) becomes a
+  rank-dependent local gate;
+* anything else brings the global qubits it flips in, swapping them with
+  the local qubits whose next need is furthest away (Belady), and brings in
+  at the same time the global qubits that the next ops will need, when a
+  victim is free for longer: one all-to-all instead of several.
+
+The layout is never restored just to restore it; conditional branches are
+the exception, since both must leave the layout they found.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from aer_mpi import ir
+from aer_mpi.plan.steps import (
+    ExchangeStep,
+    IfElseStep,
+    LocalDiagonal,
+    LocalGate,
+    MeasureStep,
+    PhaseStep,
+    Plan,
+    RankDiagonal,
+    RankGate,
+    ResetStep,
+    SaveStep,
+    Step,
+)
+
+#: Matrix entries below this magnitude count as zero when looking for structure.
+STRUCTURE_TOLERANCE = 1e-14
+#: How many ops ahead the localiser looks for more qubits to bring in.
+LOOKAHEAD_OPS = 256
+
+
+def choose_rank_bits(num_qubits: int, world_size: int, min_local: int) -> int:
+    """Number of global qubits g: the largest with 2**g <= world_size and n - g >= min_local."""
+    if world_size < 1:
+        raise ValueError(f"expecting world_size >= 1, got {world_size}")
+    g = world_size.bit_length() - 1
+    return max(0, min(g, num_qubits - min_local))
+
+
+def flipped_qubits(op: ir.Op) -> tuple[int, ...]:
+    """Logical qubits whose value the op can change (they must be local)."""
+    if isinstance(op, ir.Gate):
+        k = len(op.qubits)
+        idx = np.arange(1 << k)
+        nonzero = np.abs(op.matrix) > STRUCTURE_TOLERANCE
+        flips = []
+        for j, q in enumerate(op.qubits):
+            differ = ((idx[:, None] ^ idx[None, :]) >> j) & 1
+            if np.any(nonzero & differ.astype(bool)):
+                flips.append(q)
+        return tuple(flips)
+    if isinstance(op, ir.Reset):
+        return (op.qubit,)
+    return ()
+
+
+def _split_by_rank_bits(
+    num_qubits_op: int, global_indices: Sequence[int]
+) -> tuple[list[int], np.ndarray]:
+    """Local op-bit indices, and full op index for (rank value v, local index s)."""
+    local_indices = [j for j in range(num_qubits_op) if j not in global_indices]
+    values = 1 << len(global_indices)
+    sub = 1 << len(local_indices)
+    full = np.zeros((values, sub), dtype=np.int64)
+    for v in range(values):
+        for s in range(sub):
+            index = 0
+            for i, j in enumerate(global_indices):
+                index |= ((v >> i) & 1) << j
+            for t, j in enumerate(local_indices):
+                index |= ((s >> t) & 1) << j
+            full[v, s] = index
+    return local_indices, full
+
+
+class _Localiser:
+    def __init__(self, num_qubits: int, num_local: int, layout: Sequence[int], relabel_swaps: bool):
+        self.n = num_qubits
+        self.num_local = num_local
+        self.layout = list(layout)
+        self.relabel_swaps = relabel_swaps
+        self.exchanges = 0
+        self.naive_exchanges = 0
+        self.relabels = 0
+        self.rank_gates = 0
+
+    # -- layout helpers ---------------------------------------------------
+    def is_global(self, qubit: int) -> bool:
+        return self.layout[qubit] >= self.num_local
+
+    def apply_pairs(self, pairs: Iterable[tuple[int, int]]) -> None:
+        at = {p: q for q, p in enumerate(self.layout)}
+        for b, l in pairs:
+            qg, ql = at[self.num_local + b], at[l]
+            self.layout[qg], self.layout[ql] = l, self.num_local + b
+
+    # -- planning ----------------------------------------------------------
+    def plan(self, ops: Sequence[ir.Op]) -> list[Step]:
+        needs = self._needs(ops)
+        steps: list[Step] = []
+        for i, op in enumerate(ops):
+            self._plan_op(i, op, ops, needs, steps)
+        return steps
+
+    def _needs(self, ops: Sequence[ir.Op]) -> list[tuple[int, ...]]:
+        """Per op, the wires it needs local; a wire is a qubit's data, followed through relabels."""
+        wire_of = list(range(self.n))
+        needs = []
+        for op in ops:
+            if isinstance(op, ir.Swap) and self.relabel_swaps:
+                wire_of[op.qubit0], wire_of[op.qubit1] = wire_of[op.qubit1], wire_of[op.qubit0]
+                needs.append(())
+            elif isinstance(op, ir.Swap):
+                needs.append((wire_of[op.qubit0], wire_of[op.qubit1]))
+            else:
+                needs.append(tuple(wire_of[q] for q in flipped_qubits(op)))
+        self._need_times: dict[int, list[int]] = {w: [] for w in range(self.n)}
+        for i, wires in enumerate(needs):
+            for w in wires:
+                self._need_times[w].append(i)
+        self._wire_of = list(range(self.n))
+        return needs
+
+    def _next_need(self, wire: int, after: int) -> int:
+        times = self._need_times[wire]
+        k = bisect.bisect_right(times, after)
+        return times[k] if k < len(times) else 1 << 62
+
+    def _bring_local(self, i: int, qubits: Sequence[int], ops: Sequence[ir.Op], needs, steps: list[Step]) -> None:
+        """Swap the global ``qubits`` in, with look-ahead, as one exchange."""
+        wanted = [q for q in qubits if self.is_global(q)]
+        if not wanted:
+            return
+        # Only the qubits the op flips must stay local; its controls may go global.
+        busy = set(qubits)
+        qubit_of_wire = {w: q for q, w in enumerate(self._wire_of)}
+        candidates = [
+            q for q in range(self.n) if not self.is_global(q) and q not in busy
+        ]
+        # furthest next need first; among equals, the highest position
+        candidates.sort(key=lambda q: (-self._next_need(self._wire_of[q], i), -self.layout[q]))
+        if len(candidates) < len(wanted):
+            raise ValueError(
+                f"an op flipping {len(busy)} qubits needs more than the {self.num_local} local qubits"
+            )
+        num_global = self.n - self.num_local
+        # look ahead: wires needed soon that are global too
+        for j in range(i + 1, min(len(ops), i + 1 + LOOKAHEAD_OPS)):
+            if len(wanted) >= num_global or len(wanted) >= len(candidates):
+                break
+            for w in needs[j]:
+                q = qubit_of_wire[w]
+                if self.is_global(q) and q not in wanted and len(wanted) < len(candidates):
+                    victim = candidates[len(wanted)]
+                    if self._next_need(self._wire_of[victim], i) > j:
+                        wanted.append(q)
+        victims = candidates[: len(wanted)]
+        pairs = tuple(
+            (self.layout[q] - self.num_local, self.layout[v]) for q, v in zip(wanted, victims)
+        )
+        steps.append(ExchangeStep(pairs))
+        self.apply_pairs(pairs)
+        self.exchanges += 1
+
+    def _plan_op(self, i: int, op: ir.Op, ops, needs, steps: list[Step]) -> None:
+        if isinstance(op, ir.Swap):
+            if self.relabel_swaps:
+                q0, q1 = op.qubit0, op.qubit1
+                self.layout[q0], self.layout[q1] = self.layout[q1], self.layout[q0]
+                self._wire_of[q0], self._wire_of[q1] = self._wire_of[q1], self._wire_of[q0]
+                self.relabels += 1
+                return
+            swap = np.eye(4, dtype=complex)[[0, 2, 1, 3]]
+            op = ir.Gate((op.qubit0, op.qubit1), swap, "swap")
+        if isinstance(op, ir.Gate):
+            flips = flipped_qubits(op)
+            if any(self.is_global(q) for q in flips):
+                self.naive_exchanges += sum(1 for q in flips if self.is_global(q))
+                self._bring_local(i, flips, ops, needs, steps)
+            steps.append(self._gate_step(op))
+        elif isinstance(op, ir.Diagonal):
+            steps.append(self._diagonal_step(op))
+        elif isinstance(op, ir.GlobalPhase):
+            steps.append(PhaseStep(op.phase))
+        elif isinstance(op, ir.Measure):
+            steps.append(MeasureStep(self.layout[op.qubit], op.clbit))
+        elif isinstance(op, ir.Reset):
+            if self.is_global(op.qubit):
+                self._bring_local(i, (op.qubit,), ops, needs, steps)
+            steps.append(ResetStep(self.layout[op.qubit]))
+        elif isinstance(op, ir.Save):
+            steps.append(
+                SaveStep(op.kind, op.label, op.subtype, op.qubits, tuple(self.layout), op.params)
+            )
+        elif isinstance(op, ir.IfElse):
+            steps.append(
+                IfElseStep(op.condition, self._branch(op.true_ops), self._branch(op.false_ops))
+            )
+        else:
+            raise TypeError(f"cannot plan op {op!r}")
+
+    def _branch(self, ops: Sequence[ir.Op]) -> tuple[Step, ...]:
+        inner = _Localiser(self.n, self.num_local, self.layout, relabel_swaps=False)
+        body = inner.plan(ops)
+        exchanges = [s for s in body if isinstance(s, ExchangeStep)]
+        # Undo the branch's exchanges (each is its own inverse), newest first.
+        body.extend(reversed(exchanges))
+        self.exchanges += 2 * len(exchanges)
+        self.naive_exchanges += inner.naive_exchanges
+        return tuple(body)
+
+    def _gate_step(self, op: ir.Gate) -> Step:
+        positions = [self.layout[q] for q in op.qubits]
+        global_idx = [j for j, p in enumerate(positions) if p >= self.num_local]
+        if not global_idx:
+            return LocalGate(tuple(positions), op.matrix)
+        local_idx, full = _split_by_rank_bits(len(op.qubits), global_idx)
+        matrices = []
+        for v in range(full.shape[0]):
+            block = op.matrix[np.ix_(full[v], full[v])]
+            is_identity = np.allclose(block, np.eye(block.shape[0]), rtol=0, atol=STRUCTURE_TOLERANCE)
+            matrices.append(None if is_identity else block)
+        self.rank_gates += 1
+        return RankGate(
+            tuple(positions[j] - self.num_local for j in global_idx),
+            tuple(positions[j] for j in local_idx),
+            tuple(matrices),
+        )
+
+    def _diagonal_step(self, op: ir.Diagonal) -> Step:
+        positions = [self.layout[q] for q in op.qubits]
+        global_idx = [j for j, p in enumerate(positions) if p >= self.num_local]
+        if not global_idx:
+            return LocalDiagonal(tuple(positions), op.diag)
+        local_idx, full = _split_by_rank_bits(len(op.qubits), global_idx)
+        return RankDiagonal(
+            tuple(positions[j] - self.num_local for j in global_idx),
+            tuple(positions[j] for j in local_idx),
+            tuple(op.diag[full[v]] for v in range(full.shape[0])),
+        )
+
+
+def plan_program(
+    program: ir.Program,
+    num_local: int,
+    initial_layout: Optional[Sequence[int]] = None,
+) -> Plan:
+    """Plan ``program`` for shards of ``num_local`` qubits (the rest are global)."""
+    n = program.num_qubits
+    if not 0 <= num_local <= n:
+        raise ValueError(f"expecting 0 <= num_local <= {n}, got {num_local}")
+    layout = tuple(initial_layout) if initial_layout is not None else tuple(range(n))
+    localiser = _Localiser(n, num_local, layout, relabel_swaps=True)
+    steps = localiser.plan(program.ops)
+    return Plan(
+        num_qubits=n,
+        num_local=num_local,
+        num_global=n - num_local,
+        steps=tuple(steps),
+        initial_layout=layout,
+        final_layout=tuple(localiser.layout),
+        stats={
+            "exchanges": localiser.exchanges,
+            "naive_exchanges": localiser.naive_exchanges,
+            "relabelled_swaps": localiser.relabels,
+            "rank_conditioned_gates": localiser.rank_gates,
+        },
+    )
+
+
+def swaps_to_make_global(
+    layout: Sequence[int], num_local: int, qubits: Sequence[int]
+) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]]:
+    """Pairs that make ``qubits`` exactly the global ones, and the layout after.
+
+    Used before sampling: with the top logical qubits global, the ranks in
+    order of those qubits' value hold the state in logical-major order.
+    """
+    layout = list(layout)
+    wanted = set(qubits)
+    at = {p: q for q, p in enumerate(layout)}
+    to_bring = [q for q in qubits if layout[q] < num_local]
+    free_globals = sorted(p for p in range(num_local, len(layout)) if at[p] not in wanted)
+    pairs = []
+    for q, g in zip(to_bring, free_globals):
+        pairs.append((g - num_local, layout[q]))
+        other = at[g]
+        layout[other], layout[q] = layout[q], g
+    return tuple(pairs), tuple(layout)

@@ -1,0 +1,117 @@
+"""The steps of a plan: what one rank does, in physical positions.
+
+Positions ``0..num_local-1`` are bits of the local shard; position
+``num_local + b`` is bit ``b`` of the rank number. A ``layout`` maps each
+logical qubit to its position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+from aer_mpi.ir import Condition
+
+
+@dataclass(frozen=True)
+class ExchangeStep:
+    """Swap rank bit ``b`` with local position ``l`` for each ``(b, l)``, as one all-to-all."""
+
+    pairs: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class LocalGate:
+    positions: tuple[int, ...]
+    matrix: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class RankGate:
+    """A gate that never flips the rank bits it touches.
+
+    Each rank applies ``matrices[v]`` to the local ``positions``, where ``v``
+    is the value of its ``rank_bits`` (``rank_bits[0]`` lowest); ``None``
+    means identity.
+    """
+
+    rank_bits: tuple[int, ...]
+    positions: tuple[int, ...]
+    matrices: tuple[Any, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class LocalDiagonal:
+    positions: tuple[int, ...]
+    diag: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class RankDiagonal:
+    """A diagonal touching rank bits: rank with bits ``v`` applies ``diags[v]`` locally."""
+
+    rank_bits: tuple[int, ...]
+    positions: tuple[int, ...]
+    diags: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class PhaseStep:
+    phase: float
+
+
+@dataclass(frozen=True)
+class MeasureStep:
+    position: int
+    clbit: int
+
+
+@dataclass(frozen=True)
+class ResetStep:
+    position: int  # always local: the planner makes it so
+
+
+@dataclass(frozen=True)
+class SaveStep:
+    kind: str
+    label: str
+    subtype: str
+    qubits: tuple[int, ...]  # logical
+    layout: tuple[int, ...]  # logical -> position at this point
+    params: Any = None
+
+
+@dataclass(frozen=True)
+class IfElseStep:
+    """Both branches start and end in the layout the step was reached with."""
+
+    condition: Condition
+    true_steps: tuple["Step", ...]
+    false_steps: tuple["Step", ...]
+
+
+Step = Union[
+    ExchangeStep,
+    LocalGate,
+    RankGate,
+    LocalDiagonal,
+    RankDiagonal,
+    PhaseStep,
+    MeasureStep,
+    ResetStep,
+    SaveStep,
+    IfElseStep,
+]
+
+
+@dataclass
+class Plan:
+    num_qubits: int
+    num_local: int
+    num_global: int
+    steps: tuple[Step, ...]
+    initial_layout: tuple[int, ...]
+    final_layout: tuple[int, ...]
+    stats: dict = field(default_factory=dict)

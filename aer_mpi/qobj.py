@@ -1,0 +1,231 @@
+"""aer_mpi's own Qobj: the serialisable form of a job.
+
+Qiskit 2 removed ``qiskit.qobj``; this module keeps the historical QasmQobj
+shape (``qobj_id``, ``config``, ``experiments[i].header``,
+``experiments[i].instructions``) as plain JSON-compatible dicts. It is what
+rank 0 broadcasts to the other ranks, what the worker processes receive,
+and what the CLI can write and read.
+
+Instruction dicts::
+
+    {"name": "cx", "qubits": [0, 1], "params": []}
+    {"name": "unitary", "qubits": [0], "params": [[[re, im], [re, im]], [[re, im], [re, im]]]}
+    {"name": "diagonal", "qubits": [0, 1], "params": [[re, im], ...]}
+    {"name": "measure", "qubits": [0], "memory": [0]}
+    {"name": "save_statevector", "qubits": [0, 1], "label": "statevector", "subtype": "single"}
+    {"name": "if_else", "condition": {"clbits": [0], "value": 1},
+     "true_body": [...], "false_body": [...]}
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from aer_mpi.errors import AerMPIError
+
+#: Instructions every experiment may contain, besides the gates in ``GATE_NAMES``.
+NON_GATE_INSTRUCTIONS = frozenset(
+    {"measure", "reset", "barrier", "delay", "global_phase", "unitary", "diagonal", "if_else"}
+)
+SAVE_PREFIX = "save_"
+PRECISIONS = ("double", "single")
+
+
+class QobjValidationError(AerMPIError, ValueError):
+    """The Qobj does not validate; the message names the field and what is wrong."""
+
+
+def _gate_names() -> frozenset[str]:
+    from qiskit.circuit.library import get_standard_gate_name_mapping
+
+    return frozenset(
+        name
+        for name, op in get_standard_gate_name_mapping().items()
+        if name not in ("measure", "reset", "delay", "barrier")
+    )
+
+
+_GATE_NAMES: Optional[frozenset[str]] = None
+
+
+def gate_names() -> frozenset[str]:
+    """Names of Qiskit's standard gates (cached)."""
+    global _GATE_NAMES
+    if _GATE_NAMES is None:
+        _GATE_NAMES = _gate_names()
+    return _GATE_NAMES
+
+
+@dataclass
+class QobjExperiment:
+    header: dict
+    instructions: list[dict]
+    config: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "header": copy.deepcopy(self.header),
+            "config": copy.deepcopy(self.config),
+            "instructions": copy.deepcopy(self.instructions),
+        }
+
+
+@dataclass
+class Qobj:
+    """A job: a config shared by its experiments, and the experiments."""
+
+    qobj_id: str
+    config: dict
+    experiments: list[QobjExperiment]
+    header: dict = field(default_factory=dict)
+    type: str = "QASM"
+    schema_version: str = "1.3.0"
+
+    @classmethod
+    def new(cls, config: dict, experiments: list[QobjExperiment], header: Optional[dict] = None) -> "Qobj":
+        return cls(str(uuid.uuid4()), config, experiments, header or {})
+
+    def to_dict(self) -> dict:
+        return {
+            "qobj_id": self.qobj_id,
+            "type": self.type,
+            "schema_version": self.schema_version,
+            "header": copy.deepcopy(self.header),
+            "config": copy.deepcopy(self.config),
+            "experiments": [e.to_dict() for e in self.experiments],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Qobj":
+        if not isinstance(data, dict):
+            raise QobjValidationError(f"qobj: expecting a dict, got {type(data).__name__}")
+        for key in ("qobj_id", "config", "experiments"):
+            if key not in data:
+                raise QobjValidationError(f"{key}: missing")
+        experiments = data["experiments"]
+        if not isinstance(experiments, list):
+            raise QobjValidationError("experiments: expecting a list")
+        exps = []
+        for i, e in enumerate(experiments):
+            if not isinstance(e, dict):
+                raise QobjValidationError(f"experiments[{i}]: expecting a dict")
+            exps.append(
+                QobjExperiment(
+                    header=copy.deepcopy(e.get("header", {})),
+                    instructions=copy.deepcopy(e.get("instructions")),
+                    config=copy.deepcopy(e.get("config", {})),
+                )
+            )
+        return cls(
+            qobj_id=data["qobj_id"],
+            config=copy.deepcopy(data["config"]),
+            experiments=exps,
+            header=copy.deepcopy(data.get("header", {})),
+            type=data.get("type", "QASM"),
+            schema_version=data.get("schema_version", "1.3.0"),
+        )
+
+    def validate(self) -> None:
+        """Raise ``QobjValidationError`` naming the first bad field."""
+        if not isinstance(self.qobj_id, str) or not self.qobj_id:
+            raise QobjValidationError("qobj_id: expecting a non-empty string")
+        if self.type != "QASM":
+            raise QobjValidationError(f"type: expecting 'QASM', got {self.type!r}")
+        validate_config(self.config, "config")
+        if not isinstance(self.experiments, list) or not self.experiments:
+            raise QobjValidationError("experiments: expecting a non-empty list")
+        for i, exp in enumerate(self.experiments):
+            _validate_experiment(exp, f"experiments[{i}]")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_config(config: Any, where: str) -> None:
+    if not isinstance(config, dict):
+        raise QobjValidationError(f"{where}: expecting a dict")
+    shots = config.get("shots")
+    if not _is_int(shots) or shots < 1:
+        raise QobjValidationError(f"{where}.shots: expecting an integer >= 1, got {shots!r}")
+    seed = config.get("seed_simulator")
+    if not _is_int(seed) or seed < 0:
+        raise QobjValidationError(f"{where}.seed_simulator: expecting an integer >= 0, got {seed!r}")
+    precision = config.get("precision", "double")
+    if precision not in PRECISIONS:
+        raise QobjValidationError(
+            f"{where}.precision: expecting one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}"
+        )
+    memory = config.get("memory", False)
+    if not isinstance(memory, bool):
+        raise QobjValidationError(f"{where}.memory: expecting true or false, got {memory!r}")
+
+
+def _validate_experiment(exp: QobjExperiment, where: str) -> None:
+    header = exp.header
+    if not isinstance(header, dict):
+        raise QobjValidationError(f"{where}.header: expecting a dict")
+    n = header.get("n_qubits")
+    if not _is_int(n) or n < 1:
+        raise QobjValidationError(f"{where}.header.n_qubits: expecting an integer >= 1, got {n!r}")
+    slots = header.get("memory_slots", 0)
+    if not _is_int(slots) or slots < 0:
+        raise QobjValidationError(f"{where}.header.memory_slots: expecting an integer >= 0, got {slots!r}")
+    if exp.config:
+        merged = dict(exp.config)
+        for key in ("shots", "seed_simulator"):
+            merged.setdefault(key, 1)
+        validate_config(merged, f"{where}.config")
+    if not isinstance(exp.instructions, list):
+        raise QobjValidationError(f"{where}.instructions: expecting a list")
+    _validate_instructions(exp.instructions, n, slots, f"{where}.instructions")
+
+
+def _validate_instructions(instructions: list, n: int, slots: int, where: str) -> None:
+    gates = gate_names()
+    for i, inst in enumerate(instructions):
+        at = f"{where}[{i}]"
+        if not isinstance(inst, dict):
+            raise QobjValidationError(f"{at}: expecting a dict")
+        name = inst.get("name")
+        if not isinstance(name, str):
+            raise QobjValidationError(f"{at}.name: expecting a string")
+        if name not in gates and name not in NON_GATE_INSTRUCTIONS and not name.startswith(SAVE_PREFIX):
+            raise QobjValidationError(f"{at}.name: unknown instruction {name!r}")
+        qubits = inst.get("qubits", [])
+        if not isinstance(qubits, list) or not all(_is_int(q) and 0 <= q < n for q in qubits):
+            raise QobjValidationError(
+                f"{at}.qubits: expecting qubit indices in range({n}), got {qubits!r}"
+            )
+        if len(set(qubits)) != len(qubits):
+            raise QobjValidationError(f"{at}.qubits: repeated qubit in {qubits!r}")
+        memory = inst.get("memory", [])
+        if not isinstance(memory, list) or not all(_is_int(c) and 0 <= c < slots for c in memory):
+            raise QobjValidationError(
+                f"{at}.memory: expecting clbit indices in range({slots}), got {memory!r}"
+            )
+        params = inst.get("params", [])
+        if not isinstance(params, list):
+            raise QobjValidationError(f"{at}.params: expecting a list")
+        if name in gates:
+            for p in params:
+                if not isinstance(p, (int, float)) or isinstance(p, bool) or not math.isfinite(p):
+                    raise QobjValidationError(
+                        f"{at}.params: expecting finite numbers for gate {name!r}, got {p!r}"
+                    )
+        if name == "measure" and len(memory) != len(qubits):
+            raise QobjValidationError(f"{at}.memory: measure needs one clbit per qubit")
+        if name == "if_else":
+            cond = inst.get("condition")
+            if not isinstance(cond, dict) or not isinstance(cond.get("clbits"), list) or not _is_int(
+                cond.get("value")
+            ):
+                raise QobjValidationError(f"{at}.condition: expecting {{'clbits': [...], 'value': int}}")
+            if not all(_is_int(c) and 0 <= c < slots for c in cond["clbits"]):
+                raise QobjValidationError(f"{at}.condition.clbits: expecting indices in range({slots})")
+            for body in ("true_body", "false_body"):
+                _validate_instructions(inst.get(body, []), n, slots, f"{at}.{body}")
