@@ -1,0 +1,100 @@
+"""The backend end to end at 1, 2, 4 and 8 ranks, against Qiskit's Statevector."""
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+from qiskit import QuantumCircuit, transpile
+from qiskit.circuit.random import random_circuit
+from qiskit.quantum_info import Statevector
+
+from aer_mpi import AerMPISimulator
+from conftest import MPI_TIMEOUT, fidelity, save_statevector
+
+
+def _random_circuits(seed0: int, count: int, qubit_range=(3, 16)):
+    rng = np.random.default_rng(seed0)
+    for i in range(count):
+        n = int(rng.integers(qubit_range[0], qubit_range[1] + 1))
+        depth = int(rng.integers(3, 10))
+        yield random_circuit(n, depth, max_operands=3, seed=seed0 + i)
+
+
+@pytest.mark.mpi(ranks=[1, 2, 4, 8], timeout=MPI_TIMEOUT)
+def test_random_circuits_match_statevector(comm):
+    # min_local_qubits=2 shards even small circuits, so exchanges happen often.
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2)
+    circuits = list(_random_circuits(11, 24))
+    result = backend.run([save_statevector(c) for c in circuits], shots=1).result()
+    if comm.rank == 0:
+        for i, circuit in enumerate(circuits):
+            expected = Statevector(circuit).data
+            got = np.asarray(result.get_statevector(i))
+            assert fidelity(expected, got) > 1 - 1e-9, (i, circuit.num_qubits)
+    meta = result.results[-1].metadata
+    assert meta["ranks"] == comm.size
+
+
+@pytest.mark.mpi(ranks=[1, 2, 4, 8], timeout=MPI_TIMEOUT)
+def test_default_sharding_and_tiny_circuits(comm):
+    backend = AerMPISimulator(comm=comm)
+    tiny = QuantumCircuit(2)
+    tiny.h(0)
+    tiny.cx(0, 1)
+    wide = random_circuit(12, 6, max_operands=3, seed=5)
+    result = backend.run([save_statevector(tiny), save_statevector(wide)], shots=1).result()
+    tiny_meta, wide_meta = result.results[0].metadata, result.results[1].metadata
+    # a 2-qubit circuit is too small to shard: it runs on one rank
+    assert tiny_meta["working_ranks"] == 1
+    assert wide_meta["working_ranks"] == comm.size
+    assert wide_meta["qubits_per_shard"] == 12 - int(np.log2(comm.size))
+    if comm.rank == 0:
+        assert fidelity(Statevector(tiny).data, result.get_statevector(0)) > 1 - 1e-12
+        assert fidelity(Statevector(wide).data, result.get_statevector(1)) > 1 - 1e-9
+
+
+@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
+def test_counts_match_probabilities_and_seed_is_rank_independent(comm):
+    circuit = random_circuit(8, 6, max_operands=2, seed=42)
+    circuit.measure_all()
+    shots = 20000
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2)
+    result = backend.run(circuit, shots=shots, seed_simulator=99, memory=True).result()
+    counts = result.get_counts()
+    assert sum(counts.values()) == shots
+    probs = Statevector(circuit.remove_final_measurements(inplace=False)).probabilities_dict()
+    # total variation distance within sampling noise (256 outcomes, 20000 shots)
+    tvd = 0.5 * sum(abs(counts.get(k, 0) / shots - probs.get(k, 0.0)) for k in set(counts) | set(probs))
+    assert tvd < 0.05
+    memory = result.get_memory()
+    assert len(memory) == shots and all(len(m) == 8 for m in memory)
+    # the same seed on one rank alone gives identical counts and memory
+    single = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2)
+    alone = single.run(circuit, shots=shots, seed_simulator=99, memory=True).result()
+    assert alone.get_counts() == counts
+    assert alone.get_memory() == memory
+
+
+@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
+def test_counts_keys_follow_registers_like_aer(comm):
+    from qiskit import ClassicalRegister, QuantumRegister
+
+    q = QuantumRegister(6, "q")
+    a, b = ClassicalRegister(2, "a"), ClassicalRegister(3, "b")
+    circuit = QuantumCircuit(q, a, b)
+    circuit.x([0, 3, 5])
+    circuit.measure([0, 1], a)
+    circuit.measure([3, 4, 5], b)
+    result = AerMPISimulator(comm=comm, min_local_qubits=2).run(circuit, shots=10, seed_simulator=1).result()
+    assert result.get_counts() == {"101 01": 10}
+
+
+@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
+def test_transpile_keeps_circuits_and_single_precision(comm):
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2)
+    circuit = random_circuit(9, 8, max_operands=3, seed=8)
+    assert dict(transpile(circuit, backend, optimization_level=0).count_ops()) == dict(circuit.count_ops())
+    result = backend.run(save_statevector(circuit), shots=1, precision="single").result()
+    if comm.rank == 0:
+        vector = np.asarray(result.get_statevector())
+        assert vector.dtype == np.complex64
+        assert fidelity(Statevector(circuit).data, vector) > 1 - 1e-5
