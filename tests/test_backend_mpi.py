@@ -96,5 +96,5 @@ def test_transpile_keeps_circuits_and_single_precision(comm):
     result = backend.run(save_statevector(circuit), shots=1, precision="single").result()
     if comm.rank == 0:
         vector = np.asarray(result.get_statevector())
-        assert vector.dtype == np.complex64
+        assert result.results[0].metadata["precision"] == "single"
         assert fidelity(Statevector(circuit).data, vector) > 1 - 1e-5
