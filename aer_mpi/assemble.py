@@ -86,8 +86,6 @@ class _CircuitAssembler:
             qubits = [qubit_map[circuit.find_bit(q).index] for q in item.qubits]
             clbits = [clbit_map[circuit.find_bit(c).index] for c in item.clbits]
             where = self.where(position, op)
-            if getattr(op, "condition", None) is not None:
-                raise InvalidInputError(f"{where}: c_if conditions are not supported; use if_test")
             name = op.name
             if name in IGNORED:
                 continue

@@ -1,0 +1,78 @@
+"""The Qobj: round trip through JSON and validation naming the bad field."""
+
+import json
+
+import pytest
+from qiskit import QuantumCircuit
+
+from aer_mpi import Qobj, QobjValidationError
+from aer_mpi.assemble import assemble_circuits
+from aer_mpi.errors import InvalidInputError
+
+
+def sample_qobj() -> Qobj:
+    qc = QuantumCircuit(3, 3, name="bell")
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.unitary([[0, 1], [1, 0]], [2])
+    with qc.if_test((qc.clbits[0], 1)):
+        qc.x(2)
+    qc.measure(range(3), range(3))
+    return assemble_circuits([qc], {"shots": 10, "seed_simulator": 1, "memory": False, "precision": "double"})
+
+
+def test_round_trip_through_json():
+    qobj = sample_qobj()
+    qobj.validate()
+    text = json.dumps(qobj.to_dict())
+    again = Qobj.from_dict(json.loads(text))
+    again.validate()
+    assert again.to_dict() == qobj.to_dict()
+    exp = again.experiments[0]
+    assert exp.header["name"] == "bell" and exp.header["creg_sizes"] == [["c", 3]]
+    assert [i["name"] for i in exp.instructions] == ["h", "cx", "unitary", "if_else", "measure", "measure", "measure"]
+
+
+@pytest.mark.parametrize(
+    "path,value,message",
+    [
+        (("config", "shots"), 0, "config.shots: expecting an integer >= 1"),
+        (("config", "precision"), "half", "config.precision"),
+        (("config", "seed_simulator"), -1, "config.seed_simulator"),
+        (("experiments", 0, "header", "n_qubits"), 0, "experiments[0].header.n_qubits"),
+        (("experiments", 0, "instructions", 0, "name"), "frobnicate", "unknown instruction 'frobnicate'"),
+        (("experiments", 0, "instructions", 1, "qubits"), [0, 7], "experiments[0].instructions[1].qubits"),
+        (("experiments", 0, "instructions", 1, "qubits"), [1, 1], "repeated qubit"),
+        (("experiments", 0, "instructions", 4, "memory"), [9], "experiments[0].instructions[4].memory"),
+    ],
+)
+def test_validation_names_the_field(path, value, message):
+    data = sample_qobj().to_dict()
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(QobjValidationError) as info:
+        Qobj.from_dict(data).validate()
+    assert message in str(info.value)
+
+
+def test_non_finite_gate_parameter_is_refused():
+    data = sample_qobj().to_dict()
+    data["experiments"][0]["instructions"][0] = {"name": "rx", "qubits": [0], "params": [float("nan")]}
+    with pytest.raises(QobjValidationError, match="finite"):
+        Qobj.from_dict(data).validate()
+
+
+def test_assembly_errors_name_the_problem():
+    from qiskit.circuit import Parameter
+
+    theta = Parameter("theta")
+    qc = QuantumCircuit(1)
+    qc.rx(theta, 0)
+    with pytest.raises(InvalidInputError, match="unbound parameter theta"):
+        assemble_circuits([qc], {})
+    qc = QuantumCircuit(1)
+    qc.rx(float("inf"), 0)
+    with pytest.raises(InvalidInputError, match="non-finite angle"):
+        assemble_circuits([qc], {})
