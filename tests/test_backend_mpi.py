@@ -98,3 +98,22 @@ def test_transpile_keeps_circuits_and_single_precision(comm):
         vector = np.asarray(result.get_statevector())
         assert result.results[0].metadata["precision"] == "single"
         assert fidelity(Statevector(circuit).data, vector) > 1 - 1e-5
+
+
+@pytest.mark.mpi(ranks=[3, 5], timeout=MPI_TIMEOUT)
+def test_rank_count_not_a_power_of_two_idles_the_extra_ranks(comm):
+    circuit = random_circuit(10, 6, max_operands=3, seed=21)
+    measured = circuit.copy()
+    measured.measure_all()
+    backend = AerMPISimulator(comm=comm)
+    result = backend.run([save_statevector(circuit), measured], shots=500, seed_simulator=4).result()
+    meta = result.results[0].metadata
+    working = 1 << (comm.size.bit_length() - 1)
+    assert meta["working_ranks"] == working
+    assert meta["idle_ranks"] == comm.size - working
+    assert f"{comm.size - working} idle" in meta["note"]
+    if comm.rank == 0:
+        assert fidelity(Statevector(circuit).data, result.get_statevector(0)) > 1 - 1e-9
+    # idle ranks get the same counts as the working ones
+    alone = AerMPISimulator(comm=MPI.COMM_SELF).run(measured, shots=500, seed_simulator=4).result()
+    assert result.get_counts(1) == alone.get_counts()
