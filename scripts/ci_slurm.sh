@@ -8,7 +8,8 @@
 #   1. slurm/aer-mpi.sbatch: a 2-rank job (srun --mpi=pmi2) over three
 #      circuits, with --save-statevector; counts and states are checked;
 #   2. slurm/aer-mpi-array.sbatch: a job array, one task per circuit file;
-#   3. a job on a malformed file, which must fail (non-zero, file named).
+#   3. a job on a malformed file, which must fail (non-zero, file named);
+#   4. slurm/aer-mpi.sbatch again, started with the mpich wheel's mpiexec.
 # Exit status: 0 when all pass, 1 when any fails; 0 with a "SKIPPED: <why>"
 # line when root or apt-get is missing (1 instead if CI_SLURM_REQUIRED=1, for
 # a CI that must run it). CI_SLURM_KEEP=1 keeps the work directory.
@@ -130,6 +131,7 @@ for _ in $(seq 60); do
 done
 [[ "$state" == idle* ]] || fail "the node is '$state', not idle: $(tail -5 "$WORK/slurmd.log")"
 log "slurmctld and slurmd up ($CPUS CPUs, ${MEM_MB} MB), $((SECONDS - START)) s so far"
+log "srun --mpi=list: $(srun --mpi=list 2>&1 | tr -s ' \n' ' ')"
 
 # -- circuits ---------------------------------------------------------------------------
 JOBS="$WORK/jobs"
@@ -167,17 +169,33 @@ printf 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nh q[0]\ncx q[0],q[1];\
 chmod -R a+rwX "$JOBS"
 cd "$JOBS"
 
-submit() {  # submit NAME ARGS...: sbatch --wait, with a time limit; prints the exit status
+submit() {  # submit NAME SBATCH-ARGS...: sbatch --wait in the background, with a time limit
     local name="$1"; shift
-    timeout 600 sbatch --wait --quiet "$@" > "$WORK/$name.sbatch.out" 2>&1
+    ( timeout 600 sbatch --wait --quiet "$@" > "$WORK/$name.sbatch.out" 2>&1; echo $? > "$WORK/$name.status" ) &
 }
+status_of() { cat "$WORK/$1.status"; }
+show() { for f in "$@"; do [[ -f "$f" ]] && sed "s|^|  $f \| |" "$f"; done; }
 
-# 1. one job of 2 ranks over 1 node
+# The jobs go in together (sbatch --wait polls slowly, so waiting for them
+# one after the other would mostly be spent sleeping); Slurm queues what
+# does not fit on the node.
 t0=$SECONDS
+# 1. one job of 2 ranks over 1 node, started with srun --mpi=pmi2
 AER_MPI_CIRCUITS="circuits/*.qasm*" AER_MPI_SHOTS=20000 AER_MPI_SEED=5 AER_MPI_OUTPUT=job.json \
 AER_MPI_STATEVECTOR_DIR=sv submit job --ntasks=2 --output=job.log "$REPO/slurm/aer-mpi.sbatch"
-status=$?
-cat job.log 2>/dev/null | sed 's/^/  job.log | /'
+# 2. a job array, one task per circuit file
+AER_MPI_CIRCUIT_DIR=circuits AER_MPI_RESULTS_DIR=array AER_MPI_SHOTS=4000 AER_MPI_SEED=5 \
+submit array --array=0-2 --ntasks=1 --output=array-%A_%a.log "$REPO/slurm/aer-mpi-array.sbatch"
+# 3. a malformed circuit: the job must fail, naming the file and line
+AER_MPI_CIRCUITS="bad/broken.qasm" AER_MPI_OUTPUT=bad.json submit bad --ntasks=2 --output=bad.log "$REPO/slurm/aer-mpi.sbatch"
+# 4. the same job as 1 started with the wheel's mpiexec (hydra finds the allocation itself)
+AER_MPI_LAUNCHER=mpiexec AER_MPI_CIRCUITS="circuits/bell.qasm" AER_MPI_SHOTS=20000 AER_MPI_SEED=5 \
+AER_MPI_OUTPUT=mpiexec.json submit mpiexec --ntasks=2 --output=mpiexec.log "$REPO/slurm/aer-mpi.sbatch"
+wait
+log "all jobs ended after $((SECONDS - t0)) s"
+
+show job.log
+status="$(status_of job)"
 (( status == 0 )) || fail "the 2-rank job exited with $status: $(cat "$WORK/job.sbatch.out")"
 "$PYTHON" - <<'PY' || fail "the 2-rank job's results are wrong"
 import json, numpy as np
@@ -205,14 +223,10 @@ assert set(by_name["bell"]["counts"]) == {"00", "11"}
 assert by_name["random10"]["metadata"]["working_ranks"] == 2
 print("  checked: counts within sampling noise, .npy states match Statevector, 2 ranks")
 PY
-log "1. 2-rank job: passed in $((SECONDS - t0)) s"
+log "1. 2-rank job (srun --mpi=pmi2): passed"
 
-# 2. a job array, one task per circuit file
-t0=$SECONDS
-AER_MPI_CIRCUIT_DIR=circuits AER_MPI_RESULTS_DIR=array AER_MPI_SHOTS=4000 AER_MPI_SEED=5 \
-submit array --array=0-2 --ntasks=1 --output=array-%A_%a.log "$REPO/slurm/aer-mpi-array.sbatch"
-status=$?
-for f in array-*.log; do sed "s/^/  $f | /" "$f"; done
+show array-*.log
+status="$(status_of array)"
 (( status == 0 )) || fail "the job array exited with $status: $(cat "$WORK/array.sbatch.out")"
 "$PYTHON" - <<'PY' || fail "the job array's results are wrong"
 import json
@@ -225,16 +239,26 @@ for name in ("bell", "ghz", "random10"):
 assert set(seen["bell"]) == {"00", "11"} and set(seen["ghz"]) == {"000000", "111111"}, seen
 print("  checked: 3 tasks, one result file each")
 PY
-log "2. job array: passed in $((SECONDS - t0)) s"
+log "2. job array: passed"
 
-# 3. a malformed circuit: the job must fail, naming the file and line
-t0=$SECONDS
-AER_MPI_CIRCUITS="bad/broken.qasm" AER_MPI_OUTPUT=bad.json submit bad --ntasks=2 --output=bad.log "$REPO/slurm/aer-mpi.sbatch"
-status=$?
-sed 's/^/  bad.log | /' bad.log
+show bad.log
+status="$(status_of bad)"
 (( status != 0 )) || fail "a job on a malformed file exited with 0"
 grep -q "broken.qasm:5" bad.log || fail "the failed job's log does not name broken.qasm:5"
 [[ ! -e bad.json ]] || fail "a failed job left an output file"
-log "3. malformed input: failed as it should (exit $status) in $((SECONDS - t0)) s"
+log "3. malformed input: failed as it should (exit $status)"
+
+show mpiexec.log
+status="$(status_of mpiexec)"
+(( status == 0 )) || fail "the mpiexec job exited with $status: $(cat "$WORK/mpiexec.sbatch.out")"
+"$PYTHON" - <<'PY' || fail "the mpiexec job's results differ from the srun job's"
+import json
+a = {r["name"]: r for r in json.load(open("job.json"))["results"]}
+b = json.load(open("mpiexec.json"))
+assert b["ranks"] == 2, b["ranks"]
+assert b["results"][0]["counts"] == a["bell"]["counts"], (b["results"][0]["counts"], a["bell"]["counts"])
+print("  checked: 2 ranks, the same counts as under srun for the same seed")
+PY
+log "4. 2-rank job (mpiexec inside the allocation): passed"
 
 log "PASSED: slurm/ scripts ran under Slurm with sbatch --wait, $((SECONDS - START)) s in all"
