@@ -8,6 +8,7 @@ same order (SPMD); rank 0's job result is complete.
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from typing import Any, Optional, Sequence
@@ -23,6 +24,7 @@ from aer_mpi.engine import RunControl
 from aer_mpi.errors import InvalidInputError
 from aer_mpi.execution import BACKEND_NAME, execute_qobj
 from aer_mpi.job import AerJob
+from aer_mpi.progress import ProgressListener, make_listener
 from aer_mpi.qobj import PRECISIONS
 
 #: Options run() accepts, with a check and a description of the allowed values.
@@ -41,7 +43,14 @@ _OPTION_RULES = {
     ),
     "buffer_mb": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a number of MiB > 0"),
     "min_local_qubits": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
-    "progress": (lambda v: isinstance(v, bool), "True or False"),
+    "progress": (
+        lambda v: isinstance(v, bool) or v in ("bar", "log") or isinstance(v, ProgressListener),
+        "True (a bar on a terminal, else log lines), False, 'bar', 'log' or a ProgressListener",
+    ),
+    "statevector_dir": (
+        lambda v: v is None or (isinstance(v, (str, os.PathLike)) and bool(os.fspath(v))),
+        "None or a directory (each circuit's final state is written there as <name>.npy)",
+    ),
 }
 
 
@@ -112,6 +121,7 @@ class AerMPISimulator(BackendV2):
             buffer_mb=32,
             min_local_qubits=3,
             progress=False,
+            statevector_dir=None,
         )
 
     @property
@@ -152,12 +162,26 @@ class AerMPISimulator(BackendV2):
             "buffer_mb": merged.get("buffer_mb"),
             "min_local_qubits": merged.get("min_local_qubits"),
         }
+        if merged.get("statevector_dir") is not None:
+            config["statevector_dir"] = os.fspath(merged["statevector_dir"])
         qobj = assemble_circuits(circuits, config)
-        control = RunControl()
-        job = AerJob(self, str(uuid.uuid4()), self._run_job, qobj, control)
+        # progress is shown by rank 0 only
+        listener = make_listener(merged.get("progress")) if self._comm.Get_rank() == 0 else None
+        control = RunControl(
+            progress=listener.steps if listener else None, stage=listener.stage if listener else None
+        )
+        job = AerJob(self, str(uuid.uuid4()), self._run_job, qobj, control, listener)
         control.cancel_requested = job.cancel_requested
         job.submit()
         return job
 
-    def _run_job(self, qobj: Any, job_id: str, control: RunControl) -> Any:
-        return execute_qobj(qobj, job_id, self._comm, control)
+    def _run_job(
+        self, qobj: Any, job_id: str, control: RunControl, listener: Optional[ProgressListener] = None
+    ) -> Any:
+        try:
+            return execute_qobj(
+                qobj, job_id, self._comm, control, on_experiment=listener.experiment if listener else None
+            )
+        finally:
+            if listener is not None:
+                listener.close()

@@ -6,7 +6,9 @@ Rank 0's Qobj is broadcast, so in SPMD mode every rank runs the same job
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import os
 import time
 from typing import Any, Callable, Optional
 
@@ -14,6 +16,7 @@ import numpy as np
 
 from aer_mpi._version import __version__
 from aer_mpi.engine import ExperimentOutput, RunConfig, RunControl, run_experiment
+from aer_mpi.filenames import unique_stems
 from aer_mpi.qobj import Qobj
 from aer_mpi.translate import to_program
 
@@ -75,8 +78,11 @@ def execute_qobj(
     qobj = Qobj.from_dict(comm.bcast(qobj.to_dict() if comm.Get_rank() == 0 else None, root=0))
     qobj.validate()
     results = []
+    statevector_files = _statevector_files(qobj)
     for index, experiment in enumerate(qobj.experiments):
         config = run_config({**qobj.config, **experiment.config})
+        if statevector_files is not None:
+            config = dataclasses.replace(config, statevector_path=statevector_files[index])
         program = to_program(experiment, index)
         if on_experiment is not None:
             on_experiment(index, len(qobj.experiments), program.name)
@@ -95,3 +101,12 @@ def execute_qobj(
         time_taken=time.perf_counter() - start,
         metadata={"ranks": comm.Get_size(), "mpi": True},
     )
+
+
+def _statevector_files(qobj: Qobj) -> Optional[list[str]]:
+    """``<statevector_dir>/<name>.npy`` per experiment (names made safe and unique), or None."""
+    directory = qobj.config.get("statevector_dir")
+    if directory is None:
+        return None
+    names = [str(e.header.get("name") or f"circuit-{i}") for i, e in enumerate(qobj.experiments)]
+    return [os.path.join(directory, stem + ".npy") for stem in unique_stems(names)]

@@ -163,6 +163,11 @@ def validate_config(config: Any, where: str) -> None:
     memory = config.get("memory", False)
     if not isinstance(memory, bool):
         raise QobjValidationError(f"{where}.memory: expecting true or false, got {memory!r}")
+    directory = config.get("statevector_dir")
+    if directory is not None and (not isinstance(directory, str) or not directory):
+        raise QobjValidationError(
+            f"{where}.statevector_dir: expecting a directory path or null, got {directory!r}"
+        )
 
 
 def _validate_experiment(exp: QobjExperiment, where: str) -> None:

@@ -24,6 +24,9 @@ class RunConfig:
     min_local_qubits: int = 3
     #: Local steps between two cancellation checkpoints.
     checkpoint_every: int = 32
+    #: Where to write the final state (before the final measurements) as .npy,
+    #: in Qiskit's qubit order, by all ranks at once; None writes nothing.
+    statevector_path: Optional[str] = None
 
 
 @dataclass
@@ -31,11 +34,14 @@ class RunControl:
     """Hooks from the caller, used on the root rank only.
 
     ``cancel_requested`` is polled at checkpoints and its answer broadcast;
-    ``progress(done, total)`` is called at the same checkpoints.
+    ``progress(done, total)`` is called at the same checkpoints;
+    ``stage(name)`` when the run enters a stage ("simulating", "sampling",
+    "writing statevector").
     """
 
     cancel_requested: Callable[[], bool] = lambda: False
     progress: Optional[Callable[[int, int], None]] = None
+    stage: Optional[Callable[[str], None]] = None
 
 
 @dataclass

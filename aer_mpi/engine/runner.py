@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from aer_mpi import ir, kernels
-from aer_mpi.comm import BitSwapExchange, Collective, ranks_on_this_node
+from aer_mpi.comm import BitSwapExchange, Collective, ranks_on_this_node, write_npy_collective
 from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunControl
 from aer_mpi.errors import InsufficientMemoryError, InternalError, JobCancelledError
 from aer_mpi.plan import (
@@ -227,14 +227,21 @@ class _Run:
 
         compute_start = time.perf_counter()
         values: Optional[np.ndarray] = None
+        statevector_file: Optional[str] = None
+        self._stage("simulating")
         if not dynamic:
             self.total_steps = max(1, len(plan.steps))
             self._reset_state()
             traj = _Trajectory(program.num_clbits)
             self._execute(plan.steps, traj, final_measures=True)
+            layout = plan.final_layout
+            if config.statevector_path is not None:
+                layout = self._write_statevector(layout, config.statevector_path)
+                statevector_file = config.statevector_path
             measures = ir.final_measurements(program)
             if measures:
-                outcomes = self._sample(plan.final_layout, config.shots)
+                self._stage("sampling")
+                outcomes = self._sample(layout, config.shots)
                 values = _clbit_values(outcomes, measures)
         else:
             self.total_steps = max(1, len(plan.steps) * config.shots)
@@ -273,6 +280,13 @@ class _Run:
             "time_planning": plan_seconds,
             "plan": dict(plan.stats, steps=len(plan.steps)),
         }
+        if config.statevector_path is not None:
+            metadata["statevector_file"] = statevector_file
+            if statevector_file is None:
+                metadata["statevector_note"] = (
+                    "not written: the circuit has mid-circuit measurements, resets or "
+                    "conditionals, so its final state differs from shot to shot"
+                )
         return ExperimentOutput(counts=counts, memory=memory, data=self.data, metadata=metadata)
 
     def _reset_state(self) -> None:
@@ -321,6 +335,10 @@ class _Run:
             self.steps_since_checkpoint += 1
             if self.steps_since_checkpoint >= self.config.checkpoint_every:
                 self._checkpoint()
+
+    def _stage(self, name: str) -> None:
+        if self.rank == 0 and self.control.stage is not None:
+            self.control.stage(name)
 
     def _checkpoint(self) -> None:
         """Collective: rank 0 says whether to stop, and reports progress."""
@@ -395,7 +413,41 @@ class _Run:
             physical[bits + (Ellipsis,)] = shard.reshape((2,) * num_local)
         return out
 
-    # -- sampling -------------------------------------------------------------
+    # -- logical order: sampling and output --------------------------------------
+    def _make_top_global(self, layout: Sequence[int]) -> tuple[tuple[int, ...], int]:
+        """Make the top logical qubits the global ones (collective, exchanges if needed).
+
+        Returns the layout after and this rank's value of those qubits: the
+        shards in order of that value, each read with ``logical_order_chunks``,
+        are the state in Qiskit's order.
+        """
+        n = self.program.num_qubits
+        g = n - self.num_local
+        top = list(range(n - g, n))
+        pairs, layout = swaps_to_make_global(layout, self.num_local, top)
+        if pairs:
+            self.collective.agree()
+            self.exchange.swap(self.state, pairs)
+        high = 0
+        for k, q in enumerate(top):
+            high |= self._bit_of_rank(layout[q]) << k
+        return layout, high
+
+    def _write_statevector(self, layout: Sequence[int], path: str) -> tuple[int, ...]:
+        """Write the state as ``path`` (.npy, Qiskit's order) from every rank; never gathered."""
+        self._stage("writing statevector")
+        layout, high = self._make_top_global(layout)
+        local_positions = [layout[q] for q in range(self.num_local)]
+        write_npy_collective(
+            self.collective,
+            path,
+            self.dtype,
+            1 << self.program.num_qubits,
+            high << self.num_local,
+            kernels.logical_order_chunks(self.state, local_positions),
+        )
+        return layout
+
     def _sample(self, layout: Sequence[int], shots: int) -> np.ndarray:
         """Outcome (logical basis index) of each shot, on every rank (collective).
 
@@ -405,15 +457,7 @@ class _Run:
         """
         n = self.program.num_qubits
         g = n - self.num_local
-        top = list(range(n - g, n))
-        pairs, layout = swaps_to_make_global(layout, self.num_local, top)
-        if pairs:
-            self.collective.agree()
-            self.exchange.swap(self.state, pairs)
-        # this rank's value of the top logical qubits
-        high = 0
-        for k, q in enumerate(top):
-            high |= self._bit_of_rank(layout[q]) << k
+        layout, high = self._make_top_global(layout)
         mass = kernels.norm_squared(self.state)
         gathered = self.collective.allgather((high, mass))
         order = sorted(range(len(gathered)), key=lambda r: gathered[r][0])

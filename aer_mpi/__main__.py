@@ -1,0 +1,7 @@
+"""``python -m aer_mpi``: the same as the ``aer-mpi`` command."""
+
+import sys
+
+from aer_mpi.cli import main
+
+sys.exit(main())

@@ -1,0 +1,140 @@
+"""Parallel file output: one ``.npy`` file written by every rank at once.
+
+Promise of this module: mpi4py and the ``.npy`` format only. Each rank hands
+in contiguous pieces of its part of a 1-d array and the offset (in elements)
+where its part starts; rank 0 writes the ``.npy`` header, every rank writes
+its own bytes with collective MPI-IO (``File.Write_at_all``), and nothing is
+gathered into one process. The file appears under its final name only when
+it is complete (it is written as ``<path>.partial`` and renamed), so a
+killed job never leaves a truncated ``.npy`` behind. It knows nothing of
+gates, layouts or Qiskit: the caller decides what the array holds and in
+which order.
+
+Errors on any rank (a directory that cannot be created, a full disk) are
+raised on every rank alike, through ``Collective``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any, Iterable, Optional
+
+import numpy as np
+
+from aer_mpi.comm.collective import Collective
+from aer_mpi.errors import InvalidInputError
+
+#: Suffix of the file while it is being written.
+PARTIAL_SUFFIX = ".partial"
+
+
+def npy_header(dtype: Any, num_elements: int) -> bytes:
+    """The ``.npy`` header of a 1-d C-order array (format 1.0, or 2.0 if needed)."""
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": False,
+        "shape": (int(num_elements),),
+    }
+    buffer = io.BytesIO()
+    try:
+        np.lib.format.write_array_header_1_0(buffer, header)
+    except ValueError:  # header too long for format 1.0: not for 1-d arrays, but be safe
+        buffer = io.BytesIO()
+        np.lib.format.write_array_header_2_0(buffer, header)
+    return buffer.getvalue()
+
+
+def write_npy_collective(
+    collective: Collective,
+    path: str,
+    dtype: Any,
+    num_elements: int,
+    offset_elements: int,
+    chunks: Iterable[np.ndarray],
+) -> None:
+    """Write a 1-d array of ``num_elements`` to ``path`` as ``.npy`` (collective).
+
+    Every rank of ``collective`` calls this. Rank r's ``chunks``, concatenated,
+    are the elements ``offset_elements ...`` of the array; ranks may bring
+    different numbers of chunks. The parts of all ranks must cover the array.
+    The parent directory is created if needed.
+    """
+    from mpi4py import MPI
+
+    dtype = np.dtype(dtype)
+    header = npy_header(dtype, num_elements)
+    partial = path + PARTIAL_SUFFIX
+    total_bytes = len(header) + dtype.itemsize * int(num_elements)
+
+    # Rank 0 creates the file: the header, then the full length (sparse).
+    error: Optional[BaseException] = None
+    if collective.rank == 0:
+        try:
+            directory = os.path.dirname(os.path.abspath(path))
+            os.makedirs(directory, exist_ok=True)
+            with open(partial, "wb") as handle:
+                handle.write(header)
+                handle.truncate(total_bytes)
+        except OSError as exc:
+            error = _file_error(path, exc)
+    collective.agree(error)
+
+    try:
+        handle = MPI.File.Open(collective.comm, partial, MPI.MODE_WRONLY)
+        error = None
+    except Exception as exc:  # MPI.Exception: report it on every rank
+        handle, error = None, _file_error(path, exc)
+    collective.agree(error)
+
+    try:
+        _write_rounds(collective, handle, len(header) + dtype.itemsize * int(offset_elements), dtype, chunks)
+    finally:
+        handle.Close()
+
+    error = None
+    if collective.rank == 0:
+        try:
+            os.replace(partial, path)
+        except OSError as exc:
+            error = _file_error(path, exc)
+    collective.agree(error)
+
+
+def _write_rounds(collective: Collective, handle: Any, position: int, dtype: np.dtype, chunks: Iterable[np.ndarray]) -> None:
+    """One ``Write_at_all`` per round, until every rank has written all its chunks.
+
+    Each round starts with an error-agreeing allgather of "I have more", so
+    ranks with fewer chunks join with empty writes, and an error on one rank
+    (while producing or writing a chunk) stops every rank at the same round.
+    """
+    empty = np.empty(0, dtype=np.uint8)
+    iterator = iter(chunks)
+    error: Optional[BaseException] = None
+    while True:
+        chunk: Optional[np.ndarray] = None
+        if error is None:
+            try:
+                chunk = next(iterator, None)
+                if chunk is not None:
+                    chunk = np.ascontiguousarray(chunk, dtype=dtype).reshape(-1)
+            except Exception as exc:
+                error = exc
+        more = collective.allgather(chunk is not None, error)
+        if not any(more):
+            return
+        data = empty if chunk is None else chunk.view(np.uint8)
+        try:
+            handle.Write_at_all(position, data)
+        except Exception as exc:
+            error = exc
+        if chunk is not None:
+            position += data.nbytes
+
+
+def _file_error(path: str, exc: BaseException) -> InvalidInputError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return InvalidInputError(
+        f"cannot write {path}: {reason}: check that its directory exists on a file system "
+        f"every rank shares and that it is writable"
+    )
