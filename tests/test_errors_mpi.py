@@ -66,7 +66,14 @@ def errors_on_every_rank(comm, error):
 
 
 @pytest.mark.mpi(ranks=[1, 2, 3], timeout=MPI_TIMEOUT)
-def test_bad_input_same_error_everywhere_then_good_job(comm):
+def test_bad_input_failure_and_cancel_then_good_job(comm, monkeypatch):
+    # one mpirun per rank count for all three: each start costs seconds on a small machine
+    check_bad_input_same_error_everywhere_then_good_job(comm)
+    check_failure_on_one_rank_ends_the_job_on_all(comm, monkeypatch)
+    check_cancel_running_job_stops_every_rank(comm)
+
+
+def check_bad_input_same_error_everywhere_then_good_job(comm):
     backend = AerMPISimulator(comm=comm, min_local_qubits=2)
     for what, build, options, pattern in BAD_INPUTS:
         qc = QuantumCircuit(3)
@@ -94,8 +101,7 @@ def test_bad_input_same_error_everywhere_then_good_job(comm):
         assert "1 idle" in meta["note"]
 
 
-@pytest.mark.mpi(ranks=[1, 2, 3], timeout=MPI_TIMEOUT)
-def test_failure_on_one_rank_ends_the_job_on_all(comm, monkeypatch):
+def check_failure_on_one_rank_ends_the_job_on_all(comm, monkeypatch):
     import aer_mpi.kernels as kernels
 
     bad_rank = (1 << int(math.log2(comm.size))) - 1  # the last working rank (at 3 ranks, rank 2 idles)
@@ -125,8 +131,7 @@ def test_failure_on_one_rank_ends_the_job_on_all(comm, monkeypatch):
     check_good_job(backend, comm)
 
 
-@pytest.mark.mpi(ranks=[1, 2, 3], timeout=MPI_TIMEOUT)
-def test_cancel_running_job_stops_every_rank(comm):
+def check_cancel_running_job_stops_every_rank(comm):
     backend = AerMPISimulator(comm=comm)
     n = 18
     long = QuantumCircuit(n)
