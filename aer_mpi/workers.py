@@ -283,10 +283,13 @@ class WorkerPool:
                 pass
         for link in self._links.values():
             link.close()
+        clean = proc.poll() == 0
         if proc.poll() is None:
             self._kill_all(proc)
         self._links = {}
         self._proc = None
+        if clean and self._tmpdir:  # a failure keeps its log, which its error message names
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
 
     def _kill_all(self, proc: subprocess.Popen) -> None:
         """SIGKILL the workers (each in its own session), then mpiexec and its proxies."""
