@@ -158,12 +158,12 @@ class WorkerPool:
         with self._lock:
             if self._closed:
                 raise WorkerLostError(
-                    None, "the backend was closed before the job ran: build a new AerMPISimulator(processes=...)"
+                    None, "close() stopped the workers before the job ran: build a new AerMPISimulator(processes=...)"
                 )
             if not self.alive():
                 self._stop(kill=True)
                 self._start()
-            command = self._links[0]
+            command, proc = self._links[0], self._proc  # close() may clear the attributes meanwhile
             try:
                 command.send(("run", job_id, qobj.to_dict()))
             except OSError:
@@ -171,7 +171,10 @@ class WorkerPool:
             cancel_sent = False
             links = list(self._links.values())
             while True:
-                ready = wait(links, timeout=POLL_SECONDS)
+                try:
+                    ready = wait(links, timeout=POLL_SECONDS)
+                except (OSError, ValueError):  # close() closed the links under us
+                    raise self._lost(job_id) from None
                 if command in ready:
                     try:
                         reply = command.recv()
@@ -179,7 +182,7 @@ class WorkerPool:
                         others = [r for r, link in self._links.items() if link in ready and r != 0]
                         raise self._lost(job_id, others or [0]) from None
                     return self._finish(reply, job_id)
-                if ready or self._proc.poll() is not None:
+                if ready or proc.poll() is not None:
                     raise self._lost(job_id, [r for r, link in self._links.items() if link in ready])
                 if not cancel_sent and control.cancel_requested():
                     try:

@@ -145,10 +145,27 @@ def test_bad_input_on_workers_then_good_job(backend4):
     assert backend4.workers.pids == pids
 
 
-def test_bad_processes_values():
+def test_bad_processes_values(monkeypatch):
     for bad in (0, -2, 2.5, "4", True):
         with pytest.raises(InvalidInputError, match="processes="):
             AerMPISimulator(processes=bad)
+    with pytest.raises(InvalidInputError, match="not both"):
+        AerMPISimulator(processes=2, comm=object())
+    monkeypatch.setenv("PMI_SIZE", "3")  # as if this process were one of 3 mpiexec ranks
+    with pytest.raises(InvalidInputError, match="already one of 3 MPI ranks"):
+        AerMPISimulator(processes=2)
+
+
+def test_close_during_a_job_ends_it_in_error():
+    backend = AerMPISimulator(processes=2)
+    pids = list(backend.workers.pids.values())
+    job = backend.run(long_circuit(18, 400), shots=1)
+    wait_running(job)
+    backend.close()
+    job.wait_for_final_state(timeout=30, wait=0.05)
+    assert job.status() == JobStatus.ERROR
+    assert "close()" in job.error_message()
+    assert not gone(pids, 15)
 
 
 def test_killed_worker_errors_caller_lives_new_backend_runs():
