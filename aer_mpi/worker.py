@@ -5,7 +5,7 @@ Started as ``mpiexec -n P python -m aer_mpi.worker`` by ``aer_mpi.workers``
 key are in the environment) and says hello; rank 0 then takes commands on
 its connection and passes them to the other ranks:
 
-    ("run", job_id, qobj_dict) -> ("done", job_id, Result) | ("error", job_id, exc)
+    ("run", job_id, qobj_dict) -> ("done", job_id, Result) | ("error", job_id, exc, mpi_failed)
                                   | ("cancelled", job_id)
     ("cancel", job_id)         -> the running job stops at its next checkpoint
     ("shutdown",)              -> every rank leaves
@@ -77,10 +77,8 @@ def _reply_for(error: BaseException, job_id: str) -> tuple:
         return ("cancelled", job_id)
     if not isinstance(error, AerMPIError):
         traceback.print_exc()  # a bug or an MPI failure: keep the details in the workers' log
-    error = portable_error(error)
-    if isinstance(error, MPI.Exception) or "MPI" in type(error).__name__:
-        error._mpi_failure = True  # type: ignore[attr-defined]
-    return ("error", job_id, error)
+    mpi_failure = isinstance(error, MPI.Exception)  # a peer is probably gone: the caller looks
+    return ("error", job_id, portable_error(error), mpi_failure)
 
 
 def _serve_rank0(comm: Any, link: Any) -> None:

@@ -330,9 +330,11 @@ class WorkerPool:
         if kind == "cancelled":
             raise JobCancelledError(f"job {job_id} was cancelled on the workers")
         if kind == "error":
-            error = reply[2]
-            if getattr(error, "_mpi_failure", False):  # an MPI call failed: a rank is probably gone
-                raise self._lost(job_id)
+            error, mpi_failure = reply[2], reply[3]
+            if mpi_failure:  # an MPI call failed: a rank is probably gone
+                time.sleep(POLL_SECONDS)
+                if self._lost_ranks() or self._proc.poll() is not None:
+                    raise self._lost(job_id)
             raise error
         raise WorkerLostError(None, f"rank 0 answered {reply!r} to job {job_id}: the workers are confused")
 
