@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import uuid
+import weakref
 from typing import Any, Optional, Sequence
 
 from qiskit.circuit import Instruction, Parameter, QuantumCircuit
@@ -110,6 +111,8 @@ class AerMPISimulator(BackendV2):
             from aer_mpi.workers import WorkerPool
 
             self._workers = WorkerPool(processes)
+            # a backend dropped without close() stops its workers when collected (or at exit)
+            weakref.finalize(self, self._workers.close)
         elif comm is None:
             from mpi4py import MPI
 

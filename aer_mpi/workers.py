@@ -333,7 +333,7 @@ class WorkerPool:
             error, mpi_failure = reply[2], reply[3]
             if mpi_failure:  # an MPI call failed: a rank is probably gone
                 time.sleep(POLL_SECONDS)
-                if self._lost_ranks() or self._proc.poll() is not None:
+                if self._lost_ranks() or self._proc is None or self._proc.poll() is not None:
                     raise self._lost(job_id)
             raise error
         raise WorkerLostError(None, f"rank 0 answered {reply!r} to job {job_id}: the workers are confused")

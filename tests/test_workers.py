@@ -5,6 +5,7 @@ The workers are real: ``mpiexec -n P python -m aer_mpi.worker``. One pool of
 tests that kill workers or the caller use their own.
 """
 
+import gc
 import math
 import os
 import signal
@@ -192,9 +193,13 @@ def test_killed_worker_errors_caller_lives_new_backend_runs():
         assert set(backend.workers.pids.values()).isdisjoint(old.values())
     finally:
         backend.close()
-    with AerMPISimulator(processes=2) as fresh:  # and a new backend runs too
-        result = fresh.run(save_statevector(ghz(7, measure=False)), shots=1).result(timeout=120)
-        assert fidelity(Statevector(ghz(7, measure=False)).data, result.get_statevector()) > 1 - 1e-12
+    fresh = AerMPISimulator(processes=2)  # and a new backend runs too
+    result = fresh.run(save_statevector(ghz(7, measure=False)), shots=1).result(timeout=120)
+    assert fidelity(Statevector(ghz(7, measure=False)).data, result.get_statevector()) > 1 - 1e-12
+    fresh_pids = list(fresh.workers.pids.values())
+    del fresh  # dropped without close(): collected, its workers stop
+    gc.collect()
+    assert not gone(fresh_pids, 15)
     with pytest.raises(InvalidInputError, match="closed"):
         backend.run(ghz(3))
 
