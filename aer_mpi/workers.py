@@ -53,8 +53,10 @@ START_TIMEOUT = float(os.environ.get("AER_MPI_WORKER_START_TIMEOUT", "120"))
 #: Seconds close() waits for the workers to leave before killing them.
 CLOSE_TIMEOUT = 10.0
 
-#: Variables of an enclosing MPI job; they must not leak into the workers' mpiexec.
-_MPI_ENV_PREFIXES = ("PMI_", "PMIX_", "OMPI_", "MPIR_", "HYDRA_", "HYDI_", "MPI_LOCAL")
+#: Per-process variables of an enclosing MPI job (a singleton, ``mpiexec -n 1``); they
+#: must not leak into the workers' mpiexec. Users' tuning variables (MPIR_CVAR_*,
+#: HYDRA_*, OMPI_MCA_*) are kept.
+_MPI_ENV_PREFIXES = ("PMI_", "PMIX_", "OMPI_COMM_WORLD_", "OMPI_UNIVERSE_", "MPI_LOCALNRANKS", "MPI_LOCALRANKID")
 
 
 def find_mpiexec() -> str:
