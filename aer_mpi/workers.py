@@ -226,11 +226,19 @@ class WorkerPool:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(var, "1")  # P workers share the cores already
         command = [self.mpiexec, "-n", str(self.processes), sys.executable, "-m", "aer_mpi.worker"]
-        with open(self._log_path, "wb") as log:
-            self._proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True,  # Ctrl-C in the user's terminal does not reach them
-            )
+        try:
+            with open(self._log_path, "wb") as log:
+                self._proc = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    env=env, start_new_session=True,  # Ctrl-C in the user's terminal does not reach them
+                )
+        except OSError as exc:
+            listener.close()
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            raise WorkerStartError(
+                f"could not run {self.mpiexec!r} to start the workers ({exc}): set {ENV_MPIEXEC} "
+                "to the mpiexec of the MPI that mpi4py was built with"
+            ) from exc
         self._links, self._pids = {}, {}
         deadline = time.monotonic() + self.start_timeout
         try:

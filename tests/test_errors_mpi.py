@@ -14,7 +14,6 @@ import textwrap
 import time
 from concurrent import futures
 
-import numpy as np
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit import Gate, Parameter

@@ -15,7 +15,6 @@ import textwrap
 import time
 from concurrent import futures
 
-import numpy as np
 import psutil
 import pytest
 from qiskit import QuantumCircuit
@@ -23,7 +22,13 @@ from qiskit.circuit import Gate, Parameter
 from qiskit.providers import JobStatus
 from qiskit.quantum_info import Statevector
 
-from aer_mpi import AerMPISimulator, InsufficientMemoryError, InvalidInputError, WorkerLostError
+from aer_mpi import (
+    AerMPISimulator,
+    InsufficientMemoryError,
+    InvalidInputError,
+    WorkerLostError,
+    WorkerStartError,
+)
 from conftest import fidelity, save_statevector
 
 pytestmark = pytest.mark.skipif(
@@ -154,6 +159,15 @@ def test_bad_processes_values(monkeypatch):
         AerMPISimulator(processes=2, comm=object())
     monkeypatch.setenv("PMI_SIZE", "3")  # as if this process were one of 3 mpiexec ranks
     with pytest.raises(InvalidInputError, match="already one of 3 MPI ranks"):
+        AerMPISimulator(processes=2)
+
+
+def test_workers_that_cannot_start(monkeypatch):
+    monkeypatch.setenv("AER_MPI_MPIEXEC", "/nonexistent/mpiexec")
+    with pytest.raises(WorkerStartError, match="could not run '/nonexistent/mpiexec'.*AER_MPI_MPIEXEC"):
+        AerMPISimulator(processes=2)
+    monkeypatch.setenv("AER_MPI_MPIEXEC", "false")  # starts, then exits at once with code 1
+    with pytest.raises(WorkerStartError, match=r"the 2 workers exited \(mpiexec exit code 1\) before they were ready"):
         AerMPISimulator(processes=2)
 
 
