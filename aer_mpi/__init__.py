@@ -10,6 +10,8 @@ from aer_mpi.errors import (
     InvalidInputError,
     JobCancelledError,
     RankFailedError,
+    WorkerLostError,
+    WorkerStartError,
 )
 from aer_mpi.qobj import Qobj, QobjValidationError
 
@@ -23,6 +25,8 @@ __all__ = [
     "Qobj",
     "QobjValidationError",
     "RankFailedError",
+    "WorkerLostError",
+    "WorkerStartError",
     "__version__",
 ]
 

@@ -3,7 +3,9 @@
 It holds no simulation state: ``run()`` checks the options, assembles a
 Qobj and hands it to an AerJob whose function runs it on the MPI ranks.
 Under ``mpiexec`` every rank builds the backend and calls ``run()`` in the
-same order (SPMD); rank 0's job result is complete.
+same order (SPMD); rank 0's job result is complete. In a plain Python
+process, ``AerMPISimulator(processes=P)`` starts P MPI worker processes of
+its own (``aer_mpi.workers``) and runs every job there.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import uuid
+import weakref
 from typing import Any, Optional, Sequence
 
 from qiskit.circuit import Instruction, Parameter, QuantumCircuit
@@ -89,11 +92,15 @@ class AerMPISimulator(BackendV2):
 
     Args:
         comm: the MPI communicator to run on (default ``MPI.COMM_WORLD``).
+        processes: start this many MPI worker processes and run every job on
+            them (for a notebook or a plain ``python``; not under mpiexec).
+            The workers are reused across jobs and stopped by ``close()``,
+            at the end of a ``with`` block, or at exit.
         options: default run options (``shots``, ``seed_simulator``, ``memory``,
             ``precision``, ...), overridable per ``run()``.
     """
 
-    def __init__(self, comm: Any = None, **options: Any):
+    def __init__(self, comm: Any = None, processes: Optional[int] = None, **options: Any):
         super().__init__(
             name=BACKEND_NAME,
             description="Statevector simulator sharded across MPI ranks",
@@ -103,10 +110,23 @@ class AerMPISimulator(BackendV2):
         check_options(options)
         if options:
             self.set_options(**options)
-        if comm is None:
+        self._workers = None
+        if processes is not None:
+            if comm is not None:
+                raise InvalidInputError(
+                    "give comm= (SPMD, every rank runs the script) or processes= (workers of "
+                    "this process), not both"
+                )
+            from aer_mpi.workers import WorkerPool
+
+            self._workers = WorkerPool(processes)
+            # a backend dropped without close() stops its workers when collected (or at exit)
+            weakref.finalize(self, self._workers.close)
+        elif comm is None:
             from mpi4py import MPI
 
             comm = MPI.COMM_WORLD
+            abort_on_uncaught_exception(comm)
         self._comm = comm
 
     @classmethod
@@ -134,7 +154,24 @@ class AerMPISimulator(BackendV2):
 
     @property
     def comm(self) -> Any:
+        """The communicator jobs run on; None when the jobs run on worker processes."""
         return self._comm
+
+    @property
+    def workers(self) -> Any:
+        """The ``WorkerPool`` of ``processes=P``, or None in SPMD use."""
+        return self._workers
+
+    def close(self) -> None:
+        """Stop the worker processes (``processes=P`` only; nothing to do in SPMD use)."""
+        if self._workers is not None:
+            self._workers.close()
+
+    def __enter__(self) -> "AerMPISimulator":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def run(self, run_input: Any, **options: Any) -> AerJob:
         """Run circuits; returns an AerJob already submitted.
@@ -144,6 +181,8 @@ class AerMPISimulator(BackendV2):
                 (unknown instruction, unbound parameter, non-finite angle).
             QobjValidationError: from ``AerJob.submit()``.
         """
+        if self._workers is not None and self._workers.closed:
+            raise InvalidInputError("this backend was closed: build a new AerMPISimulator(processes=...)")
         circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
         if not circuits or not all(isinstance(c, QuantumCircuit) for c in circuits):
             raise InvalidInputError("run() expects a QuantumCircuit or a non-empty list of them")
@@ -166,7 +205,8 @@ class AerMPISimulator(BackendV2):
             config["statevector_dir"] = os.fspath(merged["statevector_dir"])
         qobj = assemble_circuits(circuits, config)
         # progress is shown by rank 0 only
-        listener = make_listener(merged.get("progress")) if self._comm.Get_rank() == 0 else None
+        on_root = self._comm is None or self._comm.Get_rank() == 0
+        listener = make_listener(merged.get("progress")) if on_root else None
         control = RunControl(
             progress=listener.steps if listener else None, stage=listener.stage if listener else None
         )
@@ -179,9 +219,44 @@ class AerMPISimulator(BackendV2):
         self, qobj: Any, job_id: str, control: RunControl, listener: Optional[ProgressListener] = None
     ) -> Any:
         try:
+            if self._workers is not None:
+                return self._workers.run(qobj, job_id, control)
             return execute_qobj(
                 qobj, job_id, self._comm, control, on_experiment=listener.experiment if listener else None
             )
         finally:
             if listener is not None:
                 listener.close()
+
+
+_ABORT_HOOK_INSTALLED = False
+
+
+def abort_on_uncaught_exception(comm: Any) -> None:
+    """Under mpiexec with several ranks, an uncaught exception aborts the whole job.
+
+    Without it, a rank that dies of an exception outside aer_mpi's own
+    collectives (in the user's script) leaves the other ranks waiting
+    forever in their next collective; MPI_Abort ends them all with a
+    non-zero exit, as ``python -m mpi4py`` does. The traceback is printed
+    first. Installed once; chains to the previous hook.
+    """
+    global _ABORT_HOOK_INSTALLED
+    if _ABORT_HOOK_INSTALLED or comm.Get_size() == 1:
+        return
+    import sys
+
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        previous(kind, value, tb)
+        try:
+            sys.stderr.flush()
+            sys.stdout.flush()
+        finally:
+            from mpi4py import MPI
+
+            MPI.COMM_WORLD.Abort(1)
+
+    sys.excepthook = hook
+    _ABORT_HOOK_INSTALLED = True

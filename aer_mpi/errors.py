@@ -43,3 +43,22 @@ class JobCancelledError(AerMPIError):
 
 class InternalError(AerMPIError, RuntimeError):
     """An invariant inside aer_mpi was broken; please report it."""
+
+
+class WorkerStartError(AerMPIError, RuntimeError):
+    """The worker processes of ``AerMPISimulator(processes=P)`` could not be started."""
+
+
+class WorkerLostError(AerMPIError, RuntimeError):
+    """A worker process died during a job (killed, crashed, out of memory).
+
+    ``rank`` is the worker rank that was lost (None when it cannot be told);
+    the job ends in ERROR and the user's process carries on.
+    """
+
+    def __init__(self, rank, message: str):
+        self.rank = rank
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (WorkerLostError, (self.rank, str(self)))

@@ -40,6 +40,15 @@ from aer_mpi.plan.localiser import flipped_qubits
 #: Scratch a rank holds besides its shard and exchange buffer (kernel chunks, bookkeeping).
 SCRATCH_BYTES = 8 << 20
 
+#: Amplitudes a rank may sweep between two cancellation checkpoints (~0.1 s of work),
+#: so that a cancel lands quickly on wide shards, where one step is a full pass.
+CHECKPOINT_AMPLITUDES = 1 << 22
+
+
+def checkpoint_interval(every: int, num_local: int) -> int:
+    """Steps between checkpoints: ``every`` at most, fewer on wide shards."""
+    return max(1, min(every, CHECKPOINT_AMPLITUDES >> num_local))
+
 
 def widest_local_need(ops: Sequence[ir.Op]) -> int:
     """Most qubits one op needs local at once (its flipped qubits)."""
@@ -215,6 +224,7 @@ class _Run:
         program, config = self.program, self.config
         n = program.num_qubits
         self.num_local = n - g
+        self.checkpoint_every = checkpoint_interval(config.checkpoint_every, self.num_local)
         self.rank = self.collective.rank
         plan_start = time.perf_counter()
         plan = plan_program(program, self.num_local)
@@ -333,7 +343,7 @@ class _Run:
                 raise InternalError(f"unknown plan step {step!r}")
             self.steps_done += 1
             self.steps_since_checkpoint += 1
-            if self.steps_since_checkpoint >= self.config.checkpoint_every:
+            if self.steps_since_checkpoint >= self.checkpoint_every:
                 self._checkpoint()
 
     def _stage(self, name: str) -> None:

@@ -1,0 +1,164 @@
+"""A worker process of ``AerMPISimulator(processes=P)``.
+
+Started as ``mpiexec -n P python -m aer_mpi.worker`` by ``aer_mpi.workers``
+(never by hand). Every rank connects to the user's process (the address and
+key are in the environment) and says hello; rank 0 then takes commands on
+its connection and passes them to the other ranks:
+
+    ("run", job_id, qobj_dict) -> ("done", job_id, Result) | ("error", job_id, exc, mpi_failed)
+                                  | ("cancelled", job_id)
+    ("cancel", job_id)         -> the running job stops at its next checkpoint
+    ("shutdown",)              -> every rank leaves
+
+The job itself is ``execution.execute_qobj`` on the workers' COMM_WORLD, the
+same code as an SPMD run. Idle ranks wait in a non-blocking barrier that
+they test a few hundred times a second, so they sleep instead of spinning.
+If the user's process goes away (its connection closes), rank 0 cancels the
+running job and every rank leaves: no orphans.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from multiprocessing.connection import Client
+from typing import Any
+
+#: Seconds between an idle rank's tests of the command barrier.
+IDLE_POLL_SECONDS = 0.005
+
+
+class _CancelWatch:
+    """``RunControl.cancel_requested`` on rank 0: reads the connection without blocking."""
+
+    def __init__(self, link: Any, job_id: str):
+        self.link = link
+        self.job_id = job_id
+        self.cancel = False
+        self.leave = False
+
+    def __call__(self) -> bool:
+        if self.cancel:
+            return True
+        try:
+            while self.link.poll(0):
+                message = self.link.recv()
+                if message[0] == "cancel" and message[1] == self.job_id:
+                    self.cancel = True
+                elif message[0] == "shutdown":
+                    self.cancel = self.leave = True
+        except (EOFError, OSError):  # the user's process is gone
+            self.cancel = self.leave = True
+        return self.cancel
+
+
+def _send_command(comm: Any, command: tuple) -> None:
+    if comm.Get_size() > 1:
+        comm.Ibarrier().Wait()
+        comm.bcast(command, root=0)
+
+
+def _wait_command(comm: Any) -> tuple:
+    request = comm.Ibarrier()
+    while not request.Test():
+        time.sleep(IDLE_POLL_SECONDS)
+    return comm.bcast(None, root=0)
+
+
+def _reply_for(error: BaseException, job_id: str) -> tuple:
+    from mpi4py import MPI
+
+    from aer_mpi.errors import AerMPIError, JobCancelledError
+    from aer_mpi.workers import portable_error
+
+    if isinstance(error, JobCancelledError):
+        return ("cancelled", job_id)
+    if not isinstance(error, AerMPIError):
+        traceback.print_exc()  # a bug or an MPI failure: keep the details in the workers' log
+    mpi_failure = isinstance(error, MPI.Exception)  # a peer is probably gone: the caller looks
+    return ("error", job_id, portable_error(error), mpi_failure)
+
+
+def _serve_rank0(comm: Any, link: Any) -> None:
+    from aer_mpi.engine import RunControl
+    from aer_mpi.execution import execute_qobj
+    from aer_mpi.qobj import Qobj
+
+    while True:
+        try:
+            message = link.recv()
+        except (EOFError, OSError):
+            message = ("shutdown",)
+        if message[0] == "shutdown":
+            break
+        if message[0] != "run":
+            continue  # a cancel that came after its job ended
+        _, job_id, qobj_dict = message
+        try:
+            qobj = Qobj.from_dict(qobj_dict)
+        except Exception as exc:  # before the others were told: nothing to undo
+            reply = _reply_for(exc, job_id)
+        else:
+            _send_command(comm, ("run", job_id))
+            watch = _CancelWatch(link, job_id)
+            try:
+                reply = ("done", job_id, execute_qobj(qobj, job_id, comm, RunControl(cancel_requested=watch)))
+            except Exception as exc:
+                reply = _reply_for(exc, job_id)
+            if watch.leave:
+                break
+        try:
+            link.send(reply)
+        except (OSError, EOFError):
+            break
+        except Exception as exc:  # the result would not pickle
+            link.send(_reply_for(exc, job_id))
+    _send_command(comm, ("shutdown",))
+
+
+def _serve_other(comm: Any) -> None:
+    from aer_mpi.engine import RunControl
+    from aer_mpi.execution import execute_qobj
+
+    while True:
+        command = _wait_command(comm)
+        if command[0] == "shutdown":
+            return
+        try:
+            execute_qobj(None, command[1], comm, RunControl())
+        except Exception:
+            pass  # every rank raised the same error; rank 0 reports it
+
+
+def main() -> int:
+    address = os.environ.get("AER_MPI_WORKER_ADDRESS")
+    authkey = os.environ.get("AER_MPI_WORKER_AUTHKEY")
+    if not address or not authkey:
+        print("aer_mpi.worker is started by AerMPISimulator(processes=P), not by hand", file=sys.stderr)
+        return 2
+    from mpi4py import MPI
+
+    import aer_mpi.execution  # noqa: F401  (import everything before saying ready)
+
+    comm = MPI.COMM_WORLD
+    try:
+        link = Client(address, family="AF_UNIX", authkey=bytes.fromhex(authkey))
+        link.send(("hello", comm.Get_rank(), comm.Get_size(), os.getpid()))
+        comm.Barrier()
+        if comm.Get_rank() == 0:
+            link.send(("ready", {"ranks": comm.Get_size(), "mpi": MPI.Get_library_version().splitlines()[0]}))
+            _serve_rank0(comm, link)
+        else:
+            _serve_other(comm)
+        link.close()
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        comm.Abort(1)  # never leave the other ranks waiting
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,416 @@
+"""The single-process API's MPI workers, seen from the user's process.
+
+``AerMPISimulator(processes=P)`` owns one ``WorkerPool``: it launches
+``mpiexec -n P python -m aer_mpi.worker`` as a subprocess (the user's
+process never joins MPI), and every worker rank connects back to it over a
+private Unix socket (``multiprocessing.connection``, authenticated with a
+random key). Rank 0's connection carries the jobs, the cancel requests and
+the results; the other ranks' connections carry nothing after their hello
+and serve as life lines: a worker that dies closes its socket at once, so
+the pool knows which rank was lost before mpiexec tears the others down.
+
+Why a subprocess mpiexec and not ``MPI.Comm.Spawn``: with Spawn the user's
+process is part of the MPI job, and when one spawned worker is killed the
+process manager kills the whole job, the user's process included (tried
+with the PyPI mpich: the parent died with SIGKILL). See docs/architecture.md.
+
+Jobs run one at a time (``AerJob``'s single-thread executor calls
+``WorkerPool.run``); the workers are reused across jobs, restarted on the
+next job after they were lost, and shut down by ``close()``, at exit, or
+when the user's process dies (rank 0 sees its connection close).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge, wait
+from pathlib import Path
+from typing import Any, Optional
+
+from aer_mpi.errors import InvalidInputError, JobCancelledError, WorkerLostError, WorkerStartError
+
+#: Environment variables that tell a worker where to connect and the key to prove itself.
+ENV_ADDRESS = "AER_MPI_WORKER_ADDRESS"
+ENV_AUTHKEY = "AER_MPI_WORKER_AUTHKEY"
+#: Override for the mpiexec to launch (default: the one beside this Python, then PATH).
+ENV_MPIEXEC = "AER_MPI_MPIEXEC"
+
+#: Seconds between the pool's checks of its workers while a job runs.
+POLL_SECONDS = 0.05
+#: Seconds the workers may take to start (import numpy/qiskit, connect).
+START_TIMEOUT = float(os.environ.get("AER_MPI_WORKER_START_TIMEOUT", "120"))
+#: Seconds close() waits for the workers to leave before killing them.
+CLOSE_TIMEOUT = 10.0
+
+#: Per-process variables of an enclosing MPI job (a singleton, ``mpiexec -n 1``); they
+#: must not leak into the workers' mpiexec. Users' tuning variables (MPIR_CVAR_*,
+#: HYDRA_*, OMPI_MCA_*) are kept.
+_MPI_ENV_PREFIXES = ("PMI_", "PMIX_", "OMPI_COMM_WORLD_", "OMPI_UNIVERSE_", "MPI_LOCALNRANKS", "MPI_LOCALRANKID")
+
+
+def find_mpiexec() -> str:
+    """The mpiexec of the MPI that mpi4py uses: $AER_MPI_MPIEXEC, beside Python, or on PATH."""
+    chosen = os.environ.get(ENV_MPIEXEC)
+    if chosen:
+        return chosen
+    for name in ("mpiexec", "mpirun"):
+        beside = Path(sys.executable).parent / name
+        if beside.exists():
+            return str(beside)
+    for name in ("mpiexec", "mpirun"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise WorkerStartError(
+        "no mpiexec found to start the workers: pip install 'aer-mpi[mpich]' (MPI from PyPI), "
+        f"or set {ENV_MPIEXEC} to the mpiexec of the MPI that mpi4py was built with"
+    )
+
+
+def enclosing_mpi_size() -> int:
+    """Ranks of the MPI job this process was started in (1 when none), read from the environment."""
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        value = os.environ.get(var)
+        if value and value.isdigit():
+            return int(value)
+    return 1
+
+
+def check_processes(processes: Any) -> int:
+    if not isinstance(processes, int) or isinstance(processes, bool) or processes < 1:
+        raise InvalidInputError(f"processes={processes!r}: expecting an integer >= 1 (the number of MPI workers)")
+    size = enclosing_mpi_size()
+    if size > 1:
+        raise InvalidInputError(
+            f"processes={processes} starts its own MPI workers, but this process is already one of "
+            f"{size} MPI ranks: under mpiexec/srun build AerMPISimulator() without processes="
+        )
+    return processes
+
+
+def _alive(pid: int) -> bool:
+    try:
+        import psutil
+
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except Exception:  # gone, or psutil cannot see it
+        return False
+
+
+class WorkerPool:
+    """P MPI worker processes started with mpiexec, and the links to them."""
+
+    def __init__(self, processes: int, start_timeout: float = START_TIMEOUT):
+        self.processes = check_processes(processes)
+        self.start_timeout = start_timeout
+        self.mpiexec = find_mpiexec()
+        self._lock = threading.Lock()  # held while a job or a start runs
+        self._proc: Optional[subprocess.Popen] = None
+        self._links: dict[int, Connection] = {}
+        self._pids: dict[int, int] = {}
+        self._tmpdir: Optional[str] = None
+        self._log_path: Optional[str] = None
+        self._closed = False
+        self.info: dict[str, Any] = {}
+        self.starts = 0
+        atexit.register(self.close)
+        with self._lock:
+            self._start()
+
+    # -- public ----------------------------------------------------------
+    @property
+    def pids(self) -> dict[int, int]:
+        """Process id of each worker rank (of the current start)."""
+        return dict(self._pids)
+
+    @property
+    def mpiexec_pid(self) -> Optional[int]:
+        return None if self._proc is None else self._proc.pid
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def log_path(self) -> Optional[str]:
+        """File with the workers' stdout and stderr (and mpiexec's)."""
+        return self._log_path
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None and not self._lost_ranks()
+
+    def run(self, qobj: Any, job_id: str, control: Any) -> Any:
+        """Run ``qobj`` on the workers and return its Result (blocking).
+
+        Raises what the job raised on the workers (the same error type),
+        ``JobCancelledError`` when cancelled, ``WorkerLostError`` naming the
+        rank when a worker died.
+        """
+        with self._lock:
+            if self._closed:
+                raise WorkerLostError(
+                    None, "close() stopped the workers before the job ran: build a new AerMPISimulator(processes=...)"
+                )
+            if not self.alive():
+                self._stop(kill=True)
+                self._start()
+            command, proc = self._links[0], self._proc  # close() may clear the attributes meanwhile
+            try:
+                command.send(("run", job_id, qobj.to_dict()))
+            except OSError:
+                raise self._lost(job_id) from None
+            cancel_sent = False
+            links = list(self._links.values())
+            while True:
+                try:
+                    ready = wait(links, timeout=POLL_SECONDS)
+                except (OSError, ValueError):  # close() closed the links under us
+                    raise self._lost(job_id) from None
+                if command in ready:
+                    try:
+                        reply = command.recv()
+                    except (EOFError, OSError):
+                        others = [r for r, link in self._links.items() if link in ready and r != 0]
+                        raise self._lost(job_id, others or [0]) from None
+                    return self._finish(reply, job_id)
+                if ready or proc.poll() is not None:
+                    raise self._lost(job_id, [r for r, link in self._links.items() if link in ready])
+                if not cancel_sent and control.cancel_requested():
+                    try:
+                        command.send(("cancel", job_id))
+                    except OSError:
+                        raise self._lost(job_id) from None
+                    cancel_sent = True
+
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Stop the workers: ask them to leave, kill those that do not. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        if self._lock.acquire(timeout=0.5):
+            try:
+                self._stop(kill=False, timeout=timeout)
+            finally:
+                self._lock.release()
+        else:  # a job is running: end it now, it reports the lost workers
+            self._stop(kill=True)
+
+    # -- start / stop -----------------------------------------------------
+    def _start(self) -> None:
+        self.starts += 1
+        self._tmpdir = tempfile.mkdtemp(prefix="aer_mpi-workers-")
+        address = os.path.join(self._tmpdir, "link")
+        self._log_path = os.path.join(self._tmpdir, "workers.log")
+        authkey = os.urandom(32)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(address)
+        listener.listen(self.processes)
+        listener.settimeout(POLL_SECONDS)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_MPI_ENV_PREFIXES)}
+        env[ENV_ADDRESS] = address
+        env[ENV_AUTHKEY] = authkey.hex()
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(var, "1")  # P workers share the cores already
+        command = [self.mpiexec, "-n", str(self.processes), sys.executable, "-m", "aer_mpi.worker"]
+        try:
+            with open(self._log_path, "wb") as log:
+                self._proc = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    env=env, start_new_session=True,  # Ctrl-C in the user's terminal does not reach them
+                )
+        except OSError as exc:
+            listener.close()
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            raise WorkerStartError(
+                f"could not run {self.mpiexec!r} to start the workers ({exc}): set {ENV_MPIEXEC} "
+                "to the mpiexec of the MPI that mpi4py was built with"
+            ) from exc
+        self._links, self._pids = {}, {}
+        deadline = time.monotonic() + self.start_timeout
+        try:
+            while len(self._links) < self.processes:
+                try:
+                    sock, _ = listener.accept()
+                except socket.timeout:
+                    self._check_starting(deadline)
+                    continue
+                sock.setblocking(True)
+                link = Connection(sock.detach())
+                deliver_challenge(link, authkey)
+                answer_challenge(link, authkey)
+                _, rank, size, pid = link.recv()
+                self._links[rank] = link
+                self._pids[rank] = pid
+            while not self._links[0].poll(POLL_SECONDS):
+                self._check_starting(deadline)
+            message = self._links[0].recv()
+            if message[0] != "ready":
+                raise WorkerStartError(f"the workers answered {message!r} instead of 'ready'")
+            self.info = message[1]
+        except BaseException:
+            self._stop(kill=True)
+            raise
+        finally:
+            listener.close()
+            try:
+                os.unlink(address)
+            except OSError:
+                pass
+
+    def _check_starting(self, deadline: float) -> None:
+        code = self._proc.poll()
+        if code is not None:
+            raise WorkerStartError(
+                f"the {self.processes} workers exited (mpiexec exit code {code}) before they were ready; "
+                f"their output:\n{self._log_tail()}"
+            )
+        if time.monotonic() > deadline:
+            raise WorkerStartError(
+                f"the {self.processes} workers were not ready after {self.start_timeout:.0f} s "
+                f"(set AER_MPI_WORKER_START_TIMEOUT to wait longer); their output:\n{self._log_tail()}"
+            )
+
+    def _stop(self, kill: bool, timeout: float = CLOSE_TIMEOUT) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        if not kill and proc.poll() is None and 0 in self._links:
+            try:
+                self._links[0].send(("shutdown",))
+                proc.wait(timeout=timeout)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        for link in self._links.values():
+            link.close()
+        clean = proc.poll() == 0
+        if proc.poll() is None:
+            self._kill_all(proc)
+        self._links = {}
+        self._proc = None
+        if clean and self._tmpdir:  # a failure keeps its log, which its error message names
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    def _kill_all(self, proc: subprocess.Popen) -> None:
+        """SIGKILL the workers (each in its own session), then mpiexec and its proxies."""
+        try:
+            import psutil
+
+            family = [psutil.Process(proc.pid)]
+            family += family[0].children(recursive=True)
+        except Exception:
+            family = []
+        for member in reversed(family):  # ranks first, then the proxies, then mpiexec
+            try:
+                member.send_signal(signal.SIGKILL)
+            except Exception:
+                pass
+        for pid in self._pids.values():  # ranks that left the family tree already
+            if _alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        try:
+            proc.kill()
+            proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
+    # -- outcomes -----------------------------------------------------------
+    def _finish(self, reply: tuple, job_id: str) -> Any:
+        kind = reply[0]
+        if kind == "done":
+            result = reply[2]
+            result.metadata = dict(result.metadata or {}, workers=self.processes)
+            return result
+        if kind == "cancelled":
+            raise JobCancelledError(f"job {job_id} was cancelled on the workers")
+        if kind == "error":
+            error, mpi_failure = reply[2], reply[3]
+            if mpi_failure:  # an MPI call failed: a rank is probably gone
+                time.sleep(POLL_SECONDS)
+                if self._lost_ranks() or self._proc is None or self._proc.poll() is not None:
+                    raise self._lost(job_id)
+            raise error
+        raise WorkerLostError(None, f"rank 0 answered {reply!r} to job {job_id}: the workers are confused")
+
+    def _lost_ranks(self) -> list[int]:
+        lost = []
+        for rank, link in self._links.items():
+            if rank == 0:
+                continue  # its link carries replies; its pid tells
+            try:
+                if link.poll(0):
+                    lost.append(rank)
+            except (EOFError, OSError):
+                lost.append(rank)
+        lost += [r for r, pid in self._pids.items() if r not in lost and not _alive(pid)]
+        return sorted(lost)
+
+    def _lost(self, job_id: str, seen: Optional[list[int]] = None) -> WorkerLostError:
+        """After a worker died: name it, stop the rest, and return the error to raise.
+
+        ``seen`` are the ranks whose link closed first (before mpiexec
+        stopped the others), which name the lost rank best.
+        """
+        lost = sorted(seen) if seen else self._lost_ranks()
+        exit_string = ""
+        proc = self._proc
+        if proc is not None:
+            try:  # mpiexec reports how the rank ended, once it has cleaned up
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                pass
+            match = re.search(r"EXIT STRING: (.+)", self._log_tail())
+            if match:
+                exit_string = f" ({match.group(1).strip()})"
+        self._stop(kill=True)
+        if self._closed:
+            return WorkerLostError(None, f"job {job_id} was ended by close(): the workers were shut down")
+        if lost:
+            first = lost[0]
+            who = f"worker rank {first} of {self.processes} (pid {self._pids.get(first)})"
+        else:
+            first = None
+            who = f"the workers (mpiexec pid {proc.pid if proc else '?'})"
+        return WorkerLostError(
+            first,
+            f"{who} died while job {job_id} ran{exit_string}; the other workers were stopped. "
+            f"The next job starts new workers. Worker output: {self._log_path}",
+        )
+
+    def _log_tail(self, size: int = 4000) -> str:
+        if not self._log_path:
+            return ""
+        try:
+            with open(self._log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - size))
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+
+def portable_error(error: BaseException) -> BaseException:
+    """``error`` if it survives pickling, else a RankFailedError with its type and text."""
+    from aer_mpi.errors import RankFailedError
+
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return RankFailedError(0, type(error).__name__, str(error))
