@@ -20,6 +20,7 @@ running job and every rank leaves: no orphans.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -38,6 +39,7 @@ class _CancelWatch:
         self.job_id = job_id
         self.cancel = False
         self.leave = False
+        self.hangup = False
 
     def __call__(self) -> bool:
         if self.cancel:
@@ -50,7 +52,7 @@ class _CancelWatch:
                 elif message[0] == "shutdown":
                     self.cancel = self.leave = True
         except (EOFError, OSError):  # the user's process is gone
-            self.cancel = self.leave = True
+            self.cancel = self.leave = self.hangup = True
         return self.cancel
 
 
@@ -81,16 +83,18 @@ def _reply_for(error: BaseException, job_id: str) -> tuple:
     return ("error", job_id, portable_error(error), mpi_failure)
 
 
-def _serve_rank0(comm: Any, link: Any) -> None:
+def _serve_rank0(comm: Any, link: Any) -> bool:
+    """Serve jobs until told to stop; True when the user's process went away."""
     from aer_mpi.engine import RunControl
     from aer_mpi.execution import execute_qobj
     from aer_mpi.qobj import Qobj
 
+    hangup = False
     while True:
         try:
             message = link.recv()
         except (EOFError, OSError):
-            message = ("shutdown",)
+            message, hangup = ("shutdown",), True
         if message[0] == "shutdown":
             break
         if message[0] != "run":
@@ -108,14 +112,17 @@ def _serve_rank0(comm: Any, link: Any) -> None:
             except Exception as exc:
                 reply = _reply_for(exc, job_id)
             if watch.leave:
+                hangup = watch.hangup
                 break
         try:
             link.send(reply)
         except (OSError, EOFError):
+            hangup = True
             break
         except Exception as exc:  # the result would not pickle
             link.send(_reply_for(exc, job_id))
     _send_command(comm, ("shutdown",))
+    return hangup
 
 
 def _serve_other(comm: Any) -> None:
@@ -149,7 +156,11 @@ def main() -> int:
         comm.Barrier()
         if comm.Get_rank() == 0:
             link.send(("ready", {"ranks": comm.Get_size(), "mpi": MPI.Get_library_version().splitlines()[0]}))
-            _serve_rank0(comm, link)
+            if _serve_rank0(comm, link):
+                # nobody will read the log or remove the pool's directory now
+                directory = os.path.dirname(address)
+                if os.path.basename(directory).startswith("aer_mpi-workers-"):
+                    shutil.rmtree(directory, ignore_errors=True)
         else:
             _serve_other(comm)
         link.close()

@@ -263,6 +263,7 @@ class WorkerPool:
             self.info = message[1]
         except BaseException:
             self._stop(kill=True)
+            shutil.rmtree(self._tmpdir, ignore_errors=True)  # the error carries the output
             raise
         finally:
             listener.close()
@@ -380,6 +381,8 @@ class WorkerPool:
                 exit_string = f" ({match.group(1).strip()})"
         self._stop(kill=True)
         if self._closed:
+            if self._tmpdir:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
             return WorkerLostError(None, f"job {job_id} was ended by close(): the workers were shut down")
         if lost:
             first = lost[0]

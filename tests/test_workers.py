@@ -8,6 +8,8 @@ tests that kill workers or the caller use their own.
 import gc
 import math
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -200,6 +202,9 @@ def test_killed_worker_errors_caller_lives_new_backend_runs():
         with pytest.raises(WorkerLostError, match=r"worker rank 1 of 3 \(pid \d+\) died") as info:
             job.result()
         assert info.value.rank == 1
+        log = re.search(r"Worker output: (\S+)", str(info.value)).group(1)
+        assert os.path.isfile(log)  # kept for the user to read
+        shutil.rmtree(os.path.dirname(log))
         assert not gone(list(old.values()), 15)  # the other workers were stopped
         # the same backend restarts its workers for the next job
         result = backend.run(ghz(9), shots=50).result(timeout=120)
