@@ -179,9 +179,13 @@ class AerMPISimulator(BackendV2):
         self, qobj: Any, job_id: str, control: RunControl, listener: Optional[ProgressListener] = None
     ) -> Any:
         try:
-            return execute_qobj(
+            result = execute_qobj(
                 qobj, job_id, self._comm, control, on_experiment=listener.experiment if listener else None
             )
-        finally:
+        except BaseException:
             if listener is not None:
-                listener.close()
+                listener.close(failed=True)
+            raise
+        if listener is not None:
+            listener.close()
+        return result
