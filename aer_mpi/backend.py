@@ -220,13 +220,18 @@ class AerMPISimulator(BackendV2):
     ) -> Any:
         try:
             if self._workers is not None:
-                return self._workers.run(qobj, job_id, control)
-            return execute_qobj(
-                qobj, job_id, self._comm, control, on_experiment=listener.experiment if listener else None
-            )
-        finally:
+                result = self._workers.run(qobj, job_id, control)
+            else:
+                result = execute_qobj(
+                    qobj, job_id, self._comm, control, on_experiment=listener.experiment if listener else None
+                )
+        except BaseException:
             if listener is not None:
-                listener.close()
+                listener.close(failed=True)
+            raise
+        if listener is not None:
+            listener.close()
+        return result
 
 
 _ABORT_HOOK_INSTALLED = False

@@ -391,9 +391,9 @@ def results_document(result: Any, sources: Sequence[Source], seed: int, ranks: i
 def _prepare(args: argparse.Namespace) -> tuple[list[Source], int]:
     """On rank 0: the circuits and the seed, after checking every input and output."""
     check_output(args.output)
-    if args.save_statevector is not None:
-        check_statevector_dir(args.save_statevector)
     sources = read_sources(args.files)
+    if args.save_statevector is not None:  # last: it creates the directory
+        check_statevector_dir(args.save_statevector)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 62)
     return sources, seed
 

@@ -39,8 +39,8 @@ class ProgressListener:
     def steps(self, done: int, total: int) -> None:
         """``done`` of ``total`` plan steps of the current circuit are done."""
 
-    def close(self) -> None:
-        """The job has ended (successfully or not)."""
+    def close(self, failed: bool = False) -> None:
+        """The job has ended; ``failed`` when it raised (the error is reported elsewhere)."""
 
     def where(self) -> str:
         """The current circuit, as "circuit 2 of 5 (name)"; empty before the first."""
@@ -74,8 +74,10 @@ class ProgressLog(ProgressListener):
             stage = f" {self.current_stage}" if self.current_stage else ""
             self._line(f"{self.where()}{stage}: step {done} of {total}")
 
-    def close(self) -> None:
-        if self.index is not None:
+    def close(self, failed: bool = False) -> None:
+        if failed:
+            self._line(f"stopped in {self.where() or 'the job'}")
+        elif self.index is not None:
             self._line(f"done: {self.count} circuit{'s' if self.count != 1 else ''}")
 
 
@@ -87,9 +89,9 @@ class ProgressBar(ProgressListener):
         self.stream = stream if stream is not None else sys.stderr
         self.bar: Any = None
 
-    def _finish_bar(self) -> None:
+    def _finish_bar(self, failed: bool = False) -> None:
         if self.bar is not None:
-            if self.bar.total is not None:
+            if self.bar.total is not None and not failed:
                 self.bar.n = self.bar.total
             self.bar.set_description_str(self._description(""), refresh=False)
             self.bar.close()
@@ -126,8 +128,8 @@ class ProgressBar(ProgressListener):
             self.bar.n = done
             self.bar.refresh()
 
-    def close(self) -> None:
-        self._finish_bar()
+    def close(self, failed: bool = False) -> None:
+        self._finish_bar(failed)
 
 
 def make_listener(mode: Any, stream: Optional[TextIO] = None) -> ProgressListener:

@@ -346,6 +346,8 @@ def test_progress_listeners(tmp_path):
     assert "circuit 1 of 2 (a): started" in lines[0]
     assert "circuit 1 of 2 (a) simulating: step 32 of 64" in lines[1]
     assert "done: 2 circuits" in lines[-1]
+    log.close(failed=True)
+    assert "stopped in circuit 2 of 2 (b)" in stream.getvalue().splitlines()[-1]
 
     stream = io.StringIO()
     bar = ProgressBar(stream)
