@@ -16,9 +16,9 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from aer_mpi import ir, kernels
-from aer_mpi.comm import BitSwapExchange, Collective, ranks_on_this_node
+from aer_mpi.comm import BitSwapExchange, Collective, ranks_on_this_node, stream_partner_blocks
 from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunControl
-from aer_mpi.errors import InsufficientMemoryError, InternalError, JobCancelledError
+from aer_mpi.errors import InsufficientMemoryError, InternalError, InvalidInputError, JobCancelledError
 from aer_mpi.plan import (
     ExchangeStep,
     IfElseStep,
@@ -31,6 +31,8 @@ from aer_mpi.plan import (
     RankGate,
     ResetStep,
     SaveStep,
+    SwitchStep,
+    WhileStep,
     choose_rank_bits,
     plan_program,
     swaps_to_make_global,
@@ -39,14 +41,20 @@ from aer_mpi.plan.localiser import flipped_qubits
 
 #: Scratch a rank holds besides its shard and exchange buffer (kernel chunks, bookkeeping).
 SCRATCH_BYTES = 8 << 20
+#: Entries of magnitude below this are left out of saved dicts (Aer's default chop threshold).
+CHOP_THRESHOLD = 1e-10
+#: A reduced array larger than this is summed on rank 0 only (it stays there, like a statevector).
+SMALL_ARRAY = 1 << 16
+#: Passes a while loop may make in one shot before the run stops with an error.
+MAX_LOOP_ITERATIONS = 1 << 20
 
 
 def widest_local_need(ops: Sequence[ir.Op]) -> int:
     """Most qubits one op needs local at once (its flipped qubits)."""
     widest = 1
     for op in ops:
-        if isinstance(op, ir.IfElse):
-            widest = max(widest, widest_local_need(op.true_ops), widest_local_need(op.false_ops))
+        if isinstance(op, ir.CONTROL_FLOW):
+            widest = max([widest] + [widest_local_need(block) for block in ir.blocks(op)])
         elif isinstance(op, ir.Swap):
             widest = max(widest, 2)
         else:
@@ -58,11 +66,17 @@ def has_statevector_save(ops: Sequence[ir.Op]) -> bool:
     for op in ops:
         if isinstance(op, ir.Save) and op.kind in ("statevector", "statevector_dict"):
             return True
-        if isinstance(op, ir.IfElse) and (
-            has_statevector_save(op.true_ops) or has_statevector_save(op.false_ops)
-        ):
+        if isinstance(op, ir.CONTROL_FLOW) and any(has_statevector_save(b) for b in ir.blocks(op)):
             return True
     return False
+
+
+def _prefix_length(steps: Sequence[Any]) -> int:
+    """Steps before the first one that depends on a shot (a measure, reset, save or branch)."""
+    for i, step in enumerate(steps):
+        if isinstance(step, (MeasureStep, ResetStep, SaveStep, IfElseStep, WhileStep, SwitchStep)):
+            return i
+    return len(steps)
 
 
 def memory_needed(
@@ -78,6 +92,12 @@ def memory_needed(
         # the gathered state in Qiskit's order, plus one shard received at a time
         need += (itemsize << program.num_qubits) + (itemsize << num_local)
     return need
+
+
+def prefix_cache_fits(program: ir.Program, config: RunConfig, num_local: int, rank: int, available: int) -> bool:
+    """Whether a copy of the shard (the state before the first measurement) fits besides the rest."""
+    itemsize = np.dtype(PRECISIONS[config.precision]).itemsize
+    return memory_needed(program, config, num_local, rank, True) + (itemsize << num_local) <= available
 
 
 def memory_available(comm: Any, config: RunConfig) -> int:
@@ -126,6 +146,8 @@ class _Run:
         self.steps_done = 0
         self.steps_since_checkpoint = 0
         self.total_steps = 1
+        self.saves: dict[str, _SaveRecord] = {}
+        self.cache_prefix = False
 
     # -- top level -------------------------------------------------------
     def run(self) -> ExperimentOutput:
@@ -142,6 +164,7 @@ class _Run:
         try:
             need = memory_needed(program, config, n - g, rank, is_working)
             have = memory_available(self.world, config)
+            self.cache_prefix = is_working and prefix_cache_fits(program, config, n - g, rank, have)
             if need > have:
                 raise InsufficientMemoryError(
                     f"{n} qubits need {_mib(need)} per rank on {working} rank"
@@ -239,11 +262,27 @@ class _Run:
         else:
             self.total_steps = max(1, len(plan.steps) * config.shots)
             values = np.zeros(config.shots, dtype=np.int64)
-            for shot in range(config.shots):
+            # The steps before the first measurement are the same in every shot:
+            # run them once and start each shot from a copy, when memory allows.
+            prefix = _prefix_length(plan.steps) if self.collective.allgather(self.cache_prefix) == [True] * self.collective.size else 0
+            cached = None
+            if prefix:
                 self._reset_state()
+                self._execute(plan.steps[:prefix], _Trajectory(program.num_clbits), final_measures=False)
+                cached = self.state.copy()
+            for shot in range(config.shots):
+                if cached is not None:
+                    self.state[:] = cached
+                else:
+                    self._reset_state()
                 traj = _Trajectory(program.num_clbits)
-                self._execute(plan.steps, traj, final_measures=False)
+                self._execute(plan.steps[prefix:], traj, final_measures=False)
                 values[shot] = traj.value()
+            del cached
+        for label, record in self.saves.items():
+            value = record.result(config.shots if dynamic else 1)
+            if value is not None:
+                self.data[label] = value
         self.collective.agree()  # the last collective: a late local error meets it here
         elapsed = time.perf_counter() - compute_start
 
@@ -309,12 +348,26 @@ class _Run:
                 if self._measure(step.position):
                     kernels.flip(state, step.position)
             elif isinstance(step, SaveStep):
-                self._save(step)
+                self._save(step, traj)
             elif isinstance(step, IfElseStep):
-                bits = step.condition.clbits
-                value = sum(int(traj.clbits[c]) << i for i, c in enumerate(bits))
-                branch = step.true_steps if value == step.condition.value else step.false_steps
-                self._execute(branch, traj, final_measures)
+                holds = ir.condition_holds(step.condition, traj.clbits)
+                self._execute(step.true_steps if holds else step.false_steps, traj, final_measures)
+            elif isinstance(step, WhileStep):
+                passes = 0
+                while ir.condition_holds(step.condition, traj.clbits):
+                    passes += 1
+                    if passes > MAX_LOOP_ITERATIONS:
+                        raise InvalidInputError(
+                            f"a while loop ran {MAX_LOOP_ITERATIONS} passes in one shot: "
+                            f"make sure its condition can become false"
+                        )
+                    self._execute(step.body, traj, final_measures)
+            elif isinstance(step, SwitchStep):
+                value = ir.evaluate(step.target, traj.clbits)
+                for values, body in step.cases:
+                    if values is None or value in values:
+                        self._execute(body, traj, final_measures)
+                        break
             else:
                 raise InternalError(f"unknown plan step {step!r}")
             self.steps_done += 1
@@ -361,13 +414,154 @@ class _Run:
         return outcome
 
     # -- saves -------------------------------------------------------------
-    def _save(self, step: SaveStep) -> None:
-        if step.kind == "statevector":
-            vector = self._gather_statevector(step.layout)
-            if self.rank == 0:
-                self.data[step.label] = vector
+    def _save(self, step: SaveStep, traj: _Trajectory) -> None:
+        """Compute a saved value (collective) and record it under its label."""
+        kind = step.kind
+        if kind == "statevector":
+            value = self._gather_statevector(step.layout)
+        elif kind == "statevector_dict":
+            value = self._statevector_dict(step.layout)
+        elif kind in ("probabilities", "probabilities_dict"):
+            value = self._probabilities(step.qubits, step.layout)
+        elif kind in ("amplitudes", "amplitudes_sq"):
+            value = self._amplitudes(step.qubits, step.layout, step.params)
+            if kind == "amplitudes_sq":
+                value = value.real ** 2 + value.imag ** 2
+        elif kind in ("expectation_value", "expectation_value_variance"):
+            paulis = self._pauli_expectations(step.qubits, step.layout, [t[0] for t in step.params])
+            mean = float(sum(t[1] * p for t, p in zip(step.params, paulis)))
+            if kind == "expectation_value":
+                value = mean
+            else:
+                square = float(sum(t[2] * p for t, p in zip(step.params, paulis)))
+                value = np.array([mean, square - mean * mean])
         else:
-            raise InternalError(f"save kind {step.kind!r} reached the engine unsupported")
+            raise InternalError(f"save kind {kind!r} reached the engine unsupported")
+        record = self.saves.get(step.label)
+        if record is None:
+            finish = _probabilities_dict if kind == "probabilities_dict" else None
+            record = self.saves[step.label] = _SaveRecord(step.subtype, finish)
+        elif record.subtype != step.subtype:
+            raise InvalidInputError(
+                f"two saves share the label {step.label!r} with different kinds; give each save its own label"
+            )
+        record.add(value, hex(traj.value()))
+
+    def _logical_indices(self, local_indices: np.ndarray, layout: Sequence[int]) -> np.ndarray:
+        """Logical basis index of local entries of this shard in the given layout."""
+        physical = np.asarray(local_indices, dtype=np.int64) | np.int64(self.rank << self.num_local)
+        logical = np.zeros_like(physical)
+        for q, p in enumerate(layout):
+            logical |= ((physical >> p) & 1) << q
+        return logical
+
+    def _statevector_dict(self, layout: Sequence[int]) -> Optional[dict]:
+        """Non-zero amplitudes, gathered sparsely to rank 0 (collective)."""
+        self.collective.agree()
+        local, values = kernels.nonzero_entries(self.state, CHOP_THRESHOLD)
+        parts = self.collective.gather_to_root((self._logical_indices(local, layout), values))
+        if parts is None:
+            return None
+        indices = np.concatenate([p[0] for p in parts])
+        amplitudes = np.concatenate([p[1] for p in parts])
+        order = np.argsort(indices, kind="stable")
+        return {hex(int(indices[i])): complex(amplitudes[i]) for i in order}
+
+    def _reduce(self, array: np.ndarray) -> Optional[np.ndarray]:
+        """Sum of one array per rank, added in rank order; on rank 0 only when large."""
+        if array.size <= SMALL_ARRAY:
+            parts = self.collective.allgather(array)
+        else:
+            self.collective.agree()
+            parts = self.collective.gather_to_root(array)
+            if parts is None:
+                return None
+        total = np.zeros_like(parts[0])
+        for part in parts:
+            total += part
+        return total
+
+    def _probabilities(self, qubits: Sequence[int], layout: Sequence[int]) -> Optional[np.ndarray]:
+        """Marginal probabilities of ``qubits`` (``qubits[0]`` lowest), reduced across ranks."""
+        k = len(qubits)
+        local_js = [j for j, q in enumerate(qubits) if layout[q] < self.num_local]
+        fixed = 0
+        for j, q in enumerate(qubits):
+            if layout[q] >= self.num_local:
+                fixed |= self._bit_of_rank(layout[q]) << j
+        marginal = kernels.marginal_probabilities(self.state, [layout[qubits[j]] for j in local_js])
+        t = np.arange(1 << len(local_js), dtype=np.int64)
+        index = np.full_like(t, fixed)
+        for i, j in enumerate(local_js):
+            index |= ((t >> i) & 1) << j
+        full = np.zeros(1 << k, dtype=np.float64)
+        full[index] = marginal
+        return self._reduce(full)
+
+    def _amplitudes(self, qubits: Sequence[int], layout: Sequence[int], states: Sequence[int]) -> np.ndarray:
+        """Amplitudes of basis states of ``qubits`` (the other qubits 0), on every rank."""
+        states = np.asarray(states, dtype=np.int64)
+        physical = np.zeros_like(states)
+        for j, q in enumerate(qubits):
+            physical |= ((states >> j) & 1) << layout[q]
+        mine = (physical >> self.num_local) == self.rank
+        values = np.zeros(len(states), dtype=np.complex128)
+        local_mask = (1 << self.num_local) - 1
+        values[mine] = self.state[physical[mine] & local_mask]
+        parts = self.collective.allgather(values)
+        total = np.zeros(len(states), dtype=np.complex128)
+        for part in parts:
+            total += part
+        return total
+
+    def _pauli_expectations(self, qubits: Sequence[int], layout: Sequence[int], labels: Sequence[str]) -> list[float]:
+        """<P> for each Pauli label on ``qubits`` (label[-1 - j] acts on qubits[j]), never gathering the state.
+
+        Terms sharing an X-mask share one pass: Z-type terms read the shard
+        alone, X/Y terms on rank bits pair this shard with the partner rank's,
+        streamed block by block.
+        """
+        num_local = self.num_local
+        local_mask = (1 << num_local) - 1
+        groups: dict[int, list[int]] = {}
+        masks = []
+        for t, label in enumerate(labels):
+            x = z = ny = 0
+            for j, q in enumerate(qubits):
+                c = label[len(label) - 1 - j]
+                bit = 1 << layout[q]
+                if c in "XY":
+                    x |= bit
+                if c in "ZY":
+                    z |= bit
+                ny += c == "Y"
+            masks.append((x, z, ny))
+            groups.setdefault(x, []).append(t)
+        partial = np.zeros(len(labels), dtype=np.complex128)
+        self.collective.agree()
+        size = self.state.shape[0]
+        itemsize = self.state.dtype.itemsize
+        block = kernels.block_size(size, max(1, self.config.buffer_bytes // itemsize))
+        for x in sorted(groups):
+            terms = groups[x]
+            x_local, x_rank = x & local_mask, x >> num_local
+            z_local = [masks[t][1] & local_mask for t in terms]
+            sums = np.zeros(len(terms), dtype=np.complex128)
+            for offset, other in stream_partner_blocks(
+                self.collective.comm, self.state, self.rank ^ x_rank, block,
+                x_local & ~(block - 1), self.exchange.stats,
+            ):
+                mine = self.state[offset : offset + block]
+                sums += kernels.pauli_block_sums(mine, other, offset, x_local & (block - 1), z_local)
+            for k, t in enumerate(terms):
+                _, z, ny = masks[t]
+                sign = -1 if bin(self.rank & (z >> num_local)).count("1") & 1 else 1
+                partial[t] = sums[k] * sign * (1j ** ny)
+        parts = self.collective.allgather(partial)
+        total = np.zeros(len(labels), dtype=np.complex128)
+        for part in parts:
+            total += part
+        return [float(v.real) for v in total]
 
     def _gather_statevector(self, layout: Sequence[int]) -> Optional[np.ndarray]:
         """The full state in Qiskit's order, on rank 0 only (collective)."""
@@ -461,6 +655,54 @@ class _Run:
         return outcomes
 
 
+class _SaveRecord:
+    """Values saved under one label, combined as Aer's subtype says.
+
+    ``single``: the last value; ``list``: one per execution; ``average``:
+    the sum over executions divided by the shots (so a save in a branch
+    some shots skip averages in zeros); ``accum``: the sum; ``c_*``: the
+    same per classical memory value (hex) at the save, ``c_average``
+    dividing by the shots that reached it with that memory.
+    """
+
+    def __init__(self, subtype: str, finish: Optional[Any] = None):
+        self.subtype = subtype
+        self.conditional = subtype.startswith("c_")
+        self.base = subtype[2:] if self.conditional else subtype
+        self.finish = finish or (lambda value: value)
+        self.values: dict[Optional[str], Any] = {}
+        self.counts: dict[Optional[str], int] = {}
+
+    def add(self, value: Any, memory: str) -> None:
+        """Record one execution's value (None: held by rank 0 only, so nothing here)."""
+        if value is None:
+            return
+        key = memory if self.conditional else None
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if self.base == "single":
+            self.values[key] = value
+        elif self.base == "list":
+            self.values.setdefault(key, []).append(value)
+        elif key in self.values:
+            self.values[key] = self.values[key] + value
+        else:
+            self.values[key] = value.copy() if isinstance(value, np.ndarray) else value
+
+    def result(self, shots: int) -> Any:
+        if not self.values:
+            return None
+        out = {}
+        for key, value in self.values.items():
+            if self.base == "average":
+                value = value / (self.counts[key] if self.conditional else shots)
+            out[key] = [self.finish(v) for v in value] if self.base == "list" else self.finish(value)
+        return out if self.conditional else out[None]
+
+
+def _probabilities_dict(probabilities: np.ndarray) -> dict[str, float]:
+    return {hex(int(i)): float(probabilities[i]) for i in np.nonzero(probabilities > CHOP_THRESHOLD)[0]}
+
+
 def _clbit_values(outcomes: np.ndarray, measures: Sequence[tuple[int, int]]) -> np.ndarray:
     values = np.zeros(len(outcomes), dtype=np.int64)
     for qubit, clbit in measures:
@@ -474,9 +716,17 @@ def _counts(values: np.ndarray) -> dict[str, int]:
     return {hex(int(k)): int(c) for k, c in zip(keys, counts)}
 
 
+def _is_large(value: Any) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.size > 4096
+    if isinstance(value, (dict, list)):
+        return len(value) > 4096 or any(_is_large(v) for v in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
 def _small_part(output: Optional[ExperimentOutput]) -> ExperimentOutput:
-    """The output without large arrays, to broadcast from rank 0."""
+    """The output without large values (states, big arrays or dicts), to broadcast from rank 0."""
     if output is None:
         raise InternalError("rank 0 finished without an output")
-    small = {k: v for k, v in output.data.items() if not (isinstance(v, np.ndarray) and v.size > 4096)}
+    small = {k: v for k, v in output.data.items() if not _is_large(v)}
     return ExperimentOutput(output.counts, output.memory, small, dict(output.metadata))
