@@ -10,6 +10,7 @@ rank leaves with the same exception and none is left waiting.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any, Optional, Sequence
 
@@ -46,7 +47,9 @@ CHOP_THRESHOLD = 1e-10
 #: A reduced array larger than this is summed on rank 0 only (it stays there, like a statevector).
 SMALL_ARRAY = 1 << 16
 #: Passes a while loop may make in one shot before the run stops with an error.
-MAX_LOOP_ITERATIONS = 1 << 20
+MAX_LOOP_ITERATIONS = 10_000
+#: Most shard copies shot branching keeps (one per pending measurement outcome).
+MAX_BRANCH_COPIES = 64
 
 
 def widest_local_need(ops: Sequence[ir.Op]) -> int:
@@ -71,14 +74,6 @@ def has_statevector_save(ops: Sequence[ir.Op]) -> bool:
     return False
 
 
-def _prefix_length(steps: Sequence[Any]) -> int:
-    """Steps before the first one that depends on a shot (a measure, reset, save or branch)."""
-    for i, step in enumerate(steps):
-        if isinstance(step, (MeasureStep, ResetStep, SaveStep, IfElseStep, WhileStep, SwitchStep)):
-            return i
-    return len(steps)
-
-
 def memory_needed(
     program: ir.Program, config: RunConfig, num_local: int, rank: int, working: bool
 ) -> int:
@@ -94,10 +89,11 @@ def memory_needed(
     return need
 
 
-def prefix_cache_fits(program: ir.Program, config: RunConfig, num_local: int, rank: int, available: int) -> bool:
-    """Whether a copy of the shard (the state before the first measurement) fits besides the rest."""
+def branch_copies(program: ir.Program, config: RunConfig, num_local: int, rank: int, available: int) -> int:
+    """How many copies of the shard shot branching may hold at once besides the rest."""
     itemsize = np.dtype(PRECISIONS[config.precision]).itemsize
-    return memory_needed(program, config, num_local, rank, True) + (itemsize << num_local) <= available
+    spare = available - memory_needed(program, config, num_local, rank, True) - 64 * config.shots
+    return max(0, min(MAX_BRANCH_COPIES, spare // (itemsize << num_local)))
 
 
 def memory_available(comm: Any, config: RunConfig) -> int:
@@ -147,7 +143,7 @@ class _Run:
         self.steps_since_checkpoint = 0
         self.total_steps = 1
         self.saves: dict[str, _SaveRecord] = {}
-        self.cache_prefix = False
+        self.copies_allowed = 0
 
     # -- top level -------------------------------------------------------
     def run(self) -> ExperimentOutput:
@@ -164,7 +160,8 @@ class _Run:
         try:
             need = memory_needed(program, config, n - g, rank, is_working)
             have = memory_available(self.world, config)
-            self.cache_prefix = is_working and prefix_cache_fits(program, config, n - g, rank, have)
+            if is_working and need <= have:
+                self.copies_allowed = branch_copies(program, config, n - g, rank, have)
             if need > have:
                 raise InsufficientMemoryError(
                     f"{n} qubits need {_mib(need)} per rank on {working} rank"
@@ -260,25 +257,9 @@ class _Run:
                 outcomes = self._sample(plan.final_layout, config.shots)
                 values = _clbit_values(outcomes, measures)
         else:
-            self.total_steps = max(1, len(plan.steps) * config.shots)
+            self.total_steps = max(1, len(plan.steps))
             values = np.zeros(config.shots, dtype=np.int64)
-            # The steps before the first measurement are the same in every shot:
-            # run them once and start each shot from a copy, when memory allows.
-            prefix = _prefix_length(plan.steps) if self.collective.allgather(self.cache_prefix) == [True] * self.collective.size else 0
-            cached = None
-            if prefix:
-                self._reset_state()
-                self._execute(plan.steps[:prefix], _Trajectory(program.num_clbits), final_measures=False)
-                cached = self.state.copy()
-            for shot in range(config.shots):
-                if cached is not None:
-                    self.state[:] = cached
-                else:
-                    self._reset_state()
-                traj = _Trajectory(program.num_clbits)
-                self._execute(plan.steps[prefix:], traj, final_measures=False)
-                values[shot] = traj.value()
-            del cached
+            self._run_branching(plan.steps, values)
         for label, record in self.saves.items():
             value = record.result(config.shots if dynamic else 1)
             if value is not None:
@@ -375,6 +356,117 @@ class _Run:
             if self.steps_since_checkpoint >= self.config.checkpoint_every:
                 self._checkpoint()
 
+    # -- dynamic programs: shot branching --------------------------------------
+    def _run_branching(self, steps: Sequence[Any], values: np.ndarray) -> None:
+        """Run every shot of a dynamic program, shots sharing one state until a measurement splits them.
+
+        Shot ``s`` draws its random numbers from its own stream (seeded by
+        ``(seed, s)``), so its outcomes do not depend on which shots it
+        travels with, on the number of ranks, or on memory: when no copy of
+        the shard can be afforded at a split, one side restarts from the
+        beginning later, and replays the same draws. Every decision here is
+        the same on every rank (probabilities are agreed collectively).
+        """
+        copies = self.collective.allgather(self.copies_allowed)
+        self.copies_left = min(copies)
+        pending = [(np.arange(self.config.shots, dtype=np.int64), 0)]
+        old_limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old_limit, 20 * MAX_LOOP_ITERATIONS + 10_000))
+        try:
+            while pending:
+                shots, skip_saves = pending.pop(0)
+                group = _ShotGroup(
+                    shots,
+                    [np.random.default_rng([self.config.seed, int(s)]) for s in shots],
+                    np.zeros(max(self.program.num_clbits, 0), dtype=np.uint8),
+                    skip_saves,
+                )
+                self._reset_state()
+
+                def finish(group: "_ShotGroup") -> None:
+                    values[group.shots] = group.value()
+
+                self._run_group(tuple(steps), group, finish, pending)
+        finally:
+            sys.setrecursionlimit(old_limit)
+
+    def _run_group(self, steps: Sequence[Any], group: "_ShotGroup", then: Any, pending: list) -> None:
+        """Run ``steps`` for the shots of ``group`` (all in one classical state), then ``then(group)``."""
+        for i, step in enumerate(steps):
+            if isinstance(step, (MeasureStep, ResetStep)):
+                rest = steps[i + 1 :]
+                self._split(step, group, lambda g: self._run_group(rest, g, then, pending), pending)
+                return
+            if isinstance(step, IfElseStep):
+                rest = steps[i + 1 :]
+                branch = step.true_steps if ir.condition_holds(step.condition, group.clbits) else step.false_steps
+                self._run_group(branch, group, lambda g: self._run_group(rest, g, then, pending), pending)
+                return
+            if isinstance(step, SwitchStep):
+                rest = steps[i + 1 :]
+                value = ir.evaluate(step.target, group.clbits)
+                body: tuple = ()
+                for values, case in step.cases:
+                    if values is None or value in values:
+                        body = case
+                        break
+                self._run_group(body, group, lambda g: self._run_group(rest, g, then, pending), pending)
+                return
+            if isinstance(step, WhileStep):
+                rest = steps[i + 1 :]
+
+                def loop(g: "_ShotGroup", passes: int = 0) -> None:
+                    if not ir.condition_holds(step.condition, g.clbits):
+                        self._run_group(rest, g, then, pending)
+                        return
+                    if passes >= MAX_LOOP_ITERATIONS:
+                        raise InvalidInputError(
+                            f"a while loop ran {MAX_LOOP_ITERATIONS} passes in one shot: "
+                            f"make sure its condition can become false"
+                        )
+                    self._run_group(step.body, g, lambda g2: loop(g2, passes + 1), pending)
+
+                loop(group)
+                return
+            if isinstance(step, SaveStep):
+                group.saves_seen += 1
+                if group.saves_seen > group.skip_saves:
+                    self._save(step, group)
+            else:
+                self._execute((step,), None, final_measures=False)
+        then(group)
+
+    def _split(self, step: Any, group: "_ShotGroup", rest: Any, pending: list) -> None:
+        """Measure (or reset) for every shot of ``group``; each outcome's shots go on in their own state."""
+        p_one, total = self._probability_of_one(step.position)
+        draws = np.array([rng.random() for rng in group.rngs])
+        ones = draws < p_one
+        sides = [(outcome, group.take(mask)) for outcome, mask in ((0, ~ones), (1, ones)) if mask.any()]
+        saved = None
+        if len(sides) == 2:
+            if self.copies_left > 0:
+                self.copies_left -= 1
+                saved = self.state.copy()
+            else:
+                # replayed from the start later; the saves met so far are recorded already
+                pending.append((sides[1][1].shots, sides[1][1].saves_seen))
+                sides = sides[:1]
+        try:
+            for k, (outcome, sub) in enumerate(sides):
+                if k:
+                    self.state[:] = saved
+                    saved = None
+                    self.copies_left += 1
+                self._collapse(step.position, outcome, p_one, total)
+                if isinstance(step, MeasureStep):
+                    sub.clbits[step.clbit] = outcome
+                elif outcome:
+                    kernels.flip(self.state, step.position)
+                rest(sub)
+        finally:
+            if saved is not None:
+                self.copies_left += 1
+
     def _checkpoint(self) -> None:
         """Collective: rank 0 says whether to stop, and reports progress."""
         self.steps_since_checkpoint = 0
@@ -391,6 +483,13 @@ class _Run:
 
     def _measure(self, position: int) -> int:
         """Measure the qubit at ``position``, collapse, and return the outcome (collective)."""
+        p_one, total = self._probability_of_one(position)
+        outcome = 1 if self.rng.random() < p_one else 0
+        self._collapse(position, outcome, p_one, total)
+        return outcome
+
+    def _probability_of_one(self, position: int) -> tuple[float, float]:
+        """Probability that the qubit at ``position`` reads 1, and the squared norm (collective)."""
         state = self.state
         if position < self.num_local:
             one = kernels.probability_of_one(state, position)
@@ -401,8 +500,10 @@ class _Run:
         parts = self.collective.allgather((one, norm))
         total_one = sum(p[0] for p in parts)
         total = sum(p[1] for p in parts)
-        p_one = min(1.0, max(0.0, total_one / total))
-        outcome = 1 if self.rng.random() < p_one else 0
+        return min(1.0, max(0.0, total_one / total)), total
+
+    def _collapse(self, position: int, outcome: int, p_one: float, total: float) -> None:
+        state = self.state
         kept = p_one if outcome else 1.0 - p_one
         factor = 1.0 / math.sqrt(kept * total)
         if position < self.num_local:
@@ -414,7 +515,7 @@ class _Run:
         return outcome
 
     # -- saves -------------------------------------------------------------
-    def _save(self, step: SaveStep, traj: _Trajectory) -> None:
+    def _save(self, step: SaveStep, traj: Any) -> None:
         """Compute a saved value (collective) and record it under its label."""
         kind = step.kind
         if kind == "statevector":
@@ -445,7 +546,8 @@ class _Run:
             raise InvalidInputError(
                 f"two saves share the label {step.label!r} with different kinds; give each save its own label"
             )
-        record.add(value, hex(traj.value()))
+        shots = traj.shots if isinstance(traj, _ShotGroup) else np.zeros(1, dtype=np.int64)
+        record.add(value, hex(traj.value()), shots)
 
     def _logical_indices(self, local_indices: np.ndarray, layout: Sequence[int]) -> np.ndarray:
         """Logical basis index of local entries of this shard in the given layout."""
@@ -655,6 +757,30 @@ class _Run:
         return outcomes
 
 
+class _ShotGroup:
+    """Shots that share one state and one classical memory (``clbits``)."""
+
+    def __init__(self, shots: np.ndarray, rngs: list, clbits: np.ndarray, skip_saves: int = 0):
+        self.shots = shots
+        self.rngs = rngs
+        self.clbits = clbits
+        #: Saves met so far, and how many of the first ones were already recorded (a replay).
+        self.saves_seen = 0
+        self.skip_saves = skip_saves
+
+    def take(self, mask: np.ndarray) -> "_ShotGroup":
+        rngs = [rng for rng, keep in zip(self.rngs, mask) if keep]
+        sub = _ShotGroup(self.shots[mask], rngs, self.clbits.copy(), self.skip_saves)
+        sub.saves_seen = self.saves_seen
+        return sub
+
+    def value(self) -> int:
+        out = 0
+        for i, bit in enumerate(self.clbits):
+            out |= int(bit) << i
+        return out
+
+
 class _SaveRecord:
     """Values saved under one label, combined as Aer's subtype says.
 
@@ -673,20 +799,24 @@ class _SaveRecord:
         self.values: dict[Optional[str], Any] = {}
         self.counts: dict[Optional[str], int] = {}
 
-    def add(self, value: Any, memory: str) -> None:
-        """Record one execution's value (None: held by rank 0 only, so nothing here)."""
+    def add(self, value: Any, memory: str, shots: np.ndarray) -> None:
+        """Record the value that the ``shots`` saw (None: held by rank 0 only, so nothing here)."""
         if value is None:
             return
         key = memory if self.conditional else None
-        self.counts[key] = self.counts.get(key, 0) + 1
-        if self.base == "single":
-            self.values[key] = value
+        self.counts[key] = self.counts.get(key, 0) + len(shots)
+        if self.base == "single":  # the value of the last shot
+            last = int(shots.max())
+            if key not in self.values or self.values[key][0] < last:
+                self.values[key] = (last, value)
         elif self.base == "list":
-            self.values.setdefault(key, []).append(value)
-        elif key in self.values:
-            self.values[key] = self.values[key] + value
+            self.values.setdefault(key, []).extend((int(s), value) for s in shots)
         else:
-            self.values[key] = value.copy() if isinstance(value, np.ndarray) else value
+            weighted = value * len(shots) if len(shots) > 1 else value
+            if key in self.values:
+                self.values[key] = self.values[key] + weighted
+            else:
+                self.values[key] = weighted.copy() if isinstance(weighted, np.ndarray) else weighted
 
     def result(self, shots: int) -> Any:
         if not self.values:
@@ -695,7 +825,12 @@ class _SaveRecord:
         for key, value in self.values.items():
             if self.base == "average":
                 value = value / (self.counts[key] if self.conditional else shots)
-            out[key] = [self.finish(v) for v in value] if self.base == "list" else self.finish(value)
+            if self.base == "single":
+                value = value[1]
+            if self.base == "list":
+                out[key] = [self.finish(v) for _, v in sorted(value, key=lambda item: item[0])]
+            else:
+                out[key] = self.finish(value)
         return out if self.conditional else out[None]
 
 
