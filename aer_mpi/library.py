@@ -218,8 +218,9 @@ def save_statevector(
 
 
 def save_statevector_dict(
-    circuit: QuantumCircuit, label: str = "statevector_dict", pershot: bool = False, conditional: bool = False
+    circuit: QuantumCircuit, label: str = "statevector", pershot: bool = False, conditional: bool = False
 ) -> QuantumCircuit:
+    """Append a SaveStatevectorDict; the default label is Aer's method's ("statevector")."""
     circuit.append(SaveStatevectorDict(circuit.num_qubits, label, pershot, conditional), circuit.qubits)
     return circuit
 
@@ -240,7 +241,7 @@ def save_probabilities(
 def save_probabilities_dict(
     circuit: QuantumCircuit,
     qubits: Optional[Sequence[Any]] = None,
-    label: str = "probabilities_dict",
+    label: str = "probabilities",
     unnormalized: bool = False,
     pershot: bool = False,
     conditional: bool = False,

@@ -541,8 +541,8 @@ class _Run:
         record = self.saves.get(step.label)
         if record is None:
             finish = _probabilities_dict if kind == "probabilities_dict" else None
-            record = self.saves[step.label] = _SaveRecord(step.subtype, finish)
-        elif record.subtype != step.subtype:
+            record = self.saves[step.label] = _SaveRecord(step.subtype, finish, kind)
+        elif record.subtype != step.subtype or record.kind != kind:
             raise InvalidInputError(
                 f"two saves share the label {step.label!r} with different kinds; give each save its own label"
             )
@@ -791,8 +791,9 @@ class _SaveRecord:
     dividing by the shots that reached it with that memory.
     """
 
-    def __init__(self, subtype: str, finish: Optional[Any] = None):
+    def __init__(self, subtype: str, finish: Optional[Any] = None, kind: str = ""):
         self.subtype = subtype
+        self.kind = kind
         self.conditional = subtype.startswith("c_")
         self.base = subtype[2:] if self.conditional else subtype
         self.finish = finish or (lambda value: value)

@@ -1,0 +1,92 @@
+"""Single-process layers of the semantics work: Pauli kernels, classical expressions, save Qobj validation."""
+
+import numpy as np
+import pytest
+from qiskit.quantum_info import Pauli, Statevector, random_statevector
+
+from aer_mpi import ir, kernels
+from aer_mpi.qobj import Qobj, QobjExperiment, QobjValidationError
+
+
+def _masks(label: str) -> tuple[int, int, int]:
+    x = z = ny = 0
+    for j, c in enumerate(reversed(label)):
+        x |= (c in "XY") << j
+        z |= (c in "ZY") << j
+        ny += c == "Y"
+    return x, z, ny
+
+
+@pytest.mark.parametrize("n", [1, 3, 7, 18])
+def test_pauli_sums_match_quantum_info(n, rng):
+    state = random_statevector(2**n, seed=n).data
+    labels = ["".join(rng.choice(list("IXYZ"), n)) for _ in range(12)]
+    for label in labels:
+        x, z, ny = _masks(label)
+        (value,) = kernels.pauli_sums(state, x, [z])
+        expected = Statevector(state).expectation_value(Pauli(label))
+        assert abs(value * 1j**ny - expected) < 1e-12, label
+    # several Z-masks sharing an X-mask in one pass
+    x = _masks(labels[0])[0]
+    zs = [int(v) for v in rng.integers(0, 2**n, 5)]
+    together = kernels.pauli_sums(state, x, zs)
+    alone = [kernels.pauli_sums(state, x, [z])[0] for z in zs]
+    assert np.allclose(together, alone, atol=1e-13)
+
+
+def test_pauli_block_sums_pair_blocks_as_documented():
+    state = random_statevector(2**6, seed=1).data
+    x, z = 0b101101, 0b110011
+    block = 8
+    total = 0
+    for offset in range(0, 64, block):
+        partner = state[(offset ^ (x & ~(block - 1))):][:block]
+        total += kernels.pauli_block_sums(state[offset : offset + block], partner, offset, x & (block - 1), [z])[0]
+    assert abs(total - kernels.pauli_sums(state, x, [z])[0]) < 1e-13
+
+
+def test_marginal_probabilities_and_nonzero_entries():
+    state = random_statevector(2**9, seed=4).data
+    for positions in ([0], [8, 2], [3, 0, 5], list(range(9))):
+        expected = Statevector(state).probabilities(positions)
+        assert np.allclose(kernels.marginal_probabilities(state, positions), expected, atol=1e-14)
+    sparse = np.zeros(2**12, dtype=complex)
+    sparse[[3, 700, 4000]] = [0.6, 0.8j, 1e-12]
+    indices, values = kernels.nonzero_entries(sparse, 1e-10)
+    assert list(indices) == [3, 700] and np.allclose(values, [0.6, 0.8j])
+
+
+def test_classical_expressions():
+    clbits = [1, 0, 1, 1]  # register (0,1,2) reads 0b101 = 5
+    reg = ("bits", (0, 1, 2))
+    assert ir.evaluate(reg, clbits) == 5
+    assert ir.evaluate(("equal", reg, ("const", 5)), clbits) == 1
+    assert ir.evaluate(("logic_and", ("bits", (3,)), ("logic_not", ("bits", (1,)))), clbits) == 1
+    assert ir.evaluate(("bit_not", reg, 3), clbits) == 2
+    assert ir.evaluate(("less", reg, ("const", 5)), clbits) == 0
+    assert ir.evaluate(("shift_left", reg, ("const", 1), 3), clbits) == 2
+    assert ir.condition_holds(ir.Condition((0, 1), 1), clbits)
+    assert not ir.condition_holds(ir.ExprCondition(("bit_xor", reg, ("const", 5))), clbits)
+
+
+def _qobj(instructions, n=2, slots=2):
+    header = {"n_qubits": n, "memory_slots": slots, "name": "c"}
+    return Qobj.new({"shots": 1, "seed_simulator": 1}, [QobjExperiment(header, instructions)])
+
+
+@pytest.mark.parametrize(
+    "inst, field",
+    [
+        ({"name": "save_amplitudes", "qubits": [0, 1], "label": "a", "params": [4]}, "params"),
+        ({"name": "save_expval", "qubits": [0, 1], "label": "e", "params": [["XQ", [1.0, 0.0]]]}, "params[0]"),
+        ({"name": "save_expval", "qubits": [0, 1], "label": "e", "params": [["XZ", [1.0]]]}, "params[0]"),
+        ({"name": "save_statevector", "qubits": [0, 1], "label": "s", "subtype": "average"}, "subtype"),
+        ({"name": "save_probabilities", "qubits": [0], "label": ""}, "label"),
+        ({"name": "save_density_matrix", "qubits": [0], "label": "d"}, "name"),
+        ({"name": "while_loop", "condition": {"expr": ["equal", ["bits", [5]], ["const", 1]]}, "body": []}, "condition"),
+        ({"name": "switch_case", "target": ["bits", [0]], "cases": [{"values": ["a"], "body": []}]}, "cases[0].values"),
+    ],
+)
+def test_qobj_validation_names_the_bad_save_or_control_flow_field(inst, field):
+    with pytest.raises(QobjValidationError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        _qobj([inst]).validate()
