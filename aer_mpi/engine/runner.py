@@ -50,6 +50,8 @@ SMALL_ARRAY = 1 << 16
 MAX_LOOP_ITERATIONS = 10_000
 #: Most shard copies shot branching keeps (one per pending measurement outcome).
 MAX_BRANCH_COPIES = 64
+#: Shots that start together in shot branching (each holds a random stream).
+SHOT_BATCH = 8192
 
 
 def widest_local_need(ops: Sequence[ir.Op]) -> int:
@@ -369,7 +371,9 @@ class _Run:
         """
         copies = self.collective.allgather(self.copies_allowed)
         self.copies_left = min(copies)
-        pending = [(np.arange(self.config.shots, dtype=np.int64), 0)]
+        # batches bound the per-shot random streams held at once
+        shots = np.arange(self.config.shots, dtype=np.int64)
+        pending = [(shots[i : i + SHOT_BATCH], 0) for i in range(0, len(shots), SHOT_BATCH)]
         old_limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(old_limit, 20 * MAX_LOOP_ITERATIONS + 10_000))
         try:
