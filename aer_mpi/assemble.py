@@ -277,12 +277,29 @@ class _CircuitAssembler:
             f"transpile(circuit, backend) or circuit.decompose() first"
         )
 
+    def _check_save_labels(self, instructions: list[dict], seen: dict) -> None:
+        """Saves sharing a label must be of one kind and subtype (their values are combined)."""
+        for inst in instructions:
+            name = inst["name"]
+            if name in SAVE_INSTRUCTIONS:
+                kind = (SAVE_INSTRUCTIONS[name][0], inst["subtype"])
+                if seen.setdefault(inst["label"], kind) != kind:
+                    raise InvalidInputError(
+                        f"circuit {self.name!r}: two saves share the label {inst['label']!r} but differ in kind "
+                        f"or subtype: give each its own label (label=...)"
+                    )
+            for body in ("true_body", "false_body", "body"):
+                self._check_save_labels(inst.get(body, []), seen)
+            for case in inst.get("cases", []):
+                self._check_save_labels(case["body"], seen)
+
     def experiment(self) -> QobjExperiment:
         c = self.circuit
         n = c.num_qubits
         if n < 1:
             raise InvalidInputError(f"circuit {self.name!r} has no qubits")
         instructions = self.instructions(c, list(range(n)), list(range(c.num_clbits)))
+        self._check_save_labels(instructions, {})
         phase = c.global_phase
         if not isinstance(phase, (int, float)):
             from qiskit.circuit import ParameterExpression

@@ -90,3 +90,41 @@ def _qobj(instructions, n=2, slots=2):
 def test_qobj_validation_names_the_bad_save_or_control_flow_field(inst, field):
     with pytest.raises(QobjValidationError, match=field.replace("[", r"\[").replace("]", r"\]")):
         _qobj([inst]).validate()
+
+
+def test_saves_sharing_a_label_must_agree():
+    from qiskit import QuantumCircuit
+
+    from aer_mpi import AerMPISimulator, InvalidInputError
+    from aer_mpi import library as lib
+
+    qc = QuantumCircuit(2)
+    lib.save_statevector(qc)
+    lib.save_statevector_dict(qc)  # Aer's default label is "statevector" too
+    with pytest.raises(InvalidInputError, match="share the label 'statevector'"):
+        AerMPISimulator().run(qc)
+
+
+def test_transpile_keeps_saves_and_control_flow():
+    from qiskit import QuantumCircuit, transpile
+    from qiskit.quantum_info import SparsePauliOp
+
+    from aer_mpi import AerMPISimulator
+    from aer_mpi import library as lib
+
+    backend = AerMPISimulator()
+    qc = QuantumCircuit(3, 1)
+    qc.h(0)
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 1)):
+        qc.x(1)
+    with qc.while_loop((qc.clbits[0], 1)):
+        qc.reset(0)
+        qc.measure(0, 0)
+    lib.save_expectation_value(qc, SparsePauliOp(["IIZ"]), label="e")  # qubit 0 ends in |0>
+    lib.save_amplitudes(qc, [0, 1], label="a")
+    out = transpile(qc, backend, optimization_level=1)
+    names = {inst.operation.name for inst in out.data}
+    assert {"if_else", "while_loop", "save_expval", "save_amplitudes"} <= names
+    data = backend.run(out, shots=20, seed_simulator=2).result().data(0)
+    assert abs(data["e"] - 1.0) < 1e-12
