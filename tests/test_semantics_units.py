@@ -128,3 +128,14 @@ def test_transpile_keeps_saves_and_control_flow():
     assert {"if_else", "while_loop", "save_expval", "save_amplitudes"} <= names
     data = backend.run(out, shots=20, seed_simulator=2).result().data(0)
     assert abs(data["e"] - 1.0) < 1e-12
+
+
+def test_pauli_block_sums_on_a_block_wider_than_a_chunk():
+    n = 18  # one block of 2**18 amplitudes: the kernel walks it in chunks
+    state = random_statevector(2**n, seed=9).data
+    x, z = (1 << 17) | (1 << 3) | 1, (1 << 16) | 0b110
+    (whole,) = kernels.pauli_block_sums(state, state, 0, x, [z])
+    label = "".join("Y" if (x >> j) & (z >> j) & 1 else "X" if (x >> j) & 1 else "Z" if (z >> j) & 1 else "I"
+                    for j in reversed(range(n)))
+    ny = label.count("Y")
+    assert abs(whole * 1j**ny - Statevector(state).expectation_value(Pauli(label))) < 1e-12

@@ -623,9 +623,10 @@ class _Run:
     def _pauli_expectations(self, qubits: Sequence[int], layout: Sequence[int], labels: Sequence[str]) -> list[float]:
         """<P> for each Pauli label on ``qubits`` (label[-1 - j] acts on qubits[j]), never gathering the state.
 
-        Terms sharing an X-mask share one pass: Z-type terms read the shard
-        alone, X/Y terms on rank bits pair this shard with the partner rank's,
-        streamed block by block.
+        Terms sharing an X-mask share one product per amplitude; X-masks
+        sharing their rank bits share one stream of the partner shard. Z-type
+        terms read the shard alone, X/Y terms on rank bits pair this shard with
+        the partner rank's, streamed block by block.
         """
         num_local = self.num_local
         local_mask = (1 << num_local) - 1
@@ -648,21 +649,27 @@ class _Run:
         size = self.state.shape[0]
         itemsize = self.state.dtype.itemsize
         block = kernels.block_size(size, max(1, self.config.buffer_bytes // itemsize))
-        for x in sorted(groups):
-            terms = groups[x]
+        # One stream of the partner's shard serves every X-mask with the same
+        # rank bits and the same local bits above the block.
+        streams: dict[tuple[int, int], dict[int, list[int]]] = {}
+        for x, terms in groups.items():
             x_local, x_rank = x & local_mask, x >> num_local
-            z_local = [masks[t][1] & local_mask for t in terms]
-            sums = np.zeros(len(terms), dtype=np.complex128)
+            key = (x_rank, x_local & ~(block - 1))
+            streams.setdefault(key, {})[x_local & (block - 1)] = terms
+        for (x_rank, x_high), by_low in sorted(streams.items()):
+            sums = {x_low: np.zeros(len(terms), dtype=np.complex128) for x_low, terms in by_low.items()}
+            z_local = {x_low: [masks[t][1] & local_mask for t in terms] for x_low, terms in by_low.items()}
             for offset, other in stream_partner_blocks(
-                self.collective.comm, self.state, self.rank ^ x_rank, block,
-                x_local & ~(block - 1), self.exchange.stats,
+                self.collective.comm, self.state, self.rank ^ x_rank, block, x_high, self.exchange.stats
             ):
                 mine = self.state[offset : offset + block]
-                sums += kernels.pauli_block_sums(mine, other, offset, x_local & (block - 1), z_local)
-            for k, t in enumerate(terms):
-                _, z, ny = masks[t]
-                sign = -1 if bin(self.rank & (z >> num_local)).count("1") & 1 else 1
-                partial[t] = sums[k] * sign * (1j ** ny)
+                for x_low in by_low:
+                    sums[x_low] += kernels.pauli_block_sums(mine, other, offset, x_low, z_local[x_low])
+            for x_low, terms in by_low.items():
+                for k, t in enumerate(terms):
+                    _, z, ny = masks[t]
+                    sign = -1 if bin(self.rank & (z >> num_local)).count("1") & 1 else 1
+                    partial[t] = sums[x_low][k] * sign * (1j ** ny)
         parts = self.collective.allgather(partial)
         total = np.zeros(len(labels), dtype=np.complex128)
         for part in parts:

@@ -60,14 +60,20 @@ def pauli_block_sums(
     ``z`` in ``z_masks``, ``sum_b conj(partner[(b - offset) ^ x_low]) * (-1)**popcount(b & z) * mine[b - offset]``.
     """
     size = mine.shape[0]
-    local = np.arange(size, dtype=np.int64)
-    other = partner[local ^ x_low] if x_low else partner
-    products = np.conj(other.astype(np.complex128)) * mine.astype(np.complex128)
-    out = np.empty(len(z_masks), dtype=np.complex128)
-    total = products.sum()
-    indices = local | np.int64(offset)
-    for k, odd in enumerate(_parities(indices, z_masks)):
-        out[k] = total - 2 * products[odd].sum() if z_masks[k] else total
+    step = min(size, CHUNK_ELEMENTS)  # temporaries stay this small whatever the block
+    local = np.arange(step, dtype=np.int64)
+    x_sub, x_within = x_low & ~(step - 1), x_low & (step - 1)
+    out = np.zeros(len(z_masks), dtype=np.complex128)
+    for start in range(0, size, step):
+        other_start = start ^ x_sub
+        other = partner[other_start : other_start + step]
+        if x_within:
+            other = other[local ^ x_within]
+        products = np.conj(other.astype(np.complex128)) * mine[start : start + step].astype(np.complex128)
+        total = products.sum()
+        indices = local | np.int64(offset + start)
+        for k, odd in enumerate(_parities(indices, z_masks)):
+            out[k] += total - 2 * products[odd].sum() if z_masks[k] else total
     return out
 
 
