@@ -205,6 +205,16 @@ class EstimatorV2(BaseEstimatorV2):
             if pub.precision < 0:
                 raise InvalidInputError(f"pub {i}: precision {pub.precision} is negative; use 0 for exact values")
             circuit = pub.circuit.remove_final_measurements(inplace=False)
+            dynamic = sorted(
+                {inst.operation.name for inst in circuit.data}
+                & {"measure", "reset", "if_else", "while_loop", "for_loop", "switch_case"}
+            )
+            if dynamic:
+                raise InvalidInputError(
+                    f"pub {i}: EstimatorV2 computes exact expectation values of circuits without "
+                    f"mid-circuit {', '.join(dynamic)}; remove them, or sample the circuit with "
+                    f"SamplerV2 (or save_expectation_value under run(..., shots=N), which averages shots)"
+                )
             observables = pub.observables
             labels: dict[tuple, str] = {}
             for index in np.ndindex(*observables.shape):

@@ -139,3 +139,19 @@ def test_pauli_block_sums_on_a_block_wider_than_a_chunk():
                     for j in reversed(range(n)))
     ny = label.count("Y")
     assert abs(whole * 1j**ny - Statevector(state).expectation_value(Pauli(label))) < 1e-12
+
+
+def test_estimator_refuses_mid_circuit_measurements_and_sampler_needs_clbits():
+    from qiskit import QuantumCircuit
+
+    from aer_mpi import InvalidInputError
+    from aer_mpi.primitives import EstimatorV2, SamplerV2
+
+    qc = QuantumCircuit(2, 1)
+    qc.h(0)
+    qc.measure(0, 0)
+    qc.cx(0, 1)
+    with pytest.raises(InvalidInputError, match="mid-circuit measure"):
+        EstimatorV2().run([(qc, "ZZ")])
+    with pytest.raises(InvalidInputError, match="no classical bits"):
+        SamplerV2().run([QuantumCircuit(2)])
