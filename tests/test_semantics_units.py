@@ -155,3 +155,21 @@ def test_estimator_refuses_mid_circuit_measurements_and_sampler_needs_clbits():
         EstimatorV2().run([(qc, "ZZ")])
     with pytest.raises(InvalidInputError, match="no classical bits"):
         SamplerV2().run([QuantumCircuit(2)])
+
+
+def test_average_saves_in_a_branch_average_over_the_shots_that_took_it():
+    from qiskit import QuantumCircuit
+
+    from aer_mpi import AerMPISimulator
+    from aer_mpi import library as lib
+
+    qc = QuantumCircuit(2, 1)
+    qc.h(0)
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 1)):
+        lib.save_probabilities(qc, [0], label="p")  # as Aer: [0, 1], not scaled by the shots skipping it
+    lib.save_probabilities(qc, [0], label="all")
+    result = AerMPISimulator().run(qc, shots=100, seed_simulator=1).result()
+    ones = result.get_counts().get("1", 0)
+    assert np.allclose(result.data(0)["p"], [0, 1])
+    assert np.allclose(result.data(0)["all"], [1 - ones / 100, ones / 100])

@@ -263,7 +263,7 @@ class _Run:
             values = np.zeros(config.shots, dtype=np.int64)
             self._run_branching(plan.steps, values)
         for label, record in self.saves.items():
-            value = record.result(config.shots if dynamic else 1)
+            value = record.result()
             if value is not None:
                 self.data[label] = value
         self.collective.agree()  # the last collective: a late local error meets it here
@@ -795,11 +795,11 @@ class _ShotGroup:
 class _SaveRecord:
     """Values saved under one label, combined as Aer's subtype says.
 
-    ``single``: the last value; ``list``: one per execution; ``average``:
-    the sum over executions divided by the shots (so a save in a branch
-    some shots skip averages in zeros); ``accum``: the sum; ``c_*``: the
-    same per classical memory value (hex) at the save, ``c_average``
-    dividing by the shots that reached it with that memory.
+    ``single``: the last shot's value; ``list``: one per shot, in shot
+    order; ``average``: the mean over the shots that reached the save (as
+    Aer: a save in a branch averages over the shots that took it);
+    ``accum``: the sum; ``c_*``: the same per classical memory value (hex)
+    at the save.
     """
 
     def __init__(self, subtype: str, finish: Optional[Any] = None, kind: str = ""):
@@ -830,13 +830,13 @@ class _SaveRecord:
             else:
                 self.values[key] = weighted.copy() if isinstance(weighted, np.ndarray) else weighted
 
-    def result(self, shots: int) -> Any:
+    def result(self) -> Any:
         if not self.values:
             return None
         out = {}
         for key, value in self.values.items():
             if self.base == "average":
-                value = value / (self.counts[key] if self.conditional else shots)
+                value = value / self.counts[key]
             if self.base == "single":
                 value = value[1]
             if self.base == "list":
