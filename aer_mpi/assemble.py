@@ -18,11 +18,30 @@ from aer_mpi.qobj import Qobj, QobjExperiment, gate_names
 #: Instructions with no definition and no matrix wider than this are refused.
 MAX_OPERATOR_QUBITS = 10
 
-#: Aer's save instructions recognised by name (Aer's class or aer_mpi's).
+#: Aer's save instructions recognised by name (Aer's class or aer_mpi's):
+#: name -> (kind, default label). Aer names the expectation-value saves
+#: ``save_expval`` and ``save_expval_var``; the long forms are accepted too.
 SAVE_INSTRUCTIONS = {
     "save_statevector": ("statevector", "statevector"),
+    "save_statevector_dict": ("statevector_dict", "statevector_dict"),
+    "save_probabilities": ("probabilities", "probabilities"),
+    "save_probabilities_dict": ("probabilities_dict", "probabilities_dict"),
+    "save_amplitudes": ("amplitudes", "amplitudes"),
+    "save_amplitudes_sq": ("amplitudes_sq", "amplitudes_squared"),
+    "save_expval": ("expectation_value", "expectation_value"),
+    "save_expval_var": ("expectation_value_variance", "expectation_value_variance"),
+    "save_expectation_value": ("expectation_value", "expectation_value"),
+    "save_expectation_value_variance": ("expectation_value_variance", "expectation_value_variance"),
 }
 IGNORED = frozenset({"barrier", "delay", "id"})
+
+_BINARY_NAMES = {
+    "BIT_AND": "bit_and", "BIT_OR": "bit_or", "BIT_XOR": "bit_xor",
+    "LOGIC_AND": "logic_and", "LOGIC_OR": "logic_or",
+    "EQUAL": "equal", "NOT_EQUAL": "not_equal", "LESS": "less", "LESS_EQUAL": "less_equal",
+    "GREATER": "greater", "GREATER_EQUAL": "greater_equal",
+    "SHIFT_LEFT": "shift_left", "SHIFT_RIGHT": "shift_right",
+}
 
 
 def encode_matrix(matrix: np.ndarray) -> list:
@@ -96,13 +115,26 @@ class _CircuitAssembler:
             elif name == "global_phase":
                 out.append({"name": "global_phase", "qubits": [], "params": _bound_params(op, where)})
             elif name in SAVE_INSTRUCTIONS:
-                _, default_label = SAVE_INSTRUCTIONS[name]
-                subtype = getattr(op, "_subtype", "single")
-                out.append(
-                    {"name": name, "qubits": qubits, "label": _save_label(op, default_label), "subtype": subtype}
-                )
+                out.append(self._save(op, qubits, where))
             elif name == "if_else":
                 out.append(self._if_else(op, qubits, clbits, where, depth, circuit, clbit_map))
+            elif name == "while_loop":
+                out.append(
+                    {
+                        "name": "while_loop",
+                        "qubits": [],
+                        "condition": self._condition(op.condition, where, circuit, clbit_map),
+                        "body": self.instructions(op.blocks[0], qubits, clbits, depth + 1),
+                    }
+                )
+            elif name == "for_loop":
+                out.extend(self._for_loop(op, qubits, clbits, where, depth))
+            elif name == "switch_case":
+                out.append(self._switch(op, qubits, clbits, where, depth, circuit, clbit_map))
+            elif name in ("break_loop", "continue_loop"):
+                raise InvalidInputError(
+                    f"{where}: {name} is not supported; write the loop with a while_loop condition instead"
+                )
             elif name in self.gates:
                 out.append({"name": name, "qubits": qubits, "params": _bound_params(op, where)})
             elif name == "unitary":
@@ -113,25 +145,114 @@ class _CircuitAssembler:
                 out.extend(self._other(op, qubits, clbits, where, depth))
         return out
 
-    def _if_else(self, op: Any, qubits, clbits, where: str, depth: int, circuit: Any, clbit_map) -> dict:
+    def _save(self, op: Any, qubits: list[int], where: str) -> dict:
+        kind, default_label = SAVE_INSTRUCTIONS[op.name]
+        inst = {
+            "name": op.name,
+            "qubits": qubits,
+            "label": _save_label(op, default_label),
+            "subtype": str(getattr(op, "_subtype", "single")),
+        }
+        if kind in ("amplitudes", "amplitudes_sq"):
+            inst["params"] = [int(p) for p in op.params]
+        elif kind in ("expectation_value", "expectation_value_variance"):
+            terms = []
+            for term in op.params:
+                label, coeffs = term
+                coeffs = list(coeffs) if isinstance(coeffs, (list, tuple)) else [coeffs, 0.0]
+                terms.append([str(label), [float(np.real(coeffs[0])), float(np.real(coeffs[1]))]])
+            inst["params"] = terms
+        return inst
+
+    def _bits(self, target: Any, where: str, circuit: Any, clbit_map) -> list[int]:
         from qiskit.circuit import Clbit, ClassicalRegister
 
-        target, value = op.condition if isinstance(op.condition, tuple) else (None, None)
         if isinstance(target, Clbit):
-            cond_bits = [clbit_map[circuit.find_bit(target).index]]
-            value = int(bool(value))
-        elif isinstance(target, ClassicalRegister):
-            cond_bits = [clbit_map[circuit.find_bit(b).index] for b in target]
-            value = int(value)
+            return [clbit_map[circuit.find_bit(target).index]]
+        if isinstance(target, ClassicalRegister):
+            return [clbit_map[circuit.find_bit(b).index] for b in target]
+        raise InvalidInputError(
+            f"{where}: classical variables ({target!r}) are not supported; condition on clbits or registers"
+        )
+
+    def _expr(self, node: Any, where: str, circuit: Any, clbit_map) -> list:
+        """JSON form of a classical expression (see ``ir.evaluate``)."""
+        from qiskit.circuit.classical import expr, types
+
+        if isinstance(node, expr.Var):
+            return ["bits", self._bits(node.var, where, circuit, clbit_map)]
+        if isinstance(node, expr.Value):
+            return ["const", int(node.value)]
+        if isinstance(node, expr.Cast):
+            inner = self._expr(node.operand, where, circuit, clbit_map)
+            if isinstance(node.type, types.Bool):
+                return ["bool", inner]
+            if isinstance(node.type, types.Uint):
+                return ["bit_and", inner, ["const", (1 << node.type.width) - 1]]
+        if isinstance(node, expr.Unary):
+            inner = self._expr(node.operand, where, circuit, clbit_map)
+            if node.op == expr.Unary.Op.LOGIC_NOT or (
+                node.op == expr.Unary.Op.BIT_NOT and isinstance(node.type, types.Bool)
+            ):
+                return ["logic_not", inner]
+            if node.op == expr.Unary.Op.BIT_NOT:
+                return ["bit_not", inner, int(node.type.width)]
+        if isinstance(node, expr.Binary):
+            name = _BINARY_NAMES.get(node.op.name)
+            if name is not None:
+                out = [name, self._expr(node.left, where, circuit, clbit_map),
+                       self._expr(node.right, where, circuit, clbit_map)]
+                if name == "shift_left":
+                    out.append(int(node.type.width))
+                return out
+        raise InvalidInputError(
+            f"{where}: the classical expression {node!r} is not supported; use comparisons, "
+            f"bitwise and logical operations on clbits, registers and integer constants"
+        )
+
+    def _condition(self, condition: Any, where: str, circuit: Any, clbit_map) -> dict:
+        from qiskit.circuit import Clbit
+
+        if isinstance(condition, tuple):
+            target, value = condition
+            bits = self._bits(target, where, circuit, clbit_map)
+            return {"clbits": bits, "value": int(bool(value)) if isinstance(target, Clbit) else int(value)}
+        return {"expr": self._expr(condition, where, circuit, clbit_map)}
+
+    def _for_loop(self, op: Any, qubits, clbits, where: str, depth: int) -> list[dict]:
+        """A for loop is unrolled: one copy of the body per index, its loop parameter bound."""
+        indexset, parameter, body = op.params
+        out: list[dict] = []
+        for value in indexset:
+            bound = body
+            if parameter is not None and parameter in body.parameters:
+                bound = body.assign_parameters({parameter: value}, inplace=False)
+            out.extend(self.instructions(bound, qubits, clbits, depth + 1))
+        return out
+
+    def _switch(self, op: Any, qubits, clbits, where: str, depth: int, circuit: Any, clbit_map) -> dict:
+        from qiskit.circuit import CASE_DEFAULT, Clbit, ClassicalRegister
+
+        target = op.target
+        if isinstance(target, (Clbit, ClassicalRegister)):
+            target_json = ["bits", self._bits(target, where, circuit, clbit_map)]
         else:
-            raise InvalidInputError(
-                f"{where}: only conditions on a clbit or a classical register are supported"
-            )
+            target_json = self._expr(target, where, circuit, clbit_map)
+        cases = []
+        for values, body in op.cases_specifier():
+            if any(v is CASE_DEFAULT for v in values):
+                case_values = None
+            else:
+                case_values = [int(v) for v in values]
+            cases.append({"values": case_values, "body": self.instructions(body, qubits, clbits, depth + 1)})
+        return {"name": "switch_case", "qubits": [], "target": target_json, "cases": cases}
+
+    def _if_else(self, op: Any, qubits, clbits, where: str, depth: int, circuit: Any, clbit_map) -> dict:
         true_body, false_body = op.blocks[0], (op.blocks[1] if len(op.blocks) > 1 else None)
         result = {
             "name": "if_else",
             "qubits": [],
-            "condition": {"clbits": cond_bits, "value": value},
+            "condition": self._condition(op.condition, where, circuit, clbit_map),
             "true_body": self.instructions(true_body, qubits, clbits, depth + 1),
             "false_body": self.instructions(false_body, qubits, clbits, depth + 1) if false_body is not None else [],
         }
@@ -156,12 +277,29 @@ class _CircuitAssembler:
             f"transpile(circuit, backend) or circuit.decompose() first"
         )
 
+    def _check_save_labels(self, instructions: list[dict], seen: dict) -> None:
+        """Saves sharing a label must be of one kind and subtype (their values are combined)."""
+        for inst in instructions:
+            name = inst["name"]
+            if name in SAVE_INSTRUCTIONS:
+                kind = (SAVE_INSTRUCTIONS[name][0], inst["subtype"])
+                if seen.setdefault(inst["label"], kind) != kind:
+                    raise InvalidInputError(
+                        f"circuit {self.name!r}: two saves share the label {inst['label']!r} but differ in kind "
+                        f"or subtype: give each its own label (label=...)"
+                    )
+            for body in ("true_body", "false_body", "body"):
+                self._check_save_labels(inst.get(body, []), seen)
+            for case in inst.get("cases", []):
+                self._check_save_labels(case["body"], seen)
+
     def experiment(self) -> QobjExperiment:
         c = self.circuit
         n = c.num_qubits
         if n < 1:
             raise InvalidInputError(f"circuit {self.name!r} has no qubits")
         instructions = self.instructions(c, list(range(n)), list(range(c.num_clbits)))
+        self._check_save_labels(instructions, {})
         phase = c.global_phase
         if not isinstance(phase, (int, float)):
             from qiskit.circuit import ParameterExpression

@@ -70,7 +70,9 @@ def check_options(options: dict) -> None:
 
 
 def _save_instruction_names() -> list[str]:
-    return ["save_statevector"]
+    from aer_mpi.assemble import SAVE_INSTRUCTIONS
+
+    return sorted(SAVE_INSTRUCTIONS)
 
 
 def build_target() -> Target:
@@ -79,9 +81,12 @@ def build_target() -> Target:
     for name, op in get_standard_gate_name_mapping().items():
         target.add_instruction(op, properties=None, name=name)
     target.add_instruction(UnitaryGate, name="unitary")
-    from qiskit.circuit import IfElseOp
+    from qiskit.circuit import ForLoopOp, IfElseOp, SwitchCaseOp, WhileLoopOp
 
     target.add_instruction(IfElseOp, name="if_else")
+    target.add_instruction(WhileLoopOp, name="while_loop")
+    target.add_instruction(ForLoopOp, name="for_loop")
+    target.add_instruction(SwitchCaseOp, name="switch_case")
     for name in _save_instruction_names():
         target.add_instruction(Instruction(name, 0, 0, []), properties=None, name=name)
     return target

@@ -40,8 +40,40 @@ def run_config(config: dict) -> RunConfig:
     return RunConfig(**kwargs)
 
 
-def experiment_result(output: ExperimentOutput, header: dict, config: RunConfig) -> Any:
+def save_types(instructions: list[dict], out: Optional[dict] = None) -> dict[str, tuple[str, str]]:
+    """label -> (save instruction name, subtype), for every save in ``instructions`` (nested too)."""
+    out = {} if out is None else out
+    for inst in instructions:
+        name = inst.get("name", "")
+        if name.startswith("save_"):
+            out[inst.get("label", name[5:])] = (name, inst.get("subtype", "single"))
+        for body in ("true_body", "false_body", "body"):
+            save_types(inst.get(body, []), out)
+        for case in inst.get("cases", []):
+            save_types(case.get("body", []), out)
+    return out
+
+
+def format_save(value: Any, name: str, subtype: str) -> Any:
+    """A saved value as Aer gives it: Statevector for a state, ProbDistribution for a probability dict."""
     from qiskit.quantum_info import Statevector
+    from qiskit.result import ProbDistribution
+
+    if name == "save_statevector":
+        make: Callable[[Any], Any] = Statevector
+    elif name == "save_probabilities_dict":
+        make = ProbDistribution
+    else:
+        return value
+    func = (lambda items: [make(v) for v in items]) if subtype in ("list", "c_list") else make
+    if subtype.startswith("c_"):
+        return {key: func(v) for key, v in value.items()}
+    return func(value)
+
+
+def experiment_result(
+    output: ExperimentOutput, header: dict, config: RunConfig, saves: Optional[dict] = None
+) -> Any:
     from qiskit.result.models import ExperimentResult, ExperimentResultData
 
     data: dict[str, Any] = {}
@@ -49,8 +81,10 @@ def experiment_result(output: ExperimentOutput, header: dict, config: RunConfig)
         data["counts"] = output.counts
     if output.memory is not None:
         data["memory"] = output.memory
+    saves = saves or {}
     for key, value in output.data.items():
-        data[key] = Statevector(value) if isinstance(value, np.ndarray) and key.startswith("statevector") else value
+        name, subtype = saves.get(key, ("", "single"))
+        data[key] = format_save(value, name, subtype)
     metadata = dict(output.metadata)
     return ExperimentResult(
         shots=config.shots,
@@ -83,11 +117,14 @@ def execute_qobj(
         config = run_config({**qobj.config, **experiment.config})
         if statevector_files is not None:
             config = dataclasses.replace(config, statevector_path=statevector_files[index])
+        if "seed_simulator" not in experiment.config:
+            # each experiment of a job gets its own stream (as in Aer): seed_simulator + index
+            config = dataclasses.replace(config, seed=config.seed + index)
         program = to_program(experiment, index)
         if on_experiment is not None:
             on_experiment(index, len(qobj.experiments), program.name)
         output = run_experiment(program, config, comm, control)
-        results.append(experiment_result(output, experiment.header, config))
+        results.append(experiment_result(output, experiment.header, config, save_types(experiment.instructions)))
     return Result(
         backend_name=BACKEND_NAME,
         backend_version=__version__,

@@ -97,13 +97,118 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class ExprCondition:
+    """True when the classical expression ``expr`` evaluates to a non-zero value.
+
+    ``expr`` is a nested tuple (see ``evaluate``): ``("bits", (c0, c1, ...))``
+    reads clbits as an unsigned integer (``c0`` lowest), ``("const", v)`` is a
+    constant, and ``(op, a)`` / ``(op, a, b)`` apply one of ``UNARY_OPS`` /
+    ``BINARY_OPS``.
+    """
+
+    expr: tuple
+
+
+UNARY_OPS = ("bit_not", "logic_not", "bool")
+BINARY_OPS = (
+    "bit_and", "bit_or", "bit_xor", "logic_and", "logic_or",
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+    "shift_left", "shift_right",
+)
+
+
+def evaluate(expr: tuple, clbits: Any) -> int:
+    """Value of ``expr`` for the classical bits ``clbits`` (indexable by clbit)."""
+    kind = expr[0]
+    if kind == "bits":
+        return sum(int(clbits[c]) << i for i, c in enumerate(expr[1]))
+    if kind == "const":
+        return int(expr[1])
+    if kind == "bit_not":  # ("bit_not", arg, width)
+        return ~evaluate(expr[1], clbits) & ((1 << expr[2]) - 1)
+    if kind == "logic_not":
+        return int(not evaluate(expr[1], clbits))
+    if kind == "bool":
+        return int(bool(evaluate(expr[1], clbits)))
+    if kind == "logic_and":
+        return int(bool(evaluate(expr[1], clbits)) and bool(evaluate(expr[2], clbits)))
+    if kind == "logic_or":
+        return int(bool(evaluate(expr[1], clbits)) or bool(evaluate(expr[2], clbits)))
+    a, b = evaluate(expr[1], clbits), evaluate(expr[2], clbits)
+    if kind == "bit_and":
+        return a & b
+    if kind == "bit_or":
+        return a | b
+    if kind == "bit_xor":
+        return a ^ b
+    if kind == "equal":
+        return int(a == b)
+    if kind == "not_equal":
+        return int(a != b)
+    if kind == "less":
+        return int(a < b)
+    if kind == "less_equal":
+        return int(a <= b)
+    if kind == "greater":
+        return int(a > b)
+    if kind == "greater_equal":
+        return int(a >= b)
+    if kind == "shift_left":  # ("shift_left", a, b, width)
+        return (a << b) & ((1 << expr[3]) - 1)
+    if kind == "shift_right":
+        return a >> b
+    raise ValueError(f"unknown classical expression {kind!r}")
+
+
+def condition_holds(condition: Union[Condition, ExprCondition], clbits: Any) -> bool:
+    if isinstance(condition, ExprCondition):
+        return bool(evaluate(condition.expr, clbits))
+    value = sum(int(clbits[c]) << i for i, c in enumerate(condition.clbits))
+    return value == condition.value
+
+
+@dataclass(frozen=True)
 class IfElse:
-    condition: Condition
+    condition: Union[Condition, ExprCondition]
     true_ops: tuple["Op", ...]
     false_ops: tuple["Op", ...] = ()
 
 
-Op = Union[Gate, Diagonal, Swap, GlobalPhase, Measure, Reset, Save, IfElse]
+@dataclass(frozen=True)
+class WhileLoop:
+    """Run ``body`` while ``condition`` holds (checked before each pass)."""
+
+    condition: Union[Condition, ExprCondition]
+    body: tuple["Op", ...]
+
+
+@dataclass(frozen=True)
+class Switch:
+    """Run the body of the first case whose ``values`` hold the target's value.
+
+    ``target`` is an expression (see ``evaluate``); a case whose ``values``
+    is ``None`` is the default.
+    """
+
+    target: tuple
+    cases: tuple[tuple[Any, tuple["Op", ...]], ...]
+
+
+Op = Union[Gate, Diagonal, Swap, GlobalPhase, Measure, Reset, Save, IfElse, WhileLoop, Switch]
+
+#: Ops holding nested blocks of ops.
+CONTROL_FLOW = (IfElse, WhileLoop, Switch)
+
+
+def blocks(op: Op) -> tuple[tuple[Op, ...], ...]:
+    """The nested op sequences of a control-flow op (none for the others)."""
+    if isinstance(op, IfElse):
+        return (op.true_ops, op.false_ops)
+    if isinstance(op, WhileLoop):
+        return (op.body,)
+    if isinstance(op, Switch):
+        return tuple(body for _, body in op.cases)
+    return ()
 
 
 @dataclass(frozen=True)
@@ -127,7 +232,7 @@ def is_dynamic(program: Program) -> bool:
     """
     measured: set[int] = set()
     for op in program.ops:
-        if isinstance(op, (Reset, IfElse)):
+        if isinstance(op, (Reset,) + CONTROL_FLOW):
             return True
         if isinstance(op, Measure):
             measured.add(op.qubit)

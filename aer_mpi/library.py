@@ -1,29 +1,357 @@
-"""aer_mpi's own instructions, so that circuits need no qiskit-aer.
+"""aer_mpi's own save instructions, so that circuits need no qiskit-aer.
 
-They carry the same names as Aer's, so the engine treats both alike, and a
-circuit built for Aer runs unchanged.
+They carry the same names, labels, subtypes and params as Aer's
+(``qiskit_aer.library``), so the engine treats both alike and a circuit built
+for Aer runs unchanged. Each class has a helper function
+(``save_probabilities(circuit, ...)``), and, when qiskit-aer has not already
+defined them, the same ``QuantumCircuit`` methods as Aer
+(``circuit.save_probabilities(...)``): see ``install_circuit_methods``.
+
+Subtypes (Aer's): ``single`` (one value), ``list`` (``pershot=True``: one
+value per shot), ``average`` (the mean over shots), ``accum``
+(``unnormalized=True``: the sum over shots), and the ``c_`` forms
+(``conditional=True``): a dict keyed by the classical memory (hex) when the
+save ran.
 """
 
 from __future__ import annotations
 
+from typing import Any, Optional, Sequence
+
+import numpy as np
 from qiskit.circuit import Instruction, QuantumCircuit
 
 
-class SaveStatevector(Instruction):
-    """Save the statevector at this point, under ``label`` (gathered to rank 0)."""
+class SaveData(Instruction):
+    """Base of the save instructions: a directive that records, never changes, the state."""
 
     _directive = True
 
-    def __init__(self, num_qubits: int, label: str = "statevector", pershot: bool = False):
-        super().__init__("save_statevector", num_qubits, 0, [], label=label)
+    def __init__(self, name: str, num_qubits: int, label: str, subtype: str, params: Optional[list] = None):
+        super().__init__(name, num_qubits, 0, list(params or []), label=label)
         self._label = label
-        self._subtype = "list" if pershot else "single"
+        self._subtype = subtype
+
+    def validate_parameter(self, parameter: Any) -> Any:
+        return parameter  # basis states and (pauli, coefficients) terms, not angles
 
 
-def save_statevector(circuit: QuantumCircuit, label: str = "statevector", pershot: bool = False) -> QuantumCircuit:
+def _subtype(average: bool, unnormalized: bool, pershot: bool, conditional: bool) -> str:
+    if pershot:
+        base = "list"
+    elif average:
+        base = "accum" if unnormalized else "average"
+    else:
+        base = "single"
+    return ("c_" if conditional else "") + base
+
+
+class SaveStatevector(SaveData):
+    """Save the statevector (gathered to rank 0; other ranks' results do not hold it)."""
+
+    def __init__(self, num_qubits: int, label: str = "statevector", pershot: bool = False, conditional: bool = False):
+        super().__init__("save_statevector", num_qubits, label, _subtype(False, False, pershot, conditional))
+
+
+class SaveStatevectorDict(SaveData):
+    """Save the statevector as a dict ``{hex basis state: amplitude}`` of its non-zero entries."""
+
+    def __init__(
+        self, num_qubits: int, label: str = "statevector_dict", pershot: bool = False, conditional: bool = False
+    ):
+        super().__init__("save_statevector_dict", num_qubits, label, _subtype(False, False, pershot, conditional))
+
+
+class SaveProbabilities(SaveData):
+    """Save the probabilities of the basis states of its qubits (an array, qubit 0 lowest)."""
+
+    def __init__(
+        self,
+        num_qubits: int,
+        label: str = "probabilities",
+        unnormalized: bool = False,
+        pershot: bool = False,
+        conditional: bool = False,
+    ):
+        super().__init__("save_probabilities", num_qubits, label, _subtype(True, unnormalized, pershot, conditional))
+
+
+class SaveProbabilitiesDict(SaveData):
+    """Save the probabilities as ``{hex basis state: probability}`` (non-zero entries)."""
+
+    def __init__(
+        self,
+        num_qubits: int,
+        label: str = "probabilities_dict",
+        unnormalized: bool = False,
+        pershot: bool = False,
+        conditional: bool = False,
+    ):
+        super().__init__(
+            "save_probabilities_dict", num_qubits, label, _subtype(True, unnormalized, pershot, conditional)
+        )
+
+
+def _basis_states(params: Sequence[Any], num_qubits: int) -> list[int]:
+    from aer_mpi.errors import InvalidInputError
+
+    states = []
+    for p in params:
+        value = int(p, 2) if isinstance(p, str) else int(p)
+        if not 0 <= value < (1 << num_qubits):
+            raise InvalidInputError(f"basis state {p!r} is not in range(2**{num_qubits})")
+        states.append(value)
+    if not states:
+        raise InvalidInputError("expecting at least one basis state")
+    return states
+
+
+class SaveAmplitudes(SaveData):
+    """Save the amplitudes of the basis states ``params`` (ints or bitstrings)."""
+
+    def __init__(
+        self,
+        num_qubits: int,
+        params: Sequence[Any],
+        label: str = "amplitudes",
+        pershot: bool = False,
+        conditional: bool = False,
+    ):
+        super().__init__(
+            "save_amplitudes", num_qubits, label, _subtype(False, False, pershot, conditional),
+            _basis_states(params, num_qubits),
+        )
+
+
+class SaveAmplitudesSquared(SaveData):
+    """Save the probabilities of the basis states ``params``."""
+
+    def __init__(
+        self,
+        num_qubits: int,
+        params: Sequence[Any],
+        label: str = "amplitudes_squared",
+        unnormalized: bool = False,
+        pershot: bool = False,
+        conditional: bool = False,
+    ):
+        super().__init__(
+            "save_amplitudes_sq", num_qubits, label, _subtype(True, unnormalized, pershot, conditional),
+            _basis_states(params, num_qubits),
+        )
+
+
+def expectation_terms(operator: Any, variance: bool = False) -> list[tuple[str, list[float]]]:
+    """Aer's params of an observable: ``(pauli, [coeff in O, coeff in O @ O])`` per Pauli term.
+
+    ``operator`` is a Pauli, a SparsePauliOp, a label, or anything
+    ``SparsePauliOp.from_operator`` takes; it must be Hermitian.
+    """
+    from qiskit.quantum_info import Operator, Pauli, SparsePauliOp
+
+    from aer_mpi.errors import InvalidInputError
+
+    if isinstance(operator, str):
+        operator = Pauli(operator)
+    if isinstance(operator, Pauli):
+        operator = SparsePauliOp(operator)
+    elif not isinstance(operator, SparsePauliOp):
+        operator = SparsePauliOp.from_operator(Operator(operator))
+    if np.any(np.abs(operator.simplify(atol=1e-12).coeffs.imag) > 1e-10):
+        raise InvalidInputError("the observable is not Hermitian: an expectation value needs a Hermitian operator")
+    params: dict[str, list[float]] = {}
+    for label, coeff in operator.label_iter():
+        params.setdefault(label, [0.0, 0.0])[0] += float(coeff.real)
+    if variance:
+        for label, coeff in operator.dot(operator).label_iter():
+            params.setdefault(label, [0.0, 0.0])[1] += float(coeff.real)
+    return list(params.items())
+
+
+class SaveExpectationValue(SaveData):
+    """Save the expectation value of a Hermitian operator on its qubits (a float)."""
+
+    def __init__(
+        self,
+        operator: Any,
+        label: str = "expectation_value",
+        unnormalized: bool = False,
+        pershot: bool = False,
+        conditional: bool = False,
+    ):
+        terms = expectation_terms(operator)
+        super().__init__(
+            "save_expval", len(terms[0][0]), label, _subtype(True, unnormalized, pershot, conditional), terms
+        )
+
+
+class SaveExpectationValueVariance(SaveData):
+    """Save ``[expectation value, variance]`` of a Hermitian operator on its qubits."""
+
+    def __init__(
+        self,
+        operator: Any,
+        label: str = "expectation_value_variance",
+        unnormalized: bool = False,
+        pershot: bool = False,
+        conditional: bool = False,
+    ):
+        terms = expectation_terms(operator, variance=True)
+        super().__init__(
+            "save_expval_var", len(terms[0][0]), label, _subtype(True, unnormalized, pershot, conditional), terms
+        )
+
+
+# -- helper functions: append to a circuit and return it ------------------
+
+
+def _qubits(circuit: QuantumCircuit, qubits: Optional[Sequence[Any]]) -> list[Any]:
+    return list(circuit.qubits) if qubits is None else list(qubits)
+
+
+def save_statevector(
+    circuit: QuantumCircuit, label: str = "statevector", pershot: bool = False, conditional: bool = False
+) -> QuantumCircuit:
     """Append a SaveStatevector over all of ``circuit``'s qubits, and return the circuit."""
-    circuit.append(SaveStatevector(circuit.num_qubits, label=label, pershot=pershot), circuit.qubits)
+    circuit.append(SaveStatevector(circuit.num_qubits, label, pershot, conditional), circuit.qubits)
     return circuit
 
 
-__all__ = ["SaveStatevector", "save_statevector"]
+def save_statevector_dict(
+    circuit: QuantumCircuit, label: str = "statevector", pershot: bool = False, conditional: bool = False
+) -> QuantumCircuit:
+    """Append a SaveStatevectorDict; the default label is Aer's method's ("statevector")."""
+    circuit.append(SaveStatevectorDict(circuit.num_qubits, label, pershot, conditional), circuit.qubits)
+    return circuit
+
+
+def save_probabilities(
+    circuit: QuantumCircuit,
+    qubits: Optional[Sequence[Any]] = None,
+    label: str = "probabilities",
+    unnormalized: bool = False,
+    pershot: bool = False,
+    conditional: bool = False,
+) -> QuantumCircuit:
+    qubits = _qubits(circuit, qubits)
+    circuit.append(SaveProbabilities(len(qubits), label, unnormalized, pershot, conditional), qubits)
+    return circuit
+
+
+def save_probabilities_dict(
+    circuit: QuantumCircuit,
+    qubits: Optional[Sequence[Any]] = None,
+    label: str = "probabilities",
+    unnormalized: bool = False,
+    pershot: bool = False,
+    conditional: bool = False,
+) -> QuantumCircuit:
+    qubits = _qubits(circuit, qubits)
+    circuit.append(SaveProbabilitiesDict(len(qubits), label, unnormalized, pershot, conditional), qubits)
+    return circuit
+
+
+def save_amplitudes(
+    circuit: QuantumCircuit,
+    params: Sequence[Any],
+    label: str = "amplitudes",
+    pershot: bool = False,
+    conditional: bool = False,
+) -> QuantumCircuit:
+    circuit.append(SaveAmplitudes(circuit.num_qubits, params, label, pershot, conditional), circuit.qubits)
+    return circuit
+
+
+def save_amplitudes_squared(
+    circuit: QuantumCircuit,
+    params: Sequence[Any],
+    label: str = "amplitudes_squared",
+    unnormalized: bool = False,
+    pershot: bool = False,
+    conditional: bool = False,
+) -> QuantumCircuit:
+    circuit.append(
+        SaveAmplitudesSquared(circuit.num_qubits, params, label, unnormalized, pershot, conditional), circuit.qubits
+    )
+    return circuit
+
+
+def save_expectation_value(
+    circuit: QuantumCircuit,
+    operator: Any,
+    qubits: Optional[Sequence[Any]] = None,
+    label: str = "expectation_value",
+    unnormalized: bool = False,
+    pershot: bool = False,
+    conditional: bool = False,
+) -> QuantumCircuit:
+    """Append a SaveExpectationValue of ``operator`` on ``qubits`` (default: all, in order)."""
+    circuit.append(
+        SaveExpectationValue(operator, label, unnormalized, pershot, conditional), _qubits(circuit, qubits)
+    )
+    return circuit
+
+
+def save_expectation_value_variance(
+    circuit: QuantumCircuit,
+    operator: Any,
+    qubits: Optional[Sequence[Any]] = None,
+    label: str = "expectation_value_variance",
+    unnormalized: bool = False,
+    pershot: bool = False,
+    conditional: bool = False,
+) -> QuantumCircuit:
+    circuit.append(
+        SaveExpectationValueVariance(operator, label, unnormalized, pershot, conditional), _qubits(circuit, qubits)
+    )
+    return circuit
+
+
+_METHODS = {
+    "save_statevector": save_statevector,
+    "save_statevector_dict": save_statevector_dict,
+    "save_probabilities": save_probabilities,
+    "save_probabilities_dict": save_probabilities_dict,
+    "save_amplitudes": save_amplitudes,
+    "save_amplitudes_squared": save_amplitudes_squared,
+    "save_expectation_value": save_expectation_value,
+    "save_expectation_value_variance": save_expectation_value_variance,
+}
+
+
+def install_circuit_methods() -> list[str]:
+    """Add ``QuantumCircuit.save_*`` methods that are not defined yet (qiskit-aer's stay).
+
+    Returns the names added. ``import aer_mpi.library`` calls it.
+    """
+    added = []
+    for name, function in _METHODS.items():
+        if not hasattr(QuantumCircuit, name):
+            setattr(QuantumCircuit, name, function)
+            added.append(name)
+    return added
+
+
+install_circuit_methods()
+
+__all__ = [
+    "SaveAmplitudes",
+    "SaveAmplitudesSquared",
+    "SaveData",
+    "SaveExpectationValue",
+    "SaveExpectationValueVariance",
+    "SaveProbabilities",
+    "SaveProbabilitiesDict",
+    "SaveStatevector",
+    "SaveStatevectorDict",
+    "expectation_terms",
+    "install_circuit_methods",
+    "save_amplitudes",
+    "save_amplitudes_squared",
+    "save_expectation_value",
+    "save_expectation_value_variance",
+    "save_probabilities",
+    "save_probabilities_dict",
+    "save_statevector",
+    "save_statevector_dict",
+]

@@ -15,6 +15,21 @@ Instruction dicts::
     {"name": "save_statevector", "qubits": [0, 1], "label": "statevector", "subtype": "single"}
     {"name": "if_else", "condition": {"clbits": [0], "value": 1},
      "true_body": [...], "false_body": [...]}
+    {"name": "while_loop", "condition": {"expr": ["equal", ["bits", [0, 1]], ["const", 2]]},
+     "body": [...]}
+    {"name": "switch_case", "target": ["bits", [0, 1]],
+     "cases": [{"values": [0, 1], "body": [...]}, {"values": null, "body": [...]}]}
+    {"name": "save_amplitudes", "qubits": [0, 1], "label": "a", "subtype": "single", "params": [0, 3]}
+    {"name": "save_expval", "qubits": [0, 1], "label": "e", "subtype": "average",
+     "params": [["XZ", [0.5, 0.0]], ["ZZ", [1.0, 0.0]]]}
+
+A condition is ``{"clbits": [...], "value": int}`` (the clbits, lowest
+first, read as an integer equal ``value``) or ``{"expr": expression}``; an
+expression is ``["bits", [clbits]]``, ``["const", int]`` or an operation
+``[op, operand, ...]`` as ``aer_mpi.ir.evaluate`` defines. Expectation-value
+terms carry a Pauli label over the instruction's qubits (its last character
+acts on ``qubits[0]``) and two real coefficients: of the term in the
+observable, and in the observable's square (used by the variance).
 """
 
 from __future__ import annotations
@@ -29,7 +44,28 @@ from aer_mpi.errors import AerMPIError
 
 #: Instructions every experiment may contain, besides the gates in ``GATE_NAMES``.
 NON_GATE_INSTRUCTIONS = frozenset(
-    {"measure", "reset", "barrier", "delay", "global_phase", "unitary", "diagonal", "if_else"}
+    {
+        "measure", "reset", "barrier", "delay", "global_phase", "unitary", "diagonal",
+        "if_else", "while_loop", "switch_case",
+    }
+)
+#: Save instructions (Aer's names, and the long forms of the expectation values).
+SAVE_NAMES = frozenset(
+    {
+        "save_statevector", "save_statevector_dict", "save_probabilities", "save_probabilities_dict",
+        "save_amplitudes", "save_amplitudes_sq", "save_expval", "save_expval_var",
+        "save_expectation_value", "save_expectation_value_variance",
+    }
+)
+SAVE_SUBTYPES = frozenset({"single", "list", "average", "accum", "c_single", "c_list", "c_average", "c_accum"})
+#: Subtypes that make sense for each save (Aer's: a state cannot be averaged).
+_SINGLE_SAVES = frozenset({"save_statevector", "save_statevector_dict", "save_amplitudes"})
+_UNARY = frozenset({"bit_not", "logic_not", "bool"})
+_BINARY = frozenset(
+    {
+        "bit_and", "bit_or", "bit_xor", "logic_and", "logic_or", "equal", "not_equal",
+        "less", "less_equal", "greater", "greater_equal", "shift_left", "shift_right",
+    }
 )
 SAVE_PREFIX = "save_"
 PRECISIONS = ("double", "single")
@@ -199,7 +235,7 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str) -
         name = inst.get("name")
         if not isinstance(name, str):
             raise QobjValidationError(f"{at}.name: expecting a string")
-        if name not in gates and name not in NON_GATE_INSTRUCTIONS and not name.startswith(SAVE_PREFIX):
+        if name not in gates and name not in NON_GATE_INSTRUCTIONS and name not in SAVE_NAMES:
             raise QobjValidationError(f"{at}.name: unknown instruction {name!r}")
         qubits = inst.get("qubits", [])
         if not isinstance(qubits, list) or not all(_is_int(q) and 0 <= q < n for q in qubits):
@@ -224,13 +260,99 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str) -
                     )
         if name == "measure" and len(memory) != len(qubits):
             raise QobjValidationError(f"{at}.memory: measure needs one clbit per qubit")
-        if name == "if_else":
-            cond = inst.get("condition")
-            if not isinstance(cond, dict) or not isinstance(cond.get("clbits"), list) or not _is_int(
-                cond.get("value")
-            ):
-                raise QobjValidationError(f"{at}.condition: expecting {{'clbits': [...], 'value': int}}")
-            if not all(_is_int(c) and 0 <= c < slots for c in cond["clbits"]):
-                raise QobjValidationError(f"{at}.condition.clbits: expecting indices in range({slots})")
-            for body in ("true_body", "false_body"):
+        if name in ("if_else", "while_loop"):
+            _validate_condition(inst.get("condition"), slots, f"{at}.condition")
+            for body in ("true_body", "false_body") if name == "if_else" else ("body",):
+                if not isinstance(inst.get(body, []), list):
+                    raise QobjValidationError(f"{at}.{body}: expecting a list of instructions")
                 _validate_instructions(inst.get(body, []), n, slots, f"{at}.{body}")
+        if name == "switch_case":
+            _validate_expr(inst.get("target"), slots, f"{at}.target")
+            cases = inst.get("cases")
+            if not isinstance(cases, list):
+                raise QobjValidationError(f"{at}.cases: expecting a list of {{'values': [...] or null, 'body': [...]}}")
+            for k, case in enumerate(cases):
+                if not isinstance(case, dict):
+                    raise QobjValidationError(f"{at}.cases[{k}]: expecting a dict")
+                values = case.get("values")
+                if values is not None and (not isinstance(values, list) or not all(_is_int(v) for v in values)):
+                    raise QobjValidationError(f"{at}.cases[{k}].values: expecting a list of integers or null")
+                if not isinstance(case.get("body", []), list):
+                    raise QobjValidationError(f"{at}.cases[{k}].body: expecting a list of instructions")
+                _validate_instructions(case.get("body", []), n, slots, f"{at}.cases[{k}].body")
+        if name in SAVE_NAMES:
+            _validate_save(inst, name, len(qubits), at)
+
+
+def _validate_condition(cond: Any, slots: int, where: str) -> None:
+    if isinstance(cond, dict) and "expr" in cond:
+        _validate_expr(cond["expr"], slots, f"{where}.expr")
+        return
+    if not isinstance(cond, dict) or not isinstance(cond.get("clbits"), list) or not _is_int(cond.get("value")):
+        raise QobjValidationError(f"{where}: expecting {{'clbits': [...], 'value': int}} or {{'expr': [...]}}")
+    if not all(_is_int(c) and 0 <= c < slots for c in cond["clbits"]):
+        raise QobjValidationError(f"{where}.clbits: expecting indices in range({slots})")
+
+
+def _validate_expr(expr: Any, slots: int, where: str, depth: int = 0) -> None:
+    if depth > 100:
+        raise QobjValidationError(f"{where}: expression nests too deeply")
+    if not isinstance(expr, list) or not expr or not isinstance(expr[0], str):
+        raise QobjValidationError(f"{where}: expecting an expression list [op, ...]")
+    kind = expr[0]
+    if kind == "bits":
+        if len(expr) != 2 or not isinstance(expr[1], list) or not all(_is_int(c) and 0 <= c < slots for c in expr[1]):
+            raise QobjValidationError(f"{where}: expecting ['bits', [clbit indices in range({slots})]]")
+    elif kind == "const":
+        if len(expr) != 2 or not _is_int(expr[1]) or expr[1] < 0:
+            raise QobjValidationError(f"{where}: expecting ['const', integer >= 0]")
+    elif kind in _UNARY or kind in _BINARY:
+        arity = 1 if kind in _UNARY else 2
+        extra = 1 if kind in ("bit_not", "shift_left") else 0
+        if len(expr) != 1 + arity + extra:
+            raise QobjValidationError(f"{where}: {kind!r} takes {arity} operand(s){' and a width' if extra else ''}")
+        for k in range(arity):
+            _validate_expr(expr[1 + k], slots, f"{where}[{1 + k}]", depth + 1)
+        if extra and (not _is_int(expr[-1]) or expr[-1] < 0):
+            raise QobjValidationError(f"{where}: the width of {kind!r} must be an integer >= 0")
+    else:
+        raise QobjValidationError(
+            f"{where}: unknown expression {kind!r}; expecting bits, const, "
+            + ", ".join(sorted(_UNARY | _BINARY))
+        )
+
+
+def _validate_save(inst: dict, name: str, num_qubits: int, at: str) -> None:
+    label = inst.get("label")
+    if not isinstance(label, str) or not label:
+        raise QobjValidationError(f"{at}.label: expecting a non-empty string")
+    subtype = inst.get("subtype", "single")
+    if subtype not in SAVE_SUBTYPES:
+        raise QobjValidationError(f"{at}.subtype: expecting one of {', '.join(sorted(SAVE_SUBTYPES))}, got {subtype!r}")
+    if name in _SINGLE_SAVES and subtype.endswith(("average", "accum")):
+        raise QobjValidationError(f"{at}.subtype: {name} saves a state, which cannot be averaged ({subtype!r})")
+    if num_qubits < 1:
+        raise QobjValidationError(f"{at}.qubits: a save needs at least one qubit")
+    params = inst.get("params", [])
+    if name in ("save_amplitudes", "save_amplitudes_sq"):
+        if not params or not all(_is_int(p) and 0 <= p < (1 << num_qubits) for p in params):
+            raise QobjValidationError(
+                f"{at}.params: expecting a non-empty list of basis states in range(2**{num_qubits})"
+            )
+    elif name in ("save_expval", "save_expval_var", "save_expectation_value", "save_expectation_value_variance"):
+        if not params:
+            raise QobjValidationError(f"{at}.params: expecting a non-empty list of [pauli, [coeff, coeff]] terms")
+        for k, term in enumerate(params):
+            ok = (
+                isinstance(term, list) and len(term) == 2 and isinstance(term[0], str)
+                and len(term[0]) == num_qubits and set(term[0]) <= set("IXYZ")
+                and isinstance(term[1], list) and len(term[1]) == 2
+                and all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in term[1])
+            )
+            if not ok:
+                raise QobjValidationError(
+                    f"{at}.params[{k}]: expecting [pauli label of {num_qubits} characters from IXYZ, "
+                    f"[finite coeff, finite coeff]], got {term!r}"
+                )
+    elif params:
+        raise QobjValidationError(f"{at}.params: {name} takes no params")

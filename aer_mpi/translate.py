@@ -17,9 +17,47 @@ from aer_mpi import ir
 from aer_mpi.errors import InvalidInputError
 from aer_mpi.qobj import QobjExperiment
 
-SAVE_KINDS_BY_NAME = {f"save_{kind}": kind for kind in ir.SAVE_KINDS}
-#: Save kinds the engine runs today.
-SUPPORTED_SAVES = {"save_statevector"}
+#: Qobj save instruction name -> ``ir.Save`` kind. Aer's names first
+#: (``save_expval``, ``save_expval_var``, ``save_amplitudes_sq``), then the long forms.
+SAVE_KINDS_BY_NAME = {
+    "save_statevector": "statevector",
+    "save_statevector_dict": "statevector_dict",
+    "save_probabilities": "probabilities",
+    "save_probabilities_dict": "probabilities_dict",
+    "save_amplitudes": "amplitudes",
+    "save_amplitudes_sq": "amplitudes_sq",
+    "save_expval": "expectation_value",
+    "save_expval_var": "expectation_value_variance",
+    "save_expectation_value": "expectation_value",
+    "save_expectation_value_variance": "expectation_value_variance",
+}
+SUPPORTED_SAVES = frozenset(SAVE_KINDS_BY_NAME)
+
+
+def _save_params(kind: str, params: list) -> Any:
+    """Engine form of a save's params: basis states, or (pauli, coeff, coeff_of_square) terms."""
+    if kind in ("amplitudes", "amplitudes_sq"):
+        return tuple(int(p) for p in params)
+    if kind in ("expectation_value", "expectation_value_variance"):
+        return tuple((str(label), float(c[0]), float(c[1])) for label, c in params)
+    return None
+
+
+def condition(data: dict) -> Any:
+    """``ir.Condition`` or ``ir.ExprCondition`` from a Qobj condition dict."""
+    if "expr" in data:
+        return ir.ExprCondition(expression(data["expr"]))
+    return ir.Condition(tuple(data["clbits"]), int(data["value"]))
+
+
+def expression(data: Any) -> tuple:
+    """``ir`` expression tuple from its Qobj (JSON list) form."""
+    kind = data[0]
+    if kind == "bits":
+        return ("bits", tuple(int(c) for c in data[1]))
+    if kind == "const":
+        return ("const", int(data[1]))
+    return (kind,) + tuple(expression(a) if isinstance(a, list) else a for a in data[1:])
 
 
 @lru_cache(maxsize=None)
@@ -81,19 +119,40 @@ def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
             ops.append(ir.Diagonal(qubits, diag, "diagonal"))
         elif name.startswith("save_"):
             if name not in SUPPORTED_SAVES:
-                raise InvalidInputError(f"{at}: {name} is not supported yet; use save_statevector")
+                raise InvalidInputError(
+                    f"{at}: {name} is not supported; the save instructions are {', '.join(sorted(SUPPORTED_SAVES))}"
+                )
+            kind = SAVE_KINDS_BY_NAME[name]
             ops.append(
-                ir.Save(SAVE_KINDS_BY_NAME[name], qubits, inst.get("label", name[5:]), inst.get("subtype", "single"))
+                ir.Save(
+                    kind,
+                    qubits,
+                    inst.get("label", kind),
+                    inst.get("subtype", "single"),
+                    _save_params(kind, inst.get("params", [])),
+                )
             )
         elif name == "if_else":
-            cond = inst["condition"]
             ops.append(
                 ir.IfElse(
-                    ir.Condition(tuple(cond["clbits"]), int(cond["value"])),
+                    condition(inst["condition"]),
                     tuple(_ops(inst.get("true_body", []), f"{at}.true_body")),
                     tuple(_ops(inst.get("false_body", []), f"{at}.false_body")),
                 )
             )
+        elif name == "while_loop":
+            ops.append(ir.WhileLoop(condition(inst["condition"]), tuple(_ops(inst.get("body", []), f"{at}.body"))))
+        elif name == "switch_case":
+            cases = []
+            for k, case in enumerate(inst["cases"]):
+                values = case.get("values")
+                cases.append(
+                    (
+                        None if values is None else tuple(int(v) for v in values),
+                        tuple(_ops(case.get("body", []), f"{at}.cases[{k}].body")),
+                    )
+                )
+            ops.append(ir.Switch(expression(inst["target"]), tuple(cases)))
         else:
             try:
                 matrix = gate_matrix(name, tuple(float(p) for p in inst.get("params", [])))

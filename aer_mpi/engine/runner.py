@@ -10,15 +10,22 @@ rank leaves with the same exception and none is left waiting.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from aer_mpi import ir, kernels
-from aer_mpi.comm import BitSwapExchange, Collective, ranks_on_this_node, write_npy_collective
+from aer_mpi.comm import (
+    BitSwapExchange,
+    Collective,
+    ranks_on_this_node,
+    stream_partner_blocks,
+    write_npy_collective,
+)
 from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunControl
-from aer_mpi.errors import InsufficientMemoryError, InternalError, JobCancelledError
+from aer_mpi.errors import InsufficientMemoryError, InternalError, InvalidInputError, JobCancelledError
 from aer_mpi.plan import (
     ExchangeStep,
     IfElseStep,
@@ -31,6 +38,8 @@ from aer_mpi.plan import (
     RankGate,
     ResetStep,
     SaveStep,
+    SwitchStep,
+    WhileStep,
     choose_rank_bits,
     plan_program,
     swaps_to_make_global,
@@ -39,6 +48,16 @@ from aer_mpi.plan.localiser import flipped_qubits
 
 #: Scratch a rank holds besides its shard and exchange buffer (kernel chunks, bookkeeping).
 SCRATCH_BYTES = 8 << 20
+#: Entries of magnitude below this are left out of saved dicts (Aer's default chop threshold).
+CHOP_THRESHOLD = 1e-10
+#: A reduced array larger than this is summed on rank 0 only (it stays there, like a statevector).
+SMALL_ARRAY = 1 << 16
+#: Passes a while loop may make in one shot before the run stops with an error.
+MAX_LOOP_ITERATIONS = 10_000
+#: Most shard copies shot branching keeps (one per pending measurement outcome).
+MAX_BRANCH_COPIES = 64
+#: Shots that start together in shot branching (each holds a random stream).
+SHOT_BATCH = 8192
 
 #: Amplitudes a rank may sweep between two cancellation checkpoints (~0.1 s of work),
 #: so that a cancel lands quickly on wide shards, where one step is a full pass.
@@ -54,8 +73,8 @@ def widest_local_need(ops: Sequence[ir.Op]) -> int:
     """Most qubits one op needs local at once (its flipped qubits)."""
     widest = 1
     for op in ops:
-        if isinstance(op, ir.IfElse):
-            widest = max(widest, widest_local_need(op.true_ops), widest_local_need(op.false_ops))
+        if isinstance(op, ir.CONTROL_FLOW):
+            widest = max([widest] + [widest_local_need(block) for block in ir.blocks(op)])
         elif isinstance(op, ir.Swap):
             widest = max(widest, 2)
         else:
@@ -67,9 +86,7 @@ def has_statevector_save(ops: Sequence[ir.Op]) -> bool:
     for op in ops:
         if isinstance(op, ir.Save) and op.kind in ("statevector", "statevector_dict"):
             return True
-        if isinstance(op, ir.IfElse) and (
-            has_statevector_save(op.true_ops) or has_statevector_save(op.false_ops)
-        ):
+        if isinstance(op, ir.CONTROL_FLOW) and any(has_statevector_save(b) for b in ir.blocks(op)):
             return True
     return False
 
@@ -87,6 +104,13 @@ def memory_needed(
         # the gathered state in Qiskit's order, plus one shard received at a time
         need += (itemsize << program.num_qubits) + (itemsize << num_local)
     return need
+
+
+def branch_copies(program: ir.Program, config: RunConfig, num_local: int, rank: int, available: int) -> int:
+    """How many copies of the shard shot branching may hold at once besides the rest."""
+    itemsize = np.dtype(PRECISIONS[config.precision]).itemsize
+    spare = available - memory_needed(program, config, num_local, rank, True) - 64 * config.shots
+    return max(0, min(MAX_BRANCH_COPIES, spare // (itemsize << num_local)))
 
 
 def memory_available(comm: Any, config: RunConfig) -> int:
@@ -135,6 +159,8 @@ class _Run:
         self.steps_done = 0
         self.steps_since_checkpoint = 0
         self.total_steps = 1
+        self.saves: dict[str, _SaveRecord] = {}
+        self.copies_allowed = 0
 
     # -- top level -------------------------------------------------------
     def run(self) -> ExperimentOutput:
@@ -151,6 +177,8 @@ class _Run:
         try:
             need = memory_needed(program, config, n - g, rank, is_working)
             have = memory_available(self.world, config)
+            if is_working and need <= have:
+                self.copies_allowed = branch_copies(program, config, n - g, rank, have)
             if need > have:
                 raise InsufficientMemoryError(
                     f"{n} qubits need {_mib(need)} per rank on {working} rank"
@@ -254,13 +282,13 @@ class _Run:
                 outcomes = self._sample(layout, config.shots)
                 values = _clbit_values(outcomes, measures)
         else:
-            self.total_steps = max(1, len(plan.steps) * config.shots)
+            self.total_steps = max(1, len(plan.steps))
             values = np.zeros(config.shots, dtype=np.int64)
-            for shot in range(config.shots):
-                self._reset_state()
-                traj = _Trajectory(program.num_clbits)
-                self._execute(plan.steps, traj, final_measures=False)
-                values[shot] = traj.value()
+            self._run_branching(plan.steps, values)
+        for label, record in self.saves.items():
+            value = record.result()
+            if value is not None:
+                self.data[label] = value
         self.collective.agree()  # the last collective: a late local error meets it here
         elapsed = time.perf_counter() - compute_start
 
@@ -333,12 +361,26 @@ class _Run:
                 if self._measure(step.position):
                     kernels.flip(state, step.position)
             elif isinstance(step, SaveStep):
-                self._save(step)
+                self._save(step, traj)
             elif isinstance(step, IfElseStep):
-                bits = step.condition.clbits
-                value = sum(int(traj.clbits[c]) << i for i, c in enumerate(bits))
-                branch = step.true_steps if value == step.condition.value else step.false_steps
-                self._execute(branch, traj, final_measures)
+                holds = ir.condition_holds(step.condition, traj.clbits)
+                self._execute(step.true_steps if holds else step.false_steps, traj, final_measures)
+            elif isinstance(step, WhileStep):
+                passes = 0
+                while ir.condition_holds(step.condition, traj.clbits):
+                    passes += 1
+                    if passes > MAX_LOOP_ITERATIONS:
+                        raise InvalidInputError(
+                            f"a while loop ran {MAX_LOOP_ITERATIONS} passes in one shot: "
+                            f"make sure its condition can become false"
+                        )
+                    self._execute(step.body, traj, final_measures)
+            elif isinstance(step, SwitchStep):
+                value = ir.evaluate(step.target, traj.clbits)
+                for values, body in step.cases:
+                    if values is None or value in values:
+                        self._execute(body, traj, final_measures)
+                        break
             else:
                 raise InternalError(f"unknown plan step {step!r}")
             self.steps_done += 1
@@ -349,6 +391,119 @@ class _Run:
     def _stage(self, name: str) -> None:
         if self.rank == 0 and self.control.stage is not None:
             self.control.stage(name)
+
+    # -- dynamic programs: shot branching --------------------------------------
+    def _run_branching(self, steps: Sequence[Any], values: np.ndarray) -> None:
+        """Run every shot of a dynamic program, shots sharing one state until a measurement splits them.
+
+        Shot ``s`` draws its random numbers from its own stream (seeded by
+        ``(seed, s)``), so its outcomes do not depend on which shots it
+        travels with, on the number of ranks, or on memory: when no copy of
+        the shard can be afforded at a split, one side restarts from the
+        beginning later, and replays the same draws. Every decision here is
+        the same on every rank (probabilities are agreed collectively).
+        """
+        copies = self.collective.allgather(self.copies_allowed)
+        self.copies_left = min(copies)
+        # batches bound the per-shot random streams held at once
+        shots = np.arange(self.config.shots, dtype=np.int64)
+        pending = [(shots[i : i + SHOT_BATCH], 0) for i in range(0, len(shots), SHOT_BATCH)]
+        old_limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old_limit, 20 * MAX_LOOP_ITERATIONS + 10_000))
+        try:
+            while pending:
+                shots, skip_saves = pending.pop(0)
+                group = _ShotGroup(
+                    shots,
+                    [np.random.default_rng([self.config.seed, int(s)]) for s in shots],
+                    np.zeros(max(self.program.num_clbits, 0), dtype=np.uint8),
+                    skip_saves,
+                )
+                self._reset_state()
+
+                def finish(group: "_ShotGroup") -> None:
+                    values[group.shots] = group.value()
+
+                self._run_group(tuple(steps), group, finish, pending)
+        finally:
+            sys.setrecursionlimit(old_limit)
+
+    def _run_group(self, steps: Sequence[Any], group: "_ShotGroup", then: Any, pending: list) -> None:
+        """Run ``steps`` for the shots of ``group`` (all in one classical state), then ``then(group)``."""
+        for i, step in enumerate(steps):
+            if isinstance(step, (MeasureStep, ResetStep)):
+                rest = steps[i + 1 :]
+                self._split(step, group, lambda g: self._run_group(rest, g, then, pending), pending)
+                return
+            if isinstance(step, IfElseStep):
+                rest = steps[i + 1 :]
+                branch = step.true_steps if ir.condition_holds(step.condition, group.clbits) else step.false_steps
+                self._run_group(branch, group, lambda g: self._run_group(rest, g, then, pending), pending)
+                return
+            if isinstance(step, SwitchStep):
+                rest = steps[i + 1 :]
+                value = ir.evaluate(step.target, group.clbits)
+                body: tuple = ()
+                for values, case in step.cases:
+                    if values is None or value in values:
+                        body = case
+                        break
+                self._run_group(body, group, lambda g: self._run_group(rest, g, then, pending), pending)
+                return
+            if isinstance(step, WhileStep):
+                rest = steps[i + 1 :]
+
+                def loop(g: "_ShotGroup", passes: int = 0) -> None:
+                    if not ir.condition_holds(step.condition, g.clbits):
+                        self._run_group(rest, g, then, pending)
+                        return
+                    if passes >= MAX_LOOP_ITERATIONS:
+                        raise InvalidInputError(
+                            f"a while loop ran {MAX_LOOP_ITERATIONS} passes in one shot: "
+                            f"make sure its condition can become false"
+                        )
+                    self._run_group(step.body, g, lambda g2: loop(g2, passes + 1), pending)
+
+                loop(group)
+                return
+            if isinstance(step, SaveStep):
+                group.saves_seen += 1
+                if group.saves_seen > group.skip_saves:
+                    self._save(step, group)
+            else:
+                self._execute((step,), None, final_measures=False)
+        then(group)
+
+    def _split(self, step: Any, group: "_ShotGroup", rest: Any, pending: list) -> None:
+        """Measure (or reset) for every shot of ``group``; each outcome's shots go on in their own state."""
+        p_one, total = self._probability_of_one(step.position)
+        draws = np.array([rng.random() for rng in group.rngs])
+        ones = draws < p_one
+        sides = [(outcome, group.take(mask)) for outcome, mask in ((0, ~ones), (1, ones)) if mask.any()]
+        saved = None
+        if len(sides) == 2:
+            if self.copies_left > 0:
+                self.copies_left -= 1
+                saved = self.state.copy()
+            else:
+                # replayed from the start later; the saves met so far are recorded already
+                pending.append((sides[1][1].shots, sides[1][1].saves_seen))
+                sides = sides[:1]
+        try:
+            for k, (outcome, sub) in enumerate(sides):
+                if k:
+                    self.state[:] = saved
+                    saved = None
+                    self.copies_left += 1
+                self._collapse(step.position, outcome, p_one, total)
+                if isinstance(step, MeasureStep):
+                    sub.clbits[step.clbit] = outcome
+                elif outcome:
+                    kernels.flip(self.state, step.position)
+                rest(sub)
+        finally:
+            if saved is not None:
+                self.copies_left += 1
 
     def _checkpoint(self) -> None:
         """Collective: rank 0 says whether to stop, and reports progress."""
@@ -366,6 +521,13 @@ class _Run:
 
     def _measure(self, position: int) -> int:
         """Measure the qubit at ``position``, collapse, and return the outcome (collective)."""
+        p_one, total = self._probability_of_one(position)
+        outcome = 1 if self.rng.random() < p_one else 0
+        self._collapse(position, outcome, p_one, total)
+        return outcome
+
+    def _probability_of_one(self, position: int) -> tuple[float, float]:
+        """Probability that the qubit at ``position`` reads 1, and the squared norm (collective)."""
         state = self.state
         if position < self.num_local:
             one = kernels.probability_of_one(state, position)
@@ -376,8 +538,10 @@ class _Run:
         parts = self.collective.allgather((one, norm))
         total_one = sum(p[0] for p in parts)
         total = sum(p[1] for p in parts)
-        p_one = min(1.0, max(0.0, total_one / total))
-        outcome = 1 if self.rng.random() < p_one else 0
+        return min(1.0, max(0.0, total_one / total)), total
+
+    def _collapse(self, position: int, outcome: int, p_one: float, total: float) -> None:
+        state = self.state
         kept = p_one if outcome else 1.0 - p_one
         factor = 1.0 / math.sqrt(kept * total)
         if position < self.num_local:
@@ -389,13 +553,162 @@ class _Run:
         return outcome
 
     # -- saves -------------------------------------------------------------
-    def _save(self, step: SaveStep) -> None:
-        if step.kind == "statevector":
-            vector = self._gather_statevector(step.layout)
-            if self.rank == 0:
-                self.data[step.label] = vector
+    def _save(self, step: SaveStep, traj: Any) -> None:
+        """Compute a saved value (collective) and record it under its label."""
+        kind = step.kind
+        if kind == "statevector":
+            value = self._gather_statevector(step.layout)
+        elif kind == "statevector_dict":
+            value = self._statevector_dict(step.layout)
+        elif kind in ("probabilities", "probabilities_dict"):
+            value = self._probabilities(step.qubits, step.layout)
+        elif kind in ("amplitudes", "amplitudes_sq"):
+            value = self._amplitudes(step.qubits, step.layout, step.params)
+            if kind == "amplitudes_sq":
+                value = value.real ** 2 + value.imag ** 2
+        elif kind in ("expectation_value", "expectation_value_variance"):
+            paulis = self._pauli_expectations(step.qubits, step.layout, [t[0] for t in step.params])
+            mean = float(sum(t[1] * p for t, p in zip(step.params, paulis)))
+            if kind == "expectation_value":
+                value = mean
+            else:
+                square = float(sum(t[2] * p for t, p in zip(step.params, paulis)))
+                value = np.array([mean, square - mean * mean])
         else:
-            raise InternalError(f"save kind {step.kind!r} reached the engine unsupported")
+            raise InternalError(f"save kind {kind!r} reached the engine unsupported")
+        record = self.saves.get(step.label)
+        if record is None:
+            finish = _probabilities_dict if kind == "probabilities_dict" else None
+            record = self.saves[step.label] = _SaveRecord(step.subtype, finish, kind)
+        elif record.subtype != step.subtype or record.kind != kind:
+            raise InvalidInputError(
+                f"two saves share the label {step.label!r} with different kinds; give each save its own label"
+            )
+        shots = traj.shots if isinstance(traj, _ShotGroup) else np.zeros(1, dtype=np.int64)
+        record.add(value, hex(traj.value()), shots)
+
+    def _logical_indices(self, local_indices: np.ndarray, layout: Sequence[int]) -> np.ndarray:
+        """Logical basis index of local entries of this shard in the given layout."""
+        physical = np.asarray(local_indices, dtype=np.int64) | np.int64(self.rank << self.num_local)
+        logical = np.zeros_like(physical)
+        for q, p in enumerate(layout):
+            logical |= ((physical >> p) & 1) << q
+        return logical
+
+    def _statevector_dict(self, layout: Sequence[int]) -> Optional[dict]:
+        """Non-zero amplitudes, gathered sparsely to rank 0 (collective)."""
+        self.collective.agree()
+        local, values = kernels.nonzero_entries(self.state, CHOP_THRESHOLD)
+        parts = self.collective.gather_to_root((self._logical_indices(local, layout), values))
+        if parts is None:
+            return None
+        indices = np.concatenate([p[0] for p in parts])
+        amplitudes = np.concatenate([p[1] for p in parts])
+        order = np.argsort(indices, kind="stable")
+        return {hex(int(indices[i])): complex(amplitudes[i]) for i in order}
+
+    def _reduce(self, array: np.ndarray) -> Optional[np.ndarray]:
+        """Sum of one array per rank, added in rank order; on rank 0 only when large."""
+        if array.size <= SMALL_ARRAY:
+            parts = self.collective.allgather(array)
+        else:
+            self.collective.agree()
+            parts = self.collective.gather_to_root(array)
+            if parts is None:
+                return None
+        total = np.zeros_like(parts[0])
+        for part in parts:
+            total += part
+        return total
+
+    def _probabilities(self, qubits: Sequence[int], layout: Sequence[int]) -> Optional[np.ndarray]:
+        """Marginal probabilities of ``qubits`` (``qubits[0]`` lowest), reduced across ranks."""
+        k = len(qubits)
+        local_js = [j for j, q in enumerate(qubits) if layout[q] < self.num_local]
+        fixed = 0
+        for j, q in enumerate(qubits):
+            if layout[q] >= self.num_local:
+                fixed |= self._bit_of_rank(layout[q]) << j
+        marginal = kernels.marginal_probabilities(self.state, [layout[qubits[j]] for j in local_js])
+        t = np.arange(1 << len(local_js), dtype=np.int64)
+        index = np.full_like(t, fixed)
+        for i, j in enumerate(local_js):
+            index |= ((t >> i) & 1) << j
+        full = np.zeros(1 << k, dtype=np.float64)
+        full[index] = marginal
+        return self._reduce(full)
+
+    def _amplitudes(self, qubits: Sequence[int], layout: Sequence[int], states: Sequence[int]) -> np.ndarray:
+        """Amplitudes of basis states of ``qubits`` (the other qubits 0), on every rank."""
+        states = np.asarray(states, dtype=np.int64)
+        physical = np.zeros_like(states)
+        for j, q in enumerate(qubits):
+            physical |= ((states >> j) & 1) << layout[q]
+        mine = (physical >> self.num_local) == self.rank
+        values = np.zeros(len(states), dtype=np.complex128)
+        local_mask = (1 << self.num_local) - 1
+        values[mine] = self.state[physical[mine] & local_mask]
+        parts = self.collective.allgather(values)
+        total = np.zeros(len(states), dtype=np.complex128)
+        for part in parts:
+            total += part
+        return total
+
+    def _pauli_expectations(self, qubits: Sequence[int], layout: Sequence[int], labels: Sequence[str]) -> list[float]:
+        """<P> for each Pauli label on ``qubits`` (label[-1 - j] acts on qubits[j]), never gathering the state.
+
+        Terms sharing an X-mask share one product per amplitude; X-masks
+        sharing their rank bits share one stream of the partner shard. Z-type
+        terms read the shard alone, X/Y terms on rank bits pair this shard with
+        the partner rank's, streamed block by block.
+        """
+        num_local = self.num_local
+        local_mask = (1 << num_local) - 1
+        groups: dict[int, list[int]] = {}
+        masks = []
+        for t, label in enumerate(labels):
+            x = z = ny = 0
+            for j, q in enumerate(qubits):
+                c = label[len(label) - 1 - j]
+                bit = 1 << layout[q]
+                if c in "XY":
+                    x |= bit
+                if c in "ZY":
+                    z |= bit
+                ny += c == "Y"
+            masks.append((x, z, ny))
+            groups.setdefault(x, []).append(t)
+        partial = np.zeros(len(labels), dtype=np.complex128)
+        self.collective.agree()
+        size = self.state.shape[0]
+        itemsize = self.state.dtype.itemsize
+        block = kernels.block_size(size, max(1, self.config.buffer_bytes // itemsize))
+        # One stream of the partner's shard serves every X-mask with the same
+        # rank bits and the same local bits above the block.
+        streams: dict[tuple[int, int], dict[int, list[int]]] = {}
+        for x, terms in groups.items():
+            x_local, x_rank = x & local_mask, x >> num_local
+            key = (x_rank, x_local & ~(block - 1))
+            streams.setdefault(key, {})[x_local & (block - 1)] = terms
+        for (x_rank, x_high), by_low in sorted(streams.items()):
+            sums = {x_low: np.zeros(len(terms), dtype=np.complex128) for x_low, terms in by_low.items()}
+            z_local = {x_low: [masks[t][1] & local_mask for t in terms] for x_low, terms in by_low.items()}
+            for offset, other in stream_partner_blocks(
+                self.collective.comm, self.state, self.rank ^ x_rank, block, x_high, self.exchange.stats
+            ):
+                mine = self.state[offset : offset + block]
+                for x_low in by_low:
+                    sums[x_low] += kernels.pauli_block_sums(mine, other, offset, x_low, z_local[x_low])
+            for x_low, terms in by_low.items():
+                for k, t in enumerate(terms):
+                    _, z, ny = masks[t]
+                    sign = -1 if bin(self.rank & (z >> num_local)).count("1") & 1 else 1
+                    partial[t] = sums[x_low][k] * sign * (1j ** ny)
+        parts = self.collective.allgather(partial)
+        total = np.zeros(len(labels), dtype=np.complex128)
+        for part in parts:
+            total += part
+        return [float(v.real) for v in total]
 
     def _gather_statevector(self, layout: Sequence[int]) -> Optional[np.ndarray]:
         """The full state in Qiskit's order, on rank 0 only (collective)."""
@@ -515,6 +828,88 @@ class _Run:
         return outcomes
 
 
+class _ShotGroup:
+    """Shots that share one state and one classical memory (``clbits``)."""
+
+    def __init__(self, shots: np.ndarray, rngs: list, clbits: np.ndarray, skip_saves: int = 0):
+        self.shots = shots
+        self.rngs = rngs
+        self.clbits = clbits
+        #: Saves met so far, and how many of the first ones were already recorded (a replay).
+        self.saves_seen = 0
+        self.skip_saves = skip_saves
+
+    def take(self, mask: np.ndarray) -> "_ShotGroup":
+        rngs = [rng for rng, keep in zip(self.rngs, mask) if keep]
+        sub = _ShotGroup(self.shots[mask], rngs, self.clbits.copy(), self.skip_saves)
+        sub.saves_seen = self.saves_seen
+        return sub
+
+    def value(self) -> int:
+        out = 0
+        for i, bit in enumerate(self.clbits):
+            out |= int(bit) << i
+        return out
+
+
+class _SaveRecord:
+    """Values saved under one label, combined as Aer's subtype says.
+
+    ``single``: the last shot's value; ``list``: one per shot, in shot
+    order; ``average``: the mean over the shots that reached the save (as
+    Aer: a save in a branch averages over the shots that took it);
+    ``accum``: the sum; ``c_*``: the same per classical memory value (hex)
+    at the save.
+    """
+
+    def __init__(self, subtype: str, finish: Optional[Any] = None, kind: str = ""):
+        self.subtype = subtype
+        self.kind = kind
+        self.conditional = subtype.startswith("c_")
+        self.base = subtype[2:] if self.conditional else subtype
+        self.finish = finish or (lambda value: value)
+        self.values: dict[Optional[str], Any] = {}
+        self.counts: dict[Optional[str], int] = {}
+
+    def add(self, value: Any, memory: str, shots: np.ndarray) -> None:
+        """Record the value that the ``shots`` saw (None: held by rank 0 only, so nothing here)."""
+        if value is None:
+            return
+        key = memory if self.conditional else None
+        self.counts[key] = self.counts.get(key, 0) + len(shots)
+        if self.base == "single":  # the value of the last shot
+            last = int(shots.max())
+            if key not in self.values or self.values[key][0] < last:
+                self.values[key] = (last, value)
+        elif self.base == "list":
+            self.values.setdefault(key, []).extend((int(s), value) for s in shots)
+        else:
+            weighted = value * len(shots) if len(shots) > 1 else value
+            if key in self.values:
+                self.values[key] = self.values[key] + weighted
+            else:
+                self.values[key] = weighted.copy() if isinstance(weighted, np.ndarray) else weighted
+
+    def result(self) -> Any:
+        if not self.values:
+            return None
+        out = {}
+        for key, value in self.values.items():
+            if self.base == "average":
+                value = value / self.counts[key]
+            if self.base == "single":
+                value = value[1]
+            if self.base == "list":
+                out[key] = [self.finish(v) for _, v in sorted(value, key=lambda item: item[0])]
+            else:
+                out[key] = self.finish(value)
+        return out if self.conditional else out[None]
+
+
+def _probabilities_dict(probabilities: np.ndarray) -> dict[str, float]:
+    return {hex(int(i)): float(probabilities[i]) for i in np.nonzero(probabilities > CHOP_THRESHOLD)[0]}
+
+
 def _clbit_values(outcomes: np.ndarray, measures: Sequence[tuple[int, int]]) -> np.ndarray:
     values = np.zeros(len(outcomes), dtype=np.int64)
     for qubit, clbit in measures:
@@ -528,9 +923,17 @@ def _counts(values: np.ndarray) -> dict[str, int]:
     return {hex(int(k)): int(c) for k, c in zip(keys, counts)}
 
 
+def _is_large(value: Any) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.size > 4096
+    if isinstance(value, (dict, list)):
+        return len(value) > 4096 or any(_is_large(v) for v in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
 def _small_part(output: Optional[ExperimentOutput]) -> ExperimentOutput:
-    """The output without large arrays, to broadcast from rank 0."""
+    """The output without large values (states, big arrays or dicts), to broadcast from rank 0."""
     if output is None:
         raise InternalError("rank 0 finished without an output")
-    small = {k: v for k, v in output.data.items() if not (isinstance(v, np.ndarray) and v.size > 4096)}
+    small = {k: v for k, v in output.data.items() if not _is_large(v)}
     return ExperimentOutput(output.counts, output.memory, small, dict(output.metadata))

@@ -19,8 +19,20 @@ from aer_mpi.kernels.dense import (
     probability_of_one,
     scale,
 )
+from aer_mpi.kernels.pauli import (
+    block_size,
+    marginal_probabilities,
+    nonzero_entries,
+    pauli_block_sums,
+    pauli_sums,
+)
 
 __all__ = [
+    "block_size",
+    "marginal_probabilities",
+    "nonzero_entries",
+    "pauli_block_sums",
+    "pauli_sums",
     "apply_diagonal",
     "apply_matrix",
     "chunk_views",

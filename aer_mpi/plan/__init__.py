@@ -20,6 +20,8 @@ from aer_mpi.plan.steps import (
     ResetStep,
     SaveStep,
     Step,
+    SwitchStep,
+    WhileStep,
 )
 from aer_mpi.plan.localiser import choose_rank_bits, plan_program, swaps_to_make_global
 
@@ -36,6 +38,8 @@ __all__ = [
     "ResetStep",
     "SaveStep",
     "Step",
+    "SwitchStep",
+    "WhileStep",
     "choose_rank_bits",
     "plan_program",
     "swaps_to_make_global",

@@ -12,7 +12,8 @@ Rules, in order of cost:
   victim is free for longer: one all-to-all instead of several.
 
 The layout is never restored just to restore it; conditional branches are
-the exception, since both must leave the layout they found.
+the exception, since both must leave the layout they found; so are loop
+bodies and switch cases, which start and end in the layout of their entry.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from aer_mpi.plan.steps import (
     ResetStep,
     SaveStep,
     Step,
+    SwitchStep,
+    WhileStep,
 )
 
 #: Matrix entries below this magnitude count as zero when looking for structure.
@@ -208,6 +211,12 @@ class _Localiser:
         elif isinstance(op, ir.IfElse):
             steps.append(
                 IfElseStep(op.condition, self._branch(op.true_ops), self._branch(op.false_ops))
+            )
+        elif isinstance(op, ir.WhileLoop):
+            steps.append(WhileStep(op.condition, self._branch(op.body)))
+        elif isinstance(op, ir.Switch):
+            steps.append(
+                SwitchStep(op.target, tuple((values, self._branch(body)) for values, body in op.cases))
             )
         else:
             raise TypeError(f"cannot plan op {op!r}")

@@ -12,7 +12,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from aer_mpi.ir import Condition
+from aer_mpi.ir import Condition, ExprCondition
 
 
 @dataclass(frozen=True)
@@ -87,9 +87,28 @@ class SaveStep:
 class IfElseStep:
     """Both branches start and end in the layout the step was reached with."""
 
-    condition: Condition
+    condition: Union[Condition, ExprCondition]
     true_steps: tuple["Step", ...]
     false_steps: tuple["Step", ...]
+
+
+@dataclass(frozen=True)
+class WhileStep:
+    """The body starts and ends in the layout the step was reached with."""
+
+    condition: Union[Condition, ExprCondition]
+    body: tuple["Step", ...]
+
+
+@dataclass(frozen=True)
+class SwitchStep:
+    """Each case body starts and ends in the layout the step was reached with.
+
+    ``cases`` holds ``(values, steps)``; ``values`` ``None`` is the default.
+    """
+
+    target: tuple
+    cases: tuple[tuple[Any, tuple["Step", ...]], ...]
 
 
 Step = Union[
@@ -103,6 +122,8 @@ Step = Union[
     ResetStep,
     SaveStep,
     IfElseStep,
+    WhileStep,
+    SwitchStep,
 ]
 
 
