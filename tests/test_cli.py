@@ -155,9 +155,10 @@ def test_counts_match_exact_probabilities(runs, ranks):
     assert doc["job_id"] and doc["time_taken"] > 0
     results = {r["name"]: r for r in doc["results"]}
     assert list(results) == ["a", "b"]
-    for name, circuit in runs["circuits"].items():
+    for index, (name, circuit) in enumerate(runs["circuits"].items()):
         r = results[name]
-        assert r["shots"] == SHOTS and r["seed"] == 5 and sum(r["counts"].values()) == SHOTS
+        # each circuit of a run has its own stream: seed + its index
+        assert r["shots"] == SHOTS and r["seed"] == 5 + index and sum(r["counts"].values()) == SHOTS
         expected = _expected_counts_probabilities(circuit)
         assert set(r["counts"]) <= set(expected), name
         tvd = 0.5 * sum(abs(r["counts"].get(k, 0) / SHOTS - p) for k, p in expected.items())
