@@ -42,7 +42,18 @@ _OPTION_RULES = {
     "buffer_mb": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a number of MiB > 0"),
     "min_local_qubits": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
     "progress": (lambda v: isinstance(v, bool), "True or False"),
+    # performance (docs/performance.md); names as in Qiskit Aer where Aer has them
+    "fusion_enable": (lambda v: isinstance(v, bool), "True or False"),
+    "fusion_max_qubit": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10, "an integer from 1 to 10"),
+    "fusion_threshold": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    "kernels": (lambda v: v in ("auto", "numba", "numpy"), "'auto', 'numba' or 'numpy'"),
+    "threads_per_rank": (
+        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+        "None or an integer >= 1",
+    ),
 }
+#: Options passed to the engine unchanged through the Qobj config.
+_PERFORMANCE_OPTIONS = ("fusion_enable", "fusion_max_qubit", "fusion_threshold", "kernels", "threads_per_rank")
 
 
 def check_options(options: dict) -> None:
@@ -112,6 +123,11 @@ class AerMPISimulator(BackendV2):
             buffer_mb=32,
             min_local_qubits=3,
             progress=False,
+            fusion_enable=True,
+            fusion_max_qubit=5,
+            fusion_threshold=14,
+            kernels="auto",
+            threads_per_rank=None,
         )
 
     @property
@@ -152,6 +168,7 @@ class AerMPISimulator(BackendV2):
             "buffer_mb": merged.get("buffer_mb"),
             "min_local_qubits": merged.get("min_local_qubits"),
         }
+        config.update({key: merged.get(key) for key in _PERFORMANCE_OPTIONS if merged.get(key) is not None})
         qobj = assemble_circuits(circuits, config)
         control = RunControl()
         job = AerJob(self, str(uuid.uuid4()), self._run_job, qobj, control)

@@ -20,6 +20,17 @@ from aer_mpi.translate import to_program
 BACKEND_NAME = "aer_mpi_simulator"
 
 
+#: Performance settings passed from the Qobj config to the engine as they are.
+_PERFORMANCE_KEYS = {
+    "fusion_enable": bool,
+    "fusion_max_qubit": int,
+    "fusion_max_diagonal_qubit": int,
+    "fusion_threshold": int,
+    "kernels": str,
+    "threads_per_rank": int,
+}
+
+
 def run_config(config: dict) -> RunConfig:
     """Engine settings from a Qobj config."""
     kwargs: dict[str, Any] = {
@@ -34,6 +45,9 @@ def run_config(config: dict) -> RunConfig:
         kwargs["buffer_bytes"] = max(1, int(float(config["buffer_mb"]) * (1 << 20)))
     if config.get("min_local_qubits") is not None:
         kwargs["min_local_qubits"] = int(config["min_local_qubits"])
+    for key, kind in _PERFORMANCE_KEYS.items():
+        if config.get(key) is not None:
+            kwargs[key] = kind(config[key])
     return RunConfig(**kwargs)
 
 

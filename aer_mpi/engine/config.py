@@ -24,6 +24,16 @@ class RunConfig:
     min_local_qubits: int = 3
     #: Local steps between two cancellation checkpoints.
     checkpoint_every: int = 32
+    #: Gate fusion (plan/fusion.py), named as Aer names its options.
+    fusion_enable: bool = True
+    fusion_max_qubit: int = 5
+    fusion_max_diagonal_qubit: int = 12
+    #: Circuits with fewer qubits are not fused (Aer's default is 14 too).
+    fusion_threshold: int = 14
+    #: Gate kernels: "auto" (numba when it imports), "numba" or "numpy".
+    kernels: str = "auto"
+    #: Kernel threads per rank; None means the node's cores shared by its ranks.
+    threads_per_rank: Optional[int] = None
 
 
 @dataclass

@@ -10,6 +10,7 @@ rank leaves with the same exception and none is left waiting.
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any, Optional, Sequence
 
@@ -35,6 +36,7 @@ from aer_mpi.plan import (
     plan_program,
     swaps_to_make_global,
 )
+from aer_mpi.plan.fusion import FusionOptions, fuse
 from aer_mpi.plan.localiser import flipped_qubits
 
 #: Scratch a rank holds besides its shard and exchange buffer (kernel chunks, bookkeeping).
@@ -80,12 +82,37 @@ def memory_needed(
     return need
 
 
-def memory_available(comm: Any, config: RunConfig) -> int:
+def memory_available(comm: Any, config: RunConfig, node_ranks: Optional[int] = None) -> int:
     if config.max_memory_bytes is not None:
         return int(config.max_memory_bytes)
     import psutil
 
-    return int(psutil.virtual_memory().available // ranks_on_this_node(comm))
+    if node_ranks is None:
+        node_ranks = ranks_on_this_node(comm)
+    return int(psutil.virtual_memory().available // node_ranks)
+
+
+def fusion_options(config: RunConfig) -> FusionOptions:
+    return FusionOptions(
+        enabled=config.fusion_enable,
+        max_qubits=config.fusion_max_qubit,
+        max_diagonal_qubits=max(config.fusion_max_qubit, config.fusion_max_diagonal_qubit),
+        threshold=config.fusion_threshold,
+    )
+
+
+def cores_available() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def configure_kernels(config: RunConfig, node_ranks: int) -> tuple[str, int]:
+    """Pick the gate kernels and their threads so the node's ranks share its cores."""
+    name = kernels.use(config.kernels)
+    threads = config.threads_per_rank or max(1, cores_available() // max(1, node_ranks))
+    return name, kernels.set_threads(threads)
 
 
 def _mib(num_bytes: int) -> str:
@@ -130,7 +157,13 @@ class _Run:
     # -- top level -------------------------------------------------------
     def run(self) -> ExperimentOutput:
         start = time.perf_counter()
-        program, config = self.program, self.config
+        config = self.config
+        fusion_start = time.perf_counter()
+        # Fused on the logical program, so independent of the rank count.
+        self.program, fusion_stats = fuse(self.program, fusion_options(config))
+        self.fusion = dict(fusion_stats.as_dict(), seconds=time.perf_counter() - fusion_start,
+                           enabled=config.fusion_enable and self.program.num_qubits >= config.fusion_threshold)
+        program = self.program
         n = program.num_qubits
         min_local = max(config.min_local_qubits, widest_local_need(program.ops))
         g = choose_rank_bits(n, self.world_collective.size, min_local)
@@ -139,9 +172,11 @@ class _Run:
         is_working = rank < working
 
         error: Optional[BaseException] = None
+        node_ranks = ranks_on_this_node(self.world)
         try:
+            self.kernels = configure_kernels(config, node_ranks)
             need = memory_needed(program, config, n - g, rank, is_working)
-            have = memory_available(self.world, config)
+            have = memory_available(self.world, config, node_ranks)
             if need > have:
                 raise InsufficientMemoryError(
                     f"{n} qubits need {_mib(need)} per rank on {working} rank"
@@ -272,6 +307,9 @@ class _Run:
             "time_compute": max(0.0, elapsed - comm_seconds),
             "time_planning": plan_seconds,
             "plan": dict(plan.stats, steps=len(plan.steps)),
+            "fusion": self.fusion,
+            "kernels": self.kernels[0],
+            "threads_per_rank": self.kernels[1],
         }
         return ExperimentOutput(counts=counts, memory=memory, data=self.data, metadata=metadata)
 
