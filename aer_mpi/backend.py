@@ -46,7 +46,7 @@ _OPTION_RULES = {
     "fusion_enable": (lambda v: isinstance(v, bool), "True or False"),
     "fusion_max_qubit": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10, "an integer from 1 to 10"),
     "fusion_threshold": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
-    "kernels": (lambda v: v in ("auto", "numba", "numpy"), "'auto', 'numba' or 'numpy'"),
+    "kernels": (lambda v: v in (None, "auto", "numba", "numpy"), "None, 'auto', 'numba' or 'numpy'"),
     "threads_per_rank": (
         lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
         "None or an integer >= 1",
@@ -126,7 +126,7 @@ class AerMPISimulator(BackendV2):
             fusion_enable=True,
             fusion_max_qubit=5,
             fusion_threshold=14,
-            kernels="auto",
+            kernels=None,
             threads_per_rank=None,
         )
 

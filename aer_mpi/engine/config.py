@@ -30,8 +30,9 @@ class RunConfig:
     fusion_max_diagonal_qubit: int = 12
     #: Circuits with fewer qubits are not fused (Aer's default is 14 too).
     fusion_threshold: int = 14
-    #: Gate kernels: "auto" (numba when it imports), "numba" or "numpy".
-    kernels: str = "auto"
+    #: Gate kernels: "auto" (numba when it imports), "numba" or "numpy";
+    #: None means $AER_MPI_KERNELS, else "auto".
+    kernels: Optional[str] = None
     #: Kernel threads per rank; None means the node's cores shared by its ranks.
     threads_per_rank: Optional[int] = None
 

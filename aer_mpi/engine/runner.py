@@ -110,7 +110,7 @@ def cores_available() -> int:
 
 def configure_kernels(config: RunConfig, node_ranks: int) -> tuple[str, int]:
     """Pick the gate kernels and their threads so the node's ranks share its cores."""
-    name = kernels.use(config.kernels)
+    name = kernels.use(config.kernels or os.environ.get("AER_MPI_KERNELS", "auto"))
     threads = config.threads_per_rank or max(1, cores_available() // max(1, node_ranks))
     return name, kernels.set_threads(threads)
 
@@ -257,6 +257,7 @@ class _Run:
         self.plan = plan
         self.dtype = np.dtype(PRECISIONS[config.precision])
         self.state = np.zeros(1 << self.num_local, dtype=self.dtype)
+        self.sampling_bytes = 0
         self.rng = np.random.default_rng(config.seed)
         dynamic = ir.is_dynamic(program)
 
@@ -283,7 +284,7 @@ class _Run:
         elapsed = time.perf_counter() - compute_start
 
         stats = (self.exchange.stats.exchanges, self.exchange.stats.bytes_sent,
-                 self.exchange.stats.seconds + self.collective.seconds)
+                 self.exchange.stats.seconds + self.collective.seconds, self.sampling_bytes)
         all_stats = self.collective.allgather(stats)
         comm_seconds = max(s[2] for s in all_stats)
         counts = memory = None
@@ -303,6 +304,8 @@ class _Run:
             "dynamic": dynamic,
             "exchanges": all_stats[0][0],
             "bytes_exchanged": int(sum(s[1] for s in all_stats)),
+            # the exchange that puts the top logical qubits global before sampling
+            "sampling_bytes_exchanged": int(sum(s[3] for s in all_stats)),
             "time_communication": comm_seconds,
             "time_compute": max(0.0, elapsed - comm_seconds),
             "time_planning": plan_seconds,
@@ -447,7 +450,9 @@ class _Run:
         pairs, layout = swaps_to_make_global(layout, self.num_local, top)
         if pairs:
             self.collective.agree()
+            before = self.exchange.stats.bytes_sent
             self.exchange.swap(self.state, pairs)
+            self.sampling_bytes = self.exchange.stats.bytes_sent - before
         # this rank's value of the top logical qubits
         high = 0
         for k, q in enumerate(top):

@@ -31,10 +31,12 @@ import numpy as np
 from aer_mpi import ir
 
 #: Cost of applying one dense gate on k qubits, in passes of a 1-qubit gate
-#: (measured with the numba kernels on 22-24 qubit shards, see docs/performance.md).
-DENSE_COSTS = {0: 1.0, 1: 1.0, 2: 1.6, 3: 2.6, 4: 4.5, 5: 9.0}
-#: Cost of one diagonal pass, whatever its width up to ``max_diagonal_qubits``.
-DIAGONAL_COST = 1.0
+#: (best of 6 with the numba kernels on a 24-qubit array, one thread:
+#: 0.033, 0.064, 0.093, 0.114, 0.437 s for k = 1..5; see docs/performance.md).
+#: k = 5 leaves the cache with this kernel, so fusion rarely goes that wide.
+DENSE_COSTS = {0: 1.0, 1: 1.0, 2: 1.9, 3: 2.8, 4: 3.5, 5: 13.0}
+#: Cost of one diagonal pass (a table look-up per amplitude), up to ``max_diagonal_qubits``.
+DIAGONAL_COST = 1.5
 #: Default widest fused dense gate (Aer's ``fusion_max_qubit`` is 5).
 DEFAULT_MAX_QUBITS = 5
 #: Default widest fused diagonal (its table has ``2**k`` entries).
