@@ -167,7 +167,7 @@ def worker(args) -> None:
                 shard = itemsize << meta["qubits_per_shard"]
                 state = itemsize << n
                 # naive: one single-pair exchange per gate on a global qubit, each moving half the state
-                naive_bytes = plan["naive_exchanges"] * (state // 2) if working > 1 else 0
+                naive_bytes = meta["naive_exchanges"] * (state // 2) if working > 1 else 0
                 peak_extra = max(max(e) for e in extra)
                 record = {
                     "circuit": kind,
@@ -190,7 +190,7 @@ def worker(args) -> None:
                     "exchanges": plan["exchanges"],
                     "bytes_exchanged": meta["bytes_exchanged"] - meta.get("sampling_bytes_exchanged", 0),
                     "sampling_bytes_exchanged": meta.get("sampling_bytes_exchanged", 0),
-                    "naive_exchanges": plan["naive_exchanges"],
+                    "naive_exchanges": meta["naive_exchanges"],
                     "naive_bytes": naive_bytes,
                     "time_communication": meta["time_communication"],
                     "time_compute": meta["time_compute"],

@@ -37,7 +37,7 @@ from aer_mpi.plan import (
     swaps_to_make_global,
 )
 from aer_mpi.plan.fusion import FusionOptions, fuse
-from aer_mpi.plan.localiser import flipped_qubits
+from aer_mpi.plan.localiser import flipped_qubits, naive_exchange_count
 
 #: Scratch a rank holds besides its shard and exchange buffer (kernel chunks, bookkeeping).
 SCRATCH_BYTES = 8 << 20
@@ -160,6 +160,7 @@ class _Run:
         config = self.config
         fusion_start = time.perf_counter()
         # Fused on the logical program, so independent of the rank count.
+        self.unfused = self.program
         self.program, fusion_stats = fuse(self.program, fusion_options(config))
         self.fusion = dict(fusion_stats.as_dict(), seconds=time.perf_counter() - fusion_start,
                            enabled=config.fusion_enable and self.program.num_qubits >= config.fusion_threshold)
@@ -310,6 +311,8 @@ class _Run:
             "time_compute": max(0.0, elapsed - comm_seconds),
             "time_planning": plan_seconds,
             "plan": dict(plan.stats, steps=len(plan.steps)),
+            # one exchange per gate on a global qubit, unfused, fixed layout (plan/localiser.py)
+            "naive_exchanges": naive_exchange_count(self.unfused, self.num_local),
             "fusion": self.fusion,
             "kernels": self.kernels[0],
             "threads_per_rank": self.kernels[1],

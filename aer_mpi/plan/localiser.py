@@ -283,6 +283,32 @@ def plan_program(
     )
 
 
+def naive_exchange_count(program: ir.Program, num_local: int) -> int:
+    """Exchanges of the naive scheme, to compare the planner with.
+
+    Naive: the layout is fixed (the top qubits global; swaps relabel), and
+    every gate that flips a global qubit pays one single-pair exchange per
+    such qubit (half the state moves). Swapping back afterwards is not
+    counted, which flatters the naive scheme.
+    """
+    layout = list(range(program.num_qubits))
+    count = 0
+
+    def walk(ops: Sequence[ir.Op]) -> None:
+        nonlocal count
+        for op in ops:
+            if isinstance(op, ir.Swap):
+                layout[op.qubit0], layout[op.qubit1] = layout[op.qubit1], layout[op.qubit0]
+            elif isinstance(op, ir.IfElse):
+                walk(op.true_ops)
+                walk(op.false_ops)
+            else:
+                count += sum(1 for q in flipped_qubits(op) if layout[q] >= num_local)
+
+    walk(program.ops)
+    return count
+
+
 def swaps_to_make_global(
     layout: Sequence[int], num_local: int, qubits: Sequence[int]
 ) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]]:
