@@ -47,13 +47,16 @@ _OPTION_RULES = {
     "fusion_max_qubit": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10, "an integer from 1 to 10"),
     "fusion_threshold": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
     "kernels": (lambda v: v in (None, "auto", "numba", "numpy"), "None, 'auto', 'numba' or 'numpy'"),
+    "parallel_experiments": (lambda v: isinstance(v, bool), "True or False"),
     "threads_per_rank": (
         lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
         "None or an integer >= 1",
     ),
 }
 #: Options passed to the engine unchanged through the Qobj config.
-_PERFORMANCE_OPTIONS = ("fusion_enable", "fusion_max_qubit", "fusion_threshold", "kernels", "threads_per_rank")
+_PERFORMANCE_OPTIONS = (
+    "fusion_enable", "fusion_max_qubit", "fusion_threshold", "kernels", "threads_per_rank", "parallel_experiments",
+)
 
 
 def check_options(options: dict) -> None:
@@ -128,6 +131,7 @@ class AerMPISimulator(BackendV2):
             fusion_threshold=14,
             kernels=None,
             threads_per_rank=None,
+            parallel_experiments=True,
         )
 
     @property

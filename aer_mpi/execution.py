@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from aer_mpi._version import __version__
+from aer_mpi.batch import run_small_experiments
 from aer_mpi.engine import ExperimentOutput, RunConfig, RunControl, run_experiment
 from aer_mpi.qobj import Qobj
 from aer_mpi.translate import to_program
@@ -28,6 +29,7 @@ _PERFORMANCE_KEYS = {
     "fusion_threshold": int,
     "kernels": str,
     "threads_per_rank": int,
+    "parallel_experiments": bool,
 }
 
 
@@ -89,8 +91,13 @@ def execute_qobj(
     qobj = Qobj.from_dict(comm.bcast(qobj.to_dict() if comm.Get_rank() == 0 else None, root=0))
     qobj.validate()
     results = []
+    # Circuits too small to shard run whole, several ranks at a time (batch.py).
+    parallel = run_small_experiments(qobj, comm, control, on_experiment)
     for index, experiment in enumerate(qobj.experiments):
         config = run_config({**qobj.config, **experiment.config})
+        if index in parallel:
+            results.append(experiment_result(parallel[index], experiment.header, config))
+            continue
         program = to_program(experiment, index)
         if on_experiment is not None:
             on_experiment(index, len(qobj.experiments), program.name)

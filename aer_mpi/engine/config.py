@@ -35,6 +35,8 @@ class RunConfig:
     kernels: Optional[str] = None
     #: Kernel threads per rank; None means the node's cores shared by its ranks.
     threads_per_rank: Optional[int] = None
+    #: Run a batch's circuits that are too small to shard whole, one per rank at a time.
+    parallel_experiments: bool = True
 
 
 @dataclass
