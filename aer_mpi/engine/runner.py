@@ -72,7 +72,9 @@ def memory_needed(
 ) -> int:
     """Bytes this rank will hold during the run, counted before allocating any."""
     itemsize = np.dtype(PRECISIONS[config.precision]).itemsize
-    outcomes = 16 * config.shots
+    # per shot while sampling: uniform, outcome, clbit value, owner index (8 bytes
+    # each, some twice), plus a hex string per shot when memory=True
+    outcomes = (64 + (80 if config.memory else 0)) * config.shots
     if not working:
         return outcomes
     need = (itemsize << num_local) + config.buffer_bytes + SCRATCH_BYTES + outcomes
