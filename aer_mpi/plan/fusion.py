@@ -31,12 +31,13 @@ import numpy as np
 from aer_mpi import ir
 
 #: Cost of applying one dense gate on k qubits, in passes of a 1-qubit gate
-#: (best of 6 with the numba kernels on a 24-qubit array, one thread:
-#: 0.033, 0.064, 0.093, 0.114, 0.437 s for k = 1..5; see docs/performance.md).
-#: k = 5 leaves the cache with this kernel, so fusion rarely goes that wide.
-DENSE_COSTS = {0: 1.0, 1: 1.0, 2: 1.9, 3: 2.8, 4: 3.5, 5: 13.0}
+#: (best of 8, interleaved, numba kernels on a 22-qubit array, one thread:
+#: a 1-qubit pass took 0.024 s; see docs/performance.md). Re-measuring with
+#: these costs against the first guess (1, 1.6, 2.6, 4.5, 9; diagonal 1.0)
+#: took QFT-22 from 6.3 s to 3.1 s and QV-22 from 4.3 s to 3.3 s.
+DENSE_COSTS = {0: 1.0, 1: 1.0, 2: 2.2, 3: 3.0, 4: 3.9, 5: 7.3}
 #: Cost of one diagonal pass (a table look-up per amplitude), up to ``max_diagonal_qubits``.
-DIAGONAL_COST = 1.5
+DIAGONAL_COST = 0.8
 #: Default widest fused dense gate (Aer's ``fusion_max_qubit`` is 5).
 DEFAULT_MAX_QUBITS = 5
 #: Default widest fused diagonal (its table has ``2**k`` entries).
