@@ -123,7 +123,7 @@ class AerMPISimulator(BackendV2):
             precision="double",
             parameter_binds=None,
             max_memory_mb=None,
-            buffer_mb=32,
+            buffer_mb=16,
             min_local_qubits=3,
             progress=False,
             fusion_enable=True,

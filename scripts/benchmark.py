@@ -328,7 +328,7 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--precision", choices=("double", "single"), default="double")
-    parser.add_argument("--buffer-mb", type=float, default=32)
+    parser.add_argument("--buffer-mb", type=float, default=16)
     parser.add_argument("--fusion", choices=("on", "off"), default="on")
     parser.add_argument("--cores", type=int, default=None, help="Aer threads (default: this process's cores)")
     parser.add_argument("--no-aer", action="store_true", help="aer_mpi only (e.g. beyond Aer's memory)")
