@@ -18,8 +18,10 @@ alternate repeat by repeat, and the medians are reported.
 
 Peak memory above the shard: a thread samples each rank's RSS (psutil) every
 millisecond during ``run().result()``; the figure is the peak minus the RSS
-just before the run minus the shard itself (positive: what the run held
-beyond its shard: exchange buffer, kernel scratch, sampling chunks).
+just before the run (after ``malloc_trim``) minus the shard itself: what the
+run held beyond its shard (exchange buffer, kernel scratch, sampling chunks,
+MPI's own buffers). The driver runs the workers with a fixed glibc mmap
+threshold so that a previous run's freed shard is not reused unseen.
 """
 
 from __future__ import annotations
@@ -77,6 +79,15 @@ def build_circuit(kind: str, n: int, seed: int = 7):
 
 
 # -- measurement helpers -------------------------------------------------------
+def _trim() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 class RssSampler:
     """Peak resident memory of this process while active (sampled every ``period`` s)."""
 
@@ -89,6 +100,7 @@ class RssSampler:
         self._stop = threading.Event()
 
     def __enter__(self):
+        _trim()  # give freed memory back first, so the baseline is what is live
         self.before = self.process.memory_info().rss
         self.peak = self.before
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -307,7 +319,10 @@ def driver(args) -> None:
         if args.cores:
             cmd += ["--cores", str(args.cores)]
         print("$", " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True)
+        # a fixed mmap threshold: large arrays are mapped and unmapped, never
+        # kept in the heap by a previous run, so RSS shows what a run holds
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(1 << 20))
+        subprocess.run(cmd, check=True, env=env)
         part = json.loads((out / f"part-{ranks}ranks-{args.tag or 'run'}.json").read_text())
         records.extend(part["records"])
     print()
