@@ -24,7 +24,7 @@ from aer_mpi.translate import to_program
 
 #: A circuit whose shards would have fewer qubits than this (or than
 #: ``min_local_qubits``) is small: its kernels would be all overhead.
-SMALL_SHARD_QUBITS = 10
+SMALL_SHARD_QUBITS = 8
 
 
 def is_small(num_qubits: int, size: int, min_local_qubits: int) -> bool:
