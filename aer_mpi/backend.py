@@ -54,7 +54,21 @@ _OPTION_RULES = {
         lambda v: v is None or (isinstance(v, (str, os.PathLike)) and bool(os.fspath(v))),
         "None or a directory (each circuit's final state is written there as <name>.npy)",
     ),
+    # performance (docs/performance.md); names as in Qiskit Aer where Aer has them
+    "fusion_enable": (lambda v: isinstance(v, bool), "True or False"),
+    "fusion_max_qubit": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10, "an integer from 1 to 10"),
+    "fusion_threshold": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    "kernels": (lambda v: v in (None, "auto", "numba", "numpy"), "None, 'auto', 'numba' or 'numpy'"),
+    "parallel_experiments": (lambda v: isinstance(v, bool), "True or False"),
+    "threads_per_rank": (
+        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+        "None or an integer >= 1",
+    ),
 }
+#: Options passed to the engine unchanged through the Qobj config.
+_PERFORMANCE_OPTIONS = (
+    "fusion_enable", "fusion_max_qubit", "fusion_threshold", "kernels", "threads_per_rank", "parallel_experiments",
+)
 
 
 def check_options(options: dict) -> None:
@@ -143,10 +157,16 @@ class AerMPISimulator(BackendV2):
             precision="double",
             parameter_binds=None,
             max_memory_mb=None,
-            buffer_mb=32,
+            buffer_mb=16,
             min_local_qubits=3,
             progress=False,
             statevector_dir=None,
+            fusion_enable=True,
+            fusion_max_qubit=5,
+            fusion_threshold=14,
+            kernels=None,
+            threads_per_rank=None,
+            parallel_experiments=True,
         )
 
     @property
@@ -208,6 +228,7 @@ class AerMPISimulator(BackendV2):
         }
         if merged.get("statevector_dir") is not None:
             config["statevector_dir"] = os.fspath(merged["statevector_dir"])
+        config.update({key: merged.get(key) for key in _PERFORMANCE_OPTIONS if merged.get(key) is not None})
         qobj = assemble_circuits(circuits, config)
         # progress is shown by rank 0 only
         on_root = self._comm is None or self._comm.Get_rank() == 0

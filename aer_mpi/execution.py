@@ -15,12 +15,25 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from aer_mpi._version import __version__
+from aer_mpi.batch import run_small_experiments
 from aer_mpi.engine import ExperimentOutput, RunConfig, RunControl, run_experiment
 from aer_mpi.filenames import unique_stems
 from aer_mpi.qobj import Qobj
 from aer_mpi.translate import to_program
 
 BACKEND_NAME = "aer_mpi_simulator"
+
+
+#: Performance settings passed from the Qobj config to the engine as they are.
+_PERFORMANCE_KEYS = {
+    "fusion_enable": bool,
+    "fusion_max_qubit": int,
+    "fusion_max_diagonal_qubit": int,
+    "fusion_threshold": int,
+    "kernels": str,
+    "threads_per_rank": int,
+    "parallel_experiments": bool,
+}
 
 
 def run_config(config: dict) -> RunConfig:
@@ -37,6 +50,9 @@ def run_config(config: dict) -> RunConfig:
         kwargs["buffer_bytes"] = max(1, int(float(config["buffer_mb"]) * (1 << 20)))
     if config.get("min_local_qubits") is not None:
         kwargs["min_local_qubits"] = int(config["min_local_qubits"])
+    for key, kind in _PERFORMANCE_KEYS.items():
+        if config.get(key) is not None:
+            kwargs[key] = kind(config[key])
     return RunConfig(**kwargs)
 
 
@@ -112,14 +128,15 @@ def execute_qobj(
     qobj = Qobj.from_dict(comm.bcast(qobj.to_dict() if comm.Get_rank() == 0 else None, root=0))
     qobj.validate()
     results = []
-    statevector_files = _statevector_files(qobj)
+    # Circuits too small to shard run whole, several ranks at a time (batch.py).
+    parallel = run_small_experiments(qobj, comm, control, on_experiment)
     for index, experiment in enumerate(qobj.experiments):
-        config = run_config({**qobj.config, **experiment.config})
-        if statevector_files is not None:
-            config = dataclasses.replace(config, statevector_path=statevector_files[index])
-        if "seed_simulator" not in experiment.config:
-            # each experiment of a job gets its own stream (as in Aer): seed_simulator + index
-            config = dataclasses.replace(config, seed=config.seed + index)
+        config = experiment_config(qobj, index)
+        if index in parallel:
+            results.append(
+                experiment_result(parallel[index], experiment.header, config, save_types(experiment.instructions))
+            )
+            continue
         program = to_program(experiment, index)
         if on_experiment is not None:
             on_experiment(index, len(qobj.experiments), program.name)
@@ -138,6 +155,20 @@ def execute_qobj(
         time_taken=time.perf_counter() - start,
         metadata={"ranks": comm.Get_size(), "mpi": True},
     )
+
+
+def experiment_config(qobj: Qobj, index: int) -> RunConfig:
+    """The engine settings of experiment ``index``: the job's config, the
+    experiment's own, its seed stream and where its state is written."""
+    experiment = qobj.experiments[index]
+    config = run_config({**qobj.config, **experiment.config})
+    statevector_files = _statevector_files(qobj)
+    if statevector_files is not None:
+        config = dataclasses.replace(config, statevector_path=statevector_files[index])
+    if "seed_simulator" not in experiment.config:
+        # each experiment of a job gets its own stream (as in Aer): seed_simulator + index
+        config = dataclasses.replace(config, seed=config.seed + index)
+    return config
 
 
 def _statevector_files(qobj: Qobj) -> Optional[list[str]]:

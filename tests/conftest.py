@@ -17,6 +17,11 @@ import pytest
 # Multi-rank jobs oversubscribe a 2-core machine; keep BLAS to one thread per rank.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# Multi-rank jobs start fresh processes; the numba kernels cost each one ~1-2 s
+# of import and cache loading, so the suite runs the numpy kernels unless a
+# test asks for numba (kernels="numba"), as tests/test_kernels_jit.py and
+# tests/test_fusion_mpi.py do.
+os.environ.setdefault("AER_MPI_KERNELS", "numpy")
 
 #: Timeout (seconds) of one multi-rank test job, start-up included.
 MPI_TIMEOUT = 120

@@ -27,6 +27,19 @@ class RunConfig:
     #: Where to write the final state (before the final measurements) as .npy,
     #: in Qiskit's qubit order, by all ranks at once; None writes nothing.
     statevector_path: Optional[str] = None
+    #: Gate fusion (plan/fusion.py), named as Aer names its options.
+    fusion_enable: bool = True
+    fusion_max_qubit: int = 5
+    fusion_max_diagonal_qubit: int = 12
+    #: Circuits with fewer qubits are not fused (Aer's default is 14 too).
+    fusion_threshold: int = 14
+    #: Gate kernels: "auto" (numba when it imports), "numba" or "numpy";
+    #: None means $AER_MPI_KERNELS, else "auto".
+    kernels: Optional[str] = None
+    #: Kernel threads per rank; None means the node's cores shared by its ranks.
+    threads_per_rank: Optional[int] = None
+    #: Run a batch's circuits that are too small to shard whole, one per rank at a time.
+    parallel_experiments: bool = True
 
 
 @dataclass

@@ -10,6 +10,7 @@ rank leaves with the same exception and none is left waiting.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from typing import Any, Optional, Sequence
@@ -44,7 +45,8 @@ from aer_mpi.plan import (
     plan_program,
     swaps_to_make_global,
 )
-from aer_mpi.plan.localiser import flipped_qubits
+from aer_mpi.plan.fusion import FusionOptions, fuse
+from aer_mpi.plan.localiser import flipped_qubits, naive_exchange_count
 
 #: Scratch a rank holds besides its shard and exchange buffer (kernel chunks, bookkeeping).
 SCRATCH_BYTES = 8 << 20
@@ -96,7 +98,9 @@ def memory_needed(
 ) -> int:
     """Bytes this rank will hold during the run, counted before allocating any."""
     itemsize = np.dtype(PRECISIONS[config.precision]).itemsize
-    outcomes = 16 * config.shots
+    # per shot while sampling: uniform, outcome, clbit value, owner index (8 bytes
+    # each, some twice), plus a hex string per shot when memory=True
+    outcomes = (64 + (80 if config.memory else 0)) * config.shots
     if not working:
         return outcomes
     need = (itemsize << num_local) + config.buffer_bytes + SCRATCH_BYTES + outcomes
@@ -113,12 +117,37 @@ def branch_copies(program: ir.Program, config: RunConfig, num_local: int, rank: 
     return max(0, min(MAX_BRANCH_COPIES, spare // (itemsize << num_local)))
 
 
-def memory_available(comm: Any, config: RunConfig) -> int:
+def memory_available(comm: Any, config: RunConfig, node_ranks: Optional[int] = None) -> int:
     if config.max_memory_bytes is not None:
         return int(config.max_memory_bytes)
     import psutil
 
-    return int(psutil.virtual_memory().available // ranks_on_this_node(comm))
+    if node_ranks is None:
+        node_ranks = ranks_on_this_node(comm)
+    return int(psutil.virtual_memory().available // node_ranks)
+
+
+def fusion_options(config: RunConfig) -> FusionOptions:
+    return FusionOptions(
+        enabled=config.fusion_enable,
+        max_qubits=config.fusion_max_qubit,
+        max_diagonal_qubits=max(config.fusion_max_qubit, config.fusion_max_diagonal_qubit),
+        threshold=config.fusion_threshold,
+    )
+
+
+def cores_available() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def configure_kernels(config: RunConfig, node_ranks: int) -> tuple[str, int]:
+    """Pick the gate kernels and their threads so the node's ranks share its cores."""
+    name = kernels.use(config.kernels or os.environ.get("AER_MPI_KERNELS", "auto"))
+    threads = config.threads_per_rank or max(1, cores_available() // max(1, node_ranks))
+    return name, kernels.set_threads(threads)
 
 
 def _mib(num_bytes: int) -> str:
@@ -165,7 +194,14 @@ class _Run:
     # -- top level -------------------------------------------------------
     def run(self) -> ExperimentOutput:
         start = time.perf_counter()
-        program, config = self.program, self.config
+        config = self.config
+        fusion_start = time.perf_counter()
+        # Fused on the logical program, so independent of the rank count.
+        self.unfused = self.program
+        self.program, fusion_stats = fuse(self.program, fusion_options(config))
+        self.fusion = dict(fusion_stats.as_dict(), seconds=time.perf_counter() - fusion_start,
+                           enabled=config.fusion_enable and self.program.num_qubits >= config.fusion_threshold)
+        program = self.program
         n = program.num_qubits
         min_local = max(config.min_local_qubits, widest_local_need(program.ops))
         g = choose_rank_bits(n, self.world_collective.size, min_local)
@@ -174,9 +210,11 @@ class _Run:
         is_working = rank < working
 
         error: Optional[BaseException] = None
+        node_ranks = ranks_on_this_node(self.world)
         try:
+            self.kernels = configure_kernels(config, node_ranks)
             need = memory_needed(program, config, n - g, rank, is_working)
-            have = memory_available(self.world, config)
+            have = memory_available(self.world, config, node_ranks)
             if is_working and need <= have:
                 self.copies_allowed = branch_copies(program, config, n - g, rank, have)
             if need > have:
@@ -260,6 +298,7 @@ class _Run:
         self.plan = plan
         self.dtype = np.dtype(PRECISIONS[config.precision])
         self.state = np.zeros(1 << self.num_local, dtype=self.dtype)
+        self.sampling_bytes = 0
         self.rng = np.random.default_rng(config.seed)
         dynamic = ir.is_dynamic(program)
 
@@ -293,7 +332,7 @@ class _Run:
         elapsed = time.perf_counter() - compute_start
 
         stats = (self.exchange.stats.exchanges, self.exchange.stats.bytes_sent,
-                 self.exchange.stats.seconds + self.collective.seconds)
+                 self.exchange.stats.seconds + self.collective.seconds, self.sampling_bytes)
         all_stats = self.collective.allgather(stats)
         comm_seconds = max(s[2] for s in all_stats)
         counts = memory = None
@@ -313,10 +352,17 @@ class _Run:
             "dynamic": dynamic,
             "exchanges": all_stats[0][0],
             "bytes_exchanged": int(sum(s[1] for s in all_stats)),
+            # the exchange that puts the top logical qubits global before sampling
+            "sampling_bytes_exchanged": int(sum(s[3] for s in all_stats)),
             "time_communication": comm_seconds,
             "time_compute": max(0.0, elapsed - comm_seconds),
             "time_planning": plan_seconds,
             "plan": dict(plan.stats, steps=len(plan.steps)),
+            # one exchange per gate on a global qubit, unfused, fixed layout (plan/localiser.py)
+            "naive_exchanges": naive_exchange_count(self.unfused, self.num_local),
+            "fusion": self.fusion,
+            "kernels": self.kernels[0],
+            "threads_per_rank": self.kernels[1],
         }
         if config.statevector_path is not None:
             metadata["statevector_file"] = statevector_file
@@ -750,7 +796,10 @@ class _Run:
         pairs, layout = swaps_to_make_global(layout, self.num_local, top)
         if pairs:
             self.collective.agree()
+            before = self.exchange.stats.bytes_sent
             self.exchange.swap(self.state, pairs)
+            # reported apart from the plan's exchanges: it is the price of reading in logical order
+            self.sampling_bytes += self.exchange.stats.bytes_sent - before
         high = 0
         for k, q in enumerate(top):
             high |= self._bit_of_rank(layout[q]) << k

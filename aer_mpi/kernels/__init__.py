@@ -6,18 +6,30 @@ never the size of the array. Qubits are given as *positions* (bit indices of
 the local array). This layer knows nothing of MPI, ranks or Qiskit; where a
 result depends on where the shard sits in the global state, the caller passes
 the offsets in.
+
+Two implementations of the gate kernels: ``numba`` (``jit.py``, parallel,
+used when numba imports) and ``numpy`` (``dense.py``, always available and
+tested against the same oracle). ``use(name)`` picks one for the process;
+the environment variable ``AER_MPI_KERNELS`` (``auto``, ``numba`` or
+``numpy``) sets the default. The other functions (probabilities, collapse,
+sampling order) are numpy only: they run once per measurement, not per gate.
 """
 
+from __future__ import annotations
+
+import os
+from typing import Optional, Sequence
+
+import numpy as np
+
+from aer_mpi.kernels import dense
 from aer_mpi.kernels.dense import (
-    apply_diagonal,
-    apply_matrix,
     chunk_views,
     collapse,
     flip,
     logical_order_chunks,
     norm_squared,
     probability_of_one,
-    scale,
 )
 from aer_mpi.kernels.pauli import (
     block_size,
@@ -27,7 +39,108 @@ from aer_mpi.kernels.pauli import (
     pauli_sums,
 )
 
+KERNEL_NAMES = ("auto", "numba", "numpy")
+
+_jit = None  # the numba module once imported
+_jit_error: Optional[str] = None
+_active = "numpy"
+_threads = 1
+
+
+def _load_jit():
+    """Import the numba kernels, or record why not (then numpy is used)."""
+    global _jit, _jit_error
+    if _jit is not None or _jit_error is not None:
+        return _jit
+    try:
+        if "NUMBA_CACHE_DIR" not in os.environ:
+            here = os.path.dirname(os.path.abspath(__file__))
+            if not os.access(here, os.W_OK):
+                import tempfile
+
+                os.environ["NUMBA_CACHE_DIR"] = os.path.join(
+                    tempfile.gettempdir(), f"aer_mpi-numba-{os.getuid() if hasattr(os, 'getuid') else 0}"
+                )
+        from aer_mpi.kernels import jit as module
+    except Exception as exc:  # numba missing or broken: numpy works everywhere
+        _jit_error = f"{type(exc).__name__}: {exc}"
+        return None
+    _jit = module
+    return module
+
+
+def use(name: str = "auto") -> str:
+    """Select the gate kernels for this process; returns the name in use.
+
+    ``auto`` is numba when it imports, else numpy; asking for ``numba`` when
+    it does not import raises ``ImportError`` saying why.
+    """
+    global _active
+    if name not in KERNEL_NAMES:
+        raise ValueError(f"kernels={name!r}: expecting one of {', '.join(KERNEL_NAMES)}")
+    if name == "numpy":
+        _active = "numpy"
+    else:
+        module = _load_jit()
+        if module is None:
+            if name == "numba":
+                raise ImportError(f"kernels='numba' but numba cannot be used ({_jit_error}): "
+                                  "install numba or use kernels='numpy'")
+            _active = "numpy"
+        else:
+            _active = "numba"
+    return _active
+
+
+def active() -> str:
+    """Name of the gate kernels in use: ``numba`` or ``numpy``."""
+    return _active
+
+
+def set_threads(count: int) -> int:
+    """Threads the numba kernels may use in this process; returns the count in use."""
+    global _threads
+    module = _load_jit() if _active == "numba" else None
+    _threads = module.set_threads(count) if module is not None else 1
+    return _threads
+
+
+def _check(state: np.ndarray, positions: Sequence[int]) -> None:
+    n = dense._num_qubits(state)
+    if len(set(positions)) != len(positions) or any(not 0 <= int(p) < n for p in positions):
+        raise ValueError(f"expecting distinct positions in range({n}), got {list(positions)}")
+
+
+def apply_matrix(state: np.ndarray, matrix: np.ndarray, positions: Sequence[int]) -> None:
+    """Apply a dense ``2**k x 2**k`` matrix to local ``positions``, in place."""
+    _check(state, positions)
+    if _active == "numba":
+        _jit.apply_matrix(state, matrix, positions)
+    else:
+        dense.apply_matrix(state, matrix, positions)
+
+
+def apply_diagonal(state: np.ndarray, diag: np.ndarray, positions: Sequence[int]) -> None:
+    """Multiply basis state ``i`` of local ``positions`` by ``diag[i]``, in place."""
+    _check(state, positions)
+    if _active == "numba":
+        _jit.apply_diagonal(state, diag, positions)
+    else:
+        dense.apply_diagonal(state, diag, positions)
+
+
+def scale(state: np.ndarray, factor: complex) -> None:
+    if _active == "numba":
+        _jit.scale(state, factor)
+    else:
+        dense.scale(state, factor)
+
+
+use(os.environ.get("AER_MPI_KERNELS", "auto"))
+
 __all__ = [
+    "KERNEL_NAMES",
+    "active",
     "block_size",
     "marginal_probabilities",
     "nonzero_entries",
@@ -42,4 +155,6 @@ __all__ = [
     "norm_squared",
     "probability_of_one",
     "scale",
+    "set_threads",
+    "use",
 ]

@@ -1,0 +1,216 @@
+"""Numba kernels on one local array (optional: used when numba imports).
+
+Same contract as ``dense``: in place, positions are bit indices of the
+local array, no temporary larger than ``2**k`` amplitudes per thread. The
+loops are parallel (``prange``); the number of threads is set by the caller
+through ``set_threads`` so that ranks on one node never oversubscribe it.
+
+Arithmetic is plain IEEE (no fastmath): each output amplitude is the sum of
+``matrix[r, c] * a[c]`` for ``c`` in increasing order, so results do not
+depend on the thread count or on how the work is split.
+
+Compiled code is cached on disk (``cache=True``) next to this file, or in
+``NUMBA_CACHE_DIR``; when neither is writable numba compiles in memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numba
+from numba import njit, prange
+
+#: Work items (groups of 2**k amplitudes) per parallel block.
+_BLOCK_GROUPS = 1 << 12
+
+
+def set_threads(count: int) -> int:
+    """Use ``count`` threads (at most numba's pool size); returns the count in use."""
+    count = max(1, min(int(count), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(count)
+    return count
+
+
+def get_threads() -> int:
+    return numba.get_num_threads()
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _matrix_1(state, matrix, position):  # pragma: no cover - compiled
+    half = state.shape[0] >> 1
+    bit = np.int64(1) << position
+    low = bit - 1
+    m00 = matrix[0, 0]
+    m01 = matrix[0, 1]
+    m10 = matrix[1, 0]
+    m11 = matrix[1, 1]
+    blocks = (half + _BLOCK_GROUPS - 1) // _BLOCK_GROUPS
+    for b in prange(blocks):
+        end = min(half, (b + 1) * _BLOCK_GROUPS)
+        for g in range(b * _BLOCK_GROUPS, end):
+            i0 = ((g & ~low) << 1) | (g & low)
+            i1 = i0 | bit
+            a0 = state[i0]
+            a1 = state[i1]
+            state[i0] = m00 * a0 + m01 * a1
+            state[i1] = m10 * a0 + m11 * a1
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _matrix_2(state, matrix, p0, p1):  # pragma: no cover - compiled
+    # p0 is the matrix's low bit, p1 its high bit (positions, any order)
+    quarter = state.shape[0] >> 2
+    lo = min(p0, p1)
+    hi = max(p0, p1)
+    mask_lo = (np.int64(1) << lo) - 1
+    mask_hi = (np.int64(1) << hi) - 1
+    b0 = np.int64(1) << p0
+    b1 = np.int64(1) << p1
+    m = matrix
+    blocks = (quarter + _BLOCK_GROUPS - 1) // _BLOCK_GROUPS
+    for b in prange(blocks):
+        end = min(quarter, (b + 1) * _BLOCK_GROUPS)
+        for g in range(b * _BLOCK_GROUPS, end):
+            t = ((g & ~mask_lo) << 1) | (g & mask_lo)
+            i00 = ((t & ~mask_hi) << 1) | (t & mask_hi)
+            i01 = i00 | b0
+            i10 = i00 | b1
+            i11 = i01 | b1
+            a0 = state[i00]
+            a1 = state[i01]
+            a2 = state[i10]
+            a3 = state[i11]
+            state[i00] = m[0, 0] * a0 + m[0, 1] * a1 + m[0, 2] * a2 + m[0, 3] * a3
+            state[i01] = m[1, 0] * a0 + m[1, 1] * a1 + m[1, 2] * a2 + m[1, 3] * a3
+            state[i10] = m[2, 0] * a0 + m[2, 1] * a1 + m[2, 2] * a2 + m[2, 3] * a3
+            state[i11] = m[3, 0] * a0 + m[3, 1] * a1 + m[3, 2] * a2 + m[3, 3] * a3
+
+
+#: Groups a k-qubit kernel handles together, so the inner loops vectorise.
+_BATCH = 64
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _matrix_k(state, mre, mim, sorted_positions, offsets):  # pragma: no cover - compiled
+    """``offsets[j]``: where matrix index ``j`` sits relative to its group's base.
+
+    Amplitudes of ``_BATCH`` groups are split into real and imaginary rows,
+    so that the multiply-add over the batch is a plain vector loop; each
+    output is still the sum over ``c`` in increasing order of
+    ``matrix[r, c] * a[c]``, computed as a complex product would be.
+    """
+    k = sorted_positions.shape[0]
+    dim = offsets.shape[0]
+    groups = state.shape[0] >> k
+    blocks = (groups + _BLOCK_GROUPS - 1) // _BLOCK_GROUPS
+    for b in prange(blocks):
+        ar = np.empty((dim, _BATCH), dtype=mre.dtype)
+        ai = np.empty((dim, _BATCH), dtype=mre.dtype)
+        outr = np.empty(_BATCH, dtype=mre.dtype)
+        outi = np.empty(_BATCH, dtype=mre.dtype)
+        bases = np.empty(_BATCH, dtype=np.int64)
+        end = min(groups, (b + 1) * _BLOCK_GROUPS)
+        for g0 in range(b * _BLOCK_GROUPS, end, _BATCH):
+            count = min(_BATCH, end - g0)
+            for t in range(count):
+                base = g0 + t
+                for j in range(k):
+                    p = sorted_positions[j]
+                    low = (np.int64(1) << p) - 1
+                    base = ((base & ~low) << 1) | (base & low)
+                bases[t] = base
+                for c in range(dim):
+                    v = state[base + offsets[c]]
+                    ar[c, t] = v.real
+                    ai[c, t] = v.imag
+            for r in range(dim):
+                xr = mre[r, 0]
+                xi = mim[r, 0]
+                for t in range(count):
+                    outr[t] = xr * ar[0, t] - xi * ai[0, t]
+                    outi[t] = xr * ai[0, t] + xi * ar[0, t]
+                for c in range(1, dim):
+                    xr = mre[r, c]
+                    xi = mim[r, c]
+                    for t in range(count):
+                        outr[t] += xr * ar[c, t] - xi * ai[c, t]
+                        outi[t] += xr * ai[c, t] + xi * ar[c, t]
+                off = offsets[r]
+                for t in range(count):
+                    state[bases[t] + off] = outr[t] + 1j * outi[t]
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _diagonal(state, diag, tables):  # pragma: no cover - compiled
+    """``diag[idx]`` with ``idx`` the OR of ``tables[t, byte t of the index]``."""
+    size = state.shape[0]
+    num_tables = tables.shape[0]
+    if size < 256:
+        for i in range(size):
+            state[i] *= diag[tables[0, i]]
+        return
+    runs = size >> 8
+    blocks = (runs + 63) >> 6
+    for b in prange(blocks):
+        end = min(runs, (b + 1) << 6)
+        for run in range(b << 6, end):
+            high = np.int64(0)
+            for t in range(1, num_tables):
+                high |= tables[t, (run >> (8 * (t - 1))) & 255]
+            base = run << 8
+            for j in range(256):
+                state[base + j] *= diag[high | tables[0, j]]
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _scale(state, factor):  # pragma: no cover - compiled
+    size = state.shape[0]
+    blocks = (size + (_BLOCK_GROUPS << 2) - 1) // (_BLOCK_GROUPS << 2)
+    for b in prange(blocks):
+        end = min(size, (b + 1) * (_BLOCK_GROUPS << 2))
+        for i in range(b * (_BLOCK_GROUPS << 2), end):
+            state[i] *= factor
+
+
+def _byte_tables(num_bits: int, positions) -> np.ndarray:
+    """Per byte of a local index, the diagonal-index bits that byte carries."""
+    num_tables = max(1, (num_bits + 7) // 8)
+    tables = np.zeros((num_tables, 256), dtype=np.int64)
+    values = np.arange(256, dtype=np.int64)
+    for j, p in enumerate(positions):
+        t, shift = divmod(int(p), 8)
+        tables[t] |= ((values >> shift) & 1) << j
+    return tables
+
+
+def apply_matrix(state: np.ndarray, matrix: np.ndarray, positions) -> None:
+    k = len(positions)
+    n = state.shape[0].bit_length() - 1
+    if k == 0:
+        _scale(state, state.dtype.type(matrix[0, 0]))
+        return
+    matrix = np.ascontiguousarray(matrix, dtype=state.dtype)
+    if k == 1:
+        _matrix_1(state, matrix, np.int64(positions[0]))
+    elif k == 2:
+        _matrix_2(state, matrix, np.int64(positions[0]), np.int64(positions[1]))
+    else:
+        if max(positions) >= n:
+            raise ValueError(f"positions {list(positions)} outside a {n}-qubit array")
+        offsets = np.zeros(1 << k, dtype=np.int64)
+        for j, p in enumerate(positions):
+            offsets[(np.arange(1 << k) >> j) & 1 == 1] |= 1 << int(p)
+        _matrix_k(state, np.ascontiguousarray(matrix.real), np.ascontiguousarray(matrix.imag),
+                  np.sort(np.asarray(positions, dtype=np.int64)), offsets)
+
+
+def apply_diagonal(state: np.ndarray, diag: np.ndarray, positions) -> None:
+    n = state.shape[0].bit_length() - 1
+    if len(positions) == 0:
+        _scale(state, state.dtype.type(diag[0]))
+        return
+    diag = np.ascontiguousarray(diag, dtype=state.dtype)
+    _diagonal(state, diag, _byte_tables(n, positions))
+
+
+def scale(state: np.ndarray, factor: complex) -> None:
+    _scale(state, state.dtype.type(factor))

@@ -1,0 +1,116 @@
+"""Gate fusion and the planner, without MPI: fused programs against Operator."""
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.circuit.library import UnitaryGate, quantum_volume
+from qiskit.circuit.random import random_circuit
+from qiskit.quantum_info import Operator
+from qiskit.synthesis import synth_qft_full
+
+from aer_mpi import ir
+from aer_mpi.assemble import assemble_circuits
+from aer_mpi.plan import plan_program
+from aer_mpi.plan.fusion import FusionOptions, fuse, fused_matrix
+from aer_mpi.plan.localiser import flipped_qubits, naive_exchange_count
+from aer_mpi.translate import to_program
+
+
+def program_of(circuit) -> ir.Program:
+    qobj = assemble_circuits([circuit], {"shots": 1, "seed_simulator": 1})
+    return to_program(qobj.experiments[0])
+
+
+def operator_of(program: ir.Program) -> Operator:
+    qc = QuantumCircuit(program.num_qubits)
+    for op in program.ops:
+        if isinstance(op, ir.Gate):
+            qc.append(UnitaryGate(op.matrix, check_input=False), list(op.qubits))
+        elif isinstance(op, ir.Diagonal):
+            qc.append(UnitaryGate(np.diag(op.diag), check_input=False), list(op.qubits))
+        elif isinstance(op, ir.Swap):
+            qc.swap(op.qubit0, op.qubit1)
+        elif isinstance(op, ir.GlobalPhase):
+            qc.global_phase += op.phase
+        else:
+            raise AssertionError(f"unexpected op {op!r}")
+    return Operator(qc)
+
+
+@pytest.mark.parametrize("max_qubits", [1, 2, 3, 5])
+@pytest.mark.parametrize("seed", range(8))
+def test_fused_random_circuits_match_operator(seed, max_qubits):
+    circuit = random_circuit(6, 12, max_operands=3, seed=seed)
+    program = program_of(circuit)
+    options = FusionOptions(max_qubits=max_qubits, max_diagonal_qubits=max(max_qubits, 4))
+    fused, stats = fuse(program, options)
+    assert stats.ops_out == len(fused.ops) <= len(program.ops)
+    widths = [len(op.qubits) for op in fused.ops if isinstance(op, ir.Gate) and op.name.startswith("fused")]
+    assert max(widths, default=0) <= max_qubits
+    assert operator_of(fused).equiv(Operator(circuit), atol=1e-10)
+
+
+def test_fusion_merges_and_reduces_passes():
+    circuit = QuantumCircuit(3)
+    for _ in range(4):
+        circuit.h(0)
+        circuit.cx(0, 1)
+        circuit.rz(0.3, 1)
+    circuit.cp(0.1, 0, 2)
+    circuit.rzz(0.2, 1, 2)
+    circuit.t(2)
+    fused, stats = fuse(program_of(circuit), FusionOptions(max_qubits=2))
+    assert stats.fused_gates >= 1 and stats.fused_diagonals >= 1
+    # the trailing diagonals become one diagonal op
+    assert isinstance(fused.ops[-1], ir.Diagonal) and set(fused.ops[-1].qubits) == {0, 1, 2}
+    assert operator_of(fused).equiv(Operator(circuit), atol=1e-10)
+
+
+def test_qft_fusion_matches_and_keeps_measurements():
+    circuit = synth_qft_full(7)
+    circuit.measure_all()
+    program = program_of(circuit)
+    fused, stats = fuse(program)
+    assert stats.ops_out < stats.ops_in
+    assert [op for op in fused.ops if isinstance(op, ir.Measure)] == [
+        op for op in program.ops if isinstance(op, ir.Measure)
+    ]
+    unitary = ir.Program(7, 0, tuple(op for op in fused.ops if not isinstance(op, ir.Measure)))
+    assert operator_of(unitary).equiv(Operator(synth_qft_full(7)), atol=1e-10)
+
+
+def test_disabled_and_threshold_leave_program_alone():
+    program = program_of(random_circuit(5, 5, seed=3))
+    assert fuse(program, FusionOptions(enabled=False))[0] is program
+    assert fuse(program, FusionOptions(threshold=6))[0] is program
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="max_qubits=11: expecting 1 to 10"):
+        fuse(program_of(random_circuit(3, 2, seed=1)), FusionOptions(max_qubits=11))
+
+
+def test_fused_matrix_keeps_controls_exact():
+    # H then CP: the result never flips qubit 1, exactly (no 1e-17 entries)
+    ops = [ir.Gate((0,), np.array([[1, 1], [1, -1]]) / np.sqrt(2)), ir.Diagonal((0, 1), np.array([1, 1, 1, 1j]))]
+    matrix = fused_matrix((0, 1), ops)
+    assert flipped_qubits(ir.Gate((0, 1), matrix)) == (0,)
+    assert np.count_nonzero(matrix) == 8
+
+
+@pytest.mark.parametrize("kind", ["qft", "qv"])
+@pytest.mark.parametrize("num_global", [1, 2, 3])
+def test_planner_exchanges_below_naive(kind, num_global):
+    n = 12
+    if kind == "qft":
+        circuit = QuantumCircuit(n)
+        circuit.h(range(n))
+        circuit.compose(synth_qft_full(n), inplace=True)
+    else:
+        circuit = quantum_volume(n, 10, seed=5)
+    program = program_of(circuit)
+    naive = naive_exchange_count(program, n - num_global)
+    for candidate in (program, fuse(program)[0]):
+        plan = plan_program(candidate, n - num_global)
+        assert plan.stats["exchanges"] <= naive
+    assert plan_program(fuse(program)[0], n - num_global).stats["exchanges"] < naive

@@ -1,0 +1,57 @@
+"""Bounded memory: the pre-check's count, and what a run allocates beyond its shard."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from aer_mpi import ir
+from aer_mpi.engine import RunConfig, run_experiment
+from aer_mpi.engine.runner import SCRATCH_BYTES, memory_needed
+from aer_mpi.errors import InsufficientMemoryError
+from aer_mpi.kernels import dense
+
+H = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
+CX = np.eye(4)[[0, 3, 2, 1]]
+
+
+def ghz(n: int) -> ir.Program:
+    ops = [ir.Gate((0,), H, "h")] + [ir.Gate((q, q + 1), CX, "cx") for q in range(n - 1)]
+    ops += [ir.Measure(q, q) for q in range(n)]
+    return ir.Program(n, n, tuple(ops), "ghz")
+
+
+def test_thirty_qubits_on_two_ranks_need_the_shard_and_little_else():
+    config = RunConfig(shots=1000)
+    need = memory_needed(ghz(30), config, num_local=29, rank=0, working=True)
+    shard = 16 << 29  # 8 GiB of complex128
+    assert shard < need <= shard + config.buffer_bytes + SCRATCH_BYTES + 200 * 1000
+    single = memory_needed(ghz(30), RunConfig(shots=1000, precision="single"), 29, 0, True)
+    assert single - (8 << 29) == need - shard
+
+
+def test_precheck_refuses_before_allocating():
+    config = RunConfig(shots=10, max_memory_bytes=100 << 20)
+    with pytest.raises(InsufficientMemoryError, match=r"24 qubits need 2\d\d MiB per rank on 1 rank.*use more ranks"):
+        run_experiment(ghz(24), config, MPI.COMM_SELF)
+
+
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_run_allocates_little_beyond_the_shard(kernels):
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    n = 20
+    shard = 16 << n
+    config = RunConfig(shots=2000, seed=3, kernels=kernels)
+    run_experiment(ghz(10), config, MPI.COMM_SELF)  # warm-up: imports, caches
+    tracemalloc.start()
+    try:
+        output = run_experiment(ghz(n), config, MPI.COMM_SELF)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert set(output.counts) <= {"0x0", hex((1 << n) - 1)}
+    # numpy's allocations are traced (numba's are not, and are a few KiB per thread)
+    assert peak - shard <= 0.25 * shard, (peak - shard) / shard
+    assert dense.CHUNK_ELEMENTS * 16 * 4 <= 0.25 * shard
