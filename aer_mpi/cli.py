@@ -104,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--max-memory-mb", type=_positive_int, default=None, metavar="MIB",
                      help="memory each rank may use (default: what its node has free, shared by its ranks)")
+    run.add_argument(
+        "--parallel-experiments", action=argparse.BooleanOptionalAction, default=True,
+        help="run circuits too small to shard whole, one per rank at a time (default); "
+        "--no-parallel-experiments shards every circuit over all ranks",
+    )
     noise = run.add_mutually_exclusive_group()
     noise.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr (errors still print)")
     noise.add_argument(
@@ -448,6 +453,7 @@ def command_run(args: argparse.Namespace) -> int:
     }
     if args.max_memory_mb is not None:
         options["max_memory_mb"] = args.max_memory_mb
+    options["parallel_experiments"] = args.parallel_experiments
     try:
         job = backend.run([s.circuit for s in sources], **options)
         result = job.result()

@@ -21,8 +21,9 @@ def _random_circuits(seed0: int, count: int, qubit_range=(3, 16)):
 
 @pytest.mark.mpi(ranks=[1, 2, 4, 8], timeout=MPI_TIMEOUT)
 def test_random_circuits_match_statevector(comm):
-    # min_local_qubits=2 shards even small circuits, so exchanges happen often.
-    backend = AerMPISimulator(comm=comm, min_local_qubits=2)
+    # min_local_qubits=2 shards even small circuits, so exchanges happen often;
+    # parallel_experiments=False keeps the batch from running them whole, one per rank.
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
     circuits = list(_random_circuits(11, 24))
     result = backend.run([save_statevector(c) for c in circuits], shots=1).result()
     if comm.rank == 0:
@@ -36,7 +37,7 @@ def test_random_circuits_match_statevector(comm):
 
 @pytest.mark.mpi(ranks=[1, 2, 4, 8], timeout=MPI_TIMEOUT)
 def test_default_sharding_and_tiny_circuits(comm):
-    backend = AerMPISimulator(comm=comm)
+    backend = AerMPISimulator(comm=comm, parallel_experiments=False)
     tiny = QuantumCircuit(2)
     tiny.h(0)
     tiny.cx(0, 1)

@@ -107,7 +107,8 @@ def runs() -> dict:
     out = {}
     for ranks in (1, 2, 4):
         proc = run_cli(
-            ranks, "run", "a.qasm", "b.qasm3", "--shots", str(SHOTS), "--seed", "5",
+            # shard even these small circuits over every rank: the sharded writes are under test
+            ranks, "run", "a.qasm", "b.qasm3", "--shots", str(SHOTS), "--seed", "5", "--no-parallel-experiments",
             "--memory", "--output", f"out{ranks}.json", "--save-statevector", f"sv{ranks}", "--quiet",
             cwd=folder,
         )
@@ -205,6 +206,7 @@ def test_dynamic_circuit_progress_lines_and_statevector_warning(tmp_path):
     (tmp_path / "mid.qasm").write_text(_circuit_dynamic())
     (tmp_path / "b.qasm3").write_text(qasm3.dumps(_circuit_b()))
     proc = run_cli(2, "run", "mid.qasm", "b.qasm3", "--shots", "200", "--seed", "1", "--output", "out.json",
+                   "--no-parallel-experiments",
                    "--save-statevector", "sv", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()

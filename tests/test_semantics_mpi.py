@@ -82,7 +82,7 @@ def test_dynamic_circuits_match_aer(comm):
 
     circuits = dynamic_circuits()
     shots = 1500
-    backend = AerMPISimulator(comm=comm, min_local_qubits=2)
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
     result = backend.run(circuits, shots=shots, seed_simulator=17).result()
     # the reference is computed once (rank 0) and shared
     references = None
@@ -133,7 +133,7 @@ def _all_saves(circuit, aer: bool):
 def test_every_save_matches_statevector(comm):
     import qiskit_aer  # noqa: F401  (Aer's QuantumCircuit.save_* methods)
 
-    backend = AerMPISimulator(comm=comm, min_local_qubits=2)
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
     circuits = [random_circuit(n, 5, max_operands=3, seed=40 + n) for n in (5, 7, 9)]
     built = [_all_saves(c, aer=i % 2 == 0) for i, c in enumerate(circuits)]
     result = backend.run([b[0] for b in built], shots=3, seed_simulator=1).result()
@@ -206,7 +206,7 @@ def test_estimator_matches_statevector_estimator(comm):
     from aer_mpi.primitives import EstimatorV2
 
     rng = np.random.default_rng(5)
-    backend = AerMPISimulator(comm=comm, min_local_qubits=2)
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
     estimator = EstimatorV2(backend=backend)
     pubs = []
     for n in (6, 9, 12, 16):
@@ -260,7 +260,7 @@ def test_samplers_give_correct_distributions(comm):
 
     qc, theta = _sampler_circuit()
     values = [0.4, 2.1]
-    backend = AerMPISimulator(comm=comm, min_local_qubits=2)
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
     shots = 4000
     ours = SamplerV2(backend=backend, seed=11).run([(qc, [[v] for v in values])], shots=shots).result()[0]
     theirs = BackendSamplerV2(backend=backend, options={"seed_simulator": 4}).run(
@@ -287,14 +287,14 @@ def test_same_seed_same_results_at_any_rank_count(comm):
     static.measure_all()
     circuits = dynamic + [static]
     options = dict(shots=200, seed_simulator=123, memory=True)
-    here = AerMPISimulator(comm=comm, min_local_qubits=2).run(circuits, **options).result()
+    here = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False).run(circuits, **options).result()
     alone = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2).run(circuits, **options).result()
     for i in range(len(circuits)):
         assert here.get_memory(i) == alone.get_memory(i)
         assert here.get_counts(i) == alone.get_counts(i)
     qc, theta = _sampler_circuit()
     pub = [(qc, [[0.3], [1.9]])]
-    a = SamplerV2(backend=AerMPISimulator(comm=comm, min_local_qubits=2), seed=8).run(pub, shots=200).result()[0]
+    a = SamplerV2(backend=AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False), seed=8).run(pub, shots=200).result()[0]
     b = SamplerV2(backend=AerMPISimulator(comm=MPI.COMM_SELF), seed=8).run(pub, shots=200).result()[0]
     assert np.array_equal(a.data.alpha.array, b.data.alpha.array)
     assert np.array_equal(a.data.beta.array, b.data.beta.array)

@@ -50,10 +50,12 @@ def ghz(n, measure=True):
 
 
 def long_circuit(n, layers):
+    """A brickwork of h and cx: gate fusion cannot collapse it, so its cost grows with ``layers``."""
     qc = QuantumCircuit(n)
-    for _ in range(layers):
+    for layer in range(layers):
         qc.h(range(n))
-        qc.cx(range(0, n - 1, 2), range(1, n, 2))
+        start = layer % 2
+        qc.cx(range(start, n - 1, 2), range(start + 1, n, 2))
     qc.measure_all()
     return qc
 
@@ -236,9 +238,9 @@ CALLER = textwrap.dedent(
     assert sum(backend.run(qc, shots=20).result().get_counts().values()) == 20
     if sys.argv[1] == "hang":  # the test SIGKILLs this process mid-job: no atexit, no close()
         long = QuantumCircuit(18)
-        for _ in range(400):
+        for layer in range(400):  # a brickwork: fusion cannot collapse it
             long.h(range(18))
-            long.cx(range(0, 17, 2), range(1, 18, 2))
+            long.cx(range(layer % 2, 17, 2), range(layer % 2 + 1, 18, 2))
         job = backend.run(long, shots=1)
         while job.status().name != "RUNNING":
             time.sleep(0.01)

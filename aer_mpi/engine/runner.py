@@ -336,7 +336,7 @@ class _Run:
         all_stats = self.collective.allgather(stats)
         comm_seconds = max(s[2] for s in all_stats)
         counts = memory = None
-        if values is not None and program.num_clbits > 0 or values is not None:
+        if values is not None:
             counts = _counts(values)
             if config.memory:
                 memory = [hex(int(v)) for v in values]
