@@ -230,9 +230,13 @@ class _Localiser:
         self.exchanges += 2 * len(exchanges)
         return tuple(body)
 
+    def _positions(self, qubits: Sequence[int]) -> tuple[list[int], list[int]]:
+        """Positions of ``qubits``, and the indices (into ``qubits``) of those that are rank bits."""
+        positions = [self.layout[q] for q in qubits]
+        return positions, [j for j, p in enumerate(positions) if p >= self.num_local]
+
     def _gate_step(self, op: ir.Gate) -> Step:
-        positions = [self.layout[q] for q in op.qubits]
-        global_idx = [j for j, p in enumerate(positions) if p >= self.num_local]
+        positions, global_idx = self._positions(op.qubits)
         if not global_idx:
             return LocalGate(tuple(positions), op.matrix)
         local_idx, full = _split_by_rank_bits(len(op.qubits), global_idx)
@@ -249,8 +253,7 @@ class _Localiser:
         )
 
     def _diagonal_step(self, op: ir.Diagonal) -> Step:
-        positions = [self.layout[q] for q in op.qubits]
-        global_idx = [j for j, p in enumerate(positions) if p >= self.num_local]
+        positions, global_idx = self._positions(op.qubits)
         if not global_idx:
             return LocalDiagonal(tuple(positions), op.diag)
         local_idx, full = _split_by_rank_bits(len(op.qubits), global_idx)
