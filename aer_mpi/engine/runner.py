@@ -164,6 +164,14 @@ def run_experiment(
     return _Run(program, config, comm, control or RunControl()).run()
 
 
+def clbits_value(clbits: np.ndarray) -> int:
+    """The classical register as an integer, clbit 0 lowest."""
+    out = 0
+    for i, bit in enumerate(clbits):
+        out |= int(bit) << i
+    return out
+
+
 class _Trajectory:
     """Classical state of one shot."""
 
@@ -171,10 +179,7 @@ class _Trajectory:
         self.clbits = np.zeros(max(num_clbits, 0), dtype=np.uint8)
 
     def value(self) -> int:
-        out = 0
-        for i, bit in enumerate(self.clbits):
-            out |= int(bit) << i
-        return out
+        return clbits_value(self.clbits)
 
 
 class _Run:
@@ -895,10 +900,7 @@ class _ShotGroup:
         return sub
 
     def value(self) -> int:
-        out = 0
-        for i, bit in enumerate(self.clbits):
-            out |= int(bit) << i
-        return out
+        return clbits_value(self.clbits)
 
 
 class _SaveRecord:
