@@ -14,9 +14,9 @@ import os
 import random
 import uuid
 import weakref
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
-from qiskit.circuit import Instruction, Parameter, QuantumCircuit
+from qiskit.circuit import Instruction, QuantumCircuit
 from qiskit.circuit.library import UnitaryGate, get_standard_gate_name_mapping
 from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target

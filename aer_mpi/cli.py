@@ -25,7 +25,6 @@ import random
 import re
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 

@@ -12,7 +12,6 @@ import os
 import time
 from typing import Any, Callable, Optional
 
-import numpy as np
 
 from aer_mpi._version import __version__
 from aer_mpi.batch import run_small_experiments

@@ -130,7 +130,6 @@ def worker(args) -> None:
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
-    import numpy as np
 
     from aer_mpi import AerMPISimulator
 
@@ -275,11 +274,7 @@ def plot(records, out: Path) -> list[str]:
         ax.set_xlabel("qubits")
         ax.set_ylabel("wall time of run().result() [s]")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "time.png"
-    fig.savefig(path, dpi=80)
-    files.append(str(path))
-    plt.close(fig)
+    files.append(_save_figure(plt, fig, out / "time.png"))
 
     multi = [r for r in records if r["naive_bytes"]]
     if multi:
@@ -292,12 +287,15 @@ def plot(records, out: Path) -> list[str]:
         ax.set_xticklabels(labels, rotation=60, fontsize=7)
         ax.set_ylabel("GiB exchanged (all ranks)")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = out / "bytes.png"
-        fig.savefig(path, dpi=80)
-        files.append(str(path))
-        plt.close(fig)
+        files.append(_save_figure(plt, fig, out / "bytes.png"))
     return files
+
+
+def _save_figure(plt, fig, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return str(path)
 
 
 def driver(args) -> None:

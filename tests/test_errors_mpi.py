@@ -80,7 +80,7 @@ def check_bad_input_same_error_everywhere_then_good_job(comm):
         qc.measure_all()
         with pytest.raises(InvalidInputError, match=pattern) as info:
             backend.run(qc, **options)
-        errors_on_every_rank(comm, info.value)
+        assert errors_on_every_rank(comm, info.value), what
     # too many qubits for the memory: refused before allocating, naming the sizes and the fix
     wide = QuantumCircuit(40)
     wide.h(0)

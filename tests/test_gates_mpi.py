@@ -7,7 +7,7 @@ from qiskit.circuit.library import DiagonalGate, UnitaryGate, get_standard_gate_
 from qiskit.quantum_info import Statevector, random_unitary
 
 from aer_mpi import AerMPISimulator
-from conftest import MPI_TIMEOUT, fidelity, save_statevector
+from conftest import MPI_TIMEOUT, save_statevector
 
 SKIP = {"measure", "reset", "delay", "barrier"}
 

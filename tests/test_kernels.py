@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from qiskit.quantum_info import Operator, Statevector, random_statevector, random_unitary
+from qiskit.quantum_info import Operator, random_statevector, random_unitary
 
 from aer_mpi import kernels
 from aer_mpi.kernels import dense

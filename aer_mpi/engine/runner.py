@@ -34,7 +34,6 @@ from aer_mpi.plan import (
     LocalGate,
     MeasureStep,
     PhaseStep,
-    Plan,
     RankDiagonal,
     RankGate,
     ResetStep,
@@ -277,7 +276,7 @@ class _Run:
 
     # -- the working ranks ------------------------------------------------
     def _run_working(self, sub: Any, g: int) -> ExperimentOutput:
-        program, config = self.program, self.config
+        config = self.config
         self.collective = Collective(sub)
         self.exchange = BitSwapExchange(sub, config.buffer_bytes)
         try:
@@ -315,7 +314,7 @@ class _Run:
             self.total_steps = max(1, len(plan.steps))
             self._reset_state()
             traj = _Trajectory(program.num_clbits)
-            self._execute(plan.steps, traj, final_measures=True)
+            self._execute(plan.steps, traj)
             layout = plan.final_layout
             if config.statevector_path is not None:
                 layout = self._write_statevector(layout, config.statevector_path)
@@ -387,7 +386,10 @@ class _Run:
     def _rank_value(self, rank_bits: Sequence[int]) -> int:
         return sum(((self.rank >> b) & 1) << i for i, b in enumerate(rank_bits))
 
-    def _execute(self, steps, traj: _Trajectory, final_measures: bool) -> None:
+    def _execute(self, steps, traj: Any) -> None:
+        """Run straight-line steps. Control flow, mid-circuit measurement and
+        reset reach the engine only through shot branching (``_run_group``),
+        which hands this method one plain step at a time."""
         state = self.state
         for step in steps:
             if isinstance(step, LocalGate):
@@ -406,32 +408,9 @@ class _Run:
                 self.collective.agree()
                 self.exchange.swap(state, step.pairs)
             elif isinstance(step, MeasureStep):
-                if not final_measures:
-                    traj.clbits[step.clbit] = self._measure(step.position)
-            elif isinstance(step, ResetStep):
-                if self._measure(step.position):
-                    kernels.flip(state, step.position)
+                pass  # a final measurement: all shots are sampled afterwards in one pass
             elif isinstance(step, SaveStep):
                 self._save(step, traj)
-            elif isinstance(step, IfElseStep):
-                holds = ir.condition_holds(step.condition, traj.clbits)
-                self._execute(step.true_steps if holds else step.false_steps, traj, final_measures)
-            elif isinstance(step, WhileStep):
-                passes = 0
-                while ir.condition_holds(step.condition, traj.clbits):
-                    passes += 1
-                    if passes > MAX_LOOP_ITERATIONS:
-                        raise InvalidInputError(
-                            f"a while loop ran {MAX_LOOP_ITERATIONS} passes in one shot: "
-                            f"make sure its condition can become false"
-                        )
-                    self._execute(step.body, traj, final_measures)
-            elif isinstance(step, SwitchStep):
-                value = ir.evaluate(step.target, traj.clbits)
-                for values, body in step.cases:
-                    if values is None or value in values:
-                        self._execute(body, traj, final_measures)
-                        break
             else:
                 raise InternalError(f"unknown plan step {step!r}")
             self.steps_done += 1
@@ -522,7 +501,7 @@ class _Run:
                 if group.saves_seen > group.skip_saves:
                     self._save(step, group)
             else:
-                self._execute((step,), None, final_measures=False)
+                self._execute((step,), None)
         then(group)
 
     def _split(self, step: Any, group: "_ShotGroup", rest: Any, pending: list) -> None:
@@ -570,13 +549,6 @@ class _Run:
     def _bit_of_rank(self, position: int) -> int:
         return (self.rank >> (position - self.num_local)) & 1
 
-    def _measure(self, position: int) -> int:
-        """Measure the qubit at ``position``, collapse, and return the outcome (collective)."""
-        p_one, total = self._probability_of_one(position)
-        outcome = 1 if self.rng.random() < p_one else 0
-        self._collapse(position, outcome, p_one, total)
-        return outcome
-
     def _probability_of_one(self, position: int) -> tuple[float, float]:
         """Probability that the qubit at ``position`` reads 1, and the squared norm (collective)."""
         state = self.state
@@ -601,7 +573,6 @@ class _Run:
             kernels.scale(state, factor)
         else:
             state[:] = 0
-        return outcome
 
     # -- saves -------------------------------------------------------------
     def _save(self, step: SaveStep, traj: Any) -> None:

@@ -228,7 +228,7 @@ def fused_matrix(qubits: Sequence[int], ops: Sequence[ir.Op]) -> np.ndarray:
             # factors axis a is op bit m-1-a; move them onto the accumulator's axes
             axes = [k - 1 - where[op.qubits[m - 1 - a]] for a in range(m)]
             shape = [1] * (k + 1)
-            for a, ax in enumerate(axes):
+            for ax in axes:
                 shape[ax] = 2
             order = np.argsort(axes)
             acc = acc * factors.transpose(order).reshape(shape)
