@@ -9,11 +9,12 @@ from aer_mpi.errors import (
     InsufficientMemoryError,
     InvalidInputError,
     JobCancelledError,
+    QobjValidationError,
     RankFailedError,
     WorkerLostError,
     WorkerStartError,
 )
-from aer_mpi.qobj import Qobj, QobjValidationError
+from aer_mpi.qobj.model import Qobj
 
 __all__ = [
     "AerJob",
@@ -34,11 +35,11 @@ __all__ = [
 def __getattr__(name: str):
     # Qiskit-dependent classes load on first use, keeping `import aer_mpi` light.
     if name == "AerMPISimulator":
-        from aer_mpi.backend import AerMPISimulator
+        from aer_mpi.provider.backend import AerMPISimulator
 
         return AerMPISimulator
     if name == "AerJob":
-        from aer_mpi.job import AerJob
+        from aer_mpi.provider.job import AerJob
 
         return AerJob
     raise AttributeError(f"module 'aer_mpi' has no attribute {name!r}")

@@ -16,6 +16,10 @@ class InvalidInputError(AerMPIError, ValueError):
     """A circuit, option or file that aer_mpi cannot run; the message says what to change."""
 
 
+class QobjValidationError(AerMPIError, ValueError):
+    """The Qobj does not validate; the message names the field and what is wrong."""
+
+
 class InsufficientMemoryError(AerMPIError, MemoryError):
     """The run would not fit in the memory available to each rank."""
 

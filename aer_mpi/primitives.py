@@ -43,7 +43,7 @@ class Options:
 def _make_backend(backend: Any, options: Options) -> Any:
     if backend is not None:
         return backend
-    from aer_mpi.backend import AerMPISimulator
+    from aer_mpi.provider.backend import AerMPISimulator
 
     return AerMPISimulator(**options.backend_options)
 

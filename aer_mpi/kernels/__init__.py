@@ -7,8 +7,8 @@ the local array). This layer knows nothing of MPI, ranks or Qiskit; where a
 result depends on where the shard sits in the global state, the caller passes
 the offsets in.
 
-Two implementations of the gate kernels: ``numba`` (``jit.py``, parallel,
-used when numba imports) and ``numpy`` (``dense.py``, always available and
+Two implementations of the gate kernels: ``numba`` (``numba_backend.py``, parallel,
+used when numba imports) and ``numpy`` (``numpy_backend.py``, always available and
 tested against the same oracle). ``use(name)`` picks one for the process;
 the environment variable ``AER_MPI_KERNELS`` (``auto``, ``numba`` or
 ``numpy``) sets the default. The other functions (probabilities, collapse,
@@ -22,8 +22,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from aer_mpi.kernels import dense
-from aer_mpi.kernels.dense import (
+from aer_mpi.kernels import numpy_backend
+from aer_mpi.kernels.numpy_backend import (
     chunk_views,
     collapse,
     flip,
@@ -41,17 +41,17 @@ from aer_mpi.kernels.pauli import (
 
 KERNEL_NAMES = ("auto", "numba", "numpy")
 
-_jit = None  # the numba module once imported
-_jit_error: Optional[str] = None
+_numba = None  # the numba module once imported
+_numba_error: Optional[str] = None
 _active = "numpy"
 _threads = 1
 
 
-def _load_jit():
+def _load_numba():
     """Import the numba kernels, or record why not (then numpy is used)."""
-    global _jit, _jit_error
-    if _jit is not None or _jit_error is not None:
-        return _jit
+    global _numba, _numba_error
+    if _numba is not None or _numba_error is not None:
+        return _numba
     try:
         if "NUMBA_CACHE_DIR" not in os.environ:
             here = os.path.dirname(os.path.abspath(__file__))
@@ -61,11 +61,11 @@ def _load_jit():
                 os.environ["NUMBA_CACHE_DIR"] = os.path.join(
                     tempfile.gettempdir(), f"aer_mpi-numba-{os.getuid() if hasattr(os, 'getuid') else 0}"
                 )
-        from aer_mpi.kernels import jit as module
+        from aer_mpi.kernels import numba_backend as module
     except Exception as exc:  # numba missing or broken: numpy works everywhere
-        _jit_error = f"{type(exc).__name__}: {exc}"
+        _numba_error = f"{type(exc).__name__}: {exc}"
         return None
-    _jit = module
+    _numba = module
     return module
 
 
@@ -81,10 +81,10 @@ def use(name: str = "auto") -> str:
     if name == "numpy":
         _active = "numpy"
     else:
-        module = _load_jit()
+        module = _load_numba()
         if module is None:
             if name == "numba":
-                raise ImportError(f"kernels='numba' but numba cannot be used ({_jit_error}): "
+                raise ImportError(f"kernels='numba' but numba cannot be used ({_numba_error}): "
                                   "install numba or use kernels='numpy'")
             _active = "numpy"
         else:
@@ -100,13 +100,13 @@ def active() -> str:
 def set_threads(count: int) -> int:
     """Threads the numba kernels may use in this process; returns the count in use."""
     global _threads
-    module = _load_jit() if _active == "numba" else None
+    module = _load_numba() if _active == "numba" else None
     _threads = module.set_threads(count) if module is not None else 1
     return _threads
 
 
 def _check(state: np.ndarray, positions: Sequence[int]) -> None:
-    n = dense._num_qubits(state)
+    n = numpy_backend._num_qubits(state)
     if len(set(positions)) != len(positions) or any(not 0 <= int(p) < n for p in positions):
         raise ValueError(f"expecting distinct positions in range({n}), got {list(positions)}")
 
@@ -115,25 +115,25 @@ def apply_matrix(state: np.ndarray, matrix: np.ndarray, positions: Sequence[int]
     """Apply a dense ``2**k x 2**k`` matrix to local ``positions``, in place."""
     _check(state, positions)
     if _active == "numba":
-        _jit.apply_matrix(state, matrix, positions)
+        _numba.apply_matrix(state, matrix, positions)
     else:
-        dense.apply_matrix(state, matrix, positions)
+        numpy_backend.apply_matrix(state, matrix, positions)
 
 
 def apply_diagonal(state: np.ndarray, diag: np.ndarray, positions: Sequence[int]) -> None:
     """Multiply basis state ``i`` of local ``positions`` by ``diag[i]``, in place."""
     _check(state, positions)
     if _active == "numba":
-        _jit.apply_diagonal(state, diag, positions)
+        _numba.apply_diagonal(state, diag, positions)
     else:
-        dense.apply_diagonal(state, diag, positions)
+        numpy_backend.apply_diagonal(state, diag, positions)
 
 
 def scale(state: np.ndarray, factor: complex) -> None:
     if _active == "numba":
-        _jit.scale(state, factor)
+        _numba.scale(state, factor)
     else:
-        dense.scale(state, factor)
+        numpy_backend.scale(state, factor)
 
 
 use(os.environ.get("AER_MPI_KERNELS", "auto"))

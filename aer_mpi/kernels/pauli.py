@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from aer_mpi.kernels.dense import CHUNK_ELEMENTS, _num_qubits, _target_view, chunk_views
+from aer_mpi.kernels.numpy_backend import CHUNK_ELEMENTS, _num_qubits, _target_view, chunk_views
 
 
 def marginal_probabilities(state: np.ndarray, positions: Sequence[int]) -> np.ndarray:

@@ -5,7 +5,7 @@ Qobj and hands it to an AerJob whose function runs it on the MPI ranks.
 Under ``mpiexec`` every rank builds the backend and calls ``run()`` in the
 same order (SPMD); rank 0's job result is complete. In a plain Python
 process, ``AerMPISimulator(processes=P)`` starts P MPI worker processes of
-its own (``aer_mpi.workers``) and runs every job there.
+its own (``aer_mpi.service.pool``) and runs every job there.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
 from aer_mpi._version import __version__
-from aer_mpi.assemble import assemble_circuits, bind_parameters
+from aer_mpi.qobj.assemble import assemble_circuits, bind_parameters
 from aer_mpi.engine import RunControl
 from aer_mpi.errors import InvalidInputError
-from aer_mpi.execution import BACKEND_NAME, execute_qobj
-from aer_mpi.job import AerJob
-from aer_mpi.progress import ProgressListener, make_listener
-from aer_mpi.qobj import PRECISIONS
+from aer_mpi.service.execution import BACKEND_NAME, execute_qobj
+from aer_mpi.provider.job import AerJob
+from aer_mpi.provider.progress import ProgressListener, make_listener
+from aer_mpi.qobj.model import PRECISIONS
 
 #: Options run() accepts, with a check and a description of the allowed values.
 _OPTION_RULES = {
@@ -84,7 +84,7 @@ def check_options(options: dict) -> None:
 
 
 def _save_instruction_names() -> list[str]:
-    from aer_mpi.assemble import SAVE_INSTRUCTIONS
+    from aer_mpi.qobj.assemble import SAVE_INSTRUCTIONS
 
     return sorted(SAVE_INSTRUCTIONS)
 
@@ -136,7 +136,7 @@ class AerMPISimulator(BackendV2):
                     "give comm= (SPMD, every rank runs the script) or processes= (workers of "
                     "this process), not both"
                 )
-            from aer_mpi.workers import WorkerPool
+            from aer_mpi.service.pool import WorkerPool
 
             self._workers = WorkerPool(processes)
             # a backend dropped without close() stops its workers when collected (or at exit)

@@ -5,7 +5,8 @@ import pytest
 from qiskit.quantum_info import Pauli, Statevector, random_statevector
 
 from aer_mpi import ir, kernels
-from aer_mpi.qobj import Qobj, QobjExperiment, QobjValidationError
+from aer_mpi.errors import QobjValidationError
+from aer_mpi.qobj import Qobj, QobjExperiment
 
 
 def _masks(label: str) -> tuple[int, int, int]:

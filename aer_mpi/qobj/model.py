@@ -40,7 +40,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from aer_mpi.errors import AerMPIError
+from aer_mpi.errors import QobjValidationError
 
 #: Instructions every experiment may contain, besides the gates in ``GATE_NAMES``.
 NON_GATE_INSTRUCTIONS = frozenset(
@@ -69,10 +69,6 @@ _BINARY = frozenset(
 )
 SAVE_PREFIX = "save_"
 PRECISIONS = ("double", "single")
-
-
-class QobjValidationError(AerMPIError, ValueError):
-    """The Qobj does not validate; the message names the field and what is wrong."""
 
 
 def _gate_names() -> frozenset[str]:

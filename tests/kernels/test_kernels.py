@@ -5,13 +5,13 @@ import pytest
 from qiskit.quantum_info import Operator, random_statevector, random_unitary
 
 from aer_mpi import kernels
-from aer_mpi.kernels import dense
+from aer_mpi.kernels import numpy_backend
 
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch):
     # Force several chunks even on small arrays, so the chunking is exercised.
-    monkeypatch.setattr(dense, "CHUNK_ELEMENTS", 8)
+    monkeypatch.setattr(numpy_backend, "CHUNK_ELEMENTS", 8)
 
 
 @pytest.mark.parametrize("n", [1, 3, 6])

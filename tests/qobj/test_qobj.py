@@ -6,7 +6,7 @@ import pytest
 from qiskit import QuantumCircuit
 
 from aer_mpi import Qobj, QobjValidationError
-from aer_mpi.assemble import assemble_circuits
+from aer_mpi.qobj.assemble import assemble_circuits
 from aer_mpi.errors import InvalidInputError
 
 

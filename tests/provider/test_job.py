@@ -8,8 +8,9 @@ import pytest
 from qiskit.providers import JobError, JobStatus, JobTimeoutError
 
 from aer_mpi.errors import InvalidInputError, JobCancelledError
-from aer_mpi.job import AerJob
-from aer_mpi.qobj import Qobj, QobjExperiment, QobjValidationError
+from aer_mpi.provider.job import AerJob
+from aer_mpi.errors import QobjValidationError
+from aer_mpi.qobj import Qobj, QobjExperiment
 
 WAIT = 30  # seconds: generous bound for anything that should happen at once
 

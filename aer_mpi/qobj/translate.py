@@ -15,7 +15,7 @@ import numpy as np
 
 from aer_mpi import ir
 from aer_mpi.errors import InvalidInputError
-from aer_mpi.qobj import QobjExperiment
+from aer_mpi.qobj.model import QobjExperiment
 
 #: Qobj save instruction name -> ``ir.Save`` kind. Aer's names first
 #: (``save_expval``, ``save_expval_var``, ``save_amplitudes_sq``), then the long forms.

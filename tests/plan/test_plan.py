@@ -13,7 +13,7 @@ from qiskit.circuit.random import random_circuit
 from qiskit.quantum_info import Statevector
 
 from aer_mpi import ir, kernels
-from aer_mpi.assemble import assemble_circuits
+from aer_mpi.qobj.assemble import assemble_circuits
 from aer_mpi.plan import (
     ExchangeStep,
     LocalDiagonal,
@@ -24,7 +24,7 @@ from aer_mpi.plan import (
     choose_rank_bits,
     plan_program,
 )
-from aer_mpi.translate import to_program
+from aer_mpi.qobj.translate import to_program
 from conftest import fidelity
 
 

@@ -1,7 +1,7 @@
 """The single-process API's MPI workers, seen from the user's process.
 
 ``AerMPISimulator(processes=P)`` owns one ``WorkerPool``: it launches
-``mpiexec -n P python -m aer_mpi.worker`` as a subprocess (the user's
+``mpiexec -n P python -m aer_mpi.service.worker`` as a subprocess (the user's
 process never joins MPI), and every worker rank connects back to it over a
 private Unix socket (``multiprocessing.connection``, authenticated with a
 random key). Rank 0's connection carries the jobs, the cancel requests and
@@ -225,7 +225,7 @@ class WorkerPool:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(var, "1")  # P workers share the cores already
-        command = [self.mpiexec, "-n", str(self.processes), sys.executable, "-m", "aer_mpi.worker"]
+        command = [self.mpiexec, "-n", str(self.processes), sys.executable, "-m", "aer_mpi.service.worker"]
         try:
             with open(self._log_path, "wb") as log:
                 self._proc = subprocess.Popen(

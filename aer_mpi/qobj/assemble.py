@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from aer_mpi.errors import InvalidInputError
-from aer_mpi.qobj import Qobj, QobjExperiment, gate_names
+from aer_mpi.qobj.model import Qobj, QobjExperiment, gate_names
 
 #: Instructions with no definition and no matrix wider than this are refused.
 MAX_OPERATOR_QUBITS = 10

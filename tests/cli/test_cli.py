@@ -21,12 +21,13 @@ from qiskit import QuantumCircuit, qasm2, qasm3
 from qiskit.circuit.random import random_circuit
 from qiskit.quantum_info import Statevector
 
-from aer_mpi import cli
-from aer_mpi.filenames import safe_stem, unique_stems
-from aer_mpi.progress import ProgressBar, ProgressListener, ProgressLog, make_listener
+from aer_mpi.cli import errors as cli_errors
+from aer_mpi.cli import inputs, outputs
+from aer_mpi.service.filenames import safe_stem, unique_stems
+from aer_mpi.provider.progress import ProgressBar, ProgressListener, ProgressLog, make_listener
 from conftest import fidelity
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 #: Seconds one aer-mpi run may take, MPI start-up included; a hang fails here.
 RUN_TIMEOUT = 120
 SHOTS = 20000
@@ -236,7 +237,7 @@ def test_bad_inputs_fail_fast_naming_the_file_at_2_ranks(tmp_path):
     for files, output, message in cases:
         # a hang would hit the (short) timeout and fail the test
         proc = run_cli(2, "run", *files, "--output", output, cwd=tmp_path, timeout=60)
-        assert proc.returncode == cli.EXIT_BAD_INPUT, (files, proc.returncode, proc.stderr)
+        assert proc.returncode == cli_errors.EXIT_BAD_INPUT, (files, proc.returncode, proc.stderr)
         lines = [line for line in proc.stderr.splitlines() if line.startswith("aer-mpi:")]
         assert len(lines) == 1, proc.stderr  # once, from rank 0
         assert message in lines[0], (message, proc.stderr)
@@ -250,7 +251,7 @@ def test_run_failure_exits_non_zero_on_every_rank(tmp_path):
     circuit.measure(0, 0)
     (tmp_path / "big.qasm").write_text(qasm2.dumps(circuit))
     proc = run_cli(2, "run", "big.qasm", "--max-memory-mb", "8", "--output", "out.json", "--quiet", cwd=tmp_path)
-    assert proc.returncode == cli.EXIT_RUN_FAILED, proc.stderr
+    assert proc.returncode == cli_errors.EXIT_RUN_FAILED, proc.stderr
     assert "big.qasm (circuit 1 of 1 (big)): 24 qubits need" in proc.stderr
     assert not (tmp_path / "out.json").exists()
 
@@ -282,14 +283,14 @@ def test_read_circuit_errors_name_file_line_and_fix(tmp_path):
     }
     for name, (text, message) in cases.items():
         (tmp_path / name).write_text(text)
-        with pytest.raises(cli.CliError) as info:
-            cli.read_circuit(str(tmp_path / name))
+        with pytest.raises(cli_errors.CliError) as info:
+            inputs.read_circuit(str(tmp_path / name))
         assert str(info.value).startswith(str(tmp_path / name)) and message in str(info.value), str(info.value)
     (tmp_path / "f.qasm").write_bytes(b"OPENQASM 2.0;\n\xff\xfe")
-    with pytest.raises(cli.CliError, match=r"f\.qasm:2: not UTF-8"):
-        cli.read_circuit(str(tmp_path / "f.qasm"))
-    with pytest.raises(cli.CliError, match="is a directory"):
-        cli.read_circuit(str(tmp_path))
+    with pytest.raises(cli_errors.CliError, match=r"f\.qasm:2: not UTF-8"):
+        inputs.read_circuit(str(tmp_path / "f.qasm"))
+    with pytest.raises(cli_errors.CliError, match="is a directory"):
+        inputs.read_circuit(str(tmp_path))
 
 
 def test_openqasm3_in_a_dot_qasm_file_and_names_from_files(tmp_path):
@@ -298,7 +299,7 @@ def test_openqasm3_in_a_dot_qasm_file_and_names_from_files(tmp_path):
     text3 = '// a comment\nOPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nh q[0];\ncx q[0], q[1];\n'
     (tmp_path / "x" / "my circuit.qasm").write_text(text3)
     (tmp_path / "y" / "my circuit.qasm").write_text(qasm2.dumps(_circuit_a()))
-    sources = cli.read_sources([str(tmp_path / "x" / "my circuit.qasm"), str(tmp_path / "y" / "my circuit.qasm")])
+    sources = inputs.read_sources([str(tmp_path / "x" / "my circuit.qasm"), str(tmp_path / "y" / "my circuit.qasm")])
     assert [s.circuit.name for s in sources] == ["my_circuit", "my_circuit-2"]
     assert sources[0].circuit.num_qubits == 2 and sources[1].circuit.num_qubits == 9
 
@@ -310,18 +311,18 @@ def test_file_stems_are_safe_and_unique():
 
 
 def test_output_checks_and_atomic_json(tmp_path, monkeypatch):
-    with pytest.raises(cli.CliError, match="does not exist: create it first"):
-        cli.check_output(str(tmp_path / "nope" / "out.json"))
-    with pytest.raises(cli.CliError, match="is a directory"):
-        cli.check_output(str(tmp_path))
-    with pytest.raises(cli.CliError, match="exists and is not a directory"):
+    with pytest.raises(cli_errors.CliError, match="does not exist: create it first"):
+        outputs.check_output(str(tmp_path / "nope" / "out.json"))
+    with pytest.raises(cli_errors.CliError, match="is a directory"):
+        outputs.check_output(str(tmp_path))
+    with pytest.raises(cli_errors.CliError, match="exists and is not a directory"):
         (tmp_path / "file").write_text("x")
-        cli.check_statevector_dir(str(tmp_path / "file"))
-    cli.check_output(str(tmp_path / "out.json"))
+        outputs.check_statevector_dir(str(tmp_path / "file"))
+    outputs.check_output(str(tmp_path / "out.json"))
     assert list(tmp_path.iterdir()) == [tmp_path / "file"]  # the probe left nothing behind
 
     target = tmp_path / "out.json"
-    cli.write_json_atomically(str(target), {"a": np.int64(3), "b": np.float32(0.5)})
+    outputs.write_json_atomically(str(target), {"a": np.int64(3), "b": np.float32(0.5)})
     assert json.loads(target.read_text()) == {"a": 3, "b": 0.5}
 
     def broken_replace(src, dst):
@@ -329,7 +330,7 @@ def test_output_checks_and_atomic_json(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError):
-        cli.write_json_atomically(str(target), {"a": 4})
+        outputs.write_json_atomically(str(target), {"a": 4})
     assert json.loads(target.read_text()) == {"a": 3, "b": 0.5}  # the old file is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "out.json"]  # no temporary left
 

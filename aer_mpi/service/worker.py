@@ -1,6 +1,6 @@
 """A worker process of ``AerMPISimulator(processes=P)``.
 
-Started as ``mpiexec -n P python -m aer_mpi.worker`` by ``aer_mpi.workers``
+Started as ``mpiexec -n P python -m aer_mpi.service.worker`` by ``aer_mpi.service.pool``
 (never by hand). Every rank connects to the user's process (the address and
 key are in the environment) and says hello; rank 0 then takes commands on
 its connection and passes them to the other ranks:
@@ -73,7 +73,7 @@ def _reply_for(error: BaseException, job_id: str) -> tuple:
     from mpi4py import MPI
 
     from aer_mpi.errors import AerMPIError, JobCancelledError
-    from aer_mpi.workers import portable_error
+    from aer_mpi.service.pool import portable_error
 
     if isinstance(error, JobCancelledError):
         return ("cancelled", job_id)
@@ -86,8 +86,8 @@ def _reply_for(error: BaseException, job_id: str) -> tuple:
 def _serve_rank0(comm: Any, link: Any) -> bool:
     """Serve jobs until told to stop; True when the user's process went away."""
     from aer_mpi.engine import RunControl
-    from aer_mpi.execution import execute_qobj
-    from aer_mpi.qobj import Qobj
+    from aer_mpi.service.execution import execute_qobj
+    from aer_mpi.qobj.model import Qobj
 
     hangup = False
     while True:
@@ -127,7 +127,7 @@ def _serve_rank0(comm: Any, link: Any) -> bool:
 
 def _serve_other(comm: Any) -> None:
     from aer_mpi.engine import RunControl
-    from aer_mpi.execution import execute_qobj
+    from aer_mpi.service.execution import execute_qobj
 
     while True:
         command = _wait_command(comm)
@@ -143,11 +143,11 @@ def main() -> int:
     address = os.environ.get("AER_MPI_WORKER_ADDRESS")
     authkey = os.environ.get("AER_MPI_WORKER_AUTHKEY")
     if not address or not authkey:
-        print("aer_mpi.worker is started by AerMPISimulator(processes=P), not by hand", file=sys.stderr)
+        print("aer_mpi.service.worker is started by AerMPISimulator(processes=P), not by hand", file=sys.stderr)
         return 2
     from mpi4py import MPI
 
-    import aer_mpi.execution  # noqa: F401  (import everything before saying ready)
+    import aer_mpi.service.execution  # noqa: F401  (import everything before saying ready)
 
     comm = MPI.COMM_WORLD
     try:

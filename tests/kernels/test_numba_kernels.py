@@ -7,7 +7,7 @@ from qiskit.quantum_info import Operator, random_statevector, random_unitary
 pytest.importorskip("numba")
 
 from aer_mpi import kernels  # noqa: E402
-from aer_mpi.kernels import dense, jit  # noqa: E402
+from aer_mpi.kernels import numba_backend, numpy_backend  # noqa: E402
 
 
 @pytest.mark.parametrize("n", [1, 4, 9, 12])
@@ -21,8 +21,8 @@ def test_matrix_numba_numpy_and_operator_agree(n, k, dtype, rng):
     positions = [int(p) for p in rng.permutation(n)[:k]]
     expected = state.evolve(Operator(unitary), qargs=positions).data if k else state.data * unitary[0, 0]
     fast, slow = state.data.astype(dtype), state.data.astype(dtype)
-    jit.apply_matrix(fast, unitary, positions)
-    dense.apply_matrix(slow, unitary, positions)
+    numba_backend.apply_matrix(fast, unitary, positions)
+    numpy_backend.apply_matrix(slow, unitary, positions)
     tol = 1e-12 if dtype == np.complex128 else 2e-6
     np.testing.assert_allclose(fast, expected, atol=tol)
     np.testing.assert_allclose(slow, expected, atol=tol)
@@ -36,8 +36,8 @@ def test_diagonal_numba_numpy_and_operator_agree(n, k, dtype, rng):
     diag = np.exp(1j * rng.uniform(0, 2 * np.pi, 2**k))
     expected = state.evolve(Operator(np.diag(diag)), qargs=positions).data
     fast, slow = state.data.astype(dtype), state.data.astype(dtype)
-    jit.apply_diagonal(fast, diag, positions)
-    dense.apply_diagonal(slow, diag, positions)
+    numba_backend.apply_diagonal(fast, diag, positions)
+    numpy_backend.apply_diagonal(slow, diag, positions)
     tol = 1e-12 if dtype == np.complex128 else 2e-6
     np.testing.assert_allclose(fast, expected, atol=tol)
     np.testing.assert_allclose(slow, expected, atol=tol)
@@ -51,10 +51,10 @@ def test_split_gate_sums_are_bit_identical():
     full[4:, 4:] = u  # control on bit 2
     state = random_statevector(2**10, seed=2).data
     whole = state.copy()
-    jit.apply_matrix(whole, full, [3, 7, 1])
+    numba_backend.apply_matrix(whole, full, [3, 7, 1])
     tensor = state.copy().reshape(2, 2, 2, 2, 2, 2, 2, 2, 2, 2)  # axis a is bit 9 - a
     one = np.ascontiguousarray(tensor[:, :, :, :, :, :, :, :, 1, :]).reshape(-1)  # bit 1 = 1
-    jit.apply_matrix(one, u, [2, 6])  # bits 3, 7 become 2, 6 once bit 1 is removed
+    numba_backend.apply_matrix(one, u, [2, 6])  # bits 3, 7 become 2, 6 once bit 1 is removed
     tensor[:, :, :, :, :, :, :, :, 1, :] = one.reshape(tensor[:, :, :, :, :, :, :, :, 1, :].shape)
     assert np.array_equal(whole, tensor.reshape(-1))
 

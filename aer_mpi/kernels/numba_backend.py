@@ -1,6 +1,6 @@
 """Numba kernels on one local array (optional: used when numba imports).
 
-Same contract as ``dense``: in place, positions are bit indices of the
+Same contract as ``numpy_backend``: in place, positions are bit indices of the
 local array, no temporary larger than ``2**k`` amplitudes per thread. The
 loops are parallel (``prange``); the number of threads is set by the caller
 through ``set_threads`` so that ranks on one node never oversubscribe it.

@@ -14,11 +14,11 @@ from typing import Any, Callable, Optional
 
 
 from aer_mpi._version import __version__
-from aer_mpi.batch import run_small_experiments
+from aer_mpi.service.small_circuits import run_small_experiments
 from aer_mpi.engine import ExperimentOutput, RunConfig, RunControl, run_experiment
-from aer_mpi.filenames import unique_stems
-from aer_mpi.qobj import Qobj
-from aer_mpi.translate import to_program
+from aer_mpi.service.filenames import unique_stems
+from aer_mpi.qobj.model import Qobj
+from aer_mpi.qobj.translate import to_program
 
 BACKEND_NAME = "aer_mpi_simulator"
 

@@ -10,7 +10,7 @@ from aer_mpi import ir
 from aer_mpi.engine import RunConfig, run_experiment
 from aer_mpi.engine.runner import SCRATCH_BYTES, memory_needed
 from aer_mpi.errors import InsufficientMemoryError
-from aer_mpi.kernels import dense
+from aer_mpi.kernels import numpy_backend
 
 H = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
 CX = np.eye(4)[[0, 3, 2, 1]]
@@ -54,4 +54,4 @@ def test_run_allocates_little_beyond_the_shard(kernels):
     assert set(output.counts) <= {"0x0", hex((1 << n) - 1)}
     # numpy's allocations are traced (numba's are not, and are a few KiB per thread)
     assert peak - shard <= 0.25 * shard, (peak - shard) / shard
-    assert dense.CHUNK_ELEMENTS * 16 * 4 <= 0.25 * shard
+    assert numpy_backend.CHUNK_ELEMENTS * 16 * 4 <= 0.25 * shard

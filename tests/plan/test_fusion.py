@@ -9,11 +9,11 @@ from qiskit.quantum_info import Operator
 from qiskit.synthesis import synth_qft_full
 
 from aer_mpi import ir
-from aer_mpi.assemble import assemble_circuits
+from aer_mpi.qobj.assemble import assemble_circuits
 from aer_mpi.plan import plan_program
 from aer_mpi.plan.fusion import FusionOptions, fuse, fused_matrix
 from aer_mpi.plan.localiser import flipped_qubits, naive_exchange_count
-from aer_mpi.translate import to_program
+from aer_mpi.qobj.translate import to_program
 
 
 def program_of(circuit) -> ir.Program:

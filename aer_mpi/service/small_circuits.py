@@ -19,8 +19,8 @@ from typing import Any, Callable, Optional
 from aer_mpi.comm import Collective, ranks_on_this_node
 from aer_mpi.engine import ExperimentOutput, RunControl, run_experiment
 from aer_mpi.engine.runner import _small_part, cores_available
-from aer_mpi.qobj import Qobj
-from aer_mpi.translate import to_program
+from aer_mpi.qobj.model import Qobj
+from aer_mpi.qobj.translate import to_program
 
 #: A circuit whose shards would have fewer qubits than this (or than
 #: ``min_local_qubits``) is small: its kernels would be all overhead.
@@ -35,7 +35,7 @@ def is_small(num_qubits: int, size: int, min_local_qubits: int) -> bool:
 
 def small_experiments(qobj: Qobj, size: int) -> list[int]:
     """Indices of the experiments to run whole, one rank each (empty: shard them all)."""
-    from aer_mpi.execution import run_config
+    from aer_mpi.service.execution import run_config
 
     if size < 2:
         return []
@@ -71,7 +71,7 @@ def run_small_experiments(
     """
     from mpi4py import MPI
 
-    from aer_mpi.execution import experiment_config
+    from aer_mpi.service.execution import experiment_config
 
     size, rank = comm.Get_size(), comm.Get_rank()
     indices = small_experiments(qobj, size)

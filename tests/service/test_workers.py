@@ -1,6 +1,6 @@
 """AerMPISimulator(processes=P) in a plain Python process (this pytest process).
 
-The workers are real: ``mpiexec -n P python -m aer_mpi.worker``. One pool of
+The workers are real: ``mpiexec -n P python -m aer_mpi.service.worker``. One pool of
 4 serves most tests (starting one costs seconds on a small machine); the
 tests that kill workers or the caller use their own.
 """

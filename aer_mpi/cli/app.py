@@ -1,0 +1,227 @@
+"""``aer-mpi``: the command line for batch jobs (``mpiexec -n P aer-mpi run ...``, ``srun``).
+
+Every rank runs this program. Rank 0 reads and parses the input files and
+checks the outputs; it broadcasts either the circuits or the one-line error,
+so every rank leaves with the same exit status and none waits for a rank
+that has given up. The circuits then run through ``AerMPISimulator`` and its
+``AerJob``, exactly as a Python script under ``mpiexec`` would; rank 0 writes
+the results (JSON, atomically) and, with ``--save-statevector``, every rank
+writes its part of each final state into one ``.npy`` file per circuit.
+
+Exit status: 0 success; 2 bad usage or input (a missing or malformed file, an
+output that cannot be written); 1 the run failed (not enough memory, an
+error on a rank); 130 interrupted. Errors are one line on stderr, from rank 0.
+This module knows the backend and the engine's settings, not the kernels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import random
+import sys
+from typing import Any, Optional, Sequence
+
+from aer_mpi._version import __version__
+from aer_mpi.cli.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    PROG,
+    CliError,
+    one_line,
+    rank_hint,
+    report_error,
+)
+from aer_mpi.cli.info import command_info
+from aer_mpi.cli.inputs import Source, read_sources
+from aer_mpi.cli.outputs import check_output, check_statevector_dir, results_document, write_json_atomically
+
+
+class _Parser(argparse.ArgumentParser):
+    """Prints help and usage errors on rank 0 only; every rank exits alike."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if rank_hint() == 0:
+            super()._print_message(message, file)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Run Qiskit circuits on a statevector sharded across MPI ranks "
+        "(start it with mpiexec -n P or srun; every rank runs the same command).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser(
+        "run",
+        help="run circuits from OpenQASM files and write the results as JSON",
+        description="Run OpenQASM 2 (.qasm) and OpenQASM 3 (.qasm3) files, one circuit each, "
+        "and write their counts to OUTPUT (JSON, written by rank 0 atomically).",
+    )
+    run.add_argument("files", nargs="+", metavar="FILE", help="OpenQASM 2 (.qasm) or 3 (.qasm3) files")
+    run.add_argument("--shots", type=_positive_int, default=1024, help="shots per circuit (default 1024)")
+    run.add_argument(
+        "--seed", type=_seed, default=None,
+        help="seed of the sampler; the same seed gives the same counts whatever the number of ranks "
+        "(default: a random seed, recorded in the output)",
+    )
+    run.add_argument("--precision", choices=("double", "single"), default="double",
+                     help="complex128 (double, default) or complex64 (single: half the memory)")
+    run.add_argument("--memory", action="store_true", help="also record every shot's outcome")
+    run.add_argument("--output", "-o", required=True, metavar="OUT.json", help="where to write the results")
+    run.add_argument(
+        "--save-statevector", metavar="DIR", default=None,
+        help="write each circuit's final state (before its final measurements) to DIR/<name>.npy, "
+        "in Qiskit's qubit order, from every rank in parallel (DIR must be on a file system all ranks share)",
+    )
+    run.add_argument("--max-memory-mb", type=_positive_int, default=None, metavar="MIB",
+                     help="memory each rank may use (default: what its node has free, shared by its ranks)")
+    run.add_argument(
+        "--parallel-experiments", action=argparse.BooleanOptionalAction, default=True,
+        help="run circuits too small to shard whole, one per rank at a time (default); "
+        "--no-parallel-experiments shards every circuit over all ranks",
+    )
+    noise = run.add_mutually_exclusive_group()
+    noise.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr (errors still print)")
+    noise.add_argument(
+        "--progress", choices=("bar", "log"), default=None,
+        help="progress on stderr from rank 0: a bar, or plain lines (default: a bar on a terminal, "
+        "lines otherwise, e.g. in a SLURM log)",
+    )
+    run.set_defaults(handler=command_run)
+
+    info = sub.add_parser("info", help="print versions, the MPI library, ranks, threads and memory per rank")
+    info.add_argument("--json", action="store_true", help="print it as JSON")
+    info.set_defaults(handler=command_info)
+    return parser
+
+
+def _int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expecting an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
+_seed = _int_at_least(0)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        if rank_hint() == 0:
+            print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+# -- commands ---------------------------------------------------------------------------
+def _prepare(args: argparse.Namespace) -> tuple[list[Source], int]:
+    """On rank 0: the circuits and the seed, after checking every input and output."""
+    check_output(args.output)
+    sources = read_sources(args.files)
+    if args.save_statevector is not None:  # last: it creates the directory
+        check_statevector_dir(args.save_statevector)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 62)
+    return sources, seed
+
+
+def _share(comm: Any, compute: Any) -> Any:
+    """Run ``compute()`` on rank 0 and give every rank its value, or raise its ``CliError`` everywhere."""
+    packet: Optional[bytes] = None
+    if comm.Get_rank() == 0:
+        try:
+            outcome: tuple = ("ok", compute())
+        except CliError as exc:
+            outcome = ("error", str(exc), exc.status)
+        except Exception as exc:  # a bug or an odd file: still one line, on every rank
+            outcome = ("error", f"{type(exc).__name__}: {one_line(str(exc))}", EXIT_BAD_INPUT)
+        try:
+            packet = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            packet = pickle.dumps(("error", f"cannot send the circuits to the other ranks: {exc}", EXIT_RUN_FAILED))
+    outcome = pickle.loads(comm.bcast(packet, root=0))
+    if outcome[0] == "error":
+        raise CliError(outcome[1], outcome[2])
+    return outcome[1]
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    rank = comm.Get_rank()
+    try:
+        sources, seed = _share(comm, lambda: _prepare(args))
+    except CliError as exc:
+        if rank == 0:
+            report_error(str(exc))
+        return exc.status
+
+    from aer_mpi.provider.backend import AerMPISimulator
+    from aer_mpi.provider.progress import ProgressListener, make_listener
+
+    if args.quiet:
+        listener: ProgressListener = ProgressListener()
+    else:
+        listener = make_listener(args.progress or True)
+    backend = AerMPISimulator(comm=comm)
+    options: dict[str, Any] = {
+        "shots": args.shots,
+        "seed_simulator": seed,
+        "precision": args.precision,
+        "memory": args.memory,
+        "progress": listener,
+        "statevector_dir": args.save_statevector,
+    }
+    if args.max_memory_mb is not None:
+        options["max_memory_mb"] = args.max_memory_mb
+    options["parallel_experiments"] = args.parallel_experiments
+    try:
+        job = backend.run([s.circuit for s in sources], **options)
+        result = job.result()
+    except Exception as exc:
+        if rank == 0:
+            prefix = ""
+            if listener.index is not None and listener.index < len(sources):
+                prefix = f"{sources[listener.index].path} ({listener.where()}): "
+            report_error(f"{prefix}{one_line(str(exc)) or type(exc).__name__}")
+        return EXIT_RUN_FAILED
+
+    status = EXIT_OK
+    packet: Optional[str] = None
+    if rank == 0:
+        for source, experiment in zip(sources, result.results):
+            note = (experiment.metadata or {}).get("statevector_note")
+            if note:
+                print(f"{PROG}: warning: {source.path}: statevector {note}", file=sys.stderr)
+        try:
+            document = results_document(result, sources, seed, comm.Get_size(), args.memory)
+            write_json_atomically(args.output, document)
+        except Exception as exc:
+            packet = f"--output {args.output}: cannot write the results: {one_line(str(exc))}"
+    packet = comm.bcast(packet, root=0)
+    if packet is not None:
+        if rank == 0:
+            report_error(packet)
+        status = EXIT_RUN_FAILED
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

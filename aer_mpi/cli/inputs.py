@@ -1,0 +1,142 @@
+"""Reading circuits for ``aer-mpi run``: OpenQASM 2 and 3 files, with errors that name the file and line."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from aer_mpi.cli.errors import CliError, one_line
+
+QASM2_SUFFIXES = (".qasm", ".qasm2")
+QASM3_SUFFIXES = (".qasm3",)
+
+
+# -- reading circuits ------------------------------------------------------------
+@dataclass
+class Source:
+    path: str
+    circuit: Any
+
+
+def _location(path: str, line: Any, column: Any, message: str) -> str:
+    where = f"{path}:{line}" if column is None else f"{path}:{line}:{column}"
+    return f"{where}: {message}"
+
+
+def load_qasm2(path: str, text: str) -> Any:
+    import qiskit.qasm2
+
+    try:
+        return qiskit.qasm2.loads(
+            text,
+            include_path=(os.path.dirname(os.path.abspath(path)),),
+            custom_instructions=qiskit.qasm2.LEGACY_CUSTOM_INSTRUCTIONS,
+        )
+    except qiskit.qasm2.QASM2Error as exc:
+        message = str(exc).strip().strip('"')
+        match = re.match(r"^(?:<input>|[^:]*):(\d+),(\d+):\s*(.*)$", message, re.S)
+        if match:
+            raise CliError(_location(path, match.group(1), match.group(2), one_line(match.group(3)))) from None
+        raise CliError(f"{path}: {one_line(message)}") from None
+
+
+def load_qasm3(path: str, text: str) -> Any:
+    try:
+        import qiskit_qasm3_import  # noqa: F401
+    except ImportError:
+        raise CliError(
+            f"{path}: reading OpenQASM 3 needs qiskit-qasm3-import: pip install 'aer-mpi[qasm3]'"
+        ) from None
+    import qiskit.qasm3
+
+    try:
+        return qiskit.qasm3.loads(text)
+    except Exception as exc:  # openqasm3's parser errors are not QiskitErrors
+        message = one_line(str(exc).strip().strip('"'))
+        match = re.match(r"^L?(\d+)[,:]C?(\d+):\s*(.*)$", message)
+        if match:
+            raise CliError(_location(path, match.group(1), match.group(2), match.group(3))) from None
+        found = _qasm3_syntax_error(text)
+        if found is not None:
+            raise CliError(_location(path, *found)) from None
+        raise CliError(f"{path}: not valid OpenQASM 3: {message or type(exc).__name__}") from None
+
+
+def _qasm3_syntax_error(text: str) -> Optional[tuple[int, int, str]]:
+    """Line, column and message of the first syntax error (openqasm3's parser bails without them)."""
+    try:
+        from antlr4 import CommonTokenStream, InputStream
+        from antlr4.error.ErrorListener import ErrorListener
+        from openqasm3.parser import qasm3Lexer, qasm3Parser
+    except ImportError:
+        return None
+
+    class Record(ErrorListener):
+        def __init__(self) -> None:
+            self.first: Optional[tuple[int, int, str]] = None
+
+        def syntaxError(self, recognizer, offending, line, column, msg, e):  # noqa: N802 (antlr's name)
+            if self.first is None:
+                self.first = (line, column, msg)
+
+    record = Record()
+    lexer = qasm3Lexer(InputStream(text))
+    lexer.removeErrorListeners()
+    lexer.addErrorListener(record)
+    parser = qasm3Parser(CommonTokenStream(lexer))
+    parser.removeErrorListeners()
+    parser.addErrorListener(record)
+    try:
+        parser.program()
+    except Exception:
+        pass
+    return record.first
+
+
+def _qasm_version(text: str) -> Optional[int]:
+    """The major version of the OPENQASM statement, skipping comments; None if there is none."""
+    stripped = re.sub(r"//[^\n]*|/\*.*?\*/", " ", text, flags=re.S)
+    match = re.match(r"\s*OPENQASM\s+(\d+)", stripped)
+    return int(match.group(1)) if match else None
+
+
+def read_circuit(path: str) -> Any:
+    """The circuit in ``path`` (OpenQASM 2 or 3), or a ``CliError`` naming the file."""
+    if not os.path.exists(path):
+        raise CliError(f"{path}: no such file: check the path")
+    if os.path.isdir(path):
+        raise CliError(f"{path}: is a directory: give the circuit files (e.g. {path}/*.qasm)")
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CliError(f"{path}:{line}: not UTF-8 text: is it an OpenQASM file?") from None
+    suffix = os.path.splitext(path)[1].lower()
+    version = _qasm_version(text)
+    if suffix in QASM3_SUFFIXES or (suffix in QASM2_SUFFIXES and version == 3):
+        circuit = load_qasm3(path, text)
+    elif suffix in QASM2_SUFFIXES:
+        circuit = load_qasm2(path, text)
+    else:
+        raise CliError(f"{path}: unknown kind of file {suffix or '(no suffix)'!r}: expecting .qasm (OpenQASM 2) or .qasm3")
+    if circuit.num_qubits < 1:
+        raise CliError(f"{path}: the circuit has no qubits: declare at least one (qreg / qubit)")
+    return circuit
+
+
+def read_sources(paths: Sequence[str]) -> list[Source]:
+    """Every circuit, named after its file (made safe and unique for file names)."""
+    from aer_mpi.service.filenames import unique_stems
+
+    sources = [Source(path, read_circuit(path)) for path in paths]
+    stems = unique_stems(os.path.splitext(os.path.basename(s.path))[0] for s in sources)
+    for source, stem in zip(sources, stems):
+        source.circuit.name = stem
+    return sources

@@ -1,0 +1,113 @@
+"""Outputs of ``aer-mpi run``: checked before the run, written atomically after it."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+from typing import Any, Sequence
+
+from aer_mpi.cli.errors import CliError
+from aer_mpi.cli.inputs import Source
+
+
+# -- checking outputs before running ------------------------------------------------
+def _check_writable_directory(directory: str, what: str) -> None:
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".aer-mpi-probe-", dir=directory)
+    except OSError as exc:
+        raise CliError(f"{what}: cannot write in {directory}: {exc.strerror or exc}: choose a writable directory") from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+def check_output(path: str) -> None:
+    if os.path.isdir(path):
+        raise CliError(f"--output {path}: is a directory: give a file name, e.g. {os.path.join(path, 'results.json')}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CliError(f"--output {path}: directory {directory} does not exist: create it first")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise CliError(f"--output {path}: the file exists and is read-only: remove it or choose another name")
+    _check_writable_directory(directory, f"--output {path}")
+
+
+def check_statevector_dir(directory: str) -> None:
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise CliError(f"--save-statevector {directory}: exists and is not a directory")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"--save-statevector {directory}: cannot create it: {exc.strerror or exc}") from None
+    _check_writable_directory(directory, f"--save-statevector {directory}")
+
+
+# -- writing the results ----------------------------------------------------------
+def write_json_atomically(path: str, document: Any) -> None:
+    """Write ``document`` to ``path`` through a temporary file in the same directory and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(document, stream, indent=1, default=_json_default)
+            stream.write("\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, complex):
+        return [value.real, value.imag]
+    return str(value)
+
+
+def results_document(result: Any, sources: Sequence[Source], seed: int, ranks: int, memory: bool) -> dict:
+    entries = []
+    for i, (source, experiment) in enumerate(zip(sources, result.results)):
+        data = experiment.data
+        entry: dict[str, Any] = {
+            "name": source.circuit.name,
+            "file": source.path,
+            "num_qubits": source.circuit.num_qubits,
+            "shots": experiment.shots,
+            "seed": experiment.seed_simulator,
+            "counts": result.get_counts(i) if getattr(data, "counts", None) is not None else None,
+        }
+        if memory:
+            entry["memory"] = result.get_memory(i) if getattr(data, "memory", None) is not None else None
+        metadata = dict(experiment.metadata or {})
+        if "statevector_file" in metadata:
+            entry["statevector"] = metadata["statevector_file"]
+        entry["metadata"] = metadata
+        entry["time_taken"] = experiment.time_taken
+        entries.append(entry)
+    return {
+        "results": entries,
+        "backend": result.backend_name,
+        "backend_version": result.backend_version,
+        "ranks": ranks,
+        "seed": seed,
+        "job_id": result.job_id,
+        "success": bool(result.success),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "time_taken": result.time_taken,
+    }

@@ -1,0 +1,1 @@
+"""The Qiskit face: ``AerMPISimulator`` (a BackendV2), ``AerJob`` and progress reporting."""
