@@ -15,18 +15,9 @@ def _memory_per_rank(comm: Any) -> tuple[int, int]:
     """(bytes available to each rank, ranks on this node), as the engine counts them."""
     from aer_mpi.comm import ranks_on_this_node
     from aer_mpi.engine.config import RunConfig
-    from aer_mpi.engine.runner import memory_available
+    from aer_mpi.engine.resources import memory_available
 
     return memory_available(comm, RunConfig()), ranks_on_this_node(comm)
-
-
-def _threads_per_rank() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    omp = os.environ.get("OMP_NUM_THREADS", "")
-    return min(cpus, int(omp)) if omp.isdigit() and int(omp) > 0 else cpus
 
 
 def gather_info(comm: Any) -> Optional[dict]:
@@ -39,10 +30,13 @@ def gather_info(comm: Any) -> Optional[dict]:
     import qiskit
     from mpi4py import MPI
 
+    from aer_mpi.engine.config import RunConfig
+    from aer_mpi.engine.resources import largest_local_qubits, threads_per_rank
+
     available, local_ranks = _memory_per_rank(comm)
     mine = {
         "host": socket.gethostname(),
-        "threads": _threads_per_rank(),
+        "threads": threads_per_rank(RunConfig(), local_ranks),
         "memory": available,
         "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
     }
@@ -61,14 +55,9 @@ def gather_info(comm: Any) -> Optional[dict]:
     memory = min(e["memory"] for e in everyone)
     working = 1 << (comm.Get_size().bit_length() - 1)
     largest = {}
-    for precision, itemsize in (("double", 16), ("single", 8)):
+    for precision in ("double", "single"):
         # the shard plus the exchange buffer and scratch, as the engine counts them
-        from aer_mpi.engine.config import RunConfig
-        from aer_mpi.engine.runner import SCRATCH_BYTES
-
-        room = memory - RunConfig().buffer_bytes - SCRATCH_BYTES
-        local = (room // itemsize).bit_length() - 1 if room >= itemsize else 0
-        largest[precision] = local + (working.bit_length() - 1)
+        largest[precision] = largest_local_qubits(memory, RunConfig(precision=precision)) + (working.bit_length() - 1)
     return {
         "aer_mpi": __version__,
         "python": platform.python_version(),

@@ -18,7 +18,8 @@ from typing import Any, Callable, Optional
 
 from aer_mpi.comm import Collective, ranks_on_this_node
 from aer_mpi.engine import ExperimentOutput, RunControl, run_experiment
-from aer_mpi.engine.runner import _small_part, cores_available
+from aer_mpi.engine.output import small_part as _small_part
+from aer_mpi.engine.resources import cores_available
 from aer_mpi.qobj.model import Qobj
 from aer_mpi.qobj.translate import to_program
 

@@ -8,7 +8,7 @@ from mpi4py import MPI
 
 from aer_mpi import ir
 from aer_mpi.engine import RunConfig, run_experiment
-from aer_mpi.engine.runner import SCRATCH_BYTES, memory_needed
+from aer_mpi.engine.resources import SCRATCH_BYTES, memory_needed
 from aer_mpi.errors import InsufficientMemoryError
 from aer_mpi.kernels import numpy_backend
 

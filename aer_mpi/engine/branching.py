@@ -1,0 +1,261 @@
+"""Shot branching for dynamic programs, on an explicit work stack.
+
+Promise of this module: every shot of a program with mid-circuit
+measurements, resets or control flow runs, shots sharing one state until
+a measurement (or reset) splits them by outcome. Shot ``s`` draws from its
+own stream ``default_rng([seed, s])``, so its outcomes do not depend on
+which shots it travels with, on the number of ranks, or on memory. Every
+decision is the same on every rank (probabilities are agreed collectively).
+
+How it runs. A *continuation* says what a group of shots does next: an
+immutable linked list of frames, innermost first:
+
+* ``_Seq(steps, index, parent)``: run ``steps[index:]``, then ``parent``;
+* ``_Loop(step, passes, parent)``: a while loop that has made ``passes``
+  passes: test its condition, then run its body (with a ``_Loop`` of
+  ``passes + 1`` after it) or go on with ``parent``.
+
+Frames share their parents and are never copied, so a continuation is as
+deep as the control flow is nested, whatever the number of loop passes or
+measurements (a pass replaces its ``_Loop`` frame by the next one). A split
+runs the shots of outcome 0 on at once (depth first); the shots of outcome
+1 wait on the work stack with a copy of the shard taken before the
+collapse (at most ``copies`` such copies at once). When no copy can be
+afforded, those shots are queued to be replayed from the start instead,
+with the saves they already met skipped. No recursion anywhere.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+
+from aer_mpi import ir
+from aer_mpi.engine.interpreter import Interpreter
+from aer_mpi.engine.saves import Saves
+from aer_mpi.engine.shard import Shard
+from aer_mpi.errors import InvalidInputError
+from aer_mpi.plan import IfElseStep, MeasureStep, ResetStep, SaveStep, SwitchStep, WhileStep
+
+#: Passes a while loop may make in one shot before the run stops with an error.
+MAX_LOOP_ITERATIONS = 10_000
+#: Shots that start together in shot branching (each holds a random stream).
+SHOT_BATCH = 8192
+
+
+def clbits_value(clbits: np.ndarray) -> int:
+    """The classical register as an integer, clbit 0 lowest."""
+    out = 0
+    for i, bit in enumerate(clbits):
+        out |= int(bit) << i
+    return out
+
+
+class ShotGroup:
+    """Shots that share one state and one classical memory (``clbits``)."""
+
+    __slots__ = ("shots", "rngs", "clbits", "saves_seen", "skip_saves")
+
+    def __init__(self, shots: np.ndarray, rngs: list, clbits: np.ndarray, skip_saves: int = 0):
+        self.shots = shots
+        self.rngs = rngs
+        self.clbits = clbits
+        #: Saves met so far, and how many of the first ones were already recorded (a replay).
+        self.saves_seen = 0
+        self.skip_saves = skip_saves
+
+    def take(self, mask: np.ndarray) -> "ShotGroup":
+        rngs = [rng for rng, keep in zip(self.rngs, mask) if keep]
+        sub = ShotGroup(self.shots[mask], rngs, self.clbits.copy(), self.skip_saves)
+        sub.saves_seen = self.saves_seen
+        return sub
+
+    def value(self) -> int:
+        return clbits_value(self.clbits)
+
+
+class _Seq:
+    """Run ``steps[index:]``, then ``parent``."""
+
+    __slots__ = ("steps", "index", "parent")
+
+    def __init__(self, steps: tuple, index: int, parent: "_Frame"):
+        self.steps = steps
+        self.index = index
+        self.parent = parent
+
+
+class _Loop:
+    """A while loop ``step`` after ``passes`` passes; then ``parent``."""
+
+    __slots__ = ("step", "passes", "parent")
+
+    def __init__(self, step: WhileStep, passes: int, parent: "_Frame"):
+        self.step = step
+        self.passes = passes
+        self.parent = parent
+
+
+_Frame = Optional[Union[_Seq, _Loop]]  # None: the shots are done
+
+
+def _seq(steps: tuple, index: int, parent: _Frame) -> _Frame:
+    """``_Seq(steps, index, parent)``, or just ``parent`` when nothing is left of ``steps``."""
+    return _Seq(steps, index, parent) if index < len(steps) else parent
+
+
+class _Pending:
+    """Shots of outcome 1 of a split, waiting (on the work stack) for the outcome-0 shots to finish."""
+
+    __slots__ = ("step", "group", "p_one", "total", "saved", "then")
+
+    def __init__(self, step: Any, group: ShotGroup, p_one: float, total: float, saved: np.ndarray, then: _Frame):
+        self.step = step
+        self.group = group
+        self.p_one = p_one
+        self.total = total
+        self.saved = saved
+        self.then = then
+
+
+class Branching:
+    """Runs a dynamic plan's steps for all shots on ``shard``."""
+
+    def __init__(
+        self,
+        shard: Shard,
+        interpreter: Interpreter,
+        saves: Saves,
+        seed: int,
+        num_clbits: int,
+        copies: int,
+    ):
+        self.shard = shard
+        self.interpreter = interpreter
+        self.saves = saves
+        self.seed = seed
+        self.num_clbits = max(num_clbits, 0)
+        #: Shard copies that may still be taken (agreed: the least of any rank).
+        self.copies_left = copies
+        #: Shots to replay from the start: (shots, saves already recorded), first in first out.
+        self.replays: deque = deque()
+
+    def run(self, steps: tuple, shots: int) -> np.ndarray:
+        """The final classical register of every shot (collective)."""
+        values = np.zeros(shots, dtype=np.int64)
+        # batches bound the per-shot random streams held at once
+        all_shots = np.arange(shots, dtype=np.int64)
+        self.replays.extend((all_shots[i : i + SHOT_BATCH], 0) for i in range(0, shots, SHOT_BATCH))
+        steps = tuple(steps)
+        while self.replays:
+            batch, skip_saves = self.replays.popleft()
+            group = ShotGroup(
+                batch,
+                [np.random.default_rng([self.seed, int(s)]) for s in batch],
+                np.zeros(self.num_clbits, dtype=np.uint8),
+                skip_saves,
+            )
+            self.shard.reset()
+            self._run_tree(group, _seq(steps, 0, None), values)
+        return values
+
+    def _run_tree(self, group: ShotGroup, then: _Frame, values: np.ndarray) -> None:
+        """Run ``group`` and every group split from it that keeps a shard copy, depth first."""
+        stack: list[_Pending] = []
+        current: Optional[tuple[ShotGroup, _Frame]] = (group, then)
+        try:
+            while True:
+                if current is None:
+                    if not stack:
+                        return
+                    pending = stack.pop()
+                    self.shard.restore(pending.saved)
+                    pending.saved = None
+                    self.copies_left += 1
+                    current = (self._outcome(pending.step, pending.group, 1, pending.p_one, pending.total), pending.then)
+                group, then = current
+                current = self._advance(group, then, stack, values)
+        finally:
+            # an error: give back the copies still held
+            self.copies_left += sum(1 for pending in stack if pending.saved is not None)
+
+    def _advance(
+        self, group: ShotGroup, frame: _Frame, stack: list, values: np.ndarray
+    ) -> Optional[tuple[ShotGroup, _Frame]]:
+        """Run ``group`` along ``frame`` up to its next split (returns what goes on) or its end (None)."""
+        interpreter = self.interpreter
+        while frame is not None:
+            if isinstance(frame, _Loop):
+                step = frame.step
+                if not ir.condition_holds(step.condition, group.clbits):
+                    frame = frame.parent
+                    continue
+                if frame.passes >= MAX_LOOP_ITERATIONS:
+                    raise InvalidInputError(
+                        f"a while loop ran {MAX_LOOP_ITERATIONS} passes in one shot: "
+                        f"make sure its condition can become false"
+                    )
+                frame = _seq(step.body, 0, _Loop(step, frame.passes + 1, frame.parent))
+                continue
+            steps, i, parent = frame.steps, frame.index, frame.parent
+            frame = None
+            while i < len(steps):
+                step = steps[i]
+                i += 1
+                if isinstance(step, (MeasureStep, ResetStep)):
+                    return self._split(step, group, _seq(steps, i, parent), stack)
+                if isinstance(step, IfElseStep):
+                    branch = step.true_steps if ir.condition_holds(step.condition, group.clbits) else step.false_steps
+                    frame = _seq(branch, 0, _seq(steps, i, parent))
+                    break
+                if isinstance(step, SwitchStep):
+                    value = ir.evaluate(step.target, group.clbits)
+                    body: tuple = ()
+                    for case_values, case in step.cases:
+                        if case_values is None or value in case_values:
+                            body = case
+                            break
+                    frame = _seq(body, 0, _seq(steps, i, parent))
+                    break
+                if isinstance(step, WhileStep):
+                    frame = _Loop(step, 0, _seq(steps, i, parent))
+                    break
+                if isinstance(step, SaveStep):
+                    group.saves_seen += 1
+                    if group.saves_seen > group.skip_saves:
+                        self.saves.save(step, group.shots, hex(group.value()))
+                else:
+                    interpreter.apply(step)
+            else:
+                frame = parent
+        values[group.shots] = group.value()
+        return None
+
+    def _split(self, step: Any, group: ShotGroup, then: _Frame, stack: list) -> tuple[ShotGroup, _Frame]:
+        """Measure (or reset) every shot of ``group``; returns the side that goes on now."""
+        shard = self.shard
+        p_one, total = shard.probability_of_one(step.position)
+        draws = np.array([rng.random() for rng in group.rngs])
+        ones = draws < p_one
+        sides = [(outcome, mask) for outcome, mask in ((0, ~ones), (1, ones)) if mask.any()]
+        if len(sides) == 2:
+            later = group.take(sides[1][1])
+            if self.copies_left > 0:
+                self.copies_left -= 1
+                stack.append(_Pending(step, later, p_one, total, shard.copy(), then))
+            else:
+                # replayed from the start later; the saves met so far are recorded already
+                self.replays.append((later.shots, later.saves_seen))
+        outcome, mask = sides[0]
+        return self._outcome(step, group.take(mask), outcome, p_one, total), then
+
+    def _outcome(self, step: Any, group: ShotGroup, outcome: int, p_one: float, total: float) -> ShotGroup:
+        """Collapse onto ``outcome`` and record it (a measurement) or undo it (a reset)."""
+        self.shard.collapse(step.position, outcome, p_one, total)
+        if isinstance(step, MeasureStep):
+            group.clbits[step.clbit] = outcome
+        elif outcome:
+            self.shard.flip(step.position)
+        return group

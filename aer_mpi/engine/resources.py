@@ -1,0 +1,131 @@
+"""The one resource policy: ranks per node, cores, threads, memory, kernels.
+
+Promise of this module: every number the engine (and ``aer-mpi info``)
+uses to size a run comes from here: how many ranks share this node, how
+many cores and kernel threads each rank gets, how much memory a rank may
+use and how much a run needs before anything is allocated, and how many
+shard copies shot branching may hold. The engine calls it once per run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from aer_mpi import ir, kernels
+from aer_mpi.comm import ranks_on_this_node
+from aer_mpi.engine.config import PRECISIONS, RunConfig
+from aer_mpi.errors import InsufficientMemoryError
+
+#: Scratch a rank holds besides its shard and exchange buffer (kernel chunks, bookkeeping).
+SCRATCH_BYTES = 8 << 20
+#: Most shard copies shot branching keeps (one per pending measurement outcome).
+MAX_BRANCH_COPIES = 64
+#: Bytes per shot that shot branching holds besides the state (its random stream, outcome).
+BRANCH_BYTES_PER_SHOT = 64
+
+
+def has_statevector_save(ops: Sequence[ir.Op]) -> bool:
+    for op in ops:
+        if isinstance(op, ir.Save) and op.kind in ("statevector", "statevector_dict"):
+            return True
+        if isinstance(op, ir.CONTROL_FLOW) and any(has_statevector_save(b) for b in ir.blocks(op)):
+            return True
+    return False
+
+
+def memory_needed(
+    program: ir.Program, config: RunConfig, num_local: int, rank: int, working: bool
+) -> int:
+    """Bytes this rank will hold during the run, counted before allocating any."""
+    itemsize = np.dtype(PRECISIONS[config.precision]).itemsize
+    # per shot while sampling: uniform, outcome, clbit value, owner index (8 bytes
+    # each, some twice), plus a hex string per shot when memory=True
+    outcomes = (64 + (80 if config.memory else 0)) * config.shots
+    if not working:
+        return outcomes
+    need = (itemsize << num_local) + config.buffer_bytes + SCRATCH_BYTES + outcomes
+    if rank == 0 and has_statevector_save(program.ops):
+        # the gathered state in Qiskit's order, plus one shard received at a time
+        need += (itemsize << program.num_qubits) + (itemsize << num_local)
+    return need
+
+
+def branch_copies(program: ir.Program, config: RunConfig, num_local: int, rank: int, available: int) -> int:
+    """How many copies of the shard shot branching may hold at once besides the rest."""
+    itemsize = np.dtype(PRECISIONS[config.precision]).itemsize
+    spare = (
+        available
+        - memory_needed(program, config, num_local, rank, True)
+        - BRANCH_BYTES_PER_SHOT * config.shots
+    )
+    return max(0, min(MAX_BRANCH_COPIES, spare // (itemsize << num_local)))
+
+
+def memory_available(comm: Any, config: RunConfig, node_ranks: Optional[int] = None) -> int:
+    """Bytes one rank may use: ``config.max_memory_bytes``, else the node's free memory shared by its ranks."""
+    if config.max_memory_bytes is not None:
+        return int(config.max_memory_bytes)
+    import psutil
+
+    if node_ranks is None:
+        node_ranks = ranks_on_this_node(comm)
+    return int(psutil.virtual_memory().available // node_ranks)
+
+
+def cores_available() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_rank(config: RunConfig, node_ranks: int) -> int:
+    """Kernel threads one rank asks for: the node's cores shared by its ranks, unless configured."""
+    return config.threads_per_rank or max(1, cores_available() // max(1, node_ranks))
+
+
+def configure_kernels(config: RunConfig, node_ranks: int) -> tuple[str, int]:
+    """Pick the gate kernels and their threads so the node's ranks share its cores.
+
+    Returns the back end's name and the threads it really uses.
+    """
+    name = kernels.use(config.kernels or os.environ.get("AER_MPI_KERNELS", "auto"))
+    return name, kernels.set_threads(threads_per_rank(config, node_ranks))
+
+
+def largest_local_qubits(available: int, config: RunConfig) -> int:
+    """Most local qubits a shard may have in ``available`` bytes (besides buffer and scratch)."""
+    itemsize = np.dtype(PRECISIONS[config.precision]).itemsize
+    room = available - config.buffer_bytes - SCRATCH_BYTES
+    return (room // itemsize).bit_length() - 1 if room >= itemsize else 0
+
+
+def mib(num_bytes: int) -> str:
+    return f"{num_bytes / (1 << 20):,.0f} MiB" if num_bytes >= 1 << 20 else f"{num_bytes:,} bytes"
+
+
+def check_memory(
+    program: ir.Program,
+    config: RunConfig,
+    num_local: int,
+    rank: int,
+    working_ranks: int,
+    available: int,
+) -> int:
+    """Raise ``InsufficientMemoryError`` when this rank lacks the memory; else the branch copies it may hold."""
+    working = rank < working_ranks
+    need = memory_needed(program, config, num_local, rank, working)
+    if need > available:
+        n = program.num_qubits
+        raise InsufficientMemoryError(
+            f"{n} qubits need {mib(need)} per rank on {working_ranks} rank"
+            f"{'s' if working_ranks > 1 else ''} ({config.precision} precision); "
+            f"{mib(available)} are available on rank {rank}: use more ranks"
+            + (", precision='single'" if config.precision == "double" else "")
+            + " or fewer qubits"
+        )
+    return branch_copies(program, config, num_local, rank, available) if working else 0

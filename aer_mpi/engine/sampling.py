@@ -1,0 +1,125 @@
+"""Reading the final state in logical order: sampling final measurements, writing the state to a file.
+
+Promise of this module: both read the shard in Qiskit's qubit order without
+gathering it. The top logical qubits are made the global ones first (one
+exchange, counted in ``Shard.reading_bytes``), so that the shards in order
+of those qubits' value, each read with ``kernels.logical_order_chunks``,
+are the state in logical order. Sampling draws every shot's uniform on
+every rank from one stream, so the same seed gives the same outcomes
+whatever the number of ranks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from aer_mpi import kernels
+from aer_mpi.comm import write_npy_collective
+from aer_mpi.engine.shard import Shard
+from aer_mpi.plan import swaps_to_make_global
+
+
+def make_top_global(shard: Shard, layout: Sequence[int]) -> tuple[tuple[int, ...], int]:
+    """Make the top logical qubits the global ones (collective, exchanges if needed).
+
+    Returns the layout after and this rank's value of those qubits.
+    """
+    n, num_local = shard.num_qubits, shard.num_local
+    top = list(range(num_local, n))
+    pairs, layout = swaps_to_make_global(layout, num_local, top)
+    if pairs:
+        before = shard.exchange.stats.bytes_sent
+        shard.swap(pairs)
+        # reported apart from the plan's exchanges: it is the price of reading in logical order
+        shard.reading_bytes += shard.exchange.stats.bytes_sent - before
+    high = 0
+    for k, q in enumerate(top):
+        high |= shard.bit_of_rank(layout[q]) << k
+    return layout, high
+
+
+def write_statevector(shard: Shard, layout: Sequence[int], path: str) -> tuple[int, ...]:
+    """Write the state as ``path`` (.npy, Qiskit's order) from every rank; never gathered.
+
+    Returns the layout after (the top logical qubits global).
+    """
+    layout, high = make_top_global(shard, layout)
+    local_positions = [layout[q] for q in range(shard.num_local)]
+    write_npy_collective(
+        shard.collective,
+        path,
+        shard.dtype,
+        1 << shard.num_qubits,
+        high << shard.num_local,
+        kernels.logical_order_chunks(shard.array, local_positions),
+    )
+    return layout
+
+
+def sample_outcomes(shard: Shard, layout: Sequence[int], shots: int, rng: np.random.Generator) -> np.ndarray:
+    """Outcome (logical basis index) of each shot, on every rank (collective).
+
+    Rank order and local order are made logical first (top logical qubits
+    global), so that the same seed gives the same outcomes whatever the
+    number of ranks.
+    """
+    n, num_local = shard.num_qubits, shard.num_local
+    collective = shard.collective
+    layout, high = make_top_global(shard, layout)
+    mass = kernels.norm_squared(shard.array)
+    gathered = collective.allgather((high, mass))
+    order = sorted(range(len(gathered)), key=lambda r: gathered[r][0])
+    total = 0.0
+    offset = 0.0
+    for r in order:
+        if r == shard.rank:
+            offset = total
+        total += gathered[r][1]
+    uniforms = rng.random(shots) * total
+    last_rank = order[-1] == shard.rank
+    upper = math.inf if last_rank else offset + mass
+    mine = np.nonzero((uniforms >= offset) & (uniforms < upper))[0]
+    mine = mine[np.argsort(uniforms[mine], kind="stable")]
+    targets = uniforms[mine] - offset
+    local_positions = [layout[q] for q in range(num_local)]  # logical significance order
+    found = np.empty(len(mine), dtype=np.int64)
+    running = 0.0
+    base = 0
+    cursor = 0
+    last_nonzero = -1
+    for chunk in kernels.logical_order_chunks(shard.array, local_positions):
+        if cursor >= len(targets) and last_nonzero >= 0:
+            break
+        probs = chunk.real.astype(np.float64) ** 2 + chunk.imag.astype(np.float64) ** 2
+        cumulative = np.cumsum(probs) + running
+        nonzero = np.nonzero(probs)[0]
+        if len(nonzero):
+            last_nonzero = base + int(nonzero[-1])
+        end = cursor + int(np.searchsorted(targets[cursor:], cumulative[-1], side="left"))
+        if end > cursor:
+            idx = np.searchsorted(cumulative, targets[cursor:end], side="right")
+            found[cursor:end] = base + np.minimum(idx, len(chunk) - 1)
+            cursor = end
+        running = float(cumulative[-1])
+        base += len(chunk)
+    # rounding can leave a few targets past the end: they take the last non-zero entry
+    if cursor < len(targets):
+        found[cursor:] = max(last_nonzero, 0)
+    found |= high << num_local
+    parts = collective.allgather((mine, found))
+    outcomes = np.zeros(shots, dtype=np.int64)
+    for shot_ids, values in parts:
+        outcomes[shot_ids] = values
+    return outcomes
+
+
+def clbit_values(outcomes: np.ndarray, measures: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The classical register of each shot, from its outcome and the final (qubit, clbit) measurements."""
+    values = np.zeros(len(outcomes), dtype=np.int64)
+    for qubit, clbit in measures:
+        bit = (outcomes >> qubit) & 1
+        values = (values & ~np.int64(1 << clbit)) | (bit << clbit)
+    return values
