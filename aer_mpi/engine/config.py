@@ -71,3 +71,5 @@ class ExperimentOutput:
     memory: Optional[list[str]]
     data: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: label -> (save kind as in ir.Save.kind, subtype), for every save that produced a value
+    save_kinds: dict[str, tuple[str, str]] = field(default_factory=dict)
