@@ -21,6 +21,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from qiskit.circuit import Instruction, QuantumCircuit
 
+from aer_mpi.qobj.instructions import SAVE_INSTRUCTIONS, save_subtype
+
 
 class SaveData(Instruction):
     """Base of the save instructions: a directive that records, never changes, the state."""
@@ -36,30 +38,28 @@ class SaveData(Instruction):
         return parameter  # basis states and (pauli, coefficients) terms, not angles
 
 
-def _subtype(average: bool, unnormalized: bool, pershot: bool, conditional: bool) -> str:
-    if pershot:
-        base = "list"
-    elif average:
-        base = "accum" if unnormalized else "average"
-    else:
-        base = "single"
-    return ("c_" if conditional else "") + base
+def _label(name: str) -> str:
+    """Default label of save instruction ``name`` (Aer's)."""
+    return SAVE_INSTRUCTIONS[name].label
 
 
 class SaveStatevector(SaveData):
     """Save the statevector (gathered to rank 0; other ranks' results do not hold it)."""
 
-    def __init__(self, num_qubits: int, label: str = "statevector", pershot: bool = False, conditional: bool = False):
-        super().__init__("save_statevector", num_qubits, label, _subtype(False, False, pershot, conditional))
+    def __init__(self, num_qubits: int, label: str = _label("save_statevector"), pershot: bool = False,
+                 conditional: bool = False):
+        super().__init__("save_statevector", num_qubits, label, save_subtype("save_statevector", False, pershot, conditional))
 
 
 class SaveStatevectorDict(SaveData):
     """Save the statevector as a dict ``{hex basis state: amplitude}`` of its non-zero entries."""
 
     def __init__(
-        self, num_qubits: int, label: str = "statevector_dict", pershot: bool = False, conditional: bool = False
+        self, num_qubits: int, label: str = _label("save_statevector_dict"), pershot: bool = False, conditional: bool = False
     ):
-        super().__init__("save_statevector_dict", num_qubits, label, _subtype(False, False, pershot, conditional))
+        super().__init__(
+            "save_statevector_dict", num_qubits, label, save_subtype("save_statevector_dict", False, pershot, conditional)
+        )
 
 
 class SaveProbabilities(SaveData):
@@ -68,12 +68,15 @@ class SaveProbabilities(SaveData):
     def __init__(
         self,
         num_qubits: int,
-        label: str = "probabilities",
+        label: str = _label("save_probabilities"),
         unnormalized: bool = False,
         pershot: bool = False,
         conditional: bool = False,
     ):
-        super().__init__("save_probabilities", num_qubits, label, _subtype(True, unnormalized, pershot, conditional))
+        super().__init__(
+            "save_probabilities", num_qubits, label,
+            save_subtype("save_probabilities", unnormalized, pershot, conditional),
+        )
 
 
 class SaveProbabilitiesDict(SaveData):
@@ -82,13 +85,14 @@ class SaveProbabilitiesDict(SaveData):
     def __init__(
         self,
         num_qubits: int,
-        label: str = "probabilities_dict",
+        label: str = _label("save_probabilities_dict"),
         unnormalized: bool = False,
         pershot: bool = False,
         conditional: bool = False,
     ):
         super().__init__(
-            "save_probabilities_dict", num_qubits, label, _subtype(True, unnormalized, pershot, conditional)
+            "save_probabilities_dict", num_qubits, label,
+            save_subtype("save_probabilities_dict", unnormalized, pershot, conditional),
         )
 
 
@@ -113,12 +117,12 @@ class SaveAmplitudes(SaveData):
         self,
         num_qubits: int,
         params: Sequence[Any],
-        label: str = "amplitudes",
+        label: str = _label("save_amplitudes"),
         pershot: bool = False,
         conditional: bool = False,
     ):
         super().__init__(
-            "save_amplitudes", num_qubits, label, _subtype(False, False, pershot, conditional),
+            "save_amplitudes", num_qubits, label, save_subtype("save_amplitudes", False, pershot, conditional),
             _basis_states(params, num_qubits),
         )
 
@@ -130,13 +134,13 @@ class SaveAmplitudesSquared(SaveData):
         self,
         num_qubits: int,
         params: Sequence[Any],
-        label: str = "amplitudes_squared",
+        label: str = _label("save_amplitudes_sq"),
         unnormalized: bool = False,
         pershot: bool = False,
         conditional: bool = False,
     ):
         super().__init__(
-            "save_amplitudes_sq", num_qubits, label, _subtype(True, unnormalized, pershot, conditional),
+            "save_amplitudes_sq", num_qubits, label, save_subtype("save_amplitudes_sq", unnormalized, pershot, conditional),
             _basis_states(params, num_qubits),
         )
 
@@ -174,14 +178,14 @@ class SaveExpectationValue(SaveData):
     def __init__(
         self,
         operator: Any,
-        label: str = "expectation_value",
+        label: str = _label("save_expval"),
         unnormalized: bool = False,
         pershot: bool = False,
         conditional: bool = False,
     ):
         terms = expectation_terms(operator)
         super().__init__(
-            "save_expval", len(terms[0][0]), label, _subtype(True, unnormalized, pershot, conditional), terms
+            "save_expval", len(terms[0][0]), label, save_subtype("save_expval", unnormalized, pershot, conditional), terms
         )
 
 
@@ -191,14 +195,15 @@ class SaveExpectationValueVariance(SaveData):
     def __init__(
         self,
         operator: Any,
-        label: str = "expectation_value_variance",
+        label: str = _label("save_expval_var"),
         unnormalized: bool = False,
         pershot: bool = False,
         conditional: bool = False,
     ):
         terms = expectation_terms(operator, variance=True)
         super().__init__(
-            "save_expval_var", len(terms[0][0]), label, _subtype(True, unnormalized, pershot, conditional), terms
+            "save_expval_var", len(terms[0][0]), label,
+            save_subtype("save_expval_var", unnormalized, pershot, conditional), terms,
         )
 
 

@@ -29,6 +29,7 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.quantum_info import SparsePauliOp
 
 from aer_mpi.errors import InvalidInputError
+from aer_mpi.qobj.instructions import CONTROL_FLOW
 
 
 @dataclass
@@ -207,7 +208,7 @@ class EstimatorV2(BaseEstimatorV2):
             circuit = pub.circuit.remove_final_measurements(inplace=False)
             dynamic = sorted(
                 {inst.operation.name for inst in circuit.data}
-                & {"measure", "reset", "if_else", "while_loop", "for_loop", "switch_case"}
+                & ({"measure", "reset"} | CONTROL_FLOW)
             )
             if dynamic:
                 raise InvalidInputError(

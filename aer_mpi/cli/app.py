@@ -37,6 +37,7 @@ from aer_mpi.cli.errors import (
 from aer_mpi.cli.info import command_info
 from aer_mpi.cli.inputs import Source, read_sources
 from aer_mpi.cli.outputs import check_output, check_statevector_dir, results_document, write_json_atomically
+from aer_mpi.qobj.options import OPTIONS, PRECISIONS, PROGRESS_STYLES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,14 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
         "and write their counts to OUTPUT (JSON, written by rank 0 atomically).",
     )
     run.add_argument("files", nargs="+", metavar="FILE", help="OpenQASM 2 (.qasm) or 3 (.qasm3) files")
-    run.add_argument("--shots", type=_positive_int, default=1024, help="shots per circuit (default 1024)")
+    run.add_argument("--shots", type=_option_type("shots"), default=OPTIONS["shots"].default,
+                     help=f"shots per circuit (default {OPTIONS['shots'].default})")
     run.add_argument(
-        "--seed", type=_seed, default=None,
+        "--seed", type=_option_type("seed_simulator"), default=OPTIONS["seed_simulator"].default,
         help="seed of the sampler; the same seed gives the same counts whatever the number of ranks "
         "(default: a random seed, recorded in the output)",
     )
-    run.add_argument("--precision", choices=("double", "single"), default="double",
-                     help="complex128 (double, default) or complex64 (single: half the memory)")
+    run.add_argument("--precision", choices=PRECISIONS, default=OPTIONS["precision"].default,
+                     help=f"complex128 (double) or complex64 (single: half the memory); "
+                     f"default {OPTIONS['precision'].default}")
     run.add_argument("--memory", action="store_true", help="also record every shot's outcome")
     run.add_argument("--output", "-o", required=True, metavar="OUT.json", help="where to write the results")
     run.add_argument(
@@ -79,17 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="write each circuit's final state (before its final measurements) to DIR/<name>.npy, "
         "in Qiskit's qubit order, from every rank in parallel (DIR must be on a file system all ranks share)",
     )
-    run.add_argument("--max-memory-mb", type=_positive_int, default=None, metavar="MIB",
+    run.add_argument("--max-memory-mb", type=_option_type("max_memory_mb"), default=OPTIONS["max_memory_mb"].default,
+                     metavar="MIB",
                      help="memory each rank may use (default: what its node has free, shared by its ranks)")
     run.add_argument(
-        "--parallel-experiments", action=argparse.BooleanOptionalAction, default=True,
-        help="run circuits too small to shard whole, one per rank at a time (default); "
+        "--parallel-experiments", action=argparse.BooleanOptionalAction,
+        default=OPTIONS["parallel_experiments"].default,
+        help="run circuits too small to shard whole, one per rank at a time (default: %(default)s); "
         "--no-parallel-experiments shards every circuit over all ranks",
     )
     noise = run.add_mutually_exclusive_group()
     noise.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr (errors still print)")
     noise.add_argument(
-        "--progress", choices=("bar", "log"), default=None,
+        "--progress", choices=PROGRESS_STYLES, default=None,
         help="progress on stderr from rank 0: a bar, or plain lines (default: a bar on a terminal, "
         "lines otherwise, e.g. in a SLURM log)",
     )
@@ -101,23 +106,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _int_at_least(minimum: int):
-    """An argparse type: an integer >= ``minimum``."""
+def _option_type(name: str):
+    """An argparse type: a number that run option ``name`` accepts (``aer_mpi.qobj.options``)."""
+    row = OPTIONS[name]
 
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expecting an integer >= {minimum}, got {text!r}")
+    def parse(text: str) -> Any:
+        value: Any = None
+        for kind in (int, float):
+            try:
+                value = kind(text)
+                break
+            except ValueError:
+                pass
+        if value is None or not row.check(value):
+            raise argparse.ArgumentTypeError(f"expecting {row.allowed}, got {text!r}")
         return value
 
     return parse
-
-
-_positive_int = _int_at_least(1)
-_seed = _int_at_least(0)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -42,6 +42,8 @@ DIAGONAL_COST = 0.8
 DEFAULT_MAX_QUBITS = 5
 #: Default widest fused diagonal (its table has ``2**k`` entries).
 DEFAULT_MAX_DIAGONAL_QUBITS = 12
+#: Default smallest program that is fused (Aer's ``fusion_threshold`` is 14 too).
+DEFAULT_THRESHOLD = 14
 #: Fused-matrix entries below this magnitude are made exact zeros.
 ZERO = 1e-14
 
@@ -51,8 +53,8 @@ class FusionOptions:
     enabled: bool = True
     max_qubits: int = DEFAULT_MAX_QUBITS
     max_diagonal_qubits: int = DEFAULT_MAX_DIAGONAL_QUBITS
-    #: Programs with fewer qubits are not fused (Aer's ``fusion_threshold`` idea).
-    threshold: int = 1
+    #: Programs with fewer qubits are not fused (Aer's ``fusion_threshold``).
+    threshold: int = DEFAULT_THRESHOLD
 
     def check(self) -> None:
         if not 1 <= self.max_qubits <= 10:
@@ -257,6 +259,7 @@ def fuse_ops(ops: Sequence[ir.Op], options: Optional[FusionOptions] = None) -> t
 def fuse(program: ir.Program, options: Optional[FusionOptions] = None) -> tuple[ir.Program, FusionStats]:
     """The fused program, and what fusion did (see the module docstring)."""
     options = options or FusionOptions()
+    options.check()
     if not options.enabled or program.num_qubits < options.threshold:
         stats = FusionStats(len(program.ops), len(program.ops))
         return program, stats

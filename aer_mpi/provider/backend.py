@@ -10,7 +10,6 @@ its own (``aer_mpi.service.pool``) and runs every job there.
 
 from __future__ import annotations
 
-import os
 import random
 import uuid
 import weakref
@@ -28,80 +27,22 @@ from aer_mpi.errors import InvalidInputError
 from aer_mpi.service.execution import BACKEND_NAME, execute_qobj
 from aer_mpi.provider.job import AerJob
 from aer_mpi.provider.progress import ProgressListener, make_listener
-from aer_mpi.qobj.model import PRECISIONS
-
-#: Options run() accepts, with a check and a description of the allowed values.
-_OPTION_RULES = {
-    "shots": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
-    "seed_simulator": (
-        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
-        "None or an integer >= 0",
-    ),
-    "memory": (lambda v: isinstance(v, bool), "True or False"),
-    "precision": (lambda v: v in PRECISIONS, " or ".join(repr(p) for p in PRECISIONS)),
-    "parameter_binds": (lambda v: v is None or isinstance(v, (list, tuple)), "None or a list of dicts"),
-    "max_memory_mb": (
-        lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
-        "None or a number of MiB > 0",
-    ),
-    "buffer_mb": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a number of MiB > 0"),
-    "min_local_qubits": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
-    "progress": (
-        lambda v: isinstance(v, bool) or v in ("bar", "log") or isinstance(v, ProgressListener),
-        "True (a bar on a terminal, else log lines), False, 'bar', 'log' or a ProgressListener",
-    ),
-    "statevector_dir": (
-        lambda v: v is None or (isinstance(v, (str, os.PathLike)) and bool(os.fspath(v))),
-        "None or a directory (each circuit's final state is written there as <name>.npy)",
-    ),
-    # performance (docs/performance.md); names as in Qiskit Aer where Aer has them
-    "fusion_enable": (lambda v: isinstance(v, bool), "True or False"),
-    "fusion_max_qubit": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10, "an integer from 1 to 10"),
-    "fusion_threshold": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
-    "kernels": (lambda v: v in (None, "auto", "numba", "numpy"), "None, 'auto', 'numba' or 'numpy'"),
-    "parallel_experiments": (lambda v: isinstance(v, bool), "True or False"),
-    "threads_per_rank": (
-        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
-        "None or an integer >= 1",
-    ),
-}
-#: Options passed to the engine unchanged through the Qobj config.
-_PERFORMANCE_OPTIONS = (
-    "fusion_enable", "fusion_max_qubit", "fusion_threshold", "kernels", "threads_per_rank", "parallel_experiments",
-)
-
-
-def check_options(options: dict) -> None:
-    for name, value in options.items():
-        rule = _OPTION_RULES.get(name)
-        if rule is None:
-            raise InvalidInputError(
-                f"unknown option {name!r}: the options are {', '.join(sorted(_OPTION_RULES))}"
-            )
-        check, allowed = rule
-        if not check(value):
-            raise InvalidInputError(f"option {name}={value!r}: expecting {allowed}")
-
-
-def _save_instruction_names() -> list[str]:
-    from aer_mpi.qobj.assemble import SAVE_INSTRUCTIONS
-
-    return sorted(SAVE_INSTRUCTIONS)
+from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS
+from aer_mpi.qobj.options import check_options, defaults, qobj_config
 
 
 def build_target() -> Target:
     """Every instruction the engine runs, on any qubits (no coupling map)."""
+    from qiskit.circuit import get_control_flow_name_mapping
+
     target = Target(description="aer_mpi distributed statevector", num_qubits=None)
     for name, op in get_standard_gate_name_mapping().items():
         target.add_instruction(op, properties=None, name=name)
     target.add_instruction(UnitaryGate, name="unitary")
-    from qiskit.circuit import ForLoopOp, IfElseOp, SwitchCaseOp, WhileLoopOp
-
-    target.add_instruction(IfElseOp, name="if_else")
-    target.add_instruction(WhileLoopOp, name="while_loop")
-    target.add_instruction(ForLoopOp, name="for_loop")
-    target.add_instruction(SwitchCaseOp, name="switch_case")
-    for name in _save_instruction_names():
+    control_flow = get_control_flow_name_mapping()
+    for name in sorted(CONTROL_FLOW):
+        target.add_instruction(control_flow[name], name=name)
+    for name in sorted(SAVE_INSTRUCTIONS):
         target.add_instruction(Instruction(name, 0, 0, []), properties=None, name=name)
     return target
 
@@ -126,7 +67,6 @@ class AerMPISimulator(BackendV2):
             backend_version=__version__,
         )
         self._target = build_target()
-        check_options(options)
         if options:
             self.set_options(**options)
         self._workers = None
@@ -150,24 +90,12 @@ class AerMPISimulator(BackendV2):
 
     @classmethod
     def _default_options(cls) -> Options:
-        return Options(
-            shots=1024,
-            seed_simulator=None,
-            memory=False,
-            precision="double",
-            parameter_binds=None,
-            max_memory_mb=None,
-            buffer_mb=16,
-            min_local_qubits=3,
-            progress=False,
-            statevector_dir=None,
-            fusion_enable=True,
-            fusion_max_qubit=5,
-            fusion_threshold=14,
-            kernels=None,
-            threads_per_rank=None,
-            parallel_experiments=True,
-        )
+        return Options(**defaults())
+
+    def set_options(self, **fields: Any) -> None:
+        """Change default run options; each is checked against ``aer_mpi.qobj.options.OPTIONS``."""
+        check_options(fields)
+        super().set_options(**fields)
 
     @property
     def target(self) -> Target:
@@ -214,21 +142,9 @@ class AerMPISimulator(BackendV2):
         check_options(options)
         merged = {**self.options.__dict__, **options}
         circuits = bind_parameters(circuits, merged.pop("parameter_binds", None))
-        seed = merged.get("seed_simulator")
-        if seed is None:
-            seed = random.SystemRandom().randrange(1 << 62)
-        config = {
-            "shots": merged["shots"],
-            "seed_simulator": seed,
-            "memory": merged["memory"],
-            "precision": merged["precision"],
-            "max_memory_mb": merged.get("max_memory_mb"),
-            "buffer_mb": merged.get("buffer_mb"),
-            "min_local_qubits": merged.get("min_local_qubits"),
-        }
-        if merged.get("statevector_dir") is not None:
-            config["statevector_dir"] = os.fspath(merged["statevector_dir"])
-        config.update({key: merged.get(key) for key in _PERFORMANCE_OPTIONS if merged.get(key) is not None})
+        if merged.get("seed_simulator") is None:
+            merged["seed_simulator"] = random.SystemRandom().randrange(1 << 62)
+        config = qobj_config(merged)
         qobj = assemble_circuits(circuits, config)
         # progress is shown by rank 0 only
         on_root = self._comm is None or self._comm.Get_rank() == 0

@@ -13,27 +13,17 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from aer_mpi.errors import InvalidInputError
+from aer_mpi.qobj.instructions import (
+    IGNORED,
+    PARAMS_BASIS_STATES,
+    PARAMS_PAULI_TERMS,
+    SAVE_INSTRUCTIONS,
+    UNSUPPORTED_CONTROL_FLOW,
+)
 from aer_mpi.qobj.model import Qobj, QobjExperiment, gate_names
 
 #: Instructions with no definition and no matrix wider than this are refused.
 MAX_OPERATOR_QUBITS = 10
-
-#: Aer's save instructions recognised by name (Aer's class or aer_mpi's):
-#: name -> (kind, default label). Aer names the expectation-value saves
-#: ``save_expval`` and ``save_expval_var``; the long forms are accepted too.
-SAVE_INSTRUCTIONS = {
-    "save_statevector": ("statevector", "statevector"),
-    "save_statevector_dict": ("statevector_dict", "statevector_dict"),
-    "save_probabilities": ("probabilities", "probabilities"),
-    "save_probabilities_dict": ("probabilities_dict", "probabilities_dict"),
-    "save_amplitudes": ("amplitudes", "amplitudes"),
-    "save_amplitudes_sq": ("amplitudes_sq", "amplitudes_squared"),
-    "save_expval": ("expectation_value", "expectation_value"),
-    "save_expval_var": ("expectation_value_variance", "expectation_value_variance"),
-    "save_expectation_value": ("expectation_value", "expectation_value"),
-    "save_expectation_value_variance": ("expectation_value_variance", "expectation_value_variance"),
-}
-IGNORED = frozenset({"barrier", "delay", "id"})
 
 _BINARY_NAMES = {
     "BIT_AND": "bit_and", "BIT_OR": "bit_or", "BIT_XOR": "bit_xor",
@@ -131,7 +121,7 @@ class _CircuitAssembler:
                 out.extend(self._for_loop(op, qubits, clbits, where, depth))
             elif name == "switch_case":
                 out.append(self._switch(op, qubits, clbits, where, depth, circuit, clbit_map))
-            elif name in ("break_loop", "continue_loop"):
+            elif name in UNSUPPORTED_CONTROL_FLOW:
                 raise InvalidInputError(
                     f"{where}: {name} is not supported; write the loop with a while_loop condition instead"
                 )
@@ -146,16 +136,16 @@ class _CircuitAssembler:
         return out
 
     def _save(self, op: Any, qubits: list[int], where: str) -> dict:
-        kind, default_label = SAVE_INSTRUCTIONS[op.name]
+        save = SAVE_INSTRUCTIONS[op.name]
         inst = {
             "name": op.name,
             "qubits": qubits,
-            "label": _save_label(op, default_label),
+            "label": _save_label(op, save.label),
             "subtype": str(getattr(op, "_subtype", "single")),
         }
-        if kind in ("amplitudes", "amplitudes_sq"):
+        if save.kind.params == PARAMS_BASIS_STATES:
             inst["params"] = [int(p) for p in op.params]
-        elif kind in ("expectation_value", "expectation_value_variance"):
+        elif save.kind.params == PARAMS_PAULI_TERMS:
             terms = []
             for term in op.params:
                 label, coeffs = term
@@ -282,7 +272,7 @@ class _CircuitAssembler:
         for inst in instructions:
             name = inst["name"]
             if name in SAVE_INSTRUCTIONS:
-                kind = (SAVE_INSTRUCTIONS[name][0], inst["subtype"])
+                kind = (SAVE_INSTRUCTIONS[name].kind.kind, inst["subtype"])
                 if seen.setdefault(inst["label"], kind) != kind:
                     raise InvalidInputError(
                         f"circuit {self.name!r}: two saves share the label {inst['label']!r} but differ in kind "

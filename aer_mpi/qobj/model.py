@@ -42,24 +42,15 @@ from typing import Any, Optional
 
 from aer_mpi.errors import QobjValidationError
 
-#: Instructions every experiment may contain, besides the gates in ``GATE_NAMES``.
-NON_GATE_INSTRUCTIONS = frozenset(
-    {
-        "measure", "reset", "barrier", "delay", "global_phase", "unitary", "diagonal",
-        "if_else", "while_loop", "switch_case",
-    }
+from aer_mpi.qobj.instructions import (
+    NON_GATE_INSTRUCTIONS,
+    PARAMS_BASIS_STATES,
+    PARAMS_PAULI_TERMS,
+    SAVE_INSTRUCTIONS,
+    SAVE_SUBTYPES,
 )
-#: Save instructions (Aer's names, and the long forms of the expectation values).
-SAVE_NAMES = frozenset(
-    {
-        "save_statevector", "save_statevector_dict", "save_probabilities", "save_probabilities_dict",
-        "save_amplitudes", "save_amplitudes_sq", "save_expval", "save_expval_var",
-        "save_expectation_value", "save_expectation_value_variance",
-    }
-)
-SAVE_SUBTYPES = frozenset({"single", "list", "average", "accum", "c_single", "c_list", "c_average", "c_accum"})
-#: Subtypes that make sense for each save (Aer's: a state cannot be averaged).
-_SINGLE_SAVES = frozenset({"save_statevector", "save_statevector_dict", "save_amplitudes"})
+from aer_mpi.qobj.options import validate_config
+
 _UNARY = frozenset({"bit_not", "logic_not", "bool"})
 _BINARY = frozenset(
     {
@@ -67,8 +58,6 @@ _BINARY = frozenset(
         "less", "less_equal", "greater", "greater_equal", "shift_left", "shift_right",
     }
 )
-SAVE_PREFIX = "save_"
-PRECISIONS = ("double", "single")
 
 
 def _gate_names() -> frozenset[str]:
@@ -178,30 +167,6 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def validate_config(config: Any, where: str) -> None:
-    if not isinstance(config, dict):
-        raise QobjValidationError(f"{where}: expecting a dict")
-    shots = config.get("shots")
-    if not _is_int(shots) or shots < 1:
-        raise QobjValidationError(f"{where}.shots: expecting an integer >= 1, got {shots!r}")
-    seed = config.get("seed_simulator")
-    if not _is_int(seed) or seed < 0:
-        raise QobjValidationError(f"{where}.seed_simulator: expecting an integer >= 0, got {seed!r}")
-    precision = config.get("precision", "double")
-    if precision not in PRECISIONS:
-        raise QobjValidationError(
-            f"{where}.precision: expecting one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}"
-        )
-    memory = config.get("memory", False)
-    if not isinstance(memory, bool):
-        raise QobjValidationError(f"{where}.memory: expecting true or false, got {memory!r}")
-    directory = config.get("statevector_dir")
-    if directory is not None and (not isinstance(directory, str) or not directory):
-        raise QobjValidationError(
-            f"{where}.statevector_dir: expecting a directory path or null, got {directory!r}"
-        )
-
-
 def _validate_experiment(exp: QobjExperiment, where: str) -> None:
     header = exp.header
     if not isinstance(header, dict):
@@ -213,10 +178,7 @@ def _validate_experiment(exp: QobjExperiment, where: str) -> None:
     if not _is_int(slots) or slots < 0:
         raise QobjValidationError(f"{where}.header.memory_slots: expecting an integer >= 0, got {slots!r}")
     if exp.config:
-        merged = dict(exp.config)
-        for key in ("shots", "seed_simulator"):
-            merged.setdefault(key, 1)
-        validate_config(merged, f"{where}.config")
+        validate_config(exp.config, f"{where}.config", required=False)
     if not isinstance(exp.instructions, list):
         raise QobjValidationError(f"{where}.instructions: expecting a list")
     _validate_instructions(exp.instructions, n, slots, f"{where}.instructions")
@@ -231,7 +193,7 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str) -
         name = inst.get("name")
         if not isinstance(name, str):
             raise QobjValidationError(f"{at}.name: expecting a string")
-        if name not in gates and name not in NON_GATE_INSTRUCTIONS and name not in SAVE_NAMES:
+        if name not in gates and name not in NON_GATE_INSTRUCTIONS and name not in SAVE_INSTRUCTIONS:
             raise QobjValidationError(f"{at}.name: unknown instruction {name!r}")
         qubits = inst.get("qubits", [])
         if not isinstance(qubits, list) or not all(_is_int(q) and 0 <= q < n for q in qubits):
@@ -276,7 +238,7 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str) -
                 if not isinstance(case.get("body", []), list):
                     raise QobjValidationError(f"{at}.cases[{k}].body: expecting a list of instructions")
                 _validate_instructions(case.get("body", []), n, slots, f"{at}.cases[{k}].body")
-        if name in SAVE_NAMES:
+        if name in SAVE_INSTRUCTIONS:
             _validate_save(inst, name, len(qubits), at)
 
 
@@ -324,18 +286,19 @@ def _validate_save(inst: dict, name: str, num_qubits: int, at: str) -> None:
         raise QobjValidationError(f"{at}.label: expecting a non-empty string")
     subtype = inst.get("subtype", "single")
     if subtype not in SAVE_SUBTYPES:
-        raise QobjValidationError(f"{at}.subtype: expecting one of {', '.join(sorted(SAVE_SUBTYPES))}, got {subtype!r}")
-    if name in _SINGLE_SAVES and subtype.endswith(("average", "accum")):
+        raise QobjValidationError(f"{at}.subtype: expecting one of {', '.join(SAVE_SUBTYPES)}, got {subtype!r}")
+    kind = SAVE_INSTRUCTIONS[name].kind
+    if subtype not in kind.subtypes:
         raise QobjValidationError(f"{at}.subtype: {name} saves a state, which cannot be averaged ({subtype!r})")
     if num_qubits < 1:
         raise QobjValidationError(f"{at}.qubits: a save needs at least one qubit")
     params = inst.get("params", [])
-    if name in ("save_amplitudes", "save_amplitudes_sq"):
+    if kind.params == PARAMS_BASIS_STATES:
         if not params or not all(_is_int(p) and 0 <= p < (1 << num_qubits) for p in params):
             raise QobjValidationError(
                 f"{at}.params: expecting a non-empty list of basis states in range(2**{num_qubits})"
             )
-    elif name in ("save_expval", "save_expval_var", "save_expectation_value", "save_expectation_value_variance"):
+    elif kind.params == PARAMS_PAULI_TERMS:
         if not params:
             raise QobjValidationError(f"{at}.params: expecting a non-empty list of [pauli, [coeff, coeff]] terms")
         for k, term in enumerate(params):

@@ -15,30 +15,22 @@ import numpy as np
 
 from aer_mpi import ir
 from aer_mpi.errors import InvalidInputError
+from aer_mpi.qobj.instructions import (
+    IGNORED,
+    PARAMS_BASIS_STATES,
+    PARAMS_PAULI_TERMS,
+    SAVE_INSTRUCTIONS,
+    SAVE_KINDS,
+    SAVE_PREFIX,
+)
 from aer_mpi.qobj.model import QobjExperiment
-
-#: Qobj save instruction name -> ``ir.Save`` kind. Aer's names first
-#: (``save_expval``, ``save_expval_var``, ``save_amplitudes_sq``), then the long forms.
-SAVE_KINDS_BY_NAME = {
-    "save_statevector": "statevector",
-    "save_statevector_dict": "statevector_dict",
-    "save_probabilities": "probabilities",
-    "save_probabilities_dict": "probabilities_dict",
-    "save_amplitudes": "amplitudes",
-    "save_amplitudes_sq": "amplitudes_sq",
-    "save_expval": "expectation_value",
-    "save_expval_var": "expectation_value_variance",
-    "save_expectation_value": "expectation_value",
-    "save_expectation_value_variance": "expectation_value_variance",
-}
-SUPPORTED_SAVES = frozenset(SAVE_KINDS_BY_NAME)
-
 
 def _save_params(kind: str, params: list) -> Any:
     """Engine form of a save's params: basis states, or (pauli, coeff, coeff_of_square) terms."""
-    if kind in ("amplitudes", "amplitudes_sq"):
+    shape = SAVE_KINDS[kind].params
+    if shape == PARAMS_BASIS_STATES:
         return tuple(int(p) for p in params)
-    if kind in ("expectation_value", "expectation_value_variance"):
+    if shape == PARAMS_PAULI_TERMS:
         return tuple((str(label), float(c[0]), float(c[1])) for label, c in params)
     return None
 
@@ -96,7 +88,7 @@ def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
         name = inst["name"]
         qubits = tuple(inst.get("qubits", []))
         at = f"{where}[{i}] ({name})"
-        if name in ("barrier", "delay", "id"):
+        if name in IGNORED:
             continue
         if name == "measure":
             ops.extend(ir.Measure(q, c) for q, c in zip(qubits, inst["memory"]))
@@ -117,17 +109,18 @@ def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
             if diag.shape != (1 << len(qubits),) or not np.allclose(np.abs(diag), 1, atol=1e-8):
                 raise InvalidInputError(f"{at}: expecting {1 << len(qubits)} entries of modulus 1")
             ops.append(ir.Diagonal(qubits, diag, "diagonal"))
-        elif name.startswith("save_"):
-            if name not in SUPPORTED_SAVES:
+        elif name.startswith(SAVE_PREFIX):
+            save = SAVE_INSTRUCTIONS.get(name)
+            if save is None:
                 raise InvalidInputError(
-                    f"{at}: {name} is not supported; the save instructions are {', '.join(sorted(SUPPORTED_SAVES))}"
+                    f"{at}: {name} is not supported; the save instructions are {', '.join(sorted(SAVE_INSTRUCTIONS))}"
                 )
-            kind = SAVE_KINDS_BY_NAME[name]
+            kind = save.kind.kind
             ops.append(
                 ir.Save(
                     kind,
                     qubits,
-                    inst.get("label", kind),
+                    inst.get("label", save.label),
                     inst.get("subtype", "single"),
                     _save_params(kind, inst.get("params", [])),
                 )

@@ -7,21 +7,21 @@ own (``MPI.COMM_SELF``) and the outputs are gathered. A circuit run alone
 on one rank is exactly what a 1-rank run computes, so the same seed gives
 bit-identical counts and memory.
 
-This sits beside ``execution.execute_qobj`` (which calls it first and runs
-the rest sharded); it uses the engine and the Qobj, no kernel internals.
+``execution.execute_qobj`` calls it first with the job's planned
+experiments (``plan_jobs``) and runs the rest sharded; it uses the engine,
+no Qobj and no kernel internals.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from aer_mpi.comm import Collective, ranks_on_this_node
 from aer_mpi.engine import ExperimentOutput, RunControl, run_experiment
 from aer_mpi.engine.output import small_part as _small_part
 from aer_mpi.engine.resources import cores_available
-from aer_mpi.qobj.model import Qobj
-from aer_mpi.qobj.translate import to_program
+from aer_mpi.service.plan_jobs import PlannedExperiment
 
 #: A circuit whose shards would have fewer qubits than this (or than
 #: ``min_local_qubits``) is small: its kernels would be all overhead.
@@ -34,18 +34,15 @@ def is_small(num_qubits: int, size: int, min_local_qubits: int) -> bool:
     return num_qubits - g < max(min_local_qubits, SMALL_SHARD_QUBITS)
 
 
-def small_experiments(qobj: Qobj, size: int) -> list[int]:
+def small_experiments(planned: Sequence[PlannedExperiment], size: int) -> list[int]:
     """Indices of the experiments to run whole, one rank each (empty: shard them all)."""
-    from aer_mpi.service.execution import run_config
-
     if size < 2:
         return []
-    small = []
-    for index, experiment in enumerate(qobj.experiments):
-        config = run_config({**qobj.config, **experiment.config})
-        n = int(experiment.header.get("n_qubits", 0))
-        if config.parallel_experiments and is_small(n, size, config.min_local_qubits):
-            small.append(index)
+    small = [
+        index
+        for index, (program, config, _) in enumerate(planned)
+        if config.parallel_experiments and is_small(program.num_qubits, size, config.min_local_qubits)
+    ]
     return small if len(small) >= 2 else []
 
 
@@ -61,35 +58,32 @@ def assign(costs: dict[int, float], size: int) -> dict[int, int]:
 
 
 def run_small_experiments(
-    qobj: Qobj,
+    planned: Sequence[PlannedExperiment],
     comm: Any,
     control: Optional[RunControl] = None,
     on_experiment: Optional[Callable[[int, int, str], None]] = None,
 ) -> dict[int, ExperimentOutput]:
-    """Run the small experiments of ``qobj`` whole, in parallel (collective).
+    """Run the small experiments of ``planned`` whole, in parallel (collective).
 
     Returns index -> output on every rank (large arrays on rank 0 only).
     """
     from mpi4py import MPI
 
-    from aer_mpi.service.execution import experiment_config
-
     size, rank = comm.Get_size(), comm.Get_rank()
-    indices = small_experiments(qobj, size)
+    indices = small_experiments(planned, size)
     if not indices:
         return {}
     collective = Collective(comm)
     node_ranks = ranks_on_this_node(comm)
     threads = max(1, cores_available() // node_ranks)
-    owner = assign({i: float(1 << int(qobj.experiments[i].header.get("n_qubits", 0))) for i in indices}, size)
+    owner = assign({i: float(1 << planned[i].program.num_qubits) for i in indices}, size)
     mine: dict[int, ExperimentOutput] = {}
     error: Optional[BaseException] = None
     try:
         for index in indices:
             if owner[index] != rank:
                 continue
-            experiment = qobj.experiments[index]
-            config = experiment_config(qobj, index)
+            program, config, _ = planned[index]
             config = dataclasses.replace(config, threads_per_rank=config.threads_per_rank or threads)
             if config.max_memory_bytes is None:
                 import psutil
@@ -97,9 +91,8 @@ def run_small_experiments(
                 config = dataclasses.replace(
                     config, max_memory_bytes=int(psutil.virtual_memory().available // node_ranks)
                 )
-            program = to_program(experiment, index)
             if on_experiment is not None and rank == 0:
-                on_experiment(index, len(qobj.experiments), program.name)
+                on_experiment(index, len(planned), program.name)
             output = run_experiment(program, config, MPI.COMM_SELF, control if rank == 0 else None)
             output.metadata["parallel_experiments"] = size
             output.metadata["experiment_rank"] = rank

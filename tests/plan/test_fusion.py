@@ -42,7 +42,7 @@ def operator_of(program: ir.Program) -> Operator:
 def test_fused_random_circuits_match_operator(seed, max_qubits):
     circuit = random_circuit(6, 12, max_operands=3, seed=seed)
     program = program_of(circuit)
-    options = FusionOptions(max_qubits=max_qubits, max_diagonal_qubits=max(max_qubits, 4))
+    options = FusionOptions(max_qubits=max_qubits, max_diagonal_qubits=max(max_qubits, 4), threshold=1)
     fused, stats = fuse(program, options)
     assert stats.ops_out == len(fused.ops) <= len(program.ops)
     widths = [len(op.qubits) for op in fused.ops if isinstance(op, ir.Gate) and op.name.startswith("fused")]
@@ -59,7 +59,7 @@ def test_fusion_merges_and_reduces_passes():
     circuit.cp(0.1, 0, 2)
     circuit.rzz(0.2, 1, 2)
     circuit.t(2)
-    fused, stats = fuse(program_of(circuit), FusionOptions(max_qubits=2))
+    fused, stats = fuse(program_of(circuit), FusionOptions(max_qubits=2, threshold=1))
     assert stats.fused_gates >= 1 and stats.fused_diagonals >= 1
     # the trailing diagonals become one diagonal op
     assert isinstance(fused.ops[-1], ir.Diagonal) and set(fused.ops[-1].qubits) == {0, 1, 2}
@@ -70,7 +70,7 @@ def test_qft_fusion_matches_and_keeps_measurements():
     circuit = synth_qft_full(7)
     circuit.measure_all()
     program = program_of(circuit)
-    fused, stats = fuse(program)
+    fused, stats = fuse(program, FusionOptions(threshold=1))
     assert stats.ops_out < stats.ops_in
     assert [op for op in fused.ops if isinstance(op, ir.Measure)] == [
         op for op in program.ops if isinstance(op, ir.Measure)
@@ -110,7 +110,8 @@ def test_planner_exchanges_below_naive(kind, num_global):
         circuit = quantum_volume(n, 10, seed=5)
     program = program_of(circuit)
     naive = naive_exchange_count(program, n - num_global)
-    for candidate in (program, fuse(program)[0]):
+    fused = fuse(program, FusionOptions(threshold=1))[0]
+    for candidate in (program, fused):
         plan = plan_program(candidate, n - num_global)
         assert plan.stats["exchanges"] <= naive
-    assert plan_program(fuse(program)[0], n - num_global).stats["exchanges"] < naive
+    assert plan_program(fused, n - num_global).stats["exchanges"] < naive

@@ -1,0 +1,152 @@
+"""Instruction and save names: ONE table.
+
+Promise: every name a Qobj instruction may carry besides Qiskit's standard
+gates is here, and every save instruction is one row saying which
+``ir.Save`` kind it becomes, its default label, and (per kind) the subtypes
+it allows, the shape of its params and how its value is given back in a
+``Result``. Assembly (``assemble.py``), validation (``model.py``),
+translation (``translate.py``), the backend's ``Target``, the library's
+save instructions and result formatting (``service/results.py``) all read
+it; none keeps a list of its own.
+
+To add a save kind: add its ``SaveKind`` row (and the kind to
+``ir.SAVE_KINDS``, and its computation to the engine), then one
+``SaveInstruction`` row per name it is known by (Aer's, aer_mpi's);
+optionally a class in ``library.py``. ``tests/qobj/test_instruction_table.py``
+runs every row from a circuit to its formatted result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from aer_mpi import ir
+
+# -- subtypes (Aer's) ---------------------------------------------------------------------
+#: ``single`` (one value), ``list`` (one per shot), ``average`` (mean over shots),
+#: ``accum`` (sum over shots); the ``c_`` forms are keyed by the classical memory.
+SAVE_SUBTYPES = ("single", "list", "average", "accum", "c_single", "c_list", "c_average", "c_accum")
+#: Subtypes of a save whose value cannot be averaged (a state, an amplitude).
+UNAVERAGED_SUBTYPES = ("single", "list", "c_single", "c_list")
+
+# -- params shapes ------------------------------------------------------------------------
+#: No params.
+PARAMS_NONE = "none"
+#: Basis states (integers in ``range(2**num_qubits)``).
+PARAMS_BASIS_STATES = "basis_states"
+#: ``[pauli label, [coeff in O, coeff in O @ O]]`` terms.
+PARAMS_PAULI_TERMS = "pauli_terms"
+
+# -- how a saved value is given back ----------------------------------------------------------
+#: ``qiskit.quantum_info.Statevector``.
+RESULT_STATEVECTOR = "Statevector"
+#: ``qiskit.result.ProbDistribution``.
+RESULT_PROB_DISTRIBUTION = "ProbDistribution"
+#: As the engine returns it (an array, a dict, a float).
+RESULT_PLAIN = "plain"
+
+
+@dataclass(frozen=True)
+class SaveKind:
+    """What the engine computes for one ``ir.Save.kind``."""
+
+    kind: str
+    subtypes: tuple[str, ...]
+    params: str
+    result: str
+
+    @property
+    def averaged(self) -> bool:
+        """Whether shots can be averaged (``average``/``accum`` subtypes)."""
+        return "average" in self.subtypes
+
+
+@dataclass(frozen=True)
+class SaveInstruction:
+    """One save instruction name."""
+
+    name: str
+    kind: SaveKind
+    #: Label of a save built without one (Aer's default).
+    label: str
+
+
+def _kind(kind: str, averaged: bool, params: str, result: str = RESULT_PLAIN) -> SaveKind:
+    return SaveKind(kind, SAVE_SUBTYPES if averaged else UNAVERAGED_SUBTYPES, params, result)
+
+
+#: ``ir.Save.kind`` -> what it allows and how its value is formatted.
+SAVE_KINDS: Mapping[str, SaveKind] = {
+    k.kind: k
+    for k in (
+        _kind("statevector", False, PARAMS_NONE, RESULT_STATEVECTOR),
+        _kind("statevector_dict", False, PARAMS_NONE),
+        _kind("probabilities", True, PARAMS_NONE),
+        _kind("probabilities_dict", True, PARAMS_NONE, RESULT_PROB_DISTRIBUTION),
+        _kind("amplitudes", False, PARAMS_BASIS_STATES),
+        _kind("amplitudes_sq", True, PARAMS_BASIS_STATES),
+        _kind("expectation_value", True, PARAMS_PAULI_TERMS),
+        _kind("expectation_value_variance", True, PARAMS_PAULI_TERMS),
+    )
+}
+if set(SAVE_KINDS) != set(ir.SAVE_KINDS):  # pragma: no cover - an internal invariant
+    raise ImportError("aer_mpi.qobj.instructions.SAVE_KINDS and aer_mpi.ir.SAVE_KINDS disagree")
+
+
+def _save(name: str, kind: str, label: str) -> SaveInstruction:
+    return SaveInstruction(name, SAVE_KINDS[kind], label)
+
+
+#: Save instruction name -> its row. Aer's names (``save_expval``,
+#: ``save_expval_var``, ``save_amplitudes_sq``) and the long forms.
+SAVE_INSTRUCTIONS: Mapping[str, SaveInstruction] = {
+    s.name: s
+    for s in (
+        _save("save_statevector", "statevector", "statevector"),
+        _save("save_statevector_dict", "statevector_dict", "statevector_dict"),
+        _save("save_probabilities", "probabilities", "probabilities"),
+        _save("save_probabilities_dict", "probabilities_dict", "probabilities_dict"),
+        _save("save_amplitudes", "amplitudes", "amplitudes"),
+        _save("save_amplitudes_sq", "amplitudes_sq", "amplitudes_squared"),
+        _save("save_expval", "expectation_value", "expectation_value"),
+        _save("save_expval_var", "expectation_value_variance", "expectation_value_variance"),
+        _save("save_expectation_value", "expectation_value", "expectation_value"),
+        _save("save_expectation_value_variance", "expectation_value_variance", "expectation_value_variance"),
+    )
+}
+SAVE_NAMES = frozenset(SAVE_INSTRUCTIONS)
+SAVE_PREFIX = "save_"
+
+# -- everything else that is not a standard gate ------------------------------------------------
+#: Control flow a Qobj carries (conditions on clbits and classical expressions).
+QOBJ_CONTROL_FLOW = frozenset({"if_else", "while_loop", "switch_case"})
+#: Control flow the backend accepts: the Qobj's, and ``for_loop`` (assembly unrolls it).
+CONTROL_FLOW = QOBJ_CONTROL_FLOW | {"for_loop"}
+#: Control flow refused at assembly, with a hint.
+UNSUPPORTED_CONTROL_FLOW = frozenset({"break_loop", "continue_loop"})
+#: Instructions that do nothing to the state: dropped by assembly and translation.
+IGNORED = frozenset({"barrier", "delay", "id"})
+#: Instructions a Qobj may contain besides the standard gates and the saves.
+NON_GATE_INSTRUCTIONS = frozenset(
+    {"measure", "reset", "barrier", "delay", "global_phase", "unitary", "diagonal"}
+) | QOBJ_CONTROL_FLOW
+
+
+def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, conditional: bool = False) -> str:
+    """Aer's subtype of save ``name`` from its flags: per shot, averaged (summed) over shots, or one value."""
+    if pershot:
+        base = "list"
+    elif SAVE_INSTRUCTIONS[name].kind.averaged:
+        base = "accum" if unnormalized else "average"
+    else:
+        base = "single"
+    return ("c_" if conditional else "") + base
+
+
+__all__ = [
+    "CONTROL_FLOW", "IGNORED", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
+    "PARAMS_PAULI_TERMS", "QOBJ_CONTROL_FLOW", "RESULT_PLAIN", "RESULT_PROB_DISTRIBUTION",
+    "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
+    "SaveKind", "UNSUPPORTED_CONTROL_FLOW", "save_subtype",
+]

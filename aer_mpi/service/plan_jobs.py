@@ -1,0 +1,93 @@
+"""A Qobj -> the (program, config, header) of each experiment, once.
+
+Promise: ``experiments(qobj)`` translates every experiment of a validated
+Qobj into an ``ir.Program`` and its ``RunConfig`` (the job's config, the
+experiment's own over it, the experiment's seed stream and where its final
+state is written), with its header for the Result. ``share_plan`` does it
+on rank 0 only and broadcasts the outcome, pickled once, to the other
+ranks (or the error, which every rank then raises): with one rank nothing
+is serialised. The other ranks neither validate nor translate: rank 0's
+job is what every rank runs (its Qobj was validated at ``AerJob.submit()``;
+validating again would repeat the same pure checks on the same data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Optional
+
+from aer_mpi import ir
+from aer_mpi.engine import RunConfig
+from aer_mpi.errors import InternalError
+from aer_mpi.qobj.model import Qobj
+from aer_mpi.qobj.options import run_config
+from aer_mpi.qobj.translate import to_program
+from aer_mpi.service.filenames import unique_stems
+
+
+class PlannedExperiment(NamedTuple):
+    """One experiment, ready for the engine."""
+
+    program: ir.Program
+    config: RunConfig
+    header: dict
+
+
+@dataclass
+class JobPlan:
+    """What every rank needs to run a job and build its Result."""
+
+    qobj_id: str
+    header: dict
+    experiments: list[PlannedExperiment]
+
+
+def experiments(qobj: Qobj) -> list[PlannedExperiment]:
+    """Every experiment of ``qobj`` (validated) as (program, config, header)."""
+    files = _statevector_files(qobj)
+    planned = []
+    for index, experiment in enumerate(qobj.experiments):
+        config = run_config({**qobj.config, **experiment.config})
+        if files is not None:
+            config = dataclasses.replace(config, statevector_path=files[index])
+        if "seed_simulator" not in experiment.config:
+            # each experiment of a job gets its own stream (as in Aer): seed_simulator + index
+            config = dataclasses.replace(config, seed=config.seed + index)
+        planned.append(PlannedExperiment(to_program(experiment, index), config, dict(experiment.header)))
+    return planned
+
+
+def plan_job(qobj: Qobj) -> JobPlan:
+    return JobPlan(qobj.qobj_id, dict(qobj.header), experiments(qobj))
+
+
+def share_plan(qobj: Optional[Qobj], comm: Any) -> JobPlan:
+    """Rank 0's ``plan_job(qobj)`` on every rank of ``comm`` (collective); other ranks may pass None."""
+    if comm.Get_size() == 1:
+        return plan_job(qobj)
+    packet: Optional[bytes] = None
+    if comm.Get_rank() == 0:
+        try:
+            outcome: tuple = ("ok", plan_job(qobj))
+        except Exception as exc:  # every rank raises it below
+            outcome = ("error", exc)
+        try:
+            packet = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            packet = pickle.dumps(("error", InternalError(f"cannot send the job to the other ranks: {exc}")))
+    kind, value = pickle.loads(comm.bcast(packet, root=0))
+    if kind == "error":
+        raise value
+    return value
+
+
+def _statevector_files(qobj: Qobj) -> Optional[list[str]]:
+    """``<statevector_dir>/<name>.npy`` per experiment (names made safe and unique), or None."""
+    directory = qobj.config.get("statevector_dir")
+    if directory is None:
+        return None
+    names = [str(e.header.get("name") or f"circuit-{i}") for i, e in enumerate(qobj.experiments)]
+    return [os.path.join(directory, stem + ".npy") for stem in unique_stems(names)]
