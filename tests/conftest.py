@@ -1,15 +1,31 @@
-"""Shared test helpers.
+"""Shared test helpers: rank counts, kernel back ends, oracles.
 
 Multi-rank tests use pytest-isolate-mpi: a test marked
-``@pytest.mark.mpi(ranks=[1, 2, 4], timeout=...)`` runs once per rank count,
-each as its own ``mpirun`` job with a timeout, so a hang fails in seconds and
-a crash fails one test, not the suite. Inside such a test, the ``comm``
-fixture is MPI.COMM_WORLD of that job.
+``@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)`` runs once per rank
+count, each as its own ``mpirun`` job with a timeout, so a hang fails in
+seconds and a crash fails one test, not the suite. Inside such a test, the
+``comm`` fixture is MPI.COMM_WORLD of that job.
+
+Rank counts come from the constants below, never literal lists, so the suite's
+coverage (and its cost) is decided in one place.
+
+Kernel back ends: a test that takes the ``kernels`` fixture runs once with
+the numba kernels (what users get by default) and once with the numpy ones.
+The parameter is part of the test id (``test_x[numba-2]``), and the mpirun
+sub-session is started with that id, so each rank selects the same parameter
+and the fixture sets ``AER_MPI_KERNELS`` there, for every backend the test
+builds (COMM_SELF references and primitives included). Check it took with
+``assert_kernels(result, kernels)``. Tests without the fixture run the numpy
+kernels: a process that never selects numba never imports it (~1.5 s saved
+per rank per job).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -17,14 +33,31 @@ import pytest
 # Multi-rank jobs oversubscribe a 2-core machine; keep BLAS to one thread per rank.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-# Multi-rank jobs start fresh processes; the numba kernels cost each one ~1-2 s
-# of import and cache loading, so the suite runs the numpy kernels unless a
-# test asks for numba (kernels="numba"), as tests/test_kernels_jit.py and
-# tests/test_fusion_mpi.py do.
+# The default for tests that do not take the ``kernels`` fixture (see above).
 os.environ.setdefault("AER_MPI_KERNELS", "numpy")
 
 #: Timeout (seconds) of one multi-rank test job, start-up included.
 MPI_TIMEOUT = 120
+
+#: Rank counts of every distributed behaviour (DESIGN.md, Testing).
+RANKS = [1, 2, 4]
+#: The same plus 8 ranks, for cases small enough to afford it.
+RANKS_SMALL = [*RANKS, 8]
+#: Rank counts that are not a power of two: the largest power of two works, the rest idle.
+RANKS_ODD = [3, 5]
+#: Bad input, failures and cancel: one rank, a power of two, and one with an idle rank.
+RANKS_WITH_IDLE = [1, 2, 3]
+
+#: Gate kernel back ends; the ``kernels`` fixture runs a test with each.
+KERNELS = ["numba", "numpy"]
+
+#: Set by pytest-isolate-mpi in its mpirun sub-sessions.
+_IN_MPI_SUBSESSION = "PYTEST_ISOLATE_MPI_IS_FORKED"
+
+
+def working_ranks(size: int) -> int:
+    """Ranks that hold a shard on ``size`` ranks: the largest power of two <= size."""
+    return 1 << (size.bit_length() - 1)
 
 
 def fidelity(a, b) -> float:
@@ -42,6 +75,73 @@ def save_statevector(circuit, label: str = "statevector"):
     return out
 
 
+def assert_kernels(result, name: str) -> None:
+    """Every experiment of ``result`` ran with the ``name`` kernels."""
+    used = [r.metadata["kernels"] for r in result.results]
+    assert used and all(k == name for k in used), (name, used)
+
+
+@pytest.fixture(params=KERNELS)
+def kernels(request, monkeypatch):
+    """The gate kernels of this test ("numba" or "numpy"), set through AER_MPI_KERNELS."""
+    if request.param == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setenv("AER_MPI_KERNELS", request.param)
+    return request.param
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# -- numba's on-disk cache -------------------------------------------------------
+# Every mpirun job is fresh processes; with numba's cache (cache=True, next to
+# aer_mpi/kernels/numba_backend.py) warm, a process loads the compiled kernels in
+# ~1.5 s, with it cold each rank of each job compiles them (~10 s, and ranks of
+# one job race to write the cache). So the main session compiles them once,
+# before any test, in a child process (the main session's own kernel selection
+# stays as it is).
+
+_WARM_NUMBA = textwrap.dedent(
+    """
+    from mpi4py import MPI
+    from qiskit import QuantumCircuit
+    from qiskit.circuit.library import DiagonalGate, UnitaryGate
+    from qiskit.quantum_info import random_unitary
+    from aer_mpi import AerMPISimulator
+
+    qc = QuantumCircuit(6, global_phase=0.2)
+    qc.h(range(6))
+    qc.cx(0, 5)
+    qc.rz(0.1, 2)
+    qc.append(UnitaryGate(random_unitary(8, seed=1)), [0, 3, 5])
+    qc.append(DiagonalGate([1, 1j, -1, -1j]), [1, 4])
+    qc.measure_all()
+    for precision in ("double", "single"):
+        for fusion in (True, False):
+            backend = AerMPISimulator(comm=MPI.COMM_SELF, kernels="numba", fusion_enable=fusion, fusion_threshold=1)
+            backend.run(qc, shots=4, precision=precision).result()
+    """
+)
+
+
+def pytest_collection_finish(session):
+    if os.environ.get(_IN_MPI_SUBSESSION) or session.config.option.collectonly:
+        return
+    wants_numba = any(
+        getattr(item, "callspec", None) is not None and item.callspec.params.get("kernels") == "numba"
+        for item in session.items
+    )
+    if not wants_numba:
+        return
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return  # the numba tests skip
+    proc = subprocess.run(
+        [sys.executable, "-c", _WARM_NUMBA], capture_output=True, text=True, timeout=MPI_TIMEOUT,
+        env={**os.environ, "AER_MPI_KERNELS": "numba"},
+    )
+    if proc.returncode != 0:  # not fatal: the tests say what is wrong
+        print(f"\nwarming numba's cache failed:\n{proc.stdout}{proc.stderr}", file=sys.stderr)

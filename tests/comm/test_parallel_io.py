@@ -13,7 +13,7 @@ from qiskit.quantum_info import Statevector
 from aer_mpi import AerMPISimulator, InvalidInputError
 from aer_mpi.comm import Collective, write_npy_collective
 from aer_mpi.comm.parallel_io import npy_header
-from conftest import MPI_TIMEOUT, fidelity
+from conftest import MPI_TIMEOUT, RANKS, fidelity
 
 
 def test_npy_header_is_what_numpy_writes():
@@ -39,7 +39,7 @@ def shared_dir(comm):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
 def test_round_trip_with_uneven_chunks_and_errors_everywhere(comm, shared_dir):
     folder = shared_dir
     collective = Collective(comm)
@@ -71,7 +71,7 @@ def test_round_trip_with_uneven_chunks_and_errors_everywhere(comm, shared_dir):
     assert not os.path.exists(os.path.join(folder, "y.npy"))
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
 def test_backend_statevector_dir_single_precision(comm, shared_dir):
     folder = shared_dir
     circuit = random_circuit(8, 8, max_operands=3, seed=17)

@@ -37,10 +37,7 @@ def test_precheck_refuses_before_allocating():
         run_experiment(ghz(24), config, MPI.COMM_SELF)
 
 
-@pytest.mark.parametrize("kernels", ["numba", "numpy"])
-def test_run_allocates_little_beyond_the_shard(kernels):
-    if kernels == "numba":
-        pytest.importorskip("numba")
+def test_run_allocates_little_beyond_the_shard(kernels):  # the conftest fixture: numba and numpy
     n = 20
     shard = 16 << n
     config = RunConfig(shots=2000, seed=3, kernels=kernels)
@@ -51,6 +48,7 @@ def test_run_allocates_little_beyond_the_shard(kernels):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    assert output.metadata["kernels"] == kernels
     assert set(output.counts) <= {"0x0", hex((1 << n) - 1)}
     # numpy's allocations are traced (numba's are not, and are a few KiB per thread)
     assert peak - shard <= 0.25 * shard, (peak - shard) / shard

@@ -10,8 +10,14 @@ from aer_mpi.kernels import numpy_backend
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch):
-    # Force several chunks even on small arrays, so the chunking is exercised.
+    # Force several chunks even on small arrays, so the chunking is exercised;
+    # that needs the numpy kernels active, whatever an earlier test in this
+    # process selected (kernels.use is per process).
+    before = kernels.active()
+    kernels.use("numpy")
     monkeypatch.setattr(numpy_backend, "CHUNK_ELEMENTS", 8)
+    yield
+    kernels.use(before)
 
 
 @pytest.mark.parametrize("n", [1, 3, 6])

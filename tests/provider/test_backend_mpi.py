@@ -8,7 +8,7 @@ from qiskit.circuit.random import random_circuit
 from qiskit.quantum_info import Statevector
 
 from aer_mpi import AerMPISimulator
-from conftest import MPI_TIMEOUT, fidelity, save_statevector
+from conftest import MPI_TIMEOUT, RANKS, RANKS_ODD, RANKS_SMALL, assert_kernels, fidelity, save_statevector, working_ranks
 
 
 def _random_circuits(seed0: int, count: int, qubit_range=(3, 16)):
@@ -19,13 +19,14 @@ def _random_circuits(seed0: int, count: int, qubit_range=(3, 16)):
         yield random_circuit(n, depth, max_operands=3, seed=seed0 + i)
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4, 8], timeout=MPI_TIMEOUT)
-def test_random_circuits_match_statevector(comm):
+@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
+def test_random_circuits_match_statevector(comm, kernels):
     # min_local_qubits=2 shards even small circuits, so exchanges happen often;
     # parallel_experiments=False keeps the batch from running them whole, one per rank.
     backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
     circuits = list(_random_circuits(11, 24))
     result = backend.run([save_statevector(c) for c in circuits], shots=1).result()
+    assert_kernels(result, kernels)
     if comm.rank == 0:
         for i, circuit in enumerate(circuits):
             expected = Statevector(circuit).data
@@ -35,7 +36,7 @@ def test_random_circuits_match_statevector(comm):
     assert meta["ranks"] == comm.size
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4, 8], timeout=MPI_TIMEOUT)
+@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
 def test_default_sharding_and_tiny_circuits(comm):
     backend = AerMPISimulator(comm=comm, parallel_experiments=False)
     tiny = QuantumCircuit(2)
@@ -46,20 +47,22 @@ def test_default_sharding_and_tiny_circuits(comm):
     tiny_meta, wide_meta = result.results[0].metadata, result.results[1].metadata
     # a 2-qubit circuit is too small to shard: it runs on one rank
     assert tiny_meta["working_ranks"] == 1
-    assert wide_meta["working_ranks"] == comm.size
-    assert wide_meta["qubits_per_shard"] == 12 - int(np.log2(comm.size))
+    working = working_ranks(comm.size)
+    assert wide_meta["working_ranks"] == working
+    assert wide_meta["qubits_per_shard"] == 12 - (working.bit_length() - 1)
     if comm.rank == 0:
         assert fidelity(Statevector(tiny).data, result.get_statevector(0)) > 1 - 1e-12
         assert fidelity(Statevector(wide).data, result.get_statevector(1)) > 1 - 1e-9
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
-def test_counts_match_probabilities_and_seed_is_rank_independent(comm):
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_counts_match_probabilities_and_seed_is_rank_independent(comm, kernels):
     circuit = random_circuit(8, 6, max_operands=2, seed=42)
     circuit.measure_all()
     shots = 20000
     backend = AerMPISimulator(comm=comm, min_local_qubits=2)
     result = backend.run(circuit, shots=shots, seed_simulator=99, memory=True).result()
+    assert_kernels(result, kernels)
     counts = result.get_counts()
     assert sum(counts.values()) == shots
     probs = Statevector(circuit.remove_final_measurements(inplace=False)).probabilities_dict()
@@ -71,11 +74,12 @@ def test_counts_match_probabilities_and_seed_is_rank_independent(comm):
     # the same seed on one rank alone gives identical counts and memory
     single = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2)
     alone = single.run(circuit, shots=shots, seed_simulator=99, memory=True).result()
+    assert_kernels(alone, kernels)
     assert alone.get_counts() == counts
     assert alone.get_memory() == memory
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
 def test_counts_keys_follow_registers_like_aer(comm):
     from qiskit import ClassicalRegister, QuantumRegister
 
@@ -89,19 +93,20 @@ def test_counts_keys_follow_registers_like_aer(comm):
     assert result.get_counts() == {"101 01": 10}
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
-def test_transpile_keeps_circuits_and_single_precision(comm):
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_transpile_keeps_circuits_and_single_precision(comm, kernels):
     backend = AerMPISimulator(comm=comm, min_local_qubits=2)
     circuit = random_circuit(9, 8, max_operands=3, seed=8)
     assert dict(transpile(circuit, backend, optimization_level=0).count_ops()) == dict(circuit.count_ops())
     result = backend.run(save_statevector(circuit), shots=1, precision="single").result()
+    assert_kernels(result, kernels)
     if comm.rank == 0:
         vector = np.asarray(result.get_statevector())
         assert result.results[0].metadata["precision"] == "single"
         assert fidelity(Statevector(circuit).data, vector) > 1 - 1e-5
 
 
-@pytest.mark.mpi(ranks=[3, 5], timeout=MPI_TIMEOUT)
+@pytest.mark.mpi(ranks=RANKS_ODD, timeout=MPI_TIMEOUT)
 def test_rank_count_not_a_power_of_two_idles_the_extra_ranks(comm):
     circuit = random_circuit(10, 6, max_operands=3, seed=21)
     measured = circuit.copy()
@@ -109,7 +114,8 @@ def test_rank_count_not_a_power_of_two_idles_the_extra_ranks(comm):
     backend = AerMPISimulator(comm=comm)
     result = backend.run([save_statevector(circuit), measured], shots=500, seed_simulator=4).result()
     meta = result.results[0].metadata
-    working = 1 << (comm.size.bit_length() - 1)
+    working = working_ranks(comm.size)
+    assert working < comm.size  # RANKS_ODD: what this test is about
     assert meta["working_ranks"] == working
     assert meta["idle_ranks"] == comm.size - working
     assert f"{comm.size - working} idle" in meta["note"]

@@ -1,4 +1,4 @@
-"""Fusion and the numba kernels end to end at 1, 2 and 4 ranks."""
+"""Fusion end to end at 1, 2 and 4 ranks, with both kernel back ends."""
 
 import numpy as np
 import pytest
@@ -10,9 +10,9 @@ from qiskit.quantum_info import Statevector
 from qiskit.synthesis import synth_qft_full
 
 from aer_mpi import AerMPISimulator
-from conftest import MPI_TIMEOUT, fidelity, save_statevector
+from conftest import MPI_TIMEOUT, RANKS, assert_kernels, fidelity, save_statevector, working_ranks
 
-FUSED = dict(fusion_enable=True, fusion_threshold=1, kernels="numba", min_local_qubits=2)
+FUSED = dict(fusion_enable=True, fusion_threshold=1, min_local_qubits=2)
 
 
 def _circuits():
@@ -22,15 +22,14 @@ def _circuits():
     return [qft, quantum_volume(8, 6, seed=3), random_circuit(10, 8, max_operands=3, seed=30)]
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
-def test_fused_circuits_match_statevector_and_one_rank_counts(comm):
-    pytest.importorskip("numba")
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_fused_circuits_match_statevector_one_rank_and_double_precision(comm, kernels):
     circuits = _circuits()
     backend = AerMPISimulator(comm=comm, **FUSED)
     result = backend.run([save_statevector(c) for c in circuits], shots=1).result()
+    assert_kernels(result, kernels)
     for i, circuit in enumerate(circuits):
         meta = result.results[i].metadata
-        assert meta["kernels"] == "numba"
         assert meta["fusion"]["enabled"] and meta["fusion"]["ops_out"] < meta["fusion"]["ops_in"]
         if comm.rank == 0:
             got = np.asarray(result.get_statevector(i))
@@ -42,6 +41,8 @@ def test_fused_circuits_match_statevector_and_one_rank_counts(comm):
     options = dict(shots=4000, seed_simulator=123, memory=True)
     here = AerMPISimulator(comm=comm, **FUSED).run(circuits, **options).result()
     alone = AerMPISimulator(comm=MPI.COMM_SELF, **FUSED).run(circuits, **options).result()
+    assert_kernels(here, kernels)
+    assert_kernels(alone, kernels)
     unfused = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2, fusion_enable=False)
     reference = unfused.run(circuits, **options).result()
     for i in range(len(circuits)):
@@ -51,14 +52,12 @@ def test_fused_circuits_match_statevector_and_one_rank_counts(comm):
         tvd = 0.5 * sum(abs(a.get(k, 0) - b.get(k, 0)) for k in set(a) | set(b)) / 4000
         assert tvd < 0.1
 
-
-@pytest.mark.mpi(ranks=[2], timeout=MPI_TIMEOUT)
-def test_single_precision_is_accurate_against_double(comm):
+    # single precision (fused: wide matrices rounded to complex64) stays close to double
     circuit = quantum_volume(10, 6, seed=8)
-    backend = AerMPISimulator(comm=comm, min_local_qubits=2, fusion_threshold=1)
     single = backend.run(save_statevector(circuit), shots=1, precision="single").result()
     double = backend.run(save_statevector(circuit), shots=1, precision="double").result()
     assert single.results[0].metadata["precision"] == "single"
+    assert_kernels(single, kernels)
     if comm.rank == 0:
         a = np.asarray(single.get_statevector())
         b = np.asarray(double.get_statevector())
@@ -66,7 +65,7 @@ def test_single_precision_is_accurate_against_double(comm):
         np.testing.assert_allclose(np.abs(a) ** 2, np.abs(b) ** 2, atol=1e-6)
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
 def test_small_circuits_run_whole_in_parallel_and_match_one_rank(comm):
     circuits = [random_circuit(n, 6, max_operands=2, seed=40 + n, measure=True) for n in (3, 4, 5, 6, 7)]
     big = random_circuit(14, 4, max_operands=2, seed=50)
@@ -81,7 +80,7 @@ def test_small_circuits_run_whole_in_parallel_and_match_one_rank(comm):
     if comm.size > 1:
         assert all(m["parallel_experiments"] == comm.size for m in meta[:-1])
         assert {m["experiment_rank"] for m in meta[:-1]} == set(range(min(comm.size, 5)))
-        assert "parallel_experiments" not in meta[-1] and meta[-1]["working_ranks"] == comm.size
+        assert "parallel_experiments" not in meta[-1] and meta[-1]["working_ranks"] == working_ranks(comm.size)
     else:
         assert not any("parallel_experiments" in m for m in meta)
     off = AerMPISimulator(comm=comm, parallel_experiments=False).run(circuits[:2], shots=10).result()

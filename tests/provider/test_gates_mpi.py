@@ -7,7 +7,7 @@ from qiskit.circuit.library import DiagonalGate, UnitaryGate, get_standard_gate_
 from qiskit.quantum_info import Statevector, random_unitary
 
 from aer_mpi import AerMPISimulator
-from conftest import MPI_TIMEOUT, save_statevector
+from conftest import MPI_TIMEOUT, RANKS, RANKS_SMALL, assert_kernels, save_statevector, working_ranks
 
 SKIP = {"measure", "reset", "delay", "barrier"}
 
@@ -34,23 +34,24 @@ def all_gates_circuit(n: int, seed: int) -> QuantumCircuit:
     return qc
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4, 8], timeout=MPI_TIMEOUT)
-def test_every_standard_gate_matches_statevector(comm):
+@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
+def test_every_standard_gate_matches_statevector(comm, kernels):
     backend = AerMPISimulator(comm=comm, parallel_experiments=False)  # shard each circuit
     circuits = [all_gates_circuit(n, seed) for n, seed in [(6, 1), (7, 2), (9, 3)]]
     result = backend.run([save_statevector(c) for c in circuits], shots=1).result()
+    assert_kernels(result, kernels)
     if comm.rank == 0:
         for i, circuit in enumerate(circuits):
             expected = Statevector(circuit.remove_final_measurements(inplace=False)).data
             got = np.asarray(result.get_statevector(i))
             # global phase included: compare amplitudes, not just fidelity
             np.testing.assert_allclose(got, expected, atol=1e-10)
-    assert result.results[2].metadata["working_ranks"] == min(comm.size, 64)
+    assert result.results[2].metadata["working_ranks"] == working_ranks(comm.size)  # 9 qubits: room for all
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
-def test_mid_circuit_measure_and_reset_on_global_qubits(comm):
-    # qubit 5 is global at 2+ ranks (3 local qubits)
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_mid_circuit_measure_and_reset_on_global_qubits(comm, kernels):
+    # qubit 5 is global at 2+ ranks (at most 5 local qubits)
     qc = QuantumCircuit(6, 2)
     qc.h(5)
     qc.measure(5, 0)  # collapses a global qubit
@@ -60,7 +61,9 @@ def test_mid_circuit_measure_and_reset_on_global_qubits(comm):
     qc.measure(0, 1)
     shots = 400
     result = AerMPISimulator(comm=comm).run(qc, shots=shots, seed_simulator=3).result()
+    assert_kernels(result, kernels)
     counts = result.get_counts()
     assert set(counts) <= {"00", "11"}  # the second measure copies the first
     assert abs(counts.get("11", 0) - shots / 2) < 5 * np.sqrt(shots) / 2
     assert result.results[0].metadata["dynamic"] is True
+    assert result.results[0].metadata["working_ranks"] == working_ranks(comm.size)  # sharded: qubit 5 global

@@ -15,7 +15,7 @@ from qiskit.quantum_info import Pauli, SparsePauliOp, Statevector
 
 from aer_mpi import AerMPISimulator
 from aer_mpi import library as lib
-from conftest import MPI_TIMEOUT
+from conftest import MPI_TIMEOUT, RANKS, RANKS_SMALL, assert_kernels, working_ranks
 
 
 def _tvd(counts, probs, shots):
@@ -76,14 +76,15 @@ def dynamic_circuits():
     return [a, b]
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
-def test_dynamic_circuits_match_aer(comm):
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_dynamic_circuits_match_aer(comm, kernels):
     from qiskit_aer import AerSimulator
 
     circuits = dynamic_circuits()
     shots = 1500
     backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
     result = backend.run(circuits, shots=shots, seed_simulator=17).result()
+    assert_kernels(result, kernels)
     # the reference is computed once (rank 0) and shared
     references = None
     if comm.rank == 0:
@@ -92,7 +93,7 @@ def test_dynamic_circuits_match_aer(comm):
     references = comm.bcast(references, root=0)
     for i, circuit in enumerate(circuits):
         meta = result.results[i].metadata
-        assert meta["dynamic"] and meta["working_ranks"] == comm.size
+        assert meta["dynamic"] and meta["working_ranks"] == working_ranks(comm.size)
         counts = result.get_counts(i)
         assert sum(counts.values()) == shots
         probs = {k: v / 30000 for k, v in references[i].items()}
@@ -129,14 +130,15 @@ def _all_saves(circuit, aer: bool):
     return out, op, subset, sub_op
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
-def test_every_save_matches_statevector(comm):
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_every_save_matches_statevector(comm, kernels):
     import qiskit_aer  # noqa: F401  (Aer's QuantumCircuit.save_* methods)
 
     backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
     circuits = [random_circuit(n, 5, max_operands=3, seed=40 + n) for n in (5, 7, 9)]
     built = [_all_saves(c, aer=i % 2 == 0) for i, c in enumerate(circuits)]
     result = backend.run([b[0] for b in built], shots=3, seed_simulator=1).result()
+    assert_kernels(result, kernels)
     for i, (circuit, (_, op, subset, sub_op)) in enumerate(zip(circuits, built)):
         n = circuit.num_qubits
         sv = Statevector(circuit)
@@ -169,6 +171,7 @@ def test_every_save_matches_statevector(comm):
     lib.save_amplitudes(qc, [0, 9], label="amp", pershot=True)
     lib.save_probabilities(qc, [0], label="acc", unnormalized=True)
     out = backend.run(qc, shots=40, seed_simulator=9, memory=True).result()
+    assert_kernels(out, kernels)
     memory = out.get_memory()
     expected_p = [np.eye(4)[3 if m == "1" else 0] for m in memory]
     assert np.allclose(out.data(0)["p"], expected_p)
@@ -187,6 +190,7 @@ def test_every_save_matches_statevector(comm):
     binds = {theta: [0.1, 0.7, 2.0], phi: [1.0, -0.3, 0.5]}
     bound = backend.run(pc, parameter_binds=[binds], shots=1).result()
     assert len(bound.results) == 3
+    assert_kernels(bound, kernels)
     for k in range(3):
         ref = pc.remove_final_measurements(inplace=False)
         ref.data = [d for d in ref.data if not d.operation.name.startswith("save")]
@@ -199,7 +203,7 @@ def _random_pauli_sum(n, terms, rng):
     return SparsePauliOp(labels, rng.normal(size=terms))
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
 def test_estimator_matches_statevector_estimator(comm):
     from qiskit.primitives import BackendEstimatorV2, StatevectorEstimator
 
@@ -252,7 +256,7 @@ def _sampler_circuit():
     return qc, theta
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
 def test_samplers_give_correct_distributions(comm):
     from qiskit.primitives import BackendSamplerV2
 
@@ -278,8 +282,8 @@ def test_samplers_give_correct_distributions(comm):
             assert _tvd(result.data.beta.get_counts(k), beta, shots) < 0.06
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4, 8], timeout=MPI_TIMEOUT)
-def test_same_seed_same_results_at_any_rank_count(comm):
+@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
+def test_same_seed_same_results_at_any_rank_count(comm, kernels):
     from aer_mpi.primitives import SamplerV2
 
     dynamic = dynamic_circuits()
@@ -289,6 +293,8 @@ def test_same_seed_same_results_at_any_rank_count(comm):
     options = dict(shots=200, seed_simulator=123, memory=True)
     here = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False).run(circuits, **options).result()
     alone = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2).run(circuits, **options).result()
+    assert_kernels(here, kernels)
+    assert_kernels(alone, kernels)
     for i in range(len(circuits)):
         assert here.get_memory(i) == alone.get_memory(i)
         assert here.get_counts(i) == alone.get_counts(i)
