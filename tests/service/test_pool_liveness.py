@@ -174,3 +174,23 @@ def test_fork_child_exit_leaves_parent_pool_alone_loopback_only_and_private_cwd(
         small_job_ok(backend)
     finally:
         backend.close()
+
+
+def test_a_worker_silent_in_the_start_up_handshake_is_a_clear_start_error(tmp_path, monkeypatch):
+    """A "worker" that connects and then never answers: WorkerStartError within the start timeout."""
+    from aer_mpi import WorkerStartError
+
+    fake = tmp_path / "mpiexec"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import os, socket, time\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.connect(os.environ['AER_MPI_WORKER_ADDRESS'])\n"
+        "time.sleep(60)\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("AER_MPI_MPIEXEC", str(fake))
+    started = time.monotonic()
+    with pytest.raises(WorkerStartError, match=r"did not complete the start-up handshake|were not ready after 2 s"):
+        WorkerPool(2, start_timeout=2, heartbeat_timeout=30)
+    assert time.monotonic() - started < 15
