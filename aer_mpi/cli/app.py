@@ -138,7 +138,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 # -- commands ---------------------------------------------------------------------------
 def _prepare(args: argparse.Namespace) -> tuple[list[Source], int]:
     """On rank 0: the circuits and the seed, after checking every input and output."""
-    check_output(args.output)
+    check_output(args.output, args.files)  # hardening: -o may not name an input file
     sources = read_sources(args.files)
     if args.save_statevector is not None:  # last: it creates the directory
         check_statevector_dir(args.save_statevector)

@@ -11,6 +11,8 @@ from aer_mpi.cli.errors import CliError, one_line
 
 QASM2_SUFFIXES = (".qasm", ".qasm2")
 QASM3_SUFFIXES = (".qasm3",)
+#: The includes every OpenQASM reader provides; any other must be a file beside the circuit.
+STANDARD_INCLUDES = ("qelib1.inc", "stdgates.inc")
 
 
 # -- reading circuits ------------------------------------------------------------
@@ -25,7 +27,56 @@ def _location(path: str, line: Any, column: Any, message: str) -> str:
     return f"{where}: {message}"
 
 
+def _without_code(text: str) -> str:
+    """``text`` with comments and string-free code kept; line numbers unchanged."""
+    return re.sub(r"//[^\n]*|/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
+
+
+def check_includes(path: str, text: str) -> list[str]:
+    """The non-standard includes of ``path``, each a file beside it; a ``CliError`` otherwise.
+
+    ``include "../../etc/passwd";`` or an absolute path would read (and, in a parse
+    error, print) a file that is not a circuit: only the standard includes and files
+    in the circuit's own directory are allowed.
+    """
+    directory = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    found = []
+    for match in re.finditer(r'\binclude\s+"([^"\n]*)"', _without_code(text)):
+        name = match.group(1)
+        if name in STANDARD_INCLUDES:
+            continue
+        line = text.count("\n", 0, match.start()) + 1
+        target = os.path.realpath(os.path.join(directory, name))
+        if os.path.isabs(name) or ".." in re.split(r"[\\/]", name) or os.path.dirname(target) != directory:
+            raise CliError(
+                f"{path}:{line}: include {name!r}: only {' and '.join(STANDARD_INCLUDES)} or a file in the "
+                f"circuit's own directory ({directory}) can be included"
+            )
+        found.append(name)
+    return found
+
+
+def _without_tokens(message: str) -> str:
+    """A parser message without the quoted text it saw (which may come from an included file)."""
+    return re.sub(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`", "'…'", message)
+
+
 def load_qasm2(path: str, text: str) -> Any:
+    import qiskit.qasm2
+
+    includes = check_includes(path, text)
+    try:
+        return _load_qasm2(path, text)
+    except CliError as exc:
+        if not includes:
+            raise
+        raise CliError(
+            f"{_without_tokens(str(exc))} (in {path} or its includes {', '.join(includes)}; "
+            "their text is not shown)"
+        ) from None
+
+
+def _load_qasm2(path: str, text: str) -> Any:
     import qiskit.qasm2
 
     try:
@@ -51,6 +102,8 @@ def load_qasm3(path: str, text: str) -> Any:
         ) from None
     import qiskit.qasm3
 
+    if check_includes(path, text):
+        raise CliError(f"{path}: OpenQASM 3 circuits can include only stdgates.inc here")
     try:
         return qiskit.qasm3.loads(text)
     except Exception as exc:  # openqasm3's parser errors are not QiskitErrors

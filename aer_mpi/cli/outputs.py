@@ -22,7 +22,20 @@ def _check_writable_directory(directory: str, what: str) -> None:
     os.unlink(probe)
 
 
-def check_output(path: str) -> None:
+def _same_path(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output(path: str, inputs: Sequence[str] = ()) -> None:
+    """Refuse an --output that cannot be written safely, before anything runs."""
+    for source in inputs:
+        if _same_path(path, source):
+            raise CliError(f"--output {path}: is the input file {source}: choose another name for the results")
+    if os.path.islink(path):
+        raise CliError(f"--output {path}: is a symbolic link: aer-mpi never writes through one; remove it or choose another name")
     if os.path.isdir(path):
         raise CliError(f"--output {path}: is a directory: give a file name, e.g. {os.path.join(path, 'results.json')}")
     directory = os.path.dirname(os.path.abspath(path))
@@ -45,8 +58,14 @@ def check_statevector_dir(directory: str) -> None:
 
 # -- writing the results ----------------------------------------------------------
 def write_json_atomically(path: str, document: Any) -> None:
-    """Write ``document`` to ``path`` through a temporary file in the same directory and a rename."""
+    """Write ``document`` to ``path`` through a temporary file in the same directory and a rename.
+
+    The temporary file gets a random name and is created exclusively (``mkstemp``), and the
+    rename replaces the directory entry ``path``: nothing is written through a symbolic link.
+    """
     directory = os.path.dirname(os.path.abspath(path))
+    if os.path.islink(path):
+        raise CliError(f"--output {path}: is a symbolic link: aer-mpi never writes through one; remove it or choose another name")
     handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:

@@ -5,8 +5,13 @@ in contiguous pieces of its part of a 1-d array and the offset (in elements)
 where its part starts; rank 0 writes the ``.npy`` header, every rank writes
 its own bytes with collective MPI-IO (``File.Write_at_all``), and nothing is
 gathered into one process. The file appears under its final name only when
-it is complete (it is written as ``<path>.partial`` and renamed), so a
-killed job never leaves a truncated ``.npy`` behind. It knows nothing of
+it is complete (it is written as ``.<name>.<random>.partial`` beside it and
+renamed), so a killed job never leaves a truncated ``.npy`` behind, and a
+failed one (a full disk, an error on any rank) removes its partial file.
+Nothing is written through a symbolic link: the temporary file is created
+with ``O_CREAT | O_EXCL | O_NOFOLLOW`` under an unpredictable name and
+checked to be the same file once MPI-IO has opened it, and a final name that
+is a symbolic link is refused. It knows nothing of
 gates, layouts or Qiskit: the caller decides what the array holds and in
 which order.
 
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
+import stat
 from typing import Any, Iterable, Optional
 
 import numpy as np
@@ -64,41 +71,99 @@ def write_npy_collective(
 
     dtype = np.dtype(dtype)
     header = npy_header(dtype, num_elements)
-    partial = path + PARTIAL_SUFFIX
     total_bytes = len(header) + dtype.itemsize * int(num_elements)
 
-    # Rank 0 creates the file: the header, then the full length (sparse).
+    # Rank 0 creates the file under a random name (never through a link): the header,
+    # then the full length (sparse); every rank learns the name.
     error: Optional[BaseException] = None
+    partial: Optional[str] = None
+    descriptor = -1
     if collective.rank == 0:
         try:
-            directory = os.path.dirname(os.path.abspath(path))
-            os.makedirs(directory, exist_ok=True)
-            with open(partial, "wb") as handle:
-                handle.write(header)
-                handle.truncate(total_bytes)
+            partial, descriptor = _create_partial(path)
+            _write_header(descriptor, header, total_bytes)
         except OSError as exc:
             error = _file_error(path, exc)
-    collective.agree(error)
-
+        except InvalidInputError as exc:
+            error = exc
     try:
-        handle = MPI.File.Open(collective.comm, partial, MPI.MODE_WRONLY)
+        collective.agree(error)
+        partial = collective.bcast(partial)
+        handle = None
+        try:
+            handle = MPI.File.Open(collective.comm, partial, MPI.MODE_WRONLY)
+            error = None
+        except Exception as exc:  # MPI.Exception: report it on every rank
+            error = _file_error(path, exc)
+        if error is None and collective.rank == 0 and not _same_file(descriptor, partial):
+            error = InvalidInputError(f"cannot write {path}: its temporary file {partial} was replaced while it was written")
+        try:
+            collective.agree(error)
+            _write_rounds(collective, handle, len(header) + dtype.itemsize * int(offset_elements), dtype, chunks)
+        finally:
+            if handle is not None:
+                handle.Close()
+
         error = None
-    except Exception as exc:  # MPI.Exception: report it on every rank
-        handle, error = None, _file_error(path, exc)
-    collective.agree(error)
-
-    try:
-        _write_rounds(collective, handle, len(header) + dtype.itemsize * int(offset_elements), dtype, chunks)
+        if collective.rank == 0:
+            try:
+                _publish(partial, path)
+                partial = None
+            except OSError as exc:
+                error = _file_error(path, exc)
+            except InvalidInputError as exc:
+                error = exc
+        collective.agree(error)
+    except BaseException:
+        if collective.rank == 0 and partial is not None:
+            try:
+                os.unlink(partial)
+            except OSError:
+                pass
+        raise
     finally:
-        handle.Close()
+        if descriptor >= 0:
+            os.close(descriptor)
 
-    error = None
-    if collective.rank == 0:
+
+def _write_header(descriptor: int, header: bytes, total_bytes: int) -> None:
+    """The ``.npy`` header, then the file's full length (sparse)."""
+    written = 0
+    while written < len(header):
+        written += os.write(descriptor, header[written:])
+    os.ftruncate(descriptor, total_bytes)
+
+
+def _publish(partial: str, path: str) -> None:
+    """Give the complete file its name: a rename replaces a directory entry, never a link's target."""
+    if os.path.islink(path):
+        raise InvalidInputError(f"cannot write {path}: it is a symbolic link: remove it or choose another name")
+    os.replace(partial, path)
+
+
+def _create_partial(path: str) -> tuple[str, int]:
+    """A new file beside ``path`` under a random name, opened without following links."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    if os.path.islink(path):
+        raise InvalidInputError(f"cannot write {path}: it is a symbolic link: remove it or choose another name")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        partial = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}{PARTIAL_SUFFIX}")
         try:
-            os.replace(partial, path)
-        except OSError as exc:
-            error = _file_error(path, exc)
-    collective.agree(error)
+            return partial, os.open(partial, flags, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def _same_file(descriptor: int, name: str) -> bool:
+    """Whether ``name`` is still the regular file open as ``descriptor`` (not a link put in its place)."""
+    try:
+        mine, there = os.fstat(descriptor), os.lstat(name)
+    except OSError:
+        return False
+    return stat.S_ISREG(there.st_mode) and (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _write_rounds(collective: Collective, handle: Any, position: int, dtype: np.dtype, chunks: Iterable[np.ndarray]) -> None:

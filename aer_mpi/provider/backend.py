@@ -56,11 +56,16 @@ class AerMPISimulator(BackendV2):
             them (for a notebook or a plain ``python``; not under mpiexec).
             The workers are reused across jobs and stopped by ``close()``,
             at the end of a ``with`` block, or at exit.
+        heartbeat_timeout: with ``processes=``, seconds a worker may stay silent
+            during a job before the job ends in ERROR (``WorkerLostError``) and
+            the workers are killed (default ``$AER_MPI_HEARTBEAT_TIMEOUT`` or 30).
         options: default run options (``shots``, ``seed_simulator``, ``memory``,
             ``precision``, ...), overridable per ``run()``.
     """
 
-    def __init__(self, comm: Any = None, processes: Optional[int] = None, **options: Any):
+    def __init__(
+        self, comm: Any = None, processes: Optional[int] = None, *, heartbeat_timeout: Optional[float] = None, **options: Any
+    ):
         super().__init__(
             name=BACKEND_NAME,
             description="Statevector simulator sharded across MPI ranks",
@@ -78,7 +83,7 @@ class AerMPISimulator(BackendV2):
                 )
             from aer_mpi.service.pool import WorkerPool
 
-            self._workers = WorkerPool(processes)
+            self._workers = WorkerPool(processes, heartbeat_timeout=heartbeat_timeout)
             # a backend dropped without close() stops its workers when collected (or at exit)
             weakref.finalize(self, self._workers.close)
         elif comm is None:

@@ -72,7 +72,9 @@ class ProgressLog(ProgressListener):
     def steps(self, done: int, total: int) -> None:
         if time.monotonic() - self.last_line >= self.interval:
             stage = f" {self.current_stage}" if self.current_stage else ""
-            self._line(f"{self.where()}{stage}: step {done} of {total}")
+            known = _known_total(done, total)
+            of = f" of {known}" if known is not None else ""
+            self._line(f"{self.where()}{stage}: step {done}{of}")
 
     def close(self, failed: bool = False) -> None:
         if failed:
@@ -123,13 +125,28 @@ class ProgressBar(ProgressListener):
 
     def steps(self, done: int, total: int) -> None:
         if self.bar is not None:
-            if self.bar.total != total:
-                self.bar.total = total
+            known = _known_total(done, total)
+            if known is None and self.bar.total is not None and done > self.bar.total:
+                self.bar.total = None  # the count passed the plan's: show steps without a total
+            elif known is not None and self.bar.total != known and (self.bar.total is None or done <= known):
+                self.bar.total = known
             self.bar.n = done
             self.bar.refresh()
 
     def close(self, failed: bool = False) -> None:
         self._finish_bar(failed)
+
+
+def _known_total(done: int, total: Any) -> Optional[int]:
+    """``total`` when it is a real bound on ``done``, else None (unknown).
+
+    With mid-circuit measurements a circuit's steps are run once per branch, so
+    the engine's ``done`` can pass the plan's ``total``; a line never says
+    "step 3408 of 230" then, it says "step 3408".
+    """
+    if isinstance(total, int) and not isinstance(total, bool) and total > 0 and done <= total:
+        return total
+    return None
 
 
 def make_listener(mode: Any, stream: Optional[TextIO] = None) -> ProgressListener:

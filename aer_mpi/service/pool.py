@@ -18,6 +18,21 @@ Jobs run one at a time (``AerJob``'s single-thread executor calls
 ``WorkerPool.run``); the workers are reused across jobs, restarted on the
 next job after they were lost, and shut down by ``close()``, at exit, or
 when the user's process dies (rank 0 sees its connection close).
+
+Every wait is bounded. While a job runs, every rank sends a heartbeat on its
+connection several times per ``heartbeat_timeout`` (default 30 s, or
+``$AER_MPI_HEARTBEAT_TIMEOUT``); a rank that is silent for longer (stopped
+with SIGSTOP, wedged, on a frozen node) ends the job in ERROR with a
+``WorkerLostError`` naming it, and the whole pool is killed. After
+``cancel()``, the workers have the same time to stop before they are killed.
+The start-up handshake, every receive and every send on the connections
+carry timeouts too, so a worker that stops half-way through a message cannot
+hang the user's process. Only the process that built the pool (not a forked
+child) may stop it.
+
+The workers run in a private directory with ``python -P`` (3.11+), so a
+module planted in the user's working directory is never imported by them,
+and their MPI traffic and hydra's advertised address use loopback only.
 """
 
 from __future__ import annotations
@@ -29,11 +44,13 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection, answer_challenge, deliver_challenge, wait
 from pathlib import Path
 from typing import Any, Optional
@@ -52,6 +69,12 @@ POLL_SECONDS = 0.05
 START_TIMEOUT = float(os.environ.get("AER_MPI_WORKER_START_TIMEOUT", "120"))
 #: Seconds close() waits for the workers to leave before killing them.
 CLOSE_TIMEOUT = 10.0
+#: Environment variable with the default ``heartbeat_timeout`` (seconds).
+ENV_HEARTBEAT_TIMEOUT = "AER_MPI_HEARTBEAT_TIMEOUT"
+#: Environment variable that tells the workers how often to beat (seconds); set by the pool.
+ENV_HEARTBEAT_INTERVAL = "AER_MPI_HEARTBEAT_INTERVAL"
+#: Default seconds a worker rank may stay silent during a job before it is declared lost.
+HEARTBEAT_TIMEOUT = 30.0
 
 #: Per-process variables of an enclosing MPI job (a singleton, ``mpiexec -n 1``); they
 #: must not leak into the workers' mpiexec. Users' tuning variables (MPIR_CVAR_*,
@@ -99,6 +122,47 @@ def check_processes(processes: Any) -> int:
     return processes
 
 
+def default_heartbeat_timeout() -> float:
+    """``$AER_MPI_HEARTBEAT_TIMEOUT`` if set (seconds), else ``HEARTBEAT_TIMEOUT``."""
+    value = os.environ.get(ENV_HEARTBEAT_TIMEOUT)
+    if not value:
+        return HEARTBEAT_TIMEOUT
+    try:
+        return check_heartbeat_timeout(float(value))
+    except (ValueError, InvalidInputError):
+        raise InvalidInputError(
+            f"{ENV_HEARTBEAT_TIMEOUT}={value!r}: expecting a number of seconds > 0 "
+            "(how long a worker may stay silent during a job)"
+        ) from None
+
+
+def check_heartbeat_timeout(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < float("inf")):
+        raise InvalidInputError(
+            f"heartbeat_timeout={value!r}: expecting a number of seconds > 0 "
+            "(how long a worker may stay silent during a job before it is declared lost)"
+        )
+    return float(value)
+
+
+def heartbeat_interval(timeout: float) -> float:
+    """How often the workers beat: several beats per timeout, at most every 5 s."""
+    return max(0.02, min(5.0, timeout / 6.0))
+
+
+def _set_socket_timeouts(sock: socket.socket, seconds: float) -> None:
+    """Bound every blocking read and write on ``sock`` (kept by the fd, so by a Connection too)."""
+    whole = int(seconds)
+    timeval = struct.pack("ll", whole, int((seconds - whole) * 1e6))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+
+
+def _is_hydra(mpiexec: str) -> bool:
+    """MPICH's hydra launcher (takes ``-iface``): its proxy lies beside it."""
+    return Path(mpiexec).with_name("hydra_pmi_proxy").exists()
+
+
 def _alive(pid: int) -> bool:
     try:
         import psutil
@@ -111,9 +175,14 @@ def _alive(pid: int) -> bool:
 class WorkerPool:
     """P MPI worker processes started with mpiexec, and the links to them."""
 
-    def __init__(self, processes: int, start_timeout: float = START_TIMEOUT):
+    def __init__(self, processes: int, start_timeout: float = START_TIMEOUT, heartbeat_timeout: Optional[float] = None):
         self.processes = check_processes(processes)
         self.start_timeout = start_timeout
+        self.heartbeat_timeout = (
+            default_heartbeat_timeout() if heartbeat_timeout is None else check_heartbeat_timeout(heartbeat_timeout)
+        )
+        self._owner_pid = os.getpid()  # a forked child must not stop the parent's workers
+        self._last_seen: dict[int, float] = {}
         self.mpiexec = find_mpiexec()
         self._lock = threading.Lock()  # held while a job or a start runs
         self._proc: Optional[subprocess.Popen] = None
@@ -166,36 +235,60 @@ class WorkerPool:
                 self._stop(kill=True)
                 self._start()
             command, proc = self._links[0], self._proc  # close() may clear the attributes meanwhile
+            rank_of = {link: rank for rank, link in self._links.items()}
+            now = time.monotonic()
+            self._last_seen = {rank: now for rank in self._links}
             try:
                 command.send(("run", job_id, qobj.to_dict()))
-            except OSError:
-                raise self._lost(job_id) from None
-            cancel_sent = False
+            except OSError as exc:
+                raise self._send_failed(job_id, exc, control.cancel_requested()) from None
+            cancel_sent: Optional[float] = None
             links = list(self._links.values())
             while True:
                 try:
                     ready = wait(links, timeout=POLL_SECONDS)
                 except (OSError, ValueError):  # close() closed the links under us
                     raise self._lost(job_id) from None
-                if command in ready:
+                now = time.monotonic()
+                closed = []
+                for link in sorted(ready, key=lambda item: rank_of[item]):  # rank 0 (the replies) first
+                    rank = rank_of[link]
                     try:
-                        reply = command.recv()
+                        message = link.recv()
                     except (EOFError, OSError):
-                        others = [r for r, link in self._links.items() if link in ready and r != 0]
-                        raise self._lost(job_id, others or [0]) from None
-                    return self._finish(reply, job_id)
-                if ready or proc.poll() is not None:
-                    raise self._lost(job_id, [r for r, link in self._links.items() if link in ready])
-                if not cancel_sent and control.cancel_requested():
+                        closed.append(rank)
+                        continue
+                    self._last_seen[rank] = now
+                    if rank == 0 and message[0] != "beat":
+                        return self._finish(message, job_id)
+                if closed:
+                    raise self._lost(job_id, [r for r in closed if r != 0] or [0])
+                if proc.poll() is not None:
+                    raise self._lost(job_id)
+                silent = [r for r, seen in self._last_seen.items() if now - seen > self.heartbeat_timeout]
+                if silent:
+                    raise self._unresponsive(job_id, silent, cancelled=cancel_sent is not None)
+                if cancel_sent is None and control.cancel_requested():
                     try:
                         command.send(("cancel", job_id))
-                    except OSError:
-                        raise self._lost(job_id) from None
-                    cancel_sent = True
+                    except OSError as exc:
+                        raise self._send_failed(job_id, exc, True) from None
+                    cancel_sent = now
+                elif cancel_sent is not None and now - cancel_sent > self.heartbeat_timeout:
+                    self._stop(kill=True)
+                    raise JobCancelledError(
+                        f"job {job_id} was cancelled: the workers did not stop within {self.heartbeat_timeout:g} s "
+                        "(heartbeat_timeout), so they were killed; the next job starts new workers"
+                    )
 
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
-        """Stop the workers: ask them to leave, kill those that do not. Idempotent."""
-        if self._closed:
+        """Stop the workers: ask them to leave, kill those that do not. Idempotent.
+
+        Does nothing in a forked child of the process that built the pool
+        (its atexit handlers and finalizers run this too): the workers and
+        their directory belong to the parent.
+        """
+        if self._closed or os.getpid() != self._owner_pid:
             return
         self._closed = True
         atexit.unregister(self.close)
@@ -210,7 +303,7 @@ class WorkerPool:
     # -- start / stop -----------------------------------------------------
     def _start(self) -> None:
         self.starts += 1
-        self._tmpdir = tempfile.mkdtemp(prefix="aer_mpi-workers-")
+        self._tmpdir = tempfile.mkdtemp(prefix="aer_mpi-workers-")  # mode 0700, a random name
         address = os.path.join(self._tmpdir, "link")
         self._log_path = os.path.join(self._tmpdir, "workers.log")
         authkey = os.urandom(32)
@@ -223,14 +316,24 @@ class WorkerPool:
         env[ENV_AUTHKEY] = authkey.hex()
         package_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        env[ENV_HEARTBEAT_INTERVAL] = repr(heartbeat_interval(self.heartbeat_timeout))
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(var, "1")  # P workers share the cores already
-        command = [self.mpiexec, "-n", str(self.processes), sys.executable, "-m", "aer_mpi.service.worker"]
+        # The workers are on this machine: their MPI traffic stays on loopback (users' settings kept).
+        env.setdefault("FI_TCP_IFACE", "lo")
+        env.setdefault("UCX_NET_DEVICES", "lo")
+        command = [self.mpiexec]
+        if _is_hydra(self.mpiexec):
+            command += ["-iface", "lo"]  # hydra tells the ranks to reach it on 127.0.0.1
+        # -P: the workers' sys.path gets no current directory (PYTHONPATH still counts)
+        python = [sys.executable, "-P"] if sys.version_info >= (3, 11) else [sys.executable]
+        command += ["-n", str(self.processes), *python, "-m", "aer_mpi.service.worker"]
         try:
             with open(self._log_path, "wb") as log:
                 self._proc = subprocess.Popen(
                     command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     env=env, start_new_session=True,  # Ctrl-C in the user's terminal does not reach them
+                    cwd=self._tmpdir,  # not the user's directory: nothing of theirs is imported
                 )
         except OSError as exc:
             listener.close()
@@ -249,10 +352,22 @@ class WorkerPool:
                     self._check_starting(deadline)
                     continue
                 sock.setblocking(True)
+                # every read and write on the link is bounded, the handshake's included
+                _set_socket_timeouts(sock, min(self.heartbeat_timeout, self.start_timeout))
                 link = Connection(sock.detach())
-                deliver_challenge(link, authkey)
-                answer_challenge(link, authkey)
-                _, rank, size, pid = link.recv()
+                try:
+                    deliver_challenge(link, authkey)
+                    answer_challenge(link, authkey)
+                    if not link.poll(max(0.0, deadline - time.monotonic())):
+                        raise TimeoutError("no hello")
+                    _, rank, size, pid = link.recv()
+                except (OSError, EOFError, ValueError, TypeError, AuthenticationError) as exc:
+                    link.close()
+                    self._check_starting(deadline)
+                    raise WorkerStartError(
+                        f"a worker did not complete the start-up handshake ({type(exc).__name__}: {exc}); "
+                        f"their output:\n{self._log_tail()}"
+                    ) from None
                 self._links[rank] = link
                 self._pids[rank] = pid
             while not self._links[0].poll(POLL_SECONDS):
@@ -306,7 +421,10 @@ class WorkerPool:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
 
     def _kill_all(self, proc: subprocess.Popen) -> None:
-        """SIGKILL the workers (each in its own session), then mpiexec and its proxies."""
+        """SIGKILL the workers (each in its own session), then mpiexec and its proxies.
+
+        SIGKILL ends stopped (SIGSTOP) processes too; then wait until none of them runs.
+        """
         try:
             import psutil
 
@@ -326,10 +444,17 @@ class WorkerPool:
                 except OSError:
                     pass
         try:
+            os.killpg(proc.pid, signal.SIGKILL)  # mpiexec's own session: whatever else it started
+        except OSError:
+            pass
+        try:
             proc.kill()
             proc.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
             pass
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(m.pid) for m in family):
+            time.sleep(0.01)
 
     # -- outcomes -----------------------------------------------------------
     def _finish(self, reply: tuple, job_id: str) -> Any:
@@ -355,8 +480,9 @@ class WorkerPool:
             if rank == 0:
                 continue  # its link carries replies; its pid tells
             try:
-                if link.poll(0):
-                    lost.append(rank)
+                while link.poll(0):  # heartbeats left from the last job, or the end of the link
+                    if link.recv()[0] != "beat":
+                        break
             except (EOFError, OSError):
                 lost.append(rank)
         lost += [r for r, pid in self._pids.items() if r not in lost and not _alive(pid)]
@@ -395,6 +521,46 @@ class WorkerPool:
             f"{who} died while job {job_id} ran{exit_string}; the other workers were stopped. "
             f"The next job starts new workers. Worker output: {self._log_path}",
         )
+
+    def _send_failed(self, job_id: str, exc: OSError, cancelled: bool) -> BaseException:
+        """A send to rank 0 failed: it timed out (rank 0 does not read) or the link is gone."""
+        if isinstance(exc, (BlockingIOError, TimeoutError)):
+            return self._unresponsive(job_id, [0], cancelled)
+        return self._lost(job_id)
+
+    def _unresponsive(self, job_id: str, silent: list[int], cancelled: bool = False) -> BaseException:
+        """Ranks silent past the heartbeat timeout: kill the whole pool and name the culprit.
+
+        A rank waiting for a silent peer inside an MPI call that holds the GIL
+        (mpi4py's pickle-based collectives) cannot beat either, so the rank
+        named is one whose process is stopped, else the one silent longest.
+        """
+        stopped = set()
+        try:
+            import psutil
+
+            for r in silent:
+                pid = self._pids.get(r)
+                try:
+                    if pid is not None and psutil.Process(pid).status() == psutil.STATUS_STOPPED:
+                        stopped.add(r)
+                except psutil.Error:
+                    pass
+        except ImportError:
+            pass
+        rank = min(silent, key=lambda r: (r not in stopped, self._last_seen.get(r, 0.0), r))
+        pid = self._pids.get(rank)
+        state = ", its process is stopped (SIGSTOP?)" if rank in stopped else ""
+        self._stop(kill=True)
+        who = f"worker rank {rank} of {self.processes} (pid {pid})"
+        text = (
+            f"{who} stopped answering: no heartbeat for {self.heartbeat_timeout:g} s while job {job_id} ran{state}; "
+            f"every worker was killed. The next job starts new workers (heartbeat_timeout= or "
+            f"{ENV_HEARTBEAT_TIMEOUT} sets the wait). Worker output: {self._log_path}"
+        )
+        if cancelled:
+            return JobCancelledError(f"job {job_id} was cancelled: {text}")
+        return WorkerLostError(rank, text)
 
     def _log_tail(self, size: int = 4000) -> str:
         if not self._log_path:

@@ -15,20 +15,84 @@ same code as an SPMD run. Idle ranks wait in a non-blocking barrier that
 they test a few hundred times a second, so they sleep instead of spinning.
 If the user's process goes away (its connection closes), rank 0 cancels the
 running job and every rank leaves: no orphans.
+
+While a job runs, a thread of every rank sends ``("beat",)`` on its
+connection every ``$AER_MPI_HEARTBEAT_INTERVAL`` seconds, so the pool can
+tell a stopped or wedged rank from a slow job (rank 0's sends share a lock
+with the replies). The start-up handshake is bounded by
+``$AER_MPI_WORKER_START_TIMEOUT``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
+import struct
 import sys
+import threading
 import time
 import traceback
-from multiprocessing.connection import Client
-from typing import Any
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
+from typing import Any, Optional
 
 #: Seconds between an idle rank's tests of the command barrier.
 IDLE_POLL_SECONDS = 0.005
+
+
+class _Link:
+    """The connection to the user's process, with the sends of two threads kept apart."""
+
+    def __init__(self, connection: Any, interval: Optional[float]):
+        self.connection = connection
+        self.lock = threading.Lock()
+        self.interval = interval
+        self.active = threading.Event()  # set while a job runs: beat
+        self.stopped = threading.Event()
+        if interval:
+            threading.Thread(target=self._beat, name="aer_mpi-heartbeat", daemon=True).start()
+
+    def send(self, message: Any) -> None:
+        with self.lock:
+            self.connection.send(message)
+
+    def recv(self) -> Any:
+        return self.connection.recv()
+
+    def poll(self, timeout: float = 0.0) -> bool:
+        return self.connection.poll(timeout)
+
+    def close(self) -> None:
+        self.stopped.set()
+        with self.lock:
+            self.connection.close()
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.interval):
+            if self.active.is_set():
+                try:
+                    self.send(("beat",))
+                except (OSError, ValueError):  # the user's process is gone, or the link closed
+                    return
+
+
+def _connect(address: str, authkey: bytes, timeout: float) -> Connection:
+    """``multiprocessing.connection.Client``, with the handshake bounded by ``timeout``."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.connect(address)
+    sock.setblocking(True)
+    whole = int(timeout)
+    timeval = struct.pack("ll", whole, int((timeout - whole) * 1e6))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    connection = Connection(sock.detach())
+    answer_challenge(connection, authkey)
+    deliver_challenge(connection, authkey)
+    # from now on rank 0 waits for commands as long as the user's process lives
+    probe = socket.socket(fileno=os.dup(connection.fileno()))
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+    probe.close()
+    return connection
 
 
 class _CancelWatch:
@@ -105,12 +169,15 @@ def _serve_rank0(comm: Any, link: Any) -> bool:
         except Exception as exc:  # before the others were told: nothing to undo
             reply = _reply_for(exc, job_id)
         else:
+            link.active.set()
             _send_command(comm, ("run", job_id))
             watch = _CancelWatch(link, job_id)
             try:
                 reply = ("done", job_id, execute_qobj(qobj, job_id, comm, RunControl(cancel_requested=watch)))
             except Exception as exc:
                 reply = _reply_for(exc, job_id)
+            finally:
+                link.active.clear()
             if watch.leave:
                 hangup = watch.hangup
                 break
@@ -125,7 +192,7 @@ def _serve_rank0(comm: Any, link: Any) -> bool:
     return hangup
 
 
-def _serve_other(comm: Any) -> None:
+def _serve_other(comm: Any, link: Any) -> None:
     from aer_mpi.engine import RunControl
     from aer_mpi.service.execution import execute_qobj
 
@@ -133,10 +200,13 @@ def _serve_other(comm: Any) -> None:
         command = _wait_command(comm)
         if command[0] == "shutdown":
             return
+        link.active.set()
         try:
             execute_qobj(None, command[1], comm, RunControl())
         except Exception:
             pass  # every rank raised the same error; rank 0 reports it
+        finally:
+            link.active.clear()
 
 
 def main() -> int:
@@ -151,7 +221,9 @@ def main() -> int:
 
     comm = MPI.COMM_WORLD
     try:
-        link = Client(address, family="AF_UNIX", authkey=bytes.fromhex(authkey))
+        start_timeout = float(os.environ.get("AER_MPI_WORKER_START_TIMEOUT", "120"))
+        interval = float(os.environ.get("AER_MPI_HEARTBEAT_INTERVAL", "0") or 0)
+        link = _Link(_connect(address, bytes.fromhex(authkey), start_timeout), interval)
         link.send(("hello", comm.Get_rank(), comm.Get_size(), os.getpid()))
         comm.Barrier()
         if comm.Get_rank() == 0:
@@ -162,7 +234,7 @@ def main() -> int:
                 if os.path.basename(directory).startswith("aer_mpi-workers-"):
                     shutil.rmtree(directory, ignore_errors=True)
         else:
-            _serve_other(comm)
+            _serve_other(comm, link)
         link.close()
     except BaseException:
         traceback.print_exc()

@@ -1,0 +1,78 @@
+"""aer-mpi run and files: -o never names an input or a symbolic link, the results are
+written through a fresh temporary file, and QASM includes stay beside the circuit
+(their text is never printed). In-process (rank 0 of a singleton): fast."""
+
+import os
+
+import pytest
+
+from aer_mpi.cli.app import main
+from aer_mpi.cli.errors import CliError
+from aer_mpi.cli.inputs import read_circuit
+from aer_mpi.cli.outputs import check_output, write_json_atomically
+
+GOOD = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nh q[0];\ncx q[0],q[1];\n'
+pytestmark = pytest.mark.skipif(
+    any(os.environ.get(v) for v in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")), reason="runs the CLI in this process"
+)
+
+
+def test_output_naming_an_input_is_refused_and_nothing_written(tmp_path, capsys, monkeypatch):
+    circuit = tmp_path / "bell.qasm"
+    circuit.write_text(GOOD)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "bell.qasm", "--shots", "4", "-o", "bell.qasm"]) == 2
+    assert "is the input file" in capsys.readouterr().err
+    assert circuit.read_text() == GOOD
+    # the same file under another spelling, and through a hard link
+    os.link(circuit, tmp_path / "alias.json")
+    for name in (str(circuit), "./bell.qasm", "alias.json"):
+        with pytest.raises(CliError, match="is the input file"):
+            check_output(name, ["bell.qasm"])
+    assert sorted(os.listdir(tmp_path)) == ["alias.json", "bell.qasm"]
+
+
+def test_output_symlink_refused_and_results_written_atomically(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    link = tmp_path / "results.json"
+    link.symlink_to(victim)
+    with pytest.raises(CliError, match="symbolic link"):
+        check_output(str(link))
+    with pytest.raises(CliError, match="symbolic link"):
+        write_json_atomically(str(link), {"a": 1})
+    assert victim.read_text() == "precious"
+    # a file planted under a guessable temporary name is neither used nor harmed
+    planted = tmp_path / ".out.json.tmp"
+    planted.symlink_to(victim)
+    write_json_atomically(str(tmp_path / "out.json"), {"a": 1})
+    assert (tmp_path / "out.json").read_text().strip().startswith("{") and victim.read_text() == "precious"
+    assert sorted(os.listdir(tmp_path)) == [".out.json.tmp", "out.json", "results.json", "victim.txt"]
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../secret.inc", "sub/../../secret.inc", "link.inc"])
+def test_include_only_standard_or_beside_the_circuit(tmp_path, name):
+    (tmp_path / "secret.inc").write_text("root:x:0:0:secret_token\n")
+    folder = tmp_path / "circuits"
+    folder.mkdir()
+    (folder / "link.inc").symlink_to(tmp_path / "secret.inc")
+    circuit = folder / "c.qasm"
+    circuit.write_text(f'OPENQASM 2.0;\ninclude "qelib1.inc";\ninclude "{name}";\nqreg q[1];\n')
+    with pytest.raises(CliError, match=r"c.qasm:3: include .*can be included") as info:
+        read_circuit(str(circuit))
+    assert "secret_token" not in str(info.value) and "root:x" not in str(info.value)
+
+
+def test_include_beside_the_circuit_works_and_its_text_is_never_printed(tmp_path):
+    (tmp_path / "gates.inc").write_text("gate mine a { h a; }\n")
+    good = tmp_path / "good.qasm"
+    good.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\ninclude "gates.inc";\nqreg q[1];\nmine q[0];\n')
+    assert read_circuit(str(good)).num_qubits == 1
+    (tmp_path / "notes.inc").write_text("secret_token_abc = hunter2;\n")
+    bad = tmp_path / "bad.qasm"
+    bad.write_text('OPENQASM 2.0;\ninclude "notes.inc";\nqreg q[1];\n')
+    with pytest.raises(CliError) as info:
+        read_circuit(str(bad))
+    message = str(info.value)
+    assert "secret_token_abc" not in message and "hunter2" not in message
+    assert "bad.qasm" in message and "their text is not shown" in message

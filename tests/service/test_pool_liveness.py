@@ -1,0 +1,196 @@
+"""Liveness of AerMPISimulator(processes=P): a worker that stops answering, fork safety,
+loopback-only sockets and a working directory the workers never import from.
+
+Each test starts its own small pool (2 workers) with a short heartbeat timeout.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.providers import JobStatus
+
+from aer_mpi import AerMPISimulator, InvalidInputError, WorkerLostError
+from aer_mpi.service.pool import WorkerPool
+
+pytestmark = [
+    pytest.mark.skipif(
+        any(os.environ.get(v) for v in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")),
+        reason="starts its own workers: run in a plain process, not under mpiexec",
+    ),
+    pytest.mark.timeout(120),
+]
+
+HEARTBEAT = 2.0
+
+
+def long_circuit(n, layers):
+    qc = QuantumCircuit(n)
+    for layer in range(layers):
+        qc.h(range(n))
+        start = layer % 2
+        qc.cx(range(start, n - 1, 2), range(start + 1, n, 2))
+    qc.measure_all()
+    return qc
+
+
+def small_job_ok(backend):
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure_all()
+    counts = backend.run(qc, shots=100, seed_simulator=3).result().get_counts()
+    assert set(counts) <= {"00", "11"} and sum(counts.values()) == 100
+
+
+def family_of(pool):
+    """Every process of the pool: mpiexec, its proxies, the worker ranks."""
+    root = psutil.Process(pool.mpiexec_pid)
+    members = {root.pid} | {c.pid for c in root.children(recursive=True)} | set(pool.pids.values())
+    return members
+
+
+def wait_gone(pids, limit):
+    deadline = time.monotonic() + limit
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def wait_running(job, limit=60):
+    deadline = time.monotonic() + limit
+    while job.status() != JobStatus.RUNNING:
+        assert time.monotonic() < deadline, job.status()
+        time.sleep(0.01)
+
+
+def test_stopped_worker_is_lost_within_the_heartbeat_timeout_then_cancel_ends_such_a_job():
+    backend = AerMPISimulator(processes=2, heartbeat_timeout=HEARTBEAT)
+    pool = backend.workers
+    assert pool.heartbeat_timeout == HEARTBEAT
+    try:
+        job = backend.run(long_circuit(20, 1000), shots=10, seed_simulator=1)
+        wait_running(job)
+        time.sleep(0.3)
+        family = family_of(pool)
+        victim = pool.pids[1]
+        os.kill(victim, signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        with pytest.raises(WorkerLostError, match=r"worker rank 1 of 2 .*stopped answering") as info:
+            job.result(timeout=HEARTBEAT + 30)
+        took = time.monotonic() - stopped_at
+        assert info.value.rank == 1
+        assert job.status() == JobStatus.ERROR
+        assert took < HEARTBEAT + 10, took
+        assert wait_gone(family, 10) == [], "the pool left processes behind"
+
+        # the same backend starts new workers; cancel() of a job whose worker stopped ends it
+        small_job_ok(backend)
+        job = backend.run(long_circuit(20, 1000), shots=10, seed_simulator=1)
+        wait_running(job)
+        time.sleep(0.3)
+        family = family_of(pool)
+        os.kill(pool.pids[0], signal.SIGSTOP)
+        assert job.cancel()
+        deadline = time.monotonic() + HEARTBEAT + 30
+        while job.status() not in (JobStatus.CANCELLED, JobStatus.ERROR):
+            assert time.monotonic() < deadline, job.status()
+            time.sleep(0.05)
+        assert job.status() == JobStatus.CANCELLED, job.error_message()
+        assert wait_gone(family, 10) == []
+        small_job_ok(backend)  # and the next job runs, on new workers
+    finally:
+        backend.close()
+
+
+def test_heartbeat_timeout_is_validated(monkeypatch):
+    for bad in (0, -1, float("nan"), float("inf"), "3", True):
+        with pytest.raises(InvalidInputError, match="heartbeat_timeout"):
+            WorkerPool(2, heartbeat_timeout=bad)
+    monkeypatch.setenv("AER_MPI_HEARTBEAT_TIMEOUT", "soon")
+    with pytest.raises(InvalidInputError, match="AER_MPI_HEARTBEAT_TIMEOUT='soon'"):
+        WorkerPool(2)
+
+
+def test_fork_child_exit_leaves_parent_pool_alone_loopback_only_and_private_cwd(tmp_path, monkeypatch):
+    # a planted module in the caller's directory that would leave a marker if imported
+    marker = tmp_path / "imported.marker"
+    for name in ("mpi4py", "numpy"):
+        (tmp_path / f"{name}.py").write_text(
+            f"open({str(marker)!r}, 'a').write('{name}\\n')\nraise ImportError('planted')\n"
+        )
+    monkeypatch.chdir(tmp_path)
+    backend = AerMPISimulator(processes=2, heartbeat_timeout=10)
+    pool = backend.workers
+    try:
+        small_job_ok(backend)
+        assert not marker.exists(), marker.read_text()
+        for pid in pool.pids.values():
+            assert psutil.Process(pid).cwd() != str(tmp_path)
+
+        # no socket of the workers listens on anything but loopback
+        # (hydra's own control port, inherited by the ranks, is the documented exception)
+        family = family_of(pool)
+        hydra = {psutil.Process(pool.mpiexec_pid).pid}
+        hydra_ports = set()
+        for pid in hydra:
+            for c in psutil.Process(pid).net_connections(kind="inet"):
+                if c.status == psutil.CONN_LISTEN:
+                    hydra_ports.add(c.laddr.port)
+        exposed = []
+        for pid in family:
+            for c in psutil.Process(pid).net_connections(kind="inet"):
+                if c.status == psutil.CONN_LISTEN and c.laddr.port not in hydra_ports:
+                    if c.laddr.ip not in ("127.0.0.1", "::1"):
+                        exposed.append((pid, c.laddr))
+        assert exposed == [], exposed
+
+        # a forked child that exits (running close(), as its atexit handlers would) leaves the pool alone
+        directory = os.path.dirname(pool.log_path)
+        pid = os.fork()
+        if pid == 0:  # the child
+            try:
+                backend.close()
+                pool.close()
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        assert os.path.isdir(directory)
+        assert pool.alive() and not pool.closed
+        small_job_ok(backend)
+    finally:
+        backend.close()
+
+
+def test_a_worker_silent_in_the_start_up_handshake_is_a_clear_start_error(tmp_path, monkeypatch):
+    """A "worker" that connects and then never answers: WorkerStartError within the start timeout."""
+    from aer_mpi import WorkerStartError
+
+    fake = tmp_path / "mpiexec"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import os, socket, time\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.connect(os.environ['AER_MPI_WORKER_ADDRESS'])\n"
+        "time.sleep(60)\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("AER_MPI_MPIEXEC", str(fake))
+    started = time.monotonic()
+    with pytest.raises(WorkerStartError, match=r"did not complete the start-up handshake|were not ready after 2 s"):
+        WorkerPool(2, start_timeout=2, heartbeat_timeout=30)
+    assert time.monotonic() - started < 15
