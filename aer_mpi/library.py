@@ -46,20 +46,25 @@ def _label(name: str) -> str:
 class SaveStatevector(SaveData):
     """Save the statevector (gathered to rank 0; other ranks' results do not hold it)."""
 
-    def __init__(self, num_qubits: int, label: str = _label("save_statevector"), pershot: bool = False,
-                 conditional: bool = False):
-        super().__init__("save_statevector", num_qubits, label, save_subtype("save_statevector", False, pershot, conditional))
+    def __init__(
+        self, num_qubits: int, label: str = _label("save_statevector"), pershot: bool = False, conditional: bool = False
+    ):
+        subtype = save_subtype("save_statevector", False, pershot, conditional)
+        super().__init__("save_statevector", num_qubits, label, subtype)
 
 
 class SaveStatevectorDict(SaveData):
     """Save the statevector as a dict ``{hex basis state: amplitude}`` of its non-zero entries."""
 
     def __init__(
-        self, num_qubits: int, label: str = _label("save_statevector_dict"), pershot: bool = False, conditional: bool = False
+        self,
+        num_qubits: int,
+        label: str = _label("save_statevector_dict"),
+        pershot: bool = False,
+        conditional: bool = False,
     ):
-        super().__init__(
-            "save_statevector_dict", num_qubits, label, save_subtype("save_statevector_dict", False, pershot, conditional)
-        )
+        subtype = save_subtype("save_statevector_dict", False, pershot, conditional)
+        super().__init__("save_statevector_dict", num_qubits, label, subtype)
 
 
 class SaveProbabilities(SaveData):
@@ -140,7 +145,8 @@ class SaveAmplitudesSquared(SaveData):
         conditional: bool = False,
     ):
         super().__init__(
-            "save_amplitudes_sq", num_qubits, label, save_subtype("save_amplitudes_sq", unnormalized, pershot, conditional),
+            "save_amplitudes_sq", num_qubits, label,
+            save_subtype("save_amplitudes_sq", unnormalized, pershot, conditional),
             _basis_states(params, num_qubits),
         )
 
@@ -185,7 +191,8 @@ class SaveExpectationValue(SaveData):
     ):
         terms = expectation_terms(operator)
         super().__init__(
-            "save_expval", len(terms[0][0]), label, save_subtype("save_expval", unnormalized, pershot, conditional), terms
+            "save_expval", len(terms[0][0]), label,
+            save_subtype("save_expval", unnormalized, pershot, conditional), terms,
         )
 
 
