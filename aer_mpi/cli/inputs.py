@@ -62,8 +62,6 @@ def _without_tokens(message: str) -> str:
 
 
 def load_qasm2(path: str, text: str) -> Any:
-    import qiskit.qasm2
-
     includes = check_includes(path, text)
     try:
         return _load_qasm2(path, text)

@@ -28,7 +28,7 @@ with the saves they already met skipped. No recursion anywhere.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 

@@ -27,7 +27,7 @@ def make_top_global(shard: Shard, layout: Sequence[int]) -> tuple[tuple[int, ...
 
     Returns the layout after and this rank's value of those qubits.
     """
-    n, num_local = shard.num_qubits, shard.num_local
+    num_local = shard.num_local
     top = list(range(num_local, n))
     pairs, layout = swaps_to_make_global(layout, num_local, top)
     if pairs:

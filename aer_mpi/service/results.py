@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from aer_mpi import ir
 from aer_mpi.engine import ExperimentOutput, RunConfig
 from aer_mpi.qobj.instructions import RESULT_PROB_DISTRIBUTION, RESULT_STATEVECTOR, SAVE_KINDS
 
@@ -35,31 +34,7 @@ def format_save(value: Any, kind: str, subtype: str) -> Any:
     return func(value)
 
 
-def program_save_kinds(program: ir.Program) -> dict[str, tuple[str, str]]:
-    """label -> (kind, subtype) of every ``ir.Save`` in ``program``, nested bodies included.
-
-    TEMPORARY fallback (remove once the engine fills ``ExperimentOutput.save_kinds``).
-    """
-    out: dict[str, tuple[str, str]] = {}
-
-    def walk(ops: Any) -> None:
-        for op in ops:
-            if isinstance(op, ir.Save):
-                out.setdefault(op.label, (op.kind, op.subtype))
-            elif isinstance(op, ir.IfElse):
-                walk(op.true_ops)
-                walk(op.false_ops)
-            elif isinstance(op, ir.WhileLoop):
-                walk(op.body)
-            elif isinstance(op, ir.Switch):
-                for _, body in op.cases:
-                    walk(body)
-
-    walk(program.ops)
-    return out
-
-
-def experiment_result(output: ExperimentOutput, header: dict, config: RunConfig, program: ir.Program) -> Any:
+def experiment_result(output: ExperimentOutput, header: dict, config: RunConfig) -> Any:
     from qiskit.result.models import ExperimentResult, ExperimentResultData
 
     data: dict[str, Any] = {}
@@ -67,10 +42,8 @@ def experiment_result(output: ExperimentOutput, header: dict, config: RunConfig,
         data["counts"] = output.counts
     if output.memory is not None:
         data["memory"] = output.memory
-    # TEMPORARY fallback: until the engine fills save_kinds, read them off the program's saves
-    save_kinds = output.save_kinds or program_save_kinds(program)
     for key, value in output.data.items():
-        kind, subtype = save_kinds.get(key, ("", "single"))
+        kind, subtype = output.save_kinds.get(key, ("", "single"))
         data[key] = format_save(value, kind, subtype)
     metadata = dict(output.metadata)
     return ExperimentResult(

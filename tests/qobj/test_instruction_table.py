@@ -93,11 +93,10 @@ def test_target_holds_every_save_and_control_flow_name():
 
 def test_results_are_formatted_from_the_engines_save_kinds():
     """The engine's save_kinds decide, not the program's instructions."""
-    program = ir.Program(1, 0, ())
     state = np.array([1.0, 0.0], dtype=complex)
     output = ExperimentOutput(None, None, {"a": state, "b": {"0x0": 1.0}, "c": state},
                               save_kinds={"a": ("statevector", "single"), "b": ("probabilities_dict", "single"),
                                           "c": ("amplitudes", "single")})
-    data = experiment_result(output, {"name": "x"}, RunConfig(), program).data
+    data = experiment_result(output, {"name": "x"}, RunConfig()).data
     assert isinstance(data.a, Statevector) and isinstance(data.b, ProbDistribution)
     assert isinstance(data.c, np.ndarray)

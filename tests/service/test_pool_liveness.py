@@ -6,9 +6,7 @@ Each test starts its own small pool (2 workers) with a short heartbeat timeout.
 
 import os
 import signal
-import subprocess
 import sys
-import textwrap
 import time
 
 import psutil
