@@ -27,7 +27,7 @@ def make_top_global(shard: Shard, layout: Sequence[int]) -> tuple[tuple[int, ...
 
     Returns the layout after and this rank's value of those qubits.
     """
-    num_local = shard.num_local
+    n, num_local = shard.num_qubits, shard.num_local
     top = list(range(num_local, n))
     pairs, layout = swaps_to_make_global(layout, num_local, top)
     if pairs:
@@ -66,7 +66,7 @@ def sample_outcomes(shard: Shard, layout: Sequence[int], shots: int, rng: np.ran
     global), so that the same seed gives the same outcomes whatever the
     number of ranks.
     """
-    n, num_local = shard.num_qubits, shard.num_local
+    num_local = shard.num_local
     collective = shard.collective
     layout, high = make_top_global(shard, layout)
     mass = kernels.norm_squared(shard.array)
