@@ -68,13 +68,18 @@ def _local_ranks(ranks: int) -> int:
     return ranks
 
 
+#: ``target.num_qubits`` is at least this: wider than any device, so ``transpile`` never refuses a
+#: device-transpiled circuit, whose idle qubits the engine leaves out (``enable_truncation``). Whether
+#: the active qubits fit is checked by the engine before it allocates anything (one clear error).
+TARGET_MIN_QUBITS = 1024
+
+
 def largest_circuit_qubits(ranks: int, max_memory_mb: Optional[float] = None) -> int:
     """Qubits of the largest circuit ``ranks`` ranks could hold (single precision), as ``aer-mpi info`` counts.
 
     Per rank: ``max_memory_mb`` or this node's available memory shared by its ranks.
-    Used as ``target.num_qubits``; with idle-qubit truncation a wider circuit
-    may still run, and ``transpile`` never refuses one (the target has no
-    coupling map).
+    ``AerMPISimulator.max_state_qubits``; ``target.num_qubits`` is at least
+    ``TARGET_MIN_QUBITS`` besides (a wider circuit may run: truncation).
     """
     import psutil
 
@@ -153,9 +158,10 @@ class AerMPISimulator(BackendV2):
             comm = load_mpi().COMM_WORLD
             abort_on_uncaught_exception(comm)
         self._comm = comm
-        self._target = build_target(
-            largest_circuit_qubits(processes if processes is not None else comm.Get_size(), self.options.max_memory_mb)
+        self._max_state_qubits = largest_circuit_qubits(
+            processes if processes is not None else comm.Get_size(), self.options.max_memory_mb
         )
+        self._target = build_target(max(self._max_state_qubits, TARGET_MIN_QUBITS))
 
     @classmethod
     def _default_options(cls) -> Options:
@@ -177,6 +183,17 @@ class AerMPISimulator(BackendV2):
     @property
     def target(self) -> Target:
         return self._target
+
+    @property
+    def max_state_qubits(self) -> int:
+        """Active qubits of the largest state these ranks could hold (single precision), as ``aer-mpi info``.
+
+        Estimated when the backend is built, from ``max_memory_mb`` or this
+        node's available memory shared by the ranks on it. ``target.num_qubits``
+        is larger (``TARGET_MIN_QUBITS``): idle qubits of a device-transpiled
+        circuit cost nothing.
+        """
+        return self._max_state_qubits
 
     # -- what Qiskit Aer users still call ------------------------------------
     def available_methods(self) -> tuple[str, ...]:
