@@ -23,6 +23,7 @@ from qiskit.circuit.library import UnitaryGate, get_standard_gate_name_mapping
 from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
+import aer_mpi.library  # noqa: F401  (QuantumCircuit.save_statevector() & co., as importing qiskit_aer gives)
 from aer_mpi._version import __version__
 from aer_mpi.qobj.assemble import assemble_circuits, bind_parameters
 from aer_mpi.engine import RunControl
