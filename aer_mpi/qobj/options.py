@@ -169,8 +169,8 @@ class RunOption:
 
     @property
     def expecting(self) -> str:
-        """The allowed values, None included where it is allowed."""
-        return f"None or {self.allowed}" if self.nullable else self.allowed
+        """The allowed values, None included where it is one (not where it only means the default)."""
+        return f"None or {self.allowed}" if self.default is None else self.allowed
 
     def accepts(self, value: Any) -> bool:
         return (value is None and self.nullable) or (value is not None and self.check(value))
@@ -249,6 +249,8 @@ _ROWS = (
               help="kernel threads per rank (None: the node's cores shared by its ranks)"),
     RunOption("parallel_experiments", True, _is_bool, "True or False", None, "parallel_experiments",
               help="run circuits too small to shard whole, one per rank at a time"),
+    RunOption("meas_level", 2, lambda v: _is_int(v) and v == 2, "2 (classified: aer_mpi returns bits)", qobj=False,
+              help="Qiskit's run option, as qiskit-ibm-runtime's local mode passes it (meas_type='classified')"),
     # Aer's options that mean nothing to a distributed CPU statevector: accepted, no effect
     _ignored("zero_threshold", 1e-10, "results are not chopped"),
     _ignored("executor", None, "aer_mpi runs its jobs on its MPI ranks"),
