@@ -282,7 +282,8 @@ class AerMPISimulator(BackendV2):
         control = RunControl(
             progress=listener.steps if listener else None, stage=listener.stage if listener else None
         )
-        job = AerJob(self, str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4)), self._run_job, qobj, control, listener, ignored)
+        job_id = str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4))
+        job = AerJob(self, job_id, self._run_job, qobj, control, listener, ignored)
         control.cancel_requested = job.cancel_requested
         job.submit()
         return job
