@@ -8,6 +8,13 @@ exact expectation values (computed on the sharded state, never sampled)
 with Gaussian noise of standard deviation ``precision`` added when
 ``precision > 0``.
 
+Options are given as Aer's primitives take them:
+``SamplerV2(options={"backend_options": {...}, "run_options": {...}})``,
+``EstimatorV2(options={"default_precision": ..., "backend_options": ...,
+"run_options": ...})``; every option of Aer's ``AerSimulator`` is accepted
+in both dicts (``aer_mpi.qobj.options``). ``from_backend(backend, **kwargs)``
+wraps an existing ``AerMPISimulator`` as in ``qiskit_aer.primitives``.
+
 Under ``mpiexec`` every rank builds the primitive and calls ``run()`` in the
 same order: ``run()`` submits the backend jobs at once, in the caller's
 thread, so the ranks meet in the same collective order; every rank gets
@@ -16,6 +23,8 @@ the same result.
 
 from __future__ import annotations
 
+import functools
+import os
 import random
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
@@ -49,6 +58,38 @@ def _make_backend(backend: Any, options: Options) -> Any:
     return AerMPISimulator(**options.backend_options)
 
 
+def _check_from_backend(backend: Any) -> None:
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    if not isinstance(backend, AerMPISimulator):
+        raise InvalidInputError(
+            f"from_backend() takes an AerMPISimulator, got {type(backend).__name__}: aer_mpi simulates "
+            "ideal circuits; to run on a device's target, transpile for it and run here"
+        )
+
+
+#: Seeds and ids need no cryptographic strength: one generator seeded from the OS, not a system call each.
+_RANDOM = random.Random()
+if hasattr(os, "register_at_fork"):  # a forked child must not repeat its parent's seeds
+    os.register_at_fork(after_in_child=_RANDOM.seed)
+
+
+@functools.lru_cache(maxsize=256)
+def _save_expval(terms: tuple, num_qubits: int, label: str) -> Any:
+    """The save instruction of one observable (built once: a variational loop asks for the same ones)."""
+    from aer_mpi.library import SaveExpectationValue
+
+    operator = SparsePauliOp.from_list(list(terms), num_qubits=num_qubits)
+    return SaveExpectationValue(operator, label=label)
+
+
+def _without_final_measurements(circuit: QuantumCircuit) -> QuantumCircuit:
+    """A copy of ``circuit`` without its final measurements (a plain copy when it has none: cheaper)."""
+    if any(inst.operation.name in ("measure", "barrier") for inst in circuit.data):
+        return circuit.remove_final_measurements(inplace=False)
+    return circuit.copy()
+
+
 def _parameter_binds(circuit: QuantumCircuit, parameter_values: Any) -> tuple[list[dict], tuple]:
     """Aer's ``parameter_binds`` for one circuit, flattening the sweep in C order."""
     shape = parameter_values.shape
@@ -64,7 +105,7 @@ def _parameter_binds(circuit: QuantumCircuit, parameter_values: Any) -> tuple[li
 
 
 def _pub_seed(seed: Optional[int], index: int) -> int:
-    return random.SystemRandom().randrange(1 << 62) if seed is None else int(seed) + index
+    return _RANDOM.randrange(1 << 62) if seed is None else int(seed) + index
 
 
 class SamplerV2(BaseSamplerV2):
@@ -92,6 +133,12 @@ class SamplerV2(BaseSamplerV2):
         self._seed = seed
         self._options = Options(**(options or {}))
         self._backend = _make_backend(backend, self._options)
+
+    @classmethod
+    def from_backend(cls, backend: Any, **options: Any) -> "SamplerV2":
+        """A sampler on ``backend`` (an AerMPISimulator), as ``qiskit_aer.primitives.SamplerV2.from_backend``."""
+        _check_from_backend(backend)
+        return cls(backend=backend, **options)
 
     @property
     def default_shots(self) -> int:
@@ -183,6 +230,12 @@ class EstimatorV2(BaseEstimatorV2):
         self._seed = seed
         self._backend = _make_backend(backend, self._options)
 
+    @classmethod
+    def from_backend(cls, backend: Any, **options: Any) -> "EstimatorV2":
+        """An estimator on ``backend`` (an AerMPISimulator), as ``qiskit_aer.primitives.EstimatorV2.from_backend``."""
+        _check_from_backend(backend)
+        return cls(backend=backend, **options)
+
     @property
     def options(self) -> Options:
         return self._options
@@ -192,8 +245,6 @@ class EstimatorV2(BaseEstimatorV2):
         return self._backend
 
     def run(self, pubs: Iterable[Any], *, precision: Optional[float] = None) -> PrimitiveJob:
-        from aer_mpi.library import SaveExpectationValue
-
         if precision is None:
             precision = self._options.default_precision
         coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]
@@ -205,7 +256,7 @@ class EstimatorV2(BaseEstimatorV2):
         for i, pub in enumerate(coerced):
             if pub.precision < 0:
                 raise InvalidInputError(f"pub {i}: precision {pub.precision} is negative; use 0 for exact values")
-            circuit = pub.circuit.remove_final_measurements(inplace=False)
+            circuit = _without_final_measurements(pub.circuit)
             dynamic = sorted(
                 {inst.operation.name for inst in circuit.data}
                 & ({"measure", "reset"} | CONTROL_FLOW)
@@ -222,8 +273,7 @@ class EstimatorV2(BaseEstimatorV2):
                 terms = tuple(sorted(observables[index].items()))
                 if terms not in labels:
                     labels[terms] = f"observable_{len(labels)}"
-                    operator = SparsePauliOp.from_list(list(terms), num_qubits=circuit.num_qubits)
-                    circuit.append(SaveExpectationValue(operator, label=labels[terms]), circuit.qubits)
+                    circuit.append(_save_expval(terms, circuit.num_qubits, labels[terms]), circuit.qubits, copy=False)
             binds, shape = _parameter_binds(circuit, pub.parameter_values)
             job = self._backend.run(circuit, shots=1, parameter_binds=binds, **run_options)
             submitted.append((pub, shape, labels, job, None if seed is None else int(seed) + i))

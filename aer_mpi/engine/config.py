@@ -40,6 +40,13 @@ class RunConfig:
     threads_per_rank: Optional[int] = None
     #: Run a batch's circuits that are too small to shard whole, one per rank at a time.
     parallel_experiments: bool = True
+    #: Aer's max_parallel_threads: kernel threads of a rank when threads_per_rank is None
+    #: (None: the node's cores shared by its ranks).
+    max_parallel_threads: Optional[int] = None
+    #: Aer's statevector_parallel_threshold: a shard of this many qubits or fewer uses one thread.
+    statevector_parallel_threshold: int = 14
+    #: Aer's enable_truncation: leave out the qubits no instruction touches.
+    enable_truncation: bool = True
 
 
 @dataclass

@@ -83,18 +83,63 @@ def cores_available() -> int:
         return os.cpu_count() or 1
 
 
-def threads_per_rank(config: RunConfig, node_ranks: int) -> int:
-    """Kernel threads one rank asks for: the node's cores shared by its ranks, unless configured."""
-    return config.threads_per_rank or max(1, cores_available() // max(1, node_ranks))
+_CORES: Optional[int] = None
+_WORLD_NODE_RANKS: Optional[int] = None
 
 
-def configure_kernels(config: RunConfig, node_ranks: int) -> tuple[str, int]:
+def node_ranks(comm: Any) -> int:
+    """Ranks of ``comm`` on this node (collective), asked of MPI once per process for COMM_WORLD.
+
+    One rank alone needs no query; COMM_WORLD's answer cannot change, so a
+    run of a small circuit does not pay a communicator split each time.
+    Every rank takes the same branch (the same sizes, the same call order).
+    """
+    global _WORLD_NODE_RANKS
+    if comm.Get_size() == 1:
+        return 1
+    from mpi4py import MPI
+
+    if comm.Compare(MPI.COMM_WORLD) != MPI.IDENT:
+        return ranks_on_this_node(comm)
+    if _WORLD_NODE_RANKS is None:
+        _WORLD_NODE_RANKS = ranks_on_this_node(comm)
+    return _WORLD_NODE_RANKS
+
+
+def cores_cached() -> int:
+    """``cores_available()`` read once per process (a run asks for it every time)."""
+    global _CORES
+    if _CORES is None:
+        _CORES = cores_available()
+    return _CORES
+
+
+def threads_per_rank(config: RunConfig, node_ranks: int, num_local: Optional[int] = None) -> int:
+    """Kernel threads one rank asks for.
+
+    ``threads_per_rank`` when set, else Aer's ``max_parallel_threads`` when
+    set, else the node's cores shared by its ranks; but one thread for a
+    shard of ``statevector_parallel_threshold`` qubits or fewer (as Aer:
+    threads cost more than they save on a small state).
+    """
+    if num_local is not None and num_local <= config.statevector_parallel_threshold:
+        return 1
+    return (
+        config.threads_per_rank
+        or config.max_parallel_threads
+        or max(1, cores_cached() // max(1, node_ranks))
+    )
+
+
+def configure_kernels(config: RunConfig, node_ranks: int, num_local: Optional[int] = None) -> tuple[str, int]:
     """Pick the gate kernels and their threads so the node's ranks share its cores.
 
-    Returns the back end's name and the threads it really uses.
+    ``num_local``: qubits of this rank's shard (threads by state size);
+    None: the threads of a large shard. Returns the back end's name and the
+    threads it really uses.
     """
     name = kernels.use(config.kernels or os.environ.get("AER_MPI_KERNELS", "auto"))
-    return name, kernels.set_threads(threads_per_rank(config, node_ranks))
+    return name, kernels.set_threads(threads_per_rank(config, node_ranks, num_local))
 
 
 def largest_local_qubits(available: int, config: RunConfig) -> int:

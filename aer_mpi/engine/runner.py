@@ -21,11 +21,12 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from aer_mpi import ir
-from aer_mpi.comm import BitSwapExchange, Collective, ranks_on_this_node
+from aer_mpi.comm import BitSwapExchange, Collective
 from aer_mpi.engine.branching import Branching
 from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunControl
 from aer_mpi.engine.interpreter import Interpreter, checkpoint_interval
 from aer_mpi.engine.output import counts_of, memory_of, small_part
+from aer_mpi.engine import resources
 from aer_mpi.engine.resources import check_memory, configure_kernels, memory_available
 from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_statevector
 from aer_mpi.engine.saves import Saves
@@ -87,9 +88,9 @@ def run_experiment(
     error: Optional[BaseException] = None
     copies = 0
     backend = ("", 0)
-    node_ranks = ranks_on_this_node(comm)
+    node_ranks = resources.node_ranks(comm)
     try:
-        backend = configure_kernels(config, node_ranks)
+        backend = configure_kernels(config, node_ranks, n - g)
         have = memory_available(comm, config, node_ranks)
         copies = check_memory(fused, config, n - g, rank, working, have)
     except Exception as exc:  # reported to every rank just below

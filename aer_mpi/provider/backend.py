@@ -10,7 +10,10 @@ its own (``aer_mpi.service.pool``) and runs every job there.
 
 from __future__ import annotations
 
+import functools
+import os
 import random
+import types
 import uuid
 import weakref
 from typing import Any, Optional
@@ -20,22 +23,85 @@ from qiskit.circuit.library import UnitaryGate, get_standard_gate_name_mapping
 from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
+import aer_mpi.library  # noqa: F401  (QuantumCircuit.save_statevector() & co., as importing qiskit_aer gives)
 from aer_mpi._version import __version__
 from aer_mpi.qobj.assemble import assemble_circuits, bind_parameters
 from aer_mpi.engine import RunControl
-from aer_mpi.errors import InvalidInputError
+from aer_mpi.errors import AerMPIError, InvalidInputError
 from aer_mpi.service.execution import BACKEND_NAME, execute_qobj
 from aer_mpi.provider.job import AerJob
 from aer_mpi.provider.progress import ProgressListener, make_listener
 from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS
-from aer_mpi.qobj.options import check_options, defaults, qobj_config
+from aer_mpi.qobj.options import (
+    DEVICES, IGNORED_OPTIONS, METHODS, OPTIONS, defaults, normalise_options, qobj_config,
+)
+
+#: Seeds and job ids need no cryptographic strength: one generator seeded by the OS once per process
+#: (a system call per run costs more than a small circuit's simulation).
+_RANDOM = random.Random()
+if hasattr(os, "register_at_fork"):  # a forked child must not repeat its parent's seeds
+    os.register_at_fork(after_in_child=_RANDOM.seed)
+
+#: What ``AerMPISimulator()`` says when mpi4py finds no MPI library.
+NO_MPI_MESSAGE = (
+    "aer_mpi needs an MPI library and mpi4py could not load one ({error}). On a machine without MPI, "
+    'install MPI from PyPI: pip install "aer-mpi[mpich]" (from a checkout: pip install ".[mpich]"); '
+    "on a cluster, load the site's MPI (e.g. module load openmpi) and build mpi4py against it: "
+    "pip install --no-binary=mpi4py mpi4py (docs/install.md)"
+)
 
 
-def build_target() -> Target:
-    """Every instruction the engine runs, on any qubits (no coupling map)."""
+def load_mpi() -> Any:
+    """``mpi4py.MPI``, or one ``AerMPIError`` saying how to get an MPI library."""
+    try:
+        from mpi4py import MPI
+    except (ImportError, RuntimeError) as exc:  # mpi4py 4: RuntimeError("cannot load MPI library")
+        raise AerMPIError(NO_MPI_MESSAGE.format(error=str(exc).strip() or type(exc).__name__)) from exc
+    return MPI
+
+
+def _local_ranks(ranks: int) -> int:
+    """Ranks on this node, from the launcher's environment (no collective); else all of them."""
+    for name in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "PMI_LOCAL_SIZE"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return min(ranks, int(value))
+    return ranks
+
+
+#: ``target.num_qubits`` is at least this: wider than any device, so ``transpile`` never refuses a
+#: device-transpiled circuit, whose idle qubits the engine leaves out (``enable_truncation``). Whether
+#: the active qubits fit is checked by the engine before it allocates anything (one clear error).
+TARGET_MIN_QUBITS = 1024
+
+
+def largest_circuit_qubits(ranks: int, max_memory_mb: Optional[float] = None) -> int:
+    """Qubits of the largest circuit ``ranks`` ranks could hold (single precision), as ``aer-mpi info`` counts.
+
+    Per rank: ``max_memory_mb`` or this node's available memory shared by its ranks.
+    ``AerMPISimulator.max_state_qubits``; ``target.num_qubits`` is at least
+    ``TARGET_MIN_QUBITS`` besides (a wider circuit may run: truncation).
+    """
+    import psutil
+
+    from aer_mpi.engine.config import RunConfig
+    from aer_mpi.engine.resources import largest_local_qubits
+
+    ranks = max(1, int(ranks))
+    if max_memory_mb:
+        per_rank = int(float(max_memory_mb) * (1 << 20))
+    else:
+        per_rank = int(psutil.virtual_memory().available // _local_ranks(ranks))
+    working = 1 << (ranks.bit_length() - 1)
+    return max(1, largest_local_qubits(per_rank, RunConfig(precision="single")) + working.bit_length() - 1)
+
+
+@functools.lru_cache(maxsize=8)
+def build_target(num_qubits: Optional[int] = None) -> Target:
+    """Every instruction the engine runs, on any qubits (no coupling map); built once per width."""
     from qiskit.circuit import get_control_flow_name_mapping
 
-    target = Target(description="aer_mpi distributed statevector", num_qubits=None)
+    target = Target(description="aer_mpi distributed statevector", num_qubits=num_qubits)
     for name, op in get_standard_gate_name_mapping().items():
         target.add_instruction(op, properties=None, name=name)
     target.add_instruction(UnitaryGate, name="unitary")
@@ -60,7 +126,9 @@ class AerMPISimulator(BackendV2):
             during a job before the job ends in ERROR (``WorkerLostError``) and
             the workers are killed (default ``$AER_MPI_HEARTBEAT_TIMEOUT`` or 30).
         options: default run options (``shots``, ``seed_simulator``, ``memory``,
-            ``precision``, ...), overridable per ``run()``.
+            ``precision``, ...), overridable per ``run()``: every option of
+            Qiskit Aer's ``AerSimulator`` is accepted (``aer_mpi.qobj.options``
+            says what each does here; docs/migrating-from-aer.md).
     """
 
     def __init__(
@@ -71,7 +139,8 @@ class AerMPISimulator(BackendV2):
             description="Statevector simulator sharded across MPI ranks",
             backend_version=__version__,
         )
-        self._target = build_target()
+        #: Aer options without meaning here that were set on this backend (named in results).
+        self._ignored_set: set[str] = set()
         if options:
             self.set_options(**options)
         self._workers = None
@@ -87,24 +156,77 @@ class AerMPISimulator(BackendV2):
             # a backend dropped without close() stops its workers when collected (or at exit)
             weakref.finalize(self, self._workers.close)
         elif comm is None:
-            from mpi4py import MPI
-
-            comm = MPI.COMM_WORLD
+            comm = load_mpi().COMM_WORLD
             abort_on_uncaught_exception(comm)
         self._comm = comm
+        self._max_state_qubits = largest_circuit_qubits(
+            processes if processes is not None else comm.Get_size(), self.options.max_memory_mb
+        )
+        self._target = build_target(max(self._max_state_qubits, TARGET_MIN_QUBITS))
 
     @classmethod
     def _default_options(cls) -> Options:
         return Options(**defaults())
 
     def set_options(self, **fields: Any) -> None:
-        """Change default run options; each is checked against ``aer_mpi.qobj.options.OPTIONS``."""
-        check_options(fields)
+        """Change default run options; each is checked against ``aer_mpi.qobj.options.OPTIONS``.
+
+        As in Aer: numpy scalars are accepted, and None for an option whose
+        default is not None (``shots``, ``memory``, ...) restores the default.
+        """
+        fields = normalise_options(fields)
+        for name, value in fields.items():
+            if value is None and OPTIONS[name].none_is_default:
+                fields[name] = OPTIONS[name].default
+        self._ignored_set.update(IGNORED_OPTIONS.intersection(fields))
         super().set_options(**fields)
 
     @property
     def target(self) -> Target:
         return self._target
+
+    @property
+    def max_state_qubits(self) -> int:
+        """Active qubits of the largest state these ranks could hold (single precision), as ``aer-mpi info``.
+
+        Estimated when the backend is built, from ``max_memory_mb`` or this
+        node's available memory shared by the ranks on it. ``target.num_qubits``
+        is larger (``TARGET_MIN_QUBITS``): idle qubits of a device-transpiled
+        circuit cost nothing.
+        """
+        return self._max_state_qubits
+
+    # -- what Qiskit Aer users still call ------------------------------------
+    def available_methods(self) -> tuple[str, ...]:
+        """Simulation methods aer_mpi runs (both are the distributed statevector)."""
+        return METHODS
+
+    def available_devices(self) -> tuple[str, ...]:
+        """Devices aer_mpi runs on."""
+        return DEVICES
+
+    def configuration(self) -> types.SimpleNamespace:
+        """A BackendV1-style configuration, as Aer's, for code that still reads one."""
+        basis = sorted(name for name in self._target.operation_names)
+        return types.SimpleNamespace(
+            backend_name=self.name,
+            backend_version=self.backend_version,
+            n_qubits=self._target.num_qubits,
+            num_qubits=self._target.num_qubits,
+            basis_gates=basis,
+            gates=[],
+            coupling_map=None,
+            simulator=True,
+            local=True,
+            conditional=True,
+            memory=True,
+            open_pulse=False,
+            max_shots=int(1e6),
+            max_experiments=None,
+            description=self.description,
+            custom_instructions=True,
+            dynamic_reprate_enabled=False,
+        )
 
     @property
     def max_circuits(self) -> Optional[int]:
@@ -144,11 +266,14 @@ class AerMPISimulator(BackendV2):
         circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
         if not circuits or not all(isinstance(c, QuantumCircuit) for c in circuits):
             raise InvalidInputError("run() expects a QuantumCircuit or a non-empty list of them")
-        check_options(options)
+        options = normalise_options(options)
+        # None for shots, memory, ...: the backend's value (as in Aer)
+        options = {k: v for k, v in options.items() if not (v is None and OPTIONS[k].none_is_default)}
+        ignored = sorted(self._ignored_set.union(IGNORED_OPTIONS.intersection(options)))
         merged = {**self.options.__dict__, **options}
         circuits = bind_parameters(circuits, merged.pop("parameter_binds", None))
         if merged.get("seed_simulator") is None:
-            merged["seed_simulator"] = random.SystemRandom().randrange(1 << 62)
+            merged["seed_simulator"] = _RANDOM.randrange(1 << 62)
         config = qobj_config(merged)
         qobj = assemble_circuits(circuits, config)
         # progress is shown by rank 0 only
@@ -157,13 +282,19 @@ class AerMPISimulator(BackendV2):
         control = RunControl(
             progress=listener.steps if listener else None, stage=listener.stage if listener else None
         )
-        job = AerJob(self, str(uuid.uuid4()), self._run_job, qobj, control, listener)
+        job_id = str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4))
+        job = AerJob(self, job_id, self._run_job, qobj, control, listener, ignored)
         control.cancel_requested = job.cancel_requested
         job.submit()
         return job
 
     def _run_job(
-        self, qobj: Any, job_id: str, control: RunControl, listener: Optional[ProgressListener] = None
+        self,
+        qobj: Any,
+        job_id: str,
+        control: RunControl,
+        listener: Optional[ProgressListener] = None,
+        ignored: Optional[list] = None,
     ) -> Any:
         try:
             if self._workers is not None:
@@ -178,7 +309,26 @@ class AerMPISimulator(BackendV2):
             raise
         if listener is not None:
             listener.close()
+        self._aer_metadata(result, ignored or [])
         return result
+
+    def _aer_metadata(self, result: Any, ignored: list) -> None:
+        """Qiskit Aer's keys in the result's metadata, where they mean the same thing here."""
+        ranks = self._workers.processes if self._workers is not None else self._comm.Get_size()
+        rank = 0 if self._comm is None else self._comm.Get_rank()
+        meta = result.metadata if isinstance(getattr(result, "metadata", None), dict) else None
+        if meta is not None:
+            meta.setdefault("mpi_rank", rank)
+            meta.setdefault("num_mpi_processes", ranks)
+            meta.setdefault("omp_enabled", True)
+            meta.setdefault("max_gpu_memory_mb", 0)
+            meta["ignored_options"] = list(ignored)
+        for experiment in getattr(result, "results", []) or []:
+            emeta = getattr(experiment, "metadata", None)
+            if isinstance(emeta, dict):
+                emeta.setdefault("mpi_rank", rank)
+                emeta.setdefault("num_mpi_processes", ranks)
+                emeta["ignored_options"] = list(ignored)
 
 
 _ABORT_HOOK_INSTALLED = False

@@ -9,6 +9,15 @@ backend's ``_default_options``, the ``run()`` / ``set_options`` checks
 (``check_options``), the Qobj config validation (``validate_config``), the
 engine settings (``run_config``) and the CLI's defaults and choices.
 
+Every option Qiskit Aer's ``AerSimulator`` accepts has a row, in one of
+three categories (``RunOption.category``): ``honoured`` (it does here what
+it does in Aer; a value aer_mpi cannot honour, e.g. ``method="stabilizer"``
+or ``device="GPU"``, is refused by the row's check with one error naming
+what aer_mpi can do), ``ignored`` (accepted, any value, no effect here; a
+run names the ones it was given in ``metadata["ignored_options"]``) and
+``aer_mpi`` (aer_mpi's own options). numpy scalars are accepted as the
+Python numbers they hold (``normalise_options``), as Aer does.
+
 To add an option: add a row here (and, when the engine uses it, the
 ``RunConfig`` field in ``engine/config.py`` with the same default);
 ``tests/qobj/test_options_table.py`` checks that they agree.
@@ -25,6 +34,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
+import numpy as np
+
 from aer_mpi.engine.config import PRECISIONS as _ENGINE_PRECISIONS
 from aer_mpi.engine.config import RunConfig
 from aer_mpi.errors import InvalidInputError, QobjValidationError
@@ -35,6 +46,16 @@ PRECISIONS = tuple(_ENGINE_PRECISIONS)
 KERNELS = ("auto", "numba", "numpy")
 #: Progress styles besides True/False and a ProgressListener.
 PROGRESS_STYLES = ("bar", "log")
+#: Simulation methods (Aer's ``method``) aer_mpi runs: all of them are the distributed statevector.
+METHODS = ("automatic", "statevector")
+#: Devices (Aer's ``device``) aer_mpi runs on.
+DEVICES = ("CPU",)
+
+#: Categories of a row (see the module's docstring).
+HONOURED = "honoured"
+IGNORED = "ignored"
+OWN = "aer_mpi"
+CATEGORIES = (HONOURED, IGNORED, OWN)
 
 MIB = 1 << 20
 
@@ -73,6 +94,35 @@ def _progress(value: Any) -> bool:
     return all(callable(getattr(value, name, None)) for name in ("steps", "stage", "experiment", "close"))
 
 
+def _anything(value: Any) -> bool:
+    return True
+
+
+def _non_negative_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    )
+
+
+def _zero_is_none(value: Any) -> Any:
+    """Aer's 0 meaning "automatic" (``max_parallel_threads``, ``max_memory_mb``, ...) -> None."""
+    return None if value == 0 and not isinstance(value, bool) else value
+
+
+def plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (``np.int64(5)`` -> 5); anything else unchanged."""
+    if isinstance(value, np.generic):
+        if isinstance(value, np.bool_):
+            return bool(value)
+        if isinstance(value, np.integer):
+            return int(value)
+        if isinstance(value, np.floating):
+            return float(value)
+        if isinstance(value, np.str_):
+            return str(value)
+    return value
+
+
 def _mib_to_bytes(value: Any) -> int:
     return max(1, int(float(value) * MIB))
 
@@ -99,35 +149,80 @@ class RunOption:
     required: bool = False
     #: run() value -> Qobj value (JSON-compatible).
     to_qobj: Callable[[Any], Any] = lambda v: v
-    #: One line for help texts.
+    #: One line for help texts (for an Aer option: what aer_mpi does with it).
     help: str = ""
+    #: ``honoured``, ``ignored`` or ``aer_mpi`` (see the module's docstring).
+    category: str = OWN
+    #: None is accepted (as in Aer) and means the default (``shots=None`` -> 1024).
+    none_is_default: bool = False
+    #: An accepted value -> the value kept (e.g. Aer's 0 meaning "automatic" -> None).
+    normalise: Callable[[Any], Any] = lambda v: v
 
     @property
     def nullable(self) -> bool:
-        return self.default is None
+        return self.default is None or self.none_is_default
+
+    @property
+    def aer(self) -> bool:
+        """Whether Qiskit Aer's ``AerSimulator`` has this option."""
+        return self.category != OWN
 
     @property
     def expecting(self) -> str:
-        """The allowed values, None included where it is allowed."""
-        return f"None or {self.allowed}" if self.nullable else self.allowed
+        """The allowed values, None included where it is one (not where it only means the default)."""
+        return f"None or {self.allowed}" if self.default is None else self.allowed
 
     def accepts(self, value: Any) -> bool:
         return (value is None and self.nullable) or (value is not None and self.check(value))
 
 
+def _ignored(name: str, default: Any, why: str) -> RunOption:
+    """A row of an Aer option with no meaning in aer_mpi: any value accepted, none used."""
+    return RunOption(name, default, _anything, "any value (ignored by aer_mpi)", qobj=False, help=why,
+                     category=IGNORED)
+
+
 _ROWS = (
     RunOption("shots", 1024, _int_at_least(1), "an integer >= 1", "shots", "shots", required=True,
-              help="shots per circuit"),
+              help="shots per circuit (None: the default, as in Aer)", category=HONOURED, none_is_default=True),
     RunOption("seed_simulator", None, _int_at_least(0), "an integer >= 0", None, "seed", required=True,
-              help="seed of the sampler (None: a random one, recorded in the result)"),
+              help="seed of the sampler (None: a random one, recorded in the result); the same counts "
+                   "at any number of ranks", category=HONOURED),
     RunOption("memory", False, _is_bool, "True or False", None, "memory",
-              help="also record every shot's outcome"),
+              help="also record every shot's outcome (hex, as Aer)", category=HONOURED, none_is_default=True),
     RunOption("precision", PRECISIONS[0], lambda v: v in PRECISIONS, " or ".join(map(repr, PRECISIONS)),
-              None, "precision", help="complex128 (double) or complex64 (single: half the memory)"),
+              None, "precision", help="complex128 (double) or complex64 (single: half the memory)",
+              category=HONOURED),
+    RunOption("method", METHODS[0], lambda v: v in METHODS,
+              " or ".join(map(repr, METHODS)) + " (aer_mpi is a distributed statevector simulator; for "
+              "'density_matrix', 'stabilizer', 'matrix_product_state', 'extended_stabilizer', 'unitary' "
+              "or 'superop' use qiskit_aer.AerSimulator)", qobj=False,
+              help="'automatic' and 'statevector' both run the sharded statevector; other methods are refused",
+              category=HONOURED),
+    RunOption("device", DEVICES[0], lambda v: v in DEVICES,
+              "'CPU' (aer_mpi runs on the CPUs of its MPI ranks; for device='GPU' use qiskit_aer.AerSimulator)",
+              qobj=False, help="'CPU' only; 'GPU' is refused", category=HONOURED),
     RunOption("parameter_binds", None, lambda v: isinstance(v, (list, tuple)), "a list of dicts", qobj=False,
-              help="one dict per circuit: parameter -> list of values"),
+              help="one dict per circuit: parameter -> list of values (as Aer's run(parameter_binds=))"),
     RunOption("max_memory_mb", None, _positive_number, "a number of MiB > 0", "MiB", "max_memory_bytes",
-              _mib_to_bytes, help="memory each rank may use (None: what its node has free, shared by its ranks)"),
+              _mib_to_bytes, help="memory each rank may use (None or 0: what its node has free, shared by "
+                                  "its ranks); a run that needs more is refused before allocating",
+              category=HONOURED, normalise=_zero_is_none),
+    RunOption("enable_truncation", True, _is_bool, "True or False", None, "enable_truncation",
+              help="leave out qubits no gate touches (a device-transpiled circuit runs on its active qubits)",
+              category=HONOURED),
+    RunOption("max_parallel_threads", None, _int_at_least(1), "an integer >= 0 (0: all)", "threads",
+              "max_parallel_threads", help="kernel threads of each rank (None or 0: the node's cores shared "
+                                           "by its ranks)", category=HONOURED, normalise=_zero_is_none),
+    RunOption("max_parallel_experiments", None, _int_at_least(1), "an integer >= 0 (0: all)", "experiments",
+              "parallel_experiments", lambda v: v != 1,
+              help="1: run a batch's circuits one after the other on all ranks; other values: small circuits "
+                   "run whole, one per rank at a time", category=HONOURED, normalise=_zero_is_none),
+    RunOption("statevector_parallel_threshold", 14, _int_at_least(1), "an integer >= 1", "qubits",
+              "statevector_parallel_threshold",
+              help="a shard of this many qubits or fewer is updated by one thread (as Aer)", category=HONOURED),
+    RunOption("fusion_verbose", False, _is_bool, "True or False", qobj=False,
+              help="metadata['fusion'] is always given", category=HONOURED),
     RunOption("buffer_mb", 16, _positive_number, "a number of MiB > 0", "MiB", "buffer_bytes", _mib_to_bytes,
               help="send + receive buffer of an exchange, per rank"),
     RunOption("min_local_qubits", 3, _int_at_least(1), "an integer >= 1", "qubits", "min_local_qubits",
@@ -139,19 +234,61 @@ _ROWS = (
               "a directory (each circuit's final state is written there as <name>.npy)",
               to_qobj=os.fspath, help="set per experiment as RunConfig.statevector_path by service/plan_jobs.py"),
     # performance (docs/performance.md); names as in Qiskit Aer where Aer has them
-    RunOption("fusion_enable", True, _is_bool, "True or False", None, "fusion_enable", help="gate fusion"),
+    RunOption("fusion_enable", True, _is_bool, "True or False", None, "fusion_enable", help="gate fusion",
+              category=HONOURED),
     RunOption("fusion_max_qubit", 5, _int_between(1, 10), "an integer from 1 to 10", "qubits", "fusion_max_qubit",
-              help="widest fused dense gate"),
+              help="widest fused dense gate (None: 5, as Aer)", category=HONOURED, none_is_default=True),
     RunOption("fusion_max_diagonal_qubit", 12, _int_between(1, 20), "an integer from 1 to 20", "qubits",
               "fusion_max_diagonal_qubit", help="widest fused diagonal (at least fusion_max_qubit is used)"),
     RunOption("fusion_threshold", 14, _int_at_least(1), "an integer >= 1", "qubits", "fusion_threshold",
-              help="circuits with fewer qubits are not fused (Aer's default is 14 too)"),
+              help="circuits with fewer qubits are not fused (None: 14, as Aer)", category=HONOURED,
+              none_is_default=True),
     RunOption("kernels", None, lambda v: v in KERNELS, "one of " + ", ".join(map(repr, KERNELS)), None, "kernels",
               help="gate kernels (None: $AER_MPI_KERNELS, else 'auto')"),
     RunOption("threads_per_rank", None, _int_at_least(1), "an integer >= 1", "threads", "threads_per_rank",
               help="kernel threads per rank (None: the node's cores shared by its ranks)"),
     RunOption("parallel_experiments", True, _is_bool, "True or False", None, "parallel_experiments",
               help="run circuits too small to shard whole, one per rank at a time"),
+    RunOption("meas_level", 2, lambda v: _is_int(v) and v == 2, "2 (classified: aer_mpi returns bits)", qobj=False,
+              help="Qiskit's run option, as qiskit-ibm-runtime's local mode passes it (meas_type='classified')"),
+    # Aer's options that mean nothing to a distributed CPU statevector: accepted, no effect
+    _ignored("zero_threshold", 1e-10, "results are not chopped"),
+    _ignored("executor", None, "aer_mpi runs its jobs on its MPI ranks"),
+    _ignored("max_job_size", None, "a job is never split"),
+    _ignored("max_shot_size", None, "shots are never split"),
+    _ignored("validation_threshold", None, "aer_mpi checks its own inputs"),
+    _ignored("max_parallel_shots", None, "shots are sampled from one state (branching at measurements)"),
+    _ignored("accept_distributed_results", None, "rank 0's result is always complete"),
+    _ignored("cuStateVec_enable", False, "GPU only"),
+    _ignored("blocking_qubits", None, "aer_mpi plans its own cache and rank tiers (buffer_mb, min_local_qubits)"),
+    _ignored("blocking_enable", False, "aer_mpi plans its own cache and rank tiers"),
+    _ignored("chunk_swap_buffer_qubits", None, "the exchange buffer is buffer_mb"),
+    _ignored("batched_shots_gpu", False, "GPU only"),
+    _ignored("batched_shots_gpu_max_qubits", 16, "GPU only"),
+    _ignored("num_threads_per_device", 1, "GPU only"),
+    _ignored("shot_branching_enable", False, "shots always branch at mid-circuit measurements"),
+    _ignored("shot_branching_sampling_enable", False, "shots always branch at mid-circuit measurements"),
+    _ignored("statevector_sample_measure_opt", 10, "sampling is always the distributed one"),
+    _ignored("stabilizer_max_snapshot_probabilities", 32, "stabilizer method only"),
+    _ignored("extended_stabilizer_sampling_method", "resampled_metropolis", "extended_stabilizer method only"),
+    _ignored("extended_stabilizer_metropolis_mixing_time", 5000, "extended_stabilizer method only"),
+    _ignored("extended_stabilizer_approximation_error", 0.05, "extended_stabilizer method only"),
+    _ignored("extended_stabilizer_norm_estimation_samples", 100, "extended_stabilizer method only"),
+    _ignored("extended_stabilizer_norm_estimation_repetitions", 3, "extended_stabilizer method only"),
+    _ignored("extended_stabilizer_parallel_threshold", 100, "extended_stabilizer method only"),
+    _ignored("extended_stabilizer_probabilities_snapshot_samples", 3000, "extended_stabilizer method only"),
+    _ignored("matrix_product_state_truncation_threshold", 1e-16, "matrix_product_state method only"),
+    _ignored("matrix_product_state_max_bond_dimension", None, "matrix_product_state method only"),
+    _ignored("mps_sample_measure_algorithm", "mps_heuristic", "matrix_product_state method only"),
+    _ignored("mps_log_data", False, "matrix_product_state method only"),
+    _ignored("mps_swap_direction", "mps_swap_left", "matrix_product_state method only"),
+    _ignored("chop_threshold", 1e-8, "matrix_product_state method only"),
+    _ignored("mps_parallel_threshold", 14, "matrix_product_state method only"),
+    _ignored("mps_omp_threads", 1, "matrix_product_state method only"),
+    _ignored("mps_lapack", False, "matrix_product_state method only"),
+    _ignored("tensor_network_num_sampling_qubits", 10, "tensor_network method (GPU) only"),
+    _ignored("use_cuTensorNet_autotuning", False, "tensor_network method (GPU) only"),
+    _ignored("runtime_parameter_bind_enable", False, "aer_mpi binds parameters before planning"),
 )
 
 #: name -> row, in the table's order.
@@ -163,14 +300,30 @@ def defaults() -> dict[str, Any]:
     return {name: row.default for name, row in OPTIONS.items()}
 
 
+#: Names of the Aer options aer_mpi accepts and ignores.
+IGNORED_OPTIONS = frozenset(name for name, row in OPTIONS.items() if row.category == IGNORED)
+
+
 def check_options(options: Mapping[str, Any]) -> None:
     """Raise ``InvalidInputError`` for an unknown option or a value its row refuses."""
+    normalise_options(options)
+
+
+def normalise_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Checked options as the backend keeps them: numpy scalars as Python ones, Aer's 0 for "automatic" as None.
+
+    Raises ``InvalidInputError`` for an unknown option or a value its row refuses.
+    """
+    out = {}
     for name, value in options.items():
         row = OPTIONS.get(name)
         if row is None:
             raise InvalidInputError(f"unknown option {name!r}: the options are {', '.join(sorted(OPTIONS))}")
-        if not row.accepts(value):
+        value = plain(value)
+        if not row.accepts(value) and not (row.normalise(value) is None and row.nullable):
             raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}")
+        out[name] = None if value is None else row.normalise(value)
+    return out
 
 
 def qobj_config(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -219,6 +372,7 @@ def run_config(config: Mapping[str, Any]) -> RunConfig:
 
 
 __all__ = [
-    "KERNELS", "OPTIONS", "PRECISIONS", "RunOption", "check_options", "defaults", "qobj_config",
+    "CATEGORIES", "DEVICES", "HONOURED", "IGNORED", "IGNORED_OPTIONS", "KERNELS", "METHODS", "OPTIONS", "OWN",
+    "PRECISIONS", "RunOption", "check_options", "defaults", "normalise_options", "plain", "qobj_config",
     "run_config", "validate_config",
 ]

@@ -34,6 +34,25 @@ def format_save(value: Any, kind: str, subtype: str) -> Any:
     return func(value)
 
 
+def aer_metadata(metadata: dict, config: RunConfig) -> None:
+    """Qiskit Aer's metadata keys that mean the same thing here, beside aer_mpi's own (in place)."""
+    metadata.setdefault("method", "statevector")
+    metadata.setdefault("device", "CPU")
+    if "threads_per_rank" in metadata:
+        # Aer: threads that updated the state (1: serial)
+        metadata.setdefault("parallel_state_update", metadata["threads_per_rank"])
+    metadata.setdefault("parallel_shots", 1)
+    metadata.setdefault("noise", "ideal")
+    if config.max_memory_bytes is not None:
+        metadata.setdefault("max_memory_mb", config.max_memory_bytes >> 20)
+    fusion = metadata.get("fusion")
+    if isinstance(fusion, dict):
+        fusion = metadata["fusion"] = dict(fusion)
+        fusion.setdefault("applied", bool(fusion.get("enabled")))
+        fusion.setdefault("max_fused_qubits", config.fusion_max_qubit)
+        fusion.setdefault("threshold", config.fusion_threshold)
+
+
 def experiment_result(output: ExperimentOutput, header: dict, config: RunConfig) -> Any:
     from qiskit.result.models import ExperimentResult, ExperimentResultData
 
@@ -46,6 +65,7 @@ def experiment_result(output: ExperimentOutput, header: dict, config: RunConfig)
         kind, subtype = output.save_kinds.get(key, ("", "single"))
         data[key] = format_save(value, kind, subtype)
     metadata = dict(output.metadata)
+    aer_metadata(metadata, config)
     return ExperimentResult(
         shots=config.shots,
         success=True,
