@@ -51,6 +51,7 @@ def test_symlinks_refused_and_temporary_names_unpredictable(comm, shared_dir):
     comm.Barrier()
     assert open(victim).read() == "precious" and os.path.islink(link)
     assert leftovers(shared_dir) == ["ok.npy.partial"]
+    comm.Barrier()  # every rank has looked before rank 0 makes the next temporary file
 
     ok = os.path.join(shared_dir, "ok.npy")
     write_npy_collective(collective, ok, np.complex128, 64, offset, chunks)
@@ -83,6 +84,7 @@ def test_partial_file_removed_when_a_write_fails(comm, shared_dir, monkeypatch):
     monkeypatch.undo()
     comm.Barrier()
     assert not os.path.exists(path) and leftovers(shared_dir) == []
+    comm.Barrier()  # every rank has looked before rank 0 makes the next temporary file
 
     # the header cannot be written (rank 0): same error everywhere, nothing left
     def no_space(*args):
@@ -94,6 +96,7 @@ def test_partial_file_removed_when_a_write_fails(comm, shared_dir, monkeypatch):
     monkeypatch.undo()
     comm.Barrier()
     assert not os.path.exists(path) and leftovers(shared_dir) == []
+    comm.Barrier()  # every rank has looked before rank 0 makes the next temporary file
 
     # the final rename fails: the partial file goes too, the previous output stays
     if comm.rank == 0:
