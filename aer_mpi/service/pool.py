@@ -44,7 +44,6 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -55,122 +54,26 @@ from multiprocessing.connection import Connection, answer_challenge, deliver_cha
 from pathlib import Path
 from typing import Any, Optional
 
-from aer_mpi.errors import InvalidInputError, JobCancelledError, WorkerLostError, WorkerStartError
-
-#: Environment variables that tell a worker where to connect and the key to prove itself.
-ENV_ADDRESS = "AER_MPI_WORKER_ADDRESS"
-ENV_AUTHKEY = "AER_MPI_WORKER_AUTHKEY"
-#: Override for the mpiexec to launch (default: the one beside this Python, then PATH).
-ENV_MPIEXEC = "AER_MPI_MPIEXEC"
-
-#: Seconds between the pool's checks of its workers while a job runs.
-POLL_SECONDS = 0.05
-#: Seconds the workers may take to start (import numpy/qiskit, connect).
-START_TIMEOUT = float(os.environ.get("AER_MPI_WORKER_START_TIMEOUT", "120"))
-#: Seconds close() waits for the workers to leave before killing them.
-CLOSE_TIMEOUT = 10.0
-#: Environment variable with the default ``heartbeat_timeout`` (seconds).
-ENV_HEARTBEAT_TIMEOUT = "AER_MPI_HEARTBEAT_TIMEOUT"
-#: Environment variable that tells the workers how often to beat (seconds); set by the pool.
-ENV_HEARTBEAT_INTERVAL = "AER_MPI_HEARTBEAT_INTERVAL"
-#: Default seconds a worker rank may stay silent during a job before it is declared lost.
-HEARTBEAT_TIMEOUT = 30.0
-
-#: Per-process variables of an enclosing MPI job (a singleton, ``mpiexec -n 1``); they
-#: must not leak into the workers' mpiexec. Users' tuning variables (MPIR_CVAR_*,
-#: HYDRA_*, OMPI_MCA_*) are kept.
-_MPI_ENV_PREFIXES = ("PMI_", "PMIX_", "OMPI_COMM_WORLD_", "OMPI_UNIVERSE_", "MPI_LOCALNRANKS", "MPI_LOCALRANKID")
-
-
-def find_mpiexec() -> str:
-    """The mpiexec of the MPI that mpi4py uses: $AER_MPI_MPIEXEC, beside Python, or on PATH."""
-    chosen = os.environ.get(ENV_MPIEXEC)
-    if chosen:
-        return chosen
-    for name in ("mpiexec", "mpirun"):
-        beside = Path(sys.executable).parent / name
-        if beside.exists():
-            return str(beside)
-    for name in ("mpiexec", "mpirun"):
-        found = shutil.which(name)
-        if found:
-            return found
-    raise WorkerStartError(
-        "no mpiexec found to start the workers: pip install 'aer-mpi[mpich]' (MPI from PyPI), "
-        f"or set {ENV_MPIEXEC} to the mpiexec of the MPI that mpi4py was built with"
-    )
-
-
-def enclosing_mpi_size() -> int:
-    """Ranks of the MPI job this process was started in (1 when none), read from the environment."""
-    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE"):
-        value = os.environ.get(var)
-        if value and value.isdigit():
-            return int(value)
-    return 1
-
-
-def check_processes(processes: Any) -> int:
-    if not isinstance(processes, int) or isinstance(processes, bool) or processes < 1:
-        raise InvalidInputError(f"processes={processes!r}: expecting an integer >= 1 (the number of MPI workers)")
-    size = enclosing_mpi_size()
-    if size > 1:
-        raise InvalidInputError(
-            f"processes={processes} starts its own MPI workers, but this process is already one of "
-            f"{size} MPI ranks: under mpiexec/srun build AerMPISimulator() without processes="
-        )
-    return processes
-
-
-def default_heartbeat_timeout() -> float:
-    """``$AER_MPI_HEARTBEAT_TIMEOUT`` if set (seconds), else ``HEARTBEAT_TIMEOUT``."""
-    value = os.environ.get(ENV_HEARTBEAT_TIMEOUT)
-    if not value:
-        return HEARTBEAT_TIMEOUT
-    try:
-        return check_heartbeat_timeout(float(value))
-    except (ValueError, InvalidInputError):
-        raise InvalidInputError(
-            f"{ENV_HEARTBEAT_TIMEOUT}={value!r}: expecting a number of seconds > 0 "
-            "(how long a worker may stay silent during a job)"
-        ) from None
-
-
-def check_heartbeat_timeout(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < float("inf")):
-        raise InvalidInputError(
-            f"heartbeat_timeout={value!r}: expecting a number of seconds > 0 "
-            "(how long a worker may stay silent during a job before it is declared lost)"
-        )
-    return float(value)
-
-
-def heartbeat_interval(timeout: float) -> float:
-    """How often the workers beat: several beats per timeout, at most every 5 s."""
-    return max(0.02, min(5.0, timeout / 6.0))
-
-
-def _set_socket_timeouts(sock: socket.socket, seconds: float) -> None:
-    """Bound every blocking read and write on ``sock`` (kept by the fd, so by a Connection too)."""
-    whole = int(seconds)
-    timeval = struct.pack("ll", whole, int((seconds - whole) * 1e6))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-
-
-def _is_hydra(mpiexec: str) -> bool:
-    """MPICH's hydra launcher (takes ``-iface``): its proxy lies beside it."""
-    return Path(mpiexec).with_name("hydra_pmi_proxy").exists()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        import psutil
-
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except Exception:  # gone, or psutil cannot see it
-        return False
-
+from aer_mpi.errors import JobCancelledError, WorkerLostError, WorkerStartError
+from aer_mpi.service.launch import (
+    CLOSE_TIMEOUT,
+    ENV_ADDRESS,
+    ENV_AUTHKEY,
+    ENV_HEARTBEAT_INTERVAL,
+    ENV_HEARTBEAT_TIMEOUT,
+    ENV_MPIEXEC,
+    POLL_SECONDS,
+    START_TIMEOUT,
+    MPI_ENV_PREFIXES,
+    check_heartbeat_timeout,
+    check_processes,
+    default_heartbeat_timeout,
+    find_mpiexec,
+    heartbeat_interval,
+    is_hydra,
+    process_alive,
+    set_socket_timeouts,
+)
 
 class WorkerPool:
     """P MPI worker processes started with mpiexec, and the links to them."""
@@ -311,7 +214,7 @@ class WorkerPool:
         listener.bind(address)
         listener.listen(self.processes)
         listener.settimeout(POLL_SECONDS)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_MPI_ENV_PREFIXES)}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(MPI_ENV_PREFIXES)}
         env[ENV_ADDRESS] = address
         env[ENV_AUTHKEY] = authkey.hex()
         package_root = str(Path(__file__).resolve().parent.parent)
@@ -323,7 +226,7 @@ class WorkerPool:
         env.setdefault("FI_TCP_IFACE", "lo")
         env.setdefault("UCX_NET_DEVICES", "lo")
         command = [self.mpiexec]
-        if _is_hydra(self.mpiexec):
+        if is_hydra(self.mpiexec):
             command += ["-iface", "lo"]  # hydra tells the ranks to reach it on 127.0.0.1
         # -P: the workers' sys.path gets no current directory (PYTHONPATH still counts)
         python = [sys.executable, "-P"] if sys.version_info >= (3, 11) else [sys.executable]
@@ -353,7 +256,7 @@ class WorkerPool:
                     continue
                 sock.setblocking(True)
                 # every read and write on the link is bounded, the handshake's included
-                _set_socket_timeouts(sock, min(self.heartbeat_timeout, self.start_timeout))
+                set_socket_timeouts(sock, min(self.heartbeat_timeout, self.start_timeout))
                 link = Connection(sock.detach())
                 try:
                     deliver_challenge(link, authkey)
@@ -438,7 +341,7 @@ class WorkerPool:
             except Exception:
                 pass
         for pid in self._pids.values():  # ranks that left the family tree already
-            if _alive(pid):
+            if process_alive(pid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
@@ -453,7 +356,7 @@ class WorkerPool:
         except (OSError, subprocess.TimeoutExpired):
             pass
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_alive(m.pid) for m in family):
+        while time.monotonic() < deadline and any(process_alive(m.pid) for m in family):
             time.sleep(0.01)
 
     # -- outcomes -----------------------------------------------------------
@@ -485,7 +388,7 @@ class WorkerPool:
                         break
             except (EOFError, OSError):
                 lost.append(rank)
-        lost += [r for r, pid in self._pids.items() if r not in lost and not _alive(pid)]
+        lost += [r for r, pid in self._pids.items() if r not in lost and not process_alive(pid)]
         return sorted(lost)
 
     def _lost(self, job_id: str, seen: Optional[list[int]] = None) -> WorkerLostError:
