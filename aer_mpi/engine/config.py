@@ -40,6 +40,8 @@ class RunConfig:
     threads_per_rank: Optional[int] = None
     #: Run a batch's circuits that are too small to shard whole, one per rank at a time.
     parallel_experiments: bool = True
+    #: Simulate only the qubits the circuit uses (Aer's option of the same name).
+    enable_truncation: bool = True
 
 
 @dataclass

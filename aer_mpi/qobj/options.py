@@ -152,6 +152,8 @@ _ROWS = (
               help="kernel threads per rank (None: the node's cores shared by its ranks)"),
     RunOption("parallel_experiments", True, _is_bool, "True or False", None, "parallel_experiments",
               help="run circuits too small to shard whole, one per rank at a time"),
+    RunOption("enable_truncation", True, _is_bool, "True or False", None, "enable_truncation",
+              help="simulate only the qubits a circuit uses (as Aer); counts keep the circuit's layout"),
 )
 
 #: name -> row, in the table's order.

@@ -73,6 +73,10 @@ def experiment_result(output: ExperimentOutput, header: dict, config: RunConfig,
         kind, subtype = save_kinds.get(key, ("", "single"))
         data[key] = format_save(value, kind, subtype)
     metadata = dict(output.metadata)
+    # idle-qubit truncation (plan/truncate.py): which of the circuit's qubits were simulated, as Aer says it
+    for key in ("active_input_qubits", "input_qubit_map", "remapped_qubits"):
+        if key in program.metadata:
+            metadata[key] = program.metadata[key]
     return ExperimentResult(
         shots=config.shots,
         success=True,
