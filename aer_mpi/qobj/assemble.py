@@ -18,6 +18,7 @@ from aer_mpi.qobj.instructions import (
     PARAMS_BASIS_STATES,
     PARAMS_PAULI_TERMS,
     SAVE_INSTRUCTIONS,
+    SAVE_PREFIX,
     UNSUPPORTED_CONTROL_FLOW,
 )
 from aer_mpi.qobj.model import Qobj, QobjExperiment, gate_names
@@ -70,6 +71,33 @@ def _bound_params(op: Any, where: str) -> list[float]:
     return values
 
 
+def _check_bound(op: Any, where: str) -> None:
+    """Refuse an unbound parameter; other parameters (arrays, complex numbers, strings) are the gate's business."""
+    from qiskit.circuit import ParameterExpression
+
+    for p in op.params:
+        if isinstance(p, ParameterExpression) and p.parameters:
+            names = ", ".join(sorted(str(x) for x in p.parameters))
+            raise InvalidInputError(
+                f"{where}: unbound parameter {names} in {op.name!r}: bind it with "
+                f"circuit.assign_parameters(...) or run(..., parameter_binds=[{{...}}])"
+            )
+
+
+def _gate_matrix(op: Any) -> Optional[np.ndarray]:
+    """The unitary of a gate: its own matrix, else ``Operator`` of its definition; None when neither works."""
+    try:
+        return np.asarray(op.to_matrix(), dtype=complex)
+    except Exception:
+        pass
+    try:
+        from qiskit.quantum_info import Operator
+
+        return np.asarray(Operator(op).data, dtype=complex)
+    except Exception:
+        return None
+
+
 def _save_label(op: Any, default: str) -> str:
     label = getattr(op, "_label", None) or getattr(op, "label", None)
     return str(label) if label else default
@@ -80,6 +108,8 @@ class _CircuitAssembler:
         self.circuit = circuit
         self.name = circuit.name or f"circuit-{index}"
         self.gates = gate_names()
+        #: Qubits an instruction met so far (top level) may have moved out of |0>.
+        self.touched: set[int] = set()
 
     def where(self, position: int, op: Any) -> str:
         return f"circuit {self.name!r}, instruction {position} ({op.name})"
@@ -98,6 +128,9 @@ class _CircuitAssembler:
             name = op.name
             if name in IGNORED:
                 continue
+            if depth == 0 and name != "initialize" and not name.startswith(SAVE_PREFIX):
+                # qubits an instruction may have moved out of |0> (for ``initialize``)
+                self.touched.update(qubits)
             if name == "measure":
                 out.append({"name": "measure", "qubits": qubits, "memory": clbits})
             elif name == "reset":
@@ -121,6 +154,8 @@ class _CircuitAssembler:
                 out.extend(self._for_loop(op, qubits, clbits, where, depth))
             elif name == "switch_case":
                 out.append(self._switch(op, qubits, clbits, where, depth, circuit, clbit_map))
+            elif name == "initialize":
+                out.extend(self._initialize(op, qubits, where, depth))
             elif name in UNSUPPORTED_CONTROL_FLOW:
                 raise InvalidInputError(
                     f"{where}: {name} is not supported; write the loop with a while_loop condition instead"
@@ -133,6 +168,22 @@ class _CircuitAssembler:
                 out.append({"name": "diagonal", "qubits": qubits, "params": encode_vector(op.params)})
             else:
                 out.extend(self._other(op, qubits, clbits, where, depth))
+        return out
+
+    def _initialize(self, op: Any, qubits: list[int], where: str, depth: int) -> list[dict]:
+        """``initialize`` = reset + state preparation. As Aer does, the resets of qubits
+        nothing has touched yet (still |0>, at the top level of the circuit) are left out,
+        so a circuit starting with an initialize stays a non-dynamic one."""
+        _check_bound(op, where)
+        fresh = set() if depth else set(qubits) - self.touched
+        definition = op.definition
+        out: list[dict] = []
+        for item in definition.data:
+            inner = [qubits[definition.find_bit(q).index] for q in item.qubits]
+            if item.operation.name == "reset":
+                out.extend({"name": "reset", "qubits": [q]} for q in inner if q not in fresh)
+            else:  # the state preparation: by its matrix (small) or its definition
+                out.extend(self._other(item.operation, inner, [], where, depth + 1))
         return out
 
     def _save(self, op: Any, qubits: list[int], where: str) -> dict:
@@ -252,11 +303,10 @@ class _CircuitAssembler:
         from qiskit.circuit import Gate
 
         if isinstance(op, Gate) and not clbits and op.num_qubits <= MAX_OPERATOR_QUBITS:
-            _bound_params(op, where)
-            try:
-                matrix = op.to_matrix()
-            except Exception:
-                matrix = None
+            # array or complex parameters (StatePreparation, HamiltonianGate, ...) are fine here:
+            # the gate is run by its matrix
+            _check_bound(op, where)
+            matrix = _gate_matrix(op)
             if matrix is not None:
                 return [{"name": "unitary", "qubits": qubits, "params": [encode_matrix(matrix)], "label": op.name}]
         definition = getattr(op, "definition", None)
