@@ -60,6 +60,14 @@ class Reset:
     qubit: int
 
 
+@dataclass(frozen=True, eq=False)
+class SetState:
+    """Replace the state by ``state`` (Aer's ``set_statevector``): index bit ``j`` is ``qubits[j]``."""
+
+    qubits: tuple[int, ...]
+    state: np.ndarray
+
+
 @dataclass(frozen=True)
 class Save:
     """Record something about the state without changing it.
@@ -194,7 +202,7 @@ class Switch:
     cases: tuple[tuple[Any, tuple["Op", ...]], ...]
 
 
-Op = Union[Gate, Diagonal, Swap, GlobalPhase, Measure, Reset, Save, IfElse, WhileLoop, Switch]
+Op = Union[Gate, Diagonal, Swap, GlobalPhase, Measure, Reset, Save, SetState, IfElse, WhileLoop, Switch]
 
 #: Ops holding nested blocks of ops.
 CONTROL_FLOW = (IfElse, WhileLoop, Switch)
@@ -238,7 +246,7 @@ def is_dynamic(program: Program) -> bool:
             measured.add(op.qubit)
         elif measured and isinstance(op, Save):
             return True
-        elif isinstance(op, (Gate, Diagonal)) and measured.intersection(op.qubits):
+        elif isinstance(op, (Gate, Diagonal, SetState)) and measured.intersection(op.qubits):
             return True
         elif isinstance(op, Swap) and measured.intersection((op.qubit0, op.qubit1)):
             return True

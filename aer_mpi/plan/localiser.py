@@ -36,6 +36,7 @@ from aer_mpi.plan.steps import (
     RankGate,
     ResetStep,
     SaveStep,
+    SetStateStep,
     Step,
     SwitchStep,
     WhileStep,
@@ -208,6 +209,9 @@ class _Localiser:
             steps.append(
                 SaveStep(op.kind, op.label, op.subtype, op.qubits, tuple(self.layout), op.params)
             )
+        elif isinstance(op, ir.SetState):
+            # no data moves: each rank takes its slice of the new state in the current layout
+            steps.append(SetStateStep(tuple(self.layout[q] for q in op.qubits), op.state))
         elif isinstance(op, ir.IfElse):
             steps.append(
                 IfElseStep(op.condition, self._branch(op.true_ops), self._branch(op.false_ops))

@@ -62,6 +62,14 @@ class PhaseStep:
     phase: float
 
 
+@dataclass(frozen=True, eq=False)
+class SetStateStep:
+    """Replace the state: each rank takes its slice of ``state``, whose index bit ``j`` is at ``positions[j]``."""
+
+    positions: tuple[int, ...]
+    state: np.ndarray
+
+
 @dataclass(frozen=True)
 class MeasureStep:
     position: int
@@ -118,6 +126,7 @@ Step = Union[
     LocalDiagonal,
     RankDiagonal,
     PhaseStep,
+    SetStateStep,
     MeasureStep,
     ResetStep,
     SaveStep,

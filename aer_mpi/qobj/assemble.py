@@ -19,6 +19,7 @@ from aer_mpi.qobj.instructions import (
     PARAMS_PAULI_TERMS,
     SAVE_INSTRUCTIONS,
     SAVE_PREFIX,
+    SET_STATEVECTOR,
     UNSUPPORTED_CONTROL_FLOW,
 )
 from aer_mpi.qobj.model import Qobj, QobjExperiment, gate_names
@@ -154,6 +155,11 @@ class _CircuitAssembler:
                 out.extend(self._for_loop(op, qubits, clbits, where, depth))
             elif name == "switch_case":
                 out.append(self._switch(op, qubits, clbits, where, depth, circuit, clbit_map))
+            elif name == SET_STATEVECTOR:
+                if sorted(qubits) != list(range(self.circuit.num_qubits)) or depth:
+                    raise InvalidInputError(f"{where}: set_statevector must act on every qubit of the circuit")
+                state = np.asarray(op.params[0], dtype=complex).ravel()
+                out.append({"name": SET_STATEVECTOR, "qubits": qubits, "params": [encode_vector(state)]})
             elif name == "initialize":
                 out.extend(self._initialize(op, qubits, where, depth))
             elif name in UNSUPPORTED_CONTROL_FLOW:

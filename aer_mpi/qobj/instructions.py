@@ -127,10 +127,14 @@ CONTROL_FLOW = QOBJ_CONTROL_FLOW | {"for_loop"}
 UNSUPPORTED_CONTROL_FLOW = frozenset({"break_loop", "continue_loop"})
 #: Instructions that do nothing to the state: dropped by assembly and translation.
 IGNORED = frozenset({"barrier", "delay", "id"})
+#: Aer's instruction replacing the whole state (``QuantumCircuit.set_statevector``): params ``[vector]``.
+SET_STATEVECTOR = "set_statevector"
+#: Instructions that set the state, on every qubit of the circuit (Aer's statevector method has this one).
+SET_INSTRUCTIONS = frozenset({SET_STATEVECTOR})
 #: Instructions a Qobj may contain besides the standard gates and the saves.
 NON_GATE_INSTRUCTIONS = frozenset(
     {"measure", "reset", "barrier", "delay", "global_phase", "unitary", "diagonal"}
-) | QOBJ_CONTROL_FLOW
+) | QOBJ_CONTROL_FLOW | SET_INSTRUCTIONS
 
 
 def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, conditional: bool = False) -> str:
@@ -147,6 +151,6 @@ def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, c
 __all__ = [
     "CONTROL_FLOW", "IGNORED", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
     "PARAMS_PAULI_TERMS", "QOBJ_CONTROL_FLOW", "RESULT_PLAIN", "RESULT_PROB_DISTRIBUTION",
-    "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
+    "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_STATEVECTOR", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
     "SaveKind", "UNSUPPORTED_CONTROL_FLOW", "save_subtype",
 ]

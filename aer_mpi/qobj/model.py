@@ -44,6 +44,7 @@ from aer_mpi.errors import QobjValidationError
 
 from aer_mpi.qobj.instructions import (
     NON_GATE_INSTRUCTIONS,
+    SET_INSTRUCTIONS,
     PARAMS_BASIS_STATES,
     PARAMS_PAULI_TERMS,
     SAVE_INSTRUCTIONS,
@@ -216,6 +217,9 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str) -
                     raise QobjValidationError(
                         f"{at}.params: expecting finite numbers for gate {name!r}, got {p!r}"
                     )
+        if name in SET_INSTRUCTIONS and (sorted(qubits) != list(range(n)) or len(params) != 1
+                                         or not isinstance(params[0], list) or len(params[0]) != 1 << n):
+            raise QobjValidationError(f"{at}: {name} needs every qubit and params [[2**{n} [re, im] pairs]]")
         if name == "measure" and len(memory) != len(qubits):
             raise QobjValidationError(f"{at}.memory: measure needs one clbit per qubit")
         if name in ("if_else", "while_loop"):

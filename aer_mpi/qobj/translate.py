@@ -22,6 +22,7 @@ from aer_mpi.qobj.instructions import (
     SAVE_INSTRUCTIONS,
     SAVE_KINDS,
     SAVE_PREFIX,
+    SET_STATEVECTOR,
 )
 from aer_mpi.qobj.model import QobjExperiment
 
@@ -109,6 +110,13 @@ def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
             if diag.shape != (1 << len(qubits),) or not np.allclose(np.abs(diag), 1, atol=1e-8):
                 raise InvalidInputError(f"{at}: expecting {1 << len(qubits)} entries of modulus 1")
             ops.append(ir.Diagonal(qubits, diag, "diagonal"))
+        elif name == SET_STATEVECTOR:
+            state = decode_matrix(inst["params"][0]) if inst.get("params") else np.zeros(0)
+            if state.shape != (1 << len(qubits),):
+                raise InvalidInputError(f"{at}: expecting a state of {1 << len(qubits)} amplitudes, got {state.shape}")
+            if not np.isclose(np.vdot(state, state).real, 1.0, atol=1e-8):
+                raise InvalidInputError(f"{at}: the state is not normalised")
+            ops.append(ir.SetState(qubits, state))
         elif name.startswith(SAVE_PREFIX):
             save = SAVE_INSTRUCTIONS.get(name)
             if save is None:
