@@ -93,6 +93,7 @@ SAVE_KINDS = (
     "amplitudes_sq",
     "expectation_value",
     "expectation_value_variance",
+    "density_matrix",
 )
 
 

@@ -44,6 +44,8 @@ from aer_mpi.plan.steps import (
 
 #: Matrix entries below this magnitude count as zero when looking for structure.
 STRUCTURE_TOLERANCE = 1e-14
+#: Save kinds whose qubits must all be local when they run.
+LOCAL_SAVE_KINDS = ("density_matrix",)
 #: How many ops ahead the localiser looks for more qubits to bring in.
 LOOKAHEAD_OPS = 256
 
@@ -57,7 +59,10 @@ def choose_rank_bits(num_qubits: int, world_size: int, min_local: int) -> int:
 
 
 def flipped_qubits(op: ir.Op) -> tuple[int, ...]:
-    """Logical qubits whose value the op can change (they must be local)."""
+    """Logical qubits whose value the op can change, or that it reads across ranks' boundaries (they must be local).
+
+    A reduced density matrix pairs amplitudes that differ on its qubits, so they are brought local first.
+    """
     if isinstance(op, ir.Gate):
         k = len(op.qubits)
         idx = np.arange(1 << k)
@@ -70,6 +75,8 @@ def flipped_qubits(op: ir.Op) -> tuple[int, ...]:
         return tuple(flips)
     if isinstance(op, ir.Reset):
         return (op.qubit,)
+    if isinstance(op, ir.Save) and op.kind in LOCAL_SAVE_KINDS:
+        return tuple(op.qubits)
     return ()
 
 
@@ -206,6 +213,8 @@ class _Localiser:
                 self._bring_local(i, (op.qubit,), ops, needs, steps)
             steps.append(ResetStep(self.layout[op.qubit]))
         elif isinstance(op, ir.Save):
+            if any(self.is_global(q) for q in flipped_qubits(op)):
+                self._bring_local(i, flipped_qubits(op), ops, needs, steps)
             steps.append(
                 SaveStep(op.kind, op.label, op.subtype, op.qubits, tuple(self.layout), op.params)
             )

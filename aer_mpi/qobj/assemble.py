@@ -15,6 +15,7 @@ import numpy as np
 from aer_mpi.errors import InvalidInputError
 from aer_mpi.qobj.instructions import (
     IGNORED,
+    METHOD_LABEL,
     PARAMS_BASIS_STATES,
     PARAMS_PAULI_TERMS,
     SAVE_INSTRUCTIONS,
@@ -101,7 +102,7 @@ def _gate_matrix(op: Any) -> Optional[np.ndarray]:
 
 def _save_label(op: Any, default: str) -> str:
     label = getattr(op, "_label", None) or getattr(op, "label", None)
-    return str(label) if label else default
+    return str(label) if label and label != METHOD_LABEL else default
 
 
 class _CircuitAssembler:

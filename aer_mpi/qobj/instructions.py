@@ -43,6 +43,8 @@ PARAMS_PAULI_TERMS = "pauli_terms"
 RESULT_STATEVECTOR = "Statevector"
 #: ``qiskit.result.ProbDistribution``.
 RESULT_PROB_DISTRIBUTION = "ProbDistribution"
+#: ``qiskit.quantum_info.DensityMatrix``.
+RESULT_DENSITY_MATRIX = "DensityMatrix"
 #: As the engine returns it (an array, a dict, a float).
 RESULT_PLAIN = "plain"
 
@@ -88,6 +90,7 @@ SAVE_KINDS: Mapping[str, SaveKind] = {
         _kind("amplitudes_sq", True, PARAMS_BASIS_STATES),
         _kind("expectation_value", True, PARAMS_PAULI_TERMS),
         _kind("expectation_value_variance", True, PARAMS_PAULI_TERMS),
+        _kind("density_matrix", True, PARAMS_NONE, RESULT_DENSITY_MATRIX),
     )
 }
 if set(SAVE_KINDS) != set(ir.SAVE_KINDS):  # pragma: no cover - an internal invariant
@@ -113,9 +116,14 @@ SAVE_INSTRUCTIONS: Mapping[str, SaveInstruction] = {
         _save("save_expval_var", "expectation_value_variance", "expectation_value_variance"),
         _save("save_expectation_value", "expectation_value", "expectation_value"),
         _save("save_expectation_value_variance", "expectation_value_variance", "expectation_value_variance"),
+        # the statevector method's save_state is a save_statevector (Aer's label "_method_" -> "statevector")
+        _save("save_state", "statevector", "statevector"),
+        _save("save_density_matrix", "density_matrix", "density_matrix"),
     )
 }
 SAVE_NAMES = frozenset(SAVE_INSTRUCTIONS)
+#: Aer's placeholder label (``save_state``): the simulation method's own label, the row's default here.
+METHOD_LABEL = "_method_"
 SAVE_PREFIX = "save_"
 
 # -- everything else that is not a standard gate ------------------------------------------------
@@ -149,7 +157,7 @@ def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, c
 
 
 __all__ = [
-    "CONTROL_FLOW", "IGNORED", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
+    "CONTROL_FLOW", "IGNORED", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
     "PARAMS_PAULI_TERMS", "QOBJ_CONTROL_FLOW", "RESULT_PLAIN", "RESULT_PROB_DISTRIBUTION",
     "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_STATEVECTOR", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
     "SaveKind", "UNSUPPORTED_CONTROL_FLOW", "save_subtype",

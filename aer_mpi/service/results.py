@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from aer_mpi import ir
 from aer_mpi.engine import ExperimentOutput, RunConfig
-from aer_mpi.qobj.instructions import RESULT_PROB_DISTRIBUTION, RESULT_STATEVECTOR, SAVE_KINDS
+from aer_mpi.qobj.instructions import RESULT_DENSITY_MATRIX, RESULT_PROB_DISTRIBUTION, RESULT_STATEVECTOR, SAVE_KINDS
 
 
 def format_save(value: Any, kind: str, subtype: str) -> Any:
@@ -23,6 +23,10 @@ def format_save(value: Any, kind: str, subtype: str) -> Any:
         from qiskit.quantum_info import Statevector
 
         make: Callable[[Any], Any] = Statevector
+    elif result == RESULT_DENSITY_MATRIX:
+        from qiskit.quantum_info import DensityMatrix
+
+        make = DensityMatrix
     elif result == RESULT_PROB_DISTRIBUTION:
         from qiskit.result import ProbDistribution
 
