@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from qiskit.circuit import Instruction, QuantumCircuit
 
-from aer_mpi.qobj.instructions import SAVE_INSTRUCTIONS, save_subtype
+from aer_mpi.qobj.instructions import METHOD_LABEL, SAVE_INSTRUCTIONS, save_subtype
 
 
 class SaveData(Instruction):
@@ -122,7 +122,9 @@ class SaveAmplitudes(SaveData):
         conditional: bool = False,
     ):
         super().__init__(
-            "save_amplitudes", num_qubits, label, save_subtype("save_amplitudes", False, pershot, conditional),
+            "save_amplitudes",
+    "save_density_matrix",
+    "save_state", num_qubits, label, save_subtype("save_amplitudes", False, pershot, conditional),
             _basis_states(params, num_qubits),
         )
 
@@ -204,6 +206,31 @@ class SaveExpectationValueVariance(SaveData):
         super().__init__(
             "save_expval_var", len(terms[0][0]), label,
             save_subtype("save_expval_var", unnormalized, pershot, conditional), terms,
+        )
+
+
+class SaveState(SaveData):
+    """Save the simulator's state: for the statevector method, the statevector under "statevector"."""
+
+    def __init__(self, num_qubits: int, label: Optional[str] = None, pershot: bool = False, conditional: bool = False):
+        super().__init__("save_state", num_qubits, label or METHOD_LABEL,
+                         save_subtype("save_state", False, pershot, conditional))
+
+
+class SaveDensityMatrix(SaveData):
+    """Save the reduced density matrix of its qubits (computed across ranks, never gathering the state)."""
+
+    def __init__(
+        self,
+        num_qubits: int,
+        label: str = _label("save_density_matrix"),
+        unnormalized: bool = False,
+        pershot: bool = False,
+        conditional: bool = False,
+    ):
+        super().__init__(
+            "save_density_matrix", num_qubits, label,
+            save_subtype("save_density_matrix", unnormalized, pershot, conditional),
         )
 
 
@@ -312,6 +339,28 @@ def save_expectation_value_variance(
     return circuit
 
 
+def save_state(
+    circuit: QuantumCircuit, label: Optional[str] = None, pershot: bool = False, conditional: bool = False
+) -> QuantumCircuit:
+    """Append a SaveState over all of ``circuit``'s qubits (label "statevector" by default)."""
+    circuit.append(SaveState(circuit.num_qubits, label, pershot, conditional), circuit.qubits)
+    return circuit
+
+
+def save_density_matrix(
+    circuit: QuantumCircuit,
+    qubits: Optional[Sequence[Any]] = None,
+    label: str = "density_matrix",
+    unnormalized: bool = False,
+    pershot: bool = False,
+    conditional: bool = False,
+) -> QuantumCircuit:
+    """Append a SaveDensityMatrix of ``qubits`` (default: all), and return the circuit."""
+    qubits = _qubits(circuit, qubits)
+    circuit.append(SaveDensityMatrix(len(qubits), label, unnormalized, pershot, conditional), qubits)
+    return circuit
+
+
 _METHODS = {
     "save_statevector": save_statevector,
     "save_statevector_dict": save_statevector_dict,
@@ -321,6 +370,8 @@ _METHODS = {
     "save_amplitudes_squared": save_amplitudes_squared,
     "save_expectation_value": save_expectation_value,
     "save_expectation_value_variance": save_expectation_value_variance,
+    "save_state": save_state,
+    "save_density_matrix": save_density_matrix,
 }
 
 
@@ -343,6 +394,8 @@ __all__ = [
     "SaveAmplitudes",
     "SaveAmplitudesSquared",
     "SaveData",
+    "SaveDensityMatrix",
+    "SaveState",
     "SaveExpectationValue",
     "SaveExpectationValueVariance",
     "SaveProbabilities",
