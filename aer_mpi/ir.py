@@ -203,10 +203,29 @@ class Switch:
     cases: tuple[tuple[Any, tuple["Op", ...]], ...]
 
 
-Op = Union[Gate, Diagonal, Swap, GlobalPhase, Measure, Reset, Save, SetState, IfElse, WhileLoop, Switch]
+@dataclass(frozen=True)
+class ForLoop:
+    """A for loop kept as a loop because its body breaks or continues: ``bodies[i]`` is pass ``i``
+    (its loop parameter bound). For loops without ``Break``/``Continue`` are unrolled by assembly."""
+
+    bodies: tuple[tuple["Op", ...], ...]
+
+
+@dataclass(frozen=True)
+class Break:
+    """Leave the innermost loop (``WhileLoop`` or ``ForLoop``)."""
+
+
+@dataclass(frozen=True)
+class Continue:
+    """Go on with the next pass of the innermost loop."""
+
+
+Op = Union[Gate, Diagonal, Swap, GlobalPhase, Measure, Reset, Save, SetState, IfElse, WhileLoop, Switch, ForLoop,
+           Break, Continue]
 
 #: Ops holding nested blocks of ops.
-CONTROL_FLOW = (IfElse, WhileLoop, Switch)
+CONTROL_FLOW = (IfElse, WhileLoop, Switch, ForLoop)
 
 
 def blocks(op: Op) -> tuple[tuple[Op, ...], ...]:
@@ -217,6 +236,8 @@ def blocks(op: Op) -> tuple[tuple[Op, ...], ...]:
         return (op.body,)
     if isinstance(op, Switch):
         return tuple(body for _, body in op.cases)
+    if isinstance(op, ForLoop):
+        return op.bodies
     return ()
 
 

@@ -122,9 +122,7 @@ class SaveAmplitudes(SaveData):
         conditional: bool = False,
     ):
         super().__init__(
-            "save_amplitudes",
-    "save_density_matrix",
-    "save_state", num_qubits, label, save_subtype("save_amplitudes", False, pershot, conditional),
+            "save_amplitudes", num_qubits, label, save_subtype("save_amplitudes", False, pershot, conditional),
             _basis_states(params, num_qubits),
         )
 
@@ -406,6 +404,8 @@ __all__ = [
     "install_circuit_methods",
     "save_amplitudes",
     "save_amplitudes_squared",
+    "save_density_matrix",
+    "save_state",
     "save_expectation_value",
     "save_expectation_value_variance",
     "save_probabilities",

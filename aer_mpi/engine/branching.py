@@ -37,7 +37,17 @@ from aer_mpi.engine.interpreter import Interpreter
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
 from aer_mpi.errors import InvalidInputError
-from aer_mpi.plan import IfElseStep, MeasureStep, ResetStep, SaveStep, SwitchStep, WhileStep
+from aer_mpi.plan import (
+    BreakStep,
+    ContinueStep,
+    ForStep,
+    IfElseStep,
+    MeasureStep,
+    ResetStep,
+    SaveStep,
+    SwitchStep,
+    WhileStep,
+)
 
 #: Passes a while loop may make in one shot before the run stops with an error.
 MAX_LOOP_ITERATIONS = 10_000
@@ -98,7 +108,27 @@ class _Loop:
         self.parent = parent
 
 
-_Frame = Optional[Union[_Seq, _Loop]]  # None: the shots are done
+class _ForPass:
+    """A for loop ``step`` whose pass ``index`` comes next; then ``parent``."""
+
+    __slots__ = ("step", "index", "parent")
+
+    def __init__(self, step: ForStep, index: int, parent: "_Frame"):
+        self.step = step
+        self.index = index
+        self.parent = parent
+
+
+_Frame = Optional[Union[_Seq, _Loop, _ForPass]]  # None: the shots are done
+
+
+def _innermost_loop(frame: _Frame) -> Union[_Loop, _ForPass]:
+    """The loop frame a ``break`` / ``continue`` at ``frame`` belongs to."""
+    while frame is not None and not isinstance(frame, (_Loop, _ForPass)):
+        frame = frame.parent
+    if frame is None:
+        raise InvalidInputError("break_loop or continue_loop outside a loop")
+    return frame
 
 
 def _seq(steps: tuple, index: int, parent: _Frame) -> _Frame:
@@ -187,6 +217,13 @@ class Branching:
         """Run ``group`` along ``frame`` up to its next split (returns what goes on) or its end (None)."""
         interpreter = self.interpreter
         while frame is not None:
+            if isinstance(frame, _ForPass):
+                bodies = frame.step.bodies
+                frame = (
+                    _Seq(bodies[frame.index], 0, _ForPass(frame.step, frame.index + 1, frame.parent))
+                    if frame.index < len(bodies) else frame.parent
+                )
+                continue
             if isinstance(frame, _Loop):
                 step = frame.step
                 if not ir.condition_holds(step.condition, group.clbits):
@@ -221,6 +258,14 @@ class Branching:
                     break
                 if isinstance(step, WhileStep):
                     frame = _Loop(step, 0, _seq(steps, i, parent))
+                    break
+                if isinstance(step, ForStep):
+                    frame = _ForPass(step, 0, _seq(steps, i, parent))
+                    break
+                if isinstance(step, (BreakStep, ContinueStep)):
+                    # the innermost loop frame is a parent of this block's: leave it, or test it again
+                    loop = _innermost_loop(parent)
+                    frame = loop.parent if isinstance(step, BreakStep) else loop
                     break
                 if isinstance(step, SaveStep):
                     group.saves_seen += 1

@@ -8,6 +8,9 @@ rank-dependent local gate. It knows nothing of MPI or Qiskit.
 """
 
 from aer_mpi.plan.steps import (
+    BreakStep,
+    ContinueStep,
+    ForStep,
     ExchangeStep,
     IfElseStep,
     LocalDiagonal,
@@ -27,6 +30,9 @@ from aer_mpi.plan.steps import (
 from aer_mpi.plan.localiser import choose_rank_bits, plan_program, swaps_to_make_global
 
 __all__ = [
+    "BreakStep",
+    "ContinueStep",
+    "ForStep",
     "ExchangeStep",
     "IfElseStep",
     "LocalDiagonal",

@@ -25,6 +25,9 @@ import numpy as np
 
 from aer_mpi import ir
 from aer_mpi.plan.steps import (
+    BreakStep,
+    ContinueStep,
+    ForStep,
     ExchangeStep,
     IfElseStep,
     LocalDiagonal,
@@ -108,6 +111,8 @@ class _Localiser:
         self.exchanges = 0
         self.relabels = 0
         self.rank_gates = 0
+        #: Exchanges since the innermost loop pass began (a break or continue undoes them); None outside loops.
+        self.since_loop: Optional[list[ExchangeStep]] = None
 
     # -- layout helpers ---------------------------------------------------
     def is_global(self, qubit: int) -> bool:
@@ -186,6 +191,8 @@ class _Localiser:
         steps.append(ExchangeStep(pairs))
         self.apply_pairs(pairs)
         self.exchanges += 1
+        if self.since_loop is not None:
+            self.since_loop.append(steps[-1])
 
     def _plan_op(self, i: int, op: ir.Op, ops, needs, steps: list[Step]) -> None:
         if isinstance(op, ir.Swap):
@@ -226,7 +233,19 @@ class _Localiser:
                 IfElseStep(op.condition, self._branch(op.true_ops), self._branch(op.false_ops))
             )
         elif isinstance(op, ir.WhileLoop):
-            steps.append(WhileStep(op.condition, self._branch(op.body)))
+            steps.append(WhileStep(op.condition, self._branch(op.body, loop=True)))
+        elif isinstance(op, ir.ForLoop):
+            steps.append(ForStep(tuple(self._branch(body, loop=True) for body in op.bodies)))
+        elif isinstance(op, (ir.Break, ir.Continue)):
+            if self.since_loop is None:
+                raise ValueError(f"{type(op).__name__.lower()} outside a loop")
+            # put the loop's layout back (each exchange is its own inverse), then jump
+            for exchange in reversed(list(self.since_loop)):
+                steps.append(exchange)
+                self.apply_pairs(exchange.pairs)
+                self.exchanges += 1
+            self.since_loop.clear()
+            steps.append(BreakStep() if isinstance(op, ir.Break) else ContinueStep())
         elif isinstance(op, ir.Switch):
             steps.append(
                 SwitchStep(op.target, tuple((values, self._branch(body)) for values, body in op.cases))
@@ -234,8 +253,10 @@ class _Localiser:
         else:
             raise TypeError(f"cannot plan op {op!r}")
 
-    def _branch(self, ops: Sequence[ir.Op]) -> tuple[Step, ...]:
+    def _branch(self, ops: Sequence[ir.Op], loop: bool = False) -> tuple[Step, ...]:
         inner = _Localiser(self.n, self.num_local, self.layout, relabel_swaps=False)
+        # a loop pass starts its own count; a branch inside a pass goes on with the pass's
+        inner.since_loop = [] if loop else (None if self.since_loop is None else list(self.since_loop))
         body = inner.plan(ops)
         exchanges = [s for s in body if isinstance(s, ExchangeStep)]
         # Undo the branch's exchanges (each is its own inverse), newest first.

@@ -109,6 +109,24 @@ class WhileStep:
 
 
 @dataclass(frozen=True)
+class ForStep:
+    """A for loop that breaks or continues: ``bodies[i]`` is pass ``i``; each starts and ends in the
+    layout the step was reached with."""
+
+    bodies: tuple[tuple["Step", ...], ...]
+
+
+@dataclass(frozen=True)
+class BreakStep:
+    """Leave the innermost loop (the exchanges before it have put the loop's layout back)."""
+
+
+@dataclass(frozen=True)
+class ContinueStep:
+    """Go on with the innermost loop's next pass (the layout is the loop's again)."""
+
+
+@dataclass(frozen=True)
 class SwitchStep:
     """Each case body starts and ends in the layout the step was reached with.
 
@@ -133,6 +151,9 @@ Step = Union[
     IfElseStep,
     WhileStep,
     SwitchStep,
+    ForStep,
+    BreakStep,
+    ContinueStep,
 ]
 
 

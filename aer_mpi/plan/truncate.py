@@ -59,6 +59,8 @@ def _remap(op: Any, mapping: dict[int, int]) -> Any:
         return dataclasses.replace(op, body=_remap_ops(op.body, mapping))
     if isinstance(op, ir.Switch):
         return dataclasses.replace(op, cases=tuple((v, _remap_ops(b, mapping)) for v, b in op.cases))
+    if isinstance(op, ir.ForLoop):
+        return dataclasses.replace(op, bodies=tuple(_remap_ops(b, mapping) for b in op.bodies))
     if not dataclasses.is_dataclass(op):
         return op
     changes: dict[str, Any] = {}

@@ -21,6 +21,7 @@ from aer_mpi.qobj.instructions import (
     SAVE_INSTRUCTIONS,
     SAVE_PREFIX,
     SET_STATEVECTOR,
+    LOOP_JUMPS,
     UNSUPPORTED_CONTROL_FLOW,
 )
 from aer_mpi.qobj.model import Qobj, QobjExperiment, gate_names
@@ -105,6 +106,18 @@ def _save_label(op: Any, default: str) -> str:
     return str(label) if label and label != METHOD_LABEL else default
 
 
+def _jumps(instructions: list[dict]) -> bool:
+    """Whether a break or continue in ``instructions`` belongs to the loop around them (not to a nested one)."""
+    for inst in instructions:
+        if inst["name"] in LOOP_JUMPS:
+            return True
+        if inst["name"] == "if_else" and (_jumps(inst.get("true_body", [])) or _jumps(inst.get("false_body", []))):
+            return True
+        if inst["name"] == "switch_case" and any(_jumps(c["body"]) for c in inst.get("cases", [])):
+            return True
+    return False
+
+
 class _CircuitAssembler:
     def __init__(self, circuit: Any, index: int):
         self.circuit = circuit
@@ -154,6 +167,8 @@ class _CircuitAssembler:
                 )
             elif name == "for_loop":
                 out.extend(self._for_loop(op, qubits, clbits, where, depth))
+            elif name in LOOP_JUMPS:
+                out.append({"name": name, "qubits": []})
             elif name == "switch_case":
                 out.append(self._switch(op, qubits, clbits, where, depth, circuit, clbit_map))
             elif name == SET_STATEVECTOR:
@@ -268,15 +283,19 @@ class _CircuitAssembler:
         return {"expr": self._expr(condition, where, circuit, clbit_map)}
 
     def _for_loop(self, op: Any, qubits, clbits, where: str, depth: int) -> list[dict]:
-        """A for loop is unrolled: one copy of the body per index, its loop parameter bound."""
+        """A for loop is unrolled: one copy of the body per index, its loop parameter bound.
+
+        A body that breaks or continues (outside a nested loop) keeps the loop: ``{"bodies": [...]}``."""
         indexset, parameter, body = op.params
-        out: list[dict] = []
+        passes: list[list[dict]] = []
         for value in indexset:
             bound = body
             if parameter is not None and parameter in body.parameters:
                 bound = body.assign_parameters({parameter: value}, inplace=False)
-            out.extend(self.instructions(bound, qubits, clbits, depth + 1))
-        return out
+            passes.append(self.instructions(bound, qubits, clbits, depth + 1))
+        if any(_jumps(p) for p in passes):
+            return [{"name": "for_loop", "qubits": [], "bodies": passes}]
+        return [inst for p in passes for inst in p]
 
     def _switch(self, op: Any, qubits, clbits, where: str, depth: int, circuit: Any, clbit_map) -> dict:
         from qiskit.circuit import CASE_DEFAULT, Clbit, ClassicalRegister
@@ -339,6 +358,8 @@ class _CircuitAssembler:
                 self._check_save_labels(inst.get(body, []), seen)
             for case in inst.get("cases", []):
                 self._check_save_labels(case["body"], seen)
+            for body in inst.get("bodies", []):
+                self._check_save_labels(body, seen)
 
     def experiment(self) -> QobjExperiment:
         c = self.circuit

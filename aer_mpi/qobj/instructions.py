@@ -127,12 +127,15 @@ METHOD_LABEL = "_method_"
 SAVE_PREFIX = "save_"
 
 # -- everything else that is not a standard gate ------------------------------------------------
-#: Control flow a Qobj carries (conditions on clbits and classical expressions).
-QOBJ_CONTROL_FLOW = frozenset({"if_else", "while_loop", "switch_case"})
-#: Control flow the backend accepts: the Qobj's, and ``for_loop`` (assembly unrolls it).
-CONTROL_FLOW = QOBJ_CONTROL_FLOW | {"for_loop"}
-#: Control flow refused at assembly, with a hint.
-UNSUPPORTED_CONTROL_FLOW = frozenset({"break_loop", "continue_loop"})
+#: Jumps out of (``break_loop``) or to the next pass of (``continue_loop``) the innermost loop.
+LOOP_JUMPS = frozenset({"break_loop", "continue_loop"})
+#: Control flow a Qobj carries (conditions on clbits and classical expressions). A ``for_loop`` is
+#: unrolled by assembly unless its body breaks or continues; then it is ``{"bodies": [pass, ...]}``.
+QOBJ_CONTROL_FLOW = frozenset({"if_else", "while_loop", "switch_case", "for_loop"}) | LOOP_JUMPS
+#: Control flow the backend accepts.
+CONTROL_FLOW = QOBJ_CONTROL_FLOW
+#: Control flow refused at assembly, with a hint (none left).
+UNSUPPORTED_CONTROL_FLOW: frozenset = frozenset()
 #: Instructions that do nothing to the state: dropped by assembly and translation.
 IGNORED = frozenset({"barrier", "delay", "id"})
 #: Aer's instruction replacing the whole state (``QuantumCircuit.set_statevector``): params ``[vector]``.
@@ -157,7 +160,7 @@ def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, c
 
 
 __all__ = [
-    "CONTROL_FLOW", "IGNORED", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
+    "CONTROL_FLOW", "IGNORED", "LOOP_JUMPS", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
     "PARAMS_PAULI_TERMS", "QOBJ_CONTROL_FLOW", "RESULT_PLAIN", "RESULT_PROB_DISTRIBUTION",
     "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_STATEVECTOR", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
     "SaveKind", "UNSUPPORTED_CONTROL_FLOW", "save_subtype",

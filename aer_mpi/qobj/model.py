@@ -228,6 +228,12 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str) -
                 if not isinstance(inst.get(body, []), list):
                     raise QobjValidationError(f"{at}.{body}: expecting a list of instructions")
                 _validate_instructions(inst.get(body, []), n, slots, f"{at}.{body}")
+        if name == "for_loop":
+            bodies = inst.get("bodies")
+            if not isinstance(bodies, list) or not all(isinstance(b, list) for b in bodies):
+                raise QobjValidationError(f"{at}.bodies: expecting a list of instruction lists (one per pass)")
+            for k, body in enumerate(bodies):
+                _validate_instructions(body, n, slots, f"{at}.bodies[{k}]")
         if name == "switch_case":
             _validate_expr(inst.get("target"), slots, f"{at}.target")
             cases = inst.get("cases")

@@ -143,6 +143,14 @@ def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
             )
         elif name == "while_loop":
             ops.append(ir.WhileLoop(condition(inst["condition"]), tuple(_ops(inst.get("body", []), f"{at}.body"))))
+        elif name == "for_loop":
+            ops.append(ir.ForLoop(tuple(
+                tuple(_ops(body, f"{at}.bodies[{k}]")) for k, body in enumerate(inst.get("bodies", []))
+            )))
+        elif name == "break_loop":
+            ops.append(ir.Break())
+        elif name == "continue_loop":
+            ops.append(ir.Continue())
         elif name == "switch_case":
             cases = []
             for k, case in enumerate(inst["cases"]):
