@@ -122,8 +122,10 @@ UNARY_OPS = ("bit_not", "logic_not", "bool")
 BINARY_OPS = (
     "bit_and", "bit_or", "bit_xor", "logic_and", "logic_or",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-    "shift_left", "shift_right",
+    "shift_left", "shift_right", "add", "sub", "mul", "div",
 )
+#: Ops whose result is cut to a width in bits, given as their last element: ``(op, a[, b], width)``.
+WIDTH_OPS = ("bit_not", "shift_left", "add", "sub", "mul")
 
 
 def evaluate(expr: tuple, clbits: Any) -> int:
@@ -166,6 +168,16 @@ def evaluate(expr: tuple, clbits: Any) -> int:
         return (a << b) & ((1 << expr[3]) - 1)
     if kind == "shift_right":
         return a >> b
+    if kind == "add":  # unsigned arithmetic modulo 2**width, as Qiskit's Uint types
+        return (a + b) & ((1 << expr[3]) - 1)
+    if kind == "sub":
+        return (a - b) & ((1 << expr[3]) - 1)
+    if kind == "mul":
+        return (a * b) & ((1 << expr[3]) - 1)
+    if kind == "div":
+        if b == 0:
+            raise ValueError("classical division by zero")
+        return a // b
     raise ValueError(f"unknown classical expression {kind!r}")
 
 
@@ -221,8 +233,17 @@ class Continue:
     """Go on with the next pass of the innermost loop."""
 
 
+@dataclass(frozen=True)
+class Store:
+    """Write the value of the expression ``expr`` into the classical bits ``clbits`` (LSB first, cut to
+    their width): Qiskit's ``store`` on a classical variable, a clbit or a register."""
+
+    clbits: tuple[int, ...]
+    expr: tuple
+
+
 Op = Union[Gate, Diagonal, Swap, GlobalPhase, Measure, Reset, Save, SetState, IfElse, WhileLoop, Switch, ForLoop,
-           Break, Continue]
+           Break, Continue, Store]
 
 #: Ops holding nested blocks of ops.
 CONTROL_FLOW = (IfElse, WhileLoop, Switch, ForLoop)
@@ -250,6 +271,8 @@ class Program:
     ops: tuple[Op, ...]
     name: str = "circuit"
     metadata: dict = field(default_factory=dict)
+    #: Classical bits of the circuit's variables, after the ``num_clbits`` of its memory (not in counts).
+    num_var_bits: int = 0
 
 
 def is_dynamic(program: Program) -> bool:
@@ -262,7 +285,7 @@ def is_dynamic(program: Program) -> bool:
     """
     measured: set[int] = set()
     for op in program.ops:
-        if isinstance(op, (Reset,) + CONTROL_FLOW):
+        if isinstance(op, (Reset, Store) + CONTROL_FLOW):
             return True
         if isinstance(op, Measure):
             measured.add(op.qubit)

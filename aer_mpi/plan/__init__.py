@@ -24,6 +24,7 @@ from aer_mpi.plan.steps import (
     SaveStep,
     SetStateStep,
     Step,
+    StoreStep,
     SwitchStep,
     WhileStep,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "ResetStep",
     "SaveStep",
     "SetStateStep",
+    "StoreStep",
     "Step",
     "SwitchStep",
     "WhileStep",

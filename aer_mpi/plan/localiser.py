@@ -41,6 +41,7 @@ from aer_mpi.plan.steps import (
     SaveStep,
     SetStateStep,
     Step,
+    StoreStep,
     SwitchStep,
     WhileStep,
 )
@@ -246,6 +247,8 @@ class _Localiser:
                 self.exchanges += 1
             self.since_loop.clear()
             steps.append(BreakStep() if isinstance(op, ir.Break) else ContinueStep())
+        elif isinstance(op, ir.Store):
+            steps.append(StoreStep(op.clbits, op.expr))
         elif isinstance(op, ir.Switch):
             steps.append(
                 SwitchStep(op.target, tuple((values, self._branch(body)) for values, body in op.cases))

@@ -117,6 +117,14 @@ class ForStep:
 
 
 @dataclass(frozen=True)
+class StoreStep:
+    """Write the value of ``expr`` into ``clbits`` (classical memory only)."""
+
+    clbits: tuple[int, ...]
+    expr: tuple
+
+
+@dataclass(frozen=True)
 class BreakStep:
     """Leave the innermost loop (the exchanges before it have put the loop's layout back)."""
 
@@ -154,6 +162,7 @@ Step = Union[
     ForStep,
     BreakStep,
     ContinueStep,
+    StoreStep,
 ]
 
 

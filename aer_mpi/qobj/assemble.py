@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from aer_mpi import ir
 from aer_mpi.errors import InvalidInputError
 from aer_mpi.qobj.instructions import (
     IGNORED,
@@ -21,6 +22,7 @@ from aer_mpi.qobj.instructions import (
     SAVE_INSTRUCTIONS,
     SAVE_PREFIX,
     SET_STATEVECTOR,
+    STORE,
     LOOP_JUMPS,
     UNSUPPORTED_CONTROL_FLOW,
 )
@@ -35,6 +37,7 @@ _BINARY_NAMES = {
     "EQUAL": "equal", "NOT_EQUAL": "not_equal", "LESS": "less", "LESS_EQUAL": "less_equal",
     "GREATER": "greater", "GREATER_EQUAL": "greater_equal",
     "SHIFT_LEFT": "shift_left", "SHIFT_RIGHT": "shift_right",
+    "ADD": "add", "SUB": "sub", "MUL": "mul", "DIV": "div",
 }
 
 
@@ -125,6 +128,9 @@ class _CircuitAssembler:
         self.gates = gate_names()
         #: Qubits an instruction met so far (top level) may have moved out of |0>.
         self.touched: set[int] = set()
+        #: Classical variables -> their clbits, allocated after the circuit's memory.
+        self.var_bits: dict[Any, list[int]] = {}
+        self.next_var_bit = circuit.num_clbits
 
     def where(self, position: int, op: Any) -> str:
         return f"circuit {self.name!r}, instruction {position} ({op.name})"
@@ -167,6 +173,12 @@ class _CircuitAssembler:
                 )
             elif name == "for_loop":
                 out.extend(self._for_loop(op, qubits, clbits, where, depth))
+            elif name == STORE:
+                out.append({
+                    "name": STORE, "qubits": [],
+                    "clbits": self._lvalue(op.lvalue, where, circuit, clbit_map),
+                    "expr": self._expr(op.rvalue, where, circuit, clbit_map),
+                })
             elif name in LOOP_JUMPS:
                 out.append({"name": name, "qubits": []})
             elif name == "switch_case":
@@ -227,6 +239,34 @@ class _CircuitAssembler:
             inst["params"] = terms
         return inst
 
+    def _variable(self, var: Any, where: str) -> list[int]:
+        """The clbits of a classical variable (``expr.Var`` not standing for a clbit or register)."""
+        from qiskit.circuit.classical import types
+
+        key = (var.var, var.name)
+        if key not in self.var_bits:
+            if isinstance(var.type, types.Bool):
+                width = 1
+            elif isinstance(var.type, types.Uint):
+                width = int(var.type.width)
+            else:
+                raise InvalidInputError(f"{where}: variable {var.name!r} of type {var.type} is not supported "
+                                        f"(Bool and Uint are)")
+            self.var_bits[key] = list(range(self.next_var_bit, self.next_var_bit + width))
+            self.next_var_bit += width
+        return self.var_bits[key]
+
+    def _lvalue(self, node: Any, where: str, circuit: Any, clbit_map) -> list[int]:
+        """The clbits a ``store`` writes: a variable, a clbit, a register or one bit of them."""
+        from qiskit.circuit.classical import expr
+
+        if isinstance(node, expr.Var):
+            return self._bits(node.var, where, circuit, clbit_map) if not node.standalone \
+                else self._variable(node, where)
+        if isinstance(node, expr.Index) and isinstance(node.index, expr.Value):
+            return [self._lvalue(node.target, where, circuit, clbit_map)[int(node.index.value)]]
+        raise InvalidInputError(f"{where}: cannot store into {node!r}")
+
     def _bits(self, target: Any, where: str, circuit: Any, clbit_map) -> list[int]:
         from qiskit.circuit import Clbit, ClassicalRegister
 
@@ -243,7 +283,11 @@ class _CircuitAssembler:
         from qiskit.circuit.classical import expr, types
 
         if isinstance(node, expr.Var):
+            if node.standalone:
+                return ["bits", self._variable(node, where)]
             return ["bits", self._bits(node.var, where, circuit, clbit_map)]
+        if isinstance(node, expr.Index) and isinstance(node.index, expr.Value):
+            return ["bits", [self._lvalue(node.target, where, circuit, clbit_map)[int(node.index.value)]]]
         if isinstance(node, expr.Value):
             return ["const", int(node.value)]
         if isinstance(node, expr.Cast):
@@ -265,7 +309,7 @@ class _CircuitAssembler:
             if name is not None:
                 out = [name, self._expr(node.left, where, circuit, clbit_map),
                        self._expr(node.right, where, circuit, clbit_map)]
-                if name == "shift_left":
+                if name in ir.WIDTH_OPS:
                     out.append(int(node.type.width))
                 return out
         raise InvalidInputError(
@@ -366,6 +410,9 @@ class _CircuitAssembler:
         n = c.num_qubits
         if n < 1:
             raise InvalidInputError(f"circuit {self.name!r} has no qubits")
+        if getattr(c, "num_input_vars", 0):
+            raise InvalidInputError(f"circuit {self.name!r}: input variables are not supported; "
+                                    f"give each variable an initial value with add_var")
         instructions = self.instructions(c, list(range(n)), list(range(c.num_clbits)))
         self._check_save_labels(instructions, {})
         phase = c.global_phase
@@ -381,6 +428,7 @@ class _CircuitAssembler:
             "name": self.name,
             "n_qubits": n,
             "memory_slots": c.num_clbits,
+            "var_slots": self.next_var_bit - c.num_clbits,
             "creg_sizes": [[r.name, r.size] for r in c.cregs],
             "qreg_sizes": [[r.name, r.size] for r in c.qregs],
             "clbit_labels": [[r.name, i] for r in c.cregs for i in range(r.size)],

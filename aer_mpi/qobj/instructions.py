@@ -142,10 +142,13 @@ IGNORED = frozenset({"barrier", "delay", "id"})
 SET_STATEVECTOR = "set_statevector"
 #: Instructions that set the state, on every qubit of the circuit (Aer's statevector method has this one).
 SET_INSTRUCTIONS = frozenset({SET_STATEVECTOR})
+#: Qiskit's ``store`` (a classical variable, clbit or register := an expression): ``{"clbits": [...], "expr": [...]}``;
+#: variables take ``header["var_slots"]`` clbits after the memory's.
+STORE = "store"
 #: Instructions a Qobj may contain besides the standard gates and the saves.
 NON_GATE_INSTRUCTIONS = frozenset(
     {"measure", "reset", "barrier", "delay", "global_phase", "unitary", "diagonal"}
-) | QOBJ_CONTROL_FLOW | SET_INSTRUCTIONS
+) | QOBJ_CONTROL_FLOW | SET_INSTRUCTIONS | {STORE}
 
 
 def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, conditional: bool = False) -> str:
@@ -162,6 +165,6 @@ def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, c
 __all__ = [
     "CONTROL_FLOW", "IGNORED", "LOOP_JUMPS", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
     "PARAMS_PAULI_TERMS", "QOBJ_CONTROL_FLOW", "RESULT_PLAIN", "RESULT_PROB_DISTRIBUTION",
-    "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_STATEVECTOR", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
+    "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_STATEVECTOR", "STORE", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
     "SaveKind", "UNSUPPORTED_CONTROL_FLOW", "save_subtype",
 ]

@@ -23,6 +23,7 @@ from aer_mpi.qobj.instructions import (
     SAVE_KINDS,
     SAVE_PREFIX,
     SET_STATEVECTOR,
+    STORE,
 )
 from aer_mpi.qobj.model import QobjExperiment
 
@@ -143,6 +144,8 @@ def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
             )
         elif name == "while_loop":
             ops.append(ir.WhileLoop(condition(inst["condition"]), tuple(_ops(inst.get("body", []), f"{at}.body"))))
+        elif name == STORE:
+            ops.append(ir.Store(tuple(int(c) for c in inst["clbits"]), expression(inst["expr"])))
         elif name == "for_loop":
             ops.append(ir.ForLoop(tuple(
                 tuple(_ops(body, f"{at}.bodies[{k}]")) for k, body in enumerate(inst.get("bodies", []))
@@ -184,4 +187,5 @@ def to_program(experiment: QobjExperiment, index: int = 0) -> ir.Program:
         num_clbits=int(header.get("memory_slots", 0)),
         ops=tuple(ops),
         name=str(header.get("name", f"circuit-{index}")),
+        num_var_bits=int(header.get("var_slots", 0)),
     )
