@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from qiskit.circuit import Instruction, QuantumCircuit
 
-from aer_mpi.qobj.instructions import METHOD_LABEL, SAVE_INSTRUCTIONS, save_subtype
+from aer_mpi.qobj.instructions import METHOD_LABEL, SAVE_INSTRUCTIONS, SET_STATEVECTOR, save_subtype
 
 
 class SaveData(Instruction):
@@ -232,6 +232,22 @@ class SaveDensityMatrix(SaveData):
         )
 
 
+class SetStatevector(Instruction):
+    """Replace the whole state by ``state`` (Aer's ``set_statevector``; on every qubit of the circuit)."""
+
+    def __init__(self, state: Any):
+        state = np.asarray(getattr(state, "data", state), dtype=complex).ravel()
+        num_qubits = int(state.size).bit_length() - 1
+        if state.size < 2 or state.size != 1 << num_qubits:
+            raise ValueError(f"a statevector needs 2**n amplitudes, got {state.size}")
+        if not np.isclose(np.vdot(state, state).real, 1.0, atol=1e-8):
+            raise ValueError("the statevector is not normalised")
+        super().__init__(SET_STATEVECTOR, num_qubits, 0, [state])
+
+    def validate_parameter(self, parameter: Any) -> Any:
+        return parameter  # the amplitudes
+
+
 # -- helper functions: append to a circuit and return it ------------------
 
 
@@ -359,6 +375,15 @@ def save_density_matrix(
     return circuit
 
 
+def set_statevector(circuit: QuantumCircuit, state: Any) -> QuantumCircuit:
+    """Append a SetStatevector over all of ``circuit``'s qubits, and return the circuit."""
+    instruction = SetStatevector(state)
+    if instruction.num_qubits != circuit.num_qubits:
+        raise ValueError(f"the state has {instruction.num_qubits} qubits, the circuit {circuit.num_qubits}")
+    circuit.append(instruction, circuit.qubits)
+    return circuit
+
+
 _METHODS = {
     "save_statevector": save_statevector,
     "save_statevector_dict": save_statevector_dict,
@@ -370,6 +395,7 @@ _METHODS = {
     "save_expectation_value_variance": save_expectation_value_variance,
     "save_state": save_state,
     "save_density_matrix": save_density_matrix,
+    "set_statevector": set_statevector,
 }
 
 
@@ -400,6 +426,7 @@ __all__ = [
     "SaveProbabilitiesDict",
     "SaveStatevector",
     "SaveStatevectorDict",
+    "SetStatevector",
     "expectation_terms",
     "install_circuit_methods",
     "save_amplitudes",
@@ -412,4 +439,5 @@ __all__ = [
     "save_probabilities_dict",
     "save_statevector",
     "save_statevector_dict",
+    "set_statevector",
 ]
