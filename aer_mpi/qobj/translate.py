@@ -84,7 +84,8 @@ def _gate_op(qubits: tuple[int, ...], matrix: np.ndarray, name: str) -> ir.Op:
     return ir.Gate(qubits, matrix, name)
 
 
-def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
+def _ops(instructions: list[dict], where: str, loop: bool = False) -> list[ir.Op]:
+    """The ops of ``instructions``; ``loop``: they are inside a loop's body (a break or continue may jump)."""
     ops: list[ir.Op] = []
     for i, inst in enumerate(instructions):
         name = inst["name"]
@@ -138,18 +139,20 @@ def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
             ops.append(
                 ir.IfElse(
                     condition(inst["condition"]),
-                    tuple(_ops(inst.get("true_body", []), f"{at}.true_body")),
-                    tuple(_ops(inst.get("false_body", []), f"{at}.false_body")),
+                    tuple(_ops(inst.get("true_body", []), f"{at}.true_body", loop)),
+                    tuple(_ops(inst.get("false_body", []), f"{at}.false_body", loop)),
                 )
             )
         elif name == "while_loop":
-            ops.append(ir.WhileLoop(condition(inst["condition"]), tuple(_ops(inst.get("body", []), f"{at}.body"))))
+            ops.append(ir.WhileLoop(condition(inst["condition"]), tuple(_ops(inst.get("body", []), f"{at}.body", True))))
         elif name == STORE:
             ops.append(ir.Store(tuple(int(c) for c in inst["clbits"]), expression(inst["expr"])))
         elif name == "for_loop":
             ops.append(ir.ForLoop(tuple(
-                tuple(_ops(body, f"{at}.bodies[{k}]")) for k, body in enumerate(inst.get("bodies", []))
+                tuple(_ops(body, f"{at}.bodies[{k}]", True)) for k, body in enumerate(inst.get("bodies", []))
             )))
+        elif name in ("break_loop", "continue_loop") and not loop:
+            raise InvalidInputError(f"{at}: {name} outside a loop")
         elif name == "break_loop":
             ops.append(ir.Break())
         elif name == "continue_loop":
@@ -161,7 +164,7 @@ def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
                 cases.append(
                     (
                         None if values is None else tuple(int(v) for v in values),
-                        tuple(_ops(case.get("body", []), f"{at}.cases[{k}].body")),
+                        tuple(_ops(case.get("body", []), f"{at}.cases[{k}].body", loop)),
                     )
                 )
             ops.append(ir.Switch(expression(inst["target"]), tuple(cases)))

@@ -58,6 +58,9 @@ def program_save_kinds(program: ir.Program) -> dict[str, tuple[str, str]]:
             elif isinstance(op, ir.Switch):
                 for _, body in op.cases:
                     walk(body)
+            elif isinstance(op, ir.ForLoop):
+                for body in op.bodies:
+                    walk(body)
 
     walk(program.ops)
     return out
