@@ -210,6 +210,7 @@ class _CircuitAssembler:
         so a circuit starting with an initialize stays a non-dynamic one."""
         _check_bound(op, where)
         fresh = set() if depth else set(qubits) - self.touched
+        self.touched.update(qubits)  # a second initialize of these qubits resets them
         definition = op.definition
         out: list[dict] = []
         for item in definition.data:

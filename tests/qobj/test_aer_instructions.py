@@ -30,6 +30,10 @@ def test_initialize_resets_only_qubits_already_touched():
     assert names == ["h", "reset", "unitary"]  # qubit 0 is still |0>: no reset
     inst = _experiment(qc).instructions
     assert inst[1]["qubits"] == [2]
+    twice = QuantumCircuit(1)
+    twice.initialize([0, 1], [0])
+    twice.initialize([1, 0], [0])
+    assert _names(_experiment(twice).instructions) == ["unitary", "reset", "unitary"]
 
 
 def test_for_loop_is_unrolled_unless_its_body_jumps():
