@@ -32,6 +32,67 @@ __all__ = [
 ]
 
 
+def _install_save_methods() -> None:
+    """``QuantumCircuit.save_*`` (Aer's names) from ``aer_mpi.library``; qiskit-aer's, when present, stay."""
+    try:
+        from aer_mpi.library import install_circuit_methods
+
+        install_circuit_methods()
+    except Exception:  # pragma: no cover - never break the user's import of qiskit
+        pass
+
+
+class _LoaderThenInstall:
+    """Wraps qiskit's loader: once ``qiskit`` has run, the save methods are added."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        _install_save_methods()
+
+
+class _QiskitImportHook:
+    """One-shot finder: `import aer_mpi` stays free of Qiskit (it is slow to import); the
+    ``QuantumCircuit.save_*`` methods appear when the user's program imports qiskit."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "qiskit":
+            return None
+        import importlib.util
+
+        _remove_hook()
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _LoaderThenInstall(spec.loader)
+        return spec
+
+
+def _remove_hook() -> None:
+    import sys
+
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QiskitImportHook)]
+
+
+def _register_save_methods() -> None:
+    import sys
+
+    if "qiskit" in sys.modules:
+        _install_save_methods()  # qiskit is loaded already: adding the methods costs little
+    elif not any(isinstance(f, _QiskitImportHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QiskitImportHook())
+
+
+_register_save_methods()
+
+
 def __getattr__(name: str):
     # Qiskit-dependent classes load on first use, keeping `import aer_mpi` light.
     if name == "AerMPISimulator":

@@ -60,6 +60,14 @@ class Reset:
     qubit: int
 
 
+@dataclass(frozen=True, eq=False)
+class SetState:
+    """Replace the state by ``state`` (Aer's ``set_statevector``): index bit ``j`` is ``qubits[j]``."""
+
+    qubits: tuple[int, ...]
+    state: np.ndarray
+
+
 @dataclass(frozen=True)
 class Save:
     """Record something about the state without changing it.
@@ -85,6 +93,7 @@ SAVE_KINDS = (
     "amplitudes_sq",
     "expectation_value",
     "expectation_value_variance",
+    "density_matrix",
 )
 
 
@@ -113,8 +122,10 @@ UNARY_OPS = ("bit_not", "logic_not", "bool")
 BINARY_OPS = (
     "bit_and", "bit_or", "bit_xor", "logic_and", "logic_or",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-    "shift_left", "shift_right",
+    "shift_left", "shift_right", "add", "sub", "mul", "div",
 )
+#: Ops whose result is cut to a width in bits, given as their last element: ``(op, a[, b], width)``.
+WIDTH_OPS = ("bit_not", "shift_left", "add", "sub", "mul")
 
 
 def evaluate(expr: tuple, clbits: Any) -> int:
@@ -157,6 +168,16 @@ def evaluate(expr: tuple, clbits: Any) -> int:
         return (a << b) & ((1 << expr[3]) - 1)
     if kind == "shift_right":
         return a >> b
+    if kind == "add":  # unsigned arithmetic modulo 2**width, as Qiskit's Uint types
+        return (a + b) & ((1 << expr[3]) - 1)
+    if kind == "sub":
+        return (a - b) & ((1 << expr[3]) - 1)
+    if kind == "mul":
+        return (a * b) & ((1 << expr[3]) - 1)
+    if kind == "div":
+        if b == 0:
+            raise ValueError("classical division by zero")
+        return a // b
     raise ValueError(f"unknown classical expression {kind!r}")
 
 
@@ -194,10 +215,38 @@ class Switch:
     cases: tuple[tuple[Any, tuple["Op", ...]], ...]
 
 
-Op = Union[Gate, Diagonal, Swap, GlobalPhase, Measure, Reset, Save, IfElse, WhileLoop, Switch]
+@dataclass(frozen=True)
+class ForLoop:
+    """A for loop kept as a loop because its body breaks or continues: ``bodies[i]`` is pass ``i``
+    (its loop parameter bound). For loops without ``Break``/``Continue`` are unrolled by assembly."""
+
+    bodies: tuple[tuple["Op", ...], ...]
+
+
+@dataclass(frozen=True)
+class Break:
+    """Leave the innermost loop (``WhileLoop`` or ``ForLoop``)."""
+
+
+@dataclass(frozen=True)
+class Continue:
+    """Go on with the next pass of the innermost loop."""
+
+
+@dataclass(frozen=True)
+class Store:
+    """Write the value of the expression ``expr`` into the classical bits ``clbits`` (LSB first, cut to
+    their width): Qiskit's ``store`` on a classical variable, a clbit or a register."""
+
+    clbits: tuple[int, ...]
+    expr: tuple
+
+
+Op = Union[Gate, Diagonal, Swap, GlobalPhase, Measure, Reset, Save, SetState, IfElse, WhileLoop, Switch, ForLoop,
+           Break, Continue, Store]
 
 #: Ops holding nested blocks of ops.
-CONTROL_FLOW = (IfElse, WhileLoop, Switch)
+CONTROL_FLOW = (IfElse, WhileLoop, Switch, ForLoop)
 
 
 def blocks(op: Op) -> tuple[tuple[Op, ...], ...]:
@@ -208,6 +257,8 @@ def blocks(op: Op) -> tuple[tuple[Op, ...], ...]:
         return (op.body,)
     if isinstance(op, Switch):
         return tuple(body for _, body in op.cases)
+    if isinstance(op, ForLoop):
+        return op.bodies
     return ()
 
 
@@ -220,6 +271,8 @@ class Program:
     ops: tuple[Op, ...]
     name: str = "circuit"
     metadata: dict = field(default_factory=dict)
+    #: Classical bits of the circuit's variables, after the ``num_clbits`` of its memory (not in counts).
+    num_var_bits: int = 0
 
 
 def is_dynamic(program: Program) -> bool:
@@ -232,13 +285,13 @@ def is_dynamic(program: Program) -> bool:
     """
     measured: set[int] = set()
     for op in program.ops:
-        if isinstance(op, (Reset,) + CONTROL_FLOW):
+        if isinstance(op, (Reset, Store) + CONTROL_FLOW):
             return True
         if isinstance(op, Measure):
             measured.add(op.qubit)
         elif measured and isinstance(op, Save):
             return True
-        elif isinstance(op, (Gate, Diagonal)) and measured.intersection(op.qubits):
+        elif isinstance(op, (Gate, Diagonal, SetState)) and measured.intersection(op.qubits):
             return True
         elif isinstance(op, Swap) and measured.intersection((op.qubit0, op.qubit1)):
             return True

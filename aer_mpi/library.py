@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from qiskit.circuit import Instruction, QuantumCircuit
 
-from aer_mpi.qobj.instructions import SAVE_INSTRUCTIONS, save_subtype
+from aer_mpi.qobj.instructions import METHOD_LABEL, SAVE_INSTRUCTIONS, SET_STATEVECTOR, save_subtype
 
 
 class SaveData(Instruction):
@@ -214,6 +214,47 @@ class SaveExpectationValueVariance(SaveData):
         )
 
 
+class SaveState(SaveData):
+    """Save the simulator's state: for the statevector method, the statevector under "statevector"."""
+
+    def __init__(self, num_qubits: int, label: Optional[str] = None, pershot: bool = False, conditional: bool = False):
+        super().__init__("save_state", num_qubits, label or METHOD_LABEL,
+                         save_subtype("save_state", False, pershot, conditional))
+
+
+class SaveDensityMatrix(SaveData):
+    """Save the reduced density matrix of its qubits (computed across ranks, never gathering the state)."""
+
+    def __init__(
+        self,
+        num_qubits: int,
+        label: str = _label("save_density_matrix"),
+        unnormalized: bool = False,
+        pershot: bool = False,
+        conditional: bool = False,
+    ):
+        super().__init__(
+            "save_density_matrix", num_qubits, label,
+            save_subtype("save_density_matrix", unnormalized, pershot, conditional),
+        )
+
+
+class SetStatevector(Instruction):
+    """Replace the whole state by ``state`` (Aer's ``set_statevector``; on every qubit of the circuit)."""
+
+    def __init__(self, state: Any):
+        state = np.asarray(getattr(state, "data", state), dtype=complex).ravel()
+        num_qubits = int(state.size).bit_length() - 1
+        if state.size < 2 or state.size != 1 << num_qubits:
+            raise ValueError(f"a statevector needs 2**n amplitudes, got {state.size}")
+        if not np.isclose(np.vdot(state, state).real, 1.0, atol=1e-8):
+            raise ValueError("the statevector is not normalised")
+        super().__init__(SET_STATEVECTOR, num_qubits, 0, [state])
+
+    def validate_parameter(self, parameter: Any) -> Any:
+        return parameter  # the amplitudes
+
+
 # -- helper functions: append to a circuit and return it ------------------
 
 
@@ -319,6 +360,37 @@ def save_expectation_value_variance(
     return circuit
 
 
+def save_state(
+    circuit: QuantumCircuit, label: Optional[str] = None, pershot: bool = False, conditional: bool = False
+) -> QuantumCircuit:
+    """Append a SaveState over all of ``circuit``'s qubits (label "statevector" by default)."""
+    circuit.append(SaveState(circuit.num_qubits, label, pershot, conditional), circuit.qubits)
+    return circuit
+
+
+def save_density_matrix(
+    circuit: QuantumCircuit,
+    qubits: Optional[Sequence[Any]] = None,
+    label: str = "density_matrix",
+    unnormalized: bool = False,
+    pershot: bool = False,
+    conditional: bool = False,
+) -> QuantumCircuit:
+    """Append a SaveDensityMatrix of ``qubits`` (default: all), and return the circuit."""
+    qubits = _qubits(circuit, qubits)
+    circuit.append(SaveDensityMatrix(len(qubits), label, unnormalized, pershot, conditional), qubits)
+    return circuit
+
+
+def set_statevector(circuit: QuantumCircuit, state: Any) -> QuantumCircuit:
+    """Append a SetStatevector over all of ``circuit``'s qubits, and return the circuit."""
+    instruction = SetStatevector(state)
+    if instruction.num_qubits != circuit.num_qubits:
+        raise ValueError(f"the state has {instruction.num_qubits} qubits, the circuit {circuit.num_qubits}")
+    circuit.append(instruction, circuit.qubits)
+    return circuit
+
+
 _METHODS = {
     "save_statevector": save_statevector,
     "save_statevector_dict": save_statevector_dict,
@@ -328,6 +400,9 @@ _METHODS = {
     "save_amplitudes_squared": save_amplitudes_squared,
     "save_expectation_value": save_expectation_value,
     "save_expectation_value_variance": save_expectation_value_variance,
+    "save_state": save_state,
+    "save_density_matrix": save_density_matrix,
+    "set_statevector": set_statevector,
 }
 
 
@@ -350,20 +425,26 @@ __all__ = [
     "SaveAmplitudes",
     "SaveAmplitudesSquared",
     "SaveData",
+    "SaveDensityMatrix",
+    "SaveState",
     "SaveExpectationValue",
     "SaveExpectationValueVariance",
     "SaveProbabilities",
     "SaveProbabilitiesDict",
     "SaveStatevector",
     "SaveStatevectorDict",
+    "SetStatevector",
     "expectation_terms",
     "install_circuit_methods",
     "save_amplitudes",
     "save_amplitudes_squared",
+    "save_density_matrix",
+    "save_state",
     "save_expectation_value",
     "save_expectation_value_variance",
     "save_probabilities",
     "save_probabilities_dict",
     "save_statevector",
     "save_statevector_dict",
+    "set_statevector",
 ]

@@ -37,7 +37,18 @@ from aer_mpi.engine.interpreter import Interpreter
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
 from aer_mpi.errors import InvalidInputError
-from aer_mpi.plan import IfElseStep, MeasureStep, ResetStep, SaveStep, SwitchStep, WhileStep
+from aer_mpi.plan import (
+    BreakStep,
+    ContinueStep,
+    ForStep,
+    IfElseStep,
+    MeasureStep,
+    ResetStep,
+    SaveStep,
+    StoreStep,
+    SwitchStep,
+    WhileStep,
+)
 
 #: Passes a while loop may make in one shot before the run stops with an error.
 MAX_LOOP_ITERATIONS = 10_000
@@ -56,24 +67,28 @@ def clbits_value(clbits: np.ndarray) -> int:
 class ShotGroup:
     """Shots that share one state and one classical memory (``clbits``)."""
 
-    __slots__ = ("shots", "rngs", "clbits", "saves_seen", "skip_saves")
+    __slots__ = ("shots", "rngs", "clbits", "saves_seen", "skip_saves", "memory_bits")
 
-    def __init__(self, shots: np.ndarray, rngs: list, clbits: np.ndarray, skip_saves: int = 0):
+    def __init__(self, shots: np.ndarray, rngs: list, clbits: np.ndarray, skip_saves: int = 0,
+                 memory_bits: Optional[int] = None):
         self.shots = shots
         self.rngs = rngs
         self.clbits = clbits
+        #: The first ``memory_bits`` clbits are the circuit's memory; the rest hold its classical variables.
+        self.memory_bits = len(clbits) if memory_bits is None else memory_bits
         #: Saves met so far, and how many of the first ones were already recorded (a replay).
         self.saves_seen = 0
         self.skip_saves = skip_saves
 
     def take(self, mask: np.ndarray) -> "ShotGroup":
         rngs = [rng for rng, keep in zip(self.rngs, mask) if keep]
-        sub = ShotGroup(self.shots[mask], rngs, self.clbits.copy(), self.skip_saves)
+        sub = ShotGroup(self.shots[mask], rngs, self.clbits.copy(), self.skip_saves, self.memory_bits)
         sub.saves_seen = self.saves_seen
         return sub
 
     def value(self) -> int:
-        return clbits_value(self.clbits)
+        """The classical memory as an integer (the variables' bits left out)."""
+        return clbits_value(self.clbits[: self.memory_bits])
 
 
 class _Seq:
@@ -98,7 +113,27 @@ class _Loop:
         self.parent = parent
 
 
-_Frame = Optional[Union[_Seq, _Loop]]  # None: the shots are done
+class _ForPass:
+    """A for loop ``step`` whose pass ``index`` comes next; then ``parent``."""
+
+    __slots__ = ("step", "index", "parent")
+
+    def __init__(self, step: ForStep, index: int, parent: "_Frame"):
+        self.step = step
+        self.index = index
+        self.parent = parent
+
+
+_Frame = Optional[Union[_Seq, _Loop, _ForPass]]  # None: the shots are done
+
+
+def _innermost_loop(frame: _Frame) -> Union[_Loop, _ForPass]:
+    """The loop frame a ``break`` / ``continue`` at ``frame`` belongs to."""
+    while frame is not None and not isinstance(frame, (_Loop, _ForPass)):
+        frame = frame.parent
+    if frame is None:
+        raise InvalidInputError("break_loop or continue_loop outside a loop")
+    return frame
 
 
 def _seq(steps: tuple, index: int, parent: _Frame) -> _Frame:
@@ -131,12 +166,15 @@ class Branching:
         seed: int,
         num_clbits: int,
         copies: int,
+        num_var_bits: int = 0,
     ):
         self.shard = shard
         self.interpreter = interpreter
         self.saves = saves
         self.seed = seed
         self.num_clbits = max(num_clbits, 0)
+        #: Bits of the classical variables, kept after the memory's.
+        self.num_var_bits = max(num_var_bits, 0)
         #: Shard copies that may still be taken (agreed: the least of any rank).
         self.copies_left = copies
         #: Shots to replay from the start: (shots, saves already recorded), first in first out.
@@ -154,8 +192,9 @@ class Branching:
             group = ShotGroup(
                 batch,
                 [np.random.default_rng([self.seed, int(s)]) for s in batch],
-                np.zeros(self.num_clbits, dtype=np.uint8),
+                np.zeros(self.num_clbits + self.num_var_bits, dtype=np.uint8),
                 skip_saves,
+                self.num_clbits,
             )
             self.shard.reset()
             self._run_tree(group, _seq(steps, 0, None), values)
@@ -187,6 +226,13 @@ class Branching:
         """Run ``group`` along ``frame`` up to its next split (returns what goes on) or its end (None)."""
         interpreter = self.interpreter
         while frame is not None:
+            if isinstance(frame, _ForPass):
+                bodies = frame.step.bodies
+                frame = (
+                    _Seq(bodies[frame.index], 0, _ForPass(frame.step, frame.index + 1, frame.parent))
+                    if frame.index < len(bodies) else frame.parent
+                )
+                continue
             if isinstance(frame, _Loop):
                 step = frame.step
                 if not ir.condition_holds(step.condition, group.clbits):
@@ -222,6 +268,19 @@ class Branching:
                 if isinstance(step, WhileStep):
                     frame = _Loop(step, 0, _seq(steps, i, parent))
                     break
+                if isinstance(step, ForStep):
+                    frame = _ForPass(step, 0, _seq(steps, i, parent))
+                    break
+                if isinstance(step, (BreakStep, ContinueStep)):
+                    # the innermost loop frame is a parent of this block's: leave it, or test it again
+                    loop = _innermost_loop(parent)
+                    frame = loop.parent if isinstance(step, BreakStep) else loop
+                    break
+                if isinstance(step, StoreStep):
+                    value = ir.evaluate(step.expr, group.clbits)
+                    for j, c in enumerate(step.clbits):
+                        group.clbits[c] = (value >> j) & 1
+                    continue
                 if isinstance(step, SaveStep):
                     group.saves_seen += 1
                     if group.saves_seen > group.skip_saves:

@@ -29,6 +29,7 @@ from aer_mpi.plan import (
     RankDiagonal,
     RankGate,
     SaveStep,
+    SetStateStep,
 )
 
 #: Amplitudes a rank may sweep between two cancellation checkpoints (~0.1 s of work),
@@ -84,6 +85,8 @@ class Interpreter:
             kernels.scale(state, complex(np.exp(1j * step.phase)))
         elif isinstance(step, ExchangeStep):
             shard.swap(step.pairs)
+        elif isinstance(step, SetStateStep):
+            shard.set_state(step.state, step.positions)
         elif isinstance(step, MeasureStep):
             pass  # a final measurement: sampled afterwards
         else:

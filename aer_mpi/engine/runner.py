@@ -215,7 +215,8 @@ def _simulate(
             values = clbit_values(outcomes, measures)
     else:
         agreed_copies = min(collective.allgather(copies))
-        branching = Branching(shard, interpreter, saves, config.seed, program.num_clbits, agreed_copies)
+        branching = Branching(shard, interpreter, saves, config.seed, program.num_clbits, agreed_copies,
+                              program.num_var_bits)
         values = branching.run(plan.steps, config.shots)
     data, save_kinds = saves.results()
     collective.agree()  # the last collective: a late local error meets it here

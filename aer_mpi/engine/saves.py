@@ -134,6 +134,8 @@ def save_value(shard: Shard, step: SaveStep) -> Any:
             return mean
         square = float(sum(t[2] * p for t, p in zip(step.params, paulis)))
         return np.array([mean, square - mean * mean])
+    if kind == "density_matrix":
+        return density_matrix(shard, step.qubits, step.layout)
     raise InternalError(f"save kind {kind!r} reached the engine unsupported")
 
 
@@ -248,6 +250,26 @@ def pauli_expectations(shard: Shard, qubits: Sequence[int], layout: Sequence[int
     for part in parts:
         total += part
     return [float(v.real) for v in total]
+
+
+def density_matrix(shard: Shard, qubits: Sequence[int], layout: Sequence[int]) -> Optional[np.ndarray]:
+    """Reduced density matrix of ``qubits`` (``qubits[0]`` lowest), never gathering the state.
+
+    The planner has made ``qubits`` local (``plan.localiser.LOCAL_SAVE_KINDS``), so each rank's
+    part is ``M @ M^H`` with ``M`` its shard arranged as (value of ``qubits``, the rest); the parts
+    are added in rank order (on rank 0 only when large).
+    """
+    num_local = shard.num_local
+    positions = [layout[q] for q in qubits]
+    if any(p >= num_local for p in positions):
+        raise InternalError("a density-matrix save reached the engine with a qubit on a rank bit")
+    k = len(qubits)
+    tensor = shard.array.reshape((2,) * num_local) if num_local else shard.array.reshape(())
+    # axis a of the tensor is position num_local-1-a; rows: qubits[k-1] (most significant) .. qubits[0]
+    rows = [num_local - 1 - p for p in reversed(positions)]
+    rest = [a for a in range(num_local) if a not in rows]
+    matrix = tensor.transpose(rows + rest).reshape(1 << k, -1).astype(np.complex128, copy=False)
+    return reduce(shard, matrix @ matrix.conj().T)
 
 
 def gather_statevector(shard: Shard, layout: Sequence[int]) -> Optional[np.ndarray]:

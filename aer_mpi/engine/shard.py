@@ -74,6 +74,14 @@ class Shard:
         if self.rank == 0:
             self.array[0] = 1
 
+    def set_state(self, state: np.ndarray, positions: Sequence[int]) -> None:
+        """This rank's slice of the full ``state``, whose index bit ``j`` is at ``positions[j]`` (no communication)."""
+        physical = np.arange(1 << self.num_local, dtype=np.int64) | np.int64(self.rank << self.num_local)
+        index = np.zeros_like(physical)
+        for j, p in enumerate(positions):
+            index |= ((physical >> p) & 1) << j
+        self.array[:] = state[index]
+
     def copy(self) -> np.ndarray:
         """A copy of the amplitudes, for ``restore`` (shot branching)."""
         return self.array.copy()

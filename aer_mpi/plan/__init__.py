@@ -8,6 +8,9 @@ rank-dependent local gate. It knows nothing of MPI or Qiskit.
 """
 
 from aer_mpi.plan.steps import (
+    BreakStep,
+    ContinueStep,
+    ForStep,
     ExchangeStep,
     IfElseStep,
     LocalDiagonal,
@@ -19,13 +22,18 @@ from aer_mpi.plan.steps import (
     RankGate,
     ResetStep,
     SaveStep,
+    SetStateStep,
     Step,
+    StoreStep,
     SwitchStep,
     WhileStep,
 )
 from aer_mpi.plan.localiser import choose_rank_bits, plan_program, swaps_to_make_global
 
 __all__ = [
+    "BreakStep",
+    "ContinueStep",
+    "ForStep",
     "ExchangeStep",
     "IfElseStep",
     "LocalDiagonal",
@@ -37,6 +45,8 @@ __all__ = [
     "RankGate",
     "ResetStep",
     "SaveStep",
+    "SetStateStep",
+    "StoreStep",
     "Step",
     "SwitchStep",
     "WhileStep",

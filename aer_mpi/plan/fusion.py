@@ -23,6 +23,8 @@ split into rank-conditioned blocks computes the same sums as the whole.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -264,7 +266,4 @@ def fuse(program: ir.Program, options: Optional[FusionOptions] = None) -> tuple[
         stats = FusionStats(len(program.ops), len(program.ops))
         return program, stats
     ops, stats = fuse_ops(program.ops, options)
-    return (
-        ir.Program(program.num_qubits, program.num_clbits, tuple(ops), program.name, dict(program.metadata)),
-        stats,
-    )
+    return dataclasses.replace(program, ops=tuple(ops), metadata=dict(program.metadata)), stats

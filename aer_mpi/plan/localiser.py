@@ -25,6 +25,9 @@ import numpy as np
 
 from aer_mpi import ir
 from aer_mpi.plan.steps import (
+    BreakStep,
+    ContinueStep,
+    ForStep,
     ExchangeStep,
     IfElseStep,
     LocalDiagonal,
@@ -36,13 +39,17 @@ from aer_mpi.plan.steps import (
     RankGate,
     ResetStep,
     SaveStep,
+    SetStateStep,
     Step,
+    StoreStep,
     SwitchStep,
     WhileStep,
 )
 
 #: Matrix entries below this magnitude count as zero when looking for structure.
 STRUCTURE_TOLERANCE = 1e-14
+#: Save kinds whose qubits must all be local when they run.
+LOCAL_SAVE_KINDS = ("density_matrix",)
 #: How many ops ahead the localiser looks for more qubits to bring in.
 LOOKAHEAD_OPS = 256
 
@@ -56,7 +63,10 @@ def choose_rank_bits(num_qubits: int, world_size: int, min_local: int) -> int:
 
 
 def flipped_qubits(op: ir.Op) -> tuple[int, ...]:
-    """Logical qubits whose value the op can change (they must be local)."""
+    """Logical qubits whose value the op can change, or that it reads across ranks' boundaries (they must be local).
+
+    A reduced density matrix pairs amplitudes that differ on its qubits, so they are brought local first.
+    """
     if isinstance(op, ir.Gate):
         k = len(op.qubits)
         idx = np.arange(1 << k)
@@ -69,6 +79,8 @@ def flipped_qubits(op: ir.Op) -> tuple[int, ...]:
         return tuple(flips)
     if isinstance(op, ir.Reset):
         return (op.qubit,)
+    if isinstance(op, ir.Save) and op.kind in LOCAL_SAVE_KINDS:
+        return tuple(op.qubits)
     return ()
 
 
@@ -100,6 +112,8 @@ class _Localiser:
         self.exchanges = 0
         self.relabels = 0
         self.rank_gates = 0
+        #: Exchanges since the innermost loop pass began (a break or continue undoes them); None outside loops.
+        self.since_loop: Optional[list[ExchangeStep]] = None
 
     # -- layout helpers ---------------------------------------------------
     def is_global(self, qubit: int) -> bool:
@@ -178,6 +192,8 @@ class _Localiser:
         steps.append(ExchangeStep(pairs))
         self.apply_pairs(pairs)
         self.exchanges += 1
+        if self.since_loop is not None:
+            self.since_loop.append(steps[-1])
 
     def _plan_op(self, i: int, op: ir.Op, ops, needs, steps: list[Step]) -> None:
         if isinstance(op, ir.Swap):
@@ -205,15 +221,34 @@ class _Localiser:
                 self._bring_local(i, (op.qubit,), ops, needs, steps)
             steps.append(ResetStep(self.layout[op.qubit]))
         elif isinstance(op, ir.Save):
+            if any(self.is_global(q) for q in flipped_qubits(op)):
+                self._bring_local(i, flipped_qubits(op), ops, needs, steps)
             steps.append(
                 SaveStep(op.kind, op.label, op.subtype, op.qubits, tuple(self.layout), op.params)
             )
+        elif isinstance(op, ir.SetState):
+            # no data moves: each rank takes its slice of the new state in the current layout
+            steps.append(SetStateStep(tuple(self.layout[q] for q in op.qubits), op.state))
         elif isinstance(op, ir.IfElse):
             steps.append(
                 IfElseStep(op.condition, self._branch(op.true_ops), self._branch(op.false_ops))
             )
         elif isinstance(op, ir.WhileLoop):
-            steps.append(WhileStep(op.condition, self._branch(op.body)))
+            steps.append(WhileStep(op.condition, self._branch(op.body, loop=True)))
+        elif isinstance(op, ir.ForLoop):
+            steps.append(ForStep(tuple(self._branch(body, loop=True) for body in op.bodies)))
+        elif isinstance(op, (ir.Break, ir.Continue)):
+            if self.since_loop is None:
+                raise ValueError(f"{type(op).__name__.lower()} outside a loop")
+            # put the loop's layout back (each exchange is its own inverse), then jump
+            for exchange in reversed(list(self.since_loop)):
+                steps.append(exchange)
+                self.apply_pairs(exchange.pairs)
+                self.exchanges += 1
+            self.since_loop.clear()
+            steps.append(BreakStep() if isinstance(op, ir.Break) else ContinueStep())
+        elif isinstance(op, ir.Store):
+            steps.append(StoreStep(op.clbits, op.expr))
         elif isinstance(op, ir.Switch):
             steps.append(
                 SwitchStep(op.target, tuple((values, self._branch(body)) for values, body in op.cases))
@@ -221,8 +256,10 @@ class _Localiser:
         else:
             raise TypeError(f"cannot plan op {op!r}")
 
-    def _branch(self, ops: Sequence[ir.Op]) -> tuple[Step, ...]:
+    def _branch(self, ops: Sequence[ir.Op], loop: bool = False) -> tuple[Step, ...]:
         inner = _Localiser(self.n, self.num_local, self.layout, relabel_swaps=False)
+        # a loop pass starts its own count; a branch inside a pass goes on with the pass's
+        inner.since_loop = [] if loop else (None if self.since_loop is None else list(self.since_loop))
         body = inner.plan(ops)
         exchanges = [s for s in body if isinstance(s, ExchangeStep)]
         # Undo the branch's exchanges (each is its own inverse), newest first.

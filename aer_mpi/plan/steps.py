@@ -62,6 +62,14 @@ class PhaseStep:
     phase: float
 
 
+@dataclass(frozen=True, eq=False)
+class SetStateStep:
+    """Replace the state: each rank takes its slice of ``state``, whose index bit ``j`` is at ``positions[j]``."""
+
+    positions: tuple[int, ...]
+    state: np.ndarray
+
+
 @dataclass(frozen=True)
 class MeasureStep:
     position: int
@@ -101,6 +109,32 @@ class WhileStep:
 
 
 @dataclass(frozen=True)
+class ForStep:
+    """A for loop that breaks or continues: ``bodies[i]`` is pass ``i``; each starts and ends in the
+    layout the step was reached with."""
+
+    bodies: tuple[tuple["Step", ...], ...]
+
+
+@dataclass(frozen=True)
+class StoreStep:
+    """Write the value of ``expr`` into ``clbits`` (classical memory only)."""
+
+    clbits: tuple[int, ...]
+    expr: tuple
+
+
+@dataclass(frozen=True)
+class BreakStep:
+    """Leave the innermost loop (the exchanges before it have put the loop's layout back)."""
+
+
+@dataclass(frozen=True)
+class ContinueStep:
+    """Go on with the innermost loop's next pass (the layout is the loop's again)."""
+
+
+@dataclass(frozen=True)
 class SwitchStep:
     """Each case body starts and ends in the layout the step was reached with.
 
@@ -118,12 +152,17 @@ Step = Union[
     LocalDiagonal,
     RankDiagonal,
     PhaseStep,
+    SetStateStep,
     MeasureStep,
     ResetStep,
     SaveStep,
     IfElseStep,
     WhileStep,
     SwitchStep,
+    ForStep,
+    BreakStep,
+    ContinueStep,
+    StoreStep,
 ]
 
 

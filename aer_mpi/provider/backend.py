@@ -31,7 +31,7 @@ from aer_mpi.errors import AerMPIError, InvalidInputError
 from aer_mpi.service.execution import BACKEND_NAME, execute_qobj
 from aer_mpi.provider.job import AerJob
 from aer_mpi.provider.progress import ProgressListener, make_listener
-from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS
+from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS
 from aer_mpi.qobj.options import (
     DEVICES, IGNORED_OPTIONS, METHODS, OPTIONS, defaults, normalise_options, qobj_config,
 )
@@ -99,16 +99,19 @@ def largest_circuit_qubits(ranks: int, max_memory_mb: Optional[float] = None) ->
 @functools.lru_cache(maxsize=8)
 def build_target(num_qubits: Optional[int] = None) -> Target:
     """Every instruction the engine runs, on any qubits (no coupling map); built once per width."""
-    from qiskit.circuit import get_control_flow_name_mapping
+    from qiskit.circuit import BreakLoopOp, ContinueLoopOp, get_control_flow_name_mapping
+    from qiskit.circuit.library import Initialize
 
     target = Target(description="aer_mpi distributed statevector", num_qubits=num_qubits)
     for name, op in get_standard_gate_name_mapping().items():
         target.add_instruction(op, properties=None, name=name)
     target.add_instruction(UnitaryGate, name="unitary")
-    control_flow = get_control_flow_name_mapping()
+    control_flow = dict(get_control_flow_name_mapping(), break_loop=BreakLoopOp, continue_loop=ContinueLoopOp)
     for name in sorted(CONTROL_FLOW):
         target.add_instruction(control_flow[name], name=name)
-    for name in sorted(SAVE_INSTRUCTIONS):
+    # run as they are: initialize (by its definition, its resets on fresh qubits left out), set_statevector
+    target.add_instruction(Initialize, name="initialize")
+    for name in sorted(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS):
         target.add_instruction(Instruction(name, 0, 0, []), properties=None, name=name)
     return target
 

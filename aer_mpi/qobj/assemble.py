@@ -12,12 +12,18 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from aer_mpi import ir
 from aer_mpi.errors import InvalidInputError
 from aer_mpi.qobj.instructions import (
     IGNORED,
+    METHOD_LABEL,
     PARAMS_BASIS_STATES,
     PARAMS_PAULI_TERMS,
     SAVE_INSTRUCTIONS,
+    SAVE_PREFIX,
+    SET_STATEVECTOR,
+    STORE,
+    LOOP_JUMPS,
     UNSUPPORTED_CONTROL_FLOW,
 )
 from aer_mpi.qobj.model import Qobj, QobjExperiment, gate_names
@@ -31,6 +37,7 @@ _BINARY_NAMES = {
     "EQUAL": "equal", "NOT_EQUAL": "not_equal", "LESS": "less", "LESS_EQUAL": "less_equal",
     "GREATER": "greater", "GREATER_EQUAL": "greater_equal",
     "SHIFT_LEFT": "shift_left", "SHIFT_RIGHT": "shift_right",
+    "ADD": "add", "SUB": "sub", "MUL": "mul", "DIV": "div",
 }
 
 
@@ -70,9 +77,48 @@ def _bound_params(op: Any, where: str) -> list[float]:
     return values
 
 
+def _check_bound(op: Any, where: str) -> None:
+    """Refuse an unbound parameter; other parameters (arrays, complex numbers, strings) are the gate's business."""
+    from qiskit.circuit import ParameterExpression
+
+    for p in op.params:
+        if isinstance(p, ParameterExpression) and p.parameters:
+            names = ", ".join(sorted(str(x) for x in p.parameters))
+            raise InvalidInputError(
+                f"{where}: unbound parameter {names} in {op.name!r}: bind it with "
+                f"circuit.assign_parameters(...) or run(..., parameter_binds=[{{...}}])"
+            )
+
+
+def _gate_matrix(op: Any) -> Optional[np.ndarray]:
+    """The unitary of a gate: its own matrix, else ``Operator`` of its definition; None when neither works."""
+    try:
+        return np.asarray(op.to_matrix(), dtype=complex)
+    except Exception:
+        pass
+    try:
+        from qiskit.quantum_info import Operator
+
+        return np.asarray(Operator(op).data, dtype=complex)
+    except Exception:
+        return None
+
+
 def _save_label(op: Any, default: str) -> str:
     label = getattr(op, "_label", None) or getattr(op, "label", None)
-    return str(label) if label else default
+    return str(label) if label and label != METHOD_LABEL else default
+
+
+def _jumps(instructions: list[dict]) -> bool:
+    """Whether a break or continue in ``instructions`` belongs to the loop around them (not to a nested one)."""
+    for inst in instructions:
+        if inst["name"] in LOOP_JUMPS:
+            return True
+        if inst["name"] == "if_else" and (_jumps(inst.get("true_body", [])) or _jumps(inst.get("false_body", []))):
+            return True
+        if inst["name"] == "switch_case" and any(_jumps(c["body"]) for c in inst.get("cases", [])):
+            return True
+    return False
 
 
 class _CircuitAssembler:
@@ -80,6 +126,11 @@ class _CircuitAssembler:
         self.circuit = circuit
         self.name = circuit.name or f"circuit-{index}"
         self.gates = gate_names()
+        #: Qubits an instruction met so far (top level) may have moved out of |0>.
+        self.touched: set[int] = set()
+        #: Classical variables -> their clbits, allocated after the circuit's memory.
+        self.var_bits: dict[Any, list[int]] = {}
+        self.next_var_bit = circuit.num_clbits
 
     def where(self, position: int, op: Any) -> str:
         return f"circuit {self.name!r}, instruction {position} ({op.name})"
@@ -98,6 +149,9 @@ class _CircuitAssembler:
             name = op.name
             if name in IGNORED:
                 continue
+            if depth == 0 and name != "initialize" and not name.startswith(SAVE_PREFIX):
+                # qubits an instruction may have moved out of |0> (for ``initialize``)
+                self.touched.update(qubits)
             if name == "measure":
                 out.append({"name": "measure", "qubits": qubits, "memory": clbits})
             elif name == "reset":
@@ -119,8 +173,23 @@ class _CircuitAssembler:
                 )
             elif name == "for_loop":
                 out.extend(self._for_loop(op, qubits, clbits, where, depth))
+            elif name == STORE:
+                out.append({
+                    "name": STORE, "qubits": [],
+                    "clbits": self._lvalue(op.lvalue, where, circuit, clbit_map),
+                    "expr": self._expr(op.rvalue, where, circuit, clbit_map),
+                })
+            elif name in LOOP_JUMPS:
+                out.append({"name": name, "qubits": []})
             elif name == "switch_case":
                 out.append(self._switch(op, qubits, clbits, where, depth, circuit, clbit_map))
+            elif name == SET_STATEVECTOR:
+                if sorted(qubits) != list(range(self.circuit.num_qubits)) or depth:
+                    raise InvalidInputError(f"{where}: set_statevector must act on every qubit of the circuit")
+                state = np.asarray(op.params[0], dtype=complex).ravel()
+                out.append({"name": SET_STATEVECTOR, "qubits": qubits, "params": [encode_vector(state)]})
+            elif name == "initialize":
+                out.extend(self._initialize(op, qubits, where, depth))
             elif name in UNSUPPORTED_CONTROL_FLOW:
                 raise InvalidInputError(
                     f"{where}: {name} is not supported; write the loop with a while_loop condition instead"
@@ -133,6 +202,23 @@ class _CircuitAssembler:
                 out.append({"name": "diagonal", "qubits": qubits, "params": encode_vector(op.params)})
             else:
                 out.extend(self._other(op, qubits, clbits, where, depth))
+        return out
+
+    def _initialize(self, op: Any, qubits: list[int], where: str, depth: int) -> list[dict]:
+        """``initialize`` = reset + state preparation. As Aer does, the resets of qubits
+        nothing has touched yet (still |0>, at the top level of the circuit) are left out,
+        so a circuit starting with an initialize stays a non-dynamic one."""
+        _check_bound(op, where)
+        fresh = set() if depth else set(qubits) - self.touched
+        self.touched.update(qubits)  # a second initialize of these qubits resets them
+        definition = op.definition
+        out: list[dict] = []
+        for item in definition.data:
+            inner = [qubits[definition.find_bit(q).index] for q in item.qubits]
+            if item.operation.name == "reset":
+                out.extend({"name": "reset", "qubits": [q]} for q in inner if q not in fresh)
+            else:  # the state preparation: by its matrix (small) or its definition
+                out.extend(self._other(item.operation, inner, [], where, depth + 1))
         return out
 
     def _save(self, op: Any, qubits: list[int], where: str) -> dict:
@@ -154,6 +240,34 @@ class _CircuitAssembler:
             inst["params"] = terms
         return inst
 
+    def _variable(self, var: Any, where: str) -> list[int]:
+        """The clbits of a classical variable (``expr.Var`` not standing for a clbit or register)."""
+        from qiskit.circuit.classical import types
+
+        key = (var.var, var.name)
+        if key not in self.var_bits:
+            if isinstance(var.type, types.Bool):
+                width = 1
+            elif isinstance(var.type, types.Uint):
+                width = int(var.type.width)
+            else:
+                raise InvalidInputError(f"{where}: variable {var.name!r} of type {var.type} is not supported "
+                                        f"(Bool and Uint are)")
+            self.var_bits[key] = list(range(self.next_var_bit, self.next_var_bit + width))
+            self.next_var_bit += width
+        return self.var_bits[key]
+
+    def _lvalue(self, node: Any, where: str, circuit: Any, clbit_map) -> list[int]:
+        """The clbits a ``store`` writes: a variable, a clbit, a register or one bit of them."""
+        from qiskit.circuit.classical import expr
+
+        if isinstance(node, expr.Var):
+            return self._bits(node.var, where, circuit, clbit_map) if not node.standalone \
+                else self._variable(node, where)
+        if isinstance(node, expr.Index) and isinstance(node.index, expr.Value):
+            return [self._lvalue(node.target, where, circuit, clbit_map)[int(node.index.value)]]
+        raise InvalidInputError(f"{where}: cannot store into {node!r}")
+
     def _bits(self, target: Any, where: str, circuit: Any, clbit_map) -> list[int]:
         from qiskit.circuit import Clbit, ClassicalRegister
 
@@ -170,7 +284,11 @@ class _CircuitAssembler:
         from qiskit.circuit.classical import expr, types
 
         if isinstance(node, expr.Var):
+            if node.standalone:
+                return ["bits", self._variable(node, where)]
             return ["bits", self._bits(node.var, where, circuit, clbit_map)]
+        if isinstance(node, expr.Index) and isinstance(node.index, expr.Value):
+            return ["bits", [self._lvalue(node.target, where, circuit, clbit_map)[int(node.index.value)]]]
         if isinstance(node, expr.Value):
             return ["const", int(node.value)]
         if isinstance(node, expr.Cast):
@@ -192,7 +310,7 @@ class _CircuitAssembler:
             if name is not None:
                 out = [name, self._expr(node.left, where, circuit, clbit_map),
                        self._expr(node.right, where, circuit, clbit_map)]
-                if name == "shift_left":
+                if name in ir.WIDTH_OPS:
                     out.append(int(node.type.width))
                 return out
         raise InvalidInputError(
@@ -210,15 +328,19 @@ class _CircuitAssembler:
         return {"expr": self._expr(condition, where, circuit, clbit_map)}
 
     def _for_loop(self, op: Any, qubits, clbits, where: str, depth: int) -> list[dict]:
-        """A for loop is unrolled: one copy of the body per index, its loop parameter bound."""
+        """A for loop is unrolled: one copy of the body per index, its loop parameter bound.
+
+        A body that breaks or continues (outside a nested loop) keeps the loop: ``{"bodies": [...]}``."""
         indexset, parameter, body = op.params
-        out: list[dict] = []
+        passes: list[list[dict]] = []
         for value in indexset:
             bound = body
             if parameter is not None and parameter in body.parameters:
                 bound = body.assign_parameters({parameter: value}, inplace=False)
-            out.extend(self.instructions(bound, qubits, clbits, depth + 1))
-        return out
+            passes.append(self.instructions(bound, qubits, clbits, depth + 1))
+        if any(_jumps(p) for p in passes):
+            return [{"name": "for_loop", "qubits": [], "bodies": passes}]
+        return [inst for p in passes for inst in p]
 
     def _switch(self, op: Any, qubits, clbits, where: str, depth: int, circuit: Any, clbit_map) -> dict:
         from qiskit.circuit import CASE_DEFAULT, Clbit, ClassicalRegister
@@ -252,11 +374,10 @@ class _CircuitAssembler:
         from qiskit.circuit import Gate
 
         if isinstance(op, Gate) and not clbits and op.num_qubits <= MAX_OPERATOR_QUBITS:
-            _bound_params(op, where)
-            try:
-                matrix = op.to_matrix()
-            except Exception:
-                matrix = None
+            # array or complex parameters (StatePreparation, HamiltonianGate, ...) are fine here:
+            # the gate is run by its matrix
+            _check_bound(op, where)
+            matrix = _gate_matrix(op)
             if matrix is not None:
                 return [{"name": "unitary", "qubits": qubits, "params": [encode_matrix(matrix)], "label": op.name}]
         definition = getattr(op, "definition", None)
@@ -282,12 +403,17 @@ class _CircuitAssembler:
                 self._check_save_labels(inst.get(body, []), seen)
             for case in inst.get("cases", []):
                 self._check_save_labels(case["body"], seen)
+            for body in inst.get("bodies", []):
+                self._check_save_labels(body, seen)
 
     def experiment(self) -> QobjExperiment:
         c = self.circuit
         n = c.num_qubits
         if n < 1:
             raise InvalidInputError(f"circuit {self.name!r} has no qubits")
+        if getattr(c, "num_input_vars", 0):
+            raise InvalidInputError(f"circuit {self.name!r}: input variables are not supported; "
+                                    f"give each variable an initial value with add_var")
         instructions = self.instructions(c, list(range(n)), list(range(c.num_clbits)))
         self._check_save_labels(instructions, {})
         phase = c.global_phase
@@ -303,6 +429,7 @@ class _CircuitAssembler:
             "name": self.name,
             "n_qubits": n,
             "memory_slots": c.num_clbits,
+            "var_slots": self.next_var_bit - c.num_clbits,
             "creg_sizes": [[r.name, r.size] for r in c.cregs],
             "qreg_sizes": [[r.name, r.size] for r in c.qregs],
             "clbit_labels": [[r.name, i] for r in c.cregs for i in range(r.size)],

@@ -43,6 +43,8 @@ PARAMS_PAULI_TERMS = "pauli_terms"
 RESULT_STATEVECTOR = "Statevector"
 #: ``qiskit.result.ProbDistribution``.
 RESULT_PROB_DISTRIBUTION = "ProbDistribution"
+#: ``qiskit.quantum_info.DensityMatrix``.
+RESULT_DENSITY_MATRIX = "DensityMatrix"
 #: As the engine returns it (an array, a dict, a float).
 RESULT_PLAIN = "plain"
 
@@ -88,6 +90,7 @@ SAVE_KINDS: Mapping[str, SaveKind] = {
         _kind("amplitudes_sq", True, PARAMS_BASIS_STATES),
         _kind("expectation_value", True, PARAMS_PAULI_TERMS),
         _kind("expectation_value_variance", True, PARAMS_PAULI_TERMS),
+        _kind("density_matrix", True, PARAMS_NONE, RESULT_DENSITY_MATRIX),
     )
 }
 if set(SAVE_KINDS) != set(ir.SAVE_KINDS):  # pragma: no cover - an internal invariant
@@ -113,24 +116,39 @@ SAVE_INSTRUCTIONS: Mapping[str, SaveInstruction] = {
         _save("save_expval_var", "expectation_value_variance", "expectation_value_variance"),
         _save("save_expectation_value", "expectation_value", "expectation_value"),
         _save("save_expectation_value_variance", "expectation_value_variance", "expectation_value_variance"),
+        # the statevector method's save_state is a save_statevector (Aer's label "_method_" -> "statevector")
+        _save("save_state", "statevector", "statevector"),
+        _save("save_density_matrix", "density_matrix", "density_matrix"),
     )
 }
 SAVE_NAMES = frozenset(SAVE_INSTRUCTIONS)
+#: Aer's placeholder label (``save_state``): the simulation method's own label, the row's default here.
+METHOD_LABEL = "_method_"
 SAVE_PREFIX = "save_"
 
 # -- everything else that is not a standard gate ------------------------------------------------
-#: Control flow a Qobj carries (conditions on clbits and classical expressions).
-QOBJ_CONTROL_FLOW = frozenset({"if_else", "while_loop", "switch_case"})
-#: Control flow the backend accepts: the Qobj's, and ``for_loop`` (assembly unrolls it).
-CONTROL_FLOW = QOBJ_CONTROL_FLOW | {"for_loop"}
-#: Control flow refused at assembly, with a hint.
-UNSUPPORTED_CONTROL_FLOW = frozenset({"break_loop", "continue_loop"})
+#: Jumps out of (``break_loop``) or to the next pass of (``continue_loop``) the innermost loop.
+LOOP_JUMPS = frozenset({"break_loop", "continue_loop"})
+#: Control flow a Qobj carries (conditions on clbits and classical expressions). A ``for_loop`` is
+#: unrolled by assembly unless its body breaks or continues; then it is ``{"bodies": [pass, ...]}``.
+QOBJ_CONTROL_FLOW = frozenset({"if_else", "while_loop", "switch_case", "for_loop"}) | LOOP_JUMPS
+#: Control flow the backend accepts.
+CONTROL_FLOW = QOBJ_CONTROL_FLOW
+#: Control flow refused at assembly, with a hint (none left).
+UNSUPPORTED_CONTROL_FLOW: frozenset = frozenset()
 #: Instructions that do nothing to the state: dropped by assembly and translation.
 IGNORED = frozenset({"barrier", "delay", "id"})
+#: Aer's instruction replacing the whole state (``QuantumCircuit.set_statevector``): params ``[vector]``.
+SET_STATEVECTOR = "set_statevector"
+#: Instructions that set the state, on every qubit of the circuit (Aer's statevector method has this one).
+SET_INSTRUCTIONS = frozenset({SET_STATEVECTOR})
+#: Qiskit's ``store`` (a classical variable, clbit or register := an expression): ``{"clbits": [...], "expr": [...]}``;
+#: variables take ``header["var_slots"]`` clbits after the memory's.
+STORE = "store"
 #: Instructions a Qobj may contain besides the standard gates and the saves.
 NON_GATE_INSTRUCTIONS = frozenset(
     {"measure", "reset", "barrier", "delay", "global_phase", "unitary", "diagonal"}
-) | QOBJ_CONTROL_FLOW
+) | QOBJ_CONTROL_FLOW | SET_INSTRUCTIONS | {STORE}
 
 
 def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, conditional: bool = False) -> str:
@@ -145,8 +163,8 @@ def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, c
 
 
 __all__ = [
-    "CONTROL_FLOW", "IGNORED", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
+    "CONTROL_FLOW", "IGNORED", "LOOP_JUMPS", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
     "PARAMS_PAULI_TERMS", "QOBJ_CONTROL_FLOW", "RESULT_PLAIN", "RESULT_PROB_DISTRIBUTION",
-    "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
+    "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_STATEVECTOR", "STORE", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
     "SaveKind", "UNSUPPORTED_CONTROL_FLOW", "save_subtype",
 ]

@@ -40,10 +40,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from aer_mpi import ir
 from aer_mpi.errors import QobjValidationError
 
 from aer_mpi.qobj.instructions import (
     NON_GATE_INSTRUCTIONS,
+    SET_INSTRUCTIONS,
+    STORE,
     PARAMS_BASIS_STATES,
     PARAMS_PAULI_TERMS,
     SAVE_INSTRUCTIONS,
@@ -51,13 +54,8 @@ from aer_mpi.qobj.instructions import (
 )
 from aer_mpi.qobj.options import validate_config
 
-_UNARY = frozenset({"bit_not", "logic_not", "bool"})
-_BINARY = frozenset(
-    {
-        "bit_and", "bit_or", "bit_xor", "logic_and", "logic_or", "equal", "not_equal",
-        "less", "less_equal", "greater", "greater_equal", "shift_left", "shift_right",
-    }
-)
+_UNARY = frozenset(ir.UNARY_OPS)
+_BINARY = frozenset(ir.BINARY_OPS)
 
 
 def _gate_names() -> frozenset[str]:
@@ -177,6 +175,11 @@ def _validate_experiment(exp: QobjExperiment, where: str) -> None:
     slots = header.get("memory_slots", 0)
     if not _is_int(slots) or slots < 0:
         raise QobjValidationError(f"{where}.header.memory_slots: expecting an integer >= 0, got {slots!r}")
+    var_slots = header.get("var_slots", 0)
+    if not _is_int(var_slots) or var_slots < 0:
+        raise QobjValidationError(f"{where}.header.var_slots: expecting an integer >= 0, got {var_slots!r}")
+    # classical variables live in clbits after the memory's (conditions and stores may use them)
+    slots += var_slots
     if exp.config:
         validate_config(exp.config, f"{where}.config", required=False)
     if not isinstance(exp.instructions, list):
@@ -216,6 +219,9 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str) -
                     raise QobjValidationError(
                         f"{at}.params: expecting finite numbers for gate {name!r}, got {p!r}"
                     )
+        if name in SET_INSTRUCTIONS and (sorted(qubits) != list(range(n)) or len(params) != 1
+                                         or not isinstance(params[0], list) or len(params[0]) != 1 << n):
+            raise QobjValidationError(f"{at}: {name} needs every qubit and params [[2**{n} [re, im] pairs]]")
         if name == "measure" and len(memory) != len(qubits):
             raise QobjValidationError(f"{at}.memory: measure needs one clbit per qubit")
         if name in ("if_else", "while_loop"):
@@ -224,6 +230,17 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str) -
                 if not isinstance(inst.get(body, []), list):
                     raise QobjValidationError(f"{at}.{body}: expecting a list of instructions")
                 _validate_instructions(inst.get(body, []), n, slots, f"{at}.{body}")
+        if name == STORE:
+            clbits = inst.get("clbits")
+            if not isinstance(clbits, list) or not clbits or not all(_is_int(c) and 0 <= c < slots for c in clbits):
+                raise QobjValidationError(f"{at}.clbits: expecting clbit indices in range({slots})")
+            _validate_expr(inst.get("expr"), slots, f"{at}.expr")
+        if name == "for_loop":
+            bodies = inst.get("bodies")
+            if not isinstance(bodies, list) or not all(isinstance(b, list) for b in bodies):
+                raise QobjValidationError(f"{at}.bodies: expecting a list of instruction lists (one per pass)")
+            for k, body in enumerate(bodies):
+                _validate_instructions(body, n, slots, f"{at}.bodies[{k}]")
         if name == "switch_case":
             _validate_expr(inst.get("target"), slots, f"{at}.target")
             cases = inst.get("cases")
@@ -266,7 +283,7 @@ def _validate_expr(expr: Any, slots: int, where: str, depth: int = 0) -> None:
             raise QobjValidationError(f"{where}: expecting ['const', integer >= 0]")
     elif kind in _UNARY or kind in _BINARY:
         arity = 1 if kind in _UNARY else 2
-        extra = 1 if kind in ("bit_not", "shift_left") else 0
+        extra = 1 if kind in ir.WIDTH_OPS else 0
         if len(expr) != 1 + arity + extra:
             raise QobjValidationError(f"{where}: {kind!r} takes {arity} operand(s){' and a width' if extra else ''}")
         for k in range(arity):

@@ -22,6 +22,8 @@ from aer_mpi.qobj.instructions import (
     SAVE_INSTRUCTIONS,
     SAVE_KINDS,
     SAVE_PREFIX,
+    SET_STATEVECTOR,
+    STORE,
 )
 from aer_mpi.qobj.model import QobjExperiment
 
@@ -82,7 +84,8 @@ def _gate_op(qubits: tuple[int, ...], matrix: np.ndarray, name: str) -> ir.Op:
     return ir.Gate(qubits, matrix, name)
 
 
-def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
+def _ops(instructions: list[dict], where: str, loop: bool = False) -> list[ir.Op]:
+    """The ops of ``instructions``; ``loop``: they are inside a loop's body (a break or continue may jump)."""
     ops: list[ir.Op] = []
     for i, inst in enumerate(instructions):
         name = inst["name"]
@@ -109,6 +112,13 @@ def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
             if diag.shape != (1 << len(qubits),) or not np.allclose(np.abs(diag), 1, atol=1e-8):
                 raise InvalidInputError(f"{at}: expecting {1 << len(qubits)} entries of modulus 1")
             ops.append(ir.Diagonal(qubits, diag, "diagonal"))
+        elif name == SET_STATEVECTOR:
+            state = decode_matrix(inst["params"][0]) if inst.get("params") else np.zeros(0)
+            if state.shape != (1 << len(qubits),):
+                raise InvalidInputError(f"{at}: expecting a state of {1 << len(qubits)} amplitudes, got {state.shape}")
+            if not np.isclose(np.vdot(state, state).real, 1.0, atol=1e-8):
+                raise InvalidInputError(f"{at}: the state is not normalised")
+            ops.append(ir.SetState(qubits, state))
         elif name.startswith(SAVE_PREFIX):
             save = SAVE_INSTRUCTIONS.get(name)
             if save is None:
@@ -129,12 +139,24 @@ def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
             ops.append(
                 ir.IfElse(
                     condition(inst["condition"]),
-                    tuple(_ops(inst.get("true_body", []), f"{at}.true_body")),
-                    tuple(_ops(inst.get("false_body", []), f"{at}.false_body")),
+                    tuple(_ops(inst.get("true_body", []), f"{at}.true_body", loop)),
+                    tuple(_ops(inst.get("false_body", []), f"{at}.false_body", loop)),
                 )
             )
         elif name == "while_loop":
-            ops.append(ir.WhileLoop(condition(inst["condition"]), tuple(_ops(inst.get("body", []), f"{at}.body"))))
+            ops.append(ir.WhileLoop(condition(inst["condition"]), tuple(_ops(inst.get("body", []), f"{at}.body", True))))
+        elif name == STORE:
+            ops.append(ir.Store(tuple(int(c) for c in inst["clbits"]), expression(inst["expr"])))
+        elif name == "for_loop":
+            ops.append(ir.ForLoop(tuple(
+                tuple(_ops(body, f"{at}.bodies[{k}]", True)) for k, body in enumerate(inst.get("bodies", []))
+            )))
+        elif name in ("break_loop", "continue_loop") and not loop:
+            raise InvalidInputError(f"{at}: {name} outside a loop")
+        elif name == "break_loop":
+            ops.append(ir.Break())
+        elif name == "continue_loop":
+            ops.append(ir.Continue())
         elif name == "switch_case":
             cases = []
             for k, case in enumerate(inst["cases"]):
@@ -142,7 +164,7 @@ def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
                 cases.append(
                     (
                         None if values is None else tuple(int(v) for v in values),
-                        tuple(_ops(case.get("body", []), f"{at}.cases[{k}].body")),
+                        tuple(_ops(case.get("body", []), f"{at}.cases[{k}].body", loop)),
                     )
                 )
             ops.append(ir.Switch(expression(inst["target"]), tuple(cases)))
@@ -168,4 +190,5 @@ def to_program(experiment: QobjExperiment, index: int = 0) -> ir.Program:
         num_clbits=int(header.get("memory_slots", 0)),
         ops=tuple(ops),
         name=str(header.get("name", f"circuit-{index}")),
+        num_var_bits=int(header.get("var_slots", 0)),
     )

@@ -50,7 +50,7 @@ def execute_qobj(
             if on_experiment is not None:
                 on_experiment(index, len(planned), program.name)
             output = run_experiment(program, config, comm, control)
-        results.append(experiment_result(output, header, config))
+        results.append(experiment_result(output, header, config, program.metadata))
     return Result(
         backend_name=BACKEND_NAME,
         backend_version=__version__,

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, Optional
 from aer_mpi import ir
 from aer_mpi.engine import RunConfig
 from aer_mpi.errors import InternalError
+from aer_mpi.plan.truncate import truncate
 from aer_mpi.qobj.model import Qobj
 from aer_mpi.qobj.options import run_config
 from aer_mpi.qobj.translate import to_program
@@ -56,7 +57,11 @@ def experiments(qobj: Qobj) -> list[PlannedExperiment]:
         if "seed_simulator" not in experiment.config:
             # each experiment of a job gets its own stream (as in Aer): seed_simulator + index
             config = dataclasses.replace(config, seed=config.seed + index)
-        planned.append(PlannedExperiment(to_program(experiment, index), config, dict(experiment.header)))
+        program = to_program(experiment, index)
+        if config.enable_truncation and config.statevector_path is None:
+            # (a final state written to a file keeps every qubit of the circuit)
+            program = truncate(program)
+        planned.append(PlannedExperiment(program, config, dict(experiment.header)))
     return planned
 
 

@@ -9,10 +9,10 @@ engine returned it; the engine says which kind and subtype each label is
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from aer_mpi.engine import ExperimentOutput, RunConfig
-from aer_mpi.qobj.instructions import RESULT_PROB_DISTRIBUTION, RESULT_STATEVECTOR, SAVE_KINDS
+from aer_mpi.qobj.instructions import RESULT_DENSITY_MATRIX, RESULT_PROB_DISTRIBUTION, RESULT_STATEVECTOR, SAVE_KINDS
 
 
 def format_save(value: Any, kind: str, subtype: str) -> Any:
@@ -22,6 +22,10 @@ def format_save(value: Any, kind: str, subtype: str) -> Any:
         from qiskit.quantum_info import Statevector
 
         make: Callable[[Any], Any] = Statevector
+    elif result == RESULT_DENSITY_MATRIX:
+        from qiskit.quantum_info import DensityMatrix
+
+        make = DensityMatrix
     elif result == RESULT_PROB_DISTRIBUTION:
         from qiskit.result import ProbDistribution
 
@@ -53,7 +57,9 @@ def aer_metadata(metadata: dict, config: RunConfig) -> None:
         fusion.setdefault("threshold", config.fusion_threshold)
 
 
-def experiment_result(output: ExperimentOutput, header: dict, config: RunConfig) -> Any:
+def experiment_result(
+    output: ExperimentOutput, header: dict, config: RunConfig, extra_metadata: Optional[dict] = None
+) -> Any:
     from qiskit.result.models import ExperimentResult, ExperimentResultData
 
     data: dict[str, Any] = {}
@@ -66,6 +72,11 @@ def experiment_result(output: ExperimentOutput, header: dict, config: RunConfig)
         data[key] = format_save(value, kind, subtype)
     metadata = dict(output.metadata)
     aer_metadata(metadata, config)
+    if extra_metadata:
+        # idle-qubit truncation (plan/truncate.py): which of the circuit's qubits were simulated, as Aer says it
+        for key in ("active_input_qubits", "input_qubit_map", "remapped_qubits"):
+            if key in extra_metadata:
+                metadata[key] = extra_metadata[key]
     return ExperimentResult(
         shots=config.shots,
         success=True,
