@@ -12,7 +12,7 @@ whatever the number of ranks.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -116,10 +116,38 @@ def sample_outcomes(shard: Shard, layout: Sequence[int], shots: int, rng: np.ran
     return outcomes
 
 
+#: The widest classical register held as int64; wider ones are Python ints (an object array).
+INT64_CLBITS = 63
+
+
+def clbit_dtype(num_clbits: int) -> Any:
+    """int64 for registers of up to 63 clbits (the fast path), else object (Python ints, any width)."""
+    return np.int64 if num_clbits <= INT64_CLBITS else object
+
+
 def clbit_values(outcomes: np.ndarray, measures: Sequence[tuple[int, int]]) -> np.ndarray:
     """The classical register of each shot, from its outcome and the final (qubit, clbit) measurements."""
+    widest = max((clbit for _, clbit in measures), default=0) + 1
+    if widest > INT64_CLBITS:
+        return _wide_clbit_values(outcomes, measures)
     values = np.zeros(len(outcomes), dtype=np.int64)
     for qubit, clbit in measures:
         bit = (outcomes >> qubit) & 1
         values = (values & ~np.int64(1 << clbit)) | (bit << clbit)
+    return values
+
+
+def _wide_clbit_values(outcomes: np.ndarray, measures: Sequence[tuple[int, int]]) -> np.ndarray:
+    """``clbit_values`` for registers wider than 63 clbits: Python ints, one per distinct outcome."""
+    values = np.empty(len(outcomes), dtype=object)
+    distinct, inverse = np.unique(outcomes, return_inverse=True)
+    registers = []
+    for outcome in distinct.tolist():
+        register = 0
+        for qubit, clbit in measures:  # a later measurement into the same clbit wins, as above
+            register = (register & ~(1 << clbit)) | (((outcome >> qubit) & 1) << clbit)
+        registers.append(register)
+    table = np.empty(len(registers), dtype=object)
+    table[:] = registers
+    values[:] = table[inverse.ravel()]
     return values
