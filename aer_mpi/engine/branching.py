@@ -151,7 +151,11 @@ class Branching:
         all_shots = np.arange(shots, dtype=np.int64)
         self.replays.extend((all_shots[i : i + SHOT_BATCH], 0) for i in range(0, shots, SHOT_BATCH))
         steps = tuple(steps)
+        first = True
         while self.replays:
+            if not first:  # a cancel lands between batches of shots too (collective)
+                self.interpreter.checkpoint()
+            first = False
             batch, skip_saves = self.replays.popleft()
             group = ShotGroup(
                 batch,
