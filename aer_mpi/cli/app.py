@@ -40,7 +40,7 @@ from aer_mpi.cli.errors import (
 from aer_mpi.cli.info import command_info
 from aer_mpi.cli.inputs import Source, read_sources
 from aer_mpi.cli.outputs import check_output, check_statevector_dir, results_document, write_json_atomically
-from aer_mpi.engine.interrupts import install_signal_handlers, stop_requested
+from aer_mpi.engine.interrupts import install_signal_handlers, request_stop, stop_requested
 from aer_mpi.qobj.options import OPTIONS, PRECISIONS, PROGRESS_STYLES
 
 
@@ -246,7 +246,10 @@ def command_run(args: argparse.Namespace) -> int:
                 if not experiment.success and not (experiment.metadata or {}).get("cancelled"):
                     report_error(f"{source.path}: {one_line(str(experiment.status))}")
         status = EXIT_RUN_FAILED
-    if stop_requested() is not None:
+    # a signal to one rank only (kill -TERM of one process) still gives every rank its status
+    signum = max(comm.allgather(stop_requested() or 0))
+    if signum:
+        request_stop(signum)
         if rank == 0:
             done = sum(1 for experiment in result.results if experiment.success)
             print(f"{PROG}: interrupted: {done} of {len(result.results)} circuits finished, "
