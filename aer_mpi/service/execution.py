@@ -14,7 +14,9 @@ import time
 from typing import Any, Callable, Optional
 
 from aer_mpi._version import __version__
+from aer_mpi.comm import Collective
 from aer_mpi.engine import RunControl, run_experiment
+from aer_mpi.engine.interrupts import stop_requested
 from aer_mpi.qobj.model import Qobj
 from aer_mpi.service.plan_jobs import share_plan
 from aer_mpi.errors import JobCancelledError
@@ -65,7 +67,9 @@ def execute_qobj(
     for index, (program, config, header) in enumerate(planned):
         if index in parallel:
             output = parallel[index]
-        elif cancelled is not None:
+        elif cancelled is not None or _stop_agreed(comm, control):
+            # a short circuit may have no checkpoint of its own: the ranks agree before each one
+            cancelled = cancelled or JobCancelledError("the job was cancelled")
             output = ExperimentFailure.of(JobCancelledError("the job was cancelled before it ran"), 0)
         else:
             if on_experiment is not None:
@@ -108,6 +112,12 @@ def execute_qobj(
     if failures and not any(r.success for r in results):
         raise failures[0]
     return result
+
+
+def _stop_agreed(comm: Any, control: Optional[RunControl]) -> bool:
+    """Collective: whether any rank's job was cancelled or got a stop signal."""
+    stop = stop_requested() is not None or bool(control is not None and control.cancel_requested())
+    return any(Collective(comm).allgather(stop))
 
 
 def _rebuilt(failure: ExperimentFailure) -> Exception:
