@@ -37,6 +37,15 @@ KERNELS = ("auto", "numba", "numpy")
 PROGRESS_STYLES = ("bar", "log")
 
 MIB = 1 << 20
+#: Most shots one circuit may have: each shot's outcome takes 8 bytes (2**40 shots: 8 TiB).
+MAX_SHOTS = 1 << 40
+#: Seeds are unsigned 64-bit integers, as in Aer.
+MAX_SEED = (1 << 64) - 1
+#: Integer options with an upper bound: name -> (bound, why), for the message.
+_LIMITS = {
+    "shots": (MAX_SHOTS, "at most 2**40 (each shot's outcome takes 8 bytes)"),
+    "seed_simulator": (MAX_SEED, "below 2**64 (seeds are 64-bit, as in Aer)"),
+}
 
 
 def _is_int(value: Any) -> bool:
@@ -116,9 +125,9 @@ class RunOption:
 
 
 _ROWS = (
-    RunOption("shots", 1024, _int_at_least(1), "an integer >= 1", "shots", "shots", required=True,
+    RunOption("shots", 1024, _int_between(1, MAX_SHOTS), "an integer >= 1", "shots", "shots", required=True,
               help="shots per circuit"),
-    RunOption("seed_simulator", None, _int_at_least(0), "an integer >= 0", None, "seed", required=True,
+    RunOption("seed_simulator", None, _int_between(0, MAX_SEED), "an integer >= 0", None, "seed", required=True,
               help="seed of the sampler (None: a random one, recorded in the result)"),
     RunOption("memory", False, _is_bool, "True or False", None, "memory",
               help="also record every shot's outcome"),
@@ -169,6 +178,9 @@ def check_options(options: Mapping[str, Any]) -> None:
         row = OPTIONS.get(name)
         if row is None:
             raise InvalidInputError(f"unknown option {name!r}: the options are {', '.join(sorted(OPTIONS))}")
+        limit = _LIMITS.get(name)
+        if limit is not None and _is_int(value) and value > limit[0]:
+            raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}, {limit[1]}")
         if not row.accepts(value):
             raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}")
 
