@@ -171,6 +171,17 @@ def _share(comm: Any, compute: Any) -> Any:
 
 
 def command_run(args: argparse.Namespace) -> int:
+    import signal
+
+    previous = install_signal_handlers()
+    try:
+        return _command_run(args)
+    finally:  # main() may be called in a process that goes on (tests, a wrapper)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def _command_run(args: argparse.Namespace) -> int:
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
@@ -178,7 +189,7 @@ def command_run(args: argparse.Namespace) -> int:
     # SIGINT (Ctrl-C, forwarded by mpiexec to every rank) and SIGTERM (Slurm at a time
     # limit, scancel) cancel the run at its next checkpoint on every rank; the finished
     # circuits are still written. A second signal ends the process at once.
-    install_signal_handlers()
+    # (command_run installs the handlers.)
     try:
         sources, seed = _share(comm, lambda: _prepare(args))
     except CliError as exc:
