@@ -95,9 +95,9 @@ class AerMPISimulator(BackendV2):
         self._agreement = None
         if comm is not None and comm.Get_size() > 1:
             # built here, collectively (every rank builds its backend), never inside a run()
-            from aer_mpi.service.agreement import RunAgreement
+            from aer_mpi.service.agreement import agreement_for
 
-            self._agreement = RunAgreement(comm)
+            self._agreement = agreement_for(comm)
 
     @classmethod
     def _default_options(cls) -> Options:

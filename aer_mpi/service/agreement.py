@@ -71,8 +71,30 @@ def _encode(value: Any) -> Any:
     return repr(value)
 
 
+_SHARED: dict = {}
+
+
+def agreement_for(comm: Any) -> "RunAgreement":
+    """The agreement of ``comm``'s ranks, shared by every backend on it (one duplicate communicator,
+    however many backends a script builds; the rounds stay in step because every rank calls
+    ``run()`` in the same order). Collective the first time."""
+    from mpi4py import MPI
+
+    group, world = comm.Get_group(), MPI.COMM_WORLD.Get_group()
+    try:
+        members = tuple(MPI.Group.Translate_ranks(group, list(range(group.Get_size())), world))
+    finally:
+        group.Free()
+        world.Free()
+    key = (comm.py2f(), members)  # a handle reused by another communicator of other ranks is another key
+    agreement = _SHARED.get(key)
+    if agreement is None:
+        agreement = _SHARED[key] = RunAgreement(comm)
+    return agreement
+
+
 class RunAgreement:
-    """The agreement of one SPMD backend's ranks, one round per ``run()``."""
+    """The agreement of one communicator's ranks, one round per ``run()``."""
 
     def __init__(self, comm: Any):
         self.comm = comm.Dup()
