@@ -66,3 +66,14 @@ class WorkerLostError(AerMPIError, RuntimeError):
 
     def __reduce__(self):
         return (WorkerLostError, (self.rank, str(self)))
+
+
+class RankMissingError(AerMPIError, RuntimeError):
+    """Under mpiexec (SPMD), a rank did not come to ``run()``: it ended, or skipped the call.
+
+    ``rank`` is the missing rank (the lowest one when several are).
+    """
+
+    def __init__(self, rank, message: str):
+        self.rank = rank
+        super().__init__(message)

@@ -10,13 +10,16 @@ writes its part of each final state into one ``.npy`` file per circuit.
 
 Exit status: 0 success; 2 bad usage or input (a missing or malformed file, an
 output that cannot be written); 1 the run failed (not enough memory, an
-error on a rank); 130 interrupted. Errors are one line on stderr, from rank 0.
+error on a rank, or some circuit of the batch failed: the others are written);
+130 interrupted (SIGINT), 143 terminated (SIGTERM): the finished circuits are
+written, the others marked cancelled. Errors are one line on stderr, from rank 0.
 This module knows the backend and the engine's settings, not the kernels.
 """
 
 from __future__ import annotations
 
 import argparse
+from concurrent import futures
 import pickle
 import random
 import sys
@@ -37,6 +40,7 @@ from aer_mpi.cli.errors import (
 from aer_mpi.cli.info import command_info
 from aer_mpi.cli.inputs import Source, read_sources
 from aer_mpi.cli.outputs import check_output, check_statevector_dir, results_document, write_json_atomically
+from aer_mpi.engine.interrupts import install_signal_handlers, request_stop, stop_requested
 from aer_mpi.qobj.options import OPTIONS, PRECISIONS, PROGRESS_STYLES
 
 
@@ -167,10 +171,25 @@ def _share(comm: Any, compute: Any) -> Any:
 
 
 def command_run(args: argparse.Namespace) -> int:
+    import signal
+
+    previous = install_signal_handlers()
+    try:
+        return _command_run(args)
+    finally:  # main() may be called in a process that goes on (tests, a wrapper)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def _command_run(args: argparse.Namespace) -> int:
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()
+    # SIGINT (Ctrl-C, forwarded by mpiexec to every rank) and SIGTERM (Slurm at a time
+    # limit, scancel) cancel the run at its next checkpoint on every rank; the finished
+    # circuits are still written. A second signal ends the process at once.
+    # (command_run installs the handlers.)
     try:
         sources, seed = _share(comm, lambda: _prepare(args))
     except CliError as exc:
@@ -200,6 +219,13 @@ def command_run(args: argparse.Namespace) -> int:
     try:
         job = backend.run([s.circuit for s in sources], **options)
         result = job.result()
+    except futures.CancelledError as exc:
+        # a signal: the circuits that finished are written, the others marked cancelled
+        result = getattr(exc.__cause__, "result", None)
+        if result is None:
+            if rank == 0:
+                report_error("interrupted before any circuit finished")
+            return _interrupted_status()
     except Exception as exc:
         if rank == 0:
             prefix = ""
@@ -225,7 +251,28 @@ def command_run(args: argparse.Namespace) -> int:
         if rank == 0:
             report_error(packet)
         status = EXIT_RUN_FAILED
+    elif not result.success:
+        if rank == 0:
+            for source, experiment in zip(sources, result.results):
+                if not experiment.success and not (experiment.metadata or {}).get("cancelled"):
+                    report_error(f"{source.path}: {one_line(str(experiment.status))}")
+        status = EXIT_RUN_FAILED
+    # a signal to one rank only (kill -TERM of one process) still gives every rank its status
+    signum = max(comm.allgather(stop_requested() or 0))
+    if signum:
+        request_stop(signum)
+        if rank == 0:
+            done = sum(1 for experiment in result.results if experiment.success)
+            print(f"{PROG}: interrupted: {done} of {len(result.results)} circuits finished, "
+                  f"written to {args.output}", file=sys.stderr, flush=True)
+        status = _interrupted_status()
     return status
+
+
+def _interrupted_status() -> int:
+    """128 + the signal that stopped the run (130 SIGINT, 143 SIGTERM)."""
+    signum = stop_requested()
+    return EXIT_INTERRUPTED if signum is None else 128 + signum
 
 
 if __name__ == "__main__":  # pragma: no cover

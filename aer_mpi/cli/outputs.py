@@ -103,6 +103,17 @@ def results_document(result: Any, sources: Sequence[Source], seed: int, ranks: i
     entries = []
     for i, (source, experiment) in enumerate(zip(sources, result.results)):
         data = experiment.data
+        if not experiment.success:
+            cancelled = bool((experiment.metadata or {}).get("cancelled"))
+            entries.append({
+                "name": source.circuit.name,
+                "file": source.path,
+                "num_qubits": source.circuit.num_qubits,
+                "status": "cancelled" if cancelled else "error",
+                "error": str(experiment.status),
+                "counts": None,
+            })
+            continue
         entry: dict[str, Any] = {
             "name": source.circuit.name,
             "file": source.path,
@@ -118,6 +129,7 @@ def results_document(result: Any, sources: Sequence[Source], seed: int, ranks: i
             entry["statevector"] = metadata["statevector_file"]
         entry["metadata"] = metadata
         entry["time_taken"] = experiment.time_taken
+        entry["status"] = "done"
         entries.append(entry)
     return {
         "results": entries,
@@ -127,6 +139,7 @@ def results_document(result: Any, sources: Sequence[Source], seed: int, ranks: i
         "seed": seed,
         "job_id": result.job_id,
         "success": bool(result.success),
+        "status": str(result.status),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "time_taken": result.time_taken,
     }

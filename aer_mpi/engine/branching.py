@@ -34,6 +34,7 @@ import numpy as np
 
 from aer_mpi import ir
 from aer_mpi.engine.interpreter import Interpreter
+from aer_mpi.engine.sampling import clbit_dtype
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
 from aer_mpi.errors import InvalidInputError
@@ -182,12 +183,17 @@ class Branching:
 
     def run(self, steps: tuple, shots: int) -> np.ndarray:
         """The final classical register of every shot (collective)."""
-        values = np.zeros(shots, dtype=np.int64)
+        # registers wider than 63 clbits are Python ints (sampling.clbit_dtype)
+        values = np.zeros(shots, dtype=clbit_dtype(self.num_clbits))
         # batches bound the per-shot random streams held at once
         all_shots = np.arange(shots, dtype=np.int64)
         self.replays.extend((all_shots[i : i + SHOT_BATCH], 0) for i in range(0, shots, SHOT_BATCH))
         steps = tuple(steps)
+        first = True
         while self.replays:
+            if not first:  # a cancel lands between batches of shots too (collective)
+                self.interpreter.checkpoint()
+            first = False
             batch, skip_saves = self.replays.popleft()
             group = ShotGroup(
                 batch,

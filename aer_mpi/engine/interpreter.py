@@ -4,8 +4,9 @@ Promise of this module: ``Interpreter.apply`` carries out one plain step
 (a local or rank-conditioned gate, a diagonal, a global phase, an exchange)
 on the shard; ``Interpreter.run`` runs a sequence of them, handing save
 steps to a callback. Every ``checkpoint_every`` steps all ranks meet: rank
-0 says whether the job was cancelled (then every rank raises
-``JobCancelledError``) and reports progress. Control flow, mid-circuit
+0 reports progress and every rank says whether its job was cancelled or a
+signal asked it to stop (``interrupts``); if any rank says so, every rank
+raises ``JobCancelledError``. Control flow, mid-circuit
 measurement and reset never reach here: shot branching (``branching``)
 handles them and hands this module one plain step at a time.
 """
@@ -18,6 +19,7 @@ import numpy as np
 
 from aer_mpi import kernels
 from aer_mpi.engine.config import RunControl
+from aer_mpi.engine.interrupts import stop_requested
 from aer_mpi.engine.shard import Shard
 from aer_mpi.errors import InternalError, JobCancelledError
 from aer_mpi.plan import (
@@ -100,14 +102,12 @@ class Interpreter:
             self.checkpoint()
 
     def checkpoint(self) -> None:
-        """Collective: rank 0 says whether to stop, and reports progress."""
+        """Collective: any rank may say stop (its job's cancel, a signal); rank 0 reports progress."""
         self.steps_since_checkpoint = 0
-        cancel = False
-        if self.shard.rank == 0:
-            cancel = bool(self.control.cancel_requested())
-            if self.control.progress is not None:
-                self.control.progress(self.steps_done, self.total_steps)
-        if self.shard.collective.allgather(cancel)[0]:
+        cancel = stop_requested() is not None or bool(self.control.cancel_requested())
+        if self.shard.rank == 0 and self.control.progress is not None:
+            self.control.progress(self.steps_done, self.total_steps)
+        if any(self.shard.collective.allgather(cancel)):
             raise JobCancelledError("the job was cancelled")
 
     def stage(self, name: str) -> None:

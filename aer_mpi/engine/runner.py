@@ -211,7 +211,9 @@ def _simulate(
         measures = ir.final_measurements(program)
         if measures:
             interpreter.stage("sampling")
-            outcomes = sample_outcomes(shard, layout, config.shots, np.random.default_rng(config.seed))
+            outcomes = sample_outcomes(
+                shard, layout, config.shots, np.random.default_rng(config.seed), interpreter.checkpoint
+            )
             values = clbit_values(outcomes, measures)
     else:
         agreed_copies = min(collective.allgather(copies))

@@ -12,7 +12,7 @@ whatever the number of ranks.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -59,14 +59,26 @@ def write_statevector(shard: Shard, layout: Sequence[int], path: str) -> tuple[i
     return layout
 
 
-def sample_outcomes(shard: Shard, layout: Sequence[int], shots: int, rng: np.random.Generator) -> np.ndarray:
+#: Shots sampled in one pass over the state; between passes the ranks meet at a
+#: checkpoint, so a job of 4e7 shots can be cancelled. The uniforms are drawn from
+#: one stream in order, so the outcomes do not depend on this size.
+SAMPLE_CHUNK = 1 << 22
+
+
+def sample_outcomes(
+    shard: Shard,
+    layout: Sequence[int],
+    shots: int,
+    rng: np.random.Generator,
+    checkpoint: Optional[Callable[[], None]] = None,
+) -> np.ndarray:
     """Outcome (logical basis index) of each shot, on every rank (collective).
 
     Rank order and local order are made logical first (top logical qubits
     global), so that the same seed gives the same outcomes whatever the
-    number of ranks.
+    number of ranks. ``checkpoint()`` (collective) is called between chunks
+    of ``SAMPLE_CHUNK`` shots.
     """
-    num_local = shard.num_local
     collective = shard.collective
     layout, high = make_top_global(shard, layout)
     mass = kernels.norm_squared(shard.array)
@@ -78,14 +90,28 @@ def sample_outcomes(shard: Shard, layout: Sequence[int], shots: int, rng: np.ran
         if r == shard.rank:
             offset = total
         total += gathered[r][1]
-    uniforms = rng.random(shots) * total
     last_rank = order[-1] == shard.rank
     upper = math.inf if last_rank else offset + mass
-    mine = np.nonzero((uniforms >= offset) & (uniforms < upper))[0]
-    mine = mine[np.argsort(uniforms[mine], kind="stable")]
-    targets = uniforms[mine] - offset
+    outcomes = np.zeros(shots, dtype=np.int64)
+    for start in range(0, shots, SAMPLE_CHUNK):
+        if start and checkpoint is not None:
+            checkpoint()
+        count = min(SAMPLE_CHUNK, shots - start)
+        uniforms = rng.random(count) * total
+        mine = np.nonzero((uniforms >= offset) & (uniforms < upper))[0]
+        mine = mine[np.argsort(uniforms[mine], kind="stable")]
+        found = _locate(shard, layout, high, uniforms[mine] - offset)
+        parts = collective.allgather((mine, found))
+        for shot_ids, values in parts:
+            outcomes[start + shot_ids] = values
+    return outcomes
+
+
+def _locate(shard: Shard, layout: Sequence[int], high: int, targets: np.ndarray) -> np.ndarray:
+    """The basis index of each (sorted) cumulative-probability target, in one pass over the shard."""
+    num_local = shard.num_local
     local_positions = [layout[q] for q in range(num_local)]  # logical significance order
-    found = np.empty(len(mine), dtype=np.int64)
+    found = np.empty(len(targets), dtype=np.int64)
     running = 0.0
     base = 0
     cursor = 0
@@ -109,17 +135,41 @@ def sample_outcomes(shard: Shard, layout: Sequence[int], shots: int, rng: np.ran
     if cursor < len(targets):
         found[cursor:] = max(last_nonzero, 0)
     found |= high << num_local
-    parts = collective.allgather((mine, found))
-    outcomes = np.zeros(shots, dtype=np.int64)
-    for shot_ids, values in parts:
-        outcomes[shot_ids] = values
-    return outcomes
+    return found
+
+
+#: The widest classical register held as int64; wider ones are Python ints (an object array).
+INT64_CLBITS = 63
+
+
+def clbit_dtype(num_clbits: int) -> Any:
+    """int64 for registers of up to 63 clbits (the fast path), else object (Python ints, any width)."""
+    return np.int64 if num_clbits <= INT64_CLBITS else object
 
 
 def clbit_values(outcomes: np.ndarray, measures: Sequence[tuple[int, int]]) -> np.ndarray:
     """The classical register of each shot, from its outcome and the final (qubit, clbit) measurements."""
+    widest = max((clbit for _, clbit in measures), default=0) + 1
+    if widest > INT64_CLBITS:
+        return _wide_clbit_values(outcomes, measures)
     values = np.zeros(len(outcomes), dtype=np.int64)
     for qubit, clbit in measures:
         bit = (outcomes >> qubit) & 1
         values = (values & ~np.int64(1 << clbit)) | (bit << clbit)
+    return values
+
+
+def _wide_clbit_values(outcomes: np.ndarray, measures: Sequence[tuple[int, int]]) -> np.ndarray:
+    """``clbit_values`` for registers wider than 63 clbits: Python ints, one per distinct outcome."""
+    values = np.empty(len(outcomes), dtype=object)
+    distinct, inverse = np.unique(outcomes, return_inverse=True)
+    registers = []
+    for outcome in distinct.tolist():
+        register = 0
+        for qubit, clbit in measures:  # a later measurement into the same clbit wins, as above
+            register = (register & ~(1 << clbit)) | (((outcome >> qubit) & 1) << clbit)
+        registers.append(register)
+    table = np.empty(len(registers), dtype=object)
+    table[:] = registers
+    values[:] = table[inverse.ravel()]
     return values

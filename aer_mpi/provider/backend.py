@@ -166,6 +166,12 @@ class AerMPISimulator(BackendV2):
             processes if processes is not None else comm.Get_size(), self.options.max_memory_mb
         )
         self._target = build_target(max(self._max_state_qubits, TARGET_MIN_QUBITS))
+        self._agreement = None
+        if comm is not None and comm.Get_size() > 1:
+            # built here, collectively (every rank builds its backend), never inside a run()
+            from aer_mpi.service.agreement import agreement_for
+
+            self._agreement = agreement_for(comm)
 
     @classmethod
     def _default_options(cls) -> Options:
@@ -259,11 +265,45 @@ class AerMPISimulator(BackendV2):
     def run(self, run_input: Any, **options: Any) -> AerJob:
         """Run circuits; returns an AerJob already submitted.
 
+        Under mpiexec (SPMD, several ranks) every rank's ``run()`` first agrees
+        with the others (``aer_mpi.service.agreement``): an error raised on one
+        rank before the job starts is raised on every rank, different circuits
+        or options on different ranks are an ``InvalidInputError``, and a rank
+        that does not come (it ended, or skipped the call) is a
+        ``RankMissingError`` naming it, after at most ``AER_MPI_AGREE_TIMEOUT``
+        seconds (60).
+
         Raises:
             InvalidInputError: a bad option, or a circuit that cannot run
                 (unknown instruction, unbound parameter, non-finite angle).
             QobjValidationError: from ``AerJob.submit()``.
+            RankMissingError: under SPMD, a rank did not call ``run()``.
         """
+        agreement = self._run_agreement()
+        if agreement is None:
+            return self._run(run_input, options, None)
+        agreed = []
+
+        def agree(qobj: Any, seed_drawn: bool) -> None:
+            from aer_mpi.service.agreement import fingerprint
+
+            qobj.validate()  # a QobjValidationError on one rank is raised on all
+            agreed.append(True)
+            agreement.agree(fingerprint(qobj, seed_drawn))
+
+        try:
+            return self._run(run_input, options, agree)
+        except Exception as exc:
+            if agreed:
+                raise
+            agreement.agree(None, exc)  # raises it (or its copy) on every rank
+            raise
+
+    def _run_agreement(self) -> Any:
+        """The SPMD agreement of this backend's ranks (None with one rank or with workers)."""
+        return self._agreement
+
+    def _run(self, run_input: Any, options: dict, agree: Any) -> AerJob:
         if self._workers is not None and self._workers.closed:
             raise InvalidInputError("this backend was closed: build a new AerMPISimulator(processes=...)")
         circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
@@ -275,10 +315,13 @@ class AerMPISimulator(BackendV2):
         ignored = sorted(self._ignored_set.union(IGNORED_OPTIONS.intersection(options)))
         merged = {**self.options.__dict__, **options}
         circuits = bind_parameters(circuits, merged.pop("parameter_binds", None))
-        if merged.get("seed_simulator") is None:
+        seed_drawn = merged.get("seed_simulator") is None
+        if seed_drawn:
             merged["seed_simulator"] = _RANDOM.randrange(1 << 62)
         config = qobj_config(merged)
         qobj = assemble_circuits(circuits, config)
+        if agree is not None:  # SPMD: every rank checks with the others before the job starts
+            agree(qobj, seed_drawn)
         # progress is shown by rank 0 only
         on_root = self._comm is None or self._comm.Get_rank() == 0
         listener = make_listener(merged.get("progress")) if on_root else None

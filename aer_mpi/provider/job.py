@@ -19,6 +19,10 @@ from qiskit.providers.jobstatus import JOB_FINAL_STATES
 from aer_mpi.errors import JobCancelledError
 
 
+#: Seconds ``result()`` waits, after Ctrl-C cancelled the job, for it to stop.
+INTERRUPT_WAIT = 10.0
+
+
 class AerJob(JobV1):
     """AerJob class."""
 
@@ -70,6 +74,12 @@ class AerJob(JobV1):
             return self._future.result(timeout=timeout)
         except JobCancelledError as exc:
             raise futures.CancelledError(str(exc)) from exc
+        except KeyboardInterrupt:
+            # Ctrl-C while waiting: cancel the job (on every rank: under mpiexec each
+            # rank gets the SIGINT) rather than let it run on, then let Ctrl-C go on.
+            self.cancel()
+            futures.wait([self._future], timeout=INTERRUPT_WAIT)
+            raise
 
     def cancel(self) -> bool:
         """Attempt to cancel the job.

@@ -58,6 +58,15 @@ OWN = "aer_mpi"
 CATEGORIES = (HONOURED, IGNORED, OWN)
 
 MIB = 1 << 20
+#: Most shots one circuit may have: each shot's outcome takes 8 bytes (2**40 shots: 8 TiB).
+MAX_SHOTS = 1 << 40
+#: Seeds are unsigned 64-bit integers, as in Aer.
+MAX_SEED = (1 << 64) - 1
+#: Integer options with an upper bound: name -> (bound, why), for the message.
+_LIMITS = {
+    "shots": (MAX_SHOTS, "at most 2**40 (each shot's outcome takes 8 bytes)"),
+    "seed_simulator": (MAX_SEED, "below 2**64 (seeds are 64-bit, as in Aer)"),
+}
 
 
 def _is_int(value: Any) -> bool:
@@ -183,9 +192,9 @@ def _ignored(name: str, default: Any, why: str) -> RunOption:
 
 
 _ROWS = (
-    RunOption("shots", 1024, _int_at_least(1), "an integer >= 1", "shots", "shots", required=True,
+    RunOption("shots", 1024, _int_between(1, MAX_SHOTS), "an integer >= 1", "shots", "shots", required=True,
               help="shots per circuit (None: the default, as in Aer)", category=HONOURED, none_is_default=True),
-    RunOption("seed_simulator", None, _int_at_least(0), "an integer >= 0", None, "seed", required=True,
+    RunOption("seed_simulator", None, _int_between(0, MAX_SEED), "an integer >= 0", None, "seed", required=True,
               help="seed of the sampler (None: a random one, recorded in the result); the same counts "
                    "at any number of ranks", category=HONOURED),
     RunOption("memory", False, _is_bool, "True or False", None, "memory",
@@ -320,6 +329,9 @@ def normalise_options(options: Mapping[str, Any]) -> dict[str, Any]:
         if row is None:
             raise InvalidInputError(f"unknown option {name!r}: the options are {', '.join(sorted(OPTIONS))}")
         value = plain(value)
+        limit = _LIMITS.get(name)
+        if limit is not None and _is_int(value) and value > limit[0]:
+            raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}, {limit[1]}")
         if not row.accepts(value) and not (row.normalise(value) is None and row.nullable):
             raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}")
         out[name] = None if value is None else row.normalise(value)

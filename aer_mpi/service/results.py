@@ -87,3 +87,22 @@ def experiment_result(
         metadata=metadata,
         time_taken=metadata.get("time_taken", 0.0),
     )
+
+
+def failed_result(failure: Any, header: dict, config: RunConfig) -> Any:
+    """An experiment that did not finish, as Aer reports one: ``success=False``, the error as ``status``."""
+    from qiskit.result.models import ExperimentResult, ExperimentResultData
+
+    if failure.cancelled:
+        status = f"CANCELLED: {failure.message}"
+    else:
+        status = f"ERROR: {failure.kind}: {failure.message}"
+    return ExperimentResult(
+        shots=config.shots,
+        success=False,
+        data=ExperimentResultData(),
+        status=status,
+        seed_simulator=config.seed,
+        header=dict(header),
+        metadata={"error": failure.kind, "cancelled": failure.cancelled},
+    )

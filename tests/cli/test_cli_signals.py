@@ -1,0 +1,121 @@
+"""SIGINT / SIGTERM to ``mpiexec -n P aer-mpi run ...`` (hardening, issue 13), at 1, 2 and 3 ranks.
+
+hydra forwards the signal to every rank; each rank's handler asks the engine
+to stop, every rank stops at the same checkpoint (any rank's stop stops all),
+and rank 0 writes the circuits that finished with the others marked
+cancelled, atomically; no ``.npy`` of an unfinished circuit is left; the exit
+status is 130 (SIGINT) or 143 (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import RANKS_WITH_IDLE
+
+#: The run must end this long after the signal.
+EXIT_WITHIN = 10.0
+#: Ceiling of one whole run (start-up under load included).
+RUN_TIMEOUT = 150.0
+
+
+def _mpiexec() -> str:
+    beside = Path(sys.executable).with_name("mpiexec")
+    found = str(beside) if beside.exists() else shutil.which("mpiexec")
+    if not found:
+        pytest.skip("no mpiexec")
+    return found
+
+
+def long_qasm(qubits: int = 20, layers: int = 400) -> str:
+    lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', f"qreg q[{qubits}];", f"creg c[{qubits}];"]
+    for layer in range(layers):
+        for q in range(qubits):
+            lines.append(f"rx({0.1 + 0.01 * ((layer + q) % 7)}) q[{q}];")
+        for q in range(layer % 2, qubits - 1, 2):
+            lines.append(f"cx q[{q}],q[{q + 1}];")
+    lines.append("measure q -> c;")
+    return "\n".join(lines) + "\n"
+
+
+def small_qasm(k: int) -> str:
+    return (
+        'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[3];\ncreg c[3];\n'
+        f"rx({0.1 * (k + 1)}) q[0];\ncx q[0],q[1];\nmeasure q -> c;\n"
+    )
+
+
+def interrupt_run(tmp: Path, ranks: int, files: list[str], signum: int, ready) -> tuple[int, float, str]:
+    """Start the run, wait until ``ready()``, send ``signum`` to mpiexec; (exit status, seconds after the signal, stderr)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", AER_MPI_KERNELS="numpy")
+    command = [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "aer_mpi", "run", *files,
+               "--shots", "64", "--seed", "3", "-o", "out.json", "--save-statevector", "sv", "--progress", "log"]
+    proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not ready():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the run never got ready"
+            time.sleep(0.05)
+        time.sleep(1.0)  # a second into the long circuit
+        assert proc.poll() is None, "the long circuit finished before the signal: make it longer"
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=EXIT_WITHIN + 20)
+        return proc.returncode, time.monotonic() - sent, err
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.mark.parametrize("ranks", RANKS_WITH_IDLE)
+def test_sigint_keeps_the_finished_circuit_and_exits_130(tmp_path, ranks):
+    (tmp_path / "first.qasm").write_text(small_qasm(0))
+    (tmp_path / "long.qasm").write_text(long_qasm())
+    (tmp_path / "out.json").write_text('{"previous": true}\n')
+    status, seconds, err = interrupt_run(
+        tmp_path, ranks, ["first.qasm", "long.qasm"], signal.SIGINT,
+        ready=lambda: (tmp_path / "sv" / "first.npy").exists(),
+    )
+    assert status == 130, err
+    assert seconds < EXIT_WITHIN, (seconds, err)
+    assert not (tmp_path / "sv" / "long.npy").exists()
+    assert not [p for p in (tmp_path / "sv").iterdir() if p.name.startswith(".")]  # no temporary file left
+    document = json.loads((tmp_path / "out.json").read_text())
+    first, long = document["results"]
+    assert first["status"] == "done" and sum(first["counts"].values()) == 64
+    assert long["status"] == "cancelled" and long["counts"] is None
+    assert document["success"] is False and "interrupted: 1 of 2 circuits finished" in err
+
+
+@pytest.mark.parametrize("ranks", RANKS_WITH_IDLE)
+def test_sigterm_saves_the_54_finished_files_of_55_and_exits_143(tmp_path, ranks):
+    names = []
+    for k in range(54):
+        (tmp_path / f"s{k:02d}.qasm").write_text(small_qasm(k))
+        names.append(f"s{k:02d}.qasm")
+    (tmp_path / "zlong.qasm").write_text(long_qasm())
+    names.append("zlong.qasm")
+    sv = tmp_path / "sv"
+    status, seconds, err = interrupt_run(
+        tmp_path, ranks, names, signal.SIGTERM,
+        ready=lambda: sv.is_dir() and sum(1 for p in sv.iterdir() if p.name.endswith(".npy")) >= 54,
+    )
+    assert status == 143, err
+    assert seconds < EXIT_WITHIN, (seconds, err)
+    assert not (sv / "zlong.npy").exists()
+    document = json.loads((tmp_path / "out.json").read_text())
+    statuses = [entry["status"] for entry in document["results"]]
+    assert statuses == ["done"] * 54 + ["cancelled"], statuses
+    assert all(sum(entry["counts"].values()) == 64 for entry in document["results"][:54])

@@ -1,0 +1,132 @@
+"""Cancel lands everywhere, and batches keep what finished (hardening, issue 13), at 1, 2 and 3 ranks.
+
+Every test ends with a good job on the same ranks, which proves no rank was
+left inside a collective.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent import futures
+
+import pytest
+from qiskit import QuantumCircuit
+
+from aer_mpi import AerMPISimulator
+from conftest import MPI_TIMEOUT, RANKS_WITH_IDLE
+
+#: A cancel must land within this many seconds (a loaded 2-core machine).
+CANCEL_WITHIN = 8.0
+
+
+def ghz(n, name=None):
+    qc = QuantumCircuit(n, n, name=name or f"ghz{n}")
+    qc.h(0)
+    for q in range(n - 1):
+        qc.cx(q, q + 1)
+    qc.measure(range(n), range(n))
+    return qc
+
+
+def long_circuit(n=18, layers=300):
+    qc = QuantumCircuit(n, n, name="long")
+    for layer in range(layers):
+        for q in range(n):
+            qc.rx(0.1 + 0.01 * ((layer + q) % 7), q)
+        for q in range(layer % 2, n - 1, 2):
+            qc.cx(q, q + 1)
+    qc.measure(range(n), range(n))
+    return qc
+
+
+def good_job_after(backend, comm):
+    result = backend.run(ghz(3), shots=100, seed_simulator=2).result()
+    counts = result.get_counts()
+    assert set(counts) <= {"000", "111"} and sum(counts.values()) == 100
+    assert all(c == counts for c in comm.allgather(counts))
+
+
+def cancel_after(job, comm, seconds, cancel_rank=0):
+    """Cancel ``job`` on ``cancel_rank`` ``seconds`` after it started; the seconds it took to end."""
+    time.sleep(seconds)
+    running = comm.allgather(job.status().name)
+    sent = time.monotonic()
+    if comm.rank == cancel_rank:
+        assert job.cancel() is True
+    with pytest.raises(futures.CancelledError) as caught:
+        job.result(timeout=60)
+    return running, time.monotonic() - sent, caught.value
+
+
+@pytest.mark.mpi(ranks=RANKS_WITH_IDLE, timeout=MPI_TIMEOUT)
+def test_a_40_million_shot_job_is_cancelled_while_sampling(comm):
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2)
+    job = backend.run(ghz(4), shots=4 * 10**7, seed_simulator=3)
+    # a cancel on the last rank stops every rank (the check between sampling chunks)
+    running, seconds, _ = cancel_after(job, comm, 1.5, cancel_rank=comm.size - 1)
+    assert all(state == "RUNNING" for state in running), running  # still sampling when cancelled
+    assert seconds < CANCEL_WITHIN, seconds
+    assert job.status().name == "CANCELLED"
+    good_job_after(backend, comm)
+
+
+@pytest.mark.mpi(ranks=RANKS_WITH_IDLE, timeout=MPI_TIMEOUT)
+def test_small_circuit_batch_is_cancelled_on_every_rank_and_keeps_what_finished(comm):
+    backend = AerMPISimulator(comm=comm)
+    # small circuits, each about a second of sampling: the cancel lands between them
+    circuits = [ghz(3, "first")] + [ghz(5, f"c{k}") for k in range(40)]
+    job = backend.run(circuits, shots=2 * 10**6, seed_simulator=3)
+    running, seconds, error = cancel_after(job, comm, 1.5)
+    assert running[0] == "RUNNING"
+    assert seconds < CANCEL_WITHIN, seconds
+    partial = error.__cause__.result  # what finished, the rest marked cancelled
+    assert partial.success is False and len(partial.results) == 41
+    done = [r for r in partial.results if r.success]
+    cancelled = [r for r in partial.results if not r.success]
+    assert cancelled and all(r.status.startswith("CANCELLED") for r in cancelled)
+    assert all(sum(r.data.counts.values()) == 2 * 10**6 for r in done)
+    good_job_after(backend, comm)
+
+
+def test_cancel_of_a_finished_job_returns_false():
+    from mpi4py import MPI
+
+    job = AerMPISimulator(comm=MPI.COMM_SELF).run(ghz(2), shots=10)
+    job.result()
+    assert job.cancel() is False and job.status().name == "DONE"
+
+
+@pytest.mark.mpi(ranks=RANKS_WITH_IDLE, timeout=MPI_TIMEOUT)
+def test_ctrl_c_in_result_cancels_the_job_on_every_rank(comm):
+    backend = AerMPISimulator(comm=comm)
+    job = backend.run(long_circuit(), shots=10, seed_simulator=1)
+    # Ctrl-C: under mpiexec every rank gets the SIGINT; here each rank sends it to itself
+    timer = threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        job.result()
+    timer.join()
+    assert time.monotonic() - start < 1.5 + CANCEL_WITHIN
+    assert job.status().name == "CANCELLED"
+    good_job_after(backend, comm)
+
+
+@pytest.mark.mpi(ranks=RANKS_WITH_IDLE, timeout=MPI_TIMEOUT)
+def test_a_batch_whose_last_circuit_fails_keeps_the_others(comm):
+    backend = AerMPISimulator(comm=comm)
+    big = ghz(27, "big")  # 2 GiB of state: over max_memory_mb=100
+    result = backend.run([ghz(3, "a"), ghz(4, "b"), big], shots=50, seed_simulator=5, max_memory_mb=100).result()
+    assert result.success is False
+    assert [r.success for r in result.results] == [True, True, False]
+    assert result.get_counts(0) and sum(result.get_counts(1).values()) == 50
+    assert "InsufficientMemoryError" in result.results[2].status and "MiB" in result.results[2].status
+    assert all(s == result.results[2].status for s in comm.allgather(result.results[2].status))
+    # every circuit failing is still the job's error (as before)
+    with pytest.raises(Exception) as caught:
+        backend.run(big, shots=5, max_memory_mb=100).result()
+    assert type(caught.value).__name__ == "InsufficientMemoryError"
+    good_job_after(backend, comm)

@@ -1,0 +1,46 @@
+"""Bad option values are refused at run() with the reason (hardening, issue 13)."""
+
+import math
+
+import pytest
+from mpi4py import MPI
+from qiskit import QuantumCircuit
+
+from aer_mpi import AerMPISimulator
+from aer_mpi.errors import InvalidInputError
+
+
+@pytest.mark.parametrize(
+    "name,value,reason",
+    [
+        ("shots", 10**30, "shots=1000000000000000000000000000000: expecting an integer >= 1, at most 2**40"),
+        ("shots", True, "shots=True: expecting an integer >= 1"),
+        ("shots", 10.0, "shots=10.0: expecting an integer >= 1"),
+        ("seed_simulator", 1 << 64, "expecting None or an integer >= 0, below 2**64"),
+        ("seed_simulator", -1, "expecting None or an integer >= 0"),
+        ("seed_simulator", False, "seed_simulator=False"),
+        ("max_memory_mb", math.inf, "max_memory_mb=inf: expecting None or a number of MiB > 0"),
+        ("max_memory_mb", math.nan, "max_memory_mb=nan"),
+        ("max_memory_mb", True, "max_memory_mb=True"),
+        ("buffer_mb", -math.inf, "buffer_mb=-inf"),
+        ("min_local_qubits", True, "min_local_qubits=True"),
+        ("memory", 1, "memory=1: expecting True or False"),
+    ],
+)
+def test_bad_values_refused_at_run_with_the_reason(name, value, reason):
+    qc = QuantumCircuit(1, 1)
+    qc.measure(0, 0)
+    backend = AerMPISimulator(comm=MPI.COMM_SELF)
+    with pytest.raises(InvalidInputError) as caught:
+        backend.run(qc, **{name: value})
+    assert reason in str(caught.value)
+    with pytest.raises(InvalidInputError):
+        backend.set_options(**{name: value})
+
+
+def test_the_largest_values_are_accepted():
+    qc = QuantumCircuit(1, 1)
+    qc.x(0)
+    qc.measure(0, 0)
+    result = AerMPISimulator(comm=MPI.COMM_SELF).run(qc, shots=3, seed_simulator=(1 << 64) - 1).result()
+    assert result.get_counts() == {"1": 3}
