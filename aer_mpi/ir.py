@@ -194,6 +194,33 @@ class Switch:
     cases: tuple[tuple[Any, tuple["Op", ...]], ...]
 
 
+# -- noise (issue 10; see aer_mpi/engine/noise.py) ------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Noise:
+    """A quantum error, sampled once per shot (a trajectory).
+
+    A *mixture* (``kraus`` empty): branch ``i`` (ops on circuit qubits, ``()``
+    for the identity) happens with probability ``probabilities[i]``. A
+    *Kraus channel* (``kraus`` given): ``K_i`` on ``qubits`` is chosen with
+    probability ``||K_i psi||**2`` and the state renormalised.
+    """
+
+    qubits: tuple[int, ...]
+    probabilities: tuple[float, ...] = ()
+    branches: tuple[tuple["Op", ...], ...] = ()
+    kraus: tuple[np.ndarray, ...] = ()
+    name: str = "noise"
+
+
+@dataclass(frozen=True, eq=False)
+class Readout:
+    """Readout error: the value ``v`` of ``clbits`` (``clbits[0]`` lowest) is recorded as ``w``
+    with probability ``assignment[v][w]``."""
+
+    clbits: tuple[int, ...]
+    assignment: np.ndarray
+
+
 Op = Union[Gate, Diagonal, Swap, GlobalPhase, Measure, Reset, Save, IfElse, WhileLoop, Switch]
 
 #: Ops holding nested blocks of ops.
@@ -233,6 +260,8 @@ def is_dynamic(program: Program) -> bool:
     measured: set[int] = set()
     for op in program.ops:
         if isinstance(op, (Reset,) + CONTROL_FLOW):
+            return True
+        if isinstance(op, (Noise, Readout)):  # noise: one trajectory per shot
             return True
         if isinstance(op, Measure):
             measured.add(op.qubit)

@@ -28,6 +28,7 @@ from aer_mpi.service.execution import BACKEND_NAME, execute_qobj
 from aer_mpi.provider.job import AerJob
 from aer_mpi.provider.progress import ProgressListener, make_listener
 from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS
+from aer_mpi.qobj.noise import add_noise
 from aer_mpi.qobj.options import check_options, defaults, qobj_config
 
 
@@ -151,6 +152,8 @@ class AerMPISimulator(BackendV2):
             merged["seed_simulator"] = random.SystemRandom().randrange(1 << 62)
         config = qobj_config(merged)
         qobj = assemble_circuits(circuits, config)
+        if merged.get("noise_model") is not None:  # noise (qobj/noise.py)
+            add_noise(qobj, merged["noise_model"])
         # progress is shown by rank 0 only
         on_root = self._comm is None or self._comm.Get_rank() == 0
         listener = make_listener(merged.get("progress")) if on_root else None

@@ -73,6 +73,12 @@ def _progress(value: Any) -> bool:
     return all(callable(getattr(value, name, None)) for name in ("steps", "stage", "experiment", "close"))
 
 
+def _is_noise_model(value: Any) -> bool:
+    from aer_mpi.qobj.noise import is_noise_model
+
+    return is_noise_model(value)
+
+
 def _mib_to_bytes(value: Any) -> int:
     return max(1, int(float(value) * MIB))
 
@@ -150,6 +156,9 @@ _ROWS = (
               help="gate kernels (None: $AER_MPI_KERNELS, else 'auto')"),
     RunOption("threads_per_rank", None, _int_at_least(1), "an integer >= 1", "threads", "threads_per_rank",
               help="kernel threads per rank (None: the node's cores shared by its ranks)"),
+    # noise (qobj/noise.py): applied at assembly, as noise instructions in the Qobj
+    RunOption("noise_model", None, lambda v: _is_noise_model(v), "a qiskit_aer.noise.NoiseModel or its to_dict() form",
+              qobj=False, help="Aer noise model, simulated by trajectories (one per shot)"),
     RunOption("parallel_experiments", True, _is_bool, "True or False", None, "parallel_experiments",
               help="run circuits too small to shard whole, one per rank at a time"),
 )

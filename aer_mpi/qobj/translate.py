@@ -24,6 +24,7 @@ from aer_mpi.qobj.instructions import (
     SAVE_PREFIX,
 )
 from aer_mpi.qobj.model import QobjExperiment
+from aer_mpi.qobj.noise import NOISE_INSTRUCTIONS, noise_ops
 
 def _save_params(kind: str, params: list) -> Any:
     """Engine form of a save's params: basis states, or (pauli, coeff, coeff_of_square) terms."""
@@ -109,6 +110,8 @@ def _ops(instructions: list[dict], where: str) -> list[ir.Op]:
             if diag.shape != (1 << len(qubits),) or not np.allclose(np.abs(diag), 1, atol=1e-8):
                 raise InvalidInputError(f"{at}: expecting {1 << len(qubits)} entries of modulus 1")
             ops.append(ir.Diagonal(qubits, diag, "diagonal"))
+        elif name in NOISE_INSTRUCTIONS:  # noise (qobj/noise.py)
+            ops.extend(noise_ops(inst, at, _ops))
         elif name.startswith(SAVE_PREFIX):
             save = SAVE_INSTRUCTIONS.get(name)
             if save is None:
