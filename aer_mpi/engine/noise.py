@@ -96,7 +96,7 @@ class NoisePending:
 def _stats(branching: Any) -> dict:
     stats = getattr(branching, "noise_stats", None)
     if stats is None:
-        stats = branching.noise_stats = {"noise_events": 0, "noise_splits": 0, "kraus_probabilities": 0}
+        stats = branching.noise_stats = {"noise_events": 0, "noise_splits": 0, "noise_branches": 0, "kraus_probabilities": 0}
     return stats
 
 
@@ -140,6 +140,7 @@ def noise_split(branching: Any, step: Any, group: Any, then: Any, stack: list, s
     if len(sides) == 1:
         return _take_side(branching, step, group, sides[0], data, then, seq)
     stats["noise_splits"] += 1
+    stats["noise_branches"] += len(sides) - 1
     for side in reversed(sides[1:]):  # popped in increasing order
         later = group.take(choice == side)
         if isinstance(step, ReadoutStep) and then is None:

@@ -48,6 +48,17 @@ def build_target() -> Target:
     return target
 
 
+def _device_target(backend: Any) -> Target:
+    """``backend``'s target (a copy), with the save instructions added (from_backend)."""
+    import copy
+
+    target = copy.deepcopy(backend.target)
+    for name in sorted(SAVE_INSTRUCTIONS):
+        if name not in target.operation_names:
+            target.add_instruction(Instruction(name, 0, 0, []), properties=None, name=name)
+    return target
+
+
 class AerMPISimulator(BackendV2):
     """Distributed statevector simulator over MPI ranks.
 
@@ -93,6 +104,22 @@ class AerMPISimulator(BackendV2):
             comm = MPI.COMM_WORLD
             abort_on_uncaught_exception(comm)
         self._comm = comm
+
+    @classmethod
+    def from_backend(cls, backend: Any, comm: Any = None, processes: Optional[int] = None, **options: Any) -> "AerMPISimulator":
+        """A simulator of ``backend`` (a BackendV2), as Aer's ``AerSimulator.from_backend``: its target
+        (basis gates, qubit count, coupling map) and, unless ``noise_model=`` is given,
+        ``NoiseModel.from_backend(backend)`` (qiskit-aer needed; see docs/noise.md)."""
+        from aer_mpi.qobj.noise import backend_noise_model
+
+        if "noise_model" not in options:
+            model = backend_noise_model(backend)
+            if model is not None:
+                options["noise_model"] = model
+        sim = cls(comm=comm, processes=processes, **options)
+        sim._target = _device_target(backend)
+        sim.name = f"{BACKEND_NAME}_from({backend.name})"
+        return sim
 
     @classmethod
     def _default_options(cls) -> Options:

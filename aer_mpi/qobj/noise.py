@@ -403,3 +403,16 @@ def circuit_noise(op: Any, qubits: list[int], where: str) -> list[dict]:
     else:
         check_kraus(matrices, len(qubits), where)
     return [{"name": name, "qubits": list(qubits), "params": [encode(m) for m in matrices]}]
+
+
+def backend_noise_model(backend: Any) -> Any:
+    """``qiskit_aer.noise.NoiseModel.from_backend(backend)``, or None when it is ideal."""
+    try:
+        from qiskit_aer.noise import NoiseModel
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise InvalidInputError(
+            "from_backend needs qiskit-aer for NoiseModel.from_backend: pip install qiskit-aer, "
+            "or pass noise_model=None"
+        ) from exc
+    model = NoiseModel.from_backend(backend)
+    return None if model.is_ideal() else model
