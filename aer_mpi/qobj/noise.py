@@ -45,8 +45,8 @@ ATOL = 1e-7
 
 
 # -- reading numbers --------------------------------------------------------------------
-def complex_array(data: Any, where: str) -> np.ndarray:
-    """A complex array from numpy, complex lists, or Aer's JSON ``[re, im]`` pairs."""
+def complex_array(data: Any, where: str, ndim: int = 2) -> np.ndarray:
+    """A complex array of ``ndim`` dimensions from numpy, complex lists, or Aer's JSON ``[re, im]`` pairs."""
     if isinstance(data, str):
         raise InvalidInputError(
             f"{where}: a matrix written as text ({data[:30]!r}...): save the noise model with "
@@ -56,9 +56,8 @@ def complex_array(data: Any, where: str) -> np.ndarray:
         array = np.asarray(data)
         if array.dtype == object:
             array = np.asarray(data, dtype=complex)
-        if array.dtype.kind in "iuf" and array.ndim >= 1 and array.shape[-1] == 2 and array.ndim in (2, 3):
-            # [re, im] pairs: a matrix (ndim 3) or a vector (ndim 2)
-            array = array[..., 0] + 1j * array[..., 1]
+        if array.dtype.kind in "iuf" and array.ndim == ndim + 1 and array.shape[-1] == 2:
+            array = array[..., 0] + 1j * array[..., 1]  # [re, im] pairs
         array = np.asarray(array, dtype=complex)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{where}: expecting a complex matrix: {exc}") from exc
