@@ -229,3 +229,34 @@ def test_circuit_kraus_and_quantum_error_match_aer():
     got = backend.run(circuit, shots=SHOTS, seed_simulator=3).result().get_counts()
     assert_close(aer_reference([circuit])[0], got, "circuit channels")
     assert np.isclose(sum(got.values()), SHOTS)
+
+
+def test_primitives_with_a_noise_model():
+    """SamplerV2 samples noisy counts; EstimatorV2 averages the expectation value over trajectories."""
+    from mpi4py import MPI
+    from qiskit import QuantumCircuit
+    from qiskit.quantum_info import SparsePauliOp
+    from qiskit_aer.noise import NoiseModel, ReadoutError, amplitude_damping_error, depolarizing_error
+    from qiskit_aer.primitives import EstimatorV2 as AerEstimatorV2
+
+    from aer_mpi.primitives import EstimatorV2, SamplerV2
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(depolarizing_error(0.1, 1), ["h"])
+    model.add_all_qubit_quantum_error(amplitude_damping_error(0.2), ["x"])
+    model.add_all_qubit_readout_error(ReadoutError([[0.9, 0.1], [0.2, 0.8]]))
+    circuit = QuantumCircuit(3)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.x(2)
+    observable = SparsePauliOp.from_list([("ZZI", 1.0), ("ZII", 0.5), ("IIX", 0.3)])
+    backend = AerMPISimulator(comm=MPI.COMM_SELF, noise_model=model)
+    evs = EstimatorV2(backend=backend, seed=3).run([(circuit, observable)], precision=0.02).result()[0].data.evs
+    exact = AerEstimatorV2(options={"backend_options": {"noise_model": model, "method": "density_matrix"}})
+    expected = exact.run([(circuit, observable)]).result()[0].data.evs
+    assert abs(float(evs) - float(expected)) < 0.1  # 2500 trajectories + precision 0.02 of Gaussian noise
+    measured = circuit.copy()
+    measured.measure_all()
+    counts = SamplerV2(backend=backend, seed=4).run([measured], shots=SHOTS).result()[0].data.meas.get_counts()
+    assert_close(aer_reference([measured], model)[0], counts, "SamplerV2")
