@@ -34,7 +34,7 @@ import numpy as np
 
 from aer_mpi import ir
 from aer_mpi.engine.interpreter import Interpreter
-from aer_mpi.engine.noise import NOISE_STEPS, NoisePending, noise_split
+from aer_mpi.engine.noise import NOISE_STEPS, NoisePending, noise_split, sample_final_measures
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
 from aer_mpi.errors import InvalidInputError
@@ -209,6 +209,9 @@ class Branching:
             while i < len(steps):
                 step = steps[i]
                 i += 1
+                if (isinstance(step, MeasureStep) and parent is None and getattr(self, "sample_final", False)
+                        and sample_final_measures(self, group, steps, i - 1, values)):  # noise (engine/noise.py)
+                    return None
                 if isinstance(step, (MeasureStep, ResetStep)):
                     return self._split(step, group, _seq(steps, i, parent), stack)
                 if isinstance(step, NOISE_STEPS):  # noise (engine/noise.py)

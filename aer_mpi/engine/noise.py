@@ -208,3 +208,82 @@ def apply_readout(values: np.ndarray, readouts: list, seed: int) -> np.ndarray:
             bit = (recorded >> j) & 1
             out = (out & ~(1 << c)) | (bit.astype(out.dtype) << c)
     return out
+
+
+# -- final measurements of a noisy program ---------------------------------------------------------
+#: Widest set of final measurements sampled at once from their joint distribution (2**k floats).
+MAX_FINAL_SAMPLED = 24
+
+
+def final_marginal(shard: Any, positions: list[int]) -> np.ndarray:
+    """Joint probabilities of ``positions`` (index bit ``j``: ``positions[j]``), summed across ranks in rank order."""
+    num_local = shard.num_local
+    local_js = [j for j, p in enumerate(positions) if p < num_local]
+    fixed = 0
+    for j, p in enumerate(positions):
+        if p >= num_local:
+            fixed |= shard.bit_of_rank(p) << j
+    marginal = kernels.marginal_probabilities(shard.array, [positions[j] for j in local_js])
+    t = np.arange(1 << len(local_js), dtype=np.int64)
+    index = np.full_like(t, fixed)
+    for i, j in enumerate(local_js):
+        index |= ((t >> i) & 1) << j
+    full = np.zeros(1 << len(positions), dtype=np.float64)
+    full[index] = marginal
+    parts = shard.collective.allgather(full)
+    total = parts[0].copy()
+    for part in parts[1:]:
+        total += part
+    return total
+
+
+def sample_final_measures(branching: Any, group: Any, steps: tuple, start: int, values: np.ndarray) -> bool:
+    """When ``steps[start:]`` are the program's last steps and all distinct measurements, record every
+    shot of ``group`` at once and return True (else False: measure one by one).
+
+    Shot ``s`` draws one number per measurement from its stream, in order, and reads its outcomes
+    by the chain rule of the joint distribution: the same law as measuring one by one, with one
+    collective instead of one per measurement per trajectory.
+    """
+    tail = steps[start:]
+    from aer_mpi.plan import MeasureStep
+
+    if not all(isinstance(s, MeasureStep) for s in tail):
+        return False
+    positions = [s.position for s in tail]
+    clbits = [s.clbit for s in tail]
+    if len(set(positions)) != len(positions) or len(positions) > MAX_FINAL_SAMPLED or max(clbits) >= 62:
+        return False
+    k = len(positions)
+    joint = final_marginal(branching.shard, positions)
+    # marginals of the first j measured bits: prefix[j][x], x < 2**j
+    prefix = [joint.reshape(-1, 1 << j).sum(axis=0) for j in range(k + 1)]
+    draws = np.array([rng.random(k) for rng in group.rngs]).reshape(len(group.rngs), k)
+    outcome = np.zeros(len(group.rngs), dtype=np.int64)
+    for j in range(k):
+        below = prefix[j][outcome]
+        one = prefix[j + 1][outcome | (1 << j)]
+        p_one = np.divide(one, below, out=np.zeros_like(one), where=below > 0)
+        outcome |= (draws[:, j] < p_one).astype(np.int64) << j
+    base = group.value()
+    for c in clbits:
+        base &= ~(1 << c)
+    recorded = np.full(len(group.rngs), base, dtype=np.int64)
+    for j, c in enumerate(clbits):  # a later measurement into the same clbit wins, as one by one
+        recorded = (recorded & ~np.int64(1 << c)) | (((outcome >> j) & 1) << c)
+    values[group.shots] = recorded
+    _stats(branching)["final_measurements_sampled"] = _stats(branching).get("final_measurements_sampled", 0) + 1
+    return True
+
+
+def has_noise(program: ir.Program) -> bool:
+    """Whether ``program`` holds a noise op (at any depth)."""
+    def walk(ops: Any) -> bool:
+        for op in ops:
+            if isinstance(op, (ir.Noise, ir.Readout)):
+                return True
+            if any(walk(block) for block in ir.blocks(op)):
+                return True
+        return False
+
+    return walk(program.ops)

@@ -25,7 +25,7 @@ from aer_mpi.comm import BitSwapExchange, Collective, ranks_on_this_node
 from aer_mpi.engine.branching import Branching
 from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunControl
 from aer_mpi.engine.interpreter import Interpreter, checkpoint_interval
-from aer_mpi.engine.noise import apply_readout, defer_readout
+from aer_mpi.engine.noise import apply_readout, defer_readout, has_noise
 from aer_mpi.engine.output import counts_of, memory_of, small_part
 from aer_mpi.engine.resources import check_memory, configure_kernels, memory_available
 from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_statevector
@@ -219,6 +219,7 @@ def _simulate(
     else:
         agreed_copies = min(collective.allgather(copies))
         branching = Branching(shard, interpreter, saves, config.seed, program.num_clbits, agreed_copies)
+        branching.sample_final = has_noise(program)  # noise: final measurements sampled at once (engine/noise.py)
         values = branching.run(plan.steps, config.shots)
         noise_stats = getattr(branching, "noise_stats", None)
     if readouts and values is not None:
