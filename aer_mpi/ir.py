@@ -215,6 +215,35 @@ class Switch:
     cases: tuple[tuple[Any, tuple["Op", ...]], ...]
 
 
+# -- noise (issue 10; see aer_mpi/engine/noise.py) ------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Noise:
+    """A quantum error, sampled once per shot (a trajectory).
+
+    A *mixture* (``kraus`` empty): branch ``i`` (ops on circuit qubits, ``()``
+    for the identity) happens with probability ``probabilities[i]``. A
+    *Kraus channel* (``kraus`` given): ``K_i`` on ``qubits`` is chosen with
+    probability ``||K_i psi||**2`` and the state renormalised.
+    """
+
+    qubits: tuple[int, ...]
+    probabilities: tuple[float, ...] = ()
+    branches: tuple[tuple["Op", ...], ...] = ()
+    kraus: tuple[np.ndarray, ...] = ()
+    name: str = "noise"
+
+
+@dataclass(frozen=True, eq=False)
+class Readout:
+    """Readout error: the value ``v`` of ``clbits`` (``clbits[0]`` lowest) is recorded as ``w``
+    with probability ``assignment[v][w]``."""
+
+    clbits: tuple[int, ...]
+    assignment: np.ndarray
+
+
+
+
 @dataclass(frozen=True)
 class ForLoop:
     """A for loop kept as a loop because its body breaks or continues: ``bodies[i]`` is pass ``i``
@@ -243,7 +272,7 @@ class Store:
 
 
 Op = Union[Gate, Diagonal, Swap, GlobalPhase, Measure, Reset, Save, SetState, IfElse, WhileLoop, Switch, ForLoop,
-           Break, Continue, Store]
+           Break, Continue, Store, Noise, Readout]
 
 #: Ops holding nested blocks of ops.
 CONTROL_FLOW = (IfElse, WhileLoop, Switch, ForLoop)
@@ -286,6 +315,8 @@ def is_dynamic(program: Program) -> bool:
     measured: set[int] = set()
     for op in program.ops:
         if isinstance(op, (Reset, Store) + CONTROL_FLOW):
+            return True
+        if isinstance(op, (Noise, Readout)):  # noise: one trajectory per shot
             return True
         if isinstance(op, Measure):
             measured.add(op.qubit)

@@ -104,6 +104,22 @@ def _parameter_binds(circuit: QuantumCircuit, parameter_values: Any) -> tuple[li
     return [binds], shape
 
 
+#: Trajectories an EstimatorV2 pub averages over under a noise model when its precision is 0.
+NOISY_ESTIMATOR_TRAJECTORIES = 1024
+
+
+def _trajectories(backend: Any, run_options: dict, precision: float) -> int:
+    """Shots of an EstimatorV2 pub: 1 (exact) without noise; with a noise model, the expectation
+    value is averaged over trajectories, one per shot (docs/noise.md): 1/precision**2 of them, or
+    ``NOISY_ESTIMATOR_TRAJECTORIES`` for precision 0."""
+    noise = run_options.get("noise_model", getattr(getattr(backend, "options", None), "noise_model", None))
+    if noise is None:
+        return 1
+    if precision > 0:
+        return max(1, int(np.ceil(1.0 / precision**2)))
+    return NOISY_ESTIMATOR_TRAJECTORIES
+
+
 def _pub_seed(seed: Optional[int], index: int) -> int:
     return _RANDOM.randrange(1 << 62) if seed is None else int(seed) + index
 
@@ -275,7 +291,10 @@ class EstimatorV2(BaseEstimatorV2):
                     labels[terms] = f"observable_{len(labels)}"
                     circuit.append(_save_expval(terms, circuit.num_qubits, labels[terms]), circuit.qubits, copy=False)
             binds, shape = _parameter_binds(circuit, pub.parameter_values)
-            job = self._backend.run(circuit, shots=1, parameter_binds=binds, **run_options)
+            job = self._backend.run(
+                circuit, shots=_trajectories(self._backend, run_options, pub.precision), parameter_binds=binds,
+                **run_options,
+            )
             submitted.append((pub, shape, labels, job, None if seed is None else int(seed) + i))
         job = PrimitiveJob(self._collect, submitted)
         job._submit()

@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run circuits too small to shard whole, one per rank at a time (default: %(default)s); "
         "--no-parallel-experiments shards every circuit over all ranks",
     )
+    run.add_argument(  # noise (docs/noise.md)
+        "--noise-model", metavar="NOISE.json", default=None,
+        help="a Qiskit Aer noise model, as json.dump(noise_model.to_dict(serializable=True), file); "
+        "simulated by trajectories, one per shot",
+    )
     noise = run.add_mutually_exclusive_group()
     noise.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr (errors still print)")
     noise.add_argument(
@@ -170,6 +175,19 @@ def _share(comm: Any, compute: Any) -> Any:
     return outcome[1]
 
 
+def _read_noise_model(path: str) -> dict:
+    """The noise model file's dict, checked (every error named with its index)."""
+    from aer_mpi.errors import InvalidInputError
+    from aer_mpi.qobj.noise import NoiseTable, noise_dict
+
+    try:
+        data = noise_dict(path)
+        NoiseTable(data)
+    except InvalidInputError as exc:
+        raise CliError(f"--noise-model {path}: {exc}", EXIT_BAD_INPUT) from exc
+    return data
+
+
 def command_run(args: argparse.Namespace) -> int:
     import signal
 
@@ -197,6 +215,15 @@ def _command_run(args: argparse.Namespace) -> int:
             report_error(str(exc))
         return exc.status
 
+    noise_model = None
+    if args.noise_model is not None:  # read on rank 0, shared with every rank (qobj/noise.py)
+        try:
+            noise_model = _share(comm, lambda: _read_noise_model(args.noise_model))
+        except CliError as exc:
+            if rank == 0:
+                report_error(str(exc))
+            return exc.status
+
     from aer_mpi.provider.backend import AerMPISimulator
     from aer_mpi.provider.progress import ProgressListener, make_listener
 
@@ -216,6 +243,8 @@ def _command_run(args: argparse.Namespace) -> int:
     if args.max_memory_mb is not None:
         options["max_memory_mb"] = args.max_memory_mb
     options["parallel_experiments"] = args.parallel_experiments
+    if noise_model is not None:
+        options["noise_model"] = noise_model
     try:
         job = backend.run([s.circuit for s in sources], **options)
         result = job.result()

@@ -34,6 +34,7 @@ import numpy as np
 
 from aer_mpi import ir
 from aer_mpi.engine.interpreter import Interpreter
+from aer_mpi.engine.noise import NOISE_STEPS, NoisePending, noise_split, sample_final_measures
 from aer_mpi.engine.sampling import clbit_dtype
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
@@ -216,6 +217,10 @@ class Branching:
                     if not stack:
                         return
                     pending = stack.pop()
+                    if isinstance(pending, NoisePending):  # noise (engine/noise.py)
+                        group, then = pending.resume(self, _seq)
+                        current = self._advance(group, then, stack, values)
+                        continue
                     self.shard.restore(pending.saved)
                     pending.saved = None
                     self.copies_left += 1
@@ -256,8 +261,13 @@ class Branching:
             while i < len(steps):
                 step = steps[i]
                 i += 1
+                if (isinstance(step, MeasureStep) and parent is None and getattr(self, "sample_final", False)
+                        and sample_final_measures(self, group, steps, i - 1, values)):  # noise (engine/noise.py)
+                    return None
                 if isinstance(step, (MeasureStep, ResetStep)):
                     return self._split(step, group, _seq(steps, i, parent), stack)
+                if isinstance(step, NOISE_STEPS):  # noise (engine/noise.py)
+                    return noise_split(self, step, group, _seq(steps, i, parent), stack, _seq)
                 if isinstance(step, IfElseStep):
                     branch = step.true_steps if ir.condition_holds(step.condition, group.clbits) else step.false_steps
                     frame = _seq(branch, 0, _seq(steps, i, parent))

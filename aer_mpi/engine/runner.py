@@ -25,6 +25,7 @@ from aer_mpi.comm import BitSwapExchange, Collective
 from aer_mpi.engine.branching import Branching
 from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunControl
 from aer_mpi.engine.interpreter import Interpreter, checkpoint_interval
+from aer_mpi.engine.noise import apply_readout, defer_readout, has_noise
 from aer_mpi.engine.output import counts_of, memory_of, small_part
 from aer_mpi.engine import resources
 from aer_mpi.engine.resources import check_memory, configure_kernels, memory_available
@@ -184,6 +185,8 @@ def _simulate(
     copies: int,
     backend: tuple[str, int],
 ) -> ExperimentOutput:
+    # noise: readout errors nothing reads later are applied to the final values (engine/noise.py)
+    program, readouts = defer_readout(program)
     n = program.num_qubits
     num_local = n - g
     plan_start = time.perf_counter()
@@ -197,6 +200,7 @@ def _simulate(
     dynamic = ir.is_dynamic(program)
 
     compute_start = time.perf_counter()
+    noise_stats = None
     values: Optional[np.ndarray] = None
     statevector_file: Optional[str] = None
     interpreter.stage("simulating")
@@ -219,7 +223,11 @@ def _simulate(
         agreed_copies = min(collective.allgather(copies))
         branching = Branching(shard, interpreter, saves, config.seed, program.num_clbits, agreed_copies,
                               program.num_var_bits)
+        branching.sample_final = has_noise(program)  # noise: final measurements sampled at once (engine/noise.py)
         values = branching.run(plan.steps, config.shots)
+        noise_stats = getattr(branching, "noise_stats", None)
+    if readouts and values is not None:
+        values = apply_readout(values, readouts, config.seed)
     data, save_kinds = saves.results()
     collective.agree()  # the last collective: a late local error meets it here
     elapsed = time.perf_counter() - compute_start
@@ -252,6 +260,8 @@ def _simulate(
         "time_planning": plan_seconds,
         "plan": dict({k: v for k, v in plan.stats.items() if k != "naive_exchanges"}, steps=len(plan.steps)),
     }
+    if noise_stats is not None or readouts:  # noise (engine/noise.py)
+        metadata["noise"] = dict(noise_stats or {}, readout_errors_on_final_values=len(readouts))
     if config.statevector_path is not None:
         metadata["statevector_file"] = statevector_file
         if statevector_file is None:

@@ -46,6 +46,8 @@ from aer_mpi.plan.steps import (
     WhileStep,
 )
 
+from aer_mpi.plan.noise import kraus_qubits, plan_noise  # noqa: E402  (noise, issue 10)
+
 #: Matrix entries below this magnitude count as zero when looking for structure.
 STRUCTURE_TOLERANCE = 1e-14
 #: Save kinds whose qubits must all be local when they run.
@@ -81,6 +83,8 @@ def flipped_qubits(op: ir.Op) -> tuple[int, ...]:
         return (op.qubit,)
     if isinstance(op, ir.Save) and op.kind in LOCAL_SAVE_KINDS:
         return tuple(op.qubits)
+    if isinstance(op, ir.Noise):  # noise (plan/noise.py)
+        return kraus_qubits(op)
     return ()
 
 
@@ -253,6 +257,8 @@ class _Localiser:
             steps.append(
                 SwitchStep(op.target, tuple((values, self._branch(body)) for values, body in op.cases))
             )
+        elif isinstance(op, (ir.Noise, ir.Readout)):  # noise (plan/noise.py)
+            plan_noise(self, i, op, ops, needs, steps)
         else:
             raise TypeError(f"cannot plan op {op!r}")
 

@@ -32,6 +32,7 @@ from aer_mpi.service.execution import BACKEND_NAME, execute_qobj
 from aer_mpi.provider.job import AerJob
 from aer_mpi.provider.progress import ProgressListener, make_listener
 from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS
+from aer_mpi.qobj.noise import add_noise
 from aer_mpi.qobj.options import (
     DEVICES, IGNORED_OPTIONS, METHODS, OPTIONS, defaults, normalise_options, qobj_config,
 )
@@ -116,6 +117,17 @@ def build_target(num_qubits: Optional[int] = None) -> Target:
     return target
 
 
+def _device_target(backend: Any) -> Target:
+    """``backend``'s target (a copy), with the save instructions added (from_backend)."""
+    import copy
+
+    target = copy.deepcopy(backend.target)
+    for name in sorted(SAVE_INSTRUCTIONS):
+        if name not in target.operation_names:
+            target.add_instruction(Instruction(name, 0, 0, []), properties=None, name=name)
+    return target
+
+
 class AerMPISimulator(BackendV2):
     """Distributed statevector simulator over MPI ranks.
 
@@ -172,6 +184,22 @@ class AerMPISimulator(BackendV2):
             from aer_mpi.service.agreement import agreement_for
 
             self._agreement = agreement_for(comm)
+
+    @classmethod
+    def from_backend(cls, backend: Any, comm: Any = None, processes: Optional[int] = None, **options: Any) -> "AerMPISimulator":
+        """A simulator of ``backend`` (a BackendV2), as Aer's ``AerSimulator.from_backend``: its target
+        (basis gates, qubit count, coupling map) and, unless ``noise_model=`` is given,
+        ``NoiseModel.from_backend(backend)`` (qiskit-aer needed; see docs/noise.md)."""
+        from aer_mpi.qobj.noise import backend_noise_model
+
+        if "noise_model" not in options:
+            model = backend_noise_model(backend)
+            if model is not None:
+                options["noise_model"] = model
+        sim = cls(comm=comm, processes=processes, **options)
+        sim._target = _device_target(backend)
+        sim.name = f"{BACKEND_NAME}_from({backend.name})"
+        return sim
 
     @classmethod
     def _default_options(cls) -> Options:
@@ -320,6 +348,8 @@ class AerMPISimulator(BackendV2):
             merged["seed_simulator"] = _RANDOM.randrange(1 << 62)
         config = qobj_config(merged)
         qobj = assemble_circuits(circuits, config)
+        if merged.get("noise_model") is not None:  # noise (qobj/noise.py)
+            add_noise(qobj, merged["noise_model"])
         if agree is not None:  # SPMD: every rank checks with the others before the job starts
             agree(qobj, seed_drawn)
         # progress is shown by rank 0 only

@@ -27,6 +27,7 @@ from aer_mpi.qobj.instructions import (
     UNSUPPORTED_CONTROL_FLOW,
 )
 from aer_mpi.qobj.model import Qobj, QobjExperiment, gate_names
+from aer_mpi.qobj.noise import circuit_noise
 
 #: Instructions with no definition and no matrix wider than this are refused.
 MAX_OPERATOR_QUBITS = 10
@@ -194,6 +195,8 @@ class _CircuitAssembler:
                 raise InvalidInputError(
                     f"{where}: {name} is not supported; write the loop with a while_loop condition instead"
                 )
+            elif name in ("kraus", "superop", "quantum_channel"):  # noise placed in the circuit (qobj/noise.py)
+                out.extend(circuit_noise(op, qubits, where))
             elif name in self.gates:
                 out.append({"name": name, "qubits": qubits, "params": _bound_params(op, where)})
             elif name == "unitary":

@@ -149,6 +149,9 @@ STORE = "store"
 NON_GATE_INSTRUCTIONS = frozenset(
     {"measure", "reset", "barrier", "delay", "global_phase", "unitary", "diagonal"}
 ) | QOBJ_CONTROL_FLOW | SET_INSTRUCTIONS | {STORE}
+#: Noise instructions (Aer's names; aer_mpi/qobj/noise.py): a Qobj may carry them too.
+NOISE_INSTRUCTIONS = frozenset({"quantum_error", "kraus", "superop", "roerror"})
+NON_GATE_INSTRUCTIONS = NON_GATE_INSTRUCTIONS | NOISE_INSTRUCTIONS
 
 
 def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, conditional: bool = False) -> str:

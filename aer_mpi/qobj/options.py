@@ -132,6 +132,12 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _is_noise_model(value: Any) -> bool:
+    from aer_mpi.qobj.noise import is_noise_model
+
+    return is_noise_model(value)
+
+
 def _mib_to_bytes(value: Any) -> int:
     return max(1, int(float(value) * MIB))
 
@@ -256,6 +262,9 @@ _ROWS = (
               help="gate kernels (None: $AER_MPI_KERNELS, else 'auto')"),
     RunOption("threads_per_rank", None, _int_at_least(1), "an integer >= 1", "threads", "threads_per_rank",
               help="kernel threads per rank (None: the node's cores shared by its ranks)"),
+    # noise (qobj/noise.py): applied at assembly, as noise instructions in the Qobj
+    RunOption("noise_model", None, lambda v: _is_noise_model(v), "a qiskit_aer.noise.NoiseModel or its to_dict() form",
+              qobj=False, help="Aer noise model, simulated by trajectories (one per shot)", category=HONOURED),
     RunOption("parallel_experiments", True, _is_bool, "True or False", None, "parallel_experiments",
               help="run circuits too small to shard whole, one per rank at a time"),
     RunOption("meas_level", 2, lambda v: _is_int(v) and v == 2, "2 (classified: aer_mpi returns bits)", qobj=False,

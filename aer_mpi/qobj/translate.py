@@ -26,6 +26,7 @@ from aer_mpi.qobj.instructions import (
     STORE,
 )
 from aer_mpi.qobj.model import QobjExperiment
+from aer_mpi.qobj.noise import NOISE_INSTRUCTIONS, noise_ops
 
 def _save_params(kind: str, params: list) -> Any:
     """Engine form of a save's params: basis states, or (pauli, coeff, coeff_of_square) terms."""
@@ -119,6 +120,8 @@ def _ops(instructions: list[dict], where: str, loop: bool = False) -> list[ir.Op
             if not np.isclose(np.vdot(state, state).real, 1.0, atol=1e-8):
                 raise InvalidInputError(f"{at}: the state is not normalised")
             ops.append(ir.SetState(qubits, state))
+        elif name in NOISE_INSTRUCTIONS:  # noise (qobj/noise.py)
+            ops.extend(noise_ops(inst, at, _ops))
         elif name.startswith(SAVE_PREFIX):
             save = SAVE_INSTRUCTIONS.get(name)
             if save is None:

@@ -1,0 +1,260 @@
+"""Noisy circuits by trajectories: counts agree with Qiskit Aer's noisy counts, at 1, 2 and 4 ranks,
+and are identical, shot by shot, to a one-rank run with the same seed.
+
+Small shards (``min_local_qubits=2`` on 5 qubits) put qubits on rank bits, so noise lands there too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import MPI_TIMEOUT, RANKS
+
+pytest.importorskip("qiskit_aer")
+
+SHOTS = 4000
+#: Shots of the reference: Aer's density-matrix method (exact noise, no trajectories), so close to exact.
+REFERENCE_SHOTS = 200_000
+
+
+def tvd(a: dict, b: dict, shots: int, b_shots: int = 0) -> float:
+    """Total variation distance between counts ``a`` (``shots``) and ``b`` (``b_shots``, default ``shots``)."""
+    b_shots = b_shots or shots
+    return 0.5 * sum(abs(a.get(k, 0) / shots - b.get(k, 0) / b_shots) for k in set(a) | set(b))
+
+
+def tolerance(reference: dict, shots: int = SHOTS) -> float:
+    """Twice the expected TVD of ``shots`` samples from the (near exact) reference distribution.
+
+    E|p_hat - p| = sqrt(2 p (1 - p) / (pi N)) per outcome; half their sum is the expected TVD
+    (about 0.03 for 32 outcomes at 4000 shots); measured TVDs sit at about 1x it.
+    """
+    total = sum(reference.values())
+    p = np.array([v / total for v in reference.values()])
+    return 2 * 0.5 * float(np.sum(np.sqrt(2 * p * (1 - p) / (np.pi * shots)))) + 0.005
+
+
+def aer_reference(circuits, noise_model=None):
+    """Aer's noisy counts (density-matrix method, ``REFERENCE_SHOTS``), one dict per circuit."""
+    from qiskit_aer import AerSimulator
+
+    result = AerSimulator(method="density_matrix", noise_model=noise_model).run(
+        circuits, shots=REFERENCE_SHOTS, seed_simulator=5
+    ).result()
+    return [result.get_counts(i) for i in range(len(circuits))]
+
+
+def assert_close(reference: dict, counts: dict, what) -> None:
+    distance = tvd(counts, reference, SHOTS, REFERENCE_SHOTS)
+    assert distance < tolerance(reference), (what, distance, tolerance(reference))
+
+
+def _circuits():
+    from qiskit import QuantumCircuit
+
+    ghz = QuantumCircuit(5, 5, name="ghz")
+    ghz.h(0)
+    for i in range(4):
+        ghz.cx(i, i + 1)
+    ghz.x(4)
+    ghz.measure(range(5), range(5))
+
+    mixed = QuantumCircuit(5, 5, name="mixed")
+    mixed.h(range(5))
+    mixed.sx(3)
+    mixed.cx(4, 0)
+    mixed.x(4)
+    mixed.cx(2, 4)
+    mixed.sx(4)
+    mixed.measure(range(5), range(5))
+
+    dynamic = QuantumCircuit(5, 5, name="dynamic")
+    dynamic.x(4)
+    dynamic.h(1)
+    dynamic.measure(4, 0)
+    dynamic.reset(4)
+    dynamic.cx(1, 4)
+    dynamic.sx(3)
+    with dynamic.if_test((dynamic.clbits[0], 1)):
+        dynamic.x(2)
+    dynamic.measure([1, 2, 3, 4], [1, 2, 3, 4])
+    return [ghz, mixed, dynamic]
+
+
+def _noise_models():
+    from qiskit_aer.noise import (
+        NoiseModel,
+        ReadoutError,
+        amplitude_damping_error,
+        depolarizing_error,
+        pauli_error,
+        phase_damping_error,
+        thermal_relaxation_error,
+    )
+
+    depolarizing = NoiseModel()
+    depolarizing.add_all_qubit_quantum_error(depolarizing_error(0.06, 1), ["h", "x", "sx"])
+    depolarizing.add_all_qubit_quantum_error(depolarizing_error(0.1, 2), ["cx"])
+    depolarizing.add_all_qubit_readout_error(ReadoutError([[0.95, 0.05], [0.1, 0.9]]))
+    depolarizing.add_readout_error(ReadoutError([[0.8, 0.2], [0.25, 0.75]]), [4])
+
+    relaxation = NoiseModel()
+    relaxation.add_all_qubit_quantum_error(thermal_relaxation_error(40, 30, 8), ["h", "sx"])
+    relaxation.add_all_qubit_quantum_error(thermal_relaxation_error(30, 50, 8), ["x"])  # T2 > T1: Kraus form
+    relaxation.add_all_qubit_quantum_error(
+        thermal_relaxation_error(40, 30, 20).expand(thermal_relaxation_error(40, 30, 20)), ["cx"]
+    )
+
+    damping = NoiseModel()
+    damping.add_all_qubit_quantum_error(amplitude_damping_error(0.15), ["x", "sx", "h"])
+    damping.add_quantum_error(phase_damping_error(0.3), ["h"], [0])
+    damping.add_all_qubit_quantum_error(amplitude_damping_error(0.2), ["measure"])
+    damping.add_all_qubit_quantum_error(amplitude_damping_error(0.3), ["reset"])
+
+    pauli = NoiseModel()
+    pauli.add_all_qubit_quantum_error(pauli_error([("X", 0.05), ("Y", 0.03), ("Z", 0.1), ("I", 0.82)]), ["h", "x", "sx"])
+    pauli.add_all_qubit_quantum_error(pauli_error([("XZ", 0.08), ("YI", 0.04), ("II", 0.88)]), ["cx"])
+    pauli.add_quantum_error(pauli_error([("X", 0.2), ("I", 0.8)]), ["measure"], [1])
+    return {"depolarizing+readout": depolarizing, "thermal relaxation": relaxation,
+            "amplitude damping": damping, "pauli": pauli}
+
+
+def test_noisy_counts_match_aer():
+    """Each noise model on each circuit, 4000 shots, against Aer (one rank: the test below shows
+    that 2 and 4 ranks give the same shots, bit for bit)."""
+    from mpi4py import MPI
+
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    circuits = _circuits()
+    backend = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2)
+    for name, model in _noise_models().items():
+        result = backend.run(circuits, shots=SHOTS, seed_simulator=11, noise_model=model).result()
+        references = aer_reference(circuits, model)
+        for i, circuit in enumerate(circuits):
+            assert result.results[i].metadata["dynamic"], (name, circuit.name)
+            assert_close(references[i], result.get_counts(i), (name, circuit.name))
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT * 2)
+def test_noisy_shots_do_not_depend_on_ranks(comm):
+    """The same seed: the same shots, bit for bit, on 1, 2 and 4 ranks (small shards, so noise lands
+    on rank-bit qubits: Kraus probabilities summed across ranks, mixtures on exchanged qubits)."""
+    from mpi4py import MPI
+
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    circuits = _circuits()
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
+    alone = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2, parallel_experiments=False)
+    for name, model in _noise_models().items():
+        spread = backend.run(circuits, shots=120, seed_simulator=23, noise_model=model, memory=True).result()
+        one = alone.run(circuits, shots=120, seed_simulator=23, noise_model=model, memory=True).result()
+        for i, circuit in enumerate(circuits):
+            assert spread.results[i].metadata["working_ranks"] == min(comm.size, 8)
+            assert spread.get_memory(i) == one.get_memory(i), (name, circuit.name)
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT * 2)
+def test_fake_device_from_backend_matches_aer(comm):
+    from mpi4py import MPI
+    from qiskit import QuantumCircuit, transpile
+    from qiskit_aer import AerSimulator
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    device = FakeManilaV2()
+    backend = AerMPISimulator.from_backend(device, comm=comm, min_local_qubits=2, parallel_experiments=False)
+    assert backend.num_qubits == 5 and backend.options.noise_model is not None
+    circuit = QuantumCircuit(5)
+    circuit.h(0)
+    for i in range(4):
+        circuit.cx(i, i + 1)
+    circuit.measure_all()
+    compiled = transpile(circuit, backend, seed_transpiler=3, optimization_level=1)
+    assert set(compiled.count_ops()) <= {"rz", "sx", "x", "cx", "measure", "barrier"}
+    result = backend.run(compiled, shots=SHOTS, seed_simulator=4, memory=True).result()
+    reference = None
+    if comm.rank == 0:
+        aer = AerSimulator.from_backend(device, method="density_matrix")
+        reference = aer.run(compiled, shots=REFERENCE_SHOTS, seed_simulator=9).result().get_counts()
+    reference = comm.bcast(reference)
+    assert_close(reference, result.get_counts(), "FakeManilaV2")
+    alone = AerMPISimulator.from_backend(device, comm=MPI.COMM_SELF, min_local_qubits=2)
+    assert alone.run(compiled, shots=SHOTS, seed_simulator=4, memory=True).result().get_memory() == result.get_memory()
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_readout_only_samples_the_ideal_state(comm):
+    from qiskit import QuantumCircuit
+    from qiskit_aer.noise import NoiseModel, ReadoutError
+
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    model = NoiseModel()
+    model.add_all_qubit_readout_error(ReadoutError([[0.9, 0.1], [0.3, 0.7]]))
+    circuit = QuantumCircuit(5, 5)
+    circuit.h(0)
+    circuit.cx(0, 3)
+    circuit.x(4)
+    circuit.measure(range(5), range(5))
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False, noise_model=model)
+    result = backend.run(circuit, shots=SHOTS, seed_simulator=2).result()
+    meta = result.results[0].metadata
+    assert not meta["dynamic"] and meta["noise"]["readout_errors_on_final_values"] == 5
+    reference = comm.bcast(aer_reference([circuit], model)[0] if comm.rank == 0 else None)
+    assert_close(reference, result.get_counts(), "readout only")
+
+
+def test_circuit_kraus_and_quantum_error_match_aer():
+    from mpi4py import MPI
+    from qiskit import QuantumCircuit
+    from qiskit.quantum_info import Kraus, SuperOp
+    from qiskit_aer.noise import amplitude_damping_error, depolarizing_error, thermal_relaxation_error
+
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    circuit = QuantumCircuit(3, 3)
+    circuit.x(0)
+    circuit.h(1)
+    circuit.append(Kraus(amplitude_damping_error(0.4)), [0])
+    circuit.append(depolarizing_error(0.3, 2), [1, 2])
+    circuit.append(SuperOp(thermal_relaxation_error(30, 20, 15)), [1])
+    circuit.measure(range(3), range(3))
+    backend = AerMPISimulator(comm=MPI.COMM_SELF)
+    got = backend.run(circuit, shots=SHOTS, seed_simulator=3).result().get_counts()
+    assert_close(aer_reference([circuit])[0], got, "circuit channels")
+    assert np.isclose(sum(got.values()), SHOTS)
+
+
+def test_primitives_with_a_noise_model():
+    """SamplerV2 samples noisy counts; EstimatorV2 averages the expectation value over trajectories."""
+    from mpi4py import MPI
+    from qiskit import QuantumCircuit
+    from qiskit.quantum_info import SparsePauliOp
+    from qiskit_aer.noise import NoiseModel, ReadoutError, amplitude_damping_error, depolarizing_error
+    from qiskit_aer.primitives import EstimatorV2 as AerEstimatorV2
+
+    from aer_mpi.primitives import EstimatorV2, SamplerV2
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(depolarizing_error(0.1, 1), ["h"])
+    model.add_all_qubit_quantum_error(amplitude_damping_error(0.2), ["x"])
+    model.add_all_qubit_readout_error(ReadoutError([[0.9, 0.1], [0.2, 0.8]]))
+    circuit = QuantumCircuit(3)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    circuit.x(2)
+    observable = SparsePauliOp.from_list([("ZZI", 1.0), ("ZII", 0.5), ("IIX", 0.3)])
+    backend = AerMPISimulator(comm=MPI.COMM_SELF, noise_model=model)
+    evs = EstimatorV2(backend=backend, seed=3).run([(circuit, observable)], precision=0.02).result()[0].data.evs
+    exact = AerEstimatorV2(options={"backend_options": {"noise_model": model, "method": "density_matrix"}})
+    expected = exact.run([(circuit, observable)]).result()[0].data.evs
+    assert abs(float(evs) - float(expected)) < 0.1  # 2500 trajectories + precision 0.02 of Gaussian noise
+    measured = circuit.copy()
+    measured.measure_all()
+    counts = SamplerV2(backend=backend, seed=4).run([measured], shots=SHOTS).result()[0].data.meas.get_counts()
+    assert_close(aer_reference([measured], model)[0], counts, "SamplerV2")
