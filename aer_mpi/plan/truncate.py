@@ -61,6 +61,9 @@ def _remap(op: Any, mapping: dict[int, int]) -> Any:
         return dataclasses.replace(op, cases=tuple((v, _remap_ops(b, mapping)) for v, b in op.cases))
     if isinstance(op, ir.ForLoop):
         return dataclasses.replace(op, bodies=tuple(_remap_ops(b, mapping) for b in op.bodies))
+    if isinstance(op, ir.Noise):  # its branches are ops on circuit qubits too
+        return dataclasses.replace(op, qubits=tuple(mapping[int(q)] for q in op.qubits),
+                                   branches=tuple(_remap_ops(b, mapping) for b in op.branches))
     if not dataclasses.is_dataclass(op):
         return op
     changes: dict[str, Any] = {}

@@ -45,3 +45,13 @@ def test_a_program_using_every_qubit_is_unchanged():
 def test_an_empty_program_keeps_one_qubit():
     out = truncate(ir.Program(4, 1, ()))
     assert out.num_qubits == 1 and out.metadata["active_input_qubits"] == [0]
+
+
+def test_noise_and_its_branches_are_renumbered():
+    """A sampled error's qubits and the gates of its branches follow the qubits they act on."""
+    flip = ir.Noise((7,), (0.9, 0.1), ((), (ir.Gate((7,), X, "x"),)))
+    program = ir.Program(8, 1, (ir.Gate((7,), X, "x"), flip, ir.Measure(7, 0)))
+    out = truncate(program)
+    assert out.num_qubits == 1
+    noise = out.ops[1]
+    assert noise.qubits == (0,) and noise.branches[1][0].qubits == (0,) and noise.probabilities == (0.9, 0.1)
