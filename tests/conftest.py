@@ -26,8 +26,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
+import psutil
 import pytest
 
 # Multi-rank jobs oversubscribe a 2-core machine; keep BLAS to one thread per rank.
@@ -145,3 +147,30 @@ def pytest_collection_finish(session):
     )
     if proc.returncode != 0:  # not fatal: the tests say what is wrong
         print(f"\nwarming numba's cache failed:\n{proc.stdout}{proc.stderr}", file=sys.stderr)
+
+
+# -- processes (worker pools) -------------------------------------------------------------------
+def wait_running(job, limit=60):
+    """Wait until ``job`` is RUNNING (fails after ``limit`` seconds)."""
+    from qiskit.providers import JobStatus
+
+    deadline = time.monotonic() + limit
+    while job.status() != JobStatus.RUNNING:
+        assert time.monotonic() < deadline, job.status()
+        time.sleep(0.01)
+
+
+def gone(pids, limit):
+    """Wait until none of ``pids`` runs (zombies count as gone); return those still there."""
+    deadline = time.monotonic() + limit
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)

@@ -16,6 +16,7 @@ from qiskit.providers import JobStatus
 
 from aer_mpi import AerMPISimulator, InvalidInputError, WorkerLostError
 from aer_mpi.service.pool import WorkerPool
+from conftest import gone, wait_running
 
 pytestmark = [
     pytest.mark.skipif(
@@ -54,28 +55,6 @@ def family_of(pool):
     return members
 
 
-def wait_gone(pids, limit):
-    deadline = time.monotonic() + limit
-    while True:
-        alive = []
-        for pid in pids:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
-            except psutil.NoSuchProcess:
-                pass
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.05)
-
-
-def wait_running(job, limit=60):
-    deadline = time.monotonic() + limit
-    while job.status() != JobStatus.RUNNING:
-        assert time.monotonic() < deadline, job.status()
-        time.sleep(0.01)
-
-
 def test_stopped_worker_is_lost_within_the_heartbeat_timeout_then_cancel_ends_such_a_job():
     backend = AerMPISimulator(processes=2, heartbeat_timeout=HEARTBEAT)
     pool = backend.workers
@@ -94,7 +73,7 @@ def test_stopped_worker_is_lost_within_the_heartbeat_timeout_then_cancel_ends_su
         assert info.value.rank == 1
         assert job.status() == JobStatus.ERROR
         assert took < HEARTBEAT + 10, took
-        assert wait_gone(family, 10) == [], "the pool left processes behind"
+        assert gone(family, 10) == [], "the pool left processes behind"
 
         # the same backend starts new workers; cancel() of a job whose worker stopped ends it
         small_job_ok(backend)
@@ -109,7 +88,7 @@ def test_stopped_worker_is_lost_within_the_heartbeat_timeout_then_cancel_ends_su
             assert time.monotonic() < deadline, job.status()
             time.sleep(0.05)
         assert job.status() == JobStatus.CANCELLED, job.error_message()
-        assert wait_gone(family, 10) == []
+        assert gone(family, 10) == []
         small_job_ok(backend)  # and the next job runs, on new workers
     finally:
         backend.close()

@@ -17,7 +17,6 @@ import textwrap
 import time
 from concurrent import futures
 
-import psutil
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit import Gate, Parameter
@@ -31,7 +30,7 @@ from aer_mpi import (
     WorkerLostError,
     WorkerStartError,
 )
-from conftest import fidelity, save_statevector
+from conftest import fidelity, gone, save_statevector, wait_running
 
 pytestmark = pytest.mark.skipif(
     any(os.environ.get(v) for v in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")),
@@ -58,29 +57,6 @@ def long_circuit(n, layers):
         qc.cx(range(start, n - 1, 2), range(start + 1, n, 2))
     qc.measure_all()
     return qc
-
-
-def wait_running(job, limit=60):
-    deadline = time.monotonic() + limit
-    while job.status() != JobStatus.RUNNING:
-        assert time.monotonic() < deadline, job.status()
-        time.sleep(0.01)
-
-
-def gone(pids, limit):
-    """Wait until none of ``pids`` runs (zombies count as gone); return those still there."""
-    deadline = time.monotonic() + limit
-    while True:
-        alive = []
-        for pid in pids:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
-            except psutil.NoSuchProcess:
-                pass
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
