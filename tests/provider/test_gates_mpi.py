@@ -60,7 +60,8 @@ def test_mid_circuit_measure_and_reset_on_global_qubits(comm, kernels):
     qc.x(4)
     qc.measure(0, 1)
     shots = 400
-    result = AerMPISimulator(comm=comm).run(qc, shots=shots, seed_simulator=3).result()
+    # idle qubits 1-3 kept (enable_truncation=False), so the state has 6 qubits and is sharded
+    result = AerMPISimulator(comm=comm, enable_truncation=False).run(qc, shots=shots, seed_simulator=3).result()
     assert_kernels(result, kernels)
     counts = result.get_counts()
     assert set(counts) <= {"00", "11"}  # the second measure copies the first

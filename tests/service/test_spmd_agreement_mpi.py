@@ -72,7 +72,7 @@ def test_errors_of_one_rank_and_different_submissions_raise_on_every_rank(comm):
 # -- a rank that leaves or skips a run() ---------------------------------------------------------
 SCRIPT = textwrap.dedent(
     """
-    import json, sys, time
+    import json, os, sys, time
     from mpi4py import MPI
     from qiskit import QuantumCircuit
     from aer_mpi import AerMPISimulator
@@ -100,7 +100,8 @@ SCRIPT = textwrap.dedent(
             outcome = None
         except Exception as exc:
             outcome = [type(exc).__name__, str(exc), getattr(exc, "rank", None)]
-        print("OUTCOME " + json.dumps([comm.rank, outcome, time.monotonic() - start]), flush=True)
+        # one write() per line: the ranks share the pipe, and a line under PIPE_BUF is never interleaved
+        os.write(1, ("OUTCOME " + json.dumps([comm.rank, outcome, time.monotonic() - start]) + "\n").encode())
     """
 )
 
