@@ -101,7 +101,7 @@ SCRIPT = textwrap.dedent(
         except Exception as exc:
             outcome = [type(exc).__name__, str(exc), getattr(exc, "rank", None)]
         # one write() per line: the ranks share the pipe, and a line under PIPE_BUF is never interleaved
-        os.write(1, ("OUTCOME " + json.dumps([comm.rank, outcome, time.monotonic() - start]) + "\n").encode())
+        os.write(1, ("OUTCOME " + json.dumps([comm.rank, outcome, time.monotonic() - start]) + "\\n").encode())
     """
 )
 
