@@ -15,6 +15,15 @@ from aer_mpi import AerMPISimulator
 from conftest import MPI_TIMEOUT, RANKS, assert_kernels, fidelity, working_ranks
 
 
+@pytest.fixture
+def kernels(monkeypatch):
+    """These feature tests run with the kernels users get (numba) only: the numpy kernels are
+    checked by the core correctness tests (gates, random circuits, dynamic circuits, saves), and
+    running both here would double the suite's longest file."""
+    monkeypatch.setenv("AER_MPI_KERNELS", "numba")
+    return "numba"
+
+
 def _tvd(counts, reference):
     shots, ref_shots = sum(counts.values()), sum(reference.values())
     keys = set(counts) | set(reference)
