@@ -47,6 +47,8 @@ class RunConfig:
     statevector_parallel_threshold: int = 14
     #: Aer's enable_truncation: leave out the qubits no instruction touches.
     enable_truncation: bool = True
+    #: Aer's zero_threshold: entries at or below it are left out of saved dicts.
+    zero_threshold: float = 1e-10
 
 
 @dataclass

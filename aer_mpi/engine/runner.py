@@ -196,7 +196,7 @@ def _simulate(
                   config.buffer_bytes, backend)
     interpreter = Interpreter(shard, control, checkpoint_interval(config.checkpoint_every, num_local),
                               total_steps=len(plan.steps))
-    saves = Saves(shard)
+    saves = Saves(shard, config.zero_threshold)
     dynamic = ir.is_dynamic(program)
 
     compute_start = time.perf_counter()

@@ -21,7 +21,7 @@ from aer_mpi.errors import InternalError, InvalidInputError
 from aer_mpi.plan import SaveStep
 
 #: Entries of magnitude below this are left out of saved dicts (Aer's default chop threshold).
-CHOP_THRESHOLD = 1e-10
+CHOP_THRESHOLD = 1e-10  # the default of Aer's zero_threshold (RunConfig.zero_threshold)
 #: A reduced array larger than this is summed on rank 0 only (it stays there, like a statevector).
 SMALL_ARRAY = 1 << 16
 
@@ -83,17 +83,20 @@ class SaveRecord:
 class Saves:
     """The save records of one run on one rank."""
 
-    def __init__(self, shard: Shard):
+    def __init__(self, shard: Shard, zero_threshold: float = CHOP_THRESHOLD):
         self.shard = shard
         self.records: dict[str, SaveRecord] = {}
+        #: Entries at or below it are left out of saved dicts (Aer's zero_threshold).
+        self.zero_threshold = zero_threshold
 
     def save(self, step: SaveStep, shots: np.ndarray, memory: str) -> None:
         """Compute a saved value (collective) and record it for ``shots``, whose classical memory is ``memory``."""
-        value = save_value(self.shard, step)
+        value = save_value(self.shard, step, self.zero_threshold)
         kind = step.kind
         record = self.records.get(step.label)
         if record is None:
-            finish = probabilities_dict if kind == "probabilities_dict" else None
+            threshold = self.zero_threshold
+            finish = (lambda p: probabilities_dict(p, threshold)) if kind == "probabilities_dict" else None
             record = self.records[step.label] = SaveRecord(step.subtype, finish, kind)
         elif record.subtype != step.subtype or record.kind != kind:
             raise InvalidInputError(
@@ -113,13 +116,13 @@ class Saves:
         return data, kinds
 
 
-def save_value(shard: Shard, step: SaveStep) -> Any:
+def save_value(shard: Shard, step: SaveStep, zero_threshold: float = CHOP_THRESHOLD) -> Any:
     """The value one save step reads now (collective); None on ranks that do not hold it."""
     kind = step.kind
     if kind == "statevector":
         return gather_statevector(shard, step.layout)
     if kind == "statevector_dict":
-        return statevector_dict(shard, step.layout)
+        return statevector_dict(shard, step.layout, zero_threshold)
     if kind in ("probabilities", "probabilities_dict"):
         return probabilities(shard, step.qubits, step.layout)
     if kind in ("amplitudes", "amplitudes_sq"):
@@ -139,8 +142,8 @@ def save_value(shard: Shard, step: SaveStep) -> Any:
     raise InternalError(f"save kind {kind!r} reached the engine unsupported")
 
 
-def probabilities_dict(probabilities: np.ndarray) -> dict[str, float]:
-    return {hex(int(i)): float(probabilities[i]) for i in np.nonzero(probabilities > CHOP_THRESHOLD)[0]}
+def probabilities_dict(probabilities: np.ndarray, threshold: float = CHOP_THRESHOLD) -> dict[str, float]:
+    return {hex(int(i)): float(probabilities[i]) for i in np.nonzero(probabilities > threshold)[0]}
 
 
 def reduce(shard: Shard, array: np.ndarray) -> Optional[np.ndarray]:
@@ -300,10 +303,10 @@ def _ignore(rank: int, block: np.ndarray) -> None:  # pragma: no cover - called 
     pass
 
 
-def statevector_dict(shard: Shard, layout: Sequence[int]) -> Optional[dict]:
-    """Non-zero amplitudes, gathered sparsely to rank 0 (collective)."""
+def statevector_dict(shard: Shard, layout: Sequence[int], threshold: float = CHOP_THRESHOLD) -> Optional[dict]:
+    """Amplitudes above ``threshold`` in magnitude, gathered sparsely to rank 0 (collective)."""
     shard.collective.agree()
-    local, values = kernels.nonzero_entries(shard.array, CHOP_THRESHOLD)
+    local, values = kernels.nonzero_entries(shard.array, threshold)
     parts = shard.collective.gather_to_root((shard.logical_indices(local, layout), values))
     if parts is None:
         return None

@@ -270,7 +270,9 @@ _ROWS = (
     RunOption("meas_level", 2, lambda v: _is_int(v) and v == 2, "2 (classified: aer_mpi returns bits)", qobj=False,
               help="Qiskit's run option, as qiskit-ibm-runtime's local mode passes it (meas_type='classified')"),
     # Aer's options that mean nothing to a distributed CPU statevector: accepted, no effect
-    _ignored("zero_threshold", 1e-10, "results are not chopped"),
+    RunOption("zero_threshold", 1e-10, _non_negative_number, "a number >= 0", None, "zero_threshold",
+              help="amplitudes and probabilities at or below it are left out of save_statevector_dict and "
+                   "save_probabilities_dict (as Aer)", category=HONOURED),
     _ignored("executor", None, "aer_mpi runs its jobs on its MPI ranks"),
     _ignored("max_job_size", None, "a job is never split"),
     _ignored("max_shot_size", None, "shots are never split"),
