@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import time
 import types
 import uuid
 import weakref
@@ -408,6 +409,8 @@ class AerMPISimulator(BackendV2):
 
 
 _ABORT_HOOK_INSTALLED = False
+#: Seconds an aborting rank waits, after printing its traceback, before MPI_Abort.
+ABORT_GRACE_SECONDS = 0.5
 
 
 def abort_on_uncaught_exception(comm: Any) -> None:
@@ -431,6 +434,9 @@ def abort_on_uncaught_exception(comm: Any) -> None:
         try:
             sys.stderr.flush()
             sys.stdout.flush()
+            # the launcher forwards a rank's output asynchronously and drops what it has not
+            # forwarded when the abort kills the job: give it a moment to pass the traceback on
+            time.sleep(ABORT_GRACE_SECONDS)
         finally:
             from mpi4py import MPI
 
