@@ -174,3 +174,16 @@ def gone(pids, limit):
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.1)
+
+
+def long_circuit(n, layers):
+    """A brickwork of h and cx: gate fusion cannot collapse it, so its cost grows with ``layers``."""
+    from qiskit import QuantumCircuit
+
+    qc = QuantumCircuit(n)
+    for layer in range(layers):
+        qc.h(range(n))
+        start = layer % 2
+        qc.cx(range(start, n - 1, 2), range(start + 1, n, 2))
+    qc.measure_all()
+    return qc

@@ -16,7 +16,7 @@ from qiskit.providers import JobStatus
 
 from aer_mpi import AerMPISimulator, InvalidInputError, WorkerLostError
 from aer_mpi.service.pool import WorkerPool
-from conftest import gone, wait_running
+from conftest import gone, long_circuit, wait_running
 
 pytestmark = [
     pytest.mark.skipif(
@@ -27,16 +27,6 @@ pytestmark = [
 ]
 
 HEARTBEAT = 2.0
-
-
-def long_circuit(n, layers):
-    qc = QuantumCircuit(n)
-    for layer in range(layers):
-        qc.h(range(n))
-        start = layer % 2
-        qc.cx(range(start, n - 1, 2), range(start + 1, n, 2))
-    qc.measure_all()
-    return qc
 
 
 def small_job_ok(backend):

@@ -30,7 +30,7 @@ from aer_mpi import (
     WorkerLostError,
     WorkerStartError,
 )
-from conftest import fidelity, gone, save_statevector, wait_running
+from conftest import fidelity, gone, long_circuit, save_statevector, wait_running
 
 pytestmark = pytest.mark.skipif(
     any(os.environ.get(v) for v in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")),
@@ -45,17 +45,6 @@ def ghz(n, measure=True):
         qc.cx(q, q + 1)
     if measure:
         qc.measure_all()
-    return qc
-
-
-def long_circuit(n, layers):
-    """A brickwork of h and cx: gate fusion cannot collapse it, so its cost grows with ``layers``."""
-    qc = QuantumCircuit(n)
-    for layer in range(layers):
-        qc.h(range(n))
-        start = layer % 2
-        qc.cx(range(start, n - 1, 2), range(start + 1, n, 2))
-    qc.measure_all()
     return qc
 
 
