@@ -10,7 +10,7 @@ at once (``parallel_io``). It knows nothing of gates or Qiskit.
 
 from aer_mpi.comm.exchange import BitSwapExchange, ExchangeStats
 from aer_mpi.comm.collective import Collective, ranks_on_this_node
-from aer_mpi.comm.parallel_io import write_npy_collective
+from aer_mpi.comm.parallel_io import read_npy_range, write_npy_collective
 from aer_mpi.comm.partner import stream_partner_blocks
 from aer_mpi.comm.point_to_point import gather_shards_to_root
 
@@ -21,5 +21,6 @@ __all__ = [
     "gather_shards_to_root",
     "ranks_on_this_node",
     "stream_partner_blocks",
+    "read_npy_range",
     "write_npy_collective",
 ]

@@ -59,13 +59,16 @@ def write_npy_collective(
     num_elements: int,
     offset_elements: int,
     chunks: Iterable[np.ndarray],
+    sync: bool = False,
 ) -> None:
     """Write a 1-d array of ``num_elements`` to ``path`` as ``.npy`` (collective).
 
     Every rank of ``collective`` calls this. Rank r's ``chunks``, concatenated,
     are the elements ``offset_elements ...`` of the array; ranks may bring
     different numbers of chunks. The parts of all ranks must cover the array.
-    The parent directory is created if needed.
+    The parent directory is created if needed. ``sync``: the data reach the
+    disk (``File.Sync``) before the file gets its name (a checkpoint must
+    survive the node).
     """
     from mpi4py import MPI
 
@@ -100,6 +103,8 @@ def write_npy_collective(
         try:
             collective.agree(error)
             _write_rounds(collective, handle, len(header) + dtype.itemsize * int(offset_elements), dtype, chunks)
+            if sync:
+                handle.Sync()
         finally:
             if handle is not None:
                 handle.Close()
@@ -124,6 +129,35 @@ def write_npy_collective(
     finally:
         if descriptor >= 0:
             os.close(descriptor)
+
+
+def read_npy_range(path: str, start: int, stop: int) -> np.ndarray:
+    """Elements ``start:stop`` of the 1-d array in the ``.npy`` file ``path``, read without following a link.
+
+    Each rank reads its own range (no communication). A file that is not a
+    1-d C-order ``.npy`` or is shorter than its header says raises
+    ``InvalidInputError``.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with os.fdopen(descriptor, "rb") as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran_order, dtype = read_header(handle)
+        except (ValueError, OSError) as exc:
+            raise InvalidInputError(f"{path} is not a .npy file: {exc}") from exc
+        if fortran_order or len(shape) != 1 or not 0 <= start <= stop <= shape[0]:
+            raise InvalidInputError(f"{path} does not hold the 1-d array of at least {stop} elements expected")
+        handle.seek(handle.tell() + int(start) * dtype.itemsize)
+        data = np.fromfile(handle, dtype=dtype, count=int(stop - start))
+    if data.shape[0] != stop - start:
+        raise InvalidInputError(f"{path} is truncated: it holds fewer elements than its header says")
+    return data
 
 
 def _write_header(descriptor: int, header: bytes, total_bytes: int) -> None:

@@ -33,6 +33,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from aer_mpi import ir
+from aer_mpi.engine.checkpoint import load_state
 from aer_mpi.engine.interpreter import Interpreter
 from aer_mpi.engine.noise import NOISE_STEPS, NoisePending, noise_split, sample_final_measures
 from aer_mpi.engine.sampling import clbit_dtype
@@ -181,19 +182,32 @@ class Branching:
         self.copies_left = copies
         #: Shots to replay from the start: (shots, saves already recorded), first in first out.
         self.replays: deque = deque()
+        #: The job's checkpoints and the plan's index of points (``keep_checkpoints``).
+        self.checkpoints: Any = None
+        self.index: Any = None
 
-    def run(self, steps: tuple, shots: int) -> np.ndarray:
-        """The final classical register of every shot (collective)."""
+    def keep_checkpoints(self, checkpoints: Any, index: Any) -> None:
+        """Write checkpoints to ``checkpoints`` (engine/checkpoint.py) when the interpreter says one is due."""
+        self.checkpoints = checkpoints
+        self.index = index
+
+    def run(self, steps: tuple, shots: int, resume: Optional[dict] = None) -> np.ndarray:
+        """The final classical register of every shot (collective); from a checkpoint's ``resume`` part."""
         # registers wider than 63 clbits are Python ints (sampling.clbit_dtype)
         values = np.zeros(shots, dtype=clbit_dtype(self.num_clbits))
-        # batches bound the per-shot random streams held at once
-        all_shots = np.arange(shots, dtype=np.int64)
-        self.replays.extend((all_shots[i : i + SHOT_BATCH], 0) for i in range(0, shots, SHOT_BATCH))
         steps = tuple(steps)
         first = True
+        if resume is None:
+            # batches bound the per-shot random streams held at once
+            all_shots = np.arange(shots, dtype=np.int64)
+            self.replays.extend((all_shots[i : i + SHOT_BATCH], 0) for i in range(0, shots, SHOT_BATCH))
+        else:
+            values, current, stack = self._restore(resume)
+            self._run_tree(current[0], current[1], values, stack)
+            first = False
         while self.replays:
             if not first:  # a cancel lands between batches of shots too (collective)
-                self.interpreter.checkpoint()
+                self.interpreter.meet()
             first = False
             batch, skip_saves = self.replays.popleft()
             group = ShotGroup(
@@ -207,9 +221,9 @@ class Branching:
             self._run_tree(group, _seq(steps, 0, None), values)
         return values
 
-    def _run_tree(self, group: ShotGroup, then: _Frame, values: np.ndarray) -> None:
+    def _run_tree(self, group: ShotGroup, then: _Frame, values: np.ndarray, stack: Optional[list] = None) -> None:
         """Run ``group`` and every group split from it that keeps a shard copy, depth first."""
-        stack: list[_Pending] = []
+        stack = [] if stack is None else stack
         current: Optional[tuple[ShotGroup, _Frame]] = (group, then)
         try:
             while True:
@@ -259,6 +273,8 @@ class Branching:
             steps, i, parent = frame.steps, frame.index, frame.parent
             frame = None
             while i < len(steps):
+                if interpreter.checkpoint_due and i in self.index.boundaries(self.index.block_of(steps)):
+                    self._checkpoint(group, _Seq(steps, i, parent), stack, values)
                 step = steps[i]
                 i += 1
                 if (isinstance(step, MeasureStep) and parent is None and getattr(self, "sample_final", False)
@@ -308,6 +324,63 @@ class Branching:
         values[group.shots] = group.value()
         return None
 
+    # -- checkpoints: the records are below the class ---------------------------------------
+    def _checkpoint(self, group: ShotGroup, frame: _Frame, stack: list, values: np.ndarray) -> None:
+        """Write a checkpoint of the whole run: this group at ``frame``, the work stack, the queued replays."""
+        index, shard = self.index, self.shard
+        current = _frame_record(index, frame)
+        states = [(shard.array, _frame_layout(index, current))]
+        pending = []
+        for item in stack:
+            b, op = index.op_of(item.step)
+            record = {"noise": isinstance(item, NoisePending), "op": (b, op), "group": _group_record(item.group),
+                      "then": _frame_record(index, item.then), "state": None}
+            if isinstance(item, NoisePending):
+                record.update(side=item.side, data=item.data)
+            else:
+                record.update(p_one=item.p_one, total=item.total)
+            if item.saved is not None:
+                record["state"] = len(states)
+                states.append((item.saved, index.blocks[b].layouts[op]))
+            pending.append(record)
+        where = f"shot branching, {len(values)} shots, {len(stack)} groups waiting"
+        engine = {"kind": "dynamic", "where": where, "current": current, "group": _group_record(group),
+                  "pending": pending, "replays": list(self.replays), "values": values,
+                  "steps_done": self.interpreter.steps_done, "noise_stats": getattr(self, "noise_stats", None)}
+        self.checkpoints.write(shard.collective, engine, states,
+                               {"saves": self.saves.state()} if shard.rank == 0 else None)
+        self.interpreter.checkpoint_written(where)
+
+    def _restore(self, resume: dict) -> tuple:
+        """Values, the current (group, frame) and the work stack of a checkpoint, states loaded (collective)."""
+        index, shard = self.index, self.shard
+        files = resume["states"]
+        if shard.rank == 0:
+            self.saves.restore(resume["saves"])
+        self.interpreter.steps_done = resume["steps_done"]
+        if resume.get("noise_stats") is not None:
+            self.noise_stats = dict(resume["noise_stats"])
+        self.replays.extend(resume["replays"])
+        stack: list = []
+        for record in resume["pending"]:
+            b, op = record["op"]
+            saved = None
+            if record["state"] is not None:
+                load_state(self.checkpoints, shard, files[record["state"]], index.blocks[b].layouts[op])
+                saved = shard.copy()
+                self.copies_left -= 1
+            step = index.last_step(b, op)
+            group = _group_from(record["group"])
+            then = _frame_from(index, record["then"])
+            if record["noise"]:
+                stack.append(NoisePending(step, group, record["side"], record["data"], saved, then))
+            else:
+                stack.append(_Pending(step, group, record["p_one"], record["total"], saved, then))
+        self.copies_left = max(0, self.copies_left)
+        load_state(self.checkpoints, shard, files[0], _frame_layout(index, resume["current"]))
+        current = (_group_from(resume["group"]), _frame_from(index, resume["current"]))
+        return resume["values"], current, stack
+
     def _split(self, step: Any, group: ShotGroup, then: _Frame, stack: list) -> tuple[ShotGroup, _Frame]:
         """Measure (or reset) every shot of ``group``; returns the side that goes on now."""
         shard = self.shard
@@ -334,3 +407,59 @@ class Branching:
         elif outcome:
             self.shard.flip(step.position)
         return group
+
+
+# -- checkpoints (engine/checkpoint.py) --------------------------------------------------------
+# A checkpoint names frames and steps by (block, op) of the plan (``PlanIndex``), which are the
+# same at any number of ranks; each state is kept in the layout of its point, and moved to the
+# new plan's layout there when resumed (``load_state``).
+
+def _group_record(group: ShotGroup) -> dict:
+    return {"shots": group.shots, "rngs": [rng.bit_generator.state for rng in group.rngs],
+            "clbits": group.clbits, "saves_seen": group.saves_seen, "skip_saves": group.skip_saves,
+            "memory_bits": group.memory_bits}
+
+
+def _group_from(record: dict) -> ShotGroup:
+    rngs = []
+    for state in record["rngs"]:
+        rng = np.random.Generator(np.random.PCG64())
+        rng.bit_generator.state = state
+        rngs.append(rng)
+    group = ShotGroup(record["shots"], rngs, record["clbits"], record["skip_saves"], record["memory_bits"])
+    group.saves_seen = record["saves_seen"]
+    return group
+
+
+def _frame_record(index: Any, frame: _Frame) -> list:
+    """The frames of a continuation, innermost first, by (block, op)."""
+    out = []
+    while frame is not None:
+        if isinstance(frame, _Seq):
+            b = index.block_of(frame.steps)
+            out.append(("seq", b, index.ops_done(b, frame.index)))
+        else:
+            b, op = index.op_of(frame.step)
+            out.append(("loop" if isinstance(frame, _Loop) else "for", b, op,
+                        frame.passes if isinstance(frame, _Loop) else frame.index))
+        frame = frame.parent
+    return out
+
+
+def _frame_from(index: Any, record: list) -> _Frame:
+    frame: _Frame = None
+    for entry in reversed(record):
+        if entry[0] == "seq":
+            _, b, ops_done = entry
+            frame = _Seq(index.blocks[b].steps, index.index_after(b, ops_done), frame)
+        elif entry[0] == "loop":
+            frame = _Loop(index.last_step(entry[1], entry[2]), entry[3], frame)
+        else:
+            frame = _ForPass(index.last_step(entry[1], entry[2]), entry[3], frame)
+    return frame
+
+
+def _frame_layout(index: Any, record: list) -> tuple:
+    """The layout of the state at a continuation's point (its innermost frame)."""
+    kind, b, op = record[0][:3]
+    return index.blocks[b].layout_at(op) if kind == "seq" else index.blocks[b].layouts[op]

@@ -22,8 +22,12 @@ class RunConfig:
     max_memory_bytes: Optional[int] = None
     #: Fewest local qubits a shard keeps; smaller circuits run on fewer ranks.
     min_local_qubits: int = 3
-    #: Local steps between two cancellation checkpoints.
-    checkpoint_every: int = 32
+    #: Steps between two meetings of the ranks (cancel, progress, checkpoints are decided there).
+    meeting_every: int = 32
+    #: Where the job keeps its checkpoints (engine/checkpoint.py); None keeps none.
+    checkpoint_dir: Optional[str] = None
+    #: Seconds between two periodic checkpoints; None: only on a signal or cancel(checkpoint=True).
+    checkpoint_every_seconds: Optional[float] = None
     #: Where to write the final state (before the final measurements) as .npy,
     #: in Qiskit's qubit order, by all ranks at once; None writes nothing.
     statevector_path: Optional[str] = None
@@ -55,8 +59,8 @@ class RunConfig:
 class RunControl:
     """Hooks from the caller, used on the root rank only.
 
-    ``cancel_requested`` is polled at checkpoints and its answer broadcast;
-    ``progress(done, total)`` is called at the same checkpoints;
+    ``cancel_requested`` is polled at the ranks' meetings and its answer
+    broadcast; ``progress(done, total)`` is called at the same meetings;
     ``stage(name)`` when the run enters a stage ("simulating", "sampling",
     "writing statevector").
     """
@@ -64,6 +68,10 @@ class RunControl:
     cancel_requested: Callable[[], bool] = lambda: False
     progress: Optional[Callable[[int, int], None]] = None
     stage: Optional[Callable[[str], None]] = None
+    #: ``cancel(checkpoint=True)``: stop after a checkpoint (when the job keeps them).
+    checkpoint_requested: Callable[[], bool] = lambda: False
+    #: The job's checkpoints (engine/checkpoint.py ``JobCheckpoints``), on every rank; None: none kept.
+    checkpoints: Optional[Any] = None
 
 
 @dataclass

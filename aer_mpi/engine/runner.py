@@ -23,8 +23,9 @@ import numpy as np
 from aer_mpi import ir
 from aer_mpi.comm import BitSwapExchange, Collective
 from aer_mpi.engine.branching import Branching
+from aer_mpi.engine.checkpoint import CheckpointError, PlanIndex, load_state
 from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunControl
-from aer_mpi.engine.interpreter import Interpreter, checkpoint_interval
+from aer_mpi.engine.interpreter import Interpreter, meeting_interval
 from aer_mpi.engine.noise import apply_readout, defer_readout, has_noise
 from aer_mpi.engine.output import counts_of, memory_of, small_part
 from aer_mpi.engine import resources
@@ -194,7 +195,7 @@ def _simulate(
     plan_seconds = time.perf_counter() - plan_start
     shard = Shard(collective, exchange, n, num_local, np.dtype(PRECISIONS[config.precision]),
                   config.buffer_bytes, backend)
-    interpreter = Interpreter(shard, control, checkpoint_interval(config.checkpoint_every, num_local),
+    interpreter = Interpreter(shard, control, meeting_interval(config.meeting_every, num_local),
                               total_steps=len(plan.steps))
     saves = Saves(shard, config.zero_threshold)
     dynamic = ir.is_dynamic(program)
@@ -204,9 +205,37 @@ def _simulate(
     values: Optional[np.ndarray] = None
     statevector_file: Optional[str] = None
     interpreter.stage("simulating")
+    checkpoints = control.checkpoints
+    index = PlanIndex(plan) if checkpoints is not None else None
+    resume = checkpoints.take_resume() if checkpoints is not None else None
+    if resume is not None and resume.get("kind") != ("dynamic" if dynamic else "static"):
+        raise CheckpointError("the checkpoint does not fit this circuit: use another checkpoint directory")
     if not dynamic:
-        shard.reset()
-        interpreter.run(plan.steps, lambda step: saves.save(step, _STATIC_SHOTS, hex(0)))
+        start = 0
+        if resume is None:
+            shard.reset()
+        else:  # a checkpoint: its state, moved to this plan's layout at its point
+            block, ops_done = resume["point"]
+            load_state(checkpoints, shard, resume["states"][0], plan.blocks[block].layout_at(ops_done))
+            if collective.rank == 0:
+                saves.restore(resume["saves"])
+            interpreter.steps_done = resume["steps_done"]
+            start = index.index_after(block, ops_done)
+
+        def at_boundary(i: int) -> None:
+            ops_done = index.ops_done(index.top, i)
+            where = f"op {ops_done} of {len(plan.blocks[index.top].ends)}"
+            checkpoints.write(
+                collective,
+                {"kind": "static", "point": (index.top, ops_done), "steps_done": interpreter.steps_done,
+                 "where": where},
+                [(shard.array, plan.blocks[index.top].layout_at(ops_done))],
+                {"saves": saves.state()} if collective.rank == 0 else None,
+            )
+            interpreter.checkpoint_written(where)
+
+        interpreter.run(plan.steps, lambda step: saves.save(step, _STATIC_SHOTS, hex(0)), start,
+                        index.boundaries(index.top) if index is not None else frozenset(), at_boundary)
         layout = plan.final_layout
         if config.statevector_path is not None:
             interpreter.stage("writing statevector")
@@ -216,7 +245,7 @@ def _simulate(
         if measures:
             interpreter.stage("sampling")
             outcomes = sample_outcomes(
-                shard, layout, config.shots, np.random.default_rng(config.seed), interpreter.checkpoint
+                shard, layout, config.shots, np.random.default_rng(config.seed), interpreter.meet
             )
             values = clbit_values(outcomes, measures)
     else:
@@ -224,7 +253,9 @@ def _simulate(
         branching = Branching(shard, interpreter, saves, config.seed, program.num_clbits, agreed_copies,
                               program.num_var_bits)
         branching.sample_final = has_noise(program)  # noise: final measurements sampled at once (engine/noise.py)
-        values = branching.run(plan.steps, config.shots)
+        if checkpoints is not None:
+            branching.keep_checkpoints(checkpoints, index)
+        values = branching.run(plan.steps, config.shots, resume)
         noise_stats = getattr(branching, "noise_stats", None)
     if readouts and values is not None:
         values = apply_readout(values, readouts, config.seed)
@@ -262,6 +293,8 @@ def _simulate(
     }
     if noise_stats is not None or readouts:  # noise (engine/noise.py)
         metadata["noise"] = dict(noise_stats or {}, readout_errors_on_final_values=len(readouts))
+    if checkpoints is not None:
+        metadata["checkpoint"] = checkpoints.metadata()
     if config.statevector_path is not None:
         metadata["statevector_file"] = statevector_file
         if statevector_file is None:

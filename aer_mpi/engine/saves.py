@@ -89,15 +89,29 @@ class Saves:
         #: Entries at or below it are left out of saved dicts (Aer's zero_threshold).
         self.zero_threshold = zero_threshold
 
+    def _record(self, label: str, subtype: str, kind: str) -> SaveRecord:
+        threshold = self.zero_threshold
+        finish = (lambda p: probabilities_dict(p, threshold)) if kind == "probabilities_dict" else None
+        record = self.records[label] = SaveRecord(subtype, finish, kind)
+        return record
+
+    def state(self) -> dict:
+        """What has been recorded so far, as plain data (a checkpoint keeps it)."""
+        return {label: (r.subtype, r.kind, r.values, r.counts) for label, r in self.records.items()}
+
+    def restore(self, state: dict) -> None:
+        """Go on from ``state()`` (a resumed checkpoint)."""
+        for label, (subtype, kind, values, counts) in state.items():
+            record = self._record(label, subtype, kind)
+            record.values, record.counts = values, counts
+
     def save(self, step: SaveStep, shots: np.ndarray, memory: str) -> None:
         """Compute a saved value (collective) and record it for ``shots``, whose classical memory is ``memory``."""
         value = save_value(self.shard, step, self.zero_threshold)
         kind = step.kind
         record = self.records.get(step.label)
         if record is None:
-            threshold = self.zero_threshold
-            finish = (lambda p: probabilities_dict(p, threshold)) if kind == "probabilities_dict" else None
-            record = self.records[step.label] = SaveRecord(step.subtype, finish, kind)
+            record = self._record(step.label, step.subtype, kind)
         elif record.subtype != step.subtype or record.kind != kind:
             raise InvalidInputError(
                 f"two saves share the label {step.label!r} with different kinds; give each save its own label"

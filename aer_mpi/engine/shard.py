@@ -94,6 +94,50 @@ class Shard:
         self.collective.agree()
         self.exchange.swap(self.array, pairs)
 
+    def relayout(self, layout: Sequence[int], target: Sequence[int]) -> None:
+        """Move the data from ``layout`` (logical qubit -> position) to ``target`` (collective).
+
+        Exact (amplitudes are only moved): an exchange brings in the qubits
+        ``target`` wants local, three exchanges through a local position swap
+        two global ones, and a permutation gate swaps two local ones. Used
+        when a checkpoint is resumed on another number of ranks.
+        """
+        current = list(layout)
+        target = list(target)
+        num_local = self.num_local
+        at = {p: q for q, p in enumerate(current)}
+
+        def swap(pairs: list[tuple[int, int]]) -> None:
+            self.swap(pairs)
+            for b, l in pairs:
+                qg, ql = at[num_local + b], at[l]
+                current[qg], current[ql] = l, num_local + b
+                at[l], at[num_local + b] = qg, ql
+
+        incoming = [q for q, p in enumerate(current) if p >= num_local and target[q] < num_local]
+        outgoing = [q for q, p in enumerate(current) if p < num_local and target[q] >= num_local]
+        if incoming:
+            swap([(current[qg] - num_local, current[ql]) for qg, ql in zip(incoming, outgoing)])
+        while True:  # global positions: one transposition at a time
+            wrong = [q for q, p in enumerate(current) if p >= num_local and p != target[q]]
+            if not wrong:
+                break
+            q = wrong[0]
+            a, b = current[q] - num_local, target[q] - num_local
+            swap([(a, 0)])
+            swap([(b, 0)])
+            swap([(a, 0)])
+        permutation = np.eye(4, dtype=self.dtype)[[0, 2, 1, 3]]
+        while True:  # local positions: one transposition at a time
+            wrong = [q for q, p in enumerate(current) if p != target[q]]
+            if not wrong:
+                break
+            q = wrong[0]
+            other = at[target[q]]
+            kernels.apply_matrix(self.array, permutation, (current[q], target[q]))
+            current[q], current[other] = target[q], current[q]
+            at[current[q]], at[current[other]] = q, other
+
     def flip(self, position: int) -> None:
         """X on a local position."""
         kernels.flip(self.array, position)

@@ -25,6 +25,7 @@ import numpy as np
 
 from aer_mpi import ir
 from aer_mpi.plan.steps import (
+    Block,
     BreakStep,
     ContinueStep,
     ForStep,
@@ -108,10 +109,14 @@ def _split_by_rank_bits(
 
 
 class _Localiser:
-    def __init__(self, num_qubits: int, num_local: int, layout: Sequence[int], relabel_swaps: bool):
+    def __init__(self, num_qubits: int, num_local: int, layout: Sequence[int], relabel_swaps: bool,
+                 blocks: Optional[list] = None):
         self.n = num_qubits
         self.num_local = num_local
         self.layout = list(layout)
+        #: Every block planned so far (shared with the localisers of nested blocks).
+        self.blocks: list[Block] = [] if blocks is None else blocks
+        self._layout_tuple: Optional[tuple[int, ...]] = None
         self.relabel_swaps = relabel_swaps
         self.exchanges = 0
         self.relabels = 0
@@ -123,7 +128,14 @@ class _Localiser:
     def is_global(self, qubit: int) -> bool:
         return self.layout[qubit] >= self.num_local
 
+    def layout_now(self) -> tuple[int, ...]:
+        """The layout as a tuple, shared until the layout changes (a block records it after every op)."""
+        if self._layout_tuple is None:
+            self._layout_tuple = tuple(self.layout)
+        return self._layout_tuple
+
     def apply_pairs(self, pairs: Iterable[tuple[int, int]]) -> None:
+        self._layout_tuple = None
         at = {p: q for q, p in enumerate(self.layout)}
         for b, l in pairs:
             qg, ql = at[self.num_local + b], at[l]
@@ -131,10 +143,24 @@ class _Localiser:
 
     # -- planning ----------------------------------------------------------
     def plan(self, ops: Sequence[ir.Op]) -> list[Step]:
+        """The steps of ``ops``; ``self.points`` says where each op's steps end (a ``Block`` less its steps)."""
         needs = self._needs(ops)
         steps: list[Step] = []
+        entry = self.layout_now()
+        ends: list[int] = []
+        layouts: list[tuple[int, ...]] = []
         for i, op in enumerate(ops):
             self._plan_op(i, op, ops, needs, steps)
+            ends.append(len(steps))
+            layouts.append(self.layout_now())
+        self.points = (tuple(ends), tuple(layouts), entry)
+        return steps
+
+    def block(self, steps: Sequence[Step]) -> tuple[Step, ...]:
+        """``steps`` as a block, registered with the points of the last ``plan``."""
+        steps = tuple(steps)
+        ends, layouts, entry = self.points
+        self.blocks.append(Block(steps, ends, layouts, entry))
         return steps
 
     def _needs(self, ops: Sequence[ir.Op]) -> list[tuple[int, ...]]:
@@ -203,6 +229,7 @@ class _Localiser:
         if isinstance(op, ir.Swap):
             if self.relabel_swaps:
                 q0, q1 = op.qubit0, op.qubit1
+                self._layout_tuple = None
                 self.layout[q0], self.layout[q1] = self.layout[q1], self.layout[q0]
                 self._wire_of[q0], self._wire_of[q1] = self._wire_of[q1], self._wire_of[q0]
                 self.relabels += 1
@@ -263,7 +290,7 @@ class _Localiser:
             raise TypeError(f"cannot plan op {op!r}")
 
     def _branch(self, ops: Sequence[ir.Op], loop: bool = False) -> tuple[Step, ...]:
-        inner = _Localiser(self.n, self.num_local, self.layout, relabel_swaps=False)
+        inner = _Localiser(self.n, self.num_local, self.layout, relabel_swaps=False, blocks=self.blocks)
         # a loop pass starts its own count; a branch inside a pass goes on with the pass's
         inner.since_loop = [] if loop else (None if self.since_loop is None else list(self.since_loop))
         body = inner.plan(ops)
@@ -271,7 +298,7 @@ class _Localiser:
         # Undo the branch's exchanges (each is its own inverse), newest first.
         body.extend(reversed(exchanges))
         self.exchanges += 2 * len(exchanges)
-        return tuple(body)
+        return inner.block(body)
 
     def _positions(self, qubits: Sequence[int]) -> tuple[list[int], list[int]]:
         """Positions of ``qubits``, and the indices (into ``qubits``) of those that are rank bits."""
@@ -318,12 +345,12 @@ def plan_program(
         raise ValueError(f"expecting 0 <= num_local <= {n}, got {num_local}")
     layout = tuple(initial_layout) if initial_layout is not None else tuple(range(n))
     localiser = _Localiser(n, num_local, layout, relabel_swaps=True)
-    steps = localiser.plan(program.ops)
+    steps = localiser.block(localiser.plan(program.ops))
     return Plan(
         num_qubits=n,
         num_local=num_local,
         num_global=n - num_local,
-        steps=tuple(steps),
+        steps=steps,
         initial_layout=layout,
         final_layout=tuple(localiser.layout),
         stats={
@@ -332,6 +359,7 @@ def plan_program(
             "relabelled_swaps": localiser.relabels,
             "rank_conditioned_gates": localiser.rank_gates,
         },
+        blocks=tuple(localiser.blocks),
     )
 
 

@@ -166,6 +166,27 @@ Step = Union[
 ]
 
 
+@dataclass(frozen=True, eq=False)
+class Block:
+    """One block of steps (the top level, a branch, a loop body, a case, a noise branch) and where
+    each of its ops ends: what a checkpoint needs to name a point of the run in terms that do not
+    depend on the number of ranks (engine/checkpoint.py).
+
+    ``ends[k]`` is the number of steps once op ``k`` of the block is done, ``layouts[k]`` the
+    layout there; ``entry`` is the layout before op 0. A block's trailing steps after its last op
+    (the exchanges that put its entry layout back) belong to no op.
+    """
+
+    steps: tuple[Step, ...]
+    ends: tuple[int, ...]
+    layouts: tuple[tuple[int, ...], ...]
+    entry: tuple[int, ...]
+
+    def layout_at(self, ops_done: int) -> tuple[int, ...]:
+        """The layout once ``ops_done`` ops of the block are done."""
+        return self.entry if ops_done == 0 else self.layouts[ops_done - 1]
+
+
 @dataclass
 class Plan:
     num_qubits: int
@@ -175,3 +196,6 @@ class Plan:
     initial_layout: tuple[int, ...]
     final_layout: tuple[int, ...]
     stats: dict = field(default_factory=dict)
+    #: Every block, in the order the planner met them (nested blocks before the block holding
+    #: them; ``steps``' own block last): the same order for any number of ranks.
+    blocks: tuple[Block, ...] = ()

@@ -28,6 +28,7 @@ import aer_mpi.library  # noqa: F401  (QuantumCircuit.save_statevector() & co., 
 from aer_mpi._version import __version__
 from aer_mpi.qobj.assemble import assemble_circuits, bind_parameters
 from aer_mpi.engine import RunControl
+from aer_mpi.engine.checkpoint import stored_seed
 from aer_mpi.errors import AerMPIError, InvalidInputError
 from aer_mpi.service.execution import BACKEND_NAME, execute_qobj
 from aer_mpi.provider.job import AerJob
@@ -346,7 +347,9 @@ class AerMPISimulator(BackendV2):
         circuits = bind_parameters(circuits, merged.pop("parameter_binds", None))
         seed_drawn = merged.get("seed_simulator") is None
         if seed_drawn:
-            merged["seed_simulator"] = _RANDOM.randrange(1 << 62)
+            # a job resumed from a checkpoint goes on with the seed it was started with
+            stored = stored_seed(merged.get("checkpoint_dir"))
+            merged["seed_simulator"] = _RANDOM.randrange(1 << 62) if stored is None else stored
         config = qobj_config(merged)
         qobj = assemble_circuits(circuits, config)
         if merged.get("noise_model") is not None:  # noise (qobj/noise.py)
@@ -362,6 +365,7 @@ class AerMPISimulator(BackendV2):
         job_id = str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4))
         job = AerJob(self, job_id, self._run_job, qobj, control, listener, ignored)
         control.cancel_requested = job.cancel_requested
+        control.checkpoint_requested = job.checkpoint_requested
         job.submit()
         return job
 

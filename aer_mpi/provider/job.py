@@ -45,6 +45,7 @@ class AerJob(JobV1):
         self._args = args
         self._future: Optional[futures.Future] = None
         self._cancel_event = threading.Event()
+        self._checkpoint_event = threading.Event()
 
     # The engine polls this (on rank 0) at its checkpoints.
     def cancel_requested(self) -> bool:
@@ -81,11 +82,14 @@ class AerJob(JobV1):
             futures.wait([self._future], timeout=INTERRUPT_WAIT)
             raise
 
-    def cancel(self) -> bool:
+    def cancel(self, checkpoint: bool = False) -> bool:
         """Attempt to cancel the job.
 
-        A queued job is cancelled at once; a running one stops at its next
-        checkpoint. Returns False when the job has already finished.
+        A queued job is cancelled at once; a running one stops when its ranks
+        next meet. ``checkpoint=True``: a job run with ``checkpoint_dir``
+        writes a checkpoint first (docs/checkpoint.md), to be resumed by
+        running it again with the same directory. Returns False when the job
+        has already finished.
         """
         if self._future is None:
             return False
@@ -93,8 +97,13 @@ class AerJob(JobV1):
             return True
         if self._future.done():
             return False
+        if checkpoint:
+            self._checkpoint_event.set()
         self._cancel_event.set()
         return True
+
+    def checkpoint_requested(self) -> bool:
+        return self._checkpoint_event.is_set()
 
     def status(self) -> JobStatus:
         """Gets the status of the job by querying the Python's future.

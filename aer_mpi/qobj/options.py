@@ -96,6 +96,34 @@ def _directory(value: Any) -> bool:
     return isinstance(value, (str, os.PathLike)) and bool(os.fspath(value))
 
 
+def parse_period(value: Any) -> float:
+    """Seconds in ``90``, ``"90s"``, ``"10m"``, ``"2h"``; raises ``InvalidInputError`` otherwise."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidInputError(f"checkpoint period {value!r}: expecting seconds, or a number with s, m or h (90s, 10m, 2h)")
+    text = str(value).strip().lower()
+    scale = 1.0
+    if text and text[-1] in units:
+        scale, text = units[text[-1]], text[:-1]
+    try:
+        seconds = float(text) * scale
+    except ValueError:
+        raise InvalidInputError(
+            f"checkpoint period {value!r}: expecting seconds, or a number with s, m or h (90s, 10m, 2h)"
+        ) from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise InvalidInputError(f"checkpoint period {value!r}: expecting a duration > 0 (90s, 10m, 2h)")
+    return seconds
+
+
+def _period(value: Any) -> bool:
+    try:
+        parse_period(value)
+    except InvalidInputError:
+        return False
+    return True
+
+
 def _progress(value: Any) -> bool:
     if isinstance(value, bool) or value in PROGRESS_STYLES:
         return True
@@ -248,6 +276,14 @@ _ROWS = (
     RunOption("statevector_dir", None, _directory,
               "a directory (each circuit's final state is written there as <name>.npy)",
               to_qobj=os.fspath, help="set per experiment as RunConfig.statevector_path by service/plan_jobs.py"),
+    # checkpoint and restart (docs/checkpoint.md)
+    RunOption("checkpoint_dir", None, _directory,
+              "a directory (the job's checkpoints are kept there; a checkpoint found there is resumed)",
+              None, "checkpoint_dir", to_qobj=os.fspath,
+              help="keep checkpoints here; a job run again with the same directory resumes from its last one"),
+    RunOption("checkpoint_every_seconds", None, _period, "a duration > 0: seconds, or '90s', '10m', '2h'",
+              "seconds", "checkpoint_every_seconds", parse_period, to_qobj=parse_period, normalise=parse_period,
+              help="period of the checkpoints (None: only on SIGTERM/SIGUSR1 or cancel(checkpoint=True))"),
     # performance (docs/performance.md); names as in Qiskit Aer where Aer has them
     RunOption("fusion_enable", True, _is_bool, "True or False", None, "fusion_enable", help="gate fusion",
               category=HONOURED),
@@ -396,6 +432,6 @@ def run_config(config: Mapping[str, Any]) -> RunConfig:
 
 __all__ = [
     "CATEGORIES", "DEVICES", "HONOURED", "IGNORED", "IGNORED_OPTIONS", "KERNELS", "METHODS", "OPTIONS", "OWN",
-    "PRECISIONS", "RunOption", "check_options", "defaults", "normalise_options", "plain", "qobj_config",
+    "PRECISIONS", "RunOption", "check_options", "defaults", "normalise_options", "parse_period", "plain", "qobj_config",
     "run_config", "validate_config",
 ]

@@ -9,13 +9,16 @@ differed. The engine's outputs become the Result (``results``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import os
 import time
 from typing import Any, Callable, Optional
 
 from aer_mpi._version import __version__
 from aer_mpi.comm import Collective
 from aer_mpi.engine import RunControl, run_experiment
+from aer_mpi.engine.checkpoint import JobCheckpoints
 from aer_mpi.engine.interrupts import stop_requested
 from aer_mpi.qobj.model import Qobj
 from aer_mpi.service.plan_jobs import share_plan
@@ -54,27 +57,41 @@ def execute_qobj(
     from qiskit.result import Result
 
     start = time.perf_counter()
+    control = control or RunControl()
+    # Checkpoints (engine/checkpoint.py): opened before planning, so a refused one changes nothing.
+    store = _open_checkpoints(qobj, comm)
+    if store is not None:
+        control = dataclasses.replace(control, checkpoints=store)
     plan = share_plan(qobj, comm)
     planned = plan.experiments
+    finished = dict(store.finished) if store is not None else {}
     results = []
     failures: list[BaseException] = []
     cancelled: Optional[JobCancelledError] = None
     # Circuits too small to shard run whole, several ranks at a time (small_circuits.py).
-    parallel = run_small_experiments(planned, comm, control, on_experiment)
-    for outcome in parallel.values():
+    parallel = run_small_experiments(planned, comm, control, on_experiment, skip=set(finished))
+    for index, outcome in parallel.items():
         if isinstance(outcome, ExperimentFailure) and outcome.cancelled:
             cancelled = JobCancelledError(outcome.message)
+        elif store is not None:
+            store.finished[index] = outcome
+    if cancelled is not None and store is not None:
+        _stop_with_checkpoint(comm, control, store, planned, finished)
     for index, (program, config, header) in enumerate(planned):
-        if index in parallel:
+        if index in finished:  # finished before the checkpoint this job resumed from
+            output = finished[index]
+        elif index in parallel:
             output = parallel[index]
-        elif cancelled is not None or _stop_agreed(comm, control):
-            # a short circuit may have no checkpoint of its own: the ranks agree before each one
+        elif cancelled is not None or _stop_agreed(comm, control, store, index):
+            # a short circuit may have no meeting of its own: the ranks agree before each one
             cancelled = cancelled or JobCancelledError("the job was cancelled")
             output = ExperimentFailure.of(JobCancelledError("the job was cancelled before it ran"), 0)
         else:
             if on_experiment is not None:
                 on_experiment(index, len(planned), program.name)
             started = time.time()
+            if store is not None:
+                store.experiment = index
             try:
                 output = run_experiment(program, config, comm, control)
             except JobCancelledError as exc:
@@ -86,6 +103,8 @@ def execute_qobj(
                 # run_experiment raises the same error on every rank (agreed or broadcast)
                 failures.append(exc)
                 output = ExperimentFailure.of(exc, 0)
+            if store is not None and not (isinstance(output, ExperimentFailure) and output.cancelled):
+                store.finished[index] = output
         if isinstance(output, ExperimentFailure):
             if not output.cancelled and index in parallel:
                 failures.append(_rebuilt(output))
@@ -109,15 +128,67 @@ def execute_qobj(
     if cancelled is not None:
         cancelled.result = result  # type: ignore[attr-defined]
         raise cancelled
+    if store is not None:
+        store.remove(comm)  # the job is done: its checkpoint would only repeat it
     if failures and not any(r.success for r in results):
         raise failures[0]
     return result
 
 
-def _stop_agreed(comm: Any, control: Optional[RunControl]) -> bool:
-    """Collective: whether any rank's job was cancelled or got a stop signal."""
-    stop = stop_requested() is not None or bool(control is not None and control.cancel_requested())
-    return any(Collective(comm).allgather(stop))
+def _stop_agreed(comm: Any, control: RunControl, store: Optional[JobCheckpoints], index: int) -> bool:
+    """Collective, before experiment ``index``: whether any rank's job was cancelled or got a stop
+    signal. With checkpoints, one is written here first when a signal or ``cancel(checkpoint=True)``
+    asked for it, or when the period has passed."""
+    signal = stop_requested() is not None
+    cancel = bool(control.cancel_requested())
+    keep = store is not None and (signal or bool(control.checkpoint_requested()))
+    due = store is not None and comm.Get_rank() == 0 and store.due()
+    votes = Collective(comm).allgather((signal or cancel, keep, due))
+    if store is not None and any(v[1] or v[2] for v in votes):
+        store.experiment = index
+        store.write(Collective(comm))
+    return any(v[0] or v[1] for v in votes)
+
+
+def _stop_with_checkpoint(comm: Any, control: RunControl, store: JobCheckpoints, planned: list,
+                          finished: dict) -> None:
+    """Small circuits were stopped: keep those that finished in a checkpoint, when a signal or
+    ``cancel(checkpoint=True)`` asked for one (collective)."""
+    keep = stop_requested() is not None or bool(control.checkpoint_requested())
+    if any(Collective(comm).allgather(keep)):
+        store.experiment = next((i for i in range(len(planned)) if i not in store.finished), len(planned))
+        store.write(Collective(comm))
+
+
+def _open_checkpoints(qobj: Optional[Qobj], comm: Any) -> Optional[JobCheckpoints]:
+    """Collective: the job's checkpoints when its config names a directory (rank 0's Qobj decides)."""
+    settings = None
+    if comm.Get_rank() == 0 and qobj is not None and qobj.config.get("checkpoint_dir"):
+        config = qobj.config
+        settings = (os.fspath(config["checkpoint_dir"]), job_fingerprint(qobj), int(config["seed_simulator"]),
+                    config.get("checkpoint_every_seconds"))
+    settings = Collective(comm).bcast(settings)
+    if settings is None:
+        return None
+    return JobCheckpoints.open(comm, *settings)
+
+
+#: Options that change how a job runs but not its results: a checkpoint resumes under other values.
+RESUMABLE_OPTIONS = frozenset({
+    "checkpoint_dir", "checkpoint_every_seconds", "seed_simulator", "max_memory_mb", "buffer_mb",
+    "max_parallel_threads", "threads_per_rank", "statevector_parallel_threshold", "parallel_experiments",
+    "max_parallel_experiments",
+})
+
+
+def job_fingerprint(qobj: Qobj) -> str:
+    """A hash of the circuits and of the options that decide the results (not the seed: checked apart)."""
+    from types import SimpleNamespace
+
+    from aer_mpi.service.agreement import fingerprint
+
+    config = {k: v for k, v in qobj.config.items() if k not in RESUMABLE_OPTIONS}
+    return fingerprint(SimpleNamespace(config=config, experiments=qobj.experiments), seed_drawn=True)
 
 
 def _rebuilt(failure: ExperimentFailure) -> Exception:

@@ -173,7 +173,7 @@ class WorkerPool:
                     raise self._unresponsive(job_id, silent, cancelled=cancel_sent is not None)
                 if cancel_sent is None and control.cancel_requested():
                     try:
-                        command.send(("cancel", job_id))
+                        command.send(("cancel", job_id, bool(control.checkpoint_requested())))
                     except OSError as exc:
                         raise self._send_failed(job_id, exc, True) from None
                     cancel_sent = now

@@ -149,8 +149,9 @@ def run_small_experiments(
     comm: Any,
     control: Optional[RunControl] = None,
     on_experiment: Optional[Callable[[int, int, str], None]] = None,
+    skip: frozenset = frozenset(),
 ) -> dict[int, Any]:
-    """Run the small experiments of ``planned`` whole, in parallel (collective).
+    """Run the small experiments of ``planned`` whole, in parallel (collective); not those in ``skip``.
 
     Returns index -> output on every rank (large arrays on rank 0 only), or
     index -> ``ExperimentFailure`` for a circuit that failed or was cancelled
@@ -161,7 +162,7 @@ def run_small_experiments(
 
     control = control or RunControl()
     size, rank = comm.Get_size(), comm.Get_rank()
-    indices = small_experiments(planned, size)
+    indices = [i for i in small_experiments(planned, size) if i not in skip]
     if not indices:
         return {}
     collective = Collective(comm)

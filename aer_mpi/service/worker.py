@@ -102,6 +102,8 @@ class _CancelWatch:
         self.link = link
         self.job_id = job_id
         self.cancel = False
+        #: ``cancel(checkpoint=True)``: stop after a checkpoint (when the job keeps them).
+        self.checkpoint = False
         self.leave = False
         self.hangup = False
 
@@ -113,6 +115,7 @@ class _CancelWatch:
                 message = self.link.recv()
                 if message[0] == "cancel" and message[1] == self.job_id:
                     self.cancel = True
+                    self.checkpoint = len(message) > 2 and bool(message[2])
                 elif message[0] == "shutdown":
                     self.cancel = self.leave = True
         except (EOFError, OSError):  # the user's process is gone
@@ -173,7 +176,7 @@ def _serve_rank0(comm: Any, link: Any) -> bool:
             _send_command(comm, ("run", job_id))
             watch = _CancelWatch(link, job_id)
             try:
-                reply = ("done", job_id, execute_qobj(qobj, job_id, comm, RunControl(cancel_requested=watch)))
+                reply = ("done", job_id, execute_qobj(qobj, job_id, comm, RunControl(cancel_requested=watch, checkpoint_requested=lambda: watch.checkpoint)))
             except Exception as exc:
                 reply = _reply_for(exc, job_id)
             finally:
