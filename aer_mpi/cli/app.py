@@ -11,8 +11,9 @@ writes its part of each final state into one ``.npy`` file per circuit.
 Exit status: 0 success; 2 bad usage or input (a missing or malformed file, an
 output that cannot be written); 1 the run failed (not enough memory, an
 error on a rank, or some circuit of the batch failed: the others are written);
-130 interrupted (SIGINT), 143 terminated (SIGTERM): the finished circuits are
-written, the others marked cancelled. Errors are one line on stderr, from rank 0.
+130 interrupted (SIGINT), 143 terminated (SIGTERM), 138 (SIGUSR1): the finished
+circuits are written, the others marked cancelled; with ``--checkpoint DIR``
+a checkpoint is written first, and the same command resumes from it. Errors are one line on stderr, from rank 0.
 This module knows the backend and the engine's settings, not the kernels.
 """
 
@@ -40,6 +41,7 @@ from aer_mpi.cli.errors import (
 from aer_mpi.cli.info import command_info
 from aer_mpi.cli.inputs import Source, read_sources
 from aer_mpi.cli.outputs import check_output, check_statevector_dir, results_document, write_json_atomically
+from aer_mpi.engine.checkpoint import stored_seed
 from aer_mpi.engine.interrupts import install_signal_handlers, request_stop, stop_requested
 from aer_mpi.qobj.options import OPTIONS, PRECISIONS, PROGRESS_STYLES
 
@@ -100,6 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Qiskit Aer noise model, as json.dump(noise_model.to_dict(serializable=True), file); "
         "simulated by trajectories, one per shot",
     )
+    run.add_argument(  # checkpoint and restart (docs/checkpoint.md)
+        "--checkpoint", metavar="DIR", default=None,
+        help="keep checkpoints in DIR (on a file system all ranks share); if DIR holds one of this job, "
+        "resume from it. A checkpoint is written on SIGTERM or SIGUSR1 (then the run stops) and every "
+        "--checkpoint-every",
+    )
+    run.add_argument(
+        "--checkpoint-every", metavar="PERIOD", default=None, type=_period_type,
+        help="write a checkpoint every PERIOD (90s, 10m, 2h) as well; needs --checkpoint or --resume",
+    )
+    run.add_argument(
+        "--resume", metavar="DIR", default=None,
+        help="resume from the checkpoint in DIR (as --checkpoint DIR, but DIR must hold one); the same "
+        "files and options as the run that wrote it, at any number of ranks",
+    )
     noise = run.add_mutually_exclusive_group()
     noise.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr (errors still print)")
     noise.add_argument(
@@ -113,6 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print it as JSON")
     info.set_defaults(handler=command_info)
     return parser
+
+
+def _period_type(text: str) -> float:
+    from aer_mpi.errors import InvalidInputError
+    from aer_mpi.qobj.options import parse_period
+
+    try:
+        return parse_period(text)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _option_type(name: str):
@@ -149,10 +176,38 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Source], int]:
     """On rank 0: the circuits and the seed, after checking every input and output."""
     check_output(args.output, args.files)  # hardening: -o may not name an input file
     sources = read_sources(args.files)
+    directory = checkpoint_dir(args)
     if args.save_statevector is not None:  # last: it creates the directory
         check_statevector_dir(args.save_statevector)
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 62)
+    seed = args.seed
+    if seed is None:  # a resumed job goes on with the seed it was started with
+        seed = stored_seed(directory)
+    if seed is None:
+        seed = random.SystemRandom().randrange(1 << 62)
     return sources, seed
+
+
+def checkpoint_dir(args: argparse.Namespace) -> Optional[str]:
+    """The checkpoint directory of ``--checkpoint`` / ``--resume`` (checked), or None."""
+    import os
+
+    from aer_mpi.engine.checkpoint import MANIFEST
+
+    if args.checkpoint is not None and args.resume is not None and args.checkpoint != args.resume:
+        raise CliError("--checkpoint and --resume name different directories: give one of them", EXIT_BAD_INPUT)
+    directory = args.resume or args.checkpoint
+    if directory is None:
+        if args.checkpoint_every is not None:
+            raise CliError("--checkpoint-every needs --checkpoint DIR (where to keep them)", EXIT_BAD_INPUT)
+        return None
+    if args.resume is not None and not os.path.isfile(os.path.join(directory, MANIFEST)):
+        raise CliError(f"--resume {directory}: no checkpoint there (no {MANIFEST}): check the path, or use "
+                       f"--checkpoint {directory} to start a run that keeps checkpoints there", EXIT_BAD_INPUT)
+    for path in args.files + [args.output]:
+        if os.path.abspath(path) == os.path.abspath(directory):
+            raise CliError(f"--checkpoint {directory} is also an input or the output: choose another directory",
+                           EXIT_BAD_INPUT)
+    return directory
 
 
 def _share(comm: Any, compute: Any) -> Any:
@@ -191,7 +246,8 @@ def _read_noise_model(path: str) -> dict:
 def command_run(args: argparse.Namespace) -> int:
     import signal
 
-    previous = install_signal_handlers()
+    # SIGUSR1: what Slurm's --signal=B:USR1@120 forwards before a time limit
+    previous = install_signal_handlers((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1))
     try:
         return _command_run(args)
     finally:  # main() may be called in a process that goes on (tests, a wrapper)
@@ -245,6 +301,11 @@ def _command_run(args: argparse.Namespace) -> int:
     options["parallel_experiments"] = args.parallel_experiments
     if noise_model is not None:
         options["noise_model"] = noise_model
+    directory = args.resume or args.checkpoint
+    if directory is not None:
+        options["checkpoint_dir"] = directory
+        if args.checkpoint_every is not None:
+            options["checkpoint_every_seconds"] = args.checkpoint_every
     try:
         job = backend.run([s.circuit for s in sources], **options)
         result = job.result()
@@ -294,6 +355,9 @@ def _command_run(args: argparse.Namespace) -> int:
             done = sum(1 for experiment in result.results if experiment.success)
             print(f"{PROG}: interrupted: {done} of {len(result.results)} circuits finished, "
                   f"written to {args.output}", file=sys.stderr, flush=True)
+            if directory is not None:
+                print(f"{PROG}: checkpoint in {directory}: run the same command again (or with --resume "
+                      f"{directory}) to go on", file=sys.stderr, flush=True)
         status = _interrupted_status()
     return status
 

@@ -282,7 +282,8 @@ _ROWS = (
               None, "checkpoint_dir", to_qobj=os.fspath,
               help="keep checkpoints here; a job run again with the same directory resumes from its last one"),
     RunOption("checkpoint_every_seconds", None, _period, "a duration > 0: seconds, or '90s', '10m', '2h'",
-              "seconds", "checkpoint_every_seconds", parse_period, to_qobj=parse_period, normalise=parse_period,
+              "seconds", "checkpoint_every_seconds", parse_period, to_qobj=parse_period,
+              normalise=lambda v: parse_period(v) if _period(v) else v,
               help="period of the checkpoints (None: only on SIGTERM/SIGUSR1 or cancel(checkpoint=True))"),
     # performance (docs/performance.md); names as in Qiskit Aer where Aer has them
     RunOption("fusion_enable", True, _is_bool, "True or False", None, "fusion_enable", help="gate fusion",

@@ -128,7 +128,7 @@ def execute_qobj(
     if cancelled is not None:
         cancelled.result = result  # type: ignore[attr-defined]
         raise cancelled
-    if store is not None:
+    if store is not None and success:
         store.remove(comm)  # the job is done: its checkpoint would only repeat it
     if failures and not any(r.success for r in results):
         raise failures[0]

@@ -1,0 +1,147 @@
+"""Checkpoint and restart from the Python API (issue 11), in this process (one rank).
+
+``cancel(checkpoint=True)`` stops a run after a checkpoint; running the same
+circuits with the same ``checkpoint_dir`` resumes it, bit for bit (saved
+statevector, counts, memory); the directory is emptied once the job is
+done. A checkpoint of another job, or a damaged one, is refused with one
+clear error and the directory is left exactly as it was. The multi-rank
+cases (SIGTERM, SIGKILL, other rank counts) are in tests/cli/test_cli_checkpoint.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent import futures
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit
+
+from aer_mpi import AerMPISimulator
+from aer_mpi.engine.checkpoint import MANIFEST, CheckpointError
+from conftest import long_circuit, save_statevector
+
+
+def dynamic_circuit(n=12, layers=40):
+    qc = QuantumCircuit(n, n + 1)
+    for layer in range(layers):
+        qc.h(range(n))
+        qc.cx(range(layer % 2, n - 1, 2), range(layer % 2 + 1, n, 2))
+        if layer % 10 == 5:
+            qc.measure(layer % n, layer % n)
+            with qc.if_test((qc.clbits[layer % n], 1)):
+                qc.rx(0.3, (layer + 1) % n)
+            qc.reset((layer + 2) % n)
+    qc.measure(range(n), range(n))
+    return qc
+
+
+def wait_for_checkpoint(directory, job, limit=60):
+    """Wait until a periodic checkpoint of the engine is on disk (the run is mid-way)."""
+    path = os.path.join(directory, MANIFEST)
+    deadline = time.monotonic() + limit
+    while True:
+        if os.path.exists(path):
+            try:
+                with open(path) as handle:
+                    if json.load(handle).get("point"):
+                        return
+            except ValueError:
+                pass
+        assert not job.done(), "the run ended before its first checkpoint: make it longer"
+        assert time.monotonic() < deadline, "no checkpoint was written"
+        time.sleep(0.02)
+
+
+def snapshot_of(directory):
+    """Every file's name, size and content hash: to show nothing changed."""
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        with open(os.path.join(directory, name), "rb") as handle:
+            out[name] = hash(handle.read())
+    return out
+
+
+def stopped_run(backend, circuits, directory, **options):
+    job = backend.run(circuits, checkpoint_dir=str(directory), checkpoint_every_seconds=0.05, **options)
+    wait_for_checkpoint(str(directory), job)
+    assert job.cancel(checkpoint=True)
+    with pytest.raises(futures.CancelledError, match="checkpoint"):
+        job.result(timeout=120)
+    assert os.path.exists(os.path.join(directory, MANIFEST))
+
+
+@pytest.mark.parametrize("kind", ["static", "dynamic"])
+def test_cancel_with_checkpoint_then_resume_is_bit_identical(tmp_path, kernels, kind):
+    backend = AerMPISimulator()
+    if kind == "static":
+        circuit = save_statevector(long_circuit(14, 120))
+    else:
+        circuit = dynamic_circuit()
+    options = dict(shots=200, seed_simulator=17, memory=True)
+    reference = backend.run(circuit, **options).result()
+    stopped_run(backend, circuit, tmp_path / "ck", **options)
+    resumed = backend.run(circuit, checkpoint_dir=str(tmp_path / "ck"), **options).result()
+    assert resumed.get_memory() == reference.get_memory()
+    assert resumed.get_counts() == reference.get_counts()
+    if kind == "static":
+        assert np.array_equal(np.asarray(resumed.get_statevector()), np.asarray(reference.get_statevector()))
+    meta = resumed.results[0].metadata["checkpoint"]
+    assert meta["resumed_from"]["experiment"] == 0
+    assert os.listdir(tmp_path / "ck") == []  # done: nothing left to resume
+
+
+def test_resume_without_a_seed_takes_the_checkpoints_seed(tmp_path):
+    backend = AerMPISimulator()
+    circuit = long_circuit(14, 400)
+    stopped_run(backend, circuit, tmp_path / "ck", shots=100)
+    seed = json.loads((tmp_path / "ck" / MANIFEST).read_text())["seed"]
+    resumed = backend.run(circuit, checkpoint_dir=str(tmp_path / "ck"), shots=100).result()
+    assert resumed.results[0].metadata["seed_simulator"] == seed
+    assert resumed.get_counts() == backend.run(circuit, shots=100, seed_simulator=seed).result().get_counts()
+
+
+def test_another_job_or_a_damaged_checkpoint_is_refused_and_left_as_it_was(tmp_path):
+    backend = AerMPISimulator()
+    circuit = long_circuit(14, 400)
+    directory = tmp_path / "ck"
+    stopped_run(backend, circuit, directory, shots=100, seed_simulator=5)
+    before = snapshot_of(directory)
+
+    other = long_circuit(14, 401)
+    with pytest.raises(CheckpointError, match="another job"):
+        backend.run(other, checkpoint_dir=str(directory), shots=100, seed_simulator=5).result()
+    with pytest.raises(CheckpointError, match="another job"):
+        backend.run(circuit, checkpoint_dir=str(directory), shots=101, seed_simulator=5).result()
+    with pytest.raises(CheckpointError, match="seed_simulator=5"):
+        backend.run(circuit, checkpoint_dir=str(directory), shots=100, seed_simulator=6).result()
+    assert snapshot_of(directory) == before
+
+    # a flipped byte in the state file
+    state = next(p for p in directory.iterdir() if p.name.startswith("state-"))
+    data = bytearray(state.read_bytes())
+    data[-5] ^= 0xFF
+    state.write_bytes(bytes(data))
+    damaged = snapshot_of(directory)
+    with pytest.raises(CheckpointError, match="damaged"):
+        backend.run(circuit, checkpoint_dir=str(directory), shots=100, seed_simulator=5).result()
+    assert snapshot_of(directory) == damaged
+
+    # a manifest that is not JSON
+    (directory / MANIFEST).write_text("{not json")
+    damaged = snapshot_of(directory)
+    with pytest.raises(CheckpointError, match="damaged"):
+        backend.run(circuit, checkpoint_dir=str(directory), shots=100, seed_simulator=5).result()
+    assert snapshot_of(directory) == damaged
+
+
+def test_checkpoint_options_are_checked():
+    backend = AerMPISimulator()
+    qc = QuantumCircuit(1)
+    for bad in (0, -1, "soon", float("inf"), True):
+        with pytest.raises(Exception, match="checkpoint_every_seconds"):
+            backend.run(qc, checkpoint_every_seconds=bad)
+    backend.set_options(checkpoint_every_seconds="10m")
+    assert backend.options.checkpoint_every_seconds == 600.0
