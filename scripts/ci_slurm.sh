@@ -9,7 +9,10 @@
 #      circuits, with --save-statevector; counts and states are checked;
 #   2. slurm/aer-mpi-array.sbatch: a job array, one task per circuit file;
 #   3. a job on a malformed file, which must fail (non-zero, file named);
-#   4. slurm/aer-mpi.sbatch again, started with the mpich wheel's mpiexec.
+#   4. slurm/aer-mpi.sbatch again, started with the mpich wheel's mpiexec;
+#   5. slurm/aer-mpi-requeue.sbatch with a 2-minute time limit on a run that
+#      needs longer: it must checkpoint at SIGUSR1, requeue itself, resume,
+#      and end with results equal to an uninterrupted run's.
 # Exit status: 0 when all pass, 1 when any fails; 0 with a "SKIPPED: <why>"
 # line when root or apt-get is missing (1 instead if CI_SLURM_REQUIRED=1, for
 # a CI that must run it). CI_SLURM_KEEP=1 keeps the work directory.
@@ -166,6 +169,22 @@ circuit = random_circuit(10, 8, max_operands=2, seed=3, measure=True)
 open(sys.argv[1], "w").write(qasm2.dumps(circuit))
 PY
 printf 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nh q[0]\ncx q[0],q[1];\n' > "$JOBS/bad/broken.qasm"
+# 5. a run longer than its time limit: circuits that take a few minutes at 2 ranks
+mkdir -p "$JOBS/long"
+"$PYTHON" - "$JOBS/long" "${CI_SLURM_LONG_LAYERS:-260}" <<'PY' || fail "could not write the long circuits"
+import sys
+directory, layers = sys.argv[1], int(sys.argv[2])
+for k in range(4):
+    n = 20
+    lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', f"qreg q[{n}];", f"creg c[{n}];"]
+    for layer in range(layers):
+        for q in range(n):
+            lines.append(f"rx({0.1 + 0.01 * ((layer + q + k) % 7)}) q[{q}];")
+        for q in range(layer % 2, n - 1, 2):
+            lines.append(f"cx q[{q}],q[{q + 1}];")
+    lines.append("measure q -> c;")
+    open(f"{directory}/long{k}.qasm", "w").write("\n".join(lines) + "\n")
+PY
 chmod -R a+rwX "$JOBS"
 cd "$JOBS"
 
@@ -191,6 +210,13 @@ AER_MPI_CIRCUITS="bad/broken.qasm" AER_MPI_OUTPUT=bad.json submit bad --ntasks=2
 # 4. the same job as 1 started with the wheel's mpiexec (hydra finds the allocation itself)
 AER_MPI_LAUNCHER=mpiexec AER_MPI_CIRCUITS="circuits/bell.qasm" AER_MPI_SHOTS=20000 AER_MPI_SEED=5 \
 AER_MPI_OUTPUT=mpiexec.json submit mpiexec --ntasks=2 --output=mpiexec.log "$REPO/slurm/aer-mpi.sbatch"
+# 5. the long run under a 2-minute limit: SIGUSR1 about 40 s before it, requeue, resume
+AER_MPI_CIRCUITS="long/*.qasm" AER_MPI_SHOTS=1000 AER_MPI_SEED=9 AER_MPI_OUTPUT=requeue.json \
+AER_MPI_CHECKPOINT_DIR=requeue-ck AER_MPI_CHECKPOINT_EVERY=20s \
+submit requeue --ntasks=2 --time=2 --signal=B:USR1@40 --output=requeue.log "$REPO/slurm/aer-mpi-requeue.sbatch"
+# ... and the same run, uninterrupted, outside Slurm: the reference
+( cd "$JOBS" && timeout 1200 "$PYTHON" -m aer_mpi run long/*.qasm --shots 1000 --seed 9 -o requeue-reference.json -q \
+  > "$WORK/reference.out" 2>&1; echo $? > "$WORK/reference.status" ) &
 wait
 log "all jobs ended after $((SECONDS - t0)) s"
 
@@ -260,5 +286,24 @@ assert b["results"][0]["counts"] == a["bell"]["counts"], (b["results"][0]["count
 print("  checked: 2 ranks, the same counts as under srun for the same seed")
 PY
 log "4. 2-rank job (mpiexec inside the allocation): passed"
+
+show requeue.log
+status="$(status_of requeue)"
+(( status == 0 )) || fail "the requeued job exited with $status: $(cat "$WORK/requeue.sbatch.out")"
+(( $(cat "$WORK/reference.status") == 0 )) || fail "the reference run failed: $(cat "$WORK/reference.out")"
+attempts="$(grep -c 'attempt [0-9]*:' requeue.log)"
+(( attempts >= 2 )) || fail "the long job was never cut by its time limit and requeued (1 attempt): make it longer (CI_SLURM_LONG_LAYERS)"
+grep -q "requeueing job" requeue.log || fail "the long job did not requeue itself"
+"$PYTHON" - <<'PY' || fail "the requeued job's results differ from the uninterrupted run's"
+import json
+a = json.load(open("requeue.json"))
+b = json.load(open("requeue-reference.json"))
+assert a["success"] and b["success"], (a["status"], b["status"])
+for x, y in zip(a["results"], b["results"]):
+    assert x["name"] == y["name"] and x["counts"] == y["counts"], x["name"]
+print(f"  checked: {len(a['results'])} circuits, the same counts as the uninterrupted run")
+PY
+[[ ! -e requeue-ck/manifest.json ]] || fail "the finished job left its checkpoint behind"
+log "5. time-limited job: checkpointed at SIGUSR1, requeued, resumed over $attempts attempts, same results: passed"
 
 log "PASSED: slurm/ scripts ran under Slurm with sbatch --wait, $((SECONDS - START)) s in all"
