@@ -344,6 +344,10 @@ class AerMPISimulator(BackendV2):
         options = {k: v for k, v in options.items() if not (v is None and OPTIONS[k].none_is_default)}
         ignored = sorted(self._ignored_set.union(IGNORED_OPTIONS.intersection(options)))
         merged = {**self.options.__dict__, **options}
+        if self._workers is not None:  # the workers run in a directory of their own: paths are the caller's
+            for key in ("statevector_dir", "checkpoint_dir"):
+                if merged.get(key):
+                    merged[key] = os.path.abspath(os.fspath(merged[key]))
         circuits = bind_parameters(circuits, merged.pop("parameter_binds", None))
         seed_drawn = merged.get("seed_simulator") is None
         if seed_drawn:

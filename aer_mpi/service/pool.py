@@ -367,7 +367,8 @@ class WorkerPool:
             result.metadata = dict(result.metadata or {}, workers=self.processes)
             return result
         if kind == "cancelled":
-            raise JobCancelledError(f"job {job_id} was cancelled on the workers")
+            why = reply[2] if len(reply) > 2 else "the job was cancelled"
+            raise JobCancelledError(f"job {job_id} was cancelled on the workers: {why}")
         if kind == "error":
             error, mpi_failure = reply[2], reply[3]
             if mpi_failure:  # an MPI call failed: a rank is probably gone

@@ -6,7 +6,7 @@ key are in the environment) and says hello; rank 0 then takes commands on
 its connection and passes them to the other ranks:
 
     ("run", job_id, qobj_dict) -> ("done", job_id, Result) | ("error", job_id, exc, mpi_failed)
-                                  | ("cancelled", job_id)
+                                  | ("cancelled", job_id, why)
     ("cancel", job_id)         -> the running job stops at its next checkpoint
     ("shutdown",)              -> every rank leaves
 
@@ -143,7 +143,7 @@ def _reply_for(error: BaseException, job_id: str) -> tuple:
     from aer_mpi.service.pool import portable_error
 
     if isinstance(error, JobCancelledError):
-        return ("cancelled", job_id)
+        return ("cancelled", job_id, str(error))
     if not isinstance(error, AerMPIError):
         traceback.print_exc()  # a bug or an MPI failure: keep the details in the workers' log
     mpi_failure = isinstance(error, MPI.Exception)  # a peer is probably gone: the caller looks
@@ -176,7 +176,8 @@ def _serve_rank0(comm: Any, link: Any) -> bool:
             _send_command(comm, ("run", job_id))
             watch = _CancelWatch(link, job_id)
             try:
-                reply = ("done", job_id, execute_qobj(qobj, job_id, comm, RunControl(cancel_requested=watch, checkpoint_requested=lambda: watch.checkpoint)))
+                reply = ("done", job_id, execute_qobj(qobj, job_id, comm, RunControl(
+                    cancel_requested=watch, checkpoint_requested=lambda: watch.checkpoint)))
             except Exception as exc:
                 reply = _reply_for(exc, job_id)
             finally:

@@ -145,3 +145,20 @@ def test_checkpoint_options_are_checked():
             backend.run(qc, checkpoint_every_seconds=bad)
     backend.set_options(checkpoint_every_seconds="10m")
     assert backend.options.checkpoint_every_seconds == 600.0
+
+
+def test_worker_pool_checkpoints_in_the_callers_directory_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative checkpoint_dir is the caller's, not the workers'
+    circuit = long_circuit(16, 300)
+    options = dict(shots=100, seed_simulator=3, memory=True)
+    with AerMPISimulator(processes=2) as backend:
+        reference = backend.run(circuit, **options).result()
+        job = backend.run(circuit, checkpoint_dir="ck", checkpoint_every_seconds=0.05, **options)
+        wait_for_checkpoint("ck", job)
+        assert job.cancel(checkpoint=True)
+        with pytest.raises(futures.CancelledError, match="checkpoint"):
+            job.result(timeout=120)
+        assert (tmp_path / "ck" / MANIFEST).exists()
+        resumed = backend.run(circuit, checkpoint_dir="ck", **options).result()
+    assert resumed.get_memory() == reference.get_memory()
+    assert resumed.results[0].metadata["checkpoint"]["resumed_from"]["ranks"] == 2
