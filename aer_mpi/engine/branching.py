@@ -347,9 +347,9 @@ class Branching:
         engine = {"kind": "dynamic", "where": where, "current": current, "group": _group_record(group),
                   "pending": pending, "replays": list(self.replays), "values": values,
                   "steps_done": self.interpreter.steps_done, "noise_stats": getattr(self, "noise_stats", None)}
-        self.checkpoints.write(shard.collective, engine, states,
-                               {"saves": self.saves.state()} if shard.rank == 0 else None)
-        self.interpreter.checkpoint_written(where)
+        failure = self.checkpoints.write(shard.collective, engine, states,
+                                         {"saves": self.saves.state()} if shard.rank == 0 else None)
+        self.interpreter.checkpoint_written(where, failure)
 
     def _restore(self, resume: dict) -> tuple:
         """Values, the current (group, frame) and the work stack of a checkpoint, states loaded (collective)."""

@@ -38,6 +38,7 @@ import os
 import pickle
 import secrets
 import stat
+import sys
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -93,8 +94,11 @@ class JobCheckpoints:
     finished: dict = field(default_factory=dict)
     #: The experiment running now.
     experiment: int = 0
-    #: The engine's part to resume ``experiment`` from (None: start it from the beginning).
+    #: The engine's part to resume experiment ``resume_experiment`` from (None: nothing to resume).
     resume: Optional[dict] = None
+    resume_experiment: int = -1
+    #: Why checkpoints could not be written (the run went on without them).
+    failures: list = field(default_factory=list)
     generation: int = 0
     last_written: float = field(default_factory=time.monotonic)
     #: Checkpoints written by this run: count, seconds, bytes of state.
@@ -128,6 +132,7 @@ class JobCheckpoints:
             store.generation = packet["generation"]
             store.experiment = packet["experiment"]
             store.resume = packet["engine"]
+            store.resume_experiment = packet["experiment"]
             store.finished = packet["finished"]
             store.resumed_from = {"experiment": packet["experiment"], "generation": packet["generation"],
                                   "ranks": packet["ranks"]}
@@ -139,19 +144,39 @@ class JobCheckpoints:
         return self.every_seconds is not None and time.monotonic() - self.last_written >= self.every_seconds
 
     def take_resume(self) -> Optional[dict]:
-        """The engine part to resume the experiment running now from, once."""
+        """The engine part to resume the experiment running now (``experiment``) from, once."""
+        if self.experiment != self.resume_experiment:
+            return None
         part, self.resume = self.resume, None
         return part
 
     # -- writing -----------------------------------------------------------------------------
     def write(self, collective: Collective, engine: Optional[dict] = None,
-              states: tuple = (), rank0_part: Optional[dict] = None) -> None:
+              states: tuple = (), rank0_part: Optional[dict] = None) -> Optional[str]:
         """Write a checkpoint (collective over ``collective``, whose rank 0 is the job's rank 0).
 
         ``states``: ``(array, layout)`` of this rank for every state to keep;
         ``engine``: what the engine needs to go on (the same on every rank);
         ``rank0_part``: more of it that only rank 0 holds (the saves).
+        Returns None, or why it could not be written (a full disk, ...: the
+        same on every rank; the previous checkpoint stays valid, a warning is
+        printed and the run goes on).
         """
+        try:
+            self._write(collective, engine, states, rank0_part)
+        except Exception as exc:  # agreed: every rank is here with the same error
+            if getattr(exc, "_agreed", False) or collective.size == 1:
+                why = str(exc)
+                self.failures.append(why)
+                if collective.rank == 0:
+                    print(f"aer_mpi: warning: could not write a checkpoint in {self.directory}: {why}",
+                          file=sys.stderr, flush=True)
+                return why
+            raise
+        return None
+
+    def _write(self, collective: Collective, engine: Optional[dict], states: tuple,
+               rank0_part: Optional[dict]) -> None:
         start = time.perf_counter()
         generation = self.generation + 1
         files = []
@@ -222,6 +247,8 @@ class JobCheckpoints:
     def metadata(self) -> dict:
         out = {"directory": self.directory, "written": self.written, "seconds": self.seconds,
                "bytes": self.bytes, "every_seconds": self.every_seconds}
+        if self.failures:
+            out["failures"] = list(self.failures)
         if self.resumed_from is not None:
             out["resumed_from"] = self.resumed_from
         return out
@@ -418,7 +445,6 @@ def _load(directory: str, fingerprint: Optional[str], seed: int) -> dict:
             f"{where} was made with seed_simulator={manifest.get('seed')}, this run has {seed}: give that seed "
             f"(or none) to resume, or use another checkpoint directory"
         )
-    _check_private(directory, os.stat(directory))
     snapshot_path = os.path.join(directory, str(manifest.get("snapshot")))
     try:
         payload = _read_private(snapshot_path)

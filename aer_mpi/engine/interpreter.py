@@ -140,10 +140,13 @@ class Interpreter:
             self.checkpoint_due = True
             self.stop_after_checkpoint = self.stop_after_checkpoint or keep
 
-    def checkpoint_written(self, where: str) -> None:
-        """After a checkpoint: go on, or stop (every rank alike) when a stop asked for it."""
+    def checkpoint_written(self, where: str, failure: Optional[str] = None) -> None:
+        """After a checkpoint (or a failed one): go on, or stop (every rank alike) when a stop asked for it."""
         self.checkpoint_due = False
         if self.stop_after_checkpoint:
+            if failure is not None:
+                raise JobCancelledError(f"the job was stopped; the checkpoint at {where} could not be written "
+                                        f"({failure}): the previous one, if any, is kept")
             raise JobCancelledError(f"the job was stopped after a checkpoint ({where}): run it again with the "
                                     f"same checkpoint directory to resume")
 

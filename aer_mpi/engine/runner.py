@@ -225,14 +225,14 @@ def _simulate(
         def at_boundary(i: int) -> None:
             ops_done = index.ops_done(index.top, i)
             where = f"op {ops_done} of {len(plan.blocks[index.top].ends)}"
-            checkpoints.write(
+            failure = checkpoints.write(
                 collective,
                 {"kind": "static", "point": (index.top, ops_done), "steps_done": interpreter.steps_done,
                  "where": where},
                 [(shard.array, plan.blocks[index.top].layout_at(ops_done))],
                 {"saves": saves.state()} if collective.rank == 0 else None,
             )
-            interpreter.checkpoint_written(where)
+            interpreter.checkpoint_written(where, failure)
 
         interpreter.run(plan.steps, lambda step: saves.save(step, _STATIC_SHOTS, hex(0)), start,
                         index.boundaries(index.top) if index is not None else frozenset(), at_boundary)

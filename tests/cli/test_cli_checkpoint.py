@@ -137,11 +137,13 @@ def same_results(resumed: dict, expected: dict) -> None:
 
 
 # (kind, how it is stopped, ranks that write the checkpoint, ranks that resume, kernels):
-# each of 1, 2, 4 ranks writes and resumes, each kind is SIGTERMed and SIGKILLed.
+# each of 1, 2, 4 ranks writes and resumes, each kind is SIGTERMed and SIGKILLed. The users'
+# numba kernels here; both back ends in tests/provider/test_checkpoint_api.py and
+# tests/engine/test_relayout_mpi.py.
 CASES = [
     ("static", "SIGTERM", 2, 4, "numba"),
-    ("static", "SIGKILL", 4, 1, "numpy"),
-    ("dynamic", "SIGTERM", 1, 2, "numpy"),
+    ("static", "SIGKILL", 4, 1, "numba"),
+    ("dynamic", "SIGTERM", 1, 2, "numba"),
     ("dynamic", "SIGKILL", 2, 4, "numba"),
     ("batch", "SIGTERM", 4, 2, "numba"),
     ("batch", "SIGKILL", 1, 1, "numba"),
