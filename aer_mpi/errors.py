@@ -16,6 +16,10 @@ class InvalidInputError(AerMPIError, ValueError):
     """A circuit, option or file that aer_mpi cannot run; the message says what to change."""
 
 
+class CheckpointError(InvalidInputError):
+    """A checkpoint directory that cannot be resumed from (another job, damaged, unsafe): docs/checkpoint.md."""
+
+
 class QobjValidationError(AerMPIError, ValueError):
     """The Qobj does not validate; the message names the field and what is wrong."""
 

@@ -47,16 +47,12 @@ from typing import Any, Optional
 import numpy as np
 
 from aer_mpi.comm import Collective, read_npy_range, write_npy_collective
-from aer_mpi.errors import InvalidInputError
+from aer_mpi.errors import CheckpointError, InvalidInputError
 
 FORMAT = "aer_mpi-checkpoint/1"
 MANIFEST = "manifest.json"
 #: States are checksummed in blocks of 2**CRC_BLOCK_BITS amplitudes (fewer for smaller states).
 CRC_BLOCK_BITS = 16
-
-
-class CheckpointError(InvalidInputError):
-    """A checkpoint directory that cannot be resumed from (another job, damaged, unsafe)."""
 
 
 def stored_seed(directory: Optional[str]) -> Optional[int]:
