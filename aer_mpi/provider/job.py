@@ -18,6 +18,9 @@ from qiskit.providers.jobstatus import JOB_FINAL_STATES
 
 from aer_mpi.errors import JobCancelledError
 
+#: How often a waiting ``result()`` wakes the main thread (so signal handlers run).
+WAKE_SECONDS = 0.2
+
 
 #: Seconds ``result()`` waits, after Ctrl-C cancelled the job, for it to stop.
 INTERRUPT_WAIT = 10.0
@@ -72,7 +75,7 @@ class AerJob(JobV1):
         """
         self._require_submitted()
         try:
-            return self._future.result(timeout=timeout)
+            return self._wait(timeout)
         except JobCancelledError as exc:
             raise futures.CancelledError(str(exc)) from exc
         except KeyboardInterrupt:
@@ -81,6 +84,19 @@ class AerJob(JobV1):
             self.cancel()
             futures.wait([self._future], timeout=INTERRUPT_WAIT)
             raise
+
+    def _wait(self, timeout: Optional[float]) -> Any:
+        """The future's result, waking every WAKE_SECONDS: a signal delivered to another thread
+        (MPI's, the job's) only runs its Python handler when the main thread wakes, and a
+        SIGTERM or SIGUSR1 must reach the job within seconds, not when it ends."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = WAKE_SECONDS if deadline is None else min(WAKE_SECONDS, max(0.0, deadline - time.monotonic()))
+            try:
+                return self._future.result(timeout=wait)
+            except futures.TimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
 
     def cancel(self, checkpoint: bool = False) -> bool:
         """Attempt to cancel the job.
