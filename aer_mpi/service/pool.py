@@ -32,7 +32,9 @@ child) may stop it.
 
 The workers run in a private directory with ``python -P`` (3.11+), so a
 module planted in the user's working directory is never imported by them,
-and their MPI traffic and hydra's advertised address use loopback only.
+and their MPI traffic uses loopback only. With the PyPI mpich they are
+started by its ``mpiexec.gforker``, which listens on no port (hydra's control
+port binds 0.0.0.0); another mpiexec is used as it is.
 """
 
 from __future__ import annotations
@@ -225,6 +227,7 @@ class WorkerPool:
         # The workers are on this machine: their MPI traffic stays on loopback (users' settings kept).
         env.setdefault("FI_TCP_IFACE", "lo")
         env.setdefault("UCX_NET_DEVICES", "lo")
+        env.pop("MPIEXEC_USE_PORT", None)  # gforker: PMI over socket pairs, never a TCP port
         command = [self.mpiexec]
         if is_hydra(self.mpiexec):
             command += ["-iface", "lo"]  # hydra tells the ranks to reach it on 127.0.0.1
