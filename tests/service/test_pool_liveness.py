@@ -6,6 +6,7 @@ Each test starts its own small pool (2 workers) with a short heartbeat timeout.
 
 import ipaddress
 import os
+import shutil
 import signal
 import sys
 import time
@@ -226,3 +227,38 @@ def test_a_worker_silent_in_the_start_up_handshake_is_a_clear_start_error(tmp_pa
         WorkerPool(2, start_timeout=2, heartbeat_timeout=30)
     assert time.monotonic() - started < 15
 
+
+def test_the_rank_that_died_is_named_even_when_the_pool_looks_late(monkeypatch):
+    """The launcher stops the other ranks within milliseconds of one's death; a pool thread
+    that looks only later (a loaded machine) sees every rank gone. Rank 2 of 3 is killed while
+    the pool's thread stalls after each poll: the error still names rank 2 (before, the lowest
+    rank gone, rank 0 or 1, could be named)."""
+    from aer_mpi.service import pool as pool_module
+
+    stall = {"seconds": 0.0}
+    real_wait = pool_module.wait
+
+    def late_wait(*args, **kwargs):
+        ready = real_wait(*args, **kwargs)
+        time.sleep(stall["seconds"])
+        return ready
+
+    monkeypatch.setattr(pool_module, "wait", late_wait)
+    backend = AerMPISimulator(processes=3, heartbeat_timeout=10)
+    pool = backend.workers
+    try:
+        job = backend.run(long_circuit(20, 1000), shots=10, seed_simulator=1)
+        wait_running(job)
+        time.sleep(0.3)
+        family = family_of(pool)
+        stall["seconds"] = 1.5
+        time.sleep(0.1)  # the pool's thread is inside a stall now, or soon
+        os.kill(pool.pids[2], signal.SIGKILL)
+        with pytest.raises(WorkerLostError, match=r"worker rank 2 of 3 \(pid \d+\) died .*\(Killed \(signal 9\)\)") as info:
+            job.result(timeout=60)
+        assert info.value.rank == 2
+        assert gone(family, 10) == []
+        shutil.rmtree(os.path.dirname(pool.log_path), ignore_errors=True)  # kept for the user: ours to remove
+    finally:
+        stall["seconds"] = 0.0
+        backend.close()
