@@ -2,6 +2,9 @@
 
 The world communicator may have any size. The first ``2**g`` ranks work
 (each holds one shard); the rest idle and receive the results at the end.
+An idle rank's stop request (its job's cancel, a signal) still stops the
+run: it sends rank 0 a notice (``comm.StopNotices``), which rank 0's
+``cancel_requested`` hears at its next meeting.
 Every collective here goes through ``Collective`` (errors agreed on), and a
 rank that raises locally joins the next collective with its error, so every
 rank leaves with the same exception and none is left waiting.
@@ -15,17 +18,19 @@ outcome broadcast to every rank.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from aer_mpi import ir
-from aer_mpi.comm import BitSwapExchange, Collective
+from aer_mpi.comm import BitSwapExchange, Collective, StopNotices
 from aer_mpi.engine.branching import Branching
 from aer_mpi.engine.checkpoint import CheckpointError, PlanIndex, load_state
 from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunControl
 from aer_mpi.engine.interpreter import Interpreter, meeting_interval
+from aer_mpi.engine.interrupts import stop_requested
 from aer_mpi.engine.noise import apply_readout, defer_readout, has_noise
 from aer_mpi.engine.output import counts_of, memory_of, small_part
 from aer_mpi.engine import resources
@@ -100,11 +105,13 @@ def run_experiment(
     world.agree(error)
 
     sub = comm.Split(color=0 if is_working else 1, key=rank)
+    # idle ranks' stop requests reach rank 0's meetings (comm/stop_notices.py)
+    notices = StopNotices(comm) if world.size != working else None
     output: Optional[ExperimentOutput] = None
     failure: Optional[BaseException] = None
     try:
         if is_working:
-            output = _run_working(sub, fused, config, control, g, copies, backend)
+            output = _run_working(sub, fused, config, _hearing(control, notices, rank), g, copies, backend)
             output.metadata.update(
                 # One meaning, one name: the exchanges of the naive scheme on the
                 # program as written (unfused), fixed layout, one exchange per gate
@@ -119,6 +126,8 @@ def run_experiment(
         failure = exc
     finally:
         sub.Free()
+    if notices is not None:  # every rank; an idle rank waits here, sending its stop request if any
+        notices.finish(None if is_working else lambda: _stop_asked(control))
 
     # Rank 0 always works; it tells every rank the outcome.
     packet = (("error", failure) if failure is not None else ("ok", small_part(output))) if rank == 0 else None
@@ -150,6 +159,18 @@ def run_experiment(
         )
     output.metadata["time_taken"] = time.perf_counter() - start
     return output
+
+
+def _stop_asked(control: RunControl) -> bool:
+    """This rank's job was cancelled or a signal asked it to stop."""
+    return stop_requested() is not None or bool(control.cancel_requested())
+
+
+def _hearing(control: RunControl, notices: Optional[StopNotices], rank: int) -> RunControl:
+    """Rank 0's control, whose ``cancel_requested`` also hears the idle ranks' notices."""
+    if notices is None or rank != 0:
+        return control
+    return dataclasses.replace(control, cancel_requested=lambda: notices.heard() or bool(control.cancel_requested()))
 
 
 def _run_working(

@@ -44,18 +44,32 @@ MPI_ENV_PREFIXES = ("PMI_", "PMIX_", "OMPI_COMM_WORLD_", "OMPI_UNIVERSE_", "MPI_
 
 
 def find_mpiexec() -> str:
-    """The mpiexec of the MPI that mpi4py uses: $AER_MPI_MPIEXEC, beside Python, or on PATH."""
+    """The launcher of the MPI that mpi4py uses: $AER_MPI_MPIEXEC, beside Python, or on PATH.
+
+    Where MPICH's ``mpiexec.gforker`` lies beside the mpiexec found (the PyPI
+    ``mpich`` wheel ships it), it is chosen: it starts the ranks on this
+    machine with ``fork`` and talks PMI to them over inherited socket pairs,
+    so it listens on no network port (hydra's control port binds 0.0.0.0 for
+    the pool's life, see docs/reliability.md). ``$AER_MPI_MPIEXEC`` is taken
+    as it is.
+    """
     chosen = os.environ.get(ENV_MPIEXEC)
     if chosen:
         return chosen
+    found = None
     for name in ("mpiexec", "mpirun"):
         beside = Path(sys.executable).parent / name
         if beside.exists():
-            return str(beside)
-    for name in ("mpiexec", "mpirun"):
-        found = shutil.which(name)
-        if found:
-            return found
+            found = str(beside)
+            break
+    if found is None:
+        for name in ("mpiexec", "mpirun"):
+            found = shutil.which(name)
+            if found:
+                break
+    if found:
+        gforker = Path(found).with_name("mpiexec.gforker")
+        return str(gforker) if os.access(gforker, os.X_OK) else found
     raise WorkerStartError(
         "no mpiexec found to start the workers: pip install 'aer-mpi[mpich]' (MPI from PyPI), "
         f"or set {ENV_MPIEXEC} to the mpiexec of the MPI that mpi4py was built with"
@@ -119,9 +133,14 @@ def set_socket_timeouts(sock: socket.socket, seconds: float) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
 
+def is_gforker(mpiexec: str) -> bool:
+    """MPICH's fork launcher (no network port; reports each rank's exit, ``[0]1:Return code = ...``)."""
+    return "gforker" in Path(mpiexec).name
+
+
 def is_hydra(mpiexec: str) -> bool:
     """MPICH's hydra launcher (takes ``-iface``): its proxy lies beside it."""
-    return Path(mpiexec).with_name("hydra_pmi_proxy").exists()
+    return not is_gforker(mpiexec) and Path(mpiexec).with_name("hydra_pmi_proxy").exists()
 
 
 def process_alive(pid: int) -> bool:

@@ -32,7 +32,17 @@ child) may stop it.
 
 The workers run in a private directory with ``python -P`` (3.11+), so a
 module planted in the user's working directory is never imported by them,
-and their MPI traffic and hydra's advertised address use loopback only.
+and their MPI traffic uses loopback only. With the PyPI mpich they are
+started by its ``mpiexec.gforker``, which listens on no port (hydra's control
+port binds 0.0.0.0); another mpiexec is used as it is.
+
+Which rank died: when one rank dies, the launcher stops the others, so
+several connections close within milliseconds and the order the pool sees
+them in is not the order they died in. A rank that the launcher stops says
+so on its connection first (``("leaving", "launcher", ...)``, see
+``worker._LastWords``); the rank named is one that died without a word.
+gforker's report of each rank's exit (``[0]1:Return code = 0, signaled with
+Killed``) breaks the remaining ties and gives the reason.
 """
 
 from __future__ import annotations
@@ -70,6 +80,7 @@ from aer_mpi.service.launch import (
     default_heartbeat_timeout,
     find_mpiexec,
     heartbeat_interval,
+    is_gforker,
     is_hydra,
     process_alive,
     set_socket_timeouts,
@@ -86,6 +97,7 @@ class WorkerPool:
         )
         self._owner_pid = os.getpid()  # a forked child must not stop the parent's workers
         self._last_seen: dict[int, float] = {}
+        self._words: dict[int, tuple] = {}  # last words of ranks the launcher stopped
         self.mpiexec = find_mpiexec()
         self._lock = threading.Lock()  # held while a job or a start runs
         self._proc: Optional[subprocess.Popen] = None
@@ -162,10 +174,12 @@ class WorkerPool:
                         closed.append(rank)
                         continue
                     self._last_seen[rank] = now
-                    if rank == 0 and message[0] != "beat":
+                    if message[0] == "leaving":
+                        self._words[rank] = message
+                    elif rank == 0 and message[0] != "beat":
                         return self._finish(message, job_id)
                 if closed:
-                    raise self._lost(job_id, [r for r in closed if r != 0] or [0])
+                    raise self._lost(job_id, [r for r in closed if r != 0] + [r for r in closed if r == 0])
                 if proc.poll() is not None:
                     raise self._lost(job_id)
                 silent = [r for r, seen in self._last_seen.items() if now - seen > self.heartbeat_timeout]
@@ -225,6 +239,8 @@ class WorkerPool:
         # The workers are on this machine: their MPI traffic stays on loopback (users' settings kept).
         env.setdefault("FI_TCP_IFACE", "lo")
         env.setdefault("UCX_NET_DEVICES", "lo")
+        env.pop("MPIEXEC_USE_PORT", None)  # gforker: PMI over socket pairs, never a TCP port
+        self._words = {}
         command = [self.mpiexec]
         if is_hydra(self.mpiexec):
             command += ["-iface", "lo"]  # hydra tells the ranks to reach it on 127.0.0.1
@@ -374,41 +390,82 @@ class WorkerPool:
             if mpi_failure:  # an MPI call failed: a rank is probably gone
                 time.sleep(POLL_SECONDS)
                 if self._lost_ranks() or self._proc is None or self._proc.poll() is not None:
-                    raise self._lost(job_id)
+                    raise self._lost(job_id, replied=True)
             raise error
         raise WorkerLostError(None, f"rank 0 answered {reply!r} to job {job_id}: the workers are confused")
 
-    def _lost_ranks(self) -> list[int]:
-        lost = []
-        for rank, link in self._links.items():
-            if rank == 0:
-                continue  # its link carries replies; its pid tells
+    def _drain(self) -> list[int]:
+        """Read what the links hold (heartbeats, last words); the ranks whose link has closed."""
+        closed = []
+        for rank, link in sorted(self._links.items()):
             try:
-                while link.poll(0):  # heartbeats left from the last job, or the end of the link
-                    if link.recv()[0] != "beat":
-                        break
-            except (EOFError, OSError):
-                lost.append(rank)
+                while link.poll(0):
+                    message = link.recv()
+                    if message[0] == "leaving":
+                        self._words[rank] = message
+            except (EOFError, OSError, ValueError):
+                closed.append(rank)
+        return closed
+
+    def _lost_ranks(self) -> list[int]:
+        """The ranks that are gone: their link closed or their process ended."""
+        lost = self._drain()
         lost += [r for r, pid in self._pids.items() if r not in lost and not process_alive(pid)]
         return sorted(lost)
 
-    def _lost(self, job_id: str, seen: Optional[list[int]] = None) -> WorkerLostError:
+    def _rank_exits(self) -> dict[int, str]:
+        """How each rank ended, as the launcher reported it (after it has cleaned up).
+
+        gforker: ``[0]1:Return code = 0, signaled with Killed`` for a rank that
+        did not exit cleanly; hydra reports one ``EXIT STRING`` for the job
+        (given as rank -1: it does not say which rank).
+        """
+        text = self._log_tail()
+        exits: dict[int, str] = {}
+        names = {signal.strsignal(s): int(s) for s in signal.valid_signals() if signal.strsignal(s)}
+        for rank, code, signame in re.findall(r"\[0\](\d+):Return code = (-?\d+)(?:, signaled with ([^\n]+))?", text):
+            signame = signame.strip()
+            if signame:
+                number = names.get(signame)
+                exits[int(rank)] = f"{signame} (signal {number})" if number else signame
+            else:
+                exits[int(rank)] = f"exit code {code}"
+        match = re.search(r"EXIT STRING: (.+)", text)
+        if match:
+            exits[-1] = match.group(1).strip()
+        return exits
+
+    def _lost(self, job_id: str, seen: Optional[list[int]] = None, replied: bool = False) -> WorkerLostError:
         """After a worker died: name it, stop the rest, and return the error to raise.
 
-        ``seen`` are the ranks whose link closed first (before mpiexec
-        stopped the others), which name the lost rank best.
+        ``seen``: the ranks whose link closed in the poll that noticed it;
+        ``replied``: rank 0 answered (so it was alive after the failure began).
+        The rank named is one that died without last words (the launcher had
+        not stopped it), in the order seen, rank 0 after the others; the
+        launcher's report breaks ties (a rank it stopped with SIGINT or
+        SIGQUIT is not the one lost) and says how the rank ended.
         """
-        lost = sorted(seen) if seen else self._lost_ranks()
-        exit_string = ""
+        closed = self._drain()
+        dead = list(dict.fromkeys([*(seen or []), *[r for r in closed if r != 0], *[r for r in closed if r == 0]]))
+        dead += [r for r, pid in sorted(self._pids.items()) if r not in dead and not process_alive(pid)]
         proc = self._proc
         if proc is not None:
-            try:  # mpiexec reports how the rank ended, once it has cleaned up
+            try:  # the launcher reports how the ranks ended, once it has cleaned up
                 proc.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 pass
-            match = re.search(r"EXIT STRING: (.+)", self._log_tail())
-            if match:
-                exit_string = f" ({match.group(1).strip()})"
+        self._drain()  # last words that came meanwhile
+        exits = self._rank_exits()
+        # gforker stops the other ranks with SIGINT, then SIGQUIT; ours leave with 128 + that signal
+        stopped_by_launcher = (
+            {"Interrupt (signal 2)", "Quit (signal 3)", "exit code 130", "exit code 131"}
+            if is_gforker(self.mpiexec) else set()
+        )
+        lost = [r for r in dead if self._words.get(r, ("leaving", "none"))[1] != "launcher"]
+        if replied and len(lost) > 1:
+            lost = [r for r in lost if r != 0]
+        if len(lost) > 1:
+            lost = [r for r in lost if exits.get(r) not in stopped_by_launcher] or lost
         self._stop(kill=True)
         if self._closed:
             if self._tmpdir:
@@ -417,9 +474,16 @@ class WorkerPool:
         if lost:
             first = lost[0]
             who = f"worker rank {first} of {self.processes} (pid {self._pids.get(first)})"
+            words = self._words.get(first)
+            if words and words[1] == "signal":
+                how = f"{signal.strsignal(words[2])} (signal {words[2]}) from pid {words[3]}"
+            else:
+                how = exits.get(first) or exits.get(-1, "")
         else:
             first = None
             who = f"the workers (mpiexec pid {proc.pid if proc else '?'})"
+            how = exits.get(-1, "")
+        exit_string = f" ({how})" if how else ""
         return WorkerLostError(
             first,
             f"{who} died while job {job_id} ran{exit_string}; the other workers were stopped. "

@@ -21,12 +21,21 @@ connection every ``$AER_MPI_HEARTBEAT_INTERVAL`` seconds, so the pool can
 tell a stopped or wedged rank from a slow job (rank 0's sends share a lock
 with the replies). The start-up handshake is bounded by
 ``$AER_MPI_WORKER_START_TIMEOUT``.
+
+When one rank dies, the launcher stops the others (MPICH's gforker sends
+SIGINT, then SIGQUIT a second later). A rank so stopped first says
+``("leaving", "launcher", signo, sender_pid)`` on its connection
+(``_LastWords``), so the pool tells the rank that died on its own (it said
+nothing) from the ranks the launcher stopped, whatever order their
+connections close in.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import shutil
+import signal
 import socket
 import struct
 import sys
@@ -62,6 +71,16 @@ class _Link:
     def poll(self, timeout: float = 0.0) -> bool:
         return self.connection.poll(timeout)
 
+    def say(self, message: Any, timeout: float) -> None:
+        """Send ``message`` if the link is free within ``timeout`` s (best effort, for last words)."""
+        if self.lock.acquire(timeout=timeout):
+            try:
+                self.connection.send(message)
+            except (OSError, ValueError):
+                pass
+            finally:
+                self.lock.release()
+
     def close(self) -> None:
         self.stopped.set()
         with self.lock:
@@ -74,6 +93,53 @@ class _Link:
                     self.send(("beat",))
                 except (OSError, ValueError):  # the user's process is gone, or the link closed
                     return
+
+
+class _LastWords:
+    """SIGINT or SIGQUIT: tell the pool why this rank leaves, then leave at once.
+
+    When one rank dies, gforker stops the others with SIGINT (SIGQUIT a
+    second later). Both are blocked in every thread and taken by a watcher
+    thread (``sigwaitinfo``, so it works while the main thread waits inside
+    MPI), which says ``("leaving", reason, signo, sender_pid)`` on the link:
+    reason ``"launcher"`` when the signal came from the launcher (this
+    process's parent), ``"signal"`` otherwise. A rank the launcher stopped
+    then tells it "finalize" on its PMI socket before it exits: gforker takes
+    that exit as a normal one, so it reports the rank that died (and how)
+    about a second later instead of sleeping a second more for each rank it
+    stopped. Built in the main thread before any other thread exists, so
+    that every thread (MPI's, numba's, the heartbeat) inherits the mask.
+    """
+
+    SIGNALS = {signal.SIGINT, signal.SIGQUIT}
+    #: Seconds to wait for the launcher's answer to "finalize".
+    FINALIZE_WAIT = 5.0
+
+    def __init__(self) -> None:
+        self.link: Optional[_Link] = None
+        if hasattr(signal, "sigwaitinfo"):  # not on macOS: the launcher's signals act as they would
+            signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
+            threading.Thread(target=self._watch, name="aer_mpi-last-words", daemon=True).start()
+
+    def _watch(self) -> None:
+        info = signal.sigwaitinfo(self.SIGNALS)
+        reason = "launcher" if info.si_pid == os.getppid() else "signal"
+        if self.link is not None:
+            self.link.say(("leaving", reason, info.si_signo, info.si_pid), timeout=1.0)
+        if reason == "launcher":
+            self._pmi_finalize()
+        os._exit(128 + info.si_signo)
+
+    def _pmi_finalize(self) -> None:
+        """PMI-1 ``finalize`` on the launcher's socket (``$PMI_FD``), waiting a bounded time for its ack."""
+        fd = os.environ.get("PMI_FD", "")
+        if not fd.isdigit():
+            return
+        try:
+            os.write(int(fd), b"cmd=finalize\n")
+            select.select([int(fd)], [], [], self.FINALIZE_WAIT)
+        except OSError:
+            pass
 
 
 def _connect(address: str, authkey: bytes, timeout: float) -> Connection:
@@ -219,6 +285,7 @@ def main() -> int:
     if not address or not authkey:
         print("aer_mpi.service.worker is started by AerMPISimulator(processes=P), not by hand", file=sys.stderr)
         return 2
+    last_words = _LastWords()  # before MPI, numba or the heartbeat start threads
     from mpi4py import MPI
 
     import aer_mpi.service.execution  # noqa: F401  (import everything before saying ready)
@@ -228,6 +295,7 @@ def main() -> int:
         start_timeout = float(os.environ.get("AER_MPI_WORKER_START_TIMEOUT", "120"))
         interval = float(os.environ.get("AER_MPI_HEARTBEAT_INTERVAL", "0") or 0)
         link = _Link(_connect(address, bytes.fromhex(authkey), start_timeout), interval)
+        last_words.link = link
         link.send(("hello", comm.Get_rank(), comm.Get_size(), os.getpid()))
         comm.Barrier()
         if comm.Get_rank() == 0:

@@ -92,6 +92,38 @@ def test_small_circuit_batch_is_cancelled_on_every_rank_and_keeps_what_finished(
     good_job_after(backend, comm)
 
 
+@pytest.mark.mpi(ranks=RANKS_WITH_IDLE, timeout=MPI_TIMEOUT)
+def test_cancel_or_a_signal_on_the_last_rank_stops_every_rank_even_an_idle_one(comm):
+    """At 3 ranks the last rank idles while ranks 0 and 1 run: its cancel() and its stop
+    request (a signal that reached it alone) reach rank 0's checkpoints as a notice."""
+    from aer_mpi.engine import interrupts
+
+    backend = AerMPISimulator(comm=comm)
+    last = comm.size - 1
+    job = backend.run(long_circuit(), shots=10, seed_simulator=1)
+    running, seconds, _ = cancel_after(job, comm, 1.5, cancel_rank=last)
+    assert all(state == "RUNNING" for state in running), running
+    assert seconds < CANCEL_WITHIN, seconds
+    assert all(s == "CANCELLED" for s in comm.allgather(job.status().name))
+    good_job_after(backend, comm)
+
+    job = backend.run(long_circuit(), shots=10, seed_simulator=1)
+    time.sleep(1.5)
+    running = comm.allgather(job.status().name)
+    sent = time.monotonic()
+    if comm.rank == last:
+        interrupts.request_stop(signal.SIGTERM)  # as the CLI's handler does
+    try:
+        with pytest.raises(futures.CancelledError):
+            job.result(timeout=60)
+    finally:
+        interrupts.clear_stop()
+    assert all(state == "RUNNING" for state in running), running
+    assert time.monotonic() - sent < CANCEL_WITHIN
+    comm.Barrier()
+    good_job_after(backend, comm)
+
+
 def test_cancel_of_a_finished_job_returns_false():
     from mpi4py import MPI
 

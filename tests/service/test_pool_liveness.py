@@ -4,7 +4,9 @@ loopback-only sockets and a working directory the workers never import from.
 Each test starts its own small pool (2 workers) with a short heartbeat timeout.
 """
 
+import ipaddress
 import os
+import shutil
 import signal
 import sys
 import time
@@ -43,6 +45,84 @@ def family_of(pool):
     root = psutil.Process(pool.mpiexec_pid)
     members = {root.pid} | {c.pid for c in root.children(recursive=True)} | set(pool.pids.values())
     return members
+
+
+def socket_inodes(pids):
+    """{inode: pid} of every socket the processes ``pids`` hold open."""
+    inodes = {}
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes[int(target[len("socket:["):-1])] = pid
+    return inodes
+
+
+def proc_net_address(text):
+    """'0100007F:1F90' (/proc/net/tcp) or its 32-digit IPv6 form -> (ip_address, port)."""
+    address, port = text.split(":")
+    raw = bytes.fromhex(address)
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # each 32-bit word is host order
+    return ipaddress.ip_address(raw), int(port, 16)
+
+
+def listening_sockets(pids):
+    """(pid, table, address, port) of every socket of ``pids`` that can be reached.
+
+    Read from /proc/net/{tcp,tcp6} (state 0A: listening) and /proc/net/{udp,udp6}
+    (any bound datagram socket), matched to the processes by socket inode.
+    """
+    inodes = socket_inodes(pids)
+    found = []
+    for table in ("tcp", "tcp6", "udp", "udp6"):
+        with open(f"/proc/net/{table}") as f:
+            rows = [line.split() for line in f.readlines()[1:]]
+        for row in rows:
+            pid = inodes.get(int(row[9]))
+            if pid is None or (table.startswith("tcp") and row[3] != "0A"):
+                continue
+            ip, port = proc_net_address(row[1])
+            found.append((pid, table, ip, port))
+    return found
+
+
+def exposed_sockets(pids):
+    """The sockets of ``listening_sockets(pids)`` bound to anything but loopback."""
+    def loopback(ip):
+        mapped = getattr(ip, "ipv4_mapped", None)
+        return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+    return [(pid, table, str(ip), port) for pid, table, ip, port in listening_sockets(pids) if not loopback(ip)]
+
+
+def test_nothing_of_the_pool_listens_beyond_loopback():
+    """The launcher and every worker, for the pool's life: at start, during a job, after it."""
+    backend = AerMPISimulator(processes=2, heartbeat_timeout=10)
+    pool = backend.workers
+    try:
+        family = family_of(pool)
+        assert pool.mpiexec_pid in family and set(pool.pids.values()) <= family
+        assert exposed_sockets(family) == []
+        job = backend.run(long_circuit(18, 400), shots=1)
+        wait_running(job)
+        time.sleep(0.3)  # the ranks exchange amplitudes: every MPI connection is up
+        family = family_of(pool)
+        # the ranks' own MPI listeners are seen (so the check reads the tables right), on loopback
+        assert {pid for pid, *_ in listening_sockets(family)} & set(pool.pids.values())
+        assert exposed_sockets(family) == []
+        job.cancel()
+        job.wait_for_final_state(timeout=60, wait=0.05)
+        small_job_ok(backend)
+        assert exposed_sockets(family_of(pool)) == []
+    finally:
+        backend.close()
 
 
 def test_stopped_worker_is_lost_within_the_heartbeat_timeout_then_cancel_ends_such_a_job():
@@ -109,22 +189,7 @@ def test_fork_child_exit_leaves_parent_pool_alone_loopback_only_and_private_cwd(
         for pid in pool.pids.values():
             assert psutil.Process(pid).cwd() != str(tmp_path)
 
-        # no socket of the workers listens on anything but loopback
-        # (hydra's own control port, inherited by the ranks, is the documented exception)
-        family = family_of(pool)
-        hydra = {psutil.Process(pool.mpiexec_pid).pid}
-        hydra_ports = set()
-        for pid in hydra:
-            for c in psutil.Process(pid).net_connections(kind="inet"):
-                if c.status == psutil.CONN_LISTEN:
-                    hydra_ports.add(c.laddr.port)
-        exposed = []
-        for pid in family:
-            for c in psutil.Process(pid).net_connections(kind="inet"):
-                if c.status == psutil.CONN_LISTEN and c.laddr.port not in hydra_ports:
-                    if c.laddr.ip not in ("127.0.0.1", "::1"):
-                        exposed.append((pid, c.laddr))
-        assert exposed == [], exposed
+        assert exposed_sockets(family_of(pool)) == []
 
         # a forked child that exits (running close(), as its atexit handlers would) leaves the pool alone
         directory = os.path.dirname(pool.log_path)
@@ -161,3 +226,39 @@ def test_a_worker_silent_in_the_start_up_handshake_is_a_clear_start_error(tmp_pa
     with pytest.raises(WorkerStartError, match=r"did not complete the start-up handshake|were not ready after 2 s"):
         WorkerPool(2, start_timeout=2, heartbeat_timeout=30)
     assert time.monotonic() - started < 15
+
+
+def test_the_rank_that_died_is_named_even_when_the_pool_looks_late(monkeypatch):
+    """The launcher stops the other ranks within milliseconds of one's death; a pool thread
+    that looks only later (a loaded machine) sees every rank gone. Rank 2 of 3 is killed while
+    the pool's thread stalls after each poll: the error still names rank 2 (before, the lowest
+    rank gone, rank 0 or 1, could be named)."""
+    from aer_mpi.service import pool as pool_module
+
+    stall = {"seconds": 0.0}
+    real_wait = pool_module.wait
+
+    def late_wait(*args, **kwargs):
+        ready = real_wait(*args, **kwargs)
+        time.sleep(stall["seconds"])
+        return ready
+
+    monkeypatch.setattr(pool_module, "wait", late_wait)
+    backend = AerMPISimulator(processes=3, heartbeat_timeout=10)
+    pool = backend.workers
+    try:
+        job = backend.run(long_circuit(20, 1000), shots=10, seed_simulator=1)
+        wait_running(job)
+        time.sleep(0.3)
+        family = family_of(pool)
+        stall["seconds"] = 1.5
+        time.sleep(0.1)  # the pool's thread is inside a stall now, or soon
+        os.kill(pool.pids[2], signal.SIGKILL)
+        with pytest.raises(WorkerLostError, match=r"worker rank 2 of 3 \(pid \d+\) died .*\(Killed \(signal 9\)\)") as info:
+            job.result(timeout=60)
+        assert info.value.rank == 2
+        assert gone(family, 10) == []
+        shutil.rmtree(os.path.dirname(pool.log_path), ignore_errors=True)  # kept for the user: ours to remove
+    finally:
+        stall["seconds"] = 0.0
+        backend.close()
