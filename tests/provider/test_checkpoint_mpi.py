@@ -41,6 +41,7 @@ def test_refusals_are_the_same_on_every_rank(comm, tmp_path):
     messages = comm.allgather(str(other.value))
     assert len(set(messages)) == 1, messages
     assert listing() == before
+    comm.Barrier()  # every rank has looked before rank 0 damages the file
 
     if comm.rank == 0:  # truncate the state file: every rank must refuse it
         state = next(n for n in os.listdir(directory) if n.startswith("state-"))
