@@ -12,7 +12,7 @@ import pytest
 from aer_mpi import kernels as aer_kernels
 from aer_mpi.comm import BitSwapExchange, Collective
 from aer_mpi.engine.shard import Shard
-from conftest import KERNELS, MPI_TIMEOUT, RANKS_SMALL, working_ranks
+from conftest import KERNELS, MPI_TIMEOUT, RANKS, working_ranks
 
 
 def physical(full: np.ndarray, n: int, layout) -> np.ndarray:
@@ -25,7 +25,7 @@ def physical(full: np.ndarray, n: int, layout) -> np.ndarray:
     return tensor.transpose(axes).reshape(-1)
 
 
-@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
 def test_relayout_moves_every_amplitude_exactly(comm):
     for name in KERNELS:  # both back ends in one job (each job is a new mpirun)
         aer_kernels.use(name)
