@@ -203,15 +203,15 @@ show() { for f in "$@"; do [[ -f "$f" ]] && sed "s|^|  $f \| |" "$f"; done; }
 t0=$SECONDS
 # 1. one job of 2 ranks over 1 node, started with srun --mpi=pmi2
 AER_MPI_CIRCUITS="circuits/*.qasm*" AER_MPI_SHOTS=20000 AER_MPI_SEED=5 AER_MPI_OUTPUT=job.json \
-AER_MPI_STATEVECTOR_DIR=sv submit job --ntasks=2 --output=job.log "$REPO/slurm/aer-mpi.sbatch"
+AER_MPI_STATEVECTOR_DIR=sv submit job --ntasks=2 --time=10 --output=job.log "$REPO/slurm/aer-mpi.sbatch"
 # 2. a job array, one task per circuit file
 AER_MPI_CIRCUIT_DIR=circuits AER_MPI_RESULTS_DIR=array AER_MPI_SHOTS=4000 AER_MPI_SEED=5 \
-submit array --array=0-2 --ntasks=1 --output=array-%A_%a.log "$REPO/slurm/aer-mpi-array.sbatch"
+submit array --array=0-2 --ntasks=1 --time=10 --output=array-%A_%a.log "$REPO/slurm/aer-mpi-array.sbatch"
 # 3. a malformed circuit: the job must fail, naming the file and line
-AER_MPI_CIRCUITS="bad/broken.qasm" AER_MPI_OUTPUT=bad.json submit bad --ntasks=2 --output=bad.log "$REPO/slurm/aer-mpi.sbatch"
+AER_MPI_CIRCUITS="bad/broken.qasm" AER_MPI_OUTPUT=bad.json submit bad --ntasks=2 --time=10 --output=bad.log "$REPO/slurm/aer-mpi.sbatch"
 # 4. the same job as 1 started with the wheel's mpiexec (hydra finds the allocation itself)
 AER_MPI_LAUNCHER=mpiexec AER_MPI_CIRCUITS="circuits/bell.qasm" AER_MPI_SHOTS=20000 AER_MPI_SEED=5 \
-AER_MPI_OUTPUT=mpiexec.json submit mpiexec --ntasks=2 --output=mpiexec.log "$REPO/slurm/aer-mpi.sbatch"
+AER_MPI_OUTPUT=mpiexec.json submit mpiexec --ntasks=2 --time=10 --output=mpiexec.log "$REPO/slurm/aer-mpi.sbatch"
 # 5. the long run under a 2-minute limit: SIGUSR1 about 40 s before it, requeue, resume
 AER_MPI_CIRCUITS="long/*.qasm" AER_MPI_SHOTS=1000 AER_MPI_SEED=9 AER_MPI_OUTPUT=requeue.json \
 AER_MPI_CHECKPOINT_DIR=requeue-ck AER_MPI_CHECKPOINT_EVERY=20s \
