@@ -34,7 +34,7 @@ import numpy as np
 
 from aer_mpi import ir
 from aer_mpi.engine.interpreter import Interpreter
-from aer_mpi.engine.noise import NOISE_STEPS, NoisePending, noise_split, sample_final_measures
+from aer_mpi.engine.noise import RUN_AHEAD_STEPS, NoisePending, run_ahead, runs_ahead, sample_final_measures
 from aer_mpi.engine.sampling import clbit_dtype
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
@@ -266,8 +266,9 @@ class Branching:
                     return None
                 if isinstance(step, (MeasureStep, ResetStep)):
                     return self._split(step, group, _seq(steps, i, parent), stack)
-                if isinstance(step, NOISE_STEPS):  # noise (engine/noise.py)
-                    return noise_split(self, step, group, _seq(steps, i, parent), stack, _seq)
+                if isinstance(step, RUN_AHEAD_STEPS) and runs_ahead(self, step):
+                    # noise (engine/noise.py): gates fused and noise sampled up to the next split
+                    return run_ahead(self, group, _Seq(steps, i - 1, parent), stack, _seq)
                 if isinstance(step, IfElseStep):
                     branch = step.true_steps if ir.condition_holds(step.condition, group.clbits) else step.false_steps
                     frame = _seq(branch, 0, _seq(steps, i, parent))

@@ -224,6 +224,7 @@ def _simulate(
         branching = Branching(shard, interpreter, saves, config.seed, program.num_clbits, agreed_copies,
                               program.num_var_bits)
         branching.sample_final = has_noise(program)  # noise: final measurements sampled at once (engine/noise.py)
+        branching.noise_fusion = fusion_options(config)  # noise: gates fused between noise events (engine/noise.py)
         values = branching.run(plan.steps, config.shots)
         noise_stats = getattr(branching, "noise_stats", None)
     if readouts and values is not None:
