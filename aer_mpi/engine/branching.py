@@ -35,7 +35,7 @@ import numpy as np
 from aer_mpi import ir
 from aer_mpi.engine.checkpoint import load_state
 from aer_mpi.engine.interpreter import Interpreter
-from aer_mpi.engine.noise import NOISE_STEPS, NoisePending, noise_split, sample_final_measures
+from aer_mpi.engine.noise import RUN_AHEAD_STEPS, NoisePending, run_ahead, runs_ahead, sample_final_measures
 from aer_mpi.engine.sampling import clbit_dtype
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
@@ -282,8 +282,9 @@ class Branching:
                     return None
                 if isinstance(step, (MeasureStep, ResetStep)):
                     return self._split(step, group, _seq(steps, i, parent), stack)
-                if isinstance(step, NOISE_STEPS):  # noise (engine/noise.py)
-                    return noise_split(self, step, group, _seq(steps, i, parent), stack, _seq)
+                if isinstance(step, RUN_AHEAD_STEPS) and runs_ahead(self, step):
+                    # noise (engine/noise.py): gates fused and noise sampled up to the next split
+                    return run_ahead(self, group, _Seq(steps, i - 1, parent), stack, _seq)
                 if isinstance(step, IfElseStep):
                     branch = step.true_steps if ir.condition_holds(step.condition, group.clbits) else step.false_steps
                     frame = _seq(branch, 0, _seq(steps, i, parent))
@@ -331,17 +332,25 @@ class Branching:
         current = _frame_record(index, frame)
         states = [(shard.array, _frame_layout(index, current))]
         pending = []
+        written: dict[int, int] = {}  # id of a copy -> its state (the sides of a noise event share one)
+
+        def state_of(array: Optional[np.ndarray], layout: tuple) -> Optional[int]:
+            if array is None:
+                return None
+            if id(array) not in written:
+                written[id(array)] = len(states)
+                states.append((array, layout))
+            return written[id(array)]
+
         for item in stack:
             b, op = index.op_of(item.step)
+            layout = index.blocks[b].layouts[op]
             record = {"noise": isinstance(item, NoisePending), "op": (b, op), "group": _group_record(item.group),
-                      "then": _frame_record(index, item.then), "state": None}
+                      "then": _frame_record(index, item.then), "state": state_of(item.saved, layout)}
             if isinstance(item, NoisePending):
-                record.update(side=item.side, data=item.data)
+                record.update(side=item.side, data=item.data, shared=state_of(item.shared, layout))
             else:
                 record.update(p_one=item.p_one, total=item.total)
-            if item.saved is not None:
-                record["state"] = len(states)
-                states.append((item.saved, index.blocks[b].layouts[op]))
             pending.append(record)
         where = f"shot branching, {len(values)} shots, {len(stack)} groups waiting"
         engine = {"kind": "dynamic", "where": where, "current": current, "group": _group_record(group),
@@ -362,18 +371,28 @@ class Branching:
             self.noise_stats = dict(resume["noise_stats"])
         self.replays.extend(resume["replays"])
         stack: list = []
+        loaded: dict[int, np.ndarray] = {}  # state -> its copy, loaded once (the sides of a noise event share one)
+
+        def copy_of(state: Optional[int], layout: tuple) -> Optional[np.ndarray]:
+            if state is None:
+                return None
+            if state not in loaded:
+                load_state(self.checkpoints, shard, files[state], layout)
+                loaded[state] = shard.copy()
+            return loaded[state]
+
         for record in resume["pending"]:
             b, op = record["op"]
-            saved = None
-            if record["state"] is not None:
-                load_state(self.checkpoints, shard, files[record["state"]], index.blocks[b].layouts[op])
-                saved = shard.copy()
+            layout = index.blocks[b].layouts[op]
+            saved = copy_of(record["state"], layout)
+            if saved is not None:
                 self.copies_left -= 1
             step = index.last_step(b, op)
             group = _group_from(record["group"])
             then = _frame_from(index, record["then"])
             if record["noise"]:
-                stack.append(NoisePending(step, group, record["side"], record["data"], saved, then))
+                stack.append(NoisePending(step, group, record["side"], record["data"], saved, then,
+                                          shared=copy_of(record.get("shared"), layout)))
             else:
                 stack.append(_Pending(step, group, record["p_one"], record["total"], saved, then))
         self.copies_left = max(0, self.copies_left)

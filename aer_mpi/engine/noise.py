@@ -32,13 +32,25 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from aer_mpi import ir, kernels
+from aer_mpi.plan import LocalDiagonal, LocalGate, MeasureStep, PhaseStep, RankDiagonal, RankGate
+from aer_mpi.plan.fusion import FusionOptions, fuse_ops
 from aer_mpi.plan.noise import NOISE_STEPS, KrausStep, NoiseStep, ReadoutStep
 
 #: Third key of the per-shot stream of deferred readout errors.
 READOUT_STREAM = 1
 
+#: Plan steps that only change the amplitudes, with no communication: run ahead, fused.
+GATE_STEPS = (LocalGate, LocalDiagonal, RankGate, RankDiagonal, PhaseStep)
+#: Steps at which a noisy run goes ahead of the interpreter (``run_ahead``).
+RUN_AHEAD_STEPS = GATE_STEPS + NOISE_STEPS
+#: Most shots one merged replay holds (branching's batch of random streams).
+REPLAY_BATCH = 8192
+#: Fused runs of gates remembered per run (keyed by the steps they fuse).
+FUSED_CACHE = 1024
+
 __all__ = [
-    "NOISE_STEPS", "NoisePending", "apply_readout", "defer_readout", "noise_split", "reduced_density",
+    "GATE_STEPS", "NOISE_STEPS", "RUN_AHEAD_STEPS", "NoisePending", "apply_readout", "defer_readout",
+    "noise_split", "reduced_density", "run_ahead", "runs_ahead",
 ]
 
 
@@ -73,16 +85,23 @@ def _choose(draws: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
 
 # -- shot branching ------------------------------------------------------------------------
 class NoisePending:
-    """Shots that drew side ``side`` of a noise event, waiting on the work stack."""
+    """Shots that drew side ``side`` of a noise event, waiting on the work stack.
 
-    __slots__ = ("step", "group", "side", "data", "saved", "then")
+    The sides of one event share one copy of the shard: the side pushed first (popped last)
+    owns it (``saved``, and gives the copy back when it resumes); the others read it
+    (``shared``).
+    """
 
-    def __init__(self, step: Any, group: Any, side: int, data: Any, saved: Optional[np.ndarray], then: Any):
+    __slots__ = ("step", "group", "side", "data", "saved", "shared", "then")
+
+    def __init__(self, step: Any, group: Any, side: int, data: Any, saved: Optional[np.ndarray], then: Any,
+                 shared: Optional[np.ndarray] = None):
         self.step = step
         self.group = group
         self.side = side
         self.data = data
         self.saved = saved
+        self.shared = shared
         self.then = then
 
     def resume(self, branching: Any, seq: Callable) -> tuple:
@@ -90,13 +109,19 @@ class NoisePending:
             branching.shard.restore(self.saved)
             self.saved = None
             branching.copies_left += 1
+        elif self.shared is not None:
+            branching.shard.restore(self.shared)
+            self.shared = None
         return _take_side(branching, self.step, self.group, self.side, self.data, self.then, seq)
 
 
 def _stats(branching: Any) -> dict:
     stats = getattr(branching, "noise_stats", None)
     if stats is None:
-        stats = branching.noise_stats = {"noise_events": 0, "noise_splits": 0, "noise_branches": 0, "kraus_probabilities": 0}
+        stats = branching.noise_stats = {
+            "noise_events": 0, "noise_splits": 0, "noise_branches": 0, "kraus_probabilities": 0,
+            "shard_copies": 0, "replayed_shots": 0, "gates_gathered": 0, "fused_ops": 0,
+        }
     return stats
 
 
@@ -116,15 +141,39 @@ def _take_side(branching: Any, step: Any, group: Any, side: int, data: Any, then
     return group, then
 
 
-def noise_split(branching: Any, step: Any, group: Any, then: Any, stack: list, seq: Callable) -> tuple:
+def _draw(group: Any) -> np.ndarray:
+    """One number per shot of ``group``, each from its own stream."""
+    return np.array([rng.random() for rng in group.rngs])
+
+
+def _replay(branching: Any, group: Any) -> None:
+    """Queue ``group`` to be replayed from the start; joins the replay queued just before by a noise
+    split when it can (same saves met), so that the replayed shots share their common prefix again."""
+    replays = branching.replays
+    last = getattr(branching, "noise_last_replay", None)
+    if (replays and last is not None and replays[-1] is last and last[1] == group.saves_seen
+            and len(last[0]) + len(group.shots) <= REPLAY_BATCH):
+        entry = (np.sort(np.concatenate([last[0], group.shots])), last[1])
+        replays[-1] = entry
+    else:
+        entry = (group.shots, group.saves_seen)
+        replays.append(entry)
+    branching.noise_last_replay = entry
+    _stats(branching)["replayed_shots"] += len(group.shots)
+
+
+def noise_split(branching: Any, step: Any, group: Any, then: Any, stack: list, seq: Callable,
+                draws: Optional[np.ndarray] = None) -> tuple:
     """Sample ``step`` for every shot of ``group``; returns the (group, frame) that goes on now.
 
     ``branching`` is the ``Branching`` run (its shard, copies and replays);
-    ``seq`` is its frame constructor ``_seq(steps, index, parent)``.
+    ``seq`` is its frame constructor ``_seq(steps, index, parent)``; ``draws``,
+    when given, are the shots' numbers for this event (already drawn).
     """
     stats = _stats(branching)
     stats["noise_events"] += 1
-    draws = np.array([rng.random() for rng in group.rngs])
+    if draws is None:
+        draws = _draw(group)
     data: Any = None
     if isinstance(step, NoiseStep):
         probabilities = np.asarray(step.probabilities, dtype=float)
@@ -141,17 +190,134 @@ def noise_split(branching: Any, step: Any, group: Any, then: Any, stack: list, s
         return _take_side(branching, step, group, sides[0], data, then, seq)
     stats["noise_splits"] += 1
     stats["noise_branches"] += len(sides) - 1
+    copy: Optional[np.ndarray] = None  # one copy for all the sides of this event
     for side in reversed(sides[1:]):  # popped in increasing order
         later = group.take(choice == side)
         if isinstance(step, ReadoutStep) and then is None:
             # nothing follows: no copy of the state is needed
             stack.append(NoisePending(step, later, side, data, None, then))
+        elif copy is not None:
+            stack.append(NoisePending(step, later, side, data, None, then, shared=copy))
         elif branching.copies_left > 0:
             branching.copies_left -= 1
-            stack.append(NoisePending(step, later, side, data, branching.shard.copy(), then))
+            copy = branching.shard.copy()
+            stats["shard_copies"] += 1
+            stack.append(NoisePending(step, later, side, data, copy, then))
         else:
-            branching.replays.append((later.shots, later.saves_seen))
+            _replay(branching, later)
     return _take_side(branching, step, group.take(choice == sides[0]), sides[0], data, then, seq)
+
+
+# -- going ahead of the interpreter: gates fused between the events that split ----------------------
+def runs_ahead(branching: Any, step: Any) -> bool:
+    """Whether ``run_ahead`` takes over at ``step`` (a step of ``RUN_AHEAD_STEPS``): at every noise
+    step, and at the gates of a noisy program."""
+    return isinstance(step, NOISE_STEPS) or bool(getattr(branching, "sample_final", False))
+
+
+def _pending_op(step: Any, rank_value: Callable) -> Any:
+    """``step`` as an op on positions for the fuser (a rank step: this rank's block); None: identity."""
+    if isinstance(step, LocalGate):
+        return ir.Gate(step.positions, step.matrix)
+    if isinstance(step, LocalDiagonal):
+        return ir.Diagonal(step.positions, step.diag)
+    if isinstance(step, RankGate):
+        matrix = step.matrices[rank_value(step.rank_bits)]
+        return None if matrix is None else ir.Gate(step.positions, matrix)
+    if isinstance(step, RankDiagonal):
+        return ir.Diagonal(step.positions, step.diags[rank_value(step.rank_bits)])
+    return ir.GlobalPhase(step.phase)
+
+
+def _fusion(branching: Any) -> Optional[FusionOptions]:
+    """The run's fusion options when its shard is wide enough to fuse, else None."""
+    options = getattr(branching, "noise_fusion", None)
+    if options is None or not options.enabled or branching.shard.num_qubits < options.threshold:
+        return None
+    return options
+
+
+def _apply_ops(state: np.ndarray, ops: Any) -> None:
+    for op in ops:
+        if isinstance(op, ir.Gate):
+            kernels.apply_matrix(state, op.matrix, op.qubits)
+        elif isinstance(op, ir.Diagonal):
+            kernels.apply_diagonal(state, op.diag, op.qubits)
+        else:
+            kernels.scale(state, complex(np.exp(1j * op.phase)))
+
+
+def _flush(branching: Any, steps: list) -> None:
+    """Apply the gate ``steps`` gathered by ``run_ahead``, fused when the run fuses (the fused ops of a
+    run of steps are remembered: trajectories that resume at one point fuse the same runs)."""
+    if not steps:
+        return
+    shard = branching.shard
+    ops = [op for op in (_pending_op(s, shard.rank_value) for s in steps) if op is not None]
+    options = _fusion(branching) if len(ops) > 1 else None
+    if options is not None:
+        cache = getattr(branching, "noise_fused", None)
+        if cache is None or len(cache) >= FUSED_CACHE:
+            cache = branching.noise_fused = {}
+        key = tuple(id(s) for s in steps)
+        fused = cache.get(key)
+        if fused is None:
+            fused = cache[key] = fuse_ops(ops, options)[0]
+        ops = fused
+    _apply_ops(shard.array, ops)
+    stats = _stats(branching)
+    stats["gates_gathered"] += len(steps)
+    stats["fused_ops"] += len(ops)
+    steps.clear()
+
+
+def run_ahead(branching: Any, group: Any, frame: Any, stack: list, seq: Callable) -> tuple:
+    """Run ``group`` from ``frame`` (a ``_Seq`` of branching whose next step is in ``RUN_AHEAD_STEPS``)
+    up to the next noise event that splits it, or the next step that is neither a gate nor noise;
+    returns the (group, frame) to go on with.
+
+    Gates are gathered, not applied, and the noise events that every shot of the group samples alike
+    are taken on the spot: the identity is nothing, a branch of gates joins the gathered gates (a
+    sampled Pauli error is one more gate to fuse). The gathered gates are applied fused before
+    anything that needs the state (a split, a Kraus channel, a measurement, an exchange, the end), so
+    a trajectory costs the fused passes of its gates, not a pass per gate. Each shot draws exactly the
+    numbers it would draw event by event, in the same order: results do not change.
+    """
+    seq_type = type(frame)
+    interpreter = branching.interpreter
+    gathered: list = []
+    stats = _stats(branching)
+    while isinstance(frame, seq_type):
+        steps, j, parent = frame.steps, frame.index, frame.parent
+        while j < len(steps):
+            step = steps[j]
+            if isinstance(step, GATE_STEPS):
+                gathered.append(step)
+                interpreter.count_step()
+                j += 1
+                continue
+            if isinstance(step, NoiseStep):
+                draws = _draw(group)
+                choice = _choose(draws, np.asarray(step.probabilities, dtype=float))
+                side = int(choice[0])
+                if (choice == side).all():
+                    branch = step.branches[side]
+                    if all(isinstance(s, GATE_STEPS) for s in branch):
+                        stats["noise_events"] += 1
+                        for s in branch:
+                            gathered.append(s)
+                            interpreter.count_step()
+                        j += 1
+                        continue
+                _flush(branching, gathered)
+                return noise_split(branching, step, group, seq(steps, j + 1, parent), stack, seq, draws)
+            _flush(branching, gathered)
+            if isinstance(step, NOISE_STEPS):  # a Kraus channel or a readout error
+                return noise_split(branching, step, group, seq(steps, j + 1, parent), stack, seq)
+            return group, seq(steps, j, parent)
+        frame = parent
+    _flush(branching, gathered)
+    return group, frame
 
 
 # -- readout errors on the final values ---------------------------------------------------------
@@ -215,26 +381,34 @@ def apply_readout(values: np.ndarray, readouts: list, seed: int) -> np.ndarray:
 MAX_FINAL_SAMPLED = 24
 
 
-def final_marginal(shard: Any, positions: list[int]) -> np.ndarray:
-    """Joint probabilities of ``positions`` (index bit ``j``: ``positions[j]``), summed across ranks in rank order."""
+def final_joint(shard: Any, positions: list[int]) -> tuple[np.ndarray, list[int]]:
+    """Joint probabilities of ``positions``, summed across ranks in rank order, and the order of its
+    index bits: bit ``b`` is position ``order[b]``, ``order`` ascending (the shard's own order, so no
+    amplitude is moved: the local positions are the low bits, the rank-bit positions the high ones).
+
+    Each rank sends only its own part (the block its rank bits select), not the whole table.
+    """
     num_local = shard.num_local
-    local_js = [j for j, p in enumerate(positions) if p < num_local]
+    order = sorted(positions)
+    local = [p for p in order if p < num_local]
     fixed = 0
-    for j, p in enumerate(positions):
-        if p >= num_local:
-            fixed |= shard.bit_of_rank(p) << j
-    marginal = kernels.marginal_probabilities(shard.array, [positions[j] for j in local_js])
-    t = np.arange(1 << len(local_js), dtype=np.int64)
-    index = np.full_like(t, fixed)
-    for i, j in enumerate(local_js):
-        index |= ((t >> i) & 1) << j
-    full = np.zeros(1 << len(positions), dtype=np.float64)
-    full[index] = marginal
-    parts = shard.collective.allgather(full)
-    total = parts[0].copy()
-    for part in parts[1:]:
-        total += part
-    return total
+    for b, p in enumerate(p for p in order if p >= num_local):
+        fixed |= shard.bit_of_rank(p) << b
+    if len(local) == num_local:
+        part = kernels.probabilities(shard.array)
+    else:
+        part = kernels.marginal_probabilities(shard.array, local)
+    parts = shard.collective.allgather((fixed, part)) if shard.collective.size > 1 else [(fixed, part)]
+    block = 1 << len(local)
+    if len(local) == len(order):
+        total = parts[0][1]
+        for _, more in parts[1:]:  # in rank order: the same sums on every rank
+            total = total + more
+        return total, order
+    total = np.zeros(1 << len(order), dtype=np.float64)
+    for rank_fixed, more in parts:  # in rank order: the same sums on every rank
+        total[rank_fixed * block:(rank_fixed + 1) * block] += more
+    return total, order
 
 
 def sample_final_measures(branching: Any, group: Any, steps: tuple, start: int, values: np.ndarray) -> bool:
@@ -243,11 +417,10 @@ def sample_final_measures(branching: Any, group: Any, steps: tuple, start: int, 
 
     Shot ``s`` draws one number per measurement from its stream, in order, and reads its outcomes
     by the chain rule of the joint distribution: the same law as measuring one by one, with one
-    collective instead of one per measurement per trajectory.
+    collective instead of one per measurement per trajectory, and about two passes over the shard
+    (its probabilities, then the marginals of the first ``j`` measurements, each from the next).
     """
     tail = steps[start:]
-    from aer_mpi.plan import MeasureStep
-
     if not all(isinstance(s, MeasureStep) for s in tail):
         return False
     positions = [s.position for s in tail]
@@ -255,22 +428,38 @@ def sample_final_measures(branching: Any, group: Any, steps: tuple, start: int, 
     if len(set(positions)) != len(positions) or len(positions) > MAX_FINAL_SAMPLED or max(clbits) >= 62:
         return False
     k = len(positions)
-    joint = final_marginal(branching.shard, positions)
-    # marginals of the first j measured bits: prefix[j][x], x < 2**j
-    prefix = [joint.reshape(-1, 1 << j).sum(axis=0) for j in range(k + 1)]
-    draws = np.array([rng.random(k) for rng in group.rngs]).reshape(len(group.rngs), k)
-    outcome = np.zeros(len(group.rngs), dtype=np.int64)
+    joint, order = final_joint(branching.shard, positions)
+    # tables[j]: marginal of the first j measurements; bits[j][i]: the index bit of measurement i < j there
+    tables: list = [None] * (k + 1)
+    bits: list = [None] * (k + 1)
+    tables[k] = joint
+    remaining = list(order)
+    bits[k] = [remaining.index(p) for p in positions]
+    for j in range(k - 1, -1, -1):
+        b = remaining.index(positions[j])
+        pairs = tables[j + 1].reshape(-1, 2, 1 << b)
+        tables[j] = (pairs[:, 0, :] + pairs[:, 1, :]).reshape(-1)
+        remaining.pop(b)
+        bits[j] = [remaining.index(p) for p in positions[:j]]
+    shots = len(group.rngs)
+    draws = np.array([rng.random(k) for rng in group.rngs]).reshape(shots, k)
+    outcome = np.zeros((shots, k), dtype=np.int64)  # outcome[:, i] << bits[j][i]: index in tables[j]
+    below_index = np.zeros(shots, dtype=np.int64)
     for j in range(k):
-        below = prefix[j][outcome]
-        one = prefix[j + 1][outcome | (1 << j)]
+        below = tables[j][below_index]
+        index = np.zeros(shots, dtype=np.int64)
+        for i in range(j):
+            index |= outcome[:, i] << bits[j + 1][i]
+        one = tables[j + 1][index | (1 << bits[j + 1][j])]
         p_one = np.divide(one, below, out=np.zeros_like(one), where=below > 0)
-        outcome |= (draws[:, j] < p_one).astype(np.int64) << j
+        outcome[:, j] = draws[:, j] < p_one
+        below_index = index | (outcome[:, j] << bits[j + 1][j])
     base = group.value()
     for c in clbits:
         base &= ~(1 << c)
-    recorded = np.full(len(group.rngs), base, dtype=np.int64)
+    recorded = np.full(shots, base, dtype=np.int64)
     for j, c in enumerate(clbits):  # a later measurement into the same clbit wins, as one by one
-        recorded = (recorded & ~np.int64(1 << c)) | (((outcome >> j) & 1) << c)
+        recorded = (recorded & ~np.int64(1 << c)) | (outcome[:, j] << c)
     values[group.shots] = recorded
     _stats(branching)["final_measurements_sampled"] = _stats(branching).get("final_measurements_sampled", 0) + 1
     return True

@@ -274,6 +274,7 @@ def _simulate(
         branching = Branching(shard, interpreter, saves, config.seed, program.num_clbits, agreed_copies,
                               program.num_var_bits)
         branching.sample_final = has_noise(program)  # noise: final measurements sampled at once (engine/noise.py)
+        branching.noise_fusion = fusion_options(config)  # noise: gates fused between noise events (engine/noise.py)
         if checkpoints is not None:
             branching.keep_checkpoints(checkpoints, index)
         values = branching.run(plan.steps, config.shots, resume)

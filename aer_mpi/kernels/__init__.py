@@ -11,8 +11,10 @@ Two implementations of the gate kernels: ``numba`` (``numba_backend.py``, parall
 used when numba imports) and ``numpy`` (``numpy_backend.py``, always available and
 tested against the same oracle). ``use(name)`` picks one for the process;
 the environment variable ``AER_MPI_KERNELS`` (``auto``, ``numba`` or
-``numpy``) sets the default. The other functions (probabilities, collapse,
-sampling order) are numpy only: they run once per measurement, not per gate.
+``numpy``) sets the default. ``probabilities`` (every ``|a|**2``, read once per
+noisy trajectory) has both back ends too; the other functions (marginals,
+collapse, sampling order) are numpy only: they run once per measurement, not
+per gate.
 """
 
 from __future__ import annotations
@@ -129,6 +131,13 @@ def apply_diagonal(state: np.ndarray, diag: np.ndarray, positions: Sequence[int]
         numpy_backend.apply_diagonal(state, diag, positions)
 
 
+def probabilities(state: np.ndarray) -> np.ndarray:
+    """``|state[i]|**2`` of every local entry, in float64 (``re*re + im*im``: the same in both back ends)."""
+    if _active == "numba":
+        return _numba.probabilities(state)
+    return numpy_backend.probabilities(state)
+
+
 def scale(state: np.ndarray, factor: complex) -> None:
     if _active == "numba":
         _numba.scale(state, factor)
@@ -153,6 +162,7 @@ __all__ = [
     "flip",
     "logical_order_chunks",
     "norm_squared",
+    "probabilities",
     "probability_of_one",
     "scale",
     "set_threads",

@@ -171,6 +171,18 @@ def _scale(state, factor):  # pragma: no cover - compiled
             state[i] *= factor
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def _probabilities(state, out):  # pragma: no cover - compiled
+    size = state.shape[0]
+    blocks = (size + (_BLOCK_GROUPS << 2) - 1) // (_BLOCK_GROUPS << 2)
+    for b in prange(blocks):
+        end = min(size, (b + 1) * (_BLOCK_GROUPS << 2))
+        for i in range(b * (_BLOCK_GROUPS << 2), end):
+            re = np.float64(state[i].real)
+            im = np.float64(state[i].imag)
+            out[i] = re * re + im * im
+
+
 def _byte_tables(num_bits: int, positions) -> np.ndarray:
     """Per byte of a local index, the diagonal-index bits that byte carries."""
     num_tables = max(1, (num_bits + 7) // 8)
@@ -214,3 +226,9 @@ def apply_diagonal(state: np.ndarray, diag: np.ndarray, positions) -> None:
 
 def scale(state: np.ndarray, factor: complex) -> None:
     _scale(state, state.dtype.type(factor))
+
+
+def probabilities(state: np.ndarray) -> np.ndarray:
+    out = np.empty(state.shape[0], dtype=np.float64)
+    _probabilities(state, out)
+    return out

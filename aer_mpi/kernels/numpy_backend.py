@@ -97,6 +97,17 @@ def norm_squared(state: np.ndarray) -> float:
     return total
 
 
+def probabilities(state: np.ndarray) -> np.ndarray:
+    """``|state[i]|**2`` for every entry, in float64 (each ``re*re + im*im``), chunk by chunk."""
+    out = np.empty(state.shape[0], dtype=np.float64)
+    for start in range(0, state.shape[0], CHUNK_ELEMENTS):
+        part = state[start : start + CHUNK_ELEMENTS]
+        re = part.real.astype(np.float64)
+        im = part.imag.astype(np.float64)
+        np.add(re * re, im * im, out=out[start : start + CHUNK_ELEMENTS])
+    return out
+
+
 def probability_of_one(state: np.ndarray, position: int) -> float:
     """Unnormalised probability that local ``position`` reads 1."""
     n = _num_qubits(state)

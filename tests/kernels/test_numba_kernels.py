@@ -77,3 +77,14 @@ def test_dispatch_checks_positions_and_switches():
             kernels.use("fast")
     finally:
         kernels.use(before)
+
+
+@pytest.mark.parametrize("n", [0, 3, 17])
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_probabilities_numba_and_numpy_are_bit_identical(n, dtype, rng):
+    # noisy trajectories sample their final measurements from these (engine/noise.py)
+    state = (rng.normal(size=2**n) + 1j * rng.normal(size=2**n)).astype(dtype)
+    fast, slow = numba_backend.probabilities(state), numpy_backend.probabilities(state)
+    assert fast.dtype == slow.dtype == np.float64
+    wide = state.astype(np.complex128)
+    assert np.array_equal(fast, slow) and np.array_equal(slow, wide.real * wide.real + wide.imag * wide.imag)

@@ -259,3 +259,89 @@ def test_primitives_with_a_noise_model():
     measured.measure_all()
     counts = SamplerV2(backend=backend, seed=4).run([measured], shots=SHOTS).result()[0].data.meas.get_counts()
     assert_close(aer_reference([measured], model)[0], counts, "SamplerV2")
+
+
+# -- trajectories run ahead: gates fused between the noise events that split (engine/noise.py) --------
+def _layered(n: int = 6):
+    """Layers of h/sx, rz and a cx ladder; a subset of the qubits measured, out of order."""
+    from qiskit import QuantumCircuit
+
+    circuit = QuantumCircuit(n, 4, name="layered")
+    for layer in range(3):
+        for q in range(n):
+            circuit.h(q) if layer % 2 == 0 else circuit.sx(q)
+            circuit.rz(0.3 * (q + 1) * (layer + 1), q)
+        for q in range(layer % 2, n - 1, 2):
+            circuit.cx(q, q + 1)
+    circuit.measure([3, 0, 5, 1], [0, 2, 1, 3])
+    return circuit
+
+
+def _layered_model():
+    """Mixtures (depolarizing; thermal relaxation with T2 <= T1: reset branches), a Kraus channel
+    (T2 > T1) and readout errors."""
+    from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error, thermal_relaxation_error
+
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(depolarizing_error(0.03, 1), ["h"])
+    model.add_all_qubit_quantum_error(thermal_relaxation_error(40, 30, 6), ["sx"])
+    model.add_quantum_error(thermal_relaxation_error(30, 50, 6), ["rz"], [2])
+    model.add_all_qubit_quantum_error(depolarizing_error(0.06, 2), ["cx"])
+    model.add_all_qubit_readout_error(ReadoutError([[0.95, 0.05], [0.1, 0.9]]))
+    return model
+
+
+def test_layered_noisy_counts_match_aer_with_fusion_between_events():
+    """Gates fused between noise events (fusion from 1 qubit on): counts still agree with Aer's."""
+    from mpi4py import MPI
+
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    circuit, model = _layered(), _layered_model()
+    backend = AerMPISimulator(comm=MPI.COMM_SELF, fusion_threshold=1)
+    result = backend.run(circuit, shots=SHOTS, seed_simulator=8, noise_model=model).result()
+    noise = result.results[0].metadata["noise"]
+    assert noise["fused_ops"] < noise["gates_gathered"], noise  # fusion did happen between events
+    assert_close(aer_reference([circuit], model)[0], result.get_counts(), "layered, fused")
+
+
+def test_a_shot_does_not_depend_on_its_companions_or_on_memory(monkeypatch):
+    """Shot s draws from its own stream: the same outcomes whatever the other shots (fewer shots,
+    other groups), whether the run fuses, and whatever the shard copies (none: every split replayed,
+    the replays merged; one; the default)."""
+    from mpi4py import MPI
+
+    from aer_mpi.engine import resources
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    circuit, model = _layered(), _layered_model()
+    backend = AerMPISimulator(comm=MPI.COMM_SELF, fusion_threshold=1)
+
+    def memory(shots: int, **options) -> list:
+        result = backend.run(circuit, shots=shots, seed_simulator=31, noise_model=model, memory=True, **options)
+        return result.result().get_memory()
+
+    reference = memory(300)
+    assert memory(97) == reference[:97]
+    assert memory(300, fusion_enable=False) == reference
+    for copies in (0, 1):
+        monkeypatch.setattr(resources, "MAX_BRANCH_COPIES", copies)
+        assert memory(300) == reference, copies
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT * 2)
+def test_fused_trajectories_do_not_depend_on_ranks(comm):
+    """Fused between events, qubits on rank bits (exchanges and rank-conditioned gates inside the runs),
+    final measurements of a subset sampled from a joint table spread over ranks: the same shots as one
+    unfused rank."""
+    from mpi4py import MPI
+
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    circuit, model = _layered(), _layered_model()
+    spread = AerMPISimulator(comm=comm, min_local_qubits=2, fusion_threshold=1, parallel_experiments=False)
+    alone = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2, fusion_enable=False)
+    got = spread.run(circuit, shots=200, seed_simulator=13, noise_model=model, memory=True).result()
+    want = alone.run(circuit, shots=200, seed_simulator=13, noise_model=model, memory=True).result()
+    assert got.results[0].metadata["working_ranks"] == min(comm.size, 8)
+    assert got.get_memory() == want.get_memory()
