@@ -73,11 +73,23 @@ def stopped_run(backend, circuits, directory, **options):
     assert os.path.exists(os.path.join(directory, MANIFEST))
 
 
-@pytest.mark.parametrize("kind", ["static", "dynamic"])
+def noise_model():
+    noise = pytest.importorskip("qiskit_aer.noise")
+    model = noise.NoiseModel()
+    model.add_all_qubit_quantum_error(noise.depolarizing_error(0.02, 1), ["h", "rx"])
+    model.add_all_qubit_quantum_error(noise.depolarizing_error(0.03, 2), ["cx"])
+    model.add_all_qubit_quantum_error(noise.amplitude_damping_error(0.05), ["reset"])
+    model.add_all_qubit_readout_error(noise.ReadoutError([[0.97, 0.03], [0.05, 0.95]]))
+    return model
+
+
+@pytest.mark.parametrize("kind", ["static", "dynamic", "noisy"])
 def test_cancel_with_checkpoint_then_resume_is_bit_identical(tmp_path, kernels, kind):
-    backend = AerMPISimulator()
+    backend = AerMPISimulator(noise_model=noise_model()) if kind == "noisy" else AerMPISimulator()
     if kind == "static":
         circuit = save_statevector(long_circuit(14, 120))
+    elif kind == "noisy":  # trajectories: the work stack holds copies shared by a noise event's sides
+        circuit = dynamic_circuit(10, 30)
     else:
         circuit = dynamic_circuit()
     options = dict(shots=200, seed_simulator=17, memory=True)
