@@ -44,7 +44,7 @@ class RunConfig:
     #: (None: the node's cores shared by its ranks).
     max_parallel_threads: Optional[int] = None
     #: Aer's statevector_parallel_threshold: a shard of this many qubits or fewer uses one thread.
-    statevector_parallel_threshold: int = 14
+    statevector_parallel_threshold: int = 16
     #: Aer's enable_truncation: leave out the qubits no instruction touches.
     enable_truncation: bool = True
     #: Aer's zero_threshold: entries at or below it are left out of saved dicts.

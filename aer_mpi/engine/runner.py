@@ -81,7 +81,9 @@ def run_experiment(
     fusion = dict(fusion_stats.as_dict(), seconds=time.perf_counter() - fusion_start,
                   enabled=config.fusion_enable and fused.num_qubits >= config.fusion_threshold)
     n = fused.num_qubits
-    min_local = max(config.min_local_qubits, widest_local_need(fused.ops))
+    # one rank holds every qubit: no need to look at the ops (a fixed cost on small circuits)
+    min_local = config.min_local_qubits if world.size == 1 else max(config.min_local_qubits,
+                                                                     widest_local_need(fused.ops))
     g = choose_rank_bits(n, world.size, min_local)
     working = 1 << g
     is_working = rank < working
