@@ -32,6 +32,7 @@ from aer_mpi.plan import (
     RankGate,
     SaveStep,
     SetStateStep,
+    StageStep,
 )
 
 #: Amplitudes a rank may sweep between two cancellation checkpoints (~0.1 s of work),
@@ -42,6 +43,27 @@ CHECKPOINT_AMPLITUDES = 1 << 22
 def checkpoint_interval(every: int, num_local: int) -> int:
     """Steps between checkpoints: ``every`` at most, fewer on wide shards."""
     return max(1, min(every, CHECKPOINT_AMPLITUDES >> num_local))
+
+
+def stage_gates(shard: Shard, stage: StageStep) -> list[tuple]:
+    """The gates of ``stage`` as this rank applies them: ``(positions, matrix, diag)`` each."""
+    gates: list[tuple] = []
+    for step in stage.steps:
+        if isinstance(step, LocalGate):
+            gates.append((step.positions, step.matrix, None))
+        elif isinstance(step, LocalDiagonal):
+            gates.append((step.positions, None, step.diag))
+        elif isinstance(step, RankGate):
+            matrix = step.matrices[shard.rank_value(step.rank_bits)]
+            if matrix is not None:
+                gates.append((step.positions, matrix, None))
+        elif isinstance(step, RankDiagonal):
+            gates.append((step.positions, None, step.diags[shard.rank_value(step.rank_bits)]))
+        elif isinstance(step, PhaseStep):
+            gates.append(((), None, np.array([np.exp(1j * step.phase)])))
+        else:
+            raise InternalError(f"a stage cannot hold {step!r}")
+    return gates
 
 
 class Interpreter:
@@ -89,10 +111,14 @@ class Interpreter:
             shard.swap(step.pairs)
         elif isinstance(step, SetStateStep):
             shard.set_state(step.state, step.positions)
+        elif isinstance(step, StageStep):
+            kernels.apply_stage(state, stage_gates(shard, step), step.cache_qubits)
         elif isinstance(step, MeasureStep):
             pass  # a final measurement: sampled afterwards
         else:
             raise InternalError(f"unknown plan step {step!r}")
+        if not isinstance(step, MeasureStep):
+            shard.passes += 1  # each of these reads and writes the shard once
         self.count_step()
 
     def count_step(self) -> None:

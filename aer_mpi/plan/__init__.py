@@ -23,12 +23,14 @@ from aer_mpi.plan.steps import (
     ResetStep,
     SaveStep,
     SetStateStep,
+    StageStep,
     Step,
     StoreStep,
     SwitchStep,
     WhileStep,
 )
 from aer_mpi.plan.localiser import choose_rank_bits, plan_program, swaps_to_make_global
+from aer_mpi.plan.stages import stage_steps
 
 __all__ = [
     "BreakStep",
@@ -46,11 +48,13 @@ __all__ = [
     "ResetStep",
     "SaveStep",
     "SetStateStep",
+    "StageStep",
     "StoreStep",
     "Step",
     "SwitchStep",
     "WhileStep",
     "choose_rank_bits",
     "plan_program",
+    "stage_steps",
     "swaps_to_make_global",
 ]

@@ -63,6 +63,17 @@ class PhaseStep:
 
 
 @dataclass(frozen=True, eq=False)
+class StageStep:
+    """Steps applied chunk by chunk (``plan/stages.py``): each chunk of ``2**cache_qubits``
+    amplitudes gets every step in order while it is in cache. ``steps`` are ``LocalGate`` /
+    ``RankGate`` on positions below ``cache_qubits``, ``LocalDiagonal`` / ``RankDiagonal`` on any
+    local positions, and ``PhaseStep``."""
+
+    steps: tuple[Any, ...]
+    cache_qubits: int
+
+
+@dataclass(frozen=True, eq=False)
 class SetStateStep:
     """Replace the state: each rank takes its slice of ``state``, whose index bit ``j`` is at ``positions[j]``."""
 
@@ -152,6 +163,7 @@ Step = Union[
     LocalDiagonal,
     RankDiagonal,
     PhaseStep,
+    StageStep,
     SetStateStep,
     MeasureStep,
     ResetStep,
