@@ -31,6 +31,7 @@ from aer_mpi.plan import (
     RankDiagonal,
     RankGate,
     SaveStep,
+    LocalSwapStep,
     SetStateStep,
     StageStep,
 )
@@ -113,6 +114,8 @@ class Interpreter:
             shard.set_state(step.state, step.positions)
         elif isinstance(step, StageStep):
             kernels.apply_stage(state, stage_gates(shard, step), step.cache_qubits)
+        elif isinstance(step, LocalSwapStep):
+            kernels.swap_bits(state, step.pairs)
         elif isinstance(step, MeasureStep):
             pass  # a final measurement: sampled afterwards
         else:

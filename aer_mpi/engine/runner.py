@@ -34,7 +34,7 @@ from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_stateve
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
 from aer_mpi.errors import InternalError, JobCancelledError
-from aer_mpi.plan import StageStep, choose_rank_bits, plan_program, stage_steps
+from aer_mpi.plan import LocalSwapStep, StageStep, choose_rank_bits, place_in_cache, plan_program, stage_steps
 from aer_mpi.plan.fusion import FusionOptions, fuse
 from aer_mpi.plan.localiser import flipped_qubits, naive_exchange_count
 
@@ -195,8 +195,9 @@ def _simulate(
     plan_start = time.perf_counter()
     plan = plan_program(program, num_local)
     chunk_qubits = resources.cache_qubits(config)
-    if chunk_qubits is not None:  # cache-blocked stages (plan/stages.py)
-        plan = dataclasses.replace(plan, steps=stage_steps(plan.steps, chunk_qubits))
+    if chunk_qubits is not None:  # the cache tier and cache-blocked stages (plan/stages.py)
+        steps, final_layout = place_in_cache(plan.steps, num_local, chunk_qubits, plan.final_layout)
+        plan = dataclasses.replace(plan, steps=stage_steps(steps, chunk_qubits), final_layout=final_layout)
     plan_seconds = time.perf_counter() - plan_start
     shard = Shard(collective, exchange, n, num_local, np.dtype(PRECISIONS[config.precision]),
                   config.buffer_bytes, backend)
@@ -269,7 +270,8 @@ def _simulate(
         "time_planning": plan_seconds,
         "plan": dict({k: v for k, v in plan.stats.items() if k != "naive_exchanges"}, steps=len(plan.steps),
                      stages=sum(1 for s in plan.steps if isinstance(s, StageStep)),
-                     staged_steps=sum(len(s.steps) for s in plan.steps if isinstance(s, StageStep))),
+                     staged_steps=sum(len(s.steps) for s in plan.steps if isinstance(s, StageStep)),
+                     cache_swaps=sum(1 for s in plan.steps if isinstance(s, LocalSwapStep))),
         # passes over the state (a cache-blocked stage is one), the bytes they read and wrote
         # (all ranks) and the rate they ran at: docs/performance.md compares it with a plain
         # numpy pass (the memory-bandwidth floor)

@@ -159,6 +159,16 @@ def apply_stage(state: np.ndarray, gates: Sequence[tuple], chunk_qubits: int) ->
             numpy_backend.apply_matrix(state, matrix, positions)
 
 
+def swap_bits(state: np.ndarray, pairs: Sequence[tuple[int, int]]) -> None:
+    """Exchange local index bits ``a`` and ``b`` for each ``(a, b)`` (all distinct), in place, one pass."""
+    flat = [int(p) for pair in pairs for p in pair]
+    _check(state, flat)
+    if _active == "numba":
+        _numba.swap_bits(state, pairs)
+    else:
+        numpy_backend.swap_bits(state, pairs)
+
+
 def scale(state: np.ndarray, factor: complex) -> None:
     if _active == "numba":
         _numba.scale(state, factor)
@@ -187,5 +197,6 @@ __all__ = [
     "probability_of_one",
     "scale",
     "set_threads",
+    "swap_bits",
     "use",
 ]

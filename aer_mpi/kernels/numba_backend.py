@@ -171,6 +171,31 @@ def _scale(state, factor):  # pragma: no cover - compiled
             state[i] *= factor
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def _swap_bits(state, lows, highs):  # pragma: no cover - compiled
+    """Exchange index bits ``lows[j]`` and ``highs[j]`` for every j at once (disjoint bits)."""
+    size = state.shape[0]
+    pairs = lows.shape[0]
+    blocks = (size + (_BLOCK_GROUPS << 2) - 1) // (_BLOCK_GROUPS << 2)
+    for b in prange(blocks):
+        end = min(size, (b + 1) * (_BLOCK_GROUPS << 2))
+        for i in range(b * (_BLOCK_GROUPS << 2), end):
+            j = i
+            for t in range(pairs):
+                if ((i >> lows[t]) ^ (i >> highs[t])) & 1:
+                    j ^= (np.int64(1) << lows[t]) | (np.int64(1) << highs[t])
+            if j > i:
+                a = state[i]
+                state[i] = state[j]
+                state[j] = a
+
+
+def swap_bits(state: np.ndarray, pairs) -> None:
+    lows = np.array([p[0] for p in pairs], dtype=np.int64)
+    highs = np.array([p[1] for p in pairs], dtype=np.int64)
+    _swap_bits(state, lows, highs)
+
+
 def _byte_tables(num_bits: int, positions) -> np.ndarray:
     """Per byte of a local index, the diagonal-index bits that byte carries."""
     num_tables = max(1, (num_bits + 7) // 8)

@@ -84,6 +84,18 @@ def apply_diagonal(state: np.ndarray, diag: np.ndarray, positions: Sequence[int]
         chunk *= factors
 
 
+def swap_bits(state: np.ndarray, pairs: Sequence[tuple[int, int]]) -> None:
+    """Exchange index bits ``a`` and ``b`` for each ``(a, b)`` (disjoint), in place, chunk by chunk."""
+    n = _num_qubits(state)
+    for a, b in pairs:
+        low, high = min(a, b), max(a, b)
+        x = state.reshape(1 << (n - 1 - high), 2, 1 << (high - low - 1), 2, 1 << low)
+        for one, other in zip(chunk_views(x[:, 1, :, 0, :]), chunk_views(x[:, 0, :, 1, :])):
+            held = one.copy()
+            one[...] = other
+            other[...] = held
+
+
 def scale(state: np.ndarray, factor: complex) -> None:
     state *= factor
 

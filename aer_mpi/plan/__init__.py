@@ -15,6 +15,7 @@ from aer_mpi.plan.steps import (
     IfElseStep,
     LocalDiagonal,
     LocalGate,
+    LocalSwapStep,
     MeasureStep,
     Plan,
     PhaseStep,
@@ -30,7 +31,7 @@ from aer_mpi.plan.steps import (
     WhileStep,
 )
 from aer_mpi.plan.localiser import choose_rank_bits, plan_program, swaps_to_make_global
-from aer_mpi.plan.stages import stage_steps
+from aer_mpi.plan.stages import place_in_cache, stage_steps
 
 __all__ = [
     "BreakStep",
@@ -40,6 +41,7 @@ __all__ = [
     "IfElseStep",
     "LocalDiagonal",
     "LocalGate",
+    "LocalSwapStep",
     "MeasureStep",
     "PhaseStep",
     "Plan",
@@ -55,6 +57,7 @@ __all__ = [
     "WhileStep",
     "choose_rank_bits",
     "plan_program",
+    "place_in_cache",
     "stage_steps",
     "swaps_to_make_global",
 ]

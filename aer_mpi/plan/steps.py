@@ -62,6 +62,14 @@ class PhaseStep:
     phase: float
 
 
+@dataclass(frozen=True)
+class LocalSwapStep:
+    """Swap local bits ``a`` and ``b`` of the shard's index for each ``(a, b)``, in one pass
+    (the cache tier of ``plan/stages.py``: brings a position below the cache size)."""
+
+    pairs: tuple[tuple[int, int], ...]
+
+
 @dataclass(frozen=True, eq=False)
 class StageStep:
     """Steps applied chunk by chunk (``plan/stages.py``): each chunk of ``2**cache_qubits``
@@ -164,6 +172,7 @@ Step = Union[
     RankDiagonal,
     PhaseStep,
     StageStep,
+    LocalSwapStep,
     SetStateStep,
     MeasureStep,
     ResetStep,

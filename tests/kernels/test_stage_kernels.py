@@ -80,3 +80,26 @@ def test_a_dense_gate_above_the_chunk_is_refused():
     with pytest.raises(ValueError, match="expecting every position below 3"):
         kernels.apply_stage(state, [((1, 4), np.eye(4), None)], 3)
     numpy_backend.apply_matrix(state, np.eye(4), (1, 4))  # fine outside a stage
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_swap_bits_exchanges_index_bits(backend):
+    if backend == "numba":
+        pytest.importorskip("numba")
+    before = kernels.active()
+    try:
+        kernels.use(backend)
+        n = 10
+        state = np.arange(1 << n).astype(complex)
+        pairs = [(0, 7), (3, 9), (2, 4)]
+        kernels.swap_bits(state, pairs)
+        index = np.arange(1 << n)
+        source = index.copy()
+        for a, b in pairs:
+            differ = ((index >> a) ^ (index >> b)) & 1
+            source ^= (differ << a) | (differ << b)
+        assert np.array_equal(state, source.astype(complex))
+        with pytest.raises(ValueError, match="expecting distinct positions"):
+            kernels.swap_bits(state, [(1, 1)])
+    finally:
+        kernels.use(before)

@@ -45,6 +45,30 @@ def test_statevectors_match_qiskit_with_cache_blocking_on_and_off(comm):
             np.testing.assert_allclose(np.asarray(off.get_statevector(i)), expected, atol=1e-12)
 
 
+def _dynamic():
+    """Mid-circuit measurements and a conditional between gates above a 3-qubit cache."""
+    qc = QuantumCircuit(9, 3)
+    qc.h(range(9))
+    for layer in range(4):  # gates on the top qubits, again and again: worth bringing them in
+        qc.cx(6, 7)
+        qc.ry(0.3 + layer, 8)
+        qc.cx(8, 6)
+        qc.rx(0.2 * layer, 7)
+        qc.cz(7, 0)
+    for q in range(8):
+        qc.cx(q, q + 1)
+        qc.ry(0.3 * q, 8 - q)
+    qc.measure(7, 0)
+    with qc.if_test((qc.clbits[0], 1)):
+        qc.x(8)
+        qc.cx(8, 5)
+    for q in range(4, 9):
+        qc.cry(0.2, q, q - 4)
+    qc.measure(8, 1)
+    qc.measure(6, 2)
+    return qc
+
+
 @pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
 def test_one_seed_gives_the_same_shots_blocked_or_not_at_any_rank_count(comm):
     circuits = _circuits()
@@ -55,3 +79,9 @@ def test_one_seed_gives_the_same_shots_blocked_or_not_at_any_rank_count(comm):
     alone = AerMPISimulator(comm=MPI.COMM_SELF, **PLAIN).run(circuits, **options).result()
     for i in range(len(circuits)):
         assert here.get_memory(i) == alone.get_memory(i), i
+
+    # a dynamic circuit, unfused so that its top qubits are brought into the cache by bit swaps
+    here = AerMPISimulator(comm=comm, **dict(BLOCKED, fusion_enable=False)).run(_dynamic(), **options).result()
+    alone = AerMPISimulator(comm=MPI.COMM_SELF, **dict(PLAIN, fusion_enable=False)).run(_dynamic(), **options).result()
+    assert here.results[0].metadata["plan"]["cache_swaps"] > 0
+    assert here.get_memory() == alone.get_memory()
