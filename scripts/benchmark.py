@@ -16,6 +16,23 @@ max_parallel_threads=cores)``) runs on rank 0 alone while the other ranks
 wait in a sleeping (not spinning) barrier, so it has every core. The two
 alternate repeat by repeat, and the medians are reported.
 
+Other simulators (``--peers qsim qulacs lightning``, the default; each where
+it imports, ``--peers-path DIR`` puts DIR first on their PYTHONPATH): after
+the aer_mpi jobs, each runs in a process of its own on the same circuits
+(as gate lists of 1- and 2-qubit matrices), first checked against Qiskit's
+Statevector on an 8-qubit QV circuit; its time is the median of the final
+state's computation in that process (no job, no sampling), with the
+process's cores (qsim in single precision, the others double). The
+comparison table adds aer_mpi's passes over the state, the numpy floor (one
+read + write pass over the shard, best of 5) and ``x model`` = compute time
+/ (passes x floor).
+
+Parameter sweep (``--sweep``): EfficientSU2 on 16 qubits with 100 bindings,
+aer_mpi and Aer as 100 ``run()`` calls and as one ``parameter_binds`` run
+(one process, ``COMM_SELF``), each peer through its own parameter API::
+
+    python scripts/benchmark.py --sweep --repeat 3 --out sweep
+
 Peak memory above the shard: a thread samples each rank's RSS (psutil) every
 millisecond during ``run().result()``; the figure is the peak minus the RSS
 just before the run (after ``malloc_trim``) minus the shard itself: what the
@@ -195,6 +212,186 @@ def peer_worker(args) -> None:
         print(f"{args.peer}: {note}", flush=True)
     (out / f"part-peer-{args.peer}-{args.tag or 'run'}.json").write_text(
         json.dumps({"records": records, "note": note}, indent=1))
+
+
+# -- a parameter sweep: one 16-qubit circuit, many bindings (what VQE users feel) -------------
+def sweep_ops(n: int, reps: int = 2) -> tuple[list, int]:
+    """Qiskit's EfficientSU2 (linear entanglement) as ``(name, qubits, parameter index)``."""
+    ops, k = [], 0
+    for rep in range(reps + 1):
+        for name in ("ry", "rz"):
+            for q in range(n):
+                ops.append((name, (q,), k))
+                k += 1
+        if rep < reps:
+            ops.extend(("cx", (q, q + 1), None) for q in range(n - 1))
+    return ops, k
+
+
+#: Bindings of the sweep.
+SWEEP_POINTS = 100
+
+
+def peer_sweep(name: str, n: int, threads: int):
+    """A function of one binding's values that computes the final state (or probabilities)."""
+    import numpy as np
+
+    ops, _ = sweep_ops(n)
+    if name == "qsim":
+        import cirq
+        import qsimcirq
+        import sympy
+
+        line = cirq.LineQubit.range(n)
+        wire = lambda q: line[n - 1 - q]  # noqa: E731
+        symbols = {}
+        gates = []
+        for op, qs, k in ops:
+            if op == "cx":
+                gates.append(cirq.CNOT(wire(qs[0]), wire(qs[1])))
+            else:
+                symbols[k] = sympy.Symbol(f"t{k}")
+                gates.append((cirq.ry if op == "ry" else cirq.rz)(symbols[k]).on(wire(qs[0])))
+        circuit = cirq.Circuit(gates)
+        sim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(cpu_threads=threads))
+        return lambda v: sim.simulate(circuit, param_resolver={f"t{k}": float(v[k]) for k in symbols},
+                                      qubit_order=line).final_state_vector
+    if name == "qulacs":
+        import qulacs
+
+        circuit = qulacs.ParametricQuantumCircuit(n)
+        order = []
+        for op, qs, k in ops:
+            if op == "cx":
+                circuit.add_CNOT_gate(qs[0], qs[1])
+            else:  # qulacs rotates by exp(+i t P / 2): the angle negated
+                (circuit.add_parametric_RY_gate if op == "ry" else circuit.add_parametric_RZ_gate)(qs[0], 0.0)
+                order.append(k)
+
+        def run(v):
+            for i, k in enumerate(order):
+                circuit.set_parameter(i, -float(v[k]))
+            state = qulacs.QuantumState(n)
+            circuit.update_quantum_state(state)
+            return state.get_vector()
+
+        return run
+    if name == "lightning":
+        import pennylane as qml
+
+        dev = qml.device("lightning.qubit", wires=n)
+
+        @qml.qnode(dev)
+        def run(v):
+            for op, qs, k in ops:
+                if op == "cx":
+                    qml.CNOT(wires=[n - 1 - qs[0], n - 1 - qs[1]])
+                else:
+                    (qml.RY if op == "ry" else qml.RZ)(v[k], wires=n - 1 - qs[0])
+            return qml.state()
+
+        return run
+    raise SystemExit(f"unknown simulator {name!r}")
+
+
+def sweep_worker(args) -> None:
+    """aer_mpi (1 rank, in this process) and Aer: the sweep as 100 run() calls and as one run with
+    parameter_binds; the peers with their own parameter APIs (``--peer NAME --sweep``)."""
+    import numpy as np
+    from mpi4py import MPI
+    from qiskit import QuantumCircuit
+    from qiskit.circuit import ParameterVector
+
+    from aer_mpi import AerMPISimulator
+
+    n = args.qubits[0]
+    ops, count = sweep_ops(n)
+    theta = ParameterVector("t", count)
+    qc = QuantumCircuit(n)
+    for op, qs, k in ops:
+        getattr(qc, op)(*(([theta[k]] if k is not None else []) + list(qs)))
+    qc.measure_all()
+    values = np.random.default_rng(args.seed).uniform(0, 2 * np.pi, (SWEEP_POINTS, count))
+    sims = {"aer_mpi": AerMPISimulator(comm=MPI.COMM_SELF)}
+    try:
+        from qiskit_aer import AerSimulator
+
+        sims["aer"] = AerSimulator(method="statevector", max_parallel_threads=args.cores or 0)
+    except ImportError:
+        pass
+
+    def loop(sim):
+        for v in values:
+            sim.run(qc.assign_parameters(v), shots=args.shots, seed_simulator=args.seed).result()
+
+    def binds(sim):
+        sim.run(qc, parameter_binds=[{theta[k]: values[:, k].tolist() for k in range(count)}], shots=args.shots,
+                seed_simulator=args.seed).result()
+
+    best = {}
+    for name, sim in sims.items():
+        sim.run(qc.assign_parameters(values[0]), shots=10).result()  # warm-up
+    for _ in range(args.repeat):  # alternating, best of the repeats
+        for name, sim in sims.items():
+            for how, fn in (("loop", loop), ("binds", binds)):
+                start = time.perf_counter()
+                fn(sim)
+                key = f"{name} {how}"
+                best[key] = min(best.get(key, float("inf")), time.perf_counter() - start)
+    Path(args.out, f"part-sweep-{args.tag or 'run'}.json").write_text(json.dumps(best, indent=1))
+
+
+def peer_sweep_worker(args) -> None:
+    import numpy as np
+
+    n = args.qubits[0]
+    _, count = sweep_ops(n)
+    values = np.random.default_rng(args.seed).uniform(0, 2 * np.pi, (SWEEP_POINTS, count))
+    threads = args.cores or len(os.sched_getaffinity(0))
+    result = {}
+    try:
+        run = peer_sweep(args.peer, n, threads)
+        run(values[0])
+        best = float("inf")
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            for v in values:
+                run(v)
+            best = min(best, time.perf_counter() - start)
+        result[f"{args.peer} loop"] = best
+    except ImportError as exc:
+        result[f"{args.peer} note"] = f"not installed ({exc})"
+    Path(args.out, f"part-sweep-{args.peer}-{args.tag or 'run'}.json").write_text(json.dumps(result, indent=1))
+
+
+def sweep_driver(args) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    common = ["--tag", args.tag or "run", "--repeat", str(args.repeat), "--out", str(out), "--seed",
+              str(args.seed), "--shots", str(args.shots), "--qubits", str(args.qubits[0])]
+    if args.cores:
+        common += ["--cores", str(args.cores)]
+    results = {}
+    subprocess.run([sys.executable, __file__, "--sweep", "--worker", *common], check=True)
+    results.update(json.loads((out / f"part-sweep-{args.tag or 'run'}.json").read_text()))
+    env = dict(os.environ)
+    if args.peers_path:
+        env["PYTHONPATH"] = os.pathsep.join([args.peers_path] + [p for p in [env.get("PYTHONPATH")] if p])
+    env.setdefault("OMP_NUM_THREADS", str(args.cores or len(os.sched_getaffinity(0))))
+    for name in args.peers:
+        subprocess.run([sys.executable, __file__, "--sweep", "--peer", name, *common], check=True, env=env)
+        results.update(json.loads((out / f"part-sweep-{name}-{args.tag or 'run'}.json").read_text()))
+    times = {k: v for k, v in results.items() if not k.endswith("note")}
+    fastest_peer = min((v for k, v in times.items() if not k.startswith("aer_mpi")), default=None)
+    lines = [f"{args.qubits[0]}-qubit EfficientSU2 (reps 2), {SWEEP_POINTS} bindings, {args.shots} shots where sampled"]
+    for key, value in sorted(times.items(), key=lambda kv: kv[1]):
+        ratio = f"  {value / fastest_peer:5.2f}x the fastest peer" if fastest_peer else ""
+        lines.append(f"  {key:18} {value:8.3f} s{ratio}")
+    lines += [f"  {k}: {v}" for k, v in results.items() if k.endswith("note")]
+    text = "\n".join(lines)
+    print(text)
+    (out / "sweep.txt").write_text(text + "\n")
+    (out / "sweep.json").write_text(json.dumps({"results": results, "command": sys.argv}, indent=1))
 
 
 def measure_floor(num_qubits: int, itemsize: int, repeat: int = 5) -> float:
@@ -566,6 +763,9 @@ def main() -> None:
     parser.add_argument("--peers-path", default=None,
                         help="a directory put first on the peers' PYTHONPATH (e.g. pip install --target DIR)")
     parser.add_argument("--peer", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--sweep", action="store_true",
+                        help=f"a parameter sweep instead: EfficientSU2 on --qubits (first size) with {SWEEP_POINTS} "
+                             "bindings, aer_mpi and Aer (1 process) and the peers")
     parser.add_argument("--out", default="bench")
     parser.add_argument("--tag", default=None, help="name of this run's part files")
     parser.add_argument("--mpiexec", default=None)
@@ -573,7 +773,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="re-print table and plots from OUT/results.json")
     args = parser.parse_args()
     if args.qubits is None:
-        args.qubits = [20, 22, 24] + ([26] if args.large else [])
+        args.qubits = [16] if args.sweep else [20, 22, 24] + ([26] if args.large else [])
     if args.report:
         records = json.loads((Path(args.out) / "results.json").read_text())["records"]
         data = json.loads((Path(args.out) / "results.json").read_text())
@@ -581,6 +781,12 @@ def main() -> None:
         print_comparison(records, data.get("peers", []), data.get("peer_notes", {}))
         if not args.no_plot:
             print("plots:", ", ".join(plot(records, Path(args.out))))
+    elif args.sweep and args.peer:
+        peer_sweep_worker(args)
+    elif args.sweep and args.worker:
+        sweep_worker(args)
+    elif args.sweep:
+        sweep_driver(args)
     elif args.peer:
         peer_worker(args)
     elif args.worker:
