@@ -197,7 +197,9 @@ def _simulate(
     chunk_qubits = resources.cache_qubits(config)
     if chunk_qubits is not None:  # the cache tier and cache-blocked stages (plan/stages.py)
         steps, final_layout = place_in_cache(plan.steps, num_local, chunk_qubits, plan.final_layout)
-        plan = dataclasses.replace(plan, steps=stage_steps(steps, chunk_qubits), final_layout=final_layout)
+        # a stage holds at most checkpoint_every gates, so that cancels still land between stages
+        plan = dataclasses.replace(plan, steps=stage_steps(steps, chunk_qubits, config.checkpoint_every),
+                                   final_layout=final_layout)
     plan_seconds = time.perf_counter() - plan_start
     shard = Shard(collective, exchange, n, num_local, np.dtype(PRECISIONS[config.precision]),
                   config.buffer_bytes, backend)

@@ -16,7 +16,9 @@ What may join a stage, in the order of the program:
   a bit above the chunk is a constant of the chunk;
 * a global phase (``PhaseStep``), a diagonal on no qubit.
 
-Anything else (a dense gate on a position at or above ``cache_qubits``, an
+A stage holds at most ``max_steps`` steps (the engine passes its checkpoint
+interval, so that a cancel still lands between stages). Anything else (a
+dense gate on a position at or above ``cache_qubits``, an
 exchange, a save, a measurement, control flow) ends the stage and runs as
 before; the bodies of control flow are staged the same way. A stage of one
 step is left as that step. The gates keep their order, so the result is
@@ -56,6 +58,10 @@ from aer_mpi.plan.steps import (
 
 #: Fewest steps worth a stage (one step alone runs as it is).
 MIN_STAGE_STEPS = 2
+#: Most steps one stage holds by default: the engine meets the other ranks (cancel, progress) between
+#: steps only, so a stage is kept to about what that many one-gate steps cost (the engine passes its
+#: ``checkpoint_every``).
+MAX_STAGE_STEPS = 32
 
 
 def stageable(step: Step, cache_qubits: int) -> bool:
@@ -67,8 +73,10 @@ def stageable(step: Step, cache_qubits: int) -> bool:
     return False
 
 
-def stage_steps(steps: Sequence[Step], cache_qubits: int) -> tuple[Step, ...]:
-    """``steps`` with each run of at least ``MIN_STAGE_STEPS`` stageable steps made one ``StageStep``."""
+def stage_steps(steps: Sequence[Step], cache_qubits: int, max_steps: int = MAX_STAGE_STEPS) -> tuple[Step, ...]:
+    """``steps`` with each run of at least ``MIN_STAGE_STEPS`` stageable steps made one ``StageStep``
+    (a longer run: consecutive stages of at most ``max_steps`` steps)."""
+    max_steps = max(MIN_STAGE_STEPS, max_steps)
     out: list[Step] = []
     run: list[Step] = []
 
@@ -82,24 +90,26 @@ def stage_steps(steps: Sequence[Step], cache_qubits: int) -> tuple[Step, ...]:
     for step in steps:
         if stageable(step, cache_qubits):
             run.append(step)
+            if len(run) == max_steps:
+                close()
             continue
         close()
-        out.append(_inner(step, cache_qubits))
+        out.append(_inner(step, cache_qubits, max_steps))
     close()
     return tuple(out)
 
 
-def _inner(step: Step, cache_qubits: int) -> Step:
+def _inner(step: Step, cache_qubits: int, max_steps: int) -> Step:
     """Control flow with its bodies staged; any other step as it is."""
     if isinstance(step, IfElseStep):
-        return dataclasses.replace(step, true_steps=stage_steps(step.true_steps, cache_qubits),
-                                   false_steps=stage_steps(step.false_steps, cache_qubits))
+        return dataclasses.replace(step, true_steps=stage_steps(step.true_steps, cache_qubits, max_steps),
+                                   false_steps=stage_steps(step.false_steps, cache_qubits, max_steps))
     if isinstance(step, WhileStep):
-        return dataclasses.replace(step, body=stage_steps(step.body, cache_qubits))
+        return dataclasses.replace(step, body=stage_steps(step.body, cache_qubits, max_steps))
     if isinstance(step, ForStep):
-        return dataclasses.replace(step, bodies=tuple(stage_steps(b, cache_qubits) for b in step.bodies))
+        return dataclasses.replace(step, bodies=tuple(stage_steps(b, cache_qubits, max_steps) for b in step.bodies))
     if isinstance(step, SwitchStep):
-        return dataclasses.replace(step, cases=tuple((values, stage_steps(body, cache_qubits))
+        return dataclasses.replace(step, cases=tuple((values, stage_steps(body, cache_qubits, max_steps))
                                                      for values, body in step.cases))
     return step
 

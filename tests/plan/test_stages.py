@@ -176,3 +176,10 @@ def test_a_lone_gate_above_the_cache_is_not_worth_a_swap():
 def test_nothing_changes_when_the_shard_fits_the_cache():
     steps = (gate(0), gate(5))
     assert place_in_cache(steps, 6, 6, tuple(range(6))) == (steps, tuple(range(6)))
+
+
+def test_a_long_run_is_cut_into_stages_of_at_most_max_steps():
+    steps = [gate(q % 4) for q in range(10)]
+    out = stage_steps(steps, 4, max_steps=4)
+    assert [len(s.steps) for s in out[:2]] == [4, 4] and len(out[2].steps) == 2
+    assert sum(len(s.steps) for s in out) == 10
