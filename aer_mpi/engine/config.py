@@ -48,7 +48,11 @@ class RunConfig:
     #: (None: the node's cores shared by its ranks).
     max_parallel_threads: Optional[int] = None
     #: Aer's statevector_parallel_threshold: a shard of this many qubits or fewer uses one thread.
-    statevector_parallel_threshold: int = 14
+    statevector_parallel_threshold: int = 16
+    #: Cache-blocked stages (plan/stages.py); False, or $AER_MPI_CACHE_BLOCKING=0, turns them off.
+    cache_blocking: bool = True
+    #: A stage's chunk is 2**cache_qubits amplitudes; None: from the L2 cache size (engine/resources.py).
+    cache_qubits: Optional[int] = None
     #: Aer's enable_truncation: leave out the qubits no instruction touches.
     enable_truncation: bool = True
     #: Aer's zero_threshold: entries at or below it are left out of saved dicts.

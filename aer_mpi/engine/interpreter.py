@@ -36,7 +36,9 @@ from aer_mpi.plan import (
     RankDiagonal,
     RankGate,
     SaveStep,
+    LocalSwapStep,
     SetStateStep,
+    StageStep,
 )
 
 #: Amplitudes a rank may sweep between two meetings (~0.1 s of work),
@@ -47,6 +49,27 @@ MEETING_AMPLITUDES = 1 << 22
 def meeting_interval(every: int, num_local: int) -> int:
     """Steps between meetings: ``every`` at most, fewer on wide shards."""
     return max(1, min(every, MEETING_AMPLITUDES >> num_local))
+
+
+def stage_gates(shard: Shard, stage: StageStep) -> list[tuple]:
+    """The gates of ``stage`` as this rank applies them: ``(positions, matrix, diag)`` each."""
+    gates: list[tuple] = []
+    for step in stage.steps:
+        if isinstance(step, LocalGate):
+            gates.append((step.positions, step.matrix, None))
+        elif isinstance(step, LocalDiagonal):
+            gates.append((step.positions, None, step.diag))
+        elif isinstance(step, RankGate):
+            matrix = step.matrices[shard.rank_value(step.rank_bits)]
+            if matrix is not None:
+                gates.append((step.positions, matrix, None))
+        elif isinstance(step, RankDiagonal):
+            gates.append((step.positions, None, step.diags[shard.rank_value(step.rank_bits)]))
+        elif isinstance(step, PhaseStep):
+            gates.append(((), None, np.array([np.exp(1j * step.phase)])))
+        else:
+            raise InternalError(f"a stage cannot hold {step!r}")
+    return gates
 
 
 class Interpreter:
@@ -106,10 +129,16 @@ class Interpreter:
             shard.swap(step.pairs)
         elif isinstance(step, SetStateStep):
             shard.set_state(step.state, step.positions)
+        elif isinstance(step, StageStep):
+            kernels.apply_stage(state, stage_gates(shard, step), step.cache_qubits)
+        elif isinstance(step, LocalSwapStep):
+            kernels.swap_bits(state, step.pairs)
         elif isinstance(step, MeasureStep):
             pass  # a final measurement: sampled afterwards
         else:
             raise InternalError(f"unknown plan step {step!r}")
+        if not isinstance(step, MeasureStep):
+            shard.passes += 1  # each of these reads and writes the shard once
         self.count_step()
 
     def count_step(self) -> None:

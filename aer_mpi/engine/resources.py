@@ -142,6 +142,51 @@ def configure_kernels(config: RunConfig, node_ranks: int, num_local: Optional[in
     return name, kernels.set_threads(threads_per_rank(config, node_ranks, num_local))
 
 
+#: Fraction of the L2 cache one chunk of a cache-blocked stage takes (the rest: the gates, the stack).
+CHUNK_OF_L2 = 0.5
+#: L2 size assumed where the system does not say (bytes).
+DEFAULT_L2_BYTES = 1 << 20
+
+
+def l2_cache_bytes() -> int:
+    """This core's L2 cache (Linux sysfs), else ``DEFAULT_L2_BYTES``."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for entry in sorted(os.listdir(base)):
+            path = os.path.join(base, entry)
+            if not entry.startswith("index"):
+                continue
+            with open(os.path.join(path, "level")) as f:
+                if f.read().strip() != "2":
+                    continue
+            with open(os.path.join(path, "size")) as f:
+                text = f.read().strip().upper()
+            scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+            return int(text.rstrip("KMG")) * scale
+    except (OSError, ValueError):
+        pass
+    return DEFAULT_L2_BYTES
+
+
+def cache_qubits(config: RunConfig) -> Optional[int]:
+    """Qubits of a cache-blocked stage's chunk, or None when cache blocking is off.
+
+    ``config.cache_qubits`` when set, else the most whose chunk fits in
+    ``CHUNK_OF_L2`` of the L2 cache (2 MiB here: 2**16 double amplitudes).
+    Off when ``config.cache_blocking`` is False or ``$AER_MPI_CACHE_BLOCKING``
+    is ``0`` / ``off`` / ``false``.
+    """
+    if not config.cache_blocking:
+        return None
+    if os.environ.get("AER_MPI_CACHE_BLOCKING", "").strip().lower() in ("0", "off", "false", "no"):
+        return None
+    if config.cache_qubits is not None:
+        return int(config.cache_qubits)
+    itemsize = np.dtype(PRECISIONS[config.precision]).itemsize
+    chunk = int(l2_cache_bytes() * CHUNK_OF_L2) // itemsize
+    return max(8, chunk.bit_length() - 1)
+
+
 def largest_local_qubits(available: int, config: RunConfig) -> int:
     """Most local qubits a shard may have in ``available`` bytes (besides buffer and scratch)."""
     itemsize = np.dtype(PRECISIONS[config.precision]).itemsize

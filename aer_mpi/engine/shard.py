@@ -49,6 +49,8 @@ class Shard:
         self.array = np.zeros(1 << num_local, dtype=self.dtype)
         #: Bytes exchanged only to read the state in logical order (sampling, file output).
         self.reading_bytes = 0
+        #: Read + write passes over the array so far (a cache-blocked stage is one).
+        self.passes = 0
 
     # -- layout ---------------------------------------------------------------
     def bit_of_rank(self, position: int) -> int:

@@ -138,6 +138,46 @@ def probabilities(state: np.ndarray) -> np.ndarray:
     return numpy_backend.probabilities(state)
 
 
+def apply_stage(state: np.ndarray, gates: Sequence[tuple], chunk_qubits: int) -> None:
+    """Apply ``gates`` in order, cache-blocked: chunk by chunk of ``2**chunk_qubits`` amplitudes.
+
+    Each gate is ``(positions, matrix, diag)`` with one of ``matrix`` (dense,
+    every position below ``chunk_qubits``) and ``diag`` (any positions)
+    given. A chunk is read once, every gate applied to it, written once, so a
+    stage costs one pass over the state however many gates it holds. The
+    numba kernels do that (threads over chunks) with the arithmetic of their
+    one-gate kernels, so the result is the same bits as the gates one at a
+    time; the numpy back end applies the gates one at a time.
+    """
+    n = numpy_backend._num_qubits(state)
+    for positions, matrix, diag in gates:
+        _check(state, positions)
+        if diag is None and len(positions) and max(positions) >= chunk_qubits and chunk_qubits < n:
+            raise ValueError(f"a dense gate of a stage on positions {list(positions)}: "
+                             f"expecting every position below {chunk_qubits}")
+    if _active == "numba":
+        _numba.apply_stage(state, gates, chunk_qubits)
+        return
+    for positions, matrix, diag in gates:
+        if diag is not None:
+            if len(positions):
+                numpy_backend.apply_diagonal(state, diag, positions)
+            else:
+                numpy_backend.scale(state, complex(diag[0]))
+        else:
+            numpy_backend.apply_matrix(state, matrix, positions)
+
+
+def swap_bits(state: np.ndarray, pairs: Sequence[tuple[int, int]]) -> None:
+    """Exchange local index bits ``a`` and ``b`` for each ``(a, b)`` (all distinct), in place, one pass."""
+    flat = [int(p) for pair in pairs for p in pair]
+    _check(state, flat)
+    if _active == "numba":
+        _numba.swap_bits(state, pairs)
+    else:
+        numpy_backend.swap_bits(state, pairs)
+
+
 def scale(state: np.ndarray, factor: complex) -> None:
     if _active == "numba":
         _numba.scale(state, factor)
@@ -157,6 +197,7 @@ __all__ = [
     "pauli_sums",
     "apply_diagonal",
     "apply_matrix",
+    "apply_stage",
     "chunk_views",
     "collapse",
     "flip",
@@ -166,5 +207,6 @@ __all__ = [
     "probability_of_one",
     "scale",
     "set_threads",
+    "swap_bits",
     "use",
 ]

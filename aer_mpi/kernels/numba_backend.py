@@ -172,6 +172,31 @@ def _scale(state, factor):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, nogil=True)
+def _swap_bits(state, lows, highs):  # pragma: no cover - compiled
+    """Exchange index bits ``lows[j]`` and ``highs[j]`` for every j at once (disjoint bits)."""
+    size = state.shape[0]
+    pairs = lows.shape[0]
+    blocks = (size + (_BLOCK_GROUPS << 2) - 1) // (_BLOCK_GROUPS << 2)
+    for b in prange(blocks):
+        end = min(size, (b + 1) * (_BLOCK_GROUPS << 2))
+        for i in range(b * (_BLOCK_GROUPS << 2), end):
+            j = i
+            for t in range(pairs):
+                if ((i >> lows[t]) ^ (i >> highs[t])) & 1:
+                    j ^= (np.int64(1) << lows[t]) | (np.int64(1) << highs[t])
+            if j > i:
+                a = state[i]
+                state[i] = state[j]
+                state[j] = a
+
+
+def swap_bits(state: np.ndarray, pairs) -> None:
+    lows = np.array([p[0] for p in pairs], dtype=np.int64)
+    highs = np.array([p[1] for p in pairs], dtype=np.int64)
+    _swap_bits(state, lows, highs)
+
+
+@njit(parallel=True, cache=True, nogil=True)
 def _probabilities(state, out):  # pragma: no cover - compiled
     size = state.shape[0]
     blocks = (size + (_BLOCK_GROUPS << 2) - 1) // (_BLOCK_GROUPS << 2)
@@ -232,3 +257,202 @@ def probabilities(state: np.ndarray) -> np.ndarray:
     out = np.empty(state.shape[0], dtype=np.float64)
     _probabilities(state, out)
     return out
+
+
+# -- cache-blocked stages --------------------------------------------------------
+# A stage is a list of gates applied chunk by chunk: each chunk of 2**c
+# amplitudes is loaded once, every gate of the stage is applied to it while it
+# sits in cache, and it is written back once. A dense gate's positions are all
+# below c (it mixes amplitudes inside a chunk only); a diagonal may sit on any
+# position (a bit above c is a constant of the chunk). The arithmetic on each
+# amplitude is exactly the one of the single-gate kernels above (same
+# products, same order of the sums), so a stage gives the same bits as its
+# gates one at a time, whatever the chunk size or the thread count.
+
+_DENSE = 0
+_DIAGONAL = 1
+
+
+@njit(cache=True, nogil=True)
+def _stage_chunk(state, start, size, kinds, widths, pos, pstart, data, mre, mim, dstart,
+                 offs, ostart, tables):  # pragma: no cover - compiled
+    """Every gate of the stage on ``state[start:start + size]``, in order."""
+    dim_max = 1
+    for g in range(kinds.shape[0]):
+        if kinds[g] == _DENSE and widths[g] >= 3:
+            dim_max = max(dim_max, np.int64(1) << widths[g])
+    ar = np.empty((dim_max, _BATCH), dtype=mre.dtype)
+    ai = np.empty((dim_max, _BATCH), dtype=mre.dtype)
+    outr = np.empty(_BATCH, dtype=mre.dtype)
+    outi = np.empty(_BATCH, dtype=mre.dtype)
+    bases = np.empty(_BATCH, dtype=np.int64)
+    num_tables = tables.shape[1]
+    for g in range(kinds.shape[0]):
+        k = widths[g]
+        d0 = dstart[g]
+        if kinds[g] == _DIAGONAL:
+            if size < 256:
+                for j in range(size):
+                    i = start + j
+                    idx = np.int64(0)
+                    for t in range(num_tables):
+                        idx |= tables[g, t, (i >> (8 * t)) & 255]
+                    state[i] *= data[d0 + idx]
+            else:
+                first = start >> 8
+                for run in range(first, first + (size >> 8)):
+                    high = np.int64(0)
+                    for t in range(1, num_tables):
+                        high |= tables[g, t, (run >> (8 * (t - 1))) & 255]
+                    base = run << 8
+                    for j in range(256):
+                        state[base + j] *= data[d0 + (high | tables[g, 0, j])]
+        elif k == 1:
+            p = pos[pstart[g]]
+            bit = np.int64(1) << p
+            low = bit - 1
+            m00 = data[d0]
+            m01 = data[d0 + 1]
+            m10 = data[d0 + 2]
+            m11 = data[d0 + 3]
+            for h in range(size >> 1):
+                i0 = start + (((h & ~low) << 1) | (h & low))
+                i1 = i0 | bit
+                a0 = state[i0]
+                a1 = state[i1]
+                state[i0] = m00 * a0 + m01 * a1
+                state[i1] = m10 * a0 + m11 * a1
+        elif k == 2:
+            p0 = pos[pstart[g]]
+            p1 = pos[pstart[g] + 1]
+            lo = min(p0, p1)
+            hi = max(p0, p1)
+            mask_lo = (np.int64(1) << lo) - 1
+            mask_hi = (np.int64(1) << hi) - 1
+            b0 = np.int64(1) << p0
+            b1 = np.int64(1) << p1
+            for q in range(size >> 2):
+                t = ((q & ~mask_lo) << 1) | (q & mask_lo)
+                i00 = start + (((t & ~mask_hi) << 1) | (t & mask_hi))
+                i01 = i00 | b0
+                i10 = i00 | b1
+                i11 = i01 | b1
+                a0 = state[i00]
+                a1 = state[i01]
+                a2 = state[i10]
+                a3 = state[i11]
+                state[i00] = data[d0] * a0 + data[d0 + 1] * a1 + data[d0 + 2] * a2 + data[d0 + 3] * a3
+                state[i01] = data[d0 + 4] * a0 + data[d0 + 5] * a1 + data[d0 + 6] * a2 + data[d0 + 7] * a3
+                state[i10] = data[d0 + 8] * a0 + data[d0 + 9] * a1 + data[d0 + 10] * a2 + data[d0 + 11] * a3
+                state[i11] = data[d0 + 12] * a0 + data[d0 + 13] * a1 + data[d0 + 14] * a2 + data[d0 + 15] * a3
+        else:
+            dim = np.int64(1) << k
+            o0 = ostart[g]
+            p0 = pstart[g]
+            groups = size >> k
+            for g0 in range(0, groups, _BATCH):
+                count = min(_BATCH, groups - g0)
+                for t in range(count):
+                    base = g0 + t
+                    for j in range(k):
+                        low = (np.int64(1) << pos[p0 + j]) - 1
+                        base = ((base & ~low) << 1) | (base & low)
+                    base += start
+                    bases[t] = base
+                    for c in range(dim):
+                        v = state[base + offs[o0 + c]]
+                        ar[c, t] = v.real
+                        ai[c, t] = v.imag
+                for r in range(dim):
+                    row = d0 + r * dim
+                    xr = mre[row]
+                    xi = mim[row]
+                    for t in range(count):
+                        outr[t] = xr * ar[0, t] - xi * ai[0, t]
+                        outi[t] = xr * ai[0, t] + xi * ar[0, t]
+                    for c in range(1, dim):
+                        xr = mre[row + c]
+                        xi = mim[row + c]
+                        for t in range(count):
+                            outr[t] += xr * ar[c, t] - xi * ai[c, t]
+                            outi[t] += xr * ai[c, t] + xi * ar[c, t]
+                    off = offs[o0 + r]
+                    for t in range(count):
+                        state[bases[t] + off] = outr[t] + 1j * outi[t]
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _stage_parallel(state, chunk_qubits, kinds, widths, pos, pstart, data, mre, mim, dstart,
+                    offs, ostart, tables):  # pragma: no cover - compiled
+    size = np.int64(1) << chunk_qubits
+    for c in prange(state.shape[0] >> chunk_qubits):
+        _stage_chunk(state, c * size, size, kinds, widths, pos, pstart, data, mre, mim, dstart,
+                     offs, ostart, tables)
+
+
+@njit(cache=True, nogil=True)
+def _stage_serial(state, chunk_qubits, kinds, widths, pos, pstart, data, mre, mim, dstart,
+                  offs, ostart, tables):  # pragma: no cover - compiled
+    size = np.int64(1) << chunk_qubits
+    for c in range(state.shape[0] >> chunk_qubits):
+        _stage_chunk(state, c * size, size, kinds, widths, pos, pstart, data, mre, mim, dstart,
+                     offs, ostart, tables)
+
+
+def _pack_stage(gates, n: int, dtype):
+    """The stage's gates as flat arrays for ``_stage_chunk``."""
+    count = len(gates)
+    kinds = np.empty(count, dtype=np.int64)
+    widths = np.empty(count, dtype=np.int64)
+    pstart = np.zeros(count, dtype=np.int64)
+    dstart = np.zeros(count, dtype=np.int64)
+    ostart = np.zeros(count, dtype=np.int64)
+    num_tables = max(1, (n + 7) // 8)
+    tables = np.zeros((count, num_tables, 256), dtype=np.int64)
+    pos, data, offs = [], [], []
+    npos = ndata = noffs = 0
+    for g, (positions, matrix, diag) in enumerate(gates):
+        k = len(positions)
+        widths[g] = k
+        dstart[g] = ndata
+        pstart[g] = npos
+        ostart[g] = noffs
+        if diag is not None:
+            kinds[g] = _DIAGONAL
+            values = np.asarray(diag, dtype=dtype).reshape(-1)
+            tables[g] = _byte_tables(n, positions)
+        else:
+            kinds[g] = _DENSE
+            values = np.asarray(matrix, dtype=dtype).reshape(-1)
+            if k >= 3:
+                ordered = sorted(int(p) for p in positions)
+                offsets = np.zeros(1 << k, dtype=np.int64)
+                for j, p in enumerate(positions):
+                    offsets[(np.arange(1 << k) >> j) & 1 == 1] |= 1 << int(p)
+                offs.append(offsets)
+                noffs += 1 << k
+            else:
+                ordered = [int(p) for p in positions]
+            pos.append(np.asarray(ordered, dtype=np.int64))
+            npos += k
+        data.append(values)
+        ndata += values.shape[0]
+    data = np.ascontiguousarray(np.concatenate(data)) if data else np.zeros(1, dtype=dtype)
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(1, dtype=np.int64)  # noqa: E731
+    return (kinds, widths, cat(pos), pstart, data, np.ascontiguousarray(data.real),
+            np.ascontiguousarray(data.imag), dstart, cat(offs), ostart, tables)
+
+
+def apply_stage(state: np.ndarray, gates, chunk_qubits: int) -> None:
+    """Apply ``gates`` (``(positions, matrix, diag)``, one of the last two None) chunk by chunk.
+
+    Dense gates must have every position below ``chunk_qubits``; diagonals
+    may have any. The chunk is ``2**min(chunk_qubits, n)`` amplitudes.
+    """
+    n = state.shape[0].bit_length() - 1
+    c = min(int(chunk_qubits), n)
+    packed = _pack_stage(gates, n, state.dtype)
+    if c < n and numba.get_num_threads() > 1:
+        _stage_parallel(state, np.int64(c), *packed)
+    else:
+        _stage_serial(state, np.int64(c), *packed)

@@ -15,6 +15,7 @@ from aer_mpi.plan.steps import (
     IfElseStep,
     LocalDiagonal,
     LocalGate,
+    LocalSwapStep,
     MeasureStep,
     Plan,
     PhaseStep,
@@ -23,12 +24,14 @@ from aer_mpi.plan.steps import (
     ResetStep,
     SaveStep,
     SetStateStep,
+    StageStep,
     Step,
     StoreStep,
     SwitchStep,
     WhileStep,
 )
 from aer_mpi.plan.localiser import choose_rank_bits, plan_program, swaps_to_make_global
+from aer_mpi.plan.stages import place_in_cache, stage_steps
 
 __all__ = [
     "BreakStep",
@@ -38,6 +41,7 @@ __all__ = [
     "IfElseStep",
     "LocalDiagonal",
     "LocalGate",
+    "LocalSwapStep",
     "MeasureStep",
     "PhaseStep",
     "Plan",
@@ -46,11 +50,14 @@ __all__ = [
     "ResetStep",
     "SaveStep",
     "SetStateStep",
+    "StageStep",
     "StoreStep",
     "Step",
     "SwitchStep",
     "WhileStep",
     "choose_rank_bits",
     "plan_program",
+    "place_in_cache",
+    "stage_steps",
     "swaps_to_make_global",
 ]

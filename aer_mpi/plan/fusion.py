@@ -24,6 +24,7 @@ split into rank-conditioned blocks computes the same sums as the whole.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
@@ -219,10 +220,43 @@ def fused_diagonal(qubits: Sequence[int], ops: Sequence[ir.Diagonal]) -> np.ndar
     return diag
 
 
+#: Widest fused gate built by embedding each op as a full matrix (cheap up to 32 x 32).
+_EMBED_MAX_QUBITS = 6
+
+
+@functools.lru_cache(maxsize=4096)
+def _embedding(k: int, sub: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For an op whose bit j is bit ``sub[j]`` of a k-qubit index: the op's row and column index
+    of each entry of the k-qubit matrix, and where the other bits agree (else the entry is 0)."""
+    index = np.arange(1 << k, dtype=np.int64)
+    op_index = _bits(index, sub)
+    mask = 0
+    for b in sub:
+        mask |= 1 << b
+    rest = index & ~mask
+    same = rest[:, None] == rest[None, :]
+    rows = np.broadcast_to(op_index[:, None], same.shape)
+    cols = np.broadcast_to(op_index[None, :], same.shape)
+    for a in (op_index, same):
+        a.setflags(write=False)
+    return rows, cols, same
+
+
 def fused_matrix(qubits: Sequence[int], ops: Sequence[ir.Op]) -> np.ndarray:
     """Matrix on ``qubits`` (``qubits[0]`` lowest) equal to applying ``ops`` in order."""
     k = len(qubits)
     where = {q: j for j, q in enumerate(qubits)}
+    if k <= _EMBED_MAX_QUBITS:
+        # each op as a full 2^k x 2^k matrix, multiplied in: a few small numpy calls per op
+        acc = np.eye(1 << k, dtype=complex)
+        for op in ops:
+            rows, cols, same = _embedding(k, tuple(where[q] for q in op.qubits))
+            if isinstance(op, ir.Diagonal):
+                acc = np.asarray(op.diag, dtype=complex)[rows[:, 0]][:, None] * acc
+            else:
+                acc = (np.asarray(op.matrix, dtype=complex)[rows, cols] * same) @ acc
+        acc = np.where(np.abs(acc) < ZERO, 0, acc)
+        return np.ascontiguousarray(acc)
     # rows of ``acc`` as a tensor: axis a is bit k-1-a of the row index
     acc = np.eye(1 << k, dtype=complex).reshape((2,) * k + (1 << k,))
     for op in ops:

@@ -65,21 +65,31 @@ def choose_rank_bits(num_qubits: int, world_size: int, min_local: int) -> int:
     return max(0, min(g, num_qubits - min_local))
 
 
+_DIFFER_MASKS: dict[int, np.ndarray] = {}
+
+
+def _differ_masks(k: int) -> np.ndarray:
+    """``masks[j, r, c]``: rows ``r`` and columns ``c`` of a k-qubit matrix differ in bit ``j``."""
+    masks = _DIFFER_MASKS.get(k)
+    if masks is None:
+        idx = np.arange(1 << k)
+        masks = np.stack([(((idx[:, None] ^ idx[None, :]) >> j) & 1).astype(bool) for j in range(k)])
+        masks.setflags(write=False)
+        _DIFFER_MASKS[k] = masks
+    return masks
+
+
 def flipped_qubits(op: ir.Op) -> tuple[int, ...]:
     """Logical qubits whose value the op can change, or that it reads across ranks' boundaries (they must be local).
 
     A reduced density matrix pairs amplitudes that differ on its qubits, so they are brought local first.
     """
     if isinstance(op, ir.Gate):
-        k = len(op.qubits)
-        idx = np.arange(1 << k)
+        if not op.qubits:
+            return ()
         nonzero = np.abs(op.matrix) > STRUCTURE_TOLERANCE
-        flips = []
-        for j, q in enumerate(op.qubits):
-            differ = ((idx[:, None] ^ idx[None, :]) >> j) & 1
-            if np.any(nonzero & differ.astype(bool)):
-                flips.append(q)
-        return tuple(flips)
+        flips = np.any(nonzero & _differ_masks(len(op.qubits)), axis=(1, 2))
+        return tuple(q for q, flip in zip(op.qubits, flips) if flip)
     if isinstance(op, ir.Reset):
         return (op.qubit,)
     if isinstance(op, ir.Save) and op.kind in LOCAL_SAVE_KINDS:
@@ -371,6 +381,8 @@ def naive_exchange_count(program: ir.Program, num_local: int) -> int:
     such qubit (half the state moves). Swapping back afterwards is not
     counted, which flatters the naive scheme.
     """
+    if num_local >= program.num_qubits:
+        return 0  # nothing is global
     layout = list(range(program.num_qubits))
     count = 0
 

@@ -62,6 +62,25 @@ class PhaseStep:
     phase: float
 
 
+@dataclass(frozen=True)
+class LocalSwapStep:
+    """Swap local bits ``a`` and ``b`` of the shard's index for each ``(a, b)``, in one pass
+    (the cache tier of ``plan/stages.py``: brings a position below the cache size)."""
+
+    pairs: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class StageStep:
+    """Steps applied chunk by chunk (``plan/stages.py``): each chunk of ``2**cache_qubits``
+    amplitudes gets every step in order while it is in cache. ``steps`` are ``LocalGate`` /
+    ``RankGate`` on positions below ``cache_qubits``, ``LocalDiagonal`` / ``RankDiagonal`` on any
+    local positions, and ``PhaseStep``."""
+
+    steps: tuple[Any, ...]
+    cache_qubits: int
+
+
 @dataclass(frozen=True, eq=False)
 class SetStateStep:
     """Replace the state: each rank takes its slice of ``state``, whose index bit ``j`` is at ``positions[j]``."""
@@ -152,6 +171,8 @@ Step = Union[
     LocalDiagonal,
     RankDiagonal,
     PhaseStep,
+    StageStep,
+    LocalSwapStep,
     SetStateStep,
     MeasureStep,
     ResetStep,

@@ -261,13 +261,19 @@ _ROWS = (
               "parallel_experiments", lambda v: v != 1,
               help="1: run a batch's circuits one after the other on all ranks; other values: small circuits "
                    "run whole, one per rank at a time", category=HONOURED, normalise=_zero_is_none),
-    RunOption("statevector_parallel_threshold", 14, _int_at_least(1), "an integer >= 1", "qubits",
+    RunOption("statevector_parallel_threshold", 16, _int_at_least(1), "an integer >= 1", "qubits",
               "statevector_parallel_threshold",
-              help="a shard of this many qubits or fewer is updated by one thread (as Aer)", category=HONOURED),
+              help="a shard of this many qubits or fewer is updated by one thread (as Aer, whose default is "
+                   "14: starting kernel threads costs more than they save on 2^16 amplitudes)", category=HONOURED),
     RunOption("fusion_verbose", False, _is_bool, "True or False", qobj=False,
               help="metadata['fusion'] is always given", category=HONOURED),
     RunOption("buffer_mb", 16, _positive_number, "a number of MiB > 0", "MiB", "buffer_bytes", _mib_to_bytes,
               help="send + receive buffer of an exchange, per rank"),
+    RunOption("cache_blocking", True, _is_bool, "True or False", None, "cache_blocking",
+              help="apply runs of in-cache gates chunk by chunk, one pass over the shard per stage "
+                   "(False, or $AER_MPI_CACHE_BLOCKING=0: one pass per gate)"),
+    RunOption("cache_qubits", None, _int_between(1, 40), "an integer from 1 to 40", "qubits", "cache_qubits",
+              help="chunk of a cache-blocked stage, 2**cache_qubits amplitudes (None: half the L2 cache)"),
     RunOption("min_local_qubits", 3, _int_at_least(1), "an integer >= 1", "qubits", "min_local_qubits",
               help="fewest local qubits a shard keeps; smaller circuits run on fewer ranks"),
     RunOption("progress", False, _progress,

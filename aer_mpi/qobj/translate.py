@@ -9,7 +9,7 @@ relabelling).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -69,6 +69,17 @@ def gate_matrix(name: str, params: tuple[float, ...]) -> np.ndarray:
     matrix = np.asarray(gate.to_matrix(), dtype=complex)
     matrix.setflags(write=False)
     return matrix
+
+
+@lru_cache(maxsize=4096)
+def _standard_diagonal(name: str, params: tuple[float, ...]) -> Optional[np.ndarray]:
+    """The diagonal of standard gate ``name`` when its matrix is diagonal, else None (cached)."""
+    matrix = gate_matrix(name, params)
+    if np.any(matrix - np.diag(np.diag(matrix))):
+        return None
+    diag = np.diag(matrix).copy()
+    diag.setflags(write=False)
+    return diag
 
 
 def decode_matrix(data: Any) -> np.ndarray:
@@ -173,15 +184,19 @@ def _ops(instructions: list[dict], where: str, loop: bool = False) -> list[ir.Op
             ops.append(ir.Switch(expression(inst["target"]), tuple(cases)))
         else:
             try:
-                matrix = gate_matrix(name, tuple(float(p) for p in inst.get("params", [])))
+                params = tuple(float(p) for p in inst.get("params", []))
+                matrix = gate_matrix(name, params)
             except (KeyError, TypeError, ValueError) as exc:
                 raise InvalidInputError(f"{at}: cannot build gate {name!r}: {exc}") from exc
             if matrix.shape[0] != 1 << len(qubits):
                 raise InvalidInputError(f"{at}: {name} acts on {matrix.shape[0].bit_length() - 1} qubits, got {len(qubits)}")
             if name == "global_phase":
                 ops.append(ir.GlobalPhase(float(inst["params"][0])))
+            elif name == "swap":
+                ops.append(ir.Swap(qubits[0], qubits[1]))
             else:
-                ops.append(_gate_op(qubits, matrix, name))
+                diag = _standard_diagonal(name, params)
+                ops.append(ir.Gate(qubits, matrix, name) if diag is None else ir.Diagonal(qubits, diag, name))
     return ops
 
 
