@@ -23,6 +23,13 @@ sends them different ways (as a measurement does in ``branching.py``):
   taken out of the program (``defer_readout``) and applied per shot to the
   final values (``apply_readout``, stream ``[seed, shot, 1]``), so a
   circuit whose only noise is readout error samples its ideal outcomes.
+
+Between the events that split it, a group runs ahead of the interpreter
+(``run_ahead``): it gathers its gates, takes on the spot the events that all
+its shots sample alike (a sampled Pauli branch is one more gate), and applies
+the gathered gates fused (``plan/fusion.py``) only when something needs the
+state. The sides of one split share one shard copy; shots that get no copy
+are replayed from the start, the replays of one run merged.
 """
 
 from __future__ import annotations

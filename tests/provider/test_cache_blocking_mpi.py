@@ -85,3 +85,39 @@ def test_one_seed_gives_the_same_shots_blocked_or_not_at_any_rank_count(comm):
     alone = AerMPISimulator(comm=MPI.COMM_SELF, **dict(PLAIN, fusion_enable=False)).run(_dynamic(), **options).result()
     assert here.results[0].metadata["plan"]["cache_swaps"] > 0
     assert here.get_memory() == alone.get_memory()
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_saves_read_the_state_where_the_cache_tier_moved_it(comm):
+    from qiskit.quantum_info import DensityMatrix, SparsePauliOp, partial_trace
+
+    from aer_mpi.library import SaveDensityMatrix, SaveExpectationValue, SaveProbabilities
+
+    qc = QuantumCircuit(9)
+    qc.h(range(9))
+    for layer in range(4):  # the top qubits again and again: brought into a 3-qubit cache by swaps
+        qc.cx(6, 7)
+        qc.ry(0.3 + layer, 8)
+        qc.cx(8, 6)
+        qc.rx(0.2 * layer, 7)
+    middle = Statevector(qc)
+    qc.append(SaveProbabilities(3, label="p"), [qc.qubits[q] for q in (8, 1, 6)])
+    qc.append(SaveDensityMatrix(2, label="rho"), [qc.qubits[2], qc.qubits[7]])
+    for q in range(8):
+        qc.cx(q, q + 1)
+    operator = SparsePauliOp.from_list([("ZIIIIIIXZ", 0.7), ("IXYIIIIII", 0.3)])
+    qc.append(SaveExpectationValue(operator, label="e"), qc.qubits)
+    bare = QuantumCircuit(9)
+    for inst in qc.data:
+        if not inst.operation.name.startswith("save"):
+            bare.append(inst)
+    end = Statevector(bare)
+    for options in (dict(BLOCKED, fusion_enable=False), dict(PLAIN, fusion_enable=False)):
+        result = AerMPISimulator(comm=comm, **options).run(qc, shots=1).result()
+        data = result.data(0)
+        if "cache_blocking" not in options:
+            assert result.results[0].metadata["plan"]["cache_swaps"] > 0
+        np.testing.assert_allclose(data["p"], middle.probabilities([8, 1, 6]), atol=1e-12)
+        rho = partial_trace(DensityMatrix(middle), [q for q in range(9) if q not in (2, 7)])
+        np.testing.assert_allclose(np.asarray(data["rho"]), rho.data, atol=1e-12)
+        assert abs(data["e"] - end.expectation_value(operator).real) < 1e-12
