@@ -128,6 +128,17 @@ _WARM_NUMBA = textwrap.dedent(
 )
 
 
+def pytest_collection_modifyitems(config, items):
+    """Leave out the numpy kernels at 8 ranks: on 2 cores they cost minutes and test nothing that
+    the numba kernels at 8 ranks and the numpy kernels at 1, 2 and 4 ranks do not."""
+    if os.environ.get(_IN_MPI_SUBSESSION):
+        return
+    dropped = [item for item in items if "[numpy-8]" in item.name]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if "[numpy-8]" not in item.name]
+
+
 def pytest_collection_finish(session):
     if os.environ.get(_IN_MPI_SUBSESSION) or session.config.option.collectonly:
         return

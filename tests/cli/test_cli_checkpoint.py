@@ -45,10 +45,12 @@ def dynamic_qasm(qubits: int = 12, layers: int = 60) -> str:
 
 
 CIRCUITS = {
-    "static": {"static.qasm": lambda: long_qasm(18, 200)},
-    "dynamic": {"dyn.qasm": lambda: dynamic_qasm()},
+    # long enough (several seconds at one rank on an idle core, without the cache tier that a run
+    # keeping checkpoints leaves out) to be stopped after its first checkpoints
+    "static": {"static.qasm": lambda: long_qasm(18, 400)},
+    "dynamic": {"dyn.qasm": lambda: dynamic_qasm(12, 120)},
     "batch": {"small.qasm": lambda: small_qasm(1), "dyn.qasm": lambda: dynamic_qasm(10, 30),
-              "static.qasm": lambda: long_qasm(18, 200)},
+              "static.qasm": lambda: long_qasm(18, 400)},
 }
 
 

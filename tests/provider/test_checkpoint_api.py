@@ -86,12 +86,13 @@ def noise_model():
 @pytest.mark.parametrize("kind", ["static", "dynamic", "noisy"])
 def test_cancel_with_checkpoint_then_resume_is_bit_identical(tmp_path, kernels, kind):
     backend = AerMPISimulator(noise_model=noise_model()) if kind == "noisy" else AerMPISimulator()
+    # long enough (about 2 s on an idle core) to be stopped after its first checkpoint
     if kind == "static":
-        circuit = save_statevector(long_circuit(14, 120))
+        circuit = save_statevector(long_circuit(14, 400))
     elif kind == "noisy":  # trajectories: the work stack holds copies shared by a noise event's sides
         circuit = dynamic_circuit(10, 30)
     else:
-        circuit = dynamic_circuit()
+        circuit = dynamic_circuit(14, 2000)
     options = dict(shots=200, seed_simulator=17, memory=True)
     reference = backend.run(circuit, **options).result()
     stopped_run(backend, circuit, tmp_path / "ck", **options)

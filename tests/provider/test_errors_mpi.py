@@ -113,7 +113,8 @@ def check_failure_on_one_rank_ends_the_job_on_all(comm, monkeypatch):
 
     if comm.rank == bad_rank:
         monkeypatch.setattr(kernels, "apply_matrix", broken)
-    backend = AerMPISimulator(comm=comm, min_local_qubits=2)
+    # without the cache tier, so that every gate goes through apply_matrix (stages do not)
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2, cache_blocking=False)
     circuit = QuantumCircuit(8)
     circuit.h(range(8))
     circuit.measure_all()
