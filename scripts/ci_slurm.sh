@@ -188,9 +188,31 @@ PY
 chmod -R a+rwX "$JOBS"
 cd "$JOBS"
 
-submit() {  # submit NAME SBATCH-ARGS...: sbatch --wait in the background, with a time limit
-    local name="$1"; shift
-    ( timeout 1800 sbatch --wait --quiet "$@" > "$WORK/$name.sbatch.out" 2>&1; echo $? > "$WORK/$name.status" ) &
+# MPICH's own MPI_Init (the PyPI wheel, UCX) aborts now and then under srun --mpi=pmi2, before
+# any aer_mpi code runs: "Fatal error in internal_Init_thread" with UCX "failed to unpack
+# address" or "Message ... truncated" (pmodels/mpich#7417; about 1 launch in 25 of `aer-mpi`
+# here, none under the wheel's own mpiexec; docs/slurm.md). A job that died so is submitted
+# again, at most twice, its log kept in init-failures/ and counted by the checks below; any
+# other failure stands.
+INIT_FAILURE="Fatal error in internal_Init_thread"
+submit() {  # submit NAME LOG-PATTERN SBATCH-ARGS...: sbatch --wait in the background, with a time limit
+    local name="$1" logs="$2"; shift 2
+    (
+        for attempt in 1 2 3; do
+            timeout 1800 sbatch --wait --quiet "$@" > "$WORK/$name.sbatch.out" 2>&1
+            status=$?
+            # shellcheck disable=SC2086  # the pattern is meant to expand
+            if (( status != 0 && attempt < 3 )) && grep -qs "$INIT_FAILURE" $logs; then
+                log "$name: MPICH's MPI_Init failed under srun (submission $attempt; see above): submitting it again"
+                mkdir -p "$JOBS/init-failures"
+                # shellcheck disable=SC2086
+                for f in $logs; do mv "$f" "$JOBS/init-failures/$attempt-$f"; done
+                continue
+            fi
+            break
+        done
+        echo "$status" > "$WORK/$name.status"
+    ) &
     SUBMITTED+=($!)
 }
 SUBMITTED=()
@@ -205,19 +227,19 @@ show() { for f in "$@"; do [[ -f "$f" ]] && sed "s|^|  $f \| |" "$f"; done; }
 t0=$SECONDS
 # 1. one job of 2 ranks over 1 node, started with srun --mpi=pmi2
 AER_MPI_CIRCUITS="circuits/*.qasm*" AER_MPI_SHOTS=20000 AER_MPI_SEED=5 AER_MPI_OUTPUT=job.json \
-AER_MPI_STATEVECTOR_DIR=sv submit job --ntasks=2 --time=10 --output=job.log "$REPO/slurm/aer-mpi.sbatch"
+AER_MPI_STATEVECTOR_DIR=sv submit job job.log --ntasks=2 --time=5 --output=job.log "$REPO/slurm/aer-mpi.sbatch"
 # 2. a job array, one task per circuit file
 AER_MPI_CIRCUIT_DIR=circuits AER_MPI_RESULTS_DIR=array AER_MPI_SHOTS=4000 AER_MPI_SEED=5 \
-submit array --array=0-2 --ntasks=1 --time=10 --output=array-%A_%a.log "$REPO/slurm/aer-mpi-array.sbatch"
+submit array 'array-*.log' --array=0-2 --ntasks=1 --time=5 --output=array-%A_%a.log "$REPO/slurm/aer-mpi-array.sbatch"
 # 3. a malformed circuit: the job must fail, naming the file and line
-AER_MPI_CIRCUITS="bad/broken.qasm" AER_MPI_OUTPUT=bad.json submit bad --ntasks=2 --time=10 --output=bad.log "$REPO/slurm/aer-mpi.sbatch"
+AER_MPI_CIRCUITS="bad/broken.qasm" AER_MPI_OUTPUT=bad.json submit bad bad.log --ntasks=2 --time=5 --output=bad.log "$REPO/slurm/aer-mpi.sbatch"
 # 4. the same job as 1 started with the wheel's mpiexec (hydra finds the allocation itself)
 AER_MPI_LAUNCHER=mpiexec AER_MPI_CIRCUITS="circuits/bell.qasm" AER_MPI_SHOTS=20000 AER_MPI_SEED=5 \
-AER_MPI_OUTPUT=mpiexec.json submit mpiexec --ntasks=2 --time=10 --output=mpiexec.log "$REPO/slurm/aer-mpi.sbatch"
+AER_MPI_OUTPUT=mpiexec.json submit mpiexec mpiexec.log --ntasks=2 --time=5 --output=mpiexec.log "$REPO/slurm/aer-mpi.sbatch"
 # 5. the long run under a 2-minute limit: SIGUSR1 about 40 s before it, requeue, resume
 AER_MPI_CIRCUITS="long/*.qasm" AER_MPI_SHOTS=1000 AER_MPI_SEED=9 AER_MPI_OUTPUT=requeue.json \
 AER_MPI_CHECKPOINT_DIR=requeue-ck AER_MPI_CHECKPOINT_EVERY=20s \
-submit requeue --ntasks=2 --time=2 --signal=B:USR1@40 --output=requeue.log "$REPO/slurm/aer-mpi-requeue.sbatch"
+submit requeue requeue.log --ntasks=2 --time=2 --signal=B:USR1@40 --output=requeue.log "$REPO/slurm/aer-mpi-requeue.sbatch"
 # A requeued job waits ~2 minutes (Slurm's requeue delay) before it may start again; CI
 # (the administrator here) lets it start at once, so the step takes minutes, not tens.
 ( for _ in $(seq 600); do
@@ -230,6 +252,7 @@ RELEASER=$!
 wait "${SUBMITTED[@]}"
 kill "$RELEASER" 2>/dev/null
 log "all jobs ended after $((SECONDS - t0)) s"
+[[ -d init-failures ]] && show init-failures/*
 # The same long run, uninterrupted, outside Slurm: the reference. After the jobs, not beside
 # them: an MPICH singleton starting with srun's ranks garbled their MPI_Init (UCX) here.
 ( cd "$JOBS" && timeout 1200 "$PYTHON" -m aer_mpi run long/*.qasm --shots 1000 --seed 9 -o requeue-reference.json -q \
@@ -302,13 +325,15 @@ print("  checked: 2 ranks, the same counts as under srun for the same seed")
 PY
 log "4. 2-rank job (mpiexec inside the allocation): passed"
 
-show requeue.log
+show init-failures/*-requeue.log requeue.log
 status="$(status_of requeue)"
 (( status == 0 )) || fail "the requeued job exited with $status: $(cat "$WORK/requeue.sbatch.out")"
 (( $(cat "$WORK/reference.status") == 0 )) || fail "the reference run failed: $(cat "$WORK/reference.out")"
-attempts="$(grep -c 'attempt [0-9]*:' requeue.log)"
+# a submission that died in MPI_Init left its attempts (and checkpoints) to the next one
+requeue_logs=( init-failures/*-requeue.log requeue.log )
+attempts="$(grep -hs 'attempt [0-9]*:' "${requeue_logs[@]}" | wc -l)"
 (( attempts >= 2 )) || fail "the long job was never cut by its time limit and requeued (1 attempt): make it longer (CI_SLURM_LONG_LAYERS)"
-grep -q "requeueing job" requeue.log || fail "the long job did not requeue itself"
+grep -qs "requeueing job" "${requeue_logs[@]}" || fail "the long job did not requeue itself"
 "$PYTHON" - <<'PY' || fail "the requeued job's results differ from the uninterrupted run's"
 import json
 a = json.load(open("requeue.json"))
