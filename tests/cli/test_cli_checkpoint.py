@@ -45,12 +45,12 @@ def dynamic_qasm(qubits: int = 12, layers: int = 60) -> str:
 
 
 CIRCUITS = {
-    # long enough (several seconds at one rank on an idle core, without the cache tier that a run
-    # keeping checkpoints leaves out) to be stopped after its first checkpoints
-    "static": {"static.qasm": lambda: long_qasm(18, 400)},
-    "dynamic": {"dyn.qasm": lambda: dynamic_qasm(12, 120)},
+    # long enough (a few seconds at one rank, without the cache tier that a run keeping
+    # checkpoints leaves out) to be stopped after its second checkpoint, 0.4 s into the run
+    "static": {"static.qasm": lambda: long_qasm(18, 150)},
+    "dynamic": {"dyn.qasm": lambda: dynamic_qasm(12, 80)},
     "batch": {"small.qasm": lambda: small_qasm(1), "dyn.qasm": lambda: dynamic_qasm(10, 30),
-              "static.qasm": lambda: long_qasm(18, 400)},
+              "static.qasm": lambda: long_qasm(18, 150)},
 }
 
 
