@@ -26,7 +26,7 @@ from qiskit.transpiler import Target
 
 import aer_mpi.library  # noqa: F401  (QuantumCircuit.save_statevector() & co., as importing qiskit_aer gives)
 from aer_mpi._version import __version__
-from aer_mpi.qobj.assemble import assemble_circuits, bind_parameters
+from aer_mpi.qobj.assemble import assemble_circuits
 from aer_mpi.engine import RunControl
 from aer_mpi.engine.checkpoint import stored_seed
 from aer_mpi.errors import AerMPIError, InvalidInputError
@@ -348,14 +348,14 @@ class AerMPISimulator(BackendV2):
             for key in ("statevector_dir", "checkpoint_dir"):
                 if merged.get(key):
                     merged[key] = os.path.abspath(os.fspath(merged[key]))
-        circuits = bind_parameters(circuits, merged.pop("parameter_binds", None))
+        parameter_binds = merged.pop("parameter_binds", None)
         seed_drawn = merged.get("seed_simulator") is None
         if seed_drawn:
             # a job resumed from a checkpoint goes on with the seed it was started with
             stored = stored_seed(merged.get("checkpoint_dir"))
             merged["seed_simulator"] = _RANDOM.randrange(1 << 62) if stored is None else stored
         config = qobj_config(merged)
-        qobj = assemble_circuits(circuits, config)
+        qobj = assemble_circuits(circuits, config, parameter_binds)
         if merged.get("noise_model") is not None:  # noise (qobj/noise.py)
             add_noise(qobj, merged["noise_model"])
         if agree is not None:  # SPMD: every rank checks with the others before the job starts

@@ -50,32 +50,39 @@ def encode_vector(vector: np.ndarray) -> list:
     return [[float(z.real), float(z.imag)] for z in np.asarray(vector, dtype=complex)]
 
 
-def _bound_params(op: Any, where: str) -> list[float]:
+def _bound_value(p: Any, op_name: str, where: str) -> float:
+    """One gate parameter as a finite float, or the error that says what to do."""
     from qiskit.circuit import ParameterExpression
 
-    values = []
-    for p in op.params:
-        if isinstance(p, ParameterExpression):
-            if p.parameters:
-                names = ", ".join(sorted(str(x) for x in p.parameters))
-                raise InvalidInputError(
-                    f"{where}: unbound parameter {names} in {op.name!r}: bind it with "
-                    f"circuit.assign_parameters(...) or run(..., parameter_binds=[{{...}}])"
-                )
-            p = complex(p)
-            if abs(p.imag) > 1e-12:
-                raise InvalidInputError(f"{where}: complex parameter {p} in {op.name!r}")
-            p = p.real
-        if isinstance(p, (int, float, np.integer, np.floating)) and not isinstance(p, bool):
-            value = float(p)
-            if not math.isfinite(value):
-                raise InvalidInputError(
-                    f"{where}: non-finite angle {value} in {op.name!r}: every parameter must be a finite number"
-                )
-            values.append(value)
-        else:
-            raise InvalidInputError(f"{where}: parameter {p!r} of {op.name!r} is not a number")
-    return values
+    if isinstance(p, ParameterExpression):
+        if p.parameters:
+            names = ", ".join(sorted(str(x) for x in p.parameters))
+            raise InvalidInputError(
+                f"{where}: unbound parameter {names} in {op_name!r}: bind it with "
+                f"circuit.assign_parameters(...) or run(..., parameter_binds=[{{...}}])"
+            )
+        p = complex(p)
+        if abs(p.imag) > 1e-12:
+            raise InvalidInputError(f"{where}: complex parameter {p} in {op_name!r}")
+        p = p.real
+    if isinstance(p, (int, float, np.integer, np.floating)) and not isinstance(p, bool):
+        value = float(p)
+        if not math.isfinite(value):
+            raise InvalidInputError(
+                f"{where}: non-finite angle {value} in {op_name!r}: every parameter must be a finite number"
+            )
+        return value
+    raise InvalidInputError(f"{where}: parameter {p!r} of {op_name!r} is not a number")
+
+
+def _bound_params(op: Any, where: str) -> list[float]:
+    return [_bound_value(p, op.name, where) for p in op.params]
+
+
+def _unbound(p: Any) -> bool:
+    from qiskit.circuit import ParameterExpression
+
+    return isinstance(p, ParameterExpression) and bool(p.parameters)
 
 
 def _check_bound(op: Any, where: str) -> None:
@@ -123,9 +130,15 @@ def _jumps(instructions: list[dict]) -> bool:
 
 
 class _CircuitAssembler:
-    def __init__(self, circuit: Any, index: int):
+    def __init__(self, circuit: Any, index: int, template: bool = False):
         self.circuit = circuit
         self.name = circuit.name or f"circuit-{index}"
+        #: A template leaves the unbound parameters of top-level gates open, as ``slots``:
+        #: (its instruction, [(parameter index, expression)]); anything else unbound is refused
+        #: as usual (the caller then binds the circuit itself, one copy per binding).
+        self.template = template
+        self.slots: list[tuple[dict, list[tuple[int, Any]]]] = []
+        self.phase_slot: Any = None
         self.gates = gate_names()
         #: Qubits an instruction met so far (top level) may have moved out of |0>.
         self.touched: set[int] = set()
@@ -198,7 +211,14 @@ class _CircuitAssembler:
             elif name in ("kraus", "superop", "quantum_channel"):  # noise placed in the circuit (qobj/noise.py)
                 out.extend(circuit_noise(op, qubits, where))
             elif name in self.gates:
-                out.append({"name": name, "qubits": qubits, "params": _bound_params(op, where)})
+                if self.template and depth == 0 and any(_unbound(p) for p in op.params):
+                    open_params = [(j, p) for j, p in enumerate(op.params) if _unbound(p)]
+                    params = [0.0 if _unbound(p) else _bound_value(p, name, where) for p in op.params]
+                    inst = {"name": name, "qubits": qubits, "params": params}
+                    self.slots.append((inst, open_params))
+                    out.append(inst)
+                else:
+                    out.append({"name": name, "qubits": qubits, "params": _bound_params(op, where)})
             elif name == "unitary":
                 out.append({"name": "unitary", "qubits": qubits, "params": [encode_matrix(op.to_matrix())]})
             elif name == "diagonal" and hasattr(op, "params"):
@@ -424,7 +444,9 @@ class _CircuitAssembler:
             from qiskit.circuit import ParameterExpression
 
             if isinstance(phase, ParameterExpression) and phase.parameters:
-                raise InvalidInputError(f"circuit {self.name!r}: unbound parameter in the global phase")
+                if not self.template:
+                    raise InvalidInputError(f"circuit {self.name!r}: unbound parameter in the global phase")
+                self.phase_slot, phase = phase, 0.0
             phase = float(phase)
         if phase:
             instructions.insert(0, {"name": "global_phase", "qubits": [], "params": [float(phase)]})
@@ -442,27 +464,38 @@ class _CircuitAssembler:
         return QobjExperiment(header=header, instructions=instructions)
 
 
-def assemble_circuits(circuits: Sequence[Any], config: dict) -> Qobj:
-    """A Qobj holding ``circuits`` (already bound) with the run ``config``."""
-    experiments = [_CircuitAssembler(c, i).experiment() for i, c in enumerate(circuits)]
+def assemble_circuits(circuits: Sequence[Any], config: dict,
+                      parameter_binds: Optional[Sequence[dict]] = None) -> Qobj:
+    """A Qobj holding ``circuits`` with the run ``config``; with Aer's ``parameter_binds`` (one dict
+    per circuit mapping a parameter to a list of values), one experiment per value of each list.
+
+    A circuit with bindings is assembled once, its open gate parameters are filled in per
+    binding (the instructions without one are shared): what assembling each
+    ``assign_parameters`` copy would give, at a fraction of the cost. Circuits whose parameters
+    sit elsewhere (inside control flow, definitions, the gates' matrices) are bound copy by copy.
+    """
+    value_sets = _value_sets(circuits, parameter_binds)
+    experiments: list[QobjExperiment] = []
+    for circuit, values in zip(circuits, value_sets):
+        if values is None:
+            experiments.append(_CircuitAssembler(circuit, len(experiments)).experiment())
+        else:
+            experiments.extend(_bound_experiments(circuit, values, len(experiments)))
     return Qobj.new(config=dict(config), experiments=experiments)
 
 
-def bind_parameters(circuits: Sequence[Any], parameter_binds: Optional[Sequence[dict]]) -> list[Any]:
-    """Aer's ``parameter_binds``: one dict per circuit mapping a parameter to a list of values.
-
-    Each circuit expands to one bound circuit per value in its lists.
-    """
+def _value_sets(circuits: Sequence[Any], parameter_binds: Optional[Sequence[dict]]) -> list:
+    """Per circuit: None (no bindings), or one ``{parameter: float}`` per binding."""
     if parameter_binds is None:
-        return list(circuits)
+        return [None] * len(circuits)
     if len(parameter_binds) != len(circuits):
         raise InvalidInputError(
             f"parameter_binds: expecting one dict per circuit ({len(circuits)}), got {len(parameter_binds)}"
         )
-    bound = []
+    out: list = []
     for circuit, binds in zip(circuits, parameter_binds):
         if not binds:
-            bound.append(circuit)
+            out.append(None)
             continue
         lengths = {len(np.atleast_1d(v)) for v in binds.values()}
         if len(lengths) != 1:
@@ -470,7 +503,67 @@ def bind_parameters(circuits: Sequence[Any], parameter_binds: Optional[Sequence[
                 f"parameter_binds for circuit {circuit.name!r}: every parameter needs the same number of values"
             )
         (count,) = lengths
-        for i in range(count):
-            values = {p: float(np.atleast_1d(v)[i]) for p, v in binds.items()}
-            bound.append(circuit.assign_parameters(values, inplace=False))
-    return bound
+        try:
+            columns = {p: np.atleast_1d(np.asarray(v, dtype=float)) for p, v in binds.items()}
+        except (TypeError, ValueError) as error:
+            raise InvalidInputError(f"parameter_binds for circuit {circuit.name!r}: values must be real numbers "
+                                    f"({error})") from None
+        for p, column in columns.items():
+            if not np.all(np.isfinite(column)):
+                raise InvalidInputError(
+                    f"parameter_binds for circuit {circuit.name!r}: non-finite value "
+                    f"{column[~np.isfinite(column)][0]} for {p}: every parameter must be a finite number"
+                )
+        out.append([{p: float(column[i]) for p, column in columns.items()} for i in range(count)])
+    return out
+
+
+def _bound_experiments(circuit: Any, value_sets: list[dict], first_index: int) -> list[QobjExperiment]:
+    from qiskit.circuit import Parameter
+
+    template = None
+    keys = value_sets[0].keys()
+    if all(isinstance(p, Parameter) for p in keys) and set(keys) <= set(circuit.parameters):
+        try:
+            assembler = _CircuitAssembler(circuit, first_index, template=True)
+            template = assembler.experiment()
+        except InvalidInputError:  # a parameter the template cannot leave open: bind copies
+            template = None
+    if template is None:
+        experiments = []
+        for i, values in enumerate(value_sets):
+            bound = circuit.assign_parameters(values, inplace=False)
+            bound.name = circuit.name  # as Aer: every binding's result carries the circuit's name
+            experiments.append(_CircuitAssembler(bound, first_index + i).experiment())
+        return experiments
+    return [_fill(assembler, template, values, first_index + i) for i, values in enumerate(value_sets)]
+
+
+def _fill(assembler: _CircuitAssembler, template: QobjExperiment, values: dict, index: int) -> QobjExperiment:
+    """The template's experiment with ``values`` in its open parameters."""
+    name = assembler.circuit.name or f"circuit-{index}"
+    filled = {}
+    for inst, open_params in assembler.slots:
+        params = list(inst["params"])
+        for j, expr in open_params:
+            params[j] = _bound_value(_evaluate(expr, values), inst["name"], f"circuit {name!r} ({inst['name']})")
+        filled[id(inst)] = {**inst, "params": params}
+    instructions = [filled.get(id(inst), inst) for inst in template.instructions]
+    header = {**template.header, "name": name, "metadata": dict(template.header["metadata"])}
+    if assembler.phase_slot is not None:
+        phase = _bound_value(_evaluate(assembler.phase_slot, values), "global phase", f"circuit {name!r}")
+        phase %= 2 * math.pi  # as QuantumCircuit.global_phase stores a bound phase
+        header["global_phase"] = phase
+        if phase:
+            instructions.insert(0, {"name": "global_phase", "qubits": [], "params": [phase]})
+    return QobjExperiment(header=header, instructions=instructions)
+
+
+def _evaluate(expr: Any, values: dict) -> Any:
+    """``expr`` with ``values`` bound (a Parameter is looked up; an expression is bound)."""
+    from qiskit.circuit import Parameter
+
+    if isinstance(expr, Parameter):
+        return values.get(expr, expr)
+    known = {p: values[p] for p in expr.parameters if p in values}
+    return expr.bind(known, allow_unknown_parameters=True) if known else expr

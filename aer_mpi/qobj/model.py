@@ -157,15 +157,18 @@ class Qobj:
         validate_config(self.config, "config")
         if not isinstance(self.experiments, list) or not self.experiments:
             raise QobjValidationError("experiments: expecting a non-empty list")
+        # experiments of one circuit's parameter_binds share their unparameterised instructions
+        # (qobj/assemble.py): each is checked once per (instruction, qubits, clbits)
+        checked: set = set()
         for i, exp in enumerate(self.experiments):
-            _validate_experiment(exp, f"experiments[{i}]")
+            _validate_experiment(exp, f"experiments[{i}]", checked)
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _validate_experiment(exp: QobjExperiment, where: str) -> None:
+def _validate_experiment(exp: QobjExperiment, where: str, checked: Optional[set] = None) -> None:
     header = exp.header
     if not isinstance(header, dict):
         raise QobjValidationError(f"{where}.header: expecting a dict")
@@ -184,12 +187,17 @@ def _validate_experiment(exp: QobjExperiment, where: str) -> None:
         validate_config(exp.config, f"{where}.config", required=False)
     if not isinstance(exp.instructions, list):
         raise QobjValidationError(f"{where}.instructions: expecting a list")
-    _validate_instructions(exp.instructions, n, slots, f"{where}.instructions")
+    _validate_instructions(exp.instructions, n, slots, f"{where}.instructions", checked)
 
 
-def _validate_instructions(instructions: list, n: int, slots: int, where: str) -> None:
+def _validate_instructions(instructions: list, n: int, slots: int, where: str,
+                           checked: Optional[set] = None) -> None:
     gates = gate_names()
+    checked = set() if checked is None else checked
     for i, inst in enumerate(instructions):
+        key = (id(inst), n, slots)
+        if key in checked:
+            continue
         at = f"{where}[{i}]"
         if not isinstance(inst, dict):
             raise QobjValidationError(f"{at}: expecting a dict")
@@ -229,7 +237,7 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str) -
             for body in ("true_body", "false_body") if name == "if_else" else ("body",):
                 if not isinstance(inst.get(body, []), list):
                     raise QobjValidationError(f"{at}.{body}: expecting a list of instructions")
-                _validate_instructions(inst.get(body, []), n, slots, f"{at}.{body}")
+                _validate_instructions(inst.get(body, []), n, slots, f"{at}.{body}", checked)
         if name == STORE:
             clbits = inst.get("clbits")
             if not isinstance(clbits, list) or not clbits or not all(_is_int(c) and 0 <= c < slots for c in clbits):
@@ -240,7 +248,7 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str) -
             if not isinstance(bodies, list) or not all(isinstance(b, list) for b in bodies):
                 raise QobjValidationError(f"{at}.bodies: expecting a list of instruction lists (one per pass)")
             for k, body in enumerate(bodies):
-                _validate_instructions(body, n, slots, f"{at}.bodies[{k}]")
+                _validate_instructions(body, n, slots, f"{at}.bodies[{k}]", checked)
         if name == "switch_case":
             _validate_expr(inst.get("target"), slots, f"{at}.target")
             cases = inst.get("cases")
@@ -254,9 +262,10 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str) -
                     raise QobjValidationError(f"{at}.cases[{k}].values: expecting a list of integers or null")
                 if not isinstance(case.get("body", []), list):
                     raise QobjValidationError(f"{at}.cases[{k}].body: expecting a list of instructions")
-                _validate_instructions(case.get("body", []), n, slots, f"{at}.cases[{k}].body")
+                _validate_instructions(case.get("body", []), n, slots, f"{at}.cases[{k}].body", checked)
         if name in SAVE_INSTRUCTIONS:
             _validate_save(inst, name, len(qubits), at)
+        checked.add(key)
 
 
 def _validate_condition(cond: Any, slots: int, where: str) -> None:
