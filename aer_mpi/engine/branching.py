@@ -35,7 +35,14 @@ import numpy as np
 from aer_mpi import ir
 from aer_mpi.engine.checkpoint import load_state
 from aer_mpi.engine.interpreter import Interpreter
-from aer_mpi.engine.noise import RUN_AHEAD_STEPS, NoisePending, run_ahead, runs_ahead, sample_final_measures
+from aer_mpi.engine.noise import (
+    RUN_AHEAD_STEPS,
+    NoisePending,
+    run_ahead,
+    runs_ahead,
+    sample_final_measures,
+    stats_of,
+)
 from aer_mpi.engine.sampling import clbit_dtype
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
@@ -235,10 +242,11 @@ class Branching:
                         group, then = pending.resume(self, _seq)
                         current = self._advance(group, then, stack, values)
                         continue
-                    self.shard.restore(pending.saved)
-                    pending.saved = None
+                    saved, pending.saved = pending.saved, None
+                    # the copy restored and collapsed in one pass
+                    current = (self._outcome(pending.step, pending.group, 1, pending.p_one, pending.total, saved),
+                               pending.then)
                     self.copies_left += 1
-                    current = (self._outcome(pending.step, pending.group, 1, pending.p_one, pending.total), pending.then)
                 group, then = current
                 current = self._advance(group, then, stack, values)
         finally:
@@ -323,6 +331,7 @@ class Branching:
             else:
                 frame = parent
         values[group.shots] = group.value()
+        stats_of(self)["groups_finished"] += 1
         return None
 
     # -- checkpoints: the records are below the class ---------------------------------------
@@ -407,20 +416,28 @@ class Branching:
         draws = np.array([rng.random() for rng in group.rngs])
         ones = draws < p_one
         sides = [(outcome, mask) for outcome, mask in ((0, ~ones), (1, ones)) if mask.any()]
+        stats = stats_of(self)
+        stats["measurements"] += 1
         if len(sides) == 2:
+            stats["measure_splits"] += 1
             later = group.take(sides[1][1])
             if self.copies_left > 0:
                 self.copies_left -= 1
+                stats["measure_copies"] += 1
                 stack.append(_Pending(step, later, p_one, total, shard.copy(), then))
             else:
                 # replayed from the start later; the saves met so far are recorded already
+                stats["replayed_shots"] += len(later.shots)
                 self.replays.append((later.shots, later.saves_seen))
-        outcome, mask = sides[0]
-        return self._outcome(step, group.take(mask), outcome, p_one, total), then
+            return self._outcome(step, group.take(sides[0][1]), 0, p_one, total), then
+        # every shot reads the same outcome: no copy of the group's memory is needed
+        return self._outcome(step, group, sides[0][0], p_one, total), then
 
-    def _outcome(self, step: Any, group: ShotGroup, outcome: int, p_one: float, total: float) -> ShotGroup:
-        """Collapse onto ``outcome`` and record it (a measurement) or undo it (a reset)."""
-        self.shard.collapse(step.position, outcome, p_one, total)
+    def _outcome(self, step: Any, group: ShotGroup, outcome: int, p_one: float, total: float,
+                 saved: Optional[np.ndarray] = None) -> ShotGroup:
+        """Collapse onto ``outcome`` (of ``saved``, a copy of the state before, when given) and record
+        it (a measurement) or undo it (a reset)."""
+        self.shard.collapse(step.position, outcome, p_one, total, saved)
         if isinstance(step, MeasureStep):
             group.clbits[step.clbit] = outcome
         elif outcome:

@@ -39,7 +39,17 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from aer_mpi import ir, kernels
-from aer_mpi.plan import LocalDiagonal, LocalGate, MeasureStep, PhaseStep, RankDiagonal, RankGate
+from aer_mpi.plan import (
+    IfElseStep,
+    LocalDiagonal,
+    LocalGate,
+    MeasureStep,
+    PhaseStep,
+    RankDiagonal,
+    RankGate,
+    StageStep,
+    SwitchStep,
+)
 from aer_mpi.plan.fusion import FusionOptions, fuse_ops
 from aer_mpi.plan.noise import NOISE_STEPS, KrausStep, NoiseStep, ReadoutStep
 
@@ -122,14 +132,21 @@ class NoisePending:
         return _take_side(branching, self.step, self.group, self.side, self.data, self.then, seq)
 
 
-def _stats(branching: Any) -> dict:
+def stats_of(branching: Any) -> dict:
+    """The counters of a shot-branching run (``metadata["noise"]``, or ``metadata["branching"]`` for
+    an ideal dynamic circuit); checkpointed with the run."""
     stats = getattr(branching, "noise_stats", None)
     if stats is None:
         stats = branching.noise_stats = {
             "noise_events": 0, "noise_splits": 0, "noise_branches": 0, "kraus_probabilities": 0,
             "shard_copies": 0, "replayed_shots": 0, "gates_gathered": 0, "fused_ops": 0,
         }
+    for key in ("measurements", "measure_splits", "measure_copies", "groups_finished"):
+        stats.setdefault(key, 0)  # a checkpoint written before these counters existed
     return stats
+
+
+_stats = stats_of
 
 
 def _take_side(branching: Any, step: Any, group: Any, side: int, data: Any, then: Any, seq: Callable) -> tuple:
@@ -218,8 +235,9 @@ def noise_split(branching: Any, step: Any, group: Any, then: Any, stack: list, s
 # -- going ahead of the interpreter: gates fused between the events that split ----------------------
 def runs_ahead(branching: Any, step: Any) -> bool:
     """Whether ``run_ahead`` takes over at ``step`` (a step of ``RUN_AHEAD_STEPS``): at every noise
-    step, and at the gates of a noisy program."""
-    return isinstance(step, NOISE_STEPS) or bool(getattr(branching, "sample_final", False))
+    step, and at the gates of a program run with ``fuse_ahead`` (every dynamic program: its groups
+    fuse their gates between splits, noise or not)."""
+    return isinstance(step, NOISE_STEPS) or bool(getattr(branching, "fuse_ahead", False))
 
 
 def _pending_op(step: Any, rank_value: Callable) -> Any:
@@ -272,6 +290,7 @@ def _flush(branching: Any, steps: list) -> None:
             fused = cache[key] = fuse_ops(ops, options)[0]
         ops = fused
     _apply_ops(shard.array, ops)
+    shard.passes += len(ops)
     stats = _stats(branching)
     stats["gates_gathered"] += len(steps)
     stats["fused_ops"] += len(ops)
@@ -296,6 +315,7 @@ def run_ahead(branching: Any, group: Any, frame: Any, stack: list, seq: Callable
     stats = _stats(branching)
     while isinstance(frame, seq_type):
         steps, j, parent = frame.steps, frame.index, frame.parent
+        frame = parent
         while j < len(steps):
             step = steps[j]
             if isinstance(step, GATE_STEPS):
@@ -303,6 +323,25 @@ def run_ahead(branching: Any, group: Any, frame: Any, stack: list, seq: Callable
                 interpreter.count_step()
                 j += 1
                 continue
+            if isinstance(step, StageStep):  # a cache-blocked run of gates: gathered like its gates
+                gathered.extend(step.steps)
+                interpreter.count_step()
+                j += 1
+                continue
+            if isinstance(step, IfElseStep):
+                # every shot of the group holds the same classical memory: take the branch on the spot
+                branch = step.true_steps if ir.condition_holds(step.condition, group.clbits) else step.false_steps
+                frame = seq(branch, 0, seq(steps, j + 1, parent))
+                break
+            if isinstance(step, SwitchStep):
+                value = ir.evaluate(step.target, group.clbits)
+                body: tuple = ()
+                for case_values, case in step.cases:
+                    if case_values is None or value in case_values:
+                        body = case
+                        break
+                frame = seq(body, 0, seq(steps, j + 1, parent))
+                break
             if isinstance(step, NoiseStep):
                 draws = _draw(group)
                 choice = _choose(draws, np.asarray(step.probabilities, dtype=float))
@@ -322,7 +361,6 @@ def run_ahead(branching: Any, group: Any, frame: Any, stack: list, seq: Callable
             if isinstance(step, NOISE_STEPS):  # a Kraus channel or a readout error
                 return noise_split(branching, step, group, seq(steps, j + 1, parent), stack, seq)
             return group, seq(steps, j, parent)
-        frame = parent
     _flush(branching, gathered)
     return group, frame
 
@@ -468,7 +506,9 @@ def sample_final_measures(branching: Any, group: Any, steps: tuple, start: int, 
     for j, c in enumerate(clbits):  # a later measurement into the same clbit wins, as one by one
         recorded = (recorded & ~np.int64(1 << c)) | (outcome[:, j] << c)
     values[group.shots] = recorded
-    _stats(branching)["final_measurements_sampled"] = _stats(branching).get("final_measurements_sampled", 0) + 1
+    stats = _stats(branching)
+    stats["final_measurements_sampled"] = stats.get("final_measurements_sampled", 0) + 1
+    stats["groups_finished"] += 1
     return True
 
 
