@@ -1,7 +1,8 @@
 """Dynamic circuits (mid-circuit measurements, feed-forward): aer_mpi's shot branching vs Qiskit Aer.
 
     python scripts/bench_dynamic.py [--qubits 20] [--shots 1000] [--circuits qft,ghz] [--ranks 1,2]
-                                    [--repeat 3] [--seed 7] [--threads T] [--mqt-path DIR] [--skip-aer]
+                                    [--repeat 3] [--seed 7] [--threads T] [--aer-threads T] [--mqt-path DIR]
+                                    [--skip-aer] [--out FILE]
 
 Two circuits of MQT Bench (``mqt.bench.benchmarks``): ``dynamic_qft``, the semiclassical QFT (per
 qubit: phase rotations conditioned on the bits measured before, h, measure), and ``ghz_dynamic``, a
@@ -132,7 +133,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="alternating rounds; medians are reported")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None,
-                        help="max_parallel_threads for both simulators (default: each one's own)")
+                        help="aer_mpi's max_parallel_threads (default: its own, by shard size)")
+    parser.add_argument("--aer-threads", type=int, default=None,
+                        help="Aer's max_parallel_threads (default: its own: parallel shots on every core)")
     parser.add_argument("--mqt-path", default=None, help="a --target folder holding mqt-bench (optional)")
     parser.add_argument("--skip-aer", action="store_true", help="time aer_mpi only")
     parser.add_argument("--out", default=None, help="also write the JSON report here")
@@ -148,9 +151,11 @@ def main() -> None:
     if not args.skip_aer:
         from qiskit_aer import AerSimulator
 
-        aer = AerSimulator(method="statevector", **threads)
+        aer = AerSimulator(method="statevector",
+                           **({} if args.aer_threads is None else {"max_parallel_threads": args.aer_threads}))
     report: dict = {
         "qubits": args.qubits, "shots": args.shots, "seed": args.seed, "threads_option": args.threads,
+        "aer_threads_option": args.aer_threads,
         "cores": os.cpu_count(), "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "circuits": {},
     }

@@ -27,16 +27,18 @@ with the saves they already met skipped. No recursion anywhere.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any, Optional, Union
 
 import numpy as np
 
-from aer_mpi import ir
+from aer_mpi import ir, kernels
 from aer_mpi.engine.checkpoint import load_state
 from aer_mpi.engine.interpreter import Interpreter
 from aer_mpi.engine.noise import (
     RUN_AHEAD_STEPS,
+    Collapse,
     NoisePending,
     run_ahead,
     runs_ahead,
@@ -59,6 +61,12 @@ from aer_mpi.plan import (
     SwitchStep,
     WhileStep,
 )
+
+#: Steps that neither read nor change the state (a deferred collapse waits across them).
+_NO_STATE_STEPS = (IfElseStep, SwitchStep, WhileStep, ForStep, BreakStep, ContinueStep, StoreStep)
+
+#: Defer a measurement's collapse to the gates after it (one cache-blocked pass with them).
+DEFER_COLLAPSE = True
 
 #: Passes a while loop may make in one shot before the run stops with an error.
 MAX_LOOP_ITERATIONS = 10_000
@@ -192,6 +200,10 @@ class Branching:
         #: The job's checkpoints and the plan's index of points (``keep_checkpoints``).
         self.checkpoints: Any = None
         self.index: Any = None
+        #: A measurement's collapse not applied yet (a ``LocalDiagonal``): the gates run ahead after
+        #: it take it in (one cache-blocked pass with them); anything else that reads the state
+        #: applies it first (``_settle``).
+        self.deferred: Optional[Collapse] = None
 
     def keep_checkpoints(self, checkpoints: Any, index: Any) -> None:
         """Write checkpoints to ``checkpoints`` (engine/checkpoint.py) when the interpreter says one is due."""
@@ -282,9 +294,13 @@ class Branching:
             frame = None
             while i < len(steps):
                 if interpreter.checkpoint_due and i in self.index.boundaries(self.index.block_of(steps)):
+                    self._settle()
                     self._checkpoint(group, _Seq(steps, i, parent), stack, values)
                 step = steps[i]
                 i += 1
+                if self.deferred is not None and not isinstance(step, _NO_STATE_STEPS) and not (
+                        isinstance(step, RUN_AHEAD_STEPS) and runs_ahead(self, step)):
+                    self._settle()
                 if (isinstance(step, MeasureStep) and parent is None and getattr(self, "sample_final", False)
                         and sample_final_measures(self, group, steps, i - 1, values)):  # noise (engine/noise.py)
                     return None
@@ -330,9 +346,17 @@ class Branching:
                     interpreter.apply(step)
             else:
                 frame = parent
+        self._settle()
         values[group.shots] = group.value()
         stats_of(self)["groups_finished"] += 1
         return None
+
+    def _settle(self) -> None:
+        """Apply the deferred collapse, if any."""
+        deferred, self.deferred = self.deferred, None
+        if deferred is not None:
+            kernels.apply_diagonal(self.shard.array, deferred.diag, deferred.positions)
+            self.shard.passes += 1
 
     # -- checkpoints: the records are below the class ---------------------------------------
     def _checkpoint(self, group: ShotGroup, frame: _Frame, stack: list, values: np.ndarray) -> None:
@@ -436,8 +460,18 @@ class Branching:
     def _outcome(self, step: Any, group: ShotGroup, outcome: int, p_one: float, total: float,
                  saved: Optional[np.ndarray] = None) -> ShotGroup:
         """Collapse onto ``outcome`` (of ``saved``, a copy of the state before, when given) and record
-        it (a measurement) or undo it (a reset)."""
-        self.shard.collapse(step.position, outcome, p_one, total, saved)
+        it (a measurement) or undo it (a reset). A measurement's collapse on a local position is
+        deferred when the group fuses its gates (``deferred``): it joins the gates that follow."""
+        shard = self.shard
+        if (saved is None and DEFER_COLLAPSE and getattr(self, "fuse_ahead", False) and step.position < shard.num_local
+                and (isinstance(step, MeasureStep) or not outcome)):
+            kept = p_one if outcome else 1.0 - p_one
+            diag = np.zeros(2, dtype=complex)
+            diag[outcome] = 1.0 / math.sqrt(kept * total)  # the factor of Shard.collapse
+            self._settle()
+            self.deferred = Collapse((step.position,), diag)
+        else:
+            shard.collapse(step.position, outcome, p_one, total, saved)
         if isinstance(step, MeasureStep):
             group.clbits[step.clbit] = outcome
         elif outcome:

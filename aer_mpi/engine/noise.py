@@ -233,6 +233,10 @@ def noise_split(branching: Any, step: Any, group: Any, then: Any, stack: list, s
 
 
 # -- going ahead of the interpreter: gates fused between the events that split ----------------------
+class Collapse(LocalDiagonal):
+    """A measurement's collapse, deferred by shot branching to be applied with the gates after it."""
+
+
 def runs_ahead(branching: Any, step: Any) -> bool:
     """Whether ``run_ahead`` takes over at ``step`` (a step of ``RUN_AHEAD_STEPS``): at every noise
     step, and at the gates of a program run with ``fuse_ahead`` (every dynamic program: its groups
@@ -262,14 +266,55 @@ def _fusion(branching: Any) -> Optional[FusionOptions]:
     return options
 
 
-def _apply_ops(state: np.ndarray, ops: Any) -> None:
-    for op in ops:
-        if isinstance(op, ir.Gate):
-            kernels.apply_matrix(state, op.matrix, op.qubits)
-        elif isinstance(op, ir.Diagonal):
-            kernels.apply_diagonal(state, op.diag, op.qubits)
+def _apply_op(state: np.ndarray, op: Any) -> None:
+    if isinstance(op, ir.Gate):
+        kernels.apply_matrix(state, op.matrix, op.qubits)
+    elif isinstance(op, ir.Diagonal):
+        kernels.apply_diagonal(state, op.diag, op.qubits)
+    else:
+        kernels.scale(state, complex(np.exp(1j * op.phase)))
+
+
+def _apply_ops(state: np.ndarray, ops: Any, cache_qubits: Optional[int] = None) -> int:
+    """Apply ``ops`` in order; returns the passes over ``state`` they took. With ``cache_qubits``
+    (the cache tier is on and the shard is wider), each run of at least two ops that fit in a chunk
+    (diagonals anywhere, dense gates below ``cache_qubits``) is one cache-blocked stage, one pass:
+    the same bits as one op at a time (``kernels.apply_stage``)."""
+    if cache_qubits is None or state.shape[0] <= (1 << cache_qubits):
+        for op in ops:
+            _apply_op(state, op)
+        return len(ops)
+    passes = 0
+    run: list = []
+
+    def close() -> int:
+        if len(run) >= 2:
+            kernels.apply_stage(state, [_stage_gate(op) for op in run], cache_qubits)
+            done = 1
         else:
-            kernels.scale(state, complex(np.exp(1j * op.phase)))
+            for op in run:
+                _apply_op(state, op)
+            done = len(run)
+        run.clear()
+        return done
+
+    for op in ops:
+        if isinstance(op, ir.Gate) and (not op.qubits or max(op.qubits) >= cache_qubits):
+            passes += close()
+            _apply_op(state, op)
+            passes += 1
+        else:
+            run.append(op)
+    return passes + close()
+
+
+def _stage_gate(op: Any) -> tuple:
+    """``op`` as a gate of ``kernels.apply_stage``: ``(positions, matrix, diag)``."""
+    if isinstance(op, ir.Gate):
+        return tuple(op.qubits), op.matrix, None
+    if isinstance(op, ir.Diagonal):
+        return tuple(op.qubits), None, op.diag
+    return (), None, np.array([np.exp(1j * op.phase)])
 
 
 def _flush(branching: Any, steps: list) -> None:
@@ -284,13 +329,15 @@ def _flush(branching: Any, steps: list) -> None:
         cache = getattr(branching, "noise_fused", None)
         if cache is None or len(cache) >= FUSED_CACHE:
             cache = branching.noise_fused = {}
-        key = tuple(id(s) for s in steps)
-        fused = cache.get(key)
-        if fused is None:
-            fused = cache[key] = fuse_ops(ops, options)[0]
-        ops = fused
-    _apply_ops(shard.array, ops)
-    shard.passes += len(ops)
+        if isinstance(steps[0], Collapse):  # its factor is this group's: fused afresh, not remembered
+            ops = fuse_ops(ops, options)[0]
+        else:
+            key = tuple(id(s) for s in steps)
+            fused = cache.get(key)
+            if fused is None:
+                fused = cache[key] = fuse_ops(ops, options)[0]
+            ops = fused
+    shard.passes += _apply_ops(shard.array, ops, getattr(branching, "cache_qubits", None))
     stats = _stats(branching)
     stats["gates_gathered"] += len(steps)
     stats["fused_ops"] += len(ops)
@@ -312,6 +359,10 @@ def run_ahead(branching: Any, group: Any, frame: Any, stack: list, seq: Callable
     seq_type = type(frame)
     interpreter = branching.interpreter
     gathered: list = []
+    deferred = getattr(branching, "deferred", None)
+    if deferred is not None:  # a measurement's collapse (branching.py): applied with the gates
+        gathered.append(deferred)
+        branching.deferred = None
     stats = _stats(branching)
     while isinstance(frame, seq_type):
         steps, j, parent = frame.steps, frame.index, frame.parent

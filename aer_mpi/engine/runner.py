@@ -288,6 +288,7 @@ def _simulate(
         branching.sample_final = True
         branching.fuse_ahead = True
         branching.noise_fusion = fusion_options(config)
+        branching.cache_qubits = chunk_qubits  # the gates fused between splits run as cache-blocked stages
         if checkpoints is not None:
             branching.keep_checkpoints(checkpoints, index)
         values = branching.run(plan.steps, config.shots, resume)
