@@ -62,6 +62,8 @@ GATE_STEPS = (LocalGate, LocalDiagonal, RankGate, RankDiagonal, PhaseStep)
 RUN_AHEAD_STEPS = GATE_STEPS + NOISE_STEPS
 #: Most shots one merged replay holds (branching's batch of random streams).
 REPLAY_BATCH = 8192
+#: Most steps a group gathers before applying them (then it meets the other ranks).
+RUN_AHEAD_MAX = 128
 #: Fused runs of gates remembered per run (keyed by the steps they fuse).
 FUSED_CACHE = 1024
 
@@ -364,19 +366,37 @@ def run_ahead(branching: Any, group: Any, frame: Any, stack: list, seq: Callable
         gathered.append(deferred)
         branching.deferred = None
     stats = _stats(branching)
+    # Steps are counted (the meetings: cancel, progress, checkpoints) once applied, not when
+    # gathered, so that a meeting follows the work; a run is applied every RUN_AHEAD_MAX steps, and
+    # when a meeting asked for a checkpoint the group stops at the next op boundary for _advance.
+    uncounted = 0
+    index = getattr(branching, "index", None)
+
+    def settle() -> None:
+        nonlocal uncounted
+        _flush(branching, gathered)
+        for _ in range(uncounted):
+            interpreter.count_step()
+        uncounted = 0
+
     while isinstance(frame, seq_type):
         steps, j, parent = frame.steps, frame.index, frame.parent
         frame = parent
         while j < len(steps):
+            if uncounted >= RUN_AHEAD_MAX:
+                settle()
+            if interpreter.checkpoint_due and index is not None and j in index.boundaries(index.block_of(steps)):
+                settle()
+                return group, seq(steps, j, parent)
             step = steps[j]
             if isinstance(step, GATE_STEPS):
                 gathered.append(step)
-                interpreter.count_step()
+                uncounted += 1
                 j += 1
                 continue
             if isinstance(step, StageStep):  # a cache-blocked run of gates: gathered like its gates
                 gathered.extend(step.steps)
-                interpreter.count_step()
+                uncounted += 1
                 j += 1
                 continue
             if isinstance(step, IfElseStep):
@@ -403,16 +423,16 @@ def run_ahead(branching: Any, group: Any, frame: Any, stack: list, seq: Callable
                         stats["noise_events"] += 1
                         for s in branch:
                             gathered.append(s)
-                            interpreter.count_step()
+                            uncounted += 1
                         j += 1
                         continue
-                _flush(branching, gathered)
+                settle()
                 return noise_split(branching, step, group, seq(steps, j + 1, parent), stack, seq, draws)
-            _flush(branching, gathered)
+            settle()
             if isinstance(step, NOISE_STEPS):  # a Kraus channel or a readout error
                 return noise_split(branching, step, group, seq(steps, j + 1, parent), stack, seq)
             return group, seq(steps, j, parent)
-    _flush(branching, gathered)
+    settle()
     return group, frame
 
 
