@@ -67,9 +67,13 @@ def _tvd(counts: dict, reference: dict) -> float:
 
 
 @pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_fused_branching_matches_aer_and_rank_counts(comm, kernels):
+def test_fused_branching_matches_aer_and_rank_counts(comm):
+    # numba kernels (the numpy ones are exercised by test_semantics_mpi's dynamic circuits, and the
+    # measurement kernels of both are compared in tests/kernels/test_numba_kernels.py)
+    pytest.importorskip("numba")
+    kernels = "numba"
     circuits = [dynamic_qft(4), ghz_dynamic(6)]
-    options = dict(shots=2000, seed_simulator=11, memory=True)
+    options = dict(shots=2000, seed_simulator=11, memory=True, kernels=kernels)
     fused = dict(fusion_threshold=1, min_local_qubits=2, parallel_experiments=False)
     here = AerMPISimulator(comm=comm, **fused).run(circuits, **options).result()
     assert_kernels(here, kernels)
