@@ -27,15 +27,24 @@ with the saves they already met skipped. No recursion anywhere.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any, Optional, Union
 
 import numpy as np
 
-from aer_mpi import ir
+from aer_mpi import ir, kernels
 from aer_mpi.engine.checkpoint import load_state
 from aer_mpi.engine.interpreter import Interpreter
-from aer_mpi.engine.noise import RUN_AHEAD_STEPS, NoisePending, run_ahead, runs_ahead, sample_final_measures
+from aer_mpi.engine.noise import (
+    RUN_AHEAD_STEPS,
+    Collapse,
+    NoisePending,
+    run_ahead,
+    runs_ahead,
+    sample_final_measures,
+    stats_of,
+)
 from aer_mpi.engine.sampling import clbit_dtype
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
@@ -52,6 +61,12 @@ from aer_mpi.plan import (
     SwitchStep,
     WhileStep,
 )
+
+#: Steps that neither read nor change the state (a deferred collapse waits across them).
+_NO_STATE_STEPS = (IfElseStep, SwitchStep, WhileStep, ForStep, BreakStep, ContinueStep, StoreStep)
+
+#: Defer a measurement's collapse to the gates after it (one cache-blocked pass with them).
+DEFER_COLLAPSE = True
 
 #: Passes a while loop may make in one shot before the run stops with an error.
 MAX_LOOP_ITERATIONS = 10_000
@@ -185,6 +200,10 @@ class Branching:
         #: The job's checkpoints and the plan's index of points (``keep_checkpoints``).
         self.checkpoints: Any = None
         self.index: Any = None
+        #: A measurement's collapse not applied yet (a ``LocalDiagonal``): the gates run ahead after
+        #: it take it in (one cache-blocked pass with them); anything else that reads the state
+        #: applies it first (``_settle``).
+        self.deferred: Optional[Collapse] = None
 
     def keep_checkpoints(self, checkpoints: Any, index: Any) -> None:
         """Write checkpoints to ``checkpoints`` (engine/checkpoint.py) when the interpreter says one is due."""
@@ -235,10 +254,11 @@ class Branching:
                         group, then = pending.resume(self, _seq)
                         current = self._advance(group, then, stack, values)
                         continue
-                    self.shard.restore(pending.saved)
-                    pending.saved = None
+                    saved, pending.saved = pending.saved, None
+                    # the copy restored and collapsed in one pass
+                    current = (self._outcome(pending.step, pending.group, 1, pending.p_one, pending.total, saved),
+                               pending.then)
                     self.copies_left += 1
-                    current = (self._outcome(pending.step, pending.group, 1, pending.p_one, pending.total), pending.then)
                 group, then = current
                 current = self._advance(group, then, stack, values)
         finally:
@@ -274,9 +294,13 @@ class Branching:
             frame = None
             while i < len(steps):
                 if interpreter.checkpoint_due and i in self.index.boundaries(self.index.block_of(steps)):
+                    self._settle()
                     self._checkpoint(group, _Seq(steps, i, parent), stack, values)
                 step = steps[i]
                 i += 1
+                if self.deferred is not None and not isinstance(step, _NO_STATE_STEPS) and not (
+                        isinstance(step, RUN_AHEAD_STEPS) and runs_ahead(self, step)):
+                    self._settle()
                 if (isinstance(step, MeasureStep) and parent is None and getattr(self, "sample_final", False)
                         and sample_final_measures(self, group, steps, i - 1, values)):  # noise (engine/noise.py)
                     return None
@@ -322,8 +346,17 @@ class Branching:
                     interpreter.apply(step)
             else:
                 frame = parent
+        self._settle()
         values[group.shots] = group.value()
+        stats_of(self)["groups_finished"] += 1
         return None
+
+    def _settle(self) -> None:
+        """Apply the deferred collapse, if any."""
+        deferred, self.deferred = self.deferred, None
+        if deferred is not None:
+            kernels.apply_diagonal(self.shard.array, deferred.diag, deferred.positions)
+            self.shard.passes += 1
 
     # -- checkpoints: the records are below the class ---------------------------------------
     def _checkpoint(self, group: ShotGroup, frame: _Frame, stack: list, values: np.ndarray) -> None:
@@ -407,20 +440,38 @@ class Branching:
         draws = np.array([rng.random() for rng in group.rngs])
         ones = draws < p_one
         sides = [(outcome, mask) for outcome, mask in ((0, ~ones), (1, ones)) if mask.any()]
+        stats = stats_of(self)
+        stats["measurements"] += 1
         if len(sides) == 2:
+            stats["measure_splits"] += 1
             later = group.take(sides[1][1])
             if self.copies_left > 0:
                 self.copies_left -= 1
+                stats["measure_copies"] += 1
                 stack.append(_Pending(step, later, p_one, total, shard.copy(), then))
             else:
                 # replayed from the start later; the saves met so far are recorded already
+                stats["replayed_shots"] += len(later.shots)
                 self.replays.append((later.shots, later.saves_seen))
-        outcome, mask = sides[0]
-        return self._outcome(step, group.take(mask), outcome, p_one, total), then
+            return self._outcome(step, group.take(sides[0][1]), 0, p_one, total), then
+        # every shot reads the same outcome: no copy of the group's memory is needed
+        return self._outcome(step, group, sides[0][0], p_one, total), then
 
-    def _outcome(self, step: Any, group: ShotGroup, outcome: int, p_one: float, total: float) -> ShotGroup:
-        """Collapse onto ``outcome`` and record it (a measurement) or undo it (a reset)."""
-        self.shard.collapse(step.position, outcome, p_one, total)
+    def _outcome(self, step: Any, group: ShotGroup, outcome: int, p_one: float, total: float,
+                 saved: Optional[np.ndarray] = None) -> ShotGroup:
+        """Collapse onto ``outcome`` (of ``saved``, a copy of the state before, when given) and record
+        it (a measurement) or undo it (a reset). A measurement's collapse on a local position is
+        deferred when the group fuses its gates (``deferred``): it joins the gates that follow."""
+        shard = self.shard
+        if (saved is None and DEFER_COLLAPSE and getattr(self, "fuse_ahead", False) and step.position < shard.num_local
+                and (isinstance(step, MeasureStep) or not outcome)):
+            kept = p_one if outcome else 1.0 - p_one
+            diag = np.zeros(2, dtype=complex)
+            diag[outcome] = 1.0 / math.sqrt(kept * total)  # the factor of Shard.collapse
+            self._settle()
+            self.deferred = Collapse((step.position,), diag)
+        else:
+            shard.collapse(step.position, outcome, p_one, total, saved)
         if isinstance(step, MeasureStep):
             group.clbits[step.clbit] = outcome
         elif outcome:

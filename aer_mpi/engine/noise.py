@@ -39,7 +39,17 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from aer_mpi import ir, kernels
-from aer_mpi.plan import LocalDiagonal, LocalGate, MeasureStep, PhaseStep, RankDiagonal, RankGate
+from aer_mpi.plan import (
+    IfElseStep,
+    LocalDiagonal,
+    LocalGate,
+    MeasureStep,
+    PhaseStep,
+    RankDiagonal,
+    RankGate,
+    StageStep,
+    SwitchStep,
+)
 from aer_mpi.plan.fusion import FusionOptions, fuse_ops
 from aer_mpi.plan.noise import NOISE_STEPS, KrausStep, NoiseStep, ReadoutStep
 
@@ -52,6 +62,8 @@ GATE_STEPS = (LocalGate, LocalDiagonal, RankGate, RankDiagonal, PhaseStep)
 RUN_AHEAD_STEPS = GATE_STEPS + NOISE_STEPS
 #: Most shots one merged replay holds (branching's batch of random streams).
 REPLAY_BATCH = 8192
+#: Most steps a group gathers before applying them (then it meets the other ranks).
+RUN_AHEAD_MAX = 128
 #: Fused runs of gates remembered per run (keyed by the steps they fuse).
 FUSED_CACHE = 1024
 
@@ -122,14 +134,21 @@ class NoisePending:
         return _take_side(branching, self.step, self.group, self.side, self.data, self.then, seq)
 
 
-def _stats(branching: Any) -> dict:
+def stats_of(branching: Any) -> dict:
+    """The counters of a shot-branching run (``metadata["noise"]``, or ``metadata["branching"]`` for
+    an ideal dynamic circuit); checkpointed with the run."""
     stats = getattr(branching, "noise_stats", None)
     if stats is None:
         stats = branching.noise_stats = {
             "noise_events": 0, "noise_splits": 0, "noise_branches": 0, "kraus_probabilities": 0,
             "shard_copies": 0, "replayed_shots": 0, "gates_gathered": 0, "fused_ops": 0,
         }
+    for key in ("measurements", "measure_splits", "measure_copies", "groups_finished"):
+        stats.setdefault(key, 0)  # a checkpoint written before these counters existed
     return stats
+
+
+_stats = stats_of
 
 
 def _take_side(branching: Any, step: Any, group: Any, side: int, data: Any, then: Any, seq: Callable) -> tuple:
@@ -216,10 +235,15 @@ def noise_split(branching: Any, step: Any, group: Any, then: Any, stack: list, s
 
 
 # -- going ahead of the interpreter: gates fused between the events that split ----------------------
+class Collapse(LocalDiagonal):
+    """A measurement's collapse, deferred by shot branching to be applied with the gates after it."""
+
+
 def runs_ahead(branching: Any, step: Any) -> bool:
     """Whether ``run_ahead`` takes over at ``step`` (a step of ``RUN_AHEAD_STEPS``): at every noise
-    step, and at the gates of a noisy program."""
-    return isinstance(step, NOISE_STEPS) or bool(getattr(branching, "sample_final", False))
+    step, and at the gates of a program run with ``fuse_ahead`` (every dynamic program: its groups
+    fuse their gates between splits, noise or not)."""
+    return isinstance(step, NOISE_STEPS) or bool(getattr(branching, "fuse_ahead", False))
 
 
 def _pending_op(step: Any, rank_value: Callable) -> Any:
@@ -244,14 +268,55 @@ def _fusion(branching: Any) -> Optional[FusionOptions]:
     return options
 
 
-def _apply_ops(state: np.ndarray, ops: Any) -> None:
-    for op in ops:
-        if isinstance(op, ir.Gate):
-            kernels.apply_matrix(state, op.matrix, op.qubits)
-        elif isinstance(op, ir.Diagonal):
-            kernels.apply_diagonal(state, op.diag, op.qubits)
+def _apply_op(state: np.ndarray, op: Any) -> None:
+    if isinstance(op, ir.Gate):
+        kernels.apply_matrix(state, op.matrix, op.qubits)
+    elif isinstance(op, ir.Diagonal):
+        kernels.apply_diagonal(state, op.diag, op.qubits)
+    else:
+        kernels.scale(state, complex(np.exp(1j * op.phase)))
+
+
+def _apply_ops(state: np.ndarray, ops: Any, cache_qubits: Optional[int] = None) -> int:
+    """Apply ``ops`` in order; returns the passes over ``state`` they took. With ``cache_qubits``
+    (the cache tier is on and the shard is wider), each run of at least two ops that fit in a chunk
+    (diagonals anywhere, dense gates below ``cache_qubits``) is one cache-blocked stage, one pass:
+    the same bits as one op at a time (``kernels.apply_stage``)."""
+    if cache_qubits is None or state.shape[0] <= (1 << cache_qubits):
+        for op in ops:
+            _apply_op(state, op)
+        return len(ops)
+    passes = 0
+    run: list = []
+
+    def close() -> int:
+        if len(run) >= 2:
+            kernels.apply_stage(state, [_stage_gate(op) for op in run], cache_qubits)
+            done = 1
         else:
-            kernels.scale(state, complex(np.exp(1j * op.phase)))
+            for op in run:
+                _apply_op(state, op)
+            done = len(run)
+        run.clear()
+        return done
+
+    for op in ops:
+        if isinstance(op, ir.Gate) and (not op.qubits or max(op.qubits) >= cache_qubits):
+            passes += close()
+            _apply_op(state, op)
+            passes += 1
+        else:
+            run.append(op)
+    return passes + close()
+
+
+def _stage_gate(op: Any) -> tuple:
+    """``op`` as a gate of ``kernels.apply_stage``: ``(positions, matrix, diag)``."""
+    if isinstance(op, ir.Gate):
+        return tuple(op.qubits), op.matrix, None
+    if isinstance(op, ir.Diagonal):
+        return tuple(op.qubits), None, op.diag
+    return (), None, np.array([np.exp(1j * op.phase)])
 
 
 def _flush(branching: Any, steps: list) -> None:
@@ -266,12 +331,15 @@ def _flush(branching: Any, steps: list) -> None:
         cache = getattr(branching, "noise_fused", None)
         if cache is None or len(cache) >= FUSED_CACHE:
             cache = branching.noise_fused = {}
-        key = tuple(id(s) for s in steps)
-        fused = cache.get(key)
-        if fused is None:
-            fused = cache[key] = fuse_ops(ops, options)[0]
-        ops = fused
-    _apply_ops(shard.array, ops)
+        if isinstance(steps[0], Collapse):  # its factor is this group's: fused afresh, not remembered
+            ops = fuse_ops(ops, options)[0]
+        else:
+            key = tuple(id(s) for s in steps)
+            fused = cache.get(key)
+            if fused is None:
+                fused = cache[key] = fuse_ops(ops, options)[0]
+            ops = fused
+    shard.passes += _apply_ops(shard.array, ops, getattr(branching, "cache_qubits", None))
     stats = _stats(branching)
     stats["gates_gathered"] += len(steps)
     stats["fused_ops"] += len(ops)
@@ -293,16 +361,58 @@ def run_ahead(branching: Any, group: Any, frame: Any, stack: list, seq: Callable
     seq_type = type(frame)
     interpreter = branching.interpreter
     gathered: list = []
+    deferred = getattr(branching, "deferred", None)
+    if deferred is not None:  # a measurement's collapse (branching.py): applied with the gates
+        gathered.append(deferred)
+        branching.deferred = None
     stats = _stats(branching)
+    # Steps are counted (the meetings: cancel, progress, checkpoints) once applied, not when
+    # gathered, so that a meeting follows the work; a run is applied every RUN_AHEAD_MAX steps, and
+    # when a meeting asked for a checkpoint the group stops at the next op boundary for _advance.
+    uncounted = 0
+    index = getattr(branching, "index", None)
+
+    def settle() -> None:
+        nonlocal uncounted
+        _flush(branching, gathered)
+        for _ in range(uncounted):
+            interpreter.count_step()
+        uncounted = 0
+
     while isinstance(frame, seq_type):
         steps, j, parent = frame.steps, frame.index, frame.parent
+        frame = parent
         while j < len(steps):
+            if uncounted >= RUN_AHEAD_MAX:
+                settle()
+            if interpreter.checkpoint_due and index is not None and j in index.boundaries(index.block_of(steps)):
+                settle()
+                return group, seq(steps, j, parent)
             step = steps[j]
             if isinstance(step, GATE_STEPS):
                 gathered.append(step)
-                interpreter.count_step()
+                uncounted += 1
                 j += 1
                 continue
+            if isinstance(step, StageStep):  # a cache-blocked run of gates: gathered like its gates
+                gathered.extend(step.steps)
+                uncounted += 1
+                j += 1
+                continue
+            if isinstance(step, IfElseStep):
+                # every shot of the group holds the same classical memory: take the branch on the spot
+                branch = step.true_steps if ir.condition_holds(step.condition, group.clbits) else step.false_steps
+                frame = seq(branch, 0, seq(steps, j + 1, parent))
+                break
+            if isinstance(step, SwitchStep):
+                value = ir.evaluate(step.target, group.clbits)
+                body: tuple = ()
+                for case_values, case in step.cases:
+                    if case_values is None or value in case_values:
+                        body = case
+                        break
+                frame = seq(body, 0, seq(steps, j + 1, parent))
+                break
             if isinstance(step, NoiseStep):
                 draws = _draw(group)
                 choice = _choose(draws, np.asarray(step.probabilities, dtype=float))
@@ -313,17 +423,16 @@ def run_ahead(branching: Any, group: Any, frame: Any, stack: list, seq: Callable
                         stats["noise_events"] += 1
                         for s in branch:
                             gathered.append(s)
-                            interpreter.count_step()
+                            uncounted += 1
                         j += 1
                         continue
-                _flush(branching, gathered)
+                settle()
                 return noise_split(branching, step, group, seq(steps, j + 1, parent), stack, seq, draws)
-            _flush(branching, gathered)
+            settle()
             if isinstance(step, NOISE_STEPS):  # a Kraus channel or a readout error
                 return noise_split(branching, step, group, seq(steps, j + 1, parent), stack, seq)
             return group, seq(steps, j, parent)
-        frame = parent
-    _flush(branching, gathered)
+    settle()
     return group, frame
 
 
@@ -468,7 +577,9 @@ def sample_final_measures(branching: Any, group: Any, steps: tuple, start: int, 
     for j, c in enumerate(clbits):  # a later measurement into the same clbit wins, as one by one
         recorded = (recorded & ~np.int64(1 << c)) | (outcome[:, j] << c)
     values[group.shots] = recorded
-    _stats(branching)["final_measurements_sampled"] = _stats(branching).get("final_measurements_sampled", 0) + 1
+    stats = _stats(branching)
+    stats["final_measurements_sampled"] = stats.get("final_measurements_sampled", 0) + 1
+    stats["groups_finished"] += 1
     return True
 
 

@@ -284,8 +284,11 @@ def _simulate(
         agreed_copies = min(collective.allgather(copies))
         branching = Branching(shard, interpreter, saves, config.seed, program.num_clbits, agreed_copies,
                               program.num_var_bits)
-        branching.sample_final = has_noise(program)  # noise: final measurements sampled at once (engine/noise.py)
-        branching.noise_fusion = fusion_options(config)  # noise: gates fused between noise events (engine/noise.py)
+        # final measurements sampled at once, gates fused between splits (engine/noise.py)
+        branching.sample_final = True
+        branching.fuse_ahead = True
+        branching.noise_fusion = fusion_options(config)
+        branching.cache_qubits = chunk_qubits  # the gates fused between splits run as cache-blocked stages
         if checkpoints is not None:
             branching.keep_checkpoints(checkpoints, index)
         values = branching.run(plan.steps, config.shots, resume)
@@ -337,7 +340,10 @@ def _simulate(
         "bytes_moved": int(bytes_moved),
         "achieved_gbps": bytes_moved / compute_seconds / 1e9 if compute_seconds > 0 else None,
     }
-    if noise_stats is not None or readouts:  # noise (engine/noise.py)
+    if dynamic and noise_stats is not None and not readouts and not has_noise(program):
+        # an ideal dynamic circuit: what shot branching did (metadata["noise"] stays Aer's "ideal")
+        metadata["branching"] = dict(noise_stats)
+    elif noise_stats is not None or readouts:  # noise (engine/noise.py)
         metadata["noise"] = dict(noise_stats or {}, readout_errors_on_final_values=len(readouts))
     if checkpoints is not None:
         metadata["checkpoint"] = checkpoints.metadata()

@@ -14,7 +14,7 @@ in ``aer_mpi.comm`` (no gates there).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -151,8 +151,8 @@ class Shard:
         """
         state = self.array
         if position < self.num_local:
-            one = kernels.probability_of_one(state, position)
-            norm = kernels.norm_squared(state)
+            zero, one = kernels.outcome_sums(state, position)  # one read of the shard
+            norm = zero + one  # == one exactly when nothing reads 0: a certain outcome stays certain
         else:
             norm = kernels.norm_squared(state)
             one = norm if self.bit_of_rank(position) else 0.0
@@ -161,14 +161,18 @@ class Shard:
         total = sum(p[1] for p in parts)
         return min(1.0, max(0.0, total_one / total)), total
 
-    def collapse(self, position: int, outcome: int, p_one: float, total: float) -> None:
-        """Keep the part where ``position`` reads ``outcome`` and renormalise (no communication)."""
+    def collapse(self, position: int, outcome: int, p_one: float, total: float,
+                 saved: Optional[np.ndarray] = None) -> None:
+        """Keep the part where ``position`` reads ``outcome`` and renormalise (no communication);
+        of ``saved`` (a ``copy``) when given: a restore and a collapse in one pass."""
         state = self.array
         kept = p_one if outcome else 1.0 - p_one
         factor = 1.0 / math.sqrt(kept * total)
         if position < self.num_local:
-            kernels.collapse(state, position, outcome, factor)
+            kernels.collapse(state, position, outcome, factor, saved)
         elif self.bit_of_rank(position) == outcome:
+            if saved is not None:
+                self.restore(saved)
             kernels.scale(state, factor)
         else:
             state[:] = 0

@@ -12,9 +12,10 @@ used when numba imports) and ``numpy`` (``numpy_backend.py``, always available a
 tested against the same oracle). ``use(name)`` picks one for the process;
 the environment variable ``AER_MPI_KERNELS`` (``auto``, ``numba`` or
 ``numpy``) sets the default. ``probabilities`` (every ``|a|**2``, read once per
-noisy trajectory) has both back ends too; the other functions (marginals,
-collapse, sampling order) are numpy only: they run once per measurement, not
-per gate.
+noisy trajectory), ``outcome_sums`` and ``collapse`` (once per mid-circuit
+measurement per group of shots: thousands of times in a dynamic circuit)
+have both back ends too; the other functions (marginals, sampling order)
+are numpy only.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import numpy as np
 from aer_mpi.kernels import numpy_backend
 from aer_mpi.kernels.numpy_backend import (
     chunk_views,
-    collapse,
     flip,
     logical_order_chunks,
     norm_squared,
@@ -138,6 +138,29 @@ def probabilities(state: np.ndarray) -> np.ndarray:
     return numpy_backend.probabilities(state)
 
 
+def outcome_sums(state: np.ndarray, position: int) -> tuple[float, float]:
+    """Unnormalised probabilities that local ``position`` reads 0 and reads 1, in one read of the
+    state (summed in a fixed blocking: the same on any thread count)."""
+    _check(state, [position])
+    if _active == "numba":
+        return _numba.outcome_sums(state, position)
+    return numpy_backend.outcome_sums(state, position)
+
+
+def collapse(state: np.ndarray, position: int, outcome: int, factor: float,
+             source: Optional[np.ndarray] = None) -> None:
+    """Zero the entries where local ``position`` != ``outcome`` and scale the others by ``factor``,
+    in place; with ``source`` (an array like ``state``), ``state`` becomes ``source`` collapsed
+    (a restore and a collapse in one pass)."""
+    _check(state, [position])
+    if source is not None and source.shape != state.shape:
+        raise ValueError(f"collapse from an array of shape {source.shape} into one of shape {state.shape}")
+    if _active == "numba":
+        _numba.collapse(state, position, outcome, factor, source)
+    else:
+        numpy_backend.collapse(state, position, outcome, factor, source)
+
+
 def apply_stage(state: np.ndarray, gates: Sequence[tuple], chunk_qubits: int) -> None:
     """Apply ``gates`` in order, cache-blocked: chunk by chunk of ``2**chunk_qubits`` amplitudes.
 
@@ -203,6 +226,7 @@ __all__ = [
     "flip",
     "logical_order_chunks",
     "norm_squared",
+    "outcome_sums",
     "probabilities",
     "probability_of_one",
     "scale",

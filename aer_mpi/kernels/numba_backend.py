@@ -208,6 +208,73 @@ def _probabilities(state, out):  # pragma: no cover - compiled
             out[i] = re * re + im * im
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def _outcome_sums(state, position, sums):  # pragma: no cover - compiled
+    """``sums[b] = (|a|**2 summed where position reads 0, ... reads 1)`` over block ``b`` of pairs."""
+    half = state.shape[0] >> 1
+    bit = np.int64(1) << position
+    low = bit - 1
+    blocks = sums.shape[0]
+    for b in prange(blocks):
+        end = min(half, (b + 1) * _BLOCK_GROUPS)
+        s0 = 0.0
+        s1 = 0.0
+        for g in range(b * _BLOCK_GROUPS, end):
+            i0 = ((g & ~low) << 1) | (g & low)
+            a0 = state[i0]
+            a1 = state[i0 | bit]
+            r0 = np.float64(a0.real)
+            m0 = np.float64(a0.imag)
+            r1 = np.float64(a1.real)
+            m1 = np.float64(a1.imag)
+            s0 += r0 * r0 + m0 * m0
+            s1 += r1 * r1 + m1 * m1
+        sums[b, 0] = s0
+        sums[b, 1] = s1
+
+
+@njit(cache=True, nogil=True)
+def _sum_blocks(sums):  # pragma: no cover - compiled
+    zero = 0.0
+    one = 0.0
+    for b in range(sums.shape[0]):  # in block order: the same sums whatever the thread count
+        zero += sums[b, 0]
+        one += sums[b, 1]
+    return zero, one
+
+
+def outcome_sums(state: np.ndarray, position: int) -> tuple[float, float]:
+    half = state.shape[0] >> 1
+    sums = np.empty(((half + _BLOCK_GROUPS - 1) // _BLOCK_GROUPS, 2), dtype=np.float64)
+    _outcome_sums(state, np.int64(position), sums)
+    zero, one = _sum_blocks(sums)
+    return float(zero), float(one)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _collapse(state, source, position, outcome, factor):  # pragma: no cover - compiled
+    """``state`` = ``source`` projected on ``position`` = ``outcome``, times ``factor`` (one pass;
+    ``source`` may be ``state``)."""
+    half = state.shape[0] >> 1
+    bit = np.int64(1) << position
+    low = bit - 1
+    keep = bit if outcome else np.int64(0)
+    drop = bit ^ keep
+    blocks = (half + _BLOCK_GROUPS - 1) // _BLOCK_GROUPS
+    zero = state.dtype.type(0)
+    for b in prange(blocks):
+        end = min(half, (b + 1) * _BLOCK_GROUPS)
+        for g in range(b * _BLOCK_GROUPS, end):
+            i0 = ((g & ~low) << 1) | (g & low)
+            state[i0 | keep] = source[i0 | keep] * factor
+            state[i0 | drop] = zero
+
+
+def collapse(state: np.ndarray, position: int, outcome: int, factor: float, source=None) -> None:
+    _collapse(state, state if source is None else source, np.int64(position), np.int64(outcome),
+              state.real.dtype.type(factor))
+
+
 def _byte_tables(num_bits: int, positions) -> np.ndarray:
     """Per byte of a local index, the diagonal-index bits that byte carries."""
     num_tables = max(1, (num_bits + 7) // 8)

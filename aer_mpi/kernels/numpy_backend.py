@@ -133,32 +133,54 @@ def _squares(flat: np.ndarray) -> float:
     return float(np.add.reduce(np.square(parts, dtype=np.float64), dtype=np.float64))
 
 
+def _half_chunks(state: np.ndarray, position: int, outcome: int) -> Iterator[np.ndarray]:
+    """Views of the entries of ``state`` where ``position`` reads ``outcome``, each of at most
+    ``CHUNK_ELEMENTS`` (slices of whole rows: a low position does not make them tiny)."""
+    pairs = state.reshape(-1, 2, 1 << position)
+    rows = pairs.shape[0]
+    step = max(1, CHUNK_ELEMENTS >> position)
+    for start in range(0, rows, step):
+        half = pairs[start:start + step, outcome, :]
+        if half.size > CHUNK_ELEMENTS:
+            yield from chunk_views(half)
+        else:
+            yield half
+
+
+def outcome_sums(state: np.ndarray, position: int) -> tuple[float, float]:
+    """Unnormalised probabilities that local ``position`` reads 0 and 1 (one read of the state)."""
+    sums = []
+    for outcome in (0, 1):
+        total = 0.0
+        for chunk in _half_chunks(state, position, outcome):
+            total += _squares(chunk.reshape(-1))
+        sums.append(total)
+    return sums[0], sums[1]
+
+
 def probability_of_one(state: np.ndarray, position: int) -> float:
     """Unnormalised probability that local ``position`` reads 1."""
-    n = _num_qubits(state)
-    half = state.reshape(-1, 2, 1 << position)[:, 1, :]
-    del n
     total = 0.0
-    for chunk in chunk_views(half):
+    for chunk in _half_chunks(state, position, 1):
         total += _squares(chunk.reshape(-1))
     return total
 
 
-def collapse(state: np.ndarray, position: int, outcome: int, factor: float) -> None:
-    """Zero the half where ``position`` != ``outcome``; scale the rest by ``factor``."""
-    pairs = state.reshape(-1, 2, 1 << position)
-    pairs[:, 1 - outcome, :] = 0
+def collapse(state: np.ndarray, position: int, outcome: int, factor: float, source=None) -> None:
+    """Zero the half where ``position`` != ``outcome``; scale the rest by ``factor``
+    (from ``source``, an array of the same shape, when given: instead of a copy and a collapse)."""
+    if source is not None:
+        np.copyto(state, source)
+    for chunk in _half_chunks(state, position, 1 - outcome):
+        chunk[...] = 0
     if factor != 1.0:
-        kept = pairs[:, outcome, :]
-        for chunk in chunk_views(kept):
+        for chunk in _half_chunks(state, position, outcome):
             chunk *= factor
 
 
 def flip(state: np.ndarray, position: int) -> None:
     """Apply X on a local position (exchange the two halves), chunk by chunk."""
-    pairs = state.reshape(-1, 2, 1 << position)
-    zero, one = pairs[:, 0, :], pairs[:, 1, :]
-    for chunk0, chunk1 in zip(chunk_views(zero), chunk_views(one)):
+    for chunk0, chunk1 in zip(_half_chunks(state, position, 0), _half_chunks(state, position, 1)):
         saved = chunk0.copy()
         chunk0[...] = chunk1
         chunk1[...] = saved

@@ -88,3 +88,33 @@ def test_probabilities_numba_and_numpy_are_bit_identical(n, dtype, rng):
     assert fast.dtype == slow.dtype == np.float64
     wide = state.astype(np.complex128)
     assert np.array_equal(fast, slow) and np.array_equal(slow, wide.real * wide.real + wide.imag * wide.imag)
+
+
+@pytest.mark.parametrize("n", [1, 5, 13, 17])
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_measurement_kernels_numba_numpy_and_reference_agree(n, dtype, rng):
+    """outcome_sums and collapse (in place, and from a saved copy) on every position, both back ends."""
+    state = random_statevector(2**n, seed=int(rng.integers(1 << 30))).data.astype(dtype)
+    tol = 1e-12 if dtype == np.complex128 else 2e-6
+    for position in sorted({0, n // 2, n - 1}):
+        bits = (np.arange(2**n) >> position) & 1
+        squares = np.abs(state.astype(np.complex128)) ** 2
+        expected = (squares[bits == 0].sum(), squares[bits == 1].sum())
+        for backend in (numba_backend, numpy_backend):
+            np.testing.assert_allclose(backend.outcome_sums(state, position), expected, atol=tol)
+        for outcome in (0, 1):
+            factor = 1 / np.sqrt(expected[outcome])
+            reference = np.where(bits == outcome, state * factor, 0)
+            for backend in (numba_backend, numpy_backend):
+                inplace = state.copy()
+                backend.collapse(inplace, position, outcome, factor)
+                np.testing.assert_allclose(inplace, reference, atol=tol)
+                restored = np.full_like(state, 7)
+                backend.collapse(restored, position, outcome, factor, state)
+                np.testing.assert_array_equal(restored, inplace)
+    # a certain outcome stays certain: nothing reads 0, so the sums say p(1) == 1 exactly
+    one = np.zeros(2**n, dtype=dtype)
+    one[-1] = 1
+    for backend in (numba_backend, numpy_backend):
+        zero_sum, one_sum = backend.outcome_sums(one, n - 1)
+        assert zero_sum == 0.0 and one_sum / (zero_sum + one_sum) == 1.0
