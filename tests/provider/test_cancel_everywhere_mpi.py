@@ -31,7 +31,9 @@ def ghz(n, name=None):
     return qc
 
 
-def long_circuit(n=18, layers=300):
+def long_circuit(n=18, layers=1000):
+    # seconds even on an idle machine, so the job is still running when it is cancelled at 1.5 s
+    # (300 layers ended before that in a CI dry run at 2 ranks)
     qc = QuantumCircuit(n, n, name="long")
     for layer in range(layers):
         for q in range(n):
