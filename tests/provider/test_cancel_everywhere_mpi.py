@@ -145,7 +145,7 @@ def test_ctrl_c_in_result_cancels_the_job_on_every_rank(comm):
     interrupted = threading.Event()
 
     def ctrl_c():
-        if not job.done():
+        if not job.in_final_state():  # DONE, CANCELLED or ERROR (done() is DONE only)
             interrupted.set()
             os.kill(os.getpid(), signal.SIGINT)
 
