@@ -314,12 +314,7 @@ class Branching:
                     frame = _seq(branch, 0, _seq(steps, i, parent))
                     break
                 if isinstance(step, SwitchStep):
-                    value = ir.evaluate(step.target, group.clbits)
-                    body: tuple = ()
-                    for case_values, case in step.cases:
-                        if case_values is None or value in case_values:
-                            body = case
-                            break
+                    body = step.body_for(ir.evaluate(step.target, group.clbits))
                     frame = _seq(body, 0, _seq(steps, i, parent))
                     break
                 if isinstance(step, WhileStep):

@@ -405,12 +405,7 @@ def run_ahead(branching: Any, group: Any, frame: Any, stack: list, seq: Callable
                 frame = seq(branch, 0, seq(steps, j + 1, parent))
                 break
             if isinstance(step, SwitchStep):
-                value = ir.evaluate(step.target, group.clbits)
-                body: tuple = ()
-                for case_values, case in step.cases:
-                    if case_values is None or value in case_values:
-                        body = case
-                        break
+                body = step.body_for(ir.evaluate(step.target, group.clbits))
                 frame = seq(body, 0, seq(steps, j + 1, parent))
                 break
             if isinstance(step, NoiseStep):

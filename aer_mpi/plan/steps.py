@@ -163,6 +163,13 @@ class SwitchStep:
     target: tuple
     cases: tuple[tuple[Any, tuple["Step", ...]], ...]
 
+    def body_for(self, value: int) -> tuple:
+        """The steps of the first case holding ``value`` (or the default); none when no case does."""
+        for case_values, body in self.cases:
+            if case_values is None or value in case_values:
+                return body
+        return ()
+
 
 Step = Union[
     ExchangeStep,
