@@ -186,6 +186,9 @@ class AerMPISimulator(BackendV2):
             from aer_mpi.service.agreement import agreement_for
 
             self._agreement = agreement_for(comm)
+        #: The jobs' communicator: a duplicate, shared by the backends of ``comm`` (jobs run one at a
+        #: time), so a job's collectives never meet the ones the script makes while the job runs.
+        self._job_comm = self._agreement.job_comm if self._agreement is not None else comm
 
     @classmethod
     def from_backend(cls, backend: Any, comm: Any = None, processes: Optional[int] = None, **options: Any) -> "AerMPISimulator":
@@ -386,7 +389,7 @@ class AerMPISimulator(BackendV2):
                 result = self._workers.run(qobj, job_id, control)
             else:
                 result = execute_qobj(
-                    qobj, job_id, self._comm, control, on_experiment=listener.experiment if listener else None
+                    qobj, job_id, self._job_comm, control, on_experiment=listener.experiment if listener else None
                 )
         except BaseException:
             if listener is not None:

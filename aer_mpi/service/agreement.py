@@ -15,7 +15,8 @@ makes the others raise ``RankMissingError`` naming it: at once when it ended
 (its ``atexit`` sends a notice), else after the timeout (rank 0), or twice
 the timeout (the other ranks, which wait for rank 0's verdict).
 The messages travel on a duplicate of the backend's communicator, so they
-never meet a running job's messages.
+never meet a running job's messages; the jobs run on another duplicate
+(``job_comm``), so they never meet the script's own messages either.
 """
 
 from __future__ import annotations
@@ -98,6 +99,10 @@ class RunAgreement:
 
     def __init__(self, comm: Any):
         self.comm = comm.Dup()
+        #: What the jobs of this communicator's backends run on: a job runs in a thread, and the
+        #: script's own collectives on ``comm`` meanwhile (an ``allgather`` while it waits for the
+        #: job) must never be matched with the job's (MPICH aborted with "Message truncated").
+        self.job_comm = comm.Dup()
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.calls = 0
         self._sends: list = []

@@ -124,3 +124,30 @@ def test_rank_count_not_a_power_of_two_idles_the_extra_ranks(comm):
     # idle ranks get the same counts as the working ones, and as one rank alone
     alone = AerMPISimulator(comm=MPI.COMM_SELF).run([circuit, measured], shots=500, seed_simulator=4).result()
     assert result.get_counts(1) == alone.get_counts(1)
+
+
+@pytest.mark.mpi(ranks=[2, 3, 4], timeout=MPI_TIMEOUT)
+def test_the_scripts_own_collectives_while_a_job_runs_never_meet_the_jobs(comm):
+    """A job runs in a thread; a script that meanwhile gathers on the same communicator (here, the
+    job's status, as an SPMD script that watches its job would) must not be matched with the job's
+    own collectives. Before the jobs had their own duplicate, MPICH aborted ("Message truncated")."""
+    qc = QuantumCircuit(14, 14)
+    for layer in range(60):
+        for q in range(14):
+            qc.rx(0.1 + 0.01 * layer, q)
+        for q in range(layer % 2, 13, 2):
+            qc.cx(q, q + 1)
+    qc.measure(range(14), range(14))
+    backend = AerMPISimulator(comm=comm, kernels="numpy")
+    job = backend.run([qc] * 3, shots=200, seed_simulator=5)
+    rounds = 0
+    while True:
+        states = comm.allgather(job.status().name)
+        comm.Barrier()
+        rounds += 1
+        if all(s in ("DONE", "ERROR", "CANCELLED") for s in states):
+            break
+    result = job.result(timeout=MPI_TIMEOUT)
+    assert result.success and rounds >= 1
+    counts = result.get_counts()
+    assert all(c == counts for c in comm.allgather(counts))
