@@ -1,7 +1,5 @@
 """Bounded memory: the pre-check's count, and what a run allocates beyond its shard."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 from mpi4py import MPI
