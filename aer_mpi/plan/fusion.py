@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections import OrderedDict
 
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
@@ -71,6 +72,7 @@ class FusionOptions:
 @dataclass
 class _Block:
     ops: list = field(default_factory=list)
+    indices: list = field(default_factory=list)  # of ``ops`` in the fused op list
     qubits: list = field(default_factory=list)  # in order of first appearance
     diagonal: bool = True
     order: int = 0  # when the block opened (for a stable emission order)
@@ -107,6 +109,31 @@ class FusionStats:
         }
 
 
+#: How a flat op list fuses depends only on each op's kind and qubits (``_Fuser._add``), never on
+#: its matrix: the bindings of one parameterised circuit share one schedule, and only their fused
+#: matrices are rebuilt. Entries: ``(index,)`` keeps op ``index``; ``(indices, qubits, diagonal)``
+#: fuses those ops. Most recent programs' schedules, by structure.
+_SCHEDULES: "OrderedDict[tuple, list]" = OrderedDict()
+_SCHEDULES_KEPT = 32
+
+
+def _structure(ops: Sequence[ir.Op], options: FusionOptions) -> Optional[tuple]:
+    """What decides ``ops``' fusion schedule, or None when it is not kept (an ``IfElse``, whose
+    branches are fused on their own)."""
+    key: list = [(options.max_qubits, options.max_diagonal_qubits)]
+    for op in ops:
+        kind = type(op)
+        if kind is ir.Gate or kind is ir.Diagonal:
+            key.append((kind, op.qubits))
+        elif kind is ir.Swap:
+            key.append((kind, op.qubit0, op.qubit1))
+        elif kind is ir.IfElse:
+            return None
+        else:  # a phase is kept in place; any other op closes every block
+            key.append(kind)
+    return tuple(key)
+
+
 class _Fuser:
     def __init__(self, options: FusionOptions):
         self.options = options
@@ -114,34 +141,52 @@ class _Fuser:
         self.open: list[_Block] = []
         self.opened = 0
         self.stats = FusionStats()
+        self.schedule: list[tuple] = []
 
     def run(self, ops: Sequence[ir.Op]) -> list[ir.Op]:
-        for op in ops:
+        for index, op in enumerate(ops):
             self.stats.ops_in += 1
             if isinstance(op, (ir.Gate, ir.Diagonal)):
-                self._add(op)
+                self._add(op, index)
             elif isinstance(op, ir.GlobalPhase):
-                self.out.append(op)  # commutes with everything
+                self._keep(op, index)  # commutes with everything
             elif isinstance(op, ir.Swap):
                 self._close_touching({op.qubit0, op.qubit1})
-                self.out.append(op)
+                self._keep(op, index)
             elif isinstance(op, ir.IfElse):
                 self._close_all()
-                self.out.append(
+                self._keep(
                     ir.IfElse(
                         op.condition,
                         tuple(_Fuser(self.options).run(op.true_ops)),
                         tuple(_Fuser(self.options).run(op.false_ops)),
-                    )
+                    ),
+                    index,
                 )
             else:
                 self._close_all()
-                self.out.append(op)
+                self._keep(op, index)
         self._close_all()
         self.stats.ops_out = len(self.out)
         return self.out
 
-    def _add(self, op) -> None:
+    def replay(self, ops: Sequence[ir.Op], schedule: list[tuple]) -> list[ir.Op]:
+        """What ``run(ops)`` gives, by the schedule ``run`` recorded for ops of the same structure."""
+        self.stats.ops_in = len(ops)
+        for entry in schedule:
+            if len(entry) == 1:
+                self.out.append(ops[entry[0]])
+            else:
+                indices, qubits, diagonal = entry
+                self.out.append(self._fused([ops[i] for i in indices], qubits, diagonal))
+        self.stats.ops_out = len(self.out)
+        return self.out
+
+    def _keep(self, op: ir.Op, index: int) -> None:
+        self.out.append(op)
+        self.schedule.append((index,))
+
+    def _add(self, op, index: int) -> None:
         qubits = set(op.qubits)
         touching = [b for b in self.open if qubits.intersection(b.qubits)]
         diagonal = isinstance(op, ir.Diagonal) and all(b.diagonal for b in touching)
@@ -153,26 +198,29 @@ class _Fuser:
             merged_cost = _cost(len(union), diagonal)
             apart = sum(b.cost() for b in touching) + _op_cost(op)
             if merged_cost <= apart:
-                self._merge(touching, op)
+                self._merge(touching, op, index)
                 return
         self._close(touching)
         block = _Block(order=self.opened, diagonal=isinstance(op, ir.Diagonal))
         self.opened += 1
         block.ops.append(op)
+        block.indices.append(index)
         block.qubits.extend(op.qubits)
         self.open.append(block)
 
-    def _merge(self, blocks: list[_Block], op) -> None:
+    def _merge(self, blocks: list[_Block], op, index: int) -> None:
         first = min(blocks, key=lambda b: b.order)
         # the blocks are disjoint, so they commute: concatenating keeps the meaning
         for b in sorted(blocks, key=lambda b: b.order):
             if b is first:
                 continue
             first.ops.extend(b.ops)
+            first.indices.extend(b.indices)
             first.qubits.extend(b.qubits)
             first.diagonal = first.diagonal and b.diagonal
             self.open.remove(b)
         first.ops.append(op)
+        first.indices.append(index)
         first.qubits.extend(q for q in op.qubits if q not in first.qubits)
         first.diagonal = first.diagonal and isinstance(op, ir.Diagonal)
 
@@ -185,21 +233,23 @@ class _Fuser:
     def _close(self, blocks: list[_Block]) -> None:
         for b in sorted(blocks, key=lambda b: b.order):
             self.open.remove(b)
-            self.out.append(self._emit(b))
+            if len(b.ops) == 1:
+                self._keep(b.ops[0], b.indices[0])
+            else:
+                qubits = tuple(sorted(b.qubits))
+                self.out.append(self._fused(b.ops, qubits, b.diagonal))
+                self.schedule.append((tuple(b.indices), qubits, b.diagonal))
 
-    def _emit(self, block: _Block) -> ir.Op:
-        if len(block.ops) == 1:
-            return block.ops[0]
-        qubits = tuple(sorted(block.qubits))
+    def _fused(self, ops: list, qubits: tuple[int, ...], diagonal: bool) -> ir.Op:
         self.stats.widest = max(self.stats.widest, len(qubits))
-        if block.diagonal:
+        if diagonal:
             self.stats.fused_diagonals += 1
-            return ir.Diagonal(qubits, fused_diagonal(qubits, block.ops), f"fused_diag{len(block.ops)}")
-        matrix = fused_matrix(qubits, block.ops)
+            return ir.Diagonal(qubits, fused_diagonal(qubits, ops), f"fused_diag{len(ops)}")
+        matrix = fused_matrix(qubits, ops)
         self.stats.fused_gates += 1
-        if not np.any(matrix - np.diag(np.diag(matrix))):
-            return ir.Diagonal(qubits, np.diag(matrix).copy(), f"fused_diag{len(block.ops)}")
-        return ir.Gate(qubits, matrix, f"fused{len(block.ops)}")
+        if ir.is_diagonal(matrix):
+            return ir.Diagonal(qubits, np.diag(matrix).copy(), f"fused_diag{len(ops)}")
+        return ir.Gate(qubits, matrix, f"fused{len(ops)}")
 
 
 def _bits(index: np.ndarray, sub: Sequence[int]) -> np.ndarray:
@@ -288,7 +338,16 @@ def fuse_ops(ops: Sequence[ir.Op], options: Optional[FusionOptions] = None) -> t
     options = options or FusionOptions()
     options.check()
     fuser = _Fuser(options)
+    key = _structure(ops, options)
+    schedule = _SCHEDULES.get(key) if key is not None else None
+    if schedule is not None:
+        _SCHEDULES.move_to_end(key)
+        return fuser.replay(ops, schedule), fuser.stats
     out = fuser.run(ops)
+    if key is not None:
+        _SCHEDULES[key] = fuser.schedule
+        while len(_SCHEDULES) > _SCHEDULES_KEPT:
+            _SCHEDULES.popitem(last=False)
     return out, fuser.stats
 
 

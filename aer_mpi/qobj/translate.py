@@ -75,7 +75,7 @@ def gate_matrix(name: str, params: tuple[float, ...]) -> np.ndarray:
 def _standard_diagonal(name: str, params: tuple[float, ...]) -> Optional[np.ndarray]:
     """The diagonal of standard gate ``name`` when its matrix is diagonal, else None (cached)."""
     matrix = gate_matrix(name, params)
-    if np.any(matrix - np.diag(np.diag(matrix))):
+    if not ir.is_diagonal(matrix):
         return None
     diag = np.diag(matrix).copy()
     diag.setflags(write=False)
@@ -88,8 +88,7 @@ def decode_matrix(data: Any) -> np.ndarray:
 
 
 def _gate_op(qubits: tuple[int, ...], matrix: np.ndarray, name: str) -> ir.Op:
-    off_diagonal = matrix - np.diag(np.diag(matrix))
-    if not np.any(off_diagonal):
+    if ir.is_diagonal(matrix):
         return ir.Diagonal(qubits, np.diag(matrix).copy(), name)
     if name == "swap":
         return ir.Swap(qubits[0], qubits[1])

@@ -115,3 +115,41 @@ def test_planner_exchanges_below_naive(kind, num_global):
         plan = plan_program(candidate, n - num_global)
         assert plan.stats["exchanges"] <= naive
     assert plan_program(fused, n - num_global).stats["exchanges"] < naive
+
+
+def test_bindings_of_one_circuit_reuse_the_schedule_and_fuse_as_afresh():
+    """The schedule (which ops fuse) is kept by structure; each binding's matrices are rebuilt, so a
+    reused schedule gives exactly what fusing afresh gives, including a block that one binding makes
+    diagonal (ry(0) is the identity)."""
+    from aer_mpi.plan import fusion
+    from qiskit.circuit import ParameterVector
+
+    theta = ParameterVector("t", 8)
+    qc = QuantumCircuit(4, 4)
+    for q in range(4):
+        qc.ry(theta[q], q)
+        qc.rz(theta[4 + q], q)
+    for q in range(3):
+        qc.cx(q, q + 1)
+    qc.measure(range(4), range(4))
+    options = FusionOptions(threshold=1)
+    first = [0.3, 1.1, -0.4, 2.0, 0.5, 0.6, 0.7, 0.8]
+    # the same structure as the first binding; then one whose ry(0) are diagonals (another structure)
+    for values, kept in (([1.0, 0.2, 2.0, 0.1, 0.1, 0.2, 0.3, 0.4], 1), ([0.0] * 8, 2)):
+        fusion._SCHEDULES.clear()
+        fuse(program_of(qc.assign_parameters(first)), options)  # records the first binding's schedule
+        program = program_of(qc.assign_parameters(values))
+        reused, stats = fuse(program, options)
+        assert len(fusion._SCHEDULES) == kept
+        fusion._SCHEDULES.clear()
+        fresh, fresh_stats = fuse(program, options)
+        assert stats == fresh_stats
+        assert [type(op) for op in reused.ops] == [type(op) for op in fresh.ops]
+        for a, b in zip(reused.ops, fresh.ops):
+            for field_name in ("matrix", "diag"):
+                if hasattr(a, field_name):
+                    assert np.array_equal(getattr(a, field_name), getattr(b, field_name))
+            assert getattr(a, "qubits", None) == getattr(b, "qubits", None)
+        unitary = ir.Program(4, 0, tuple(op for op in reused.ops if not isinstance(op, ir.Measure)), "x")
+        expected = qc.remove_final_measurements(inplace=False).assign_parameters(values)
+        assert operator_of(unitary).equiv(Operator(expected), atol=1e-10)
