@@ -176,6 +176,10 @@ class _Localiser:
     def _needs(self, ops: Sequence[ir.Op]) -> list[tuple[int, ...]]:
         """Per op, the wires it needs local; a wire is a qubit's data, followed through relabels."""
         wire_of = list(range(self.n))
+        self._wire_of = list(range(self.n))
+        if self.num_local == self.n:  # one rank holds every qubit: nothing is ever brought local
+            self._need_times = {w: [] for w in range(self.n)}
+            return [()] * len(ops)
         needs = []
         for op in ops:
             if isinstance(op, ir.Swap) and self.relabel_swaps:
@@ -247,9 +251,10 @@ class _Localiser:
             swap = np.eye(4, dtype=complex)[[0, 2, 1, 3]]
             op = ir.Gate((op.qubit0, op.qubit1), swap, "swap")
         if isinstance(op, ir.Gate):
-            flips = flipped_qubits(op)
-            if any(self.is_global(q) for q in flips):
-                self._bring_local(i, flips, ops, needs, steps)
+            if self.num_local < self.n:  # (which qubits a gate flips costs a look at its matrix)
+                flips = flipped_qubits(op)
+                if any(self.is_global(q) for q in flips):
+                    self._bring_local(i, flips, ops, needs, steps)
             steps.append(self._gate_step(op))
         elif isinstance(op, ir.Diagonal):
             steps.append(self._diagonal_step(op))
