@@ -42,12 +42,36 @@ def test_numba_stage_gives_the_same_bits_as_the_gates_one_at_a_time(n, cache_qub
         kernels.set_threads(threads)
         gates = random_stage(rng, n, cache_qubits)
         state = (rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)).astype(dtype)
-        staged, plain = state.copy(), state.copy()
-        kernels.apply_stage(staged, gates, cache_qubits)
-        one_at_a_time(plain, gates)
-        assert np.array_equal(staged, plain)
+        sparse = np.zeros(1 << n, dtype=dtype)  # zeros, whose signs the arithmetic must keep too
+        sparse[rng.permutation(1 << n)[:3]] = state[:3]
+        for start in (state, sparse):
+            staged, plain = start.copy(), start.copy()
+            kernels.apply_stage(staged, gates, cache_qubits)
+            one_at_a_time(plain, gates)
+            assert staged.tobytes() == plain.tobytes()
     finally:
         kernels.set_threads(1)
+        kernels.use(before)
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_numba_stage_keeps_the_signs_of_zeros(dtype):
+    """Entries with negative real and positive imaginary parts map zeros to -0 + 0j, which
+    ``_matrix_k`` writes as +0 (``outr + 1j * outi``): the stage must do the same."""
+    pytest.importorskip("numba")
+    before = kernels.active()
+    try:
+        kernels.use("numba")
+        dense = [(0,), (3,), (1, 0), (4, 3), (2, 0, 4), (4, 5, 6), (3, 0, 4, 5, 6)]
+        gates = [(p, np.full((1 << len(p), 1 << len(p)), -1 + 1j), None) for p in dense]
+        gates += [((1, 7), None, np.full(4, -1 + 1j))]
+        for gate in gates:
+            state = np.zeros(1 << 8, dtype=dtype)
+            staged, plain = state.copy(), state.copy()
+            kernels.apply_stage(staged, [gate], 8)
+            one_at_a_time(plain, [gate])
+            assert staged.tobytes() == plain.tobytes()
+    finally:
         kernels.use(before)
 
 

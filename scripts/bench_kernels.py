@@ -1,0 +1,145 @@
+"""Time the numba stage kernel (``apply_stage``) on in-cache and larger arrays.
+
+Cases: one dense 1-5 qubit gate and one diagonal as a one-gate stage on a
+2**16 array, on low (0-2), mid and high (below the chunk) positions; a
+stage of 32 random 2-4 qubit dense gates on 2**16 and 2**22 amplitudes; the
+numpy floor (one read + write pass). Times are best of ``--repeat``; with
+several ``--kernels NAME=FILE`` (a copy of ``numba_backend.py``, e.g. main's)
+the variants alternate run by run, so a busy machine hurts them alike::
+
+    cp ../main/aer_mpi/kernels/numba_backend.py /tmp/k/main_backend.py
+    python scripts/bench_kernels.py --kernels main=/tmp/k/main_backend.py new=aer_mpi/kernels/numba_backend.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def load(name: str, path: str):
+    """``path`` imported from a copy in a temporary folder: its numba cache stays apart from the package's."""
+    folder = os.path.join(tempfile.gettempdir(), f"bench_kernels-{os.getuid()}", name)
+    os.makedirs(folder, exist_ok=True)
+    copy = os.path.join(folder, f"bench_kernels_{name}.py")
+    with open(path) as source:
+        text = source.read()
+    old = None
+    if os.path.exists(copy):
+        with open(copy) as held:
+            old = held.read()
+    if old != text:  # rewriting an unchanged copy would drop its numba cache
+        with open(copy, "w") as out:
+            out.write(text)
+    spec = importlib.util.spec_from_file_location(f"bench_kernels_{name}", copy)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def unitary(rng, k):
+    z = rng.normal(size=(1 << k, 1 << k)) + 1j * rng.normal(size=(1 << k, 1 << k))
+    q, r = np.linalg.qr(z)
+    return q * (np.diag(r) / np.abs(np.diag(r)))
+
+
+def flops(gates, size):
+    """Real flops: a complex product is 6, a complex add 2."""
+    total = 0
+    for positions, matrix, diag in gates:
+        dim = 1 << len(positions)
+        total += size * (6 if diag is not None else 8 * dim - 2)
+    return total
+
+
+def cases(rng, chunk):
+    mid, high = chunk // 2, chunk - 1
+    out = []
+    for k in (1, 2, 3, 4, 5):
+        low = (1,) if k == 1 else tuple(range(k))
+        for label, positions in (("low", low), ("mid", tuple(range(mid, mid + k))),
+                                 ("high", tuple(range(high - k + 1, high + 1)))):
+            out.append((f"dense k={k} {label} {positions}", 16, [(positions[::-1], unitary(rng, k), None)]))
+    for label, positions in (("low", (0, 2)), ("mid", (7, 9)), ("high", (12, 15)), ("above", (16, 20))):
+        n = 21 if label == "above" else 16
+        out.append((f"diag k=2 {label} {positions}", n, [(positions, None, np.exp(1j * rng.uniform(0, 6.3, 4)))]))
+    stage = []
+    for _ in range(32):
+        k = int(rng.integers(2, 5))
+        positions = tuple(int(p) for p in rng.permutation(chunk)[:k])
+        stage.append((positions, unitary(rng, k), None))
+    out.append(("stage 32 x 2-4q, 2**16", 16, stage))
+    out.append(("stage 32 x 2-4q, 2**22", 22, stage))
+    return out
+
+
+def best(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kernels", nargs="+", default=["this=aer_mpi/kernels/numba_backend.py"],
+                        help="NAME=FILE of numba_backend copies to compare (alternating)")
+    parser.add_argument("--repeat", type=int, default=20, help="best of this many runs per case")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--chunk", type=int, default=16, help="chunk qubits of the stage")
+    parser.add_argument("--single", action="store_true", help="complex64 instead of complex128")
+    parser.add_argument("--ghz", type=float, default=2.6, help="clock for the flops/cycle estimate")
+    parser.add_argument("--filter", default="", help="only cases whose name contains this")
+    args = parser.parse_args()
+
+    variants = []
+    for spec in args.kernels:
+        name, path = spec.split("=", 1)
+        module = load(name, path)
+        module.set_threads(args.threads)
+        variants.append((name, module))
+    dtype = np.complex64 if args.single else np.complex128
+    rng = np.random.default_rng(7)
+    states = {}
+    width = 34
+    head = f"{'case':<{width}}" + "".join(f"{name + ' ms':>11}{'GB/s':>7}{'fl/cyc':>7}" for name, _ in variants)
+    print(f"threads {args.threads}, {np.dtype(dtype).name}, chunk {args.chunk}, best of {args.repeat}")
+    print(head)
+    for label, n, gates in cases(rng, args.chunk):
+        if args.filter not in label:
+            continue
+        if n not in states:
+            states[n] = (rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)).astype(dtype)
+            states[n] /= np.linalg.norm(states[n])
+        state = states[n]
+        for _, module in variants:  # compile outside the timing
+            module.apply_stage(state, gates, args.chunk)
+        times = [[] for _ in variants]
+        for _ in range(args.repeat):
+            for j, (_, module) in enumerate(variants):
+                t = time.perf_counter()
+                module.apply_stage(state, gates, args.chunk)
+                times[j].append(time.perf_counter() - t)
+        row = f"{label:<{width}}"
+        traffic = 2 * state.nbytes
+        for t in (min(ts) for ts in times):
+            cycles = t * args.ghz * 1e9 * args.threads
+            row += f"{t * 1e3:>11.4f}{traffic / t / 1e9:>7.1f}{flops(gates, 1 << n) / cycles:>7.2f}"
+        print(row)
+    for n in sorted(states):
+        state = states[n]
+        t = best(lambda a=state: np.multiply(a, 1.0, out=a), args.repeat)
+        print(f"{'numpy floor 2**' + str(n):<{width}}{t * 1e3:>11.4f}{2 * state.nbytes / t / 1e9:>7.1f}")
+
+
+if __name__ == "__main__":
+    main()
