@@ -95,10 +95,18 @@ def _gate_op(qubits: tuple[int, ...], matrix: np.ndarray, name: str) -> ir.Op:
     return ir.Gate(qubits, matrix, name)
 
 
-def _ops(instructions: list[dict], where: str, loop: bool = False) -> list[ir.Op]:
-    """The ops of ``instructions``; ``loop``: they are inside a loop's body (a break or continue may jump)."""
+def _ops(instructions: list[dict], where: str, loop: bool = False, memo: Optional[dict] = None) -> list[ir.Op]:
+    """The ops of ``instructions``; ``loop``: they are inside a loop's body (a break or continue may jump).
+
+    ``memo``: the op of each standard gate's instruction dict already translated, by identity (the
+    bindings of one circuit share their unparameterised instructions: qobj/assemble.py)."""
     ops: list[ir.Op] = []
     for i, inst in enumerate(instructions):
+        if memo is not None:
+            known = memo.get(id(inst))
+            if known is not None and known[0] is inst:
+                ops.append(known[1])
+                continue
         name = inst["name"]
         qubits = tuple(inst.get("qubits", []))
         at = f"{where}[{i}] ({name})"
@@ -190,18 +198,23 @@ def _ops(instructions: list[dict], where: str, loop: bool = False) -> list[ir.Op
             if matrix.shape[0] != 1 << len(qubits):
                 raise InvalidInputError(f"{at}: {name} acts on {matrix.shape[0].bit_length() - 1} qubits, got {len(qubits)}")
             if name == "global_phase":
-                ops.append(ir.GlobalPhase(float(inst["params"][0])))
+                op: ir.Op = ir.GlobalPhase(float(inst["params"][0]))
             elif name == "swap":
-                ops.append(ir.Swap(qubits[0], qubits[1]))
+                op = ir.Swap(qubits[0], qubits[1])
             else:
                 diag = _standard_diagonal(name, params)
-                ops.append(ir.Gate(qubits, matrix, name) if diag is None else ir.Diagonal(qubits, diag, name))
+                op = ir.Gate(qubits, matrix, name) if diag is None else ir.Diagonal(qubits, diag, name)
+            ops.append(op)
+            if memo is not None:
+                memo[id(inst)] = (inst, op)  # the dict is kept alive with its op: its id stays its own
     return ops
 
 
-def to_program(experiment: QobjExperiment, index: int = 0) -> ir.Program:
+def to_program(experiment: QobjExperiment, index: int = 0, memo: Optional[dict] = None) -> ir.Program:
+    """``experiment`` as a program; ``memo`` (a dict, empty at first) is shared by the experiments of
+    one Qobj so that instructions they share are translated once."""
     header = experiment.header
-    ops = _ops(experiment.instructions, f"experiments[{index}].instructions")
+    ops = _ops(experiment.instructions, f"experiments[{index}].instructions", memo=memo)
     return ir.Program(
         num_qubits=int(header["n_qubits"]),
         num_clbits=int(header.get("memory_slots", 0)),

@@ -50,6 +50,7 @@ def experiments(qobj: Qobj) -> list[PlannedExperiment]:
     """Every experiment of ``qobj`` (validated) as (program, config, header)."""
     files = _statevector_files(qobj)
     planned = []
+    memo: dict = {}  # standard gates the experiments share (bindings of one circuit), translated once
     for index, experiment in enumerate(qobj.experiments):
         config = run_config({**qobj.config, **experiment.config})
         if files is not None:
@@ -57,7 +58,7 @@ def experiments(qobj: Qobj) -> list[PlannedExperiment]:
         if "seed_simulator" not in experiment.config:
             # each experiment of a job gets its own stream (as in Aer): seed_simulator + index
             config = dataclasses.replace(config, seed=config.seed + index)
-        program = to_program(experiment, index)
+        program = to_program(experiment, index, memo)
         if config.enable_truncation and config.statevector_path is None:
             # (a final state written to a file keeps every qubit of the circuit)
             program = truncate(program)

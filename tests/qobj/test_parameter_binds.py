@@ -92,3 +92,30 @@ def test_a_run_with_bindings_matches_aer_and_names_each_result_as_the_circuit():
         assert set(counts) == set(theirs.get_counts(i)) == set(expected)
         for key, p in expected.items():
             assert abs(counts[key] / 2000 - p) < 0.05
+
+
+def test_shared_instructions_are_translated_once_and_give_the_same_programs():
+    """plan_jobs translates the experiments of one Qobj with one memo: the bindings' shared
+    (unparameterised) instructions become one op each, and every program is what translating
+    the experiment alone gives."""
+    from aer_mpi import ir
+    from aer_mpi.qobj.translate import to_program
+
+    circuit = efficient_su2(5, reps=1)
+    circuit.h(0)
+    circuit.measure_all()
+    values = np.random.default_rng(1).uniform(0, 2 * np.pi, (3, circuit.num_parameters))
+    qobj = assemble_circuits([circuit], {}, [{p: values[:, i] for i, p in enumerate(circuit.parameters)}])
+    memo: dict = {}
+    shared = [to_program(e, i, memo) for i, e in enumerate(qobj.experiments)]
+    alone = [to_program(e, i) for i, e in enumerate(qobj.experiments)]
+    gates = [[op for op in p.ops if isinstance(op, (ir.Gate, ir.Diagonal))] for p in shared]
+    assert any(a is b for a, b in zip(gates[0], gates[1]))  # the cx and h: one op for every binding
+    assert not all(a is b for a, b in zip(gates[0], gates[1]))  # the rotations: their own
+    for s, a in zip(shared, alone):
+        assert len(s.ops) == len(a.ops)
+        for x, y in zip(s.ops, a.ops):
+            assert type(x) is type(y) and getattr(x, "qubits", None) == getattr(y, "qubits", None)
+            for name in ("matrix", "diag"):
+                if hasattr(x, name):
+                    assert np.array_equal(getattr(x, name), getattr(y, name))
