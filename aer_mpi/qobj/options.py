@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
@@ -382,7 +384,7 @@ def normalise_options(options: Mapping[str, Any]) -> dict[str, Any]:
         row = OPTIONS.get(name)
         if row is None:
             raise InvalidInputError(f"unknown option {name!r}: the options are {', '.join(sorted(OPTIONS))}")
-        value = plain(value)
+        value = _integral(name, plain(value), row)
         limit = _LIMITS.get(name)
         if limit is not None and _is_int(value) and value > limit[0]:
             raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}, {limit[1]}")
@@ -390,6 +392,26 @@ def normalise_options(options: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}")
         out[name] = None if value is None else row.normalise(value)
     return out
+
+
+def _integral(name: str, value: Any, row: RunOption) -> Any:
+    """``shots=1e4`` as 10000 where only an integer is accepted, with Aer's DeprecationWarning (Aer
+    casts it too); a float with a fraction (10.5) stays, and is refused, where Aer would truncate it."""
+    if isinstance(value, float) and value.is_integer() and not row.accepts(value) and row.accepts(int(value)):
+        warnings.warn(f"option {name}={value!r}: an integer is expected; it is taken as {int(value)} (as Aer "
+                      f"does, which deprecated it): pass {name}={int(value)}", DeprecationWarning,
+                      stacklevel=_caller_level())
+        return int(value)
+    return value
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside aer_mpi: a warning names the user's line."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def qobj_config(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from aer_mpi.errors import InvalidInputError
     [
         ("shots", 10**30, "shots=1000000000000000000000000000000: expecting an integer >= 1, at most 2**40"),
         ("shots", True, "shots=True: expecting an integer >= 1"),
-        ("shots", 10.0, "shots=10.0: expecting an integer >= 1"),
+        ("shots", 10.5, "shots=10.5: expecting an integer >= 1"),
+        ("shots", math.inf, "shots=inf: expecting an integer >= 1"),
         ("seed_simulator", 1 << 64, "expecting None or an integer >= 0, below 2**64"),
         ("seed_simulator", -1, "expecting None or an integer >= 0"),
         ("seed_simulator", False, "seed_simulator=False"),
@@ -36,6 +37,22 @@ def test_bad_values_refused_at_run_with_the_reason(name, value, reason):
     assert reason in str(caught.value)
     with pytest.raises(InvalidInputError):
         backend.set_options(**{name: value})
+
+
+def test_an_integral_float_is_taken_as_the_integer_with_aers_warning():
+    """``shots=1e4`` runs in Aer (cast, with a DeprecationWarning): a notebook's value works here too."""
+    qc = QuantumCircuit(1, 1)
+    qc.x(0)
+    qc.measure(0, 0)
+    backend = AerMPISimulator(comm=MPI.COMM_SELF)
+    with pytest.warns(DeprecationWarning) as caught:
+        result = backend.run(qc, shots=1e4, seed_simulator=3.0).result()
+    assert [str(w.message).split(": pass ")[-1] for w in caught] == ["shots=10000", "seed_simulator=3"]
+    assert all(w.filename == __file__ for w in caught)  # the warning names the caller's line
+    assert result.get_counts() == {"1": 10000} and result.results[0].seed_simulator == 3
+    with pytest.warns(DeprecationWarning):
+        backend.set_options(shots=20.0)
+    assert backend.options.shots == 20 and isinstance(backend.options.shots, int)
 
 
 def test_the_largest_values_are_accepted():

@@ -62,7 +62,7 @@ BAD = [
     ("max_memory_mb", -1, "None or a number of MiB > 0"),
     ("shots", True, "an integer >= 1"),
     ("shots", 0, "an integer >= 1"),
-    ("shots", 2.0, "an integer >= 1"),
+    ("shots", 2.5, "an integer >= 1"),
     ("seed_simulator", -1, "None or an integer >= 0"),
     ("min_local_qubits", False, "an integer >= 1"),
     ("fusion_max_qubit", 11, "an integer from 1 to 10"),
