@@ -176,7 +176,7 @@ class _Localiser:
     def _needs(self, ops: Sequence[ir.Op]) -> list[tuple[int, ...]]:
         """Per op, the wires it needs local; a wire is a qubit's data, followed through relabels."""
         wire_of = list(range(self.n))
-        self._wire_of = list(range(self.n))
+        self._wire_of = list(range(self.n))  # (``wire_of`` follows the relabels ahead; this, the plan's)
         if self.num_local == self.n:  # one rank holds every qubit: nothing is ever brought local
             self._need_times = {w: [] for w in range(self.n)}
             return [()] * len(ops)
@@ -193,7 +193,6 @@ class _Localiser:
         for i, wires in enumerate(needs):
             for w in wires:
                 self._need_times[w].append(i)
-        self._wire_of = list(range(self.n))
         return needs
 
     def _next_need(self, wire: int, after: int) -> int:
