@@ -103,6 +103,8 @@ class WorkerPool:
         self._proc: Optional[subprocess.Popen] = None
         self._links: dict[int, Connection] = {}
         self._pids: dict[int, int] = {}
+        #: The shared-memory files the workers map (MPICH's segment), removed if they are killed.
+        self._segments: list[str] = []
         self._tmpdir: Optional[str] = None
         self._log_path: Optional[str] = None
         self._closed = False
@@ -262,6 +264,7 @@ class WorkerPool:
                 "to the mpiexec of the MPI that mpi4py was built with"
             ) from exc
         self._links, self._pids = {}, {}
+        self._segments = []
         deadline = time.monotonic() + self.start_timeout
         try:
             while len(self._links) < self.processes:
@@ -295,6 +298,7 @@ class WorkerPool:
             if message[0] != "ready":
                 raise WorkerStartError(f"the workers answered {message!r} instead of 'ready'")
             self.info = message[1]
+            self._segments = shared_memory_files(self._pids.values())
         except BaseException:
             self._stop(kill=True)
             shutil.rmtree(self._tmpdir, ignore_errors=True)  # the error carries the output
@@ -334,6 +338,9 @@ class WorkerPool:
         clean = proc.poll() == 0
         if proc.poll() is None:
             self._kill_all(proc)
+        if not clean:
+            remove_files(self._segments)  # MPICH removes its segment at MPI_Finalize, which a killed rank never reaches
+        self._segments = []
         self._links = {}
         self._proc = None
         if clean and self._tmpdir:  # a failure keeps its log, which its error message names
@@ -551,3 +558,33 @@ def portable_error(error: BaseException) -> BaseException:
         return error
     except Exception:
         return RankFailedError(0, type(error).__name__, str(error))
+
+
+def shared_memory_files(pids: Any) -> list[str]:
+    """The files in /dev/shm that the processes ``pids`` map and that are still linked (Linux).
+
+    MPICH keeps its shared-memory segment (2-3 MiB) linked until MPI_Finalize: a pool whose ranks
+    were killed left one behind in memory each time, until reboot (537 of them, 1.3 GiB, on the
+    test machine after a day of tests)."""
+    files: set[str] = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{int(pid)}/maps") as maps:
+                for line in maps:
+                    fields = line.split(maxsplit=5)
+                    path = fields[5].strip() if len(fields) == 6 else ""
+                    if path.startswith("/dev/shm/") and not path.endswith("(deleted)"):
+                        files.add(path)
+        except (OSError, ValueError):
+            pass
+    return sorted(files)
+
+
+def remove_files(paths: Any) -> None:
+    """Unlink ``paths`` that are still there and ours (unlink follows no symlink)."""
+    for path in paths:
+        try:
+            if os.lstat(path).st_uid == os.getuid():
+                os.unlink(path)
+        except OSError:
+            pass

@@ -17,7 +17,7 @@ from qiskit import QuantumCircuit
 from qiskit.providers import JobStatus
 
 from aer_mpi import AerMPISimulator, InvalidInputError, WorkerLostError
-from aer_mpi.service.pool import WorkerPool
+from aer_mpi.service.pool import WorkerPool, shared_memory_files
 from conftest import gone, long_circuit, wait_running
 
 pytestmark = [
@@ -134,6 +134,9 @@ def test_stopped_worker_is_lost_within_the_heartbeat_timeout_then_cancel_ends_su
         wait_running(job)
         time.sleep(0.3)
         family = family_of(pool)
+        # MPICH's shared-memory file: removed at MPI_Finalize, which killed ranks never reach
+        segments = shared_memory_files(pool.pids.values())
+        assert segments or not sys.platform.startswith("linux")
         victim = pool.pids[1]
         os.kill(victim, signal.SIGSTOP)
         stopped_at = time.monotonic()
@@ -144,6 +147,7 @@ def test_stopped_worker_is_lost_within_the_heartbeat_timeout_then_cancel_ends_su
         assert job.status() == JobStatus.ERROR
         assert took < HEARTBEAT + 10, took
         assert gone(family, 10) == [], "the pool left processes behind"
+        assert [f for f in segments if os.path.exists(f)] == [], "the pool left its shared memory behind"
 
         # the same backend starts new workers; cancel() of a job whose worker stopped ends it
         small_job_ok(backend)

@@ -30,6 +30,7 @@ from aer_mpi import (
     WorkerLostError,
     WorkerStartError,
 )
+from aer_mpi.service.pool import shared_memory_files
 from conftest import fidelity, gone, long_circuit, save_statevector, wait_running
 
 pytestmark = pytest.mark.skipif(
@@ -161,6 +162,7 @@ def test_killed_worker_errors_caller_lives_new_backend_runs():
         job = backend.run(long_circuit(20, 200), shots=10)
         wait_running(job)
         time.sleep(0.5)
+        segments = shared_memory_files(old.values())  # MPICH's, removed at MPI_Finalize
         os.kill(old[1], signal.SIGKILL)  # a working rank
         start = time.monotonic()
         job.wait_for_final_state(timeout=30, wait=0.05)
@@ -173,6 +175,7 @@ def test_killed_worker_errors_caller_lives_new_backend_runs():
         assert os.path.isfile(log)  # kept for the user to read
         shutil.rmtree(os.path.dirname(log))
         assert not gone(list(old.values()), 15)  # the other workers were stopped
+        assert [f for f in segments if os.path.exists(f)] == []  # and their shared memory removed
         # the same backend restarts its workers for the next job
         result = backend.run(ghz(9), shots=50).result(timeout=120)
         assert set(result.get_counts()) == {"0" * 9, "1" * 9}
