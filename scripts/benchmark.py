@@ -234,8 +234,6 @@ SWEEP_POINTS = 100
 
 def peer_sweep(name: str, n: int, threads: int):
     """A function of one binding's values that computes the final state (or probabilities)."""
-    import numpy as np
-
     ops, _ = sweep_ops(n)
     if name == "qsim":
         import cirq
