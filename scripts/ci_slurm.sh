@@ -57,6 +57,19 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
 fi
 log "$(dpkg-query -W -f '${Package} ${Version}' slurm-wlm 2>/dev/null || echo slurm) installed, $((SECONDS - START)) s so far"
 
+# MPICH names its shared-memory file after the PMI job (under srun: the Slurm job and step ids),
+# and a fresh Slurm numbers jobs from 1 again. A file that an earlier job of the same id left in
+# /dev/shm (a killed or crashed rank never unlinks it) garbles that job's MPI_Init: "Fatal error
+# in internal_Init_thread", UCX "failed to unpack address" or "Message truncated". Seen here:
+# job 1 always used mpich_shm_eb421bf2_0, and jobs 1 and 4 failed in every run while the files
+# were there, none after they were removed. So files no process maps are removed first.
+stale=0
+for f in /dev/shm/mpich_shm_*; do
+    [[ -f "$f" ]] || continue
+    grep -qsF "$f" /proc/[0-9]*/maps || { rm -f "$f" && stale=$((stale + 1)); }
+done
+(( stale == 0 )) || log "removed $stale stale MPICH shared-memory file(s) from /dev/shm (no process mapped them)"
+
 WORK="$(mktemp -d /tmp/aer-mpi-ci-slurm.XXXXXX)"
 chmod 755 "$WORK"
 PIDS_TO_STOP=()
@@ -190,12 +203,12 @@ PY
 chmod -R a+rwX "$JOBS"
 cd "$JOBS"
 
-# MPICH's own MPI_Init (the PyPI wheel, UCX) aborts now and then under srun --mpi=pmi2, before
-# any aer_mpi code runs: "Fatal error in internal_Init_thread" with UCX "failed to unpack
-# address" or "Message ... truncated" (pmodels/mpich#7417; about 1 launch in 25 of `aer-mpi`
-# here, none under the wheel's own mpiexec; docs/slurm.md). A job that died so is submitted
-# again, at most twice, its log kept in init-failures/ and counted by the checks below; any
-# other failure stands.
+# MPICH's own MPI_Init (the PyPI wheel, UCX) may abort under srun --mpi=pmi2, before any aer_mpi
+# code runs: "Fatal error in internal_Init_thread" with UCX "failed to unpack address" or
+# "Message ... truncated" (pmodels/mpich#7417). Stale shared-memory files were the cause found
+# (removed above; docs/slurm.md); as a safety net a job that died so is still submitted again,
+# at most twice, its log kept in init-failures/ and counted by the checks below; any other
+# failure stands.
 INIT_FAILURE="Fatal error in internal_Init_thread"
 submit() {  # submit NAME LOG-PATTERN SBATCH-ARGS...: sbatch --wait in the background, with a time limit
     local name="$1" logs="$2"; shift 2
