@@ -86,13 +86,14 @@ def noise_model():
 @pytest.mark.parametrize("kind", ["static", "dynamic", "noisy"])
 def test_cancel_with_checkpoint_then_resume_is_bit_identical(tmp_path, kernels, kind):
     backend = AerMPISimulator(noise_model=noise_model()) if kind == "noisy" else AerMPISimulator()
-    # long enough (1-2 s on an idle core) to be stopped after its first checkpoint (0.05 s in)
+    # long enough to be stopped after its first checkpoint: on an idle core (14, 150) took 0.16 s and
+    # wrote its first checkpoint at 0.13 s, too late for the cancel (CI dry run); (16, 600): 0.6 s of 1.2-1.5 s
     if kind == "static":
-        circuit = save_statevector(long_circuit(14, 150))
+        circuit = save_statevector(long_circuit(16, 600))
     elif kind == "noisy":  # trajectories: the work stack holds copies shared by a noise event's sides
         circuit = dynamic_circuit(10, 30)
     else:
-        circuit = dynamic_circuit(12, 600)
+        circuit = dynamic_circuit(12, 2000)  # (12, 600): its first checkpoint 0.2 s into 0.4 s, idle
     options = dict(shots=200, seed_simulator=17, memory=True)
     reference = backend.run(circuit, **options).result()
     stopped_run(backend, circuit, tmp_path / "ck", **options)
@@ -108,7 +109,7 @@ def test_cancel_with_checkpoint_then_resume_is_bit_identical(tmp_path, kernels, 
 
 def test_resume_without_a_seed_takes_the_checkpoints_seed(tmp_path):
     backend = AerMPISimulator()
-    circuit = long_circuit(14, 150)
+    circuit = long_circuit(16, 600)
     stopped_run(backend, circuit, tmp_path / "ck", shots=100)
     seed = json.loads((tmp_path / "ck" / MANIFEST).read_text())["seed"]
     resumed = backend.run(circuit, checkpoint_dir=str(tmp_path / "ck"), shots=100).result()
@@ -118,12 +119,12 @@ def test_resume_without_a_seed_takes_the_checkpoints_seed(tmp_path):
 
 def test_another_job_or_a_damaged_checkpoint_is_refused_and_left_as_it_was(tmp_path):
     backend = AerMPISimulator()
-    circuit = long_circuit(14, 150)
+    circuit = long_circuit(16, 600)
     directory = tmp_path / "ck"
     stopped_run(backend, circuit, directory, shots=100, seed_simulator=5)
     before = snapshot_of(directory)
 
-    other = long_circuit(14, 151)
+    other = long_circuit(16, 601)
     with pytest.raises(CheckpointError, match="another job"):
         backend.run(other, checkpoint_dir=str(directory), shots=100, seed_simulator=5).result()
     with pytest.raises(CheckpointError, match="another job"):
