@@ -71,8 +71,7 @@ class FusionOptions:
 
 @dataclass
 class _Block:
-    ops: list = field(default_factory=list)
-    indices: list = field(default_factory=list)  # of ``ops`` in the fused op list
+    indices: list = field(default_factory=list)  # of its ops in the list being fused
     qubits: list = field(default_factory=list)  # in order of first appearance
     diagonal: bool = True
     order: int = 0  # when the block opened (for a stable emission order)
@@ -142,8 +141,10 @@ class _Fuser:
         self.opened = 0
         self.stats = FusionStats()
         self.schedule: list[tuple] = []
+        self.ops: Sequence[ir.Op] = ()
 
     def run(self, ops: Sequence[ir.Op]) -> list[ir.Op]:
+        self.ops = ops
         for index, op in enumerate(ops):
             self.stats.ops_in += 1
             if isinstance(op, (ir.Gate, ir.Diagonal)):
@@ -203,7 +204,6 @@ class _Fuser:
         self._close(touching)
         block = _Block(order=self.opened, diagonal=isinstance(op, ir.Diagonal))
         self.opened += 1
-        block.ops.append(op)
         block.indices.append(index)
         block.qubits.extend(op.qubits)
         self.open.append(block)
@@ -214,12 +214,10 @@ class _Fuser:
         for b in sorted(blocks, key=lambda b: b.order):
             if b is first:
                 continue
-            first.ops.extend(b.ops)
             first.indices.extend(b.indices)
             first.qubits.extend(b.qubits)
             first.diagonal = first.diagonal and b.diagonal
             self.open.remove(b)
-        first.ops.append(op)
         first.indices.append(index)
         first.qubits.extend(q for q in op.qubits if q not in first.qubits)
         first.diagonal = first.diagonal and isinstance(op, ir.Diagonal)
@@ -233,11 +231,11 @@ class _Fuser:
     def _close(self, blocks: list[_Block]) -> None:
         for b in sorted(blocks, key=lambda b: b.order):
             self.open.remove(b)
-            if len(b.ops) == 1:
-                self._keep(b.ops[0], b.indices[0])
+            if len(b.indices) == 1:
+                self._keep(self.ops[b.indices[0]], b.indices[0])
             else:
                 qubits = tuple(sorted(b.qubits))
-                self.out.append(self._fused(b.ops, qubits, b.diagonal))
+                self.out.append(self._fused([self.ops[i] for i in b.indices], qubits, b.diagonal))
                 self.schedule.append((tuple(b.indices), qubits, b.diagonal))
 
     def _fused(self, ops: list, qubits: tuple[int, ...], diagonal: bool) -> ir.Op:
