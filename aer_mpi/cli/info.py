@@ -73,7 +73,15 @@ def gather_info(comm: Any) -> Optional[dict]:
         "threads_per_rank": min(e["threads"] for e in everyone),
         "memory_per_rank_bytes": memory,
         "largest_circuit_qubits": largest,
+        "native_kernels": _native_kernels(),
     }
+
+
+def _native_kernels() -> str:
+    """Whether stages run in the native kernels, building them now if need be (``off: WHY`` if not)."""
+    from aer_mpi import kernels
+
+    return kernels.native_status()
 
 
 def _mpi_library_summary(text: str) -> str:
@@ -110,6 +118,7 @@ def command_info(args: argparse.Namespace) -> int:
         "largest circuit  {double} qubits (double), {single} qubits (single) on these ranks".format(
             **info["largest_circuit_qubits"]
         ),
+        f"native kernels   {info['native_kernels']}",
     ]
     print("\n".join(lines))
     return EXIT_OK

@@ -24,7 +24,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from aer_mpi import ir
+from aer_mpi import ir, kernels
 from aer_mpi.comm import BitSwapExchange, Collective, StopNotices
 from aer_mpi.engine.branching import Branching
 from aer_mpi.engine.checkpoint import CheckpointError, PlanIndex, load_state
@@ -122,6 +122,7 @@ def run_experiment(
                 naive_exchanges=naive_exchange_count(program, n - g),
                 fusion=fusion,
                 kernels=backend[0],
+                native_kernels=kernels.native_status().startswith("on"),
                 threads_per_rank=backend[1],
             )
     except Exception as exc:

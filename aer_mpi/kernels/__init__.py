@@ -9,7 +9,10 @@ the offsets in.
 
 Two implementations of the gate kernels: ``numba`` (``numba_backend.py``, parallel,
 used when numba imports) and ``numpy`` (``numpy_backend.py``, always available and
-tested against the same oracle). ``use(name)`` picks one for the process;
+tested against the same oracle). Under ``numba``, cache-blocked stages and bit
+swaps run in native C kernels (``native.py``: SIMD vectors, built on first use)
+when a C compiler is found; they give the numba kernels' bits, so which one ran
+changes no result (``AER_MPI_NATIVE=0`` turns them off). ``use(name)`` picks one for the process;
 the environment variable ``AER_MPI_KERNELS`` (``auto``, ``numba`` or
 ``numpy``) sets the default. ``probabilities`` (every ``|a|**2``, read once per
 noisy trajectory), ``outcome_sums`` and ``collapse`` (once per mid-circuit
@@ -25,7 +28,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from aer_mpi.kernels import numpy_backend
+from aer_mpi.kernels import native, numpy_backend
 from aer_mpi.kernels.numpy_backend import (
     chunk_views,
     flip,
@@ -99,6 +102,13 @@ def active() -> str:
     return _active
 
 
+def native_status() -> str:
+    """``on: PATH`` when stages and swaps run in the native kernels, else ``off: WHY``."""
+    if _active != "numba":
+        return f"off: kernels={_active} (the native kernels serve the numba back end)"
+    return native.status()
+
+
 def set_threads(count: int) -> int:
     """Threads the numba kernels may use in this process; returns the count in use."""
     global _threads
@@ -117,7 +127,8 @@ def apply_matrix(state: np.ndarray, matrix: np.ndarray, positions: Sequence[int]
     """Apply a dense ``2**k x 2**k`` matrix to local ``positions``, in place."""
     _check(state, positions)
     if _active == "numba":
-        _numba.apply_matrix(state, matrix, positions)
+        if not native.apply_matrix(state, matrix, positions, _threads):
+            _numba.apply_matrix(state, matrix, positions)
     else:
         numpy_backend.apply_matrix(state, matrix, positions)
 
@@ -126,7 +137,8 @@ def apply_diagonal(state: np.ndarray, diag: np.ndarray, positions: Sequence[int]
     """Multiply basis state ``i`` of local ``positions`` by ``diag[i]``, in place."""
     _check(state, positions)
     if _active == "numba":
-        _numba.apply_diagonal(state, diag, positions)
+        if not native.apply_diagonal(state, diag, positions, _threads):
+            _numba.apply_diagonal(state, diag, positions)
     else:
         numpy_backend.apply_diagonal(state, diag, positions)
 
@@ -179,7 +191,8 @@ def apply_stage(state: np.ndarray, gates: Sequence[tuple], chunk_qubits: int) ->
             raise ValueError(f"a dense gate of a stage on positions {list(positions)}: "
                              f"expecting every position below {chunk_qubits}")
     if _active == "numba":
-        _numba.apply_stage(state, gates, chunk_qubits)
+        if not native.apply_stage(state, gates, chunk_qubits, _threads):
+            _numba.apply_stage(state, gates, chunk_qubits)
         return
     for positions, matrix, diag in gates:
         if diag is not None:
@@ -196,7 +209,8 @@ def swap_bits(state: np.ndarray, pairs: Sequence[tuple[int, int]]) -> None:
     flat = [int(p) for pair in pairs for p in pair]
     _check(state, flat)
     if _active == "numba":
-        _numba.swap_bits(state, pairs)
+        if not native.swap_bits(state, pairs, _threads):
+            _numba.swap_bits(state, pairs)
     else:
         numpy_backend.swap_bits(state, pairs)
 
@@ -215,6 +229,7 @@ __all__ = [
     "active",
     "block_size",
     "marginal_probabilities",
+    "native_status",
     "nonzero_entries",
     "pauli_block_sums",
     "pauli_sums",

@@ -136,7 +136,7 @@ def _matrix_k(state, mre, mim, sorted_positions, offsets):  # pragma: no cover -
                         outi[t] += xr * ai[c, t] + xi * ar[c, t]
                 off = offsets[r]
                 for t in range(count):
-                    state[bases[t] + off] = outr[t] + 1j * outi[t]
+                    state[bases[t] + off] = complex(outr[t], outi[t])
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -445,7 +445,7 @@ def _stage_chunk(state, start, size, kinds, widths, pos, pstart, data, mre, mim,
                             outi[t] += xr * ai[c, t] + xi * ar[c, t]
                     off = offs[o0 + r]
                     for t in range(count):
-                        state[bases[t] + off] = outr[t] + 1j * outi[t]
+                        state[bases[t] + off] = complex(outr[t], outi[t])
 
 
 @njit(parallel=True, cache=True, nogil=True)

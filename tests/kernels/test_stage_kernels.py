@@ -56,8 +56,9 @@ def test_numba_stage_gives_the_same_bits_as_the_gates_one_at_a_time(n, cache_qub
 
 @pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
 def test_numba_stage_keeps_the_signs_of_zeros(dtype):
-    """Entries with negative real and positive imaginary parts map zeros to -0 + 0j, which
-    ``_matrix_k`` writes as +0 (``outr + 1j * outi``): the stage must do the same."""
+    """Entries with negative real and positive imaginary parts map zeros to -0 + 0j: every
+    kernel keeps that sign (``_matrix_k`` builds its output with ``complex(re, im)``; once it
+    wrote ``re + 1j * im``, which turns -0 into +0), so the stage must too."""
     pytest.importorskip("numba")
     before = kernels.active()
     try:
