@@ -517,6 +517,7 @@ def worker(args) -> None:
                     "working_ranks": working,
                     "threads_per_rank": meta.get("threads_per_rank"),
                     "kernels": meta.get("kernels"),
+                    "native_kernels": meta.get("native_kernels"),
                     "precision": args.precision,
                     "fusion": meta.get("fusion"),
                     "aer_mpi_seconds": statistics.median(ours),

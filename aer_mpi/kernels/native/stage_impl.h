@@ -28,9 +28,10 @@ static inline void FN(store_)(REAL *p, VEC v) { memcpy(p, &v, 64); }
 #define COEF(p, c) (kin ? FN(load_)((p) + (c) * NREAL) : FN(bcast_)((p)[c]))
 static inline VEC FN(bcast_)(REAL x) { VEC v = {0}; return v + x; }
 
-static void FN(dense_)(REAL *st, i64 start, i64 size, const i64 *d, const i64 *ip, const REAL *rp)
+static inline __attribute__((always_inline)) void
+FN(dense_body_)(REAL *st, i64 start, i64 size, const i64 *d, const i64 *ip, const REAL *rp, const i64 dim)
 {
-    const i64 kout = d[1], kin = d[2], dim = d[3];
+    const i64 kout = d[1], kin = d[2];
     const i64 *qs = ip + d[4];     /* kout out-of-vector positions as vector-index bits, sorted */
     const i64 *voff = ip + d[5];   /* amplitude offset of each of the 2**kout vectors of a group */
     const i64 *src = ip + d[6];    /* the vector that column c reads */
@@ -94,6 +95,20 @@ static void FN(dense_)(REAL *st, i64 start, i64 size, const i64 *d, const i64 *i
             }
             FN(store_)(st + 2 * (base + voff[o]), acc);
         }
+    }
+}
+
+/* One copy of the dense kernel per width, so that its loops over columns have a constant count:
+ * small gates then keep their vectors in registers. */
+static void FN(dense_)(REAL *st, i64 start, i64 size, const i64 *d, const i64 *ip, const REAL *rp)
+{
+    switch (d[3]) {
+    case 2: FN(dense_body_)(st, start, size, d, ip, rp, 2); break;
+    case 4: FN(dense_body_)(st, start, size, d, ip, rp, 4); break;
+    case 8: FN(dense_body_)(st, start, size, d, ip, rp, 8); break;
+    case 16: FN(dense_body_)(st, start, size, d, ip, rp, 16); break;
+    case 32: FN(dense_body_)(st, start, size, d, ip, rp, 32); break;
+    default: FN(dense_body_)(st, start, size, d, ip, rp, d[3]); break;
     }
 }
 
