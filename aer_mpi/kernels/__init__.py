@@ -9,8 +9,8 @@ the offsets in.
 
 Two implementations of the gate kernels: ``numba`` (``numba_backend.py``, parallel,
 used when numba imports) and ``numpy`` (``numpy_backend.py``, always available and
-tested against the same oracle). Under ``numba``, cache-blocked stages and bit
-swaps run in native C kernels (``native.py``: SIMD vectors, built on first use)
+tested against the same oracle). Under ``numba``, cache-blocked stages, bit
+swaps and one-gate passes on large arrays run in native C kernels (``native.py``: SIMD vectors, built on first use)
 when a C compiler is found; they give the numba kernels' bits, so which one ran
 changes no result (``AER_MPI_NATIVE=0`` turns them off). ``use(name)`` picks one for the process;
 the environment variable ``AER_MPI_KERNELS`` (``auto``, ``numba`` or

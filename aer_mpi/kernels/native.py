@@ -60,8 +60,7 @@ _SOURCES = ("stage.c", "stage_impl.h")
 _lock = threading.Lock()
 _library: Optional[ctypes.CDLL] = None
 _status: Optional[str] = None  # "on: PATH" or "off: REASON" once tried
-_pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
-_pool_size = 0
+_pools: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
 
 
 def _disabled_by_environment() -> bool:
@@ -203,29 +202,29 @@ def available(dtype) -> bool:
 
 
 def _reset_after_fork() -> None:
-    global _pool, _pool_size
-    _pool, _pool_size = None, 0
+    global _lock
+    _lock = threading.Lock()
+    _pools.clear()  # their threads are not in the child
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-def _run_split(function, total: int, threads: int, *head) -> None:
-    """``function(*head, first, last)`` over ``[0, total)`` in ``threads`` contiguous ranges."""
-    global _pool, _pool_size
+def _run_split(function, total: int, threads: int) -> None:
+    """``function(first, last)`` over ``[0, total)`` in ``threads`` contiguous ranges."""
     threads = max(1, min(int(threads), total))
     if threads == 1:
-        function(*head, 0, total)
+        function(0, total)
         return
-    if _pool is None or _pool_size != threads - 1:
-        if _pool is not None:
-            _pool.shutdown(wait=False)
-        _pool = concurrent.futures.ThreadPoolExecutor(threads - 1, thread_name_prefix="aer_mpi-kernel")
-        _pool_size = threads - 1
+    with _lock:  # one pool per size, kept: callers in several threads never see one shut down
+        pool = _pools.get(threads - 1)
+        if pool is None:
+            pool = _pools[threads - 1] = concurrent.futures.ThreadPoolExecutor(
+                threads - 1, thread_name_prefix="aer_mpi-kernel")
     bounds = [total * t // threads for t in range(threads + 1)]
-    futures = [_pool.submit(function, *head, bounds[t], bounds[t + 1]) for t in range(1, threads)]
-    function(*head, bounds[0], bounds[1])
+    futures = [pool.submit(function, bounds[t], bounds[t + 1]) for t in range(1, threads)]
+    function(bounds[0], bounds[1])
     for future in futures:
         future.result()  # a C loop over a bounded range: it ends
 
@@ -362,15 +361,19 @@ def apply_stage(state: np.ndarray, gates, chunk_qubits: int, threads: int) -> bo
 #: Chunk of a one-gate pass (a diagonal, or a dense gate on low positions): small enough that
 #: the threads get many, large enough that a chunk's fixed cost is nothing.
 ONE_GATE_CHUNK_QUBITS = 14
+#: Smallest array a one-gate pass runs natively: below it, packing the gate (tens of
+#: microseconds of numpy) costs more than numba's whole pass, and dynamic circuits and noisy
+#: trajectories make thousands of such calls on small states.
+MIN_ONE_GATE_QUBITS = 14
 
 
 def apply_matrix(state: np.ndarray, matrix: np.ndarray, positions, threads: int) -> bool:
     """``kernels.apply_matrix`` natively, as a one-gate stage whose chunk spans the gate; False
     (nothing done) when the gate is too wide or spans so much of the array that the threads would
     not share it (the numba kernel splits it otherwise)."""
-    if not positions or len(positions) > MAX_QUBITS:
-        return False
     n = state.shape[0].bit_length() - 1
+    if not positions or len(positions) > MAX_QUBITS or n < MIN_ONE_GATE_QUBITS:
+        return False
     chunk = max(max(int(p) for p in positions) + 1, min(n, ONE_GATE_CHUNK_QUBITS))
     if threads > 1 and (n - chunk) < threads.bit_length():
         return False
@@ -380,6 +383,8 @@ def apply_matrix(state: np.ndarray, matrix: np.ndarray, positions, threads: int)
 def apply_diagonal(state: np.ndarray, diag: np.ndarray, positions, threads: int) -> bool:
     """``kernels.apply_diagonal`` natively (a one-gate stage); False when the array cannot be."""
     n = state.shape[0].bit_length() - 1
+    if n < MIN_ONE_GATE_QUBITS:
+        return False
     return apply_stage(state, [(positions, None, diag)], min(n, ONE_GATE_CHUNK_QUBITS), threads)
 
 

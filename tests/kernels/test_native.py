@@ -122,6 +122,9 @@ def test_what_the_native_kernels_do_not_take_is_left_to_numba(rng):
     assert not native.apply_stage(state.astype(np.complex256) if hasattr(np, "complex256") else state[::2],
                                   [((0,), np.eye(2), None)], 8, 1)  # another dtype, or not contiguous
     assert not native.swap_bits(state, [(0, 1)] * 0, 1)
+    # one-gate passes on small arrays: numba's pass is cheaper than packing the gate
+    assert not native.apply_matrix(state, np.eye(2), (0,), 1)
+    assert not native.apply_diagonal(state, np.ones(2), (0,), 1)
     assert np.array_equal(state, before)
 
 
