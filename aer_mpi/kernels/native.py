@@ -43,6 +43,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from aer_mpi.kernels.numpy_backend import byte_tables
+
 #: int64 fields per gate in a stage's descriptor (``DESC_FIELDS`` in stage.c).
 DESC_FIELDS = 12
 #: Widest dense gate the native stage takes (``MAX_DIM`` in stage.c is 2**6).
@@ -231,16 +233,6 @@ def _run_split(function, total: int, threads: int) -> None:
 
 # -- packing a stage --------------------------------------------------------------
 
-def _byte_tables(num_bits: int, positions) -> np.ndarray:
-    num_tables = max(1, (num_bits + 7) // 8)
-    tables = np.zeros((num_tables, 256), dtype=np.int64)
-    values = np.arange(256, dtype=np.int64)
-    for j, p in enumerate(positions):
-        t, shift = divmod(int(p), 8)
-        tables[t] |= ((values >> shift) & 1) << j
-    return tables
-
-
 def _dense_parts(positions: Sequence[int], matrix: np.ndarray, vector_bits: int, real_dtype):
     """(fields 1-3, sorted vector bits, vector offsets, sources, lane permutations, coefficients)."""
     positions = [int(p) for p in positions]
@@ -314,7 +306,7 @@ def pack_stage(gates, num_bits: int, dtype):
 
     for g, (positions, matrix, diag) in enumerate(gates):
         if diag is not None:
-            tables = _byte_tables(num_bits, positions)
+            tables = byte_tables(num_bits, positions)
             values = np.asarray(diag, dtype=dtype).reshape(-1)
             desc[g, 0] = 1
             desc[g, 9] = tables.shape[0]

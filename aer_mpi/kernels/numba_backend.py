@@ -19,6 +19,8 @@ import numpy as np
 import numba
 from numba import njit, prange
 
+from aer_mpi.kernels.numpy_backend import byte_tables
+
 #: Work items (groups of 2**k amplitudes) per parallel block.
 _BLOCK_GROUPS = 1 << 12
 
@@ -275,17 +277,6 @@ def collapse(state: np.ndarray, position: int, outcome: int, factor: float, sour
               state.real.dtype.type(factor))
 
 
-def _byte_tables(num_bits: int, positions) -> np.ndarray:
-    """Per byte of a local index, the diagonal-index bits that byte carries."""
-    num_tables = max(1, (num_bits + 7) // 8)
-    tables = np.zeros((num_tables, 256), dtype=np.int64)
-    values = np.arange(256, dtype=np.int64)
-    for j, p in enumerate(positions):
-        t, shift = divmod(int(p), 8)
-        tables[t] |= ((values >> shift) & 1) << j
-    return tables
-
-
 def apply_matrix(state: np.ndarray, matrix: np.ndarray, positions) -> None:
     k = len(positions)
     n = state.shape[0].bit_length() - 1
@@ -313,7 +304,7 @@ def apply_diagonal(state: np.ndarray, diag: np.ndarray, positions) -> None:
         _scale(state, state.dtype.type(diag[0]))
         return
     diag = np.ascontiguousarray(diag, dtype=state.dtype)
-    _diagonal(state, diag, _byte_tables(n, positions))
+    _diagonal(state, diag, byte_tables(n, positions))
 
 
 def scale(state: np.ndarray, factor: complex) -> None:
@@ -487,7 +478,7 @@ def _pack_stage(gates, n: int, dtype):
         if diag is not None:
             kinds[g] = _DIAGONAL
             values = np.asarray(diag, dtype=dtype).reshape(-1)
-            tables[g] = _byte_tables(n, positions)
+            tables[g] = byte_tables(n, positions)
         else:
             kinds[g] = _DENSE
             values = np.asarray(matrix, dtype=dtype).reshape(-1)

@@ -199,3 +199,15 @@ def logical_order_chunks(
     view = _target_view(state, list(positions_by_significance)) if n else state
     for chunk in chunk_views(view, max_elements):
         yield np.ascontiguousarray(chunk).reshape(-1)
+
+
+def byte_tables(num_bits: int, positions) -> np.ndarray:
+    """Per byte of a local index, the diagonal-index bits that byte carries
+    (the lookup of the numba and the native diagonal kernels)."""
+    num_tables = max(1, (num_bits + 7) // 8)
+    tables = np.zeros((num_tables, 256), dtype=np.int64)
+    values = np.arange(256, dtype=np.int64)
+    for j, p in enumerate(positions):
+        t, shift = divmod(int(p), 8)
+        tables[t] |= ((values >> shift) & 1) << j
+    return tables
