@@ -1,4 +1,4 @@
-"""Native kernels (C with SIMD vectors) for cache-blocked stages and bit swaps.
+"""Native kernels (C with SIMD vectors) for cache-blocked stages, bit swaps and one-gate passes.
 
 The numba kernels run a fused 3-5 qubit gate at 3-7.5 flops per cycle
 (``scripts/bench_kernels.py``): LLVM vectorises their batch loops only
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -233,9 +234,13 @@ def _run_split(function, total: int, threads: int) -> None:
 
 # -- packing a stage --------------------------------------------------------------
 
-def _dense_parts(positions: Sequence[int], matrix: np.ndarray, vector_bits: int, real_dtype):
-    """(fields 1-3, sorted vector bits, vector offsets, sources, lane permutations, coefficients)."""
-    positions = [int(p) for p in positions]
+@functools.lru_cache(maxsize=4096)
+def _dense_layout(positions: tuple, vector_bits: int):
+    """What a dense gate's positions alone decide: ``(kout, kin, dim)``, the sorted vector bits,
+    the vector offsets, each column's source vector, the lane permutations and, with ``kin``, the
+    row each output lane holds (None without). Kept per positions: the bindings of a sweep and
+    the repeated layers of a circuit pack the same gates again and again, only their matrices
+    change. The arrays are read-only, as they are shared."""
     k = len(positions)
     dim = 1 << k
     inner = [j for j, p in enumerate(positions) if p < vector_bits]
@@ -252,31 +257,43 @@ def _dense_parts(positions: Sequence[int], matrix: np.ndarray, vector_bits: int,
     for i, j in enumerate(outer):
         source |= ((rows >> j) & 1) << i
     qs = np.array(sorted(positions[j] - vector_bits for j in outer), dtype=np.int64)
+    perm = np.zeros(0, dtype=np.int64)
+    row = None
+    if inner:
+        lane = np.arange(lanes)
+        in_mask = 0
+        for j in inner:
+            in_mask |= 1 << positions[j]
+        # column c reads, in lane l, the lane with l's bits outside the gate and c's inner bits
+        column_bits = np.zeros(dim, dtype=np.int64)
+        for j in inner:
+            column_bits |= ((rows >> j) & 1) << positions[j]
+        read_lane = (lane[None, :] & ~in_mask) | column_bits[:, None]            # (dim, lanes)
+        perm = np.stack([2 * read_lane, 2 * read_lane + 1], axis=-1).reshape(-1).astype(np.int64)
+        # output vector o, lane l holds row r: o's outer bits and l's inner bits
+        row = np.zeros((nout, lanes), dtype=np.int64)
+        for i, j in enumerate(outer):
+            row |= ((combos[:, None] >> i) & 1) << j
+        for j in inner:
+            row |= ((lane[None, :] >> positions[j]) & 1) << j
+    for array in (qs, voff, source, perm) + ((row,) if row is not None else ()):
+        array.flags.writeable = False
+    return (len(outer), len(inner), dim), qs, voff, source, perm, row
+
+
+def _dense_parts(positions: Sequence[int], matrix: np.ndarray, vector_bits: int, real_dtype):
+    """(fields 1-3, sorted vector bits, vector offsets, sources, lane permutations, coefficients)."""
+    fields, qs, voff, source, perm, row = _dense_layout(tuple(int(p) for p in positions), vector_bits)
+    dim = fields[2]
     matrix = np.asarray(matrix, dtype=np.complex128).reshape(dim, dim)
-    if not inner:
+    if row is None:
         coefficients = np.concatenate([matrix.real.reshape(-1), matrix.imag.reshape(-1)]).astype(real_dtype)
-        return (len(outer), 0, dim), qs, voff, source, np.zeros(0, dtype=np.int64), coefficients
-    lane = np.arange(lanes)
-    in_mask = 0
-    for j in inner:
-        in_mask |= 1 << positions[j]
-    # column c reads, in lane l, the lane with l's bits outside the gate and c's inner bits
-    column_bits = np.zeros(dim, dtype=np.int64)
-    for j in inner:
-        column_bits |= ((rows >> j) & 1) << positions[j]
-    read_lane = (lane[None, :] & ~in_mask) | column_bits[:, None]            # (dim, lanes)
-    perm = np.stack([2 * read_lane, 2 * read_lane + 1], axis=-1).reshape(dim, 2 * lanes)
-    # output vector o, lane l holds row r: o's outer bits and l's inner bits
-    row = np.zeros((nout, lanes), dtype=np.int64)
-    for i, j in enumerate(outer):
-        row |= ((combos[:, None] >> i) & 1) << j
-    for j in inner:
-        row |= ((lane[None, :] >> positions[j]) & 1) << j
-    entries = matrix[row[:, None, :], rows[None, :, None]]                   # (nout, dim, lanes)
-    real = np.repeat(entries.real, 2, axis=-1).reshape(-1)
-    imag = np.repeat(entries.imag, 2, axis=-1).reshape(-1)
-    coefficients = np.concatenate([real, imag]).astype(real_dtype)
-    return (len(outer), len(inner), dim), qs, voff, source, perm.reshape(-1).astype(np.int64), coefficients
+    else:
+        entries = matrix[row[:, None, :], np.arange(dim)[None, :, None]]       # (nout, dim, lanes)
+        real = np.repeat(entries.real, 2, axis=-1).reshape(-1)
+        imag = np.repeat(entries.imag, 2, axis=-1).reshape(-1)
+        coefficients = np.concatenate([real, imag]).astype(real_dtype)
+    return fields, qs, voff, source, perm, coefficients
 
 
 def pack_stage(gates, num_bits: int, dtype):
