@@ -8,6 +8,7 @@ positions inside one SIMD vector (the lowest 2 bits in double precision, 3 in
 single) and outside it, on 1 and 2 threads.
 """
 
+import itertools
 import os
 import stat
 import subprocess
@@ -79,6 +80,21 @@ def test_every_width_on_the_lowest_positions_and_above(k, dtype, rng):
         reference, ours = start.copy(), start.copy()
         numba_backend.apply_matrix(reference, matrix, positions)
         assert native.apply_stage(ours, [(positions, matrix, None)], n, 1)
+        assert ours.tobytes() == reference.tobytes(), positions
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_every_ordered_placement_of_a_small_gate_gives_the_numba_bits(k, dtype, rng):
+    """Gates of 1-3 qubits take their own loop (coefficients held, runs of vectors sharing one
+    layout): every ordered choice of positions, in-vector lanes or not, on two chunks."""
+    n, chunk = 7, 6
+    for positions in itertools.permutations(range(chunk), k):
+        matrix = random_unitary(1 << k, seed=int(rng.integers(1 << 30))).data
+        start = random_state(rng, n, dtype)
+        reference, ours = start.copy(), start.copy()
+        numba_backend.apply_matrix(reference, matrix, positions)
+        assert native.apply_stage(ours, [(positions, matrix, None)], chunk, 1)
         assert ours.tobytes() == reference.tobytes(), positions
 
 

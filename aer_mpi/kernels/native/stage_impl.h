@@ -29,7 +29,8 @@ static inline void FN(store_)(REAL *p, VEC v) { memcpy(p, &v, 64); }
 static inline VEC FN(bcast_)(REAL x) { VEC v = {0}; return v + x; }
 
 static inline __attribute__((always_inline)) void
-FN(dense_body_)(REAL *st, i64 start, i64 size, const i64 *d, const i64 *ip, const REAL *rp, const i64 dim)
+FN(dense_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, const i64 *restrict ip,
+                const REAL *restrict rp, const i64 dim)
 {
     const i64 kout = d[1], kin = d[2];
     const i64 *qs = ip + d[4];     /* kout out-of-vector positions as vector-index bits, sorted */
@@ -98,10 +99,82 @@ FN(dense_body_)(REAL *st, i64 start, i64 size, const i64 *d, const i64 *ip, cons
     }
 }
 
+/* A dense gate of at most MAX_SMALL_DIM columns: its coefficients (and, with kin, its lane
+ * permutations) are loop invariants, loaded once; groups go by runs of 2**qs[0] consecutive
+ * vectors that share one layout (all of them when kout == 0), so the index arithmetic is paid
+ * once per run. Same products and sums, in the same order, as dense_body_. */
+static inline __attribute__((always_inline)) void
+FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, const i64 *restrict ip,
+                      const REAL *restrict rp, const i64 dim, const int kin)
+{
+    const i64 kout = d[1];
+    const i64 nout = kin ? (i64)1 << kout : dim;  /* a constant without kin */
+    const i64 *qs = ip + d[4];
+    const i64 *voff = ip + d[5];
+    const i64 *src = ip + d[6];
+    const REAL *cre = rp + d[8];
+    const i64 step = kin ? dim * NREAL : dim;  /* coefficients of one output */
+    const REAL *cim = cre + nout * step;
+    const i64 groups = size >> (LOGL + kout);
+    const i64 run = kout ? (i64)1 << qs[0] : groups;
+    const IVEC swap = SWAP_MASK;
+    const VEC sign = SIGNS;
+    VEC mr[MAX_SMALL_DIM * MAX_SMALL_DIM], mi[MAX_SMALL_DIM * MAX_SMALL_DIM];
+    IVEC perm[MAX_SMALL_DIM];
+    i64 off[MAX_SMALL_DIM], from[MAX_SMALL_DIM];
+    for (i64 o = 0; o < nout; o++)
+        for (i64 c = 0; c < dim; c++) {
+            mr[o * dim + c] = COEF(cre + o * step, c);
+            mi[o * dim + c] = COEF(cim + o * step, c);
+        }
+    if (kin) {
+        const i64 *pp = ip + d[7];
+        for (i64 c = 0; c < dim; c++)
+            for (int e = 0; e < NREAL; e++) perm[c][e] = (IELEM)pp[c * NREAL + e];
+    }
+    for (i64 o = 0; o < nout; o++) off[o] = 2 * voff[o];
+    for (i64 c = 0; c < dim; c++) from[c] = src[c];
+    for (i64 g = 0; g < groups; g += run) {
+        i64 vb = g;
+        for (i64 j = 0; j < kout; j++) {
+            const i64 low = ((i64)1 << qs[j]) - 1;
+            vb = ((vb & ~low) << 1) | (vb & low);
+        }
+        REAL *p = st + 2 * (start + (vb << LOGL));
+        for (i64 v = 0; v < run; v++, p += NREAL) {
+            VEC x[MAX_SMALL_DIM], s[MAX_SMALL_DIM], t[MAX_SMALL_DIM];
+            for (i64 o = 0; o < nout; o++) x[o] = FN(load_)(p + off[o]);
+            for (i64 c = 0; c < dim; c++) {
+                s[c] = kin ? __builtin_shuffle(kout ? x[from[c]] : x[0], perm[c]) : x[c];
+                t[c] = __builtin_shuffle(s[c], swap) * sign;
+            }
+            for (i64 o = 0; o < nout; o++) {
+                VEC acc = mr[o * dim] * s[0] + mi[o * dim] * t[0];
+                for (i64 c = 1; c < dim; c++) {
+                    const VEC term = mr[o * dim + c] * s[c] + mi[o * dim + c] * t[c];
+                    acc = acc + term;
+                }
+                FN(store_)(p + off[o], acc);
+            }
+        }
+    }
+}
+
 /* One copy of the dense kernel per width, so that its loops over columns have a constant count:
  * small gates then keep their vectors in registers. */
-static void FN(dense_)(REAL *st, i64 start, i64 size, const i64 *d, const i64 *ip, const REAL *rp)
+static void FN(dense_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, const i64 *restrict ip,
+                       const REAL *restrict rp)
 {
+    const int kin = d[2] != 0;
+    switch (d[3] * 2 + kin) {
+    case 4: FN(dense_small_body_)(st, start, size, d, ip, rp, 2, 0); return;
+    case 5: FN(dense_small_body_)(st, start, size, d, ip, rp, 2, 1); return;
+    case 8: FN(dense_small_body_)(st, start, size, d, ip, rp, 4, 0); return;
+    case 9: FN(dense_small_body_)(st, start, size, d, ip, rp, 4, 1); return;
+    case 16: FN(dense_small_body_)(st, start, size, d, ip, rp, 8, 0); return;
+    case 17: FN(dense_small_body_)(st, start, size, d, ip, rp, 8, 1); return;
+    default: break;
+    }
     switch (d[3]) {
     case 2: FN(dense_body_)(st, start, size, d, ip, rp, 2); break;
     case 4: FN(dense_body_)(st, start, size, d, ip, rp, 4); break;
@@ -112,7 +185,8 @@ static void FN(dense_)(REAL *st, i64 start, i64 size, const i64 *d, const i64 *i
     }
 }
 
-static void FN(diagonal_)(REAL *st, i64 start, i64 size, const i64 *d, const i64 *ip, const REAL *rp)
+static void FN(diagonal_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, const i64 *restrict ip,
+                          const REAL *restrict rp)
 {
     const i64 ntables = d[9];
     const i64 *tab = ip + d[10];    /* ntables x 256: diagonal-index bits carried by byte t */
