@@ -84,9 +84,9 @@ def test_every_width_on_the_lowest_positions_and_above(k, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_every_ordered_placement_of_a_small_gate_gives_the_numba_bits(k, dtype, rng):
-    """Gates of 1-3 qubits take their own loop (coefficients held, runs of vectors sharing one
+    """Gates of 1-4 qubits take their own loop (coefficients held, runs of vectors sharing one
     layout): every ordered choice of positions, in-vector lanes or not, on two chunks."""
     n, chunk = 7, 6
     for positions in itertools.permutations(range(chunk), k):

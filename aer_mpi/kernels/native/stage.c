@@ -7,7 +7,7 @@
 typedef int64_t i64;
 #define DESC_FIELDS 12
 #define MAX_DIM 64
-#define MAX_SMALL_DIM 8
+#define MAX_SMALL_DIM 16
 #define PREFETCH_AHEAD 16
 
 #define REAL double

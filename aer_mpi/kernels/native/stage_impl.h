@@ -173,6 +173,8 @@ static void FN(dense_)(REAL *restrict st, i64 start, i64 size, const i64 *restri
     case 9: FN(dense_small_body_)(st, start, size, d, ip, rp, 4, 1); return;
     case 16: FN(dense_small_body_)(st, start, size, d, ip, rp, 8, 0); return;
     case 17: FN(dense_small_body_)(st, start, size, d, ip, rp, 8, 1); return;
+    case 32: FN(dense_small_body_)(st, start, size, d, ip, rp, 16, 0); return;
+    case 33: FN(dense_small_body_)(st, start, size, d, ip, rp, 16, 1); return;
     default: break;
     }
     switch (d[3]) {
