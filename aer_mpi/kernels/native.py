@@ -435,7 +435,7 @@ def swap_bits(state: np.ndarray, pairs, threads: int) -> bool:
     function = getattr(_library, f"aer_mpi_swap_tiles_{_SUFFIX[dtype]}")
     head = (state.ctypes.data, run_bits, offs_a.shape[0], offs_a.ctypes.data, offs_b.ctypes.data,
             free.shape[0], free.ctypes.data if free.size else None)
-    _run_split(lambda first, last: function(*head, first, last), 1 << free.shape[0], threads)
+    _run_split(lambda first, last: function(*head, first, last), offs_a.shape[0] << free.shape[0], threads)
     return True
 
 

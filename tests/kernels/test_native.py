@@ -119,10 +119,12 @@ def test_one_gate_passes_give_the_numba_bits(dtype, threads, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2, 3])
 def test_bit_swaps_give_the_numba_permutation(dtype, threads, rng):
     n = 12
-    for pairs in ([(0, 11)], [(0, 7), (1, 9), (2, 10)], [(3, 4)], [(5, 8), (6, 11)]):
+    # the last two exchange every bit above their lowest: one tile, its run pairs shared by the threads
+    for pairs in ([(0, 11)], [(0, 7), (1, 9), (2, 10)], [(3, 4)], [(5, 8), (6, 11)],
+                  [(4, 11), (5, 10), (6, 9), (7, 8)], [(0, 11), (1, 10), (2, 9), (3, 8), (4, 7), (5, 6)]):
         start = random_state(rng, n, dtype)
         reference, ours = start.copy(), start.copy()
         numba_backend.swap_bits(reference, pairs)

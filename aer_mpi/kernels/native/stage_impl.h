@@ -234,16 +234,22 @@ void FN(aer_mpi_stage_)(REAL *st, i64 chunk_qubits, i64 first, i64 last, i64 nga
  * run_bits that no pair involves, free[0] < free[1] < ...) spell t; inside a tile, run
  * offs_a[p] (2**run_bits amplitudes) trades places with run offs_b[p]. A tile spans the
  * exchanged bits only, so when those include the lowest bits, the cache lines it shares
- * between runs are read and written once, while in cache, not once per run. */
+ * between runs are read and written once, while in cache, not once per run. Work items
+ * [first, last) number (tile, run pair) as t * nruns + p, so that threads share the work
+ * even when the pairs leave few tiles (one, when every bit above run_bits is exchanged). */
 void FN(aer_mpi_swap_tiles_)(REAL *st, i64 run_bits, i64 nruns, const i64 *offs_a, const i64 *offs_b,
                              i64 nfree, const i64 *free, i64 first, i64 last)
 {
     const i64 reals = (i64)2 << run_bits;
-    for (i64 t = first; t < last; t++) {
+    i64 item = first;
+    while (item < last) {
+        const i64 t = item / nruns;
+        const i64 p0 = item - t * nruns;
+        const i64 p1 = (last - t * nruns) < nruns ? last - t * nruns : nruns;
         i64 base = 0;
         for (i64 f = 0; f < nfree; f++) base |= ((t >> f) & 1) << free[f];
-        for (i64 p = 0; p < nruns; p++) {
-            if (p + PREFETCH_AHEAD < nruns) {  /* the runs are scattered: no hardware prefetcher finds them */
+        for (i64 p = p0; p < p1; p++) {
+            if (p + PREFETCH_AHEAD < p1) {  /* the runs are scattered: no hardware prefetcher finds them */
                 __builtin_prefetch(st + 2 * (base + offs_a[p + PREFETCH_AHEAD]), 1);
                 __builtin_prefetch(st + 2 * (base + offs_b[p + PREFETCH_AHEAD]), 1);
             }
@@ -254,6 +260,7 @@ void FN(aer_mpi_swap_tiles_)(REAL *st, i64 run_bits, i64 nruns, const i64 *offs_
                 b[e] = keep;
             }
         }
+        item = t * nruns + p1;
     }
 }
 
