@@ -40,7 +40,7 @@ from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
 from aer_mpi.errors import InternalError, JobCancelledError
 from aer_mpi.plan import LocalSwapStep, StageStep, choose_rank_bits, place_in_cache, plan_program, stage_steps
-from aer_mpi.plan.fusion import FusionOptions, fuse
+from aer_mpi.plan.fusion import TYPICAL_CHUNK_QUBITS, FusionOptions, fuse
 from aer_mpi.plan.localiser import flipped_qubits, naive_exchange_count
 
 #: Shots a static program's saves are recorded for (one state, no classical memory yet).
@@ -60,13 +60,29 @@ def widest_local_need(ops: Sequence[ir.Op]) -> int:
     return widest
 
 
-def fusion_options(config: RunConfig) -> FusionOptions:
+def fusion_options(config: RunConfig, num_qubits: int) -> FusionOptions:
+    """Fusion for a program of ``num_qubits``, by the options alone: the same at any rank count,
+    on any machine, with or without checkpoints (a resumed job must fuse as its first part did).
+    Its costs follow the cache_blocking option: gates in stages cost their arithmetic, and a
+    program wider than the stage chunk (``cache_qubits``, else a typical one) pays per op for
+    the cache tier."""
+    chunk = config.cache_qubits if config.cache_qubits is not None else TYPICAL_CHUNK_QUBITS
     return FusionOptions(
         enabled=config.fusion_enable,
         max_qubits=config.fusion_max_qubit,
         max_diagonal_qubits=max(config.fusion_max_qubit, config.fusion_max_diagonal_qubit),
         threshold=config.fusion_threshold,
+        staged=config.cache_blocking,
+        wider_than_cache=config.cache_blocking and num_qubits > chunk,
     )
+
+
+def agreed_cache_qubits(world: Collective, config: RunConfig) -> Optional[int]:
+    """Qubits of a stage's chunk, the same on every rank: the smallest any rank chose (their L2
+    caches may differ), or None (no cache tier) when any rank has it off. The cache plan
+    renumbers positions, so ranks that chose differently would exchange the wrong amplitudes."""
+    chosen = world.allgather(resources.cache_qubits(config))
+    return None if any(c is None for c in chosen) else min(chosen)
 
 
 def run_experiment(
@@ -83,7 +99,8 @@ def run_experiment(
 
     # Fused on the logical program, so independent of the rank count.
     fusion_start = time.perf_counter()
-    fused, fusion_stats = fuse(program, fusion_options(config))
+    fused, fusion_stats = fuse(program, fusion_options(config, program.num_qubits))
+    chunk_qubits = agreed_cache_qubits(world, config)
     fusion = dict(fusion_stats.as_dict(), seconds=time.perf_counter() - fusion_start,
                   enabled=config.fusion_enable and fused.num_qubits >= config.fusion_threshold)
     n = fused.num_qubits
@@ -113,7 +130,8 @@ def run_experiment(
     failure: Optional[BaseException] = None
     try:
         if is_working:
-            output = _run_working(sub, fused, config, _hearing(control, notices, rank), g, copies, backend)
+            output = _run_working(sub, fused, config, _hearing(control, notices, rank), g, copies, backend,
+                                  chunk_qubits)
             output.metadata.update(
                 # One meaning, one name: the exchanges of the naive scheme on the
                 # program as written (unfused), fixed layout, one exchange per gate
@@ -184,12 +202,13 @@ def _run_working(
     g: int,
     copies: int,
     backend: tuple[str, int],
+    chunk_qubits: Optional[int],
 ) -> ExperimentOutput:
     """The working ranks: one shard each, on the communicator ``sub``."""
     collective = Collective(sub)
     exchange = BitSwapExchange(sub, config.buffer_bytes)
     try:
-        return _simulate(collective, exchange, program, config, control, g, copies, backend)
+        return _simulate(collective, exchange, program, config, control, g, copies, backend, chunk_qubits)
     except Exception as exc:
         if getattr(exc, "_agreed", False) or isinstance(exc, JobCancelledError):
             raise
@@ -209,14 +228,15 @@ def _simulate(
     g: int,
     copies: int,
     backend: tuple[str, int],
+    chunk_qubits: Optional[int],
 ) -> ExperimentOutput:
+    """``chunk_qubits``: a cache-blocked stage's chunk (the same on every rank), None for none."""
     # noise: readout errors nothing reads later are applied to the final values (engine/noise.py)
     program, readouts = defer_readout(program)
     n = program.num_qubits
     num_local = n - g
     plan_start = time.perf_counter()
     plan = plan_program(program, num_local)
-    chunk_qubits = resources.cache_qubits(config)
     # A checkpoint names its point by the plan's blocks and ops, and its layouts by the rank tier
     # (engine/checkpoint.py): a job that keeps checkpoints runs the plan without the cache tier.
     if chunk_qubits is not None and control.checkpoints is None:
@@ -288,7 +308,7 @@ def _simulate(
         # final measurements sampled at once, gates fused between splits (engine/noise.py)
         branching.sample_final = True
         branching.fuse_ahead = True
-        branching.noise_fusion = fusion_options(config)
+        branching.noise_fusion = fusion_options(config, n)
         branching.cache_qubits = chunk_qubits  # the gates fused between splits run as cache-blocked stages
         if checkpoints is not None:
             branching.keep_checkpoints(checkpoints, index)

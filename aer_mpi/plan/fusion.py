@@ -34,14 +34,31 @@ import numpy as np
 
 from aer_mpi import ir
 
-#: Cost of applying one dense gate on k qubits, in passes of a 1-qubit gate
-#: (best of 8, interleaved, numba kernels on a 22-qubit array, one thread:
-#: a 1-qubit pass took 0.024 s; see docs/performance.md). Re-measuring with
-#: these costs against the first guess (1, 1.6, 2.6, 4.5, 9; diagonal 1.0)
-#: took QFT-22 from 6.3 s to 3.1 s and QV-22 from 4.3 s to 3.3 s.
+#: Cost of one dense gate on k qubits applied as its own pass over the state (memory-bound), in
+#: passes of a 1-qubit gate (best of 8, interleaved, numba kernels on a 22-qubit array, one
+#: thread: a 1-qubit pass took 0.024 s; see docs/performance.md). Re-measuring with these costs
+#: against the first guess (1, 1.6, 2.6, 4.5, 9; diagonal 1.0) took QFT-22 from 6.3 s to 3.1 s
+#: and QV-22 from 4.3 s to 3.3 s.
 DENSE_COSTS = {0: 1.0, 1: 1.0, 2: 2.2, 3: 3.0, 4: 3.9, 5: 7.3}
 #: Cost of one diagonal pass (a table look-up per amplitude), up to ``max_diagonal_qubits``.
 DIAGONAL_COST = 0.8
+#: The same inside a cache-blocked stage (plan/stages.py), where a chunk stays in cache while
+#: every gate of the stage runs on it: there a gate costs its arithmetic, 2**k complex products
+#: per amplitude, not a pass over memory, so wide gates cost far more than the narrow ones they
+#: replace (native kernels, 64 random gates of each width on 2**16 and 2**20 amplitudes, chunks
+#: of 2**16, 1 and 2 threads, in units of a 1-qubit gate: 1, 1.6-1.7, 3.1, 5.9, 19-21; a
+#: diagonal of 1-12 qubits 1.6-1.9; ``python scripts/bench_kernels.py --fusion-costs``).
+STAGE_DENSE_COSTS = {0: 1.0, 1: 1.0, 2: 1.65, 3: 3.1, 4: 5.9, 5: 20.0}
+STAGE_DIAGONAL_COST = 1.7
+#: What each fused op costs besides its arithmetic when the program is wider than the cache: an
+#: op more is an op more that may need a cache swap first, or run as a pass of its own when no
+#: swap pays (plan/stages.py). Chosen by measurement: QV, random, QFT and brickwork circuits at
+#: 24 qubits, 0, 0.5, 1 and 2 tried; 0.5-1 was best on all four (docs/performance.md).
+CACHE_TIER_OP_COST = 1.0
+#: A stage's chunk as the fusion assumes it when the cache_qubits option is not set: 1 MiB of
+#: double amplitudes (the engine sizes chunks from the L2 cache, which the fusion must not
+#: depend on: the same program fuses alike on every machine).
+TYPICAL_CHUNK_QUBITS = 16
 #: Default widest fused dense gate (Aer's ``fusion_max_qubit`` is 5).
 DEFAULT_MAX_QUBITS = 5
 #: Default widest fused diagonal (its table has ``2**k`` entries).
@@ -59,6 +76,13 @@ class FusionOptions:
     max_diagonal_qubits: int = DEFAULT_MAX_DIAGONAL_QUBITS
     #: Programs with fewer qubits are not fused (Aer's ``fusion_threshold``).
     threshold: int = DEFAULT_THRESHOLD
+    #: Whether the gates run in cache-blocked stages (the costs of ``STAGE_DENSE_COSTS``) or as
+    #: passes of their own over the state (``DENSE_COSTS``).
+    staged: bool = True
+    #: With ``staged``: the program has more qubits than a stage's chunk, so the cache tier swaps
+    #: positions in (each op costs ``CACHE_TIER_OP_COST`` more). From the program's qubits, not a
+    #: shard's, so that the fusion is the same at any rank count.
+    wider_than_cache: bool = False
 
     def check(self) -> None:
         if not 1 <= self.max_qubits <= 10:
@@ -76,18 +100,19 @@ class _Block:
     diagonal: bool = True
     order: int = 0  # when the block opened (for a stable emission order)
 
-    def cost(self) -> float:
-        return _cost(len(self.qubits), self.diagonal)
+    def cost(self, options: FusionOptions) -> float:
+        return _cost(len(self.qubits), self.diagonal, options)
 
 
-def _cost(width: int, diagonal: bool) -> float:
-    if diagonal:
-        return DIAGONAL_COST
-    return DENSE_COSTS.get(width, float("inf"))
+def _cost(width: int, diagonal: bool, options: FusionOptions) -> float:
+    if not options.staged:
+        return DIAGONAL_COST if diagonal else DENSE_COSTS.get(width, float("inf"))
+    extra = CACHE_TIER_OP_COST if options.wider_than_cache else 0.0
+    return extra + (STAGE_DIAGONAL_COST if diagonal else STAGE_DENSE_COSTS.get(width, float("inf")))
 
 
-def _op_cost(op: ir.Op) -> float:
-    return _cost(len(op.qubits), isinstance(op, ir.Diagonal))
+def _op_cost(op: ir.Op, options: FusionOptions) -> float:
+    return _cost(len(op.qubits), isinstance(op, ir.Diagonal), options)
 
 
 @dataclass
@@ -119,7 +144,7 @@ _SCHEDULES_KEPT = 32
 def _structure(ops: Sequence[ir.Op], options: FusionOptions) -> Optional[tuple]:
     """What decides ``ops``' fusion schedule, or None when it is not kept (an ``IfElse``, whose
     branches are fused on their own)."""
-    key: list = [(options.max_qubits, options.max_diagonal_qubits)]
+    key: list = [(options.max_qubits, options.max_diagonal_qubits, options.staged, options.wider_than_cache)]
     for op in ops:
         kind = type(op)
         if kind is ir.Gate or kind is ir.Diagonal:
@@ -196,8 +221,8 @@ class _Fuser:
             union.update(b.qubits)
         limit = self.options.max_diagonal_qubits if diagonal else self.options.max_qubits
         if touching and len(union) <= limit:
-            merged_cost = _cost(len(union), diagonal)
-            apart = sum(b.cost() for b in touching) + _op_cost(op)
+            merged_cost = _cost(len(union), diagonal, self.options)
+            apart = sum(b.cost(self.options) for b in touching) + _op_cost(op, self.options)
             if merged_cost <= apart:
                 self._merge(touching, op, index)
                 return

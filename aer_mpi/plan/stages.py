@@ -117,6 +117,12 @@ def _inner(step: Step, cache_qubits: int, max_steps: int) -> Step:
 # -- the cache tier: bring out-of-cache qubits in with local bit swaps -------------
 #: Steps ahead the cache planner looks for more positions to bring in with the same swap.
 CACHE_LOOKAHEAD = 64
+#: In-cache positions below this are never evicted (with a cache of at least ``LOW_POSITIONS +
+#: ROTATING_POSITIONS``): a swap that moves one of them moves scattered runs of fewer than
+#: ``2**LOW_POSITIONS`` amplitudes (a cache line holds 4 doubles) and takes 2-4x a swap of higher
+#: positions (native kernels, 2**24 amplitudes, docs/performance.md).
+LOW_POSITIONS = 3
+ROTATING_POSITIONS = 8
 
 
 class _Unknown(Exception):
@@ -194,12 +200,14 @@ def _choose_swaps(i, steps, dense, missing, place, held, cache_qubits, next_use)
             if p not in seen and place[p] >= cache_qubits:
                 seen.add(p)
                 wanted.append((j, p))
-    # victims: in-cache positions this gate does not use, furthest next use first
+    # victims: in-cache positions this gate does not use, furthest next use first (Belady)
     keep = set(dense)
-    victims = sorted(
-        (next_use(held[m], i), m) for m in range(cache_qubits) if held[m] not in keep
-    )
+    lowest = LOW_POSITIONS if cache_qubits >= LOW_POSITIONS + ROTATING_POSITIONS else 0
+    horizon = i + 1 + CACHE_LOOKAHEAD
+    victims = sorted((min(next_use(held[m], i), horizon), m) for m in range(lowest, cache_qubits)
+                     if held[m] not in keep)
     pairs = []
+    back = horizon  # when the first victim is needed again
     for when, p in wanted:
         if not victims:
             break
@@ -208,12 +216,14 @@ def _choose_swaps(i, steps, dense, missing, place, held, cache_qubits, next_use)
             break  # the best victim is needed before this position would be: stop here
         victims.pop()
         pairs.append((m, place[p]))
-    # worth it only when the window then costs fewer passes, the swap's own included
+        back = min(back, free_until)
+    # worth it only when the steps until a victim is needed again cost fewer passes, the swap's
+    # own included (beyond that point another swap decides, so its gates count for neither)
     after = list(place)
     for low, high in pairs:
         a, b = held[low], held[high]
         after[a], after[b] = high, low
-    window = steps[i : i + 1 + CACHE_LOOKAHEAD]
+    window = steps[i:back]
     if 1 + _passes(window, after, cache_qubits) < _passes(window, place, cache_qubits):
         return pairs
     return []

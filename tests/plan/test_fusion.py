@@ -79,6 +79,29 @@ def test_qft_fusion_matches_and_keeps_measurements():
     assert operator_of(unitary).equiv(Operator(synth_qft_full(7)), atol=1e-10)
 
 
+def _bricks() -> QuantumCircuit:
+    """Random 2-qubit unitaries on (0,1) and (2,3), then one on (1,2) that joins them."""
+    circuit = QuantumCircuit(4)
+    for seed, pair in enumerate([(0, 1), (2, 3), (1, 2)]):
+        circuit.append(UnitaryGate(Operator(random_circuit(2, 3, seed=seed)).data), list(pair))
+    return circuit
+
+
+def test_in_stages_a_gate_costs_its_arithmetic_so_fusion_stays_narrow():
+    """One pass per gate: wide fused gates save passes. In a cache-blocked stage a k-qubit gate
+    costs 2**k products per amplitude, so three 2-qubit gates stay three ops; a program wider
+    than the chunk pays per op too (the cache tier), which tips them into one 4-qubit gate."""
+    circuit = _bricks()
+    widths = {}
+    for name, options in {"passes": FusionOptions(threshold=1, staged=False),
+                          "stages": FusionOptions(threshold=1, staged=True),
+                          "cache tier": FusionOptions(threshold=1, staged=True, wider_than_cache=True)}.items():
+        fused, _ = fuse(program_of(circuit), options)
+        widths[name] = sorted(len(op.qubits) for op in fused.ops)
+        assert operator_of(fused).equiv(Operator(circuit), atol=1e-10)
+    assert widths == {"passes": [4], "stages": [2, 2, 2], "cache tier": [4]}
+
+
 def test_disabled_and_threshold_leave_program_alone():
     program = program_of(random_circuit(5, 5, seed=3))
     assert fuse(program, FusionOptions(enabled=False))[0] is program

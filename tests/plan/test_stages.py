@@ -173,6 +173,21 @@ def test_a_lone_gate_above_the_cache_is_not_worth_a_swap():
     assert place_in_cache(steps, 8, 4, tuple(range(8))) == (steps, tuple(range(8)))
 
 
+def test_a_large_cache_never_evicts_its_lowest_positions():
+    """Swapping one of the lowest positions moves scattered runs of 1-4 amplitudes (2-4x the time):
+    with room to spare, the cache tier rotates the others only, even when Belady would pick them."""
+    from aer_mpi.plan.stages import LOW_POSITIONS
+
+    rng = np.random.default_rng(3)
+    # gates on every position of 20, the lowest ones used least: Belady's first victims
+    steps = [gate(*map(int, rng.choice(np.arange(LOW_POSITIONS, 20), 2, replace=False))) for _ in range(60)]
+    steps += [gate(0), gate(1), gate(2)]
+    out, _ = place_in_cache(steps, 20, 12, tuple(range(20)))
+    swaps = [s for s in out if isinstance(s, LocalSwapStep)]
+    assert swaps and all(low >= LOW_POSITIONS for s in swaps for low, _ in s.pairs)
+    assert [s.positions for s in out[-3:]] == [(0,), (1,), (2,)]  # still where they were
+
+
 def test_nothing_changes_when_the_shard_fits_the_cache():
     steps = (gate(0), gate(5))
     assert place_in_cache(steps, 6, 6, tuple(range(6))) == (steps, tuple(range(6)))
