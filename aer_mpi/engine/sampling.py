@@ -119,17 +119,9 @@ def _locate(shard: Shard, layout: Sequence[int], high: int, targets: np.ndarray)
     for chunk in kernels.logical_order_chunks(shard.array, local_positions):
         if cursor >= len(targets) and last_nonzero >= 0:
             break
-        probs = chunk.real.astype(np.float64) ** 2 + chunk.imag.astype(np.float64) ** 2
-        cumulative = np.cumsum(probs) + running
-        nonzero = np.nonzero(probs)[0]
-        if len(nonzero):
-            last_nonzero = base + int(nonzero[-1])
-        end = cursor + int(np.searchsorted(targets[cursor:], cumulative[-1], side="left"))
-        if end > cursor:
-            idx = np.searchsorted(cumulative, targets[cursor:end], side="right")
-            found[cursor:end] = base + np.minimum(idx, len(chunk) - 1)
-            cursor = end
-        running = float(cumulative[-1])
+        cursor, running, nonzero = kernels.locate_in_chunk(chunk, running, targets, cursor, found, base)
+        if nonzero >= 0:
+            last_nonzero = base + nonzero
         base += len(chunk)
     # rounding can leave a few targets past the end: they take the last non-zero entry
     if cursor < len(targets):

@@ -150,6 +150,15 @@ def probabilities(state: np.ndarray) -> np.ndarray:
     return numpy_backend.probabilities(state)
 
 
+def locate_in_chunk(chunk: np.ndarray, running: float, targets: np.ndarray, cursor: int,
+                    found: np.ndarray, base: int) -> tuple[int, float, int]:
+    """Sampling's search in one chunk read in logical order (``numpy_backend.locate_in_chunk``):
+    the same values in both back ends."""
+    if _active == "numba":
+        return _numba.locate_in_chunk(chunk, running, targets, cursor, found, base)
+    return numpy_backend.locate_in_chunk(chunk, running, targets, cursor, found, base)
+
+
 def outcome_sums(state: np.ndarray, position: int) -> tuple[float, float]:
     """Unnormalised probabilities that local ``position`` reads 0 and reads 1, in one read of the
     state (summed in a fixed blocking: the same on any thread count)."""
@@ -239,6 +248,7 @@ __all__ = [
     "chunk_views",
     "collapse",
     "flip",
+    "locate_in_chunk",
     "logical_order_chunks",
     "norm_squared",
     "outcome_sums",

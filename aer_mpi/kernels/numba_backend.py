@@ -317,6 +317,35 @@ def probabilities(state: np.ndarray) -> np.ndarray:
     return out
 
 
+@njit(cache=True, nogil=True)
+def _locate_in_chunk(chunk, running, targets, cursor, found, base):  # pragma: no cover - compiled
+    total = 0.0
+    last_nonzero = -1
+    j = cursor
+    count = targets.shape[0]
+    for k in range(chunk.shape[0]):
+        re = np.float64(chunk[k].real)
+        im = np.float64(chunk[k].imag)
+        p = re * re + im * im
+        if p != 0.0:
+            last_nonzero = k
+        total += p
+        value = total + running
+        while j < count and targets[j] < value:
+            found[j] = base + k
+            j += 1
+    # a target the last entry's value does not exceed belongs to a later chunk: none was taken
+    return j, total + running, last_nonzero
+
+
+def locate_in_chunk(chunk, running, targets, cursor, found, base):
+    """``numpy_backend.locate_in_chunk`` in one pass, with no temporaries (same values)."""
+    if chunk.shape[0] == 0:
+        return cursor, running, -1
+    j, last, nonzero = _locate_in_chunk(chunk, float(running), targets, int(cursor), found, int(base))
+    return int(j), float(last), int(nonzero)
+
+
 # -- cache-blocked stages --------------------------------------------------------
 # A stage is a list of gates applied chunk by chunk: each chunk of 2**c
 # amplitudes is loaded once, every gate of the stage is applied to it while it

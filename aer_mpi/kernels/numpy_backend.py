@@ -201,6 +201,24 @@ def logical_order_chunks(
         yield np.ascontiguousarray(chunk).reshape(-1)
 
 
+def locate_in_chunk(chunk: np.ndarray, running: float, targets: np.ndarray, cursor: int,
+                    found: np.ndarray, base: int) -> tuple[int, float, int]:
+    """Sampling's search in one chunk of the state read in logical order. The cumulative
+    probability at entry k is ``running + (p_0 + ... + p_k)`` (``p = re*re + im*im`` in float64,
+    summed in order); each sorted target from ``targets[cursor]`` on that is below the chunk's
+    last cumulative value gets ``found[j] = base + k`` for the first k whose cumulative value
+    exceeds it. Returns ``(next cursor, the last cumulative value, index of the chunk's last
+    non-zero entry or -1)``."""
+    probs = chunk.real.astype(np.float64) ** 2 + chunk.imag.astype(np.float64) ** 2
+    cumulative = np.cumsum(probs) + running
+    end = cursor + int(np.searchsorted(targets[cursor:], cumulative[-1], side="left"))
+    if end > cursor:
+        idx = np.searchsorted(cumulative, targets[cursor:end], side="right")
+        found[cursor:end] = base + np.minimum(idx, len(chunk) - 1)
+    nonzero = np.flatnonzero(probs)
+    return end, float(cumulative[-1]), int(nonzero[-1]) if len(nonzero) else -1
+
+
 def byte_tables(num_bits: int, positions) -> np.ndarray:
     """Per byte of a local index, the diagonal-index bits that byte carries
     (the lookup of the numba and the native diagonal kernels)."""

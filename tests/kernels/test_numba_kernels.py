@@ -118,3 +118,24 @@ def test_measurement_kernels_numba_numpy_and_reference_agree(n, dtype, rng):
     for backend in (numba_backend, numpy_backend):
         zero_sum, one_sum = backend.outcome_sums(one, n - 1)
         assert zero_sum == 0.0 and one_sum / (zero_sum + one_sum) == 1.0
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_sampling_search_in_a_chunk_gives_the_numpy_answer_exactly(dtype, rng):
+    """One pass in numba, temporaries in numpy: the same indices, cursor, running sum and last
+    non-zero entry, zeros and targets equal to a cumulative value included."""
+    chunk = (rng.normal(size=300) + 1j * rng.normal(size=300)).astype(dtype)
+    chunk[rng.permutation(300)[:60]] = 0
+    chunk[-7:] = 0  # the last non-zero entry is not the last entry
+    running = 0.25
+    cumulative = np.cumsum(chunk.real.astype(np.float64) ** 2 + chunk.imag.astype(np.float64) ** 2) + running
+    targets = np.sort(np.concatenate([rng.uniform(0, cumulative[-1] * 1.2, 500), cumulative[[3, 50, 51]],
+                                      [cumulative[-1]]]))
+    for cursor in (0, 17):
+        answers = []
+        for backend in (numba_backend, numpy_backend):
+            found = np.full(len(targets), -1, dtype=np.int64)
+            answers.append((backend.locate_in_chunk(chunk, running, targets, cursor, found, 1000), found))
+        (fast, fast_found), (slow, slow_found) = answers
+        assert fast == slow and fast[0] < len(targets)  # some targets lie beyond this chunk
+        np.testing.assert_array_equal(fast_found, slow_found)
