@@ -9,6 +9,7 @@ shard copies shot branching may hold. The engine calls it once per run.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Optional, Sequence
 
@@ -148,8 +149,9 @@ CHUNK_OF_L2 = 0.5
 DEFAULT_L2_BYTES = 1 << 20
 
 
+@functools.lru_cache(maxsize=1)
 def l2_cache_bytes() -> int:
-    """This core's L2 cache (Linux sysfs), else ``DEFAULT_L2_BYTES``."""
+    """This core's L2 cache (Linux sysfs), else ``DEFAULT_L2_BYTES`` (read once: it does not change)."""
     base = "/sys/devices/system/cpu/cpu0/cache"
     try:
         for entry in sorted(os.listdir(base)):

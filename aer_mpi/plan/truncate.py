@@ -15,7 +15,7 @@ every qubit is returned as it is.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 from aer_mpi import ir
 
@@ -32,11 +32,13 @@ def _op_qubits(op: Any) -> Iterable[int]:
     yield from (int(q) for q in getattr(op, _QUBITS_FIELD, ()) or ())
 
 
-def used_qubits(ops: Iterable[ir.Op]) -> set[int]:
-    """Every qubit an op of ``ops`` or of their nested blocks uses (no recursion on Python's stack)."""
+def used_qubits(ops: Iterable[ir.Op], stop_at: Optional[int] = None) -> set[int]:
+    """Every qubit an op of ``ops`` or of their nested blocks uses (no recursion on Python's stack);
+    with ``stop_at``, possibly only those seen once there are that many (most circuits use every
+    qubit within their first layer, and a parameter sweep asks for each binding)."""
     used: set[int] = set()
     stack = [iter(ops)]
-    while stack:
+    while stack and (stop_at is None or len(used) < stop_at):
         op = next(stack[-1], None)
         if op is None:
             stack.pop()
@@ -78,7 +80,11 @@ def _remap(op: Any, mapping: dict[int, int]) -> Any:
 
 def truncate(program: ir.Program) -> ir.Program:
     """``program`` on its used qubits only (see the module's promise)."""
-    used = sorted(q for q in used_qubits(program.ops) if 0 <= q < program.num_qubits)
+    n = program.num_qubits
+    seen = used_qubits(program.ops, stop_at=n)
+    if not all(q in seen for q in range(n)):  # not every qubit yet: read every op
+        seen = used_qubits(program.ops)
+    used = sorted(q for q in seen if 0 <= q < n)
     if not used:
         used = [0]  # nothing touches a qubit: one qubit still makes a state
     metadata = dict(program.metadata)

@@ -8,6 +8,8 @@ relabelling).
 
 from __future__ import annotations
 
+import cmath
+import math
 from functools import lru_cache
 from typing import Any, Optional
 
@@ -62,11 +64,45 @@ def _gate_class(name: str) -> Any:
     return type(get_standard_gate_name_mapping()[name])
 
 
+def _rx(theta: float) -> np.ndarray:
+    cos, sin = math.cos(theta / 2), math.sin(theta / 2)
+    return np.array([[cos, -1j * sin], [-1j * sin, cos]], dtype=complex)
+
+
+def _ry(theta: float) -> np.ndarray:
+    cos, sin = math.cos(theta / 2), math.sin(theta / 2)
+    return np.array([[cos, -sin], [sin, cos]], dtype=complex)
+
+
+def _rz(lam: float) -> np.ndarray:
+    ilam2 = 0.5j * lam
+    return np.array([[cmath.exp(-ilam2), 0], [0, cmath.exp(ilam2)]], dtype=complex)
+
+
+def _phase(lam: float) -> np.ndarray:
+    return np.array([[1, 0], [0, cmath.exp(1j * lam)]], dtype=complex)
+
+
+def _u(theta: float, phi: float, lam: float) -> np.ndarray:
+    cos, sin = math.cos(theta / 2), math.sin(theta / 2)
+    return np.array([[cos, -cmath.exp(1j * lam) * sin],
+                     [cmath.exp(1j * phi) * sin, cmath.exp(1j * (phi + lam)) * cos]], dtype=complex)
+
+
+#: The rotations of parameterised circuits, built as Qiskit's gate classes build their arrays (the
+#: same formulas, the same bits: tests/qobj/test_translate.py) without making a Gate object, which
+#: took most of a parameter sweep's translation (every binding's angles are new to the cache).
+_ROTATIONS = {"rx": _rx, "ry": _ry, "rz": _rz, "p": _phase, "u1": _phase, "u": _u, "u3": _u}
+
+
 @lru_cache(maxsize=4096)
 def gate_matrix(name: str, params: tuple[float, ...]) -> np.ndarray:
     """Matrix of standard gate ``name`` with ``params`` (cached: circuits repeat gates)."""
-    gate = _gate_class(name)(*params)
-    matrix = np.asarray(gate.to_matrix(), dtype=complex)
+    rotation = _ROTATIONS.get(name)
+    if rotation is not None and len(params) == rotation.__code__.co_argcount:
+        matrix = rotation(*params)
+    else:
+        matrix = np.asarray(_gate_class(name)(*params).to_matrix(), dtype=complex)
     matrix.setflags(write=False)
     return matrix
 
