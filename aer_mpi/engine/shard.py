@@ -47,8 +47,6 @@ class Shard:
         #: The kernel back end chosen for this run and its threads (``resources.configure_kernels``).
         self.backend = backend
         self.array = np.zeros(1 << num_local, dtype=self.dtype)
-        #: Whether ``array`` is still all zeros as allocated (``reset`` need not write them again).
-        self._zeros = True
         #: Bytes exchanged only to read the state in logical order (sampling, file output).
         self.reading_bytes = 0
         #: Read + write passes over the array so far (a cache-blocked stage is one).
@@ -74,9 +72,7 @@ class Shard:
     # -- state ----------------------------------------------------------------
     def reset(self) -> None:
         """|0...0>: amplitude 1 on rank 0's first entry."""
-        if not self._zeros:  # np.zeros' pages are zero already: the first kernel touches them once
-            self.array[:] = 0
-        self._zeros = False
+        self.array[:] = 0
         if self.rank == 0:
             self.array[0] = 1
 
