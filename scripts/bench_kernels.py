@@ -89,6 +89,37 @@ def best(fn, repeat):
     return min(times)
 
 
+def fusion_costs(args) -> None:
+    """The fusion's in-stage cost table (plan/fusion.py ``STAGE_DENSE_COSTS``): 64 random gates of
+    each width as one stage through ``aer_mpi.kernels`` (the native kernels where they build),
+    on 2**16 and 2**20 amplitudes, in units of a 1-qubit gate."""
+    from aer_mpi import kernels
+    from aer_mpi.plan.fusion import STAGE_DENSE_COSTS, STAGE_DIAGONAL_COST
+
+    kernels.use("auto")
+    kernels.set_threads(args.threads)
+    dtype = np.complex64 if args.single else np.complex128
+    rng = np.random.default_rng(5)
+    print(f"threads {args.threads}, chunk {args.chunk}, best of {args.repeat}, native kernels: "
+          f"{kernels.native_status()}")
+    print("table in plan/fusion.py: " + " ".join(f"{k}:{v:g}" for k, v in STAGE_DENSE_COSTS.items() if k)
+          + f" diagonal:{STAGE_DIAGONAL_COST:g}")
+    for n in (16, 20):
+        state = (rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)).astype(dtype)
+        costs = {}
+        for k in range(1, 6):
+            gates = [(tuple(int(p) for p in rng.permutation(args.chunk)[:k]), unitary(rng, k), None) for _ in range(64)]
+            kernels.apply_stage(state, gates, args.chunk)
+            costs[k] = best(lambda: kernels.apply_stage(state, gates, args.chunk), args.repeat)
+        for k in (2, 8):
+            gates = [(tuple(int(p) for p in rng.permutation(n)[:k]), None, np.exp(1j * rng.uniform(0, 6, 1 << k)))
+                     for _ in range(64)]
+            kernels.apply_stage(state, gates, args.chunk)
+            costs[f"diagonal{k}"] = best(lambda: kernels.apply_stage(state, gates, args.chunk), args.repeat)
+        print(f"2**{n}: " + " ".join(f"{k}:{t / costs[1]:.2f}" for k, t in costs.items())
+              + f"  (1-qubit gate {costs[1] / 64 * 1e3:.3f} ms)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kernels", nargs="+", default=["this=aer_mpi/kernels/numba_backend.py"],
@@ -99,7 +130,12 @@ def main():
     parser.add_argument("--single", action="store_true", help="complex64 instead of complex128")
     parser.add_argument("--ghz", type=float, default=2.6, help="clock for the flops/cycle estimate")
     parser.add_argument("--filter", default="", help="only cases whose name contains this")
+    parser.add_argument("--fusion-costs", action="store_true",
+                        help="measure the fusion's in-stage cost per gate width instead (plan/fusion.py)")
     args = parser.parse_args()
+    if args.fusion_costs:
+        fusion_costs(args)
+        return
 
     variants = []
     for spec in args.kernels:
