@@ -184,9 +184,10 @@ PY
 printf 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nh q[0]\ncx q[0],q[1];\n' > "$JOBS/bad/broken.qasm"
 # 5. a run longer than its time limit: circuits that take a few minutes at 2 ranks
 mkdir -p "$JOBS/long"
-# 600 layers: about 100 s of work at 2 ranks on an idle 2-core machine (260 took 45 s there, and
-# was never cut), so the 2-minute limit (USR1 at 80 s) cuts it at least once anywhere
-"$PYTHON" - "$JOBS/long" "${CI_SLURM_LONG_LAYERS:-600}" "${CI_SLURM_LONG_CIRCUITS:-8}" <<'PY' || fail "could not write the long circuits"
+# 24 circuits of 600 layers: about 110 s of work at 2 ranks on an idle 2-core machine (8 took
+# 100 s until the engine got faster, then 36 s, and were never cut), so the 2-minute limit (USR1
+# at 80 s) cuts it at least once anywhere; a cut loses at most one 4-5 s circuit
+"$PYTHON" - "$JOBS/long" "${CI_SLURM_LONG_LAYERS:-600}" "${CI_SLURM_LONG_CIRCUITS:-24}" <<'PY' || fail "could not write the long circuits"
 import sys
 directory, layers, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 for k in range(count):
