@@ -68,6 +68,16 @@ def test_a_stage_gives_the_numba_stages_bits(n, chunk, dtype, threads, rng):
         assert ours.tobytes() == reference.tobytes()
 
 
+def assert_one_gate_stage_gives_the_numba_bits(rng, n, chunk, positions, dtype):
+    """A random gate on ``positions`` as a native one-gate stage: numba's one-gate kernel's bytes."""
+    matrix = random_unitary(1 << len(positions), seed=int(rng.integers(1 << 30))).data
+    start = random_state(rng, n, dtype)
+    reference, ours = start.copy(), start.copy()
+    numba_backend.apply_matrix(reference, matrix, positions)
+    assert native.apply_stage(ours, [(positions, matrix, None)], chunk, 1)
+    assert ours.tobytes() == reference.tobytes(), positions
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6])
 def test_every_width_on_the_lowest_positions_and_above(k, dtype, rng):
@@ -75,12 +85,7 @@ def test_every_width_on_the_lowest_positions_and_above(k, dtype, rng):
     n = 9
     layouts = [tuple(range(k)), tuple(range(n - k, n)), tuple(int(p) for p in rng.permutation(n)[:k])]
     for positions in layouts:
-        matrix = random_unitary(1 << k, seed=int(rng.integers(1 << 30))).data
-        start = random_state(rng, n, dtype)
-        reference, ours = start.copy(), start.copy()
-        numba_backend.apply_matrix(reference, matrix, positions)
-        assert native.apply_stage(ours, [(positions, matrix, None)], n, 1)
-        assert ours.tobytes() == reference.tobytes(), positions
+        assert_one_gate_stage_gives_the_numba_bits(rng, n, n, positions, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -90,12 +95,7 @@ def test_every_ordered_placement_of_a_small_gate_gives_the_numba_bits(k, dtype, 
     layout): every ordered choice of positions, in-vector lanes or not, on two chunks."""
     n, chunk = 7, 6
     for positions in itertools.permutations(range(chunk), k):
-        matrix = random_unitary(1 << k, seed=int(rng.integers(1 << 30))).data
-        start = random_state(rng, n, dtype)
-        reference, ours = start.copy(), start.copy()
-        numba_backend.apply_matrix(reference, matrix, positions)
-        assert native.apply_stage(ours, [(positions, matrix, None)], chunk, 1)
-        assert ours.tobytes() == reference.tobytes(), positions
+        assert_one_gate_stage_gives_the_numba_bits(rng, n, chunk, positions, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
