@@ -7,9 +7,10 @@ partly. ``native/stage.c`` writes the same arithmetic with 64-byte vectors
 vector holding consecutive amplitudes, so that a dense gate's multiply-adds
 run on whole registers and a gate on the lowest qubits permutes lanes
 instead of leaving the vector loop. Every amplitude gets exactly the scalar
-arithmetic of ``numba_backend`` (products rounded one by one, summed over
-columns in order, no fused multiply-add: ``-ffp-contract=off``), so the
-results are the same bits; ``tests/kernels/test_native.py`` checks it.
+arithmetic of ``numba_backend`` (the same fused multiply-adds, written out
+as instructions, in the same order; the compiler fuses nothing else:
+``-ffp-contract=off``), so the results are the same bits;
+``tests/kernels/test_native.py`` checks it.
 
 Built on first use with the C compiler found (``$CC``, ``cc`` or ``gcc``),
 for this CPU (``-march=native``), into a cache keyed by the source, the
@@ -50,10 +51,8 @@ from aer_mpi.kernels.numpy_backend import byte_tables
 DESC_FIELDS = 12
 #: Widest dense gate the native stage takes (``MAX_DIM`` in stage.c is 2**6).
 MAX_QUBITS = 6
-#: Index bits a 64-byte vector spans: 4 complex128 or 8 complex64 amplitudes.
-VECTOR_BITS = {np.dtype(np.complex128): 2, np.dtype(np.complex64): 3}
 _SUFFIX = {np.dtype(np.complex128): "f64", np.dtype(np.complex64): "f32"}
-_ABI = 1
+_ABI = 2
 #: Seconds a build may take before it is given up (the numba kernels then run).
 BUILD_TIMEOUT = 120.0
 
@@ -64,6 +63,7 @@ _lock = threading.Lock()
 _library: Optional[ctypes.CDLL] = None
 _status: Optional[str] = None  # "on: PATH" or "off: REASON" once tried
 _pools: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
+_vector_bytes = 64  # of the loaded library: 64 with AVX-512, else 32 (stage.c's VBYTES)
 
 
 def _disabled_by_environment() -> bool:
@@ -116,8 +116,8 @@ def _cpu_identity() -> str:
 
 
 def _flag_sets() -> list[list[str]]:
-    # no fused multiply-add (-ffp-contract=off) and no SLP vectoriser: GCC 12 turns the scalar
-    # complex products of the diagonal loop into vfmaddsub even with contraction off
+    # no fused multiply-add but the written ones (-ffp-contract=off) and no SLP vectoriser: GCC 12
+    # turns the scalar complex products of the diagonal loop into vfmaddsub even with contraction off
     common = ["-O3", "-ffp-contract=off", "-fno-tree-slp-vectorize", "-fno-fast-math", "-std=gnu11", "-shared", "-fPIC"]
     return [common + ["-march=native"], common]
 
@@ -145,7 +145,7 @@ def _build(cc: str, directory: Path, key: str) -> Path:
 
 
 def _load() -> Optional[ctypes.CDLL]:
-    global _library, _status
+    global _library, _status, _vector_bytes
     if _status is not None:
         return _library
     with _lock:
@@ -177,20 +177,36 @@ def _load() -> Optional[ctypes.CDLL]:
             library = ctypes.CDLL(str(path))
             if library.aer_mpi_native_abi() != _ABI:
                 raise RuntimeError(f"{path} has another interface version")
+            if not library.aer_mpi_native_hardware_fma():
+                _status = ("off: built without hardware fused multiply-add (-march=native failed), so every fma "
+                           "would be a call to libm; the numba kernels run")
+                return None
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             _status = f"off: the build failed ({type(exc).__name__}: {exc}); the numba kernels run"
             return None
-        pointer, i64 = ctypes.c_void_p, ctypes.c_int64
-        for suffix in _SUFFIX.values():
-            stage = getattr(library, f"aer_mpi_stage_{suffix}")
-            stage.argtypes = [pointer, i64, i64, i64, i64, pointer, pointer, pointer]
-            stage.restype = None
-            swap = getattr(library, f"aer_mpi_swap_tiles_{suffix}")
-            swap.argtypes = [pointer, i64, i64, pointer, pointer, i64, pointer, i64, i64]
-            swap.restype = None
+        _vector_bytes = bind(library)
         _library = library
         _status = f"on: {path}"
         return library
+
+
+def bind(library: ctypes.CDLL) -> int:
+    """Declare the library's functions for ctypes; returns its vector size in bytes."""
+    pointer, i64 = ctypes.c_void_p, ctypes.c_int64
+    for suffix in _SUFFIX.values():
+        stage = getattr(library, f"aer_mpi_stage_{suffix}")
+        stage.argtypes = [pointer, i64, i64, i64, i64, pointer, pointer, pointer]
+        stage.restype = None
+        swap = getattr(library, f"aer_mpi_swap_tiles_{suffix}")
+        swap.argtypes = [pointer, i64, i64, pointer, pointer, i64, pointer, i64, i64]
+        swap.restype = None
+    return int(library.aer_mpi_native_vector_bytes())
+
+
+def vector_bits_of(dtype) -> int:
+    """Index bits one vector of the loaded library spans (its lanes): with AVX-512, 2 for complex128
+    and 3 for complex64; with 32-byte vectors, 1 and 2."""
+    return (_vector_bytes // np.dtype(dtype).itemsize).bit_length() - 1
 
 
 def status() -> str:
@@ -300,7 +316,7 @@ def pack_stage(gates, num_bits: int, dtype):
     """The stage as (descriptor, int64 pool, real pool) for ``aer_mpi_stage_*``, or None when a gate
     is wider than ``MAX_QUBITS``."""
     dtype = np.dtype(dtype)
-    vector_bits = VECTOR_BITS[dtype]
+    vector_bits = vector_bits_of(dtype)
     real_dtype = np.float64 if dtype == np.complex128 else np.float32
     desc = np.zeros((len(gates), DESC_FIELDS), dtype=np.int64)
     ints: list[np.ndarray] = []
@@ -351,7 +367,7 @@ def apply_stage(state: np.ndarray, gates, chunk_qubits: int, threads: int) -> bo
     if dtype not in _SUFFIX or not state.flags.c_contiguous or not available(dtype):
         return False
     n = state.shape[0].bit_length() - 1
-    vector_bits = VECTOR_BITS[dtype]
+    vector_bits = vector_bits_of(dtype)
     if n < vector_bits:
         return False
     packed = pack_stage(gates, n, dtype)

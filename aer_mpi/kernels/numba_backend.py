@@ -5,9 +5,14 @@ local array, no temporary larger than ``2**k`` amplitudes per thread. The
 loops are parallel (``prange``); the number of threads is set by the caller
 through ``set_threads`` so that ranks on one node never oversubscribe it.
 
-Arithmetic is plain IEEE (no fastmath): each output amplitude is the sum of
-``matrix[r, c] * a[c]`` for ``c`` in increasing order, so results do not
-depend on the thread count or on how the work is split.
+Arithmetic is plain IEEE (no fastmath), with fused multiply-adds written out:
+each output amplitude of a dense gate is the sum of ``matrix[r, c] * a[c]``
+for ``c`` in increasing order, each column adding its four real products by
+four ``fma`` (``_cmul``, ``_cmac``), so results do not depend on the thread
+count or on how the work is split, and the native kernels (``native/``), which
+do the same fmas, give the same bits. An fma is rounded once, as IEEE
+defines it, whether the CPU or libm computes it; it halves the instructions of
+a gate's inner loop.
 
 Compiled code is cached on disk (``cache=True``) next to this file, or in
 ``NUMBA_CACHE_DIR``; when neither is writable numba compiles in memory.
@@ -18,11 +23,37 @@ from __future__ import annotations
 import numpy as np
 import numba
 from numba import njit, prange
+from numba.core import types
+from numba.extending import intrinsic
 
 from aer_mpi.kernels.numpy_backend import byte_tables
 
 #: Work items (groups of 2**k amplitudes) per parallel block.
 _BLOCK_GROUPS = 1 << 12
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (LLVM's ``llvm.fma``: an instruction where the CPU has one)."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+@njit(cache=True, nogil=True)
+def _cmul(mr, mi, ar, ai):  # pragma: no cover - compiled
+    """``m * a`` as the first column of a sum: ``(fma(-mi, ai, mr*ar), fma(mi, ar, mr*ai))``."""
+    return _fma(-mi, ai, mr * ar), _fma(mi, ar, mr * ai)
+
+
+@njit(cache=True, nogil=True)
+def _cmac(re, im, mr, mi, ar, ai):  # pragma: no cover - compiled
+    """``(re, im) + m * a`` as a later column: real part first, then the imaginary part's products."""
+    return _fma(-mi, ai, _fma(mr, ar, re)), _fma(mi, ar, _fma(mr, ai, im))
 
 
 def set_threads(count: int) -> int:
@@ -37,28 +68,62 @@ def get_threads() -> int:
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _matrix_1(state, matrix, position):  # pragma: no cover - compiled
+def _matrix_1(state, mre, mim, position):  # pragma: no cover - compiled
     half = state.shape[0] >> 1
     bit = np.int64(1) << position
     low = bit - 1
-    m00 = matrix[0, 0]
-    m01 = matrix[0, 1]
-    m10 = matrix[1, 0]
-    m11 = matrix[1, 1]
     blocks = (half + _BLOCK_GROUPS - 1) // _BLOCK_GROUPS
     for b in prange(blocks):
         end = min(half, (b + 1) * _BLOCK_GROUPS)
         for g in range(b * _BLOCK_GROUPS, end):
             i0 = ((g & ~low) << 1) | (g & low)
-            i1 = i0 | bit
-            a0 = state[i0]
-            a1 = state[i1]
-            state[i0] = m00 * a0 + m01 * a1
-            state[i1] = m10 * a0 + m11 * a1
+            _pair(state, i0, i0 | bit, mre, mim, 0)
+
+
+@njit(cache=True, nogil=True)
+def _pair(state, i0, i1, mre, mim, d0):  # pragma: no cover - compiled
+    """A 1-qubit gate (row-major entries from ``d0`` of ``mre``/``mim``) on amplitudes i0, i1."""
+    a0r = state[i0].real
+    a0i = state[i0].imag
+    a1r = state[i1].real
+    a1i = state[i1].imag
+    re, im = _cmul(mre[d0], mim[d0], a0r, a0i)
+    re, im = _cmac(re, im, mre[d0 + 1], mim[d0 + 1], a1r, a1i)
+    state[i0] = complex(re, im)
+    re, im = _cmul(mre[d0 + 2], mim[d0 + 2], a0r, a0i)
+    re, im = _cmac(re, im, mre[d0 + 3], mim[d0 + 3], a1r, a1i)
+    state[i1] = complex(re, im)
+
+
+@njit(cache=True, nogil=True)
+def _row4(mre, mim, row, a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i):  # pragma: no cover - compiled
+    """Output ``row`` of a 2-qubit gate (entries from ``row`` of ``mre``/``mim``), as a complex."""
+    re, im = _cmul(mre[row], mim[row], a0r, a0i)
+    re, im = _cmac(re, im, mre[row + 1], mim[row + 1], a1r, a1i)
+    re, im = _cmac(re, im, mre[row + 2], mim[row + 2], a2r, a2i)
+    re, im = _cmac(re, im, mre[row + 3], mim[row + 3], a3r, a3i)
+    return complex(re, im)
+
+
+@njit(cache=True, nogil=True)
+def _quad(state, i00, i01, i10, i11, mre, mim, d0):  # pragma: no cover - compiled
+    """A 2-qubit gate (row-major entries from ``d0``) on amplitudes i00, i01, i10, i11."""
+    a0r = state[i00].real
+    a0i = state[i00].imag
+    a1r = state[i01].real
+    a1i = state[i01].imag
+    a2r = state[i10].real
+    a2i = state[i10].imag
+    a3r = state[i11].real
+    a3i = state[i11].imag
+    state[i00] = _row4(mre, mim, d0, a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i)
+    state[i01] = _row4(mre, mim, d0 + 4, a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i)
+    state[i10] = _row4(mre, mim, d0 + 8, a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i)
+    state[i11] = _row4(mre, mim, d0 + 12, a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i)
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _matrix_2(state, matrix, p0, p1):  # pragma: no cover - compiled
+def _matrix_2(state, mre, mim, p0, p1):  # pragma: no cover - compiled
     # p0 is the matrix's low bit, p1 its high bit (positions, any order)
     quarter = state.shape[0] >> 2
     lo = min(p0, p1)
@@ -67,28 +132,32 @@ def _matrix_2(state, matrix, p0, p1):  # pragma: no cover - compiled
     mask_hi = (np.int64(1) << hi) - 1
     b0 = np.int64(1) << p0
     b1 = np.int64(1) << p1
-    m = matrix
     blocks = (quarter + _BLOCK_GROUPS - 1) // _BLOCK_GROUPS
     for b in prange(blocks):
         end = min(quarter, (b + 1) * _BLOCK_GROUPS)
         for g in range(b * _BLOCK_GROUPS, end):
             t = ((g & ~mask_lo) << 1) | (g & mask_lo)
             i00 = ((t & ~mask_hi) << 1) | (t & mask_hi)
-            i01 = i00 | b0
-            i10 = i00 | b1
-            i11 = i01 | b1
-            a0 = state[i00]
-            a1 = state[i01]
-            a2 = state[i10]
-            a3 = state[i11]
-            state[i00] = m[0, 0] * a0 + m[0, 1] * a1 + m[0, 2] * a2 + m[0, 3] * a3
-            state[i01] = m[1, 0] * a0 + m[1, 1] * a1 + m[1, 2] * a2 + m[1, 3] * a3
-            state[i10] = m[2, 0] * a0 + m[2, 1] * a1 + m[2, 2] * a2 + m[2, 3] * a3
-            state[i11] = m[3, 0] * a0 + m[3, 1] * a1 + m[3, 2] * a2 + m[3, 3] * a3
+            _quad(state, i00, i00 | b0, i00 | b1, i00 | b0 | b1, mre, mim, 0)
 
 
 #: Groups a k-qubit kernel handles together, so the inner loops vectorise.
 _BATCH = 64
+
+
+@njit(cache=True, nogil=True)
+def _batch_row(mre, mim, row, dim, ar, ai, outr, outi, count):  # pragma: no cover - compiled
+    """Output row of a gate (entries ``row .. row+dim`` of ``mre``/``mim``) for ``count`` groups
+    whose column amplitudes are ``ar[c, t]``, ``ai[c, t]``: ``_cmul`` then ``_cmac`` per column."""
+    xr = mre[row]
+    xi = mim[row]
+    for t in range(count):
+        outr[t], outi[t] = _cmul(xr, xi, ar[0, t], ai[0, t])
+    for c in range(1, dim):
+        xr = mre[row + c]
+        xi = mim[row + c]
+        for t in range(count):
+            outr[t], outi[t] = _cmac(outr[t], outi[t], xr, xi, ar[c, t], ai[c, t])
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -98,7 +167,7 @@ def _matrix_k(state, mre, mim, sorted_positions, offsets):  # pragma: no cover -
     Amplitudes of ``_BATCH`` groups are split into real and imaginary rows,
     so that the multiply-add over the batch is a plain vector loop; each
     output is still the sum over ``c`` in increasing order of
-    ``matrix[r, c] * a[c]``, computed as a complex product would be.
+    ``matrix[r, c] * a[c]`` (``_batch_row``). ``mre``/``mim`` are row-major, flat.
     """
     k = sorted_positions.shape[0]
     dim = offsets.shape[0]
@@ -125,17 +194,7 @@ def _matrix_k(state, mre, mim, sorted_positions, offsets):  # pragma: no cover -
                     ar[c, t] = v.real
                     ai[c, t] = v.imag
             for r in range(dim):
-                xr = mre[r, 0]
-                xi = mim[r, 0]
-                for t in range(count):
-                    outr[t] = xr * ar[0, t] - xi * ai[0, t]
-                    outi[t] = xr * ai[0, t] + xi * ar[0, t]
-                for c in range(1, dim):
-                    xr = mre[r, c]
-                    xi = mim[r, c]
-                    for t in range(count):
-                        outr[t] += xr * ar[c, t] - xi * ai[c, t]
-                        outi[t] += xr * ai[c, t] + xi * ar[c, t]
+                _batch_row(mre, mim, r * dim, dim, ar, ai, outr, outi, count)
                 off = offsets[r]
                 for t in range(count):
                     state[bases[t] + off] = complex(outr[t], outi[t])
@@ -283,19 +342,20 @@ def apply_matrix(state: np.ndarray, matrix: np.ndarray, positions) -> None:
     if k == 0:
         _scale(state, state.dtype.type(matrix[0, 0]))
         return
-    matrix = np.ascontiguousarray(matrix, dtype=state.dtype)
+    matrix = np.asarray(matrix, dtype=state.dtype)
+    mre = np.ascontiguousarray(matrix.real).reshape(-1)
+    mim = np.ascontiguousarray(matrix.imag).reshape(-1)
     if k == 1:
-        _matrix_1(state, matrix, np.int64(positions[0]))
+        _matrix_1(state, mre, mim, np.int64(positions[0]))
     elif k == 2:
-        _matrix_2(state, matrix, np.int64(positions[0]), np.int64(positions[1]))
+        _matrix_2(state, mre, mim, np.int64(positions[0]), np.int64(positions[1]))
     else:
         if max(positions) >= n:
             raise ValueError(f"positions {list(positions)} outside a {n}-qubit array")
         offsets = np.zeros(1 << k, dtype=np.int64)
         for j, p in enumerate(positions):
             offsets[(np.arange(1 << k) >> j) & 1 == 1] |= 1 << int(p)
-        _matrix_k(state, np.ascontiguousarray(matrix.real), np.ascontiguousarray(matrix.imag),
-                  np.sort(np.asarray(positions, dtype=np.int64)), offsets)
+        _matrix_k(state, mre, mim, np.sort(np.asarray(positions, dtype=np.int64)), offsets)
 
 
 def apply_diagonal(state: np.ndarray, diag: np.ndarray, positions) -> None:
@@ -398,17 +458,9 @@ def _stage_chunk(state, start, size, kinds, widths, pos, pstart, data, mre, mim,
             p = pos[pstart[g]]
             bit = np.int64(1) << p
             low = bit - 1
-            m00 = data[d0]
-            m01 = data[d0 + 1]
-            m10 = data[d0 + 2]
-            m11 = data[d0 + 3]
             for h in range(size >> 1):
                 i0 = start + (((h & ~low) << 1) | (h & low))
-                i1 = i0 | bit
-                a0 = state[i0]
-                a1 = state[i1]
-                state[i0] = m00 * a0 + m01 * a1
-                state[i1] = m10 * a0 + m11 * a1
+                _pair(state, i0, i0 | bit, mre, mim, d0)
         elif k == 2:
             p0 = pos[pstart[g]]
             p1 = pos[pstart[g] + 1]
@@ -421,17 +473,7 @@ def _stage_chunk(state, start, size, kinds, widths, pos, pstart, data, mre, mim,
             for q in range(size >> 2):
                 t = ((q & ~mask_lo) << 1) | (q & mask_lo)
                 i00 = start + (((t & ~mask_hi) << 1) | (t & mask_hi))
-                i01 = i00 | b0
-                i10 = i00 | b1
-                i11 = i01 | b1
-                a0 = state[i00]
-                a1 = state[i01]
-                a2 = state[i10]
-                a3 = state[i11]
-                state[i00] = data[d0] * a0 + data[d0 + 1] * a1 + data[d0 + 2] * a2 + data[d0 + 3] * a3
-                state[i01] = data[d0 + 4] * a0 + data[d0 + 5] * a1 + data[d0 + 6] * a2 + data[d0 + 7] * a3
-                state[i10] = data[d0 + 8] * a0 + data[d0 + 9] * a1 + data[d0 + 10] * a2 + data[d0 + 11] * a3
-                state[i11] = data[d0 + 12] * a0 + data[d0 + 13] * a1 + data[d0 + 14] * a2 + data[d0 + 15] * a3
+                _quad(state, i00, i00 | b0, i00 | b1, i00 | b0 | b1, mre, mim, d0)
         else:
             dim = np.int64(1) << k
             o0 = ostart[g]
@@ -451,18 +493,7 @@ def _stage_chunk(state, start, size, kinds, widths, pos, pstart, data, mre, mim,
                         ar[c, t] = v.real
                         ai[c, t] = v.imag
                 for r in range(dim):
-                    row = d0 + r * dim
-                    xr = mre[row]
-                    xi = mim[row]
-                    for t in range(count):
-                        outr[t] = xr * ar[0, t] - xi * ai[0, t]
-                        outi[t] = xr * ai[0, t] + xi * ar[0, t]
-                    for c in range(1, dim):
-                        xr = mre[row + c]
-                        xi = mim[row + c]
-                        for t in range(count):
-                            outr[t] += xr * ar[c, t] - xi * ai[c, t]
-                            outi[t] += xr * ai[c, t] + xi * ar[c, t]
+                    _batch_row(mre, mim, d0 + r * dim, dim, ar, ai, outr, outi, count)
                     off = offs[o0 + r]
                     for t in range(count):
                         state[bases[t] + off] = complex(outr[t], outi[t])

@@ -146,6 +146,61 @@ def test_what_the_native_kernels_do_not_take_is_left_to_numba(rng):
     assert np.array_equal(state, before)
 
 
+def machine_has(*flags):
+    try:
+        with open("/proc/cpuinfo") as f:
+            found = set(" ".join(line for line in f if line.startswith("flags")).split())
+    except OSError:
+        return False
+    return all(flag in found for flag in flags)
+
+
+@pytest.fixture(scope="module", params=["-march=haswell", "baseline"])
+def other_library(request, tmp_path_factory):
+    """The kernels built for another machine (once per module): AVX2 with FMA instructions
+    (32-byte vectors, the AMD EPYC case), or baseline x86-64 (each fma a libm call, the code path
+    every CPU without AVX2 or AVX-512 compiles, such as aarch64 with its scalar fma)."""
+    import ctypes
+
+    flags = [] if request.param == "baseline" else [request.param]
+    if request.param != "baseline" and not machine_has("avx2", "fma"):
+        pytest.skip(f"this CPU cannot run a {request.param} build")
+    cc = native._compiler()
+    if cc is None or not machine_has("sse2"):
+        pytest.skip("needs an x86-64 C compiler")
+    target = tmp_path_factory.mktemp("other") / "other.so"
+    common = native._flag_sets()[1]
+    subprocess.run([cc, *common, *flags, "-w", "-o", str(target), str(native._SOURCE_DIR / "stage.c")],
+                   check=True, timeout=120)
+    return ctypes.CDLL(str(target))
+
+
+@pytest.fixture
+def other_build(other_library, monkeypatch):
+    """``other_library`` in place of this machine's for one test."""
+    monkeypatch.setattr(native, "_vector_bytes", native.bind(other_library))
+    monkeypatch.setattr(native, "_library", other_library)
+    assert native._vector_bytes == 32
+    return other_library
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_builds_for_other_machines_give_the_same_bits(other_build, dtype, rng):
+    """The written fmas round once whatever computes them, so the AVX2 and the baseline builds
+    give numba's bits too, with 32-byte vectors (lanes: 1 bit in double precision, 2 in single)."""
+    for n, chunk in [(3, 3), (8, 8), (12, 9)]:
+        for sparse in (False, True):
+            gates = random_gates(rng, n, chunk, 16)
+            start = random_state(rng, n, dtype, sparse)
+            reference, ours = start.copy(), start.copy()
+            numba_backend.apply_stage(reference, gates, chunk)
+            assert native.apply_stage(ours, gates, chunk, 2)
+            assert ours.tobytes() == reference.tobytes()
+    for k in (1, 2, 3):
+        for positions in itertools.permutations(range(5), k):
+            assert_one_gate_stage_gives_the_numba_bits(rng, 6, 5, positions, dtype)
+
+
 def run_python(code, env):
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           timeout=120, env={**os.environ, **env})

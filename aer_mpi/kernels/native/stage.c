@@ -1,21 +1,44 @@
 /* Native (C, SIMD through GCC vector extensions) kernels for cache-blocked stages and bit
  * swaps, in double and single precision. Built and loaded by aer_mpi/kernels/native.py; the
- * numba kernels are the reference and the fallback, and give the same bits. */
+ * numba kernels are the reference and the fallback, and give the same bits. Fused
+ * multiply-adds are written out (FMA512, FMA256 or FMA_SCALAR, one rounding each, as IEEE
+ * defines it, so every form gives the same bits); the compiler fuses nothing itself. */
 #include <stdint.h>
 #include <string.h>
+#if defined(__AVX512F__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 typedef int64_t i64;
 #define DESC_FIELDS 12
 #define MAX_DIM 64
 #define MAX_SMALL_DIM 16
 #define PREFETCH_AHEAD 16
+/* One vector: a 512-bit register with AVX-512, else 256 bits (two AVX2 registers, or two NEON or
+ * SSE ones): a wider vector than the registers leaves GCC too few of them for a 3-4 qubit gate. */
+#if defined(__AVX512F__)
+#define VBYTES 64
+#else
+#define VBYTES 32
+#endif
 
 #define REAL double
 #define IELEM int64_t
-#define LOGL 2
 #define SFX f64
+#if VBYTES == 64
+#define LOGL 2
 #define SWAP_MASK {1, 0, 3, 2, 5, 4, 7, 6}
 #define SIGNS {-1, 1, -1, 1, -1, 1, -1, 1}
+#else
+#define LOGL 1
+#define SWAP_MASK {1, 0, 3, 2}
+#define SIGNS {-1, 1, -1, 1}
+#endif
+#define FMA_SCALAR __builtin_fma
+#define M512 __m512d
+#define FMA512 _mm512_fmadd_pd
+#define M256 __m256d
+#define FMA256 _mm256_fmadd_pd
 #include "stage_impl.h"
 #undef REAL
 #undef IELEM
@@ -23,13 +46,43 @@ typedef int64_t i64;
 #undef SFX
 #undef SWAP_MASK
 #undef SIGNS
+#undef FMA_SCALAR
+#undef M512
+#undef FMA512
+#undef M256
+#undef FMA256
 
 #define REAL float
 #define IELEM int32_t
-#define LOGL 3
 #define SFX f32
+#if VBYTES == 64
+#define LOGL 3
 #define SWAP_MASK {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}
 #define SIGNS {-1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1}
+#else
+#define LOGL 2
+#define SWAP_MASK {1, 0, 3, 2, 5, 4, 7, 6}
+#define SIGNS {-1, 1, -1, 1, -1, 1, -1, 1}
+#endif
+#define FMA_SCALAR __builtin_fmaf
+#define M512 __m512
+#define FMA512 _mm512_fmadd_ps
+#define M256 __m256
+#define FMA256 _mm256_fmadd_ps
 #include "stage_impl.h"
 
-int aer_mpi_native_abi(void) { return 1; }
+int aer_mpi_native_abi(void) { return 2; }
+
+/* Bytes in one vector: native.py lays out lane permutations for it. */
+int aer_mpi_native_vector_bytes(void) { return VBYTES; }
+
+/* 1 when the fused multiply-adds are instructions; 0 when each is a call to libm's fma (a build
+ * without -march=native on x86-64), which is exact but too slow to be worth running. */
+int aer_mpi_native_hardware_fma(void)
+{
+#if defined(__AVX512F__) || defined(__FMA__) || defined(__aarch64__) || defined(__ARM_FEATURE_FMA)
+    return 1;
+#else
+    return 0;
+#endif
+}

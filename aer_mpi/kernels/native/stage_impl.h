@@ -1,32 +1,49 @@
 /* One precision of the native kernels; included by stage.c with REAL, IELEM, LOGL, SFX,
- * SWAP_MASK and SIGNS defined. A vector is 64 bytes: LANES = 2**LOGL complex amplitudes,
- * interleaved (re, im), consecutive in the state, so the vector's lanes are the index bits
- * below LOGL.
+ * SWAP_MASK, SIGNS and the fused multiply-add names (FMA_SCALAR, M512/FMA512, M256/FMA256)
+ * defined. A vector is VBYTES bytes: LANES = 2**LOGL complex amplitudes, interleaved (re, im),
+ * consecutive in the state, so the vector's lanes are the index bits below LOGL.
  *
  * Bits: every amplitude is computed with exactly the scalar arithmetic of the numba kernels
- * (kernels/numba_backend.py): a product matrix[r, c] * a[c] is (mr*ar - mi*ai, mr*ai + mi*ar),
- * each product rounded, and the output is the sum over c in increasing order. Here that is
- * mr*x + mi*(-ai, ar) per lane: -(mi*ai) is exactly mi*(-ai), and x + (-y) is x - y. The file
- * is compiled with -ffp-contract=off so the compiler fuses no multiply into an add. */
+ * (kernels/numba_backend.py, _cmul and _cmac): output r of a dense gate starts from column 0,
+ * re = fma(-mi, ai, mr*ar), im = fma(mi, ar, mr*ai), and takes columns 1, 2, ... in order,
+ * re = fma(-mi, ai, fma(mr, ar, re)), im = fma(mi, ar, fma(mr, ai, im)). Here that is
+ * fma(mi', t, fma(mr, x, acc)) per lane with t = (ai, ar) and mi' = (-mi, mi): (-mi)*ai is
+ * exactly mi*(-ai), and an fma rounds once whatever instruction or library computes it. The
+ * file is compiled with -ffp-contract=off so the compiler fuses nothing else (the diagonal's
+ * products stay rounded one by one, as numba's complex product). */
 
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
 #define VEC CAT(vec_, SFX)
 #define IVEC CAT(ivec_, SFX)
 #define FN(name) CAT(name, SFX)
-#define NREAL (64 / (int)sizeof(REAL))
+#define NREAL (VBYTES / (int)sizeof(REAL))
 #define LANES (NREAL / 2)
 
-typedef REAL VEC __attribute__((vector_size(64)));
-typedef IELEM IVEC __attribute__((vector_size(64)));
+typedef REAL VEC __attribute__((vector_size(VBYTES)));
+typedef IELEM IVEC __attribute__((vector_size(VBYTES)));
 
-static inline VEC FN(load_)(const REAL *p) { VEC v; memcpy(&v, p, 64); return v; }
-static inline void FN(store_)(REAL *p, VEC v) { memcpy(p, &v, 64); }
+static inline VEC FN(load_)(const REAL *p) { VEC v; memcpy(&v, p, VBYTES); return v; }
+static inline void FN(store_)(REAL *p, VEC v) { memcpy(p, &v, VBYTES); }
 
 /* column c's coefficient of the output whose coefficients start at p: a vector of per-lane
  * values when the gate acts inside the vector (kin), else one value for every lane */
 #define COEF(p, c) (kin ? FN(load_)((p) + (c) * NREAL) : FN(bcast_)((p)[c]))
 static inline VEC FN(bcast_)(REAL x) { VEC v = {0}; return v + x; }
+
+/* a * b + c per lane, rounded once */
+static inline __attribute__((always_inline)) VEC FN(fma_)(VEC a, VEC b, VEC c)
+{
+#if defined(__AVX512F__)
+    return (VEC)FMA512((M512)a, (M512)b, (M512)c);
+#elif defined(__FMA__)
+    return (VEC)FMA256((M256)a, (M256)b, (M256)c);
+#else
+    VEC r;
+    for (int e = 0; e < NREAL; e++) r[e] = FMA_SCALAR(a[e], b[e], c[e]);
+    return r;
+#endif
+}
 
 static inline __attribute__((always_inline)) void
 FN(dense_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, const i64 *restrict ip,
@@ -61,26 +78,22 @@ FN(dense_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, c
             s[c] = kin ? __builtin_shuffle(x[src[c]], perm[c]) : x[src[c]];
             t[c] = __builtin_shuffle(s[c], swap) * sign;
         }
-        /* Four outputs at a time: each output's sum is a chain of dependent adds, so four
+        /* Four outputs at a time: each output's sum is a chain of dependent fmas, so four
          * chains keep the adder busy, and each column's vectors are loaded once for four. */
         const i64 step = kin ? dim * NREAL : dim;  /* coefficients of one output */
         i64 o = 0;
         for (; o + 4 <= nout; o += 4) {
             const REAL *r = cre + o * step, *q = cim + o * step;
-            VEC a0 = COEF(r, 0) * s[0] + COEF(q, 0) * t[0];
-            VEC a1 = COEF(r + step, 0) * s[0] + COEF(q + step, 0) * t[0];
-            VEC a2 = COEF(r + 2 * step, 0) * s[0] + COEF(q + 2 * step, 0) * t[0];
-            VEC a3 = COEF(r + 3 * step, 0) * s[0] + COEF(q + 3 * step, 0) * t[0];
+            VEC a0 = FN(fma_)(COEF(q, 0), t[0], COEF(r, 0) * s[0]);
+            VEC a1 = FN(fma_)(COEF(q + step, 0), t[0], COEF(r + step, 0) * s[0]);
+            VEC a2 = FN(fma_)(COEF(q + 2 * step, 0), t[0], COEF(r + 2 * step, 0) * s[0]);
+            VEC a3 = FN(fma_)(COEF(q + 3 * step, 0), t[0], COEF(r + 3 * step, 0) * s[0]);
             for (i64 c = 1; c < dim; c++) {
                 const VEC sc = s[c], tc = t[c];
-                const VEC e0 = COEF(r, c) * sc + COEF(q, c) * tc;
-                const VEC e1 = COEF(r + step, c) * sc + COEF(q + step, c) * tc;
-                const VEC e2 = COEF(r + 2 * step, c) * sc + COEF(q + 2 * step, c) * tc;
-                const VEC e3 = COEF(r + 3 * step, c) * sc + COEF(q + 3 * step, c) * tc;
-                a0 = a0 + e0;
-                a1 = a1 + e1;
-                a2 = a2 + e2;
-                a3 = a3 + e3;
+                a0 = FN(fma_)(COEF(q, c), tc, FN(fma_)(COEF(r, c), sc, a0));
+                a1 = FN(fma_)(COEF(q + step, c), tc, FN(fma_)(COEF(r + step, c), sc, a1));
+                a2 = FN(fma_)(COEF(q + 2 * step, c), tc, FN(fma_)(COEF(r + 2 * step, c), sc, a2));
+                a3 = FN(fma_)(COEF(q + 3 * step, c), tc, FN(fma_)(COEF(r + 3 * step, c), sc, a3));
             }
             FN(store_)(st + 2 * (base + voff[o]), a0);
             FN(store_)(st + 2 * (base + voff[o + 1]), a1);
@@ -89,11 +102,9 @@ FN(dense_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, c
         }
         for (; o < nout; o++) {
             const REAL *r = cre + o * step, *q = cim + o * step;
-            VEC acc = COEF(r, 0) * s[0] + COEF(q, 0) * t[0];
-            for (i64 c = 1; c < dim; c++) {
-                const VEC term = COEF(r, c) * s[c] + COEF(q, c) * t[c];
-                acc = acc + term;
-            }
+            VEC acc = FN(fma_)(COEF(q, 0), t[0], COEF(r, 0) * s[0]);
+            for (i64 c = 1; c < dim; c++)
+                acc = FN(fma_)(COEF(q, c), t[c], FN(fma_)(COEF(r, c), s[c], acc));
             FN(store_)(st + 2 * (base + voff[o]), acc);
         }
     }
@@ -102,7 +113,7 @@ FN(dense_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, c
 /* A dense gate of at most MAX_SMALL_DIM columns: its coefficients (and, with kin, its lane
  * permutations) are loop invariants, loaded once; groups go by runs of 2**qs[0] consecutive
  * vectors that share one layout (all of them when kout == 0), so the index arithmetic is paid
- * once per run. Same products and sums, in the same order, as dense_body_. */
+ * once per run. Same fmas, in the same order, as dense_body_. */
 static inline __attribute__((always_inline)) void
 FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, const i64 *restrict ip,
                       const REAL *restrict rp, const i64 dim, const int kin)
@@ -125,7 +136,7 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
     for (i64 o = 0; o < nout; o++)
         for (i64 c = 0; c < dim; c++) {
             mr[o * dim + c] = COEF(cre + o * step, c);
-            mi[o * dim + c] = COEF(cim + o * step, c);
+            mi[o * dim + c] = COEF(cim + o * step, c) * sign;  /* (-mi, mi): t below has no sign */
         }
     if (kin) {
         const i64 *pp = ip + d[7];
@@ -146,14 +157,32 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
             for (i64 o = 0; o < nout; o++) x[o] = FN(load_)(p + off[o]);
             for (i64 c = 0; c < dim; c++) {
                 s[c] = kin ? __builtin_shuffle(kout ? x[from[c]] : x[0], perm[c]) : x[c];
-                t[c] = __builtin_shuffle(s[c], swap) * sign;
+                t[c] = __builtin_shuffle(s[c], swap);
             }
-            for (i64 o = 0; o < nout; o++) {
-                VEC acc = mr[o * dim] * s[0] + mi[o * dim] * t[0];
+            /* Four outputs at a time: an output is a chain of 2*dim dependent fmas, and four
+             * chains side by side hide their latency (one by one, a 4-qubit gate ran slower). */
+            i64 o = 0;
+            for (; o + 4 <= nout; o += 4) {
+                const VEC *r0 = mr + o * dim, *q0 = mi + o * dim;
+                VEC a0 = FN(fma_)(q0[0], t[0], r0[0] * s[0]);
+                VEC a1 = FN(fma_)(q0[dim], t[0], r0[dim] * s[0]);
+                VEC a2 = FN(fma_)(q0[2 * dim], t[0], r0[2 * dim] * s[0]);
+                VEC a3 = FN(fma_)(q0[3 * dim], t[0], r0[3 * dim] * s[0]);
                 for (i64 c = 1; c < dim; c++) {
-                    const VEC term = mr[o * dim + c] * s[c] + mi[o * dim + c] * t[c];
-                    acc = acc + term;
+                    a0 = FN(fma_)(q0[c], t[c], FN(fma_)(r0[c], s[c], a0));
+                    a1 = FN(fma_)(q0[dim + c], t[c], FN(fma_)(r0[dim + c], s[c], a1));
+                    a2 = FN(fma_)(q0[2 * dim + c], t[c], FN(fma_)(r0[2 * dim + c], s[c], a2));
+                    a3 = FN(fma_)(q0[3 * dim + c], t[c], FN(fma_)(r0[3 * dim + c], s[c], a3));
                 }
+                FN(store_)(p + off[o], a0);
+                FN(store_)(p + off[o + 1], a1);
+                FN(store_)(p + off[o + 2], a2);
+                FN(store_)(p + off[o + 3], a3);
+            }
+            for (; o < nout; o++) {
+                VEC acc = FN(fma_)(mi[o * dim], t[0], mr[o * dim] * s[0]);
+                for (i64 c = 1; c < dim; c++)
+                    acc = FN(fma_)(mi[o * dim + c], t[c], FN(fma_)(mr[o * dim + c], s[c], acc));
                 FN(store_)(p + off[o], acc);
             }
         }
