@@ -13,7 +13,9 @@ Options are given as Aer's primitives take them:
 ``EstimatorV2(options={"default_precision": ..., "backend_options": ...,
 "run_options": ...})``; every option of Aer's ``AerSimulator`` is accepted
 in both dicts (``aer_mpi.qobj.options``). ``from_backend(backend, **kwargs)``
-wraps an existing ``AerMPISimulator`` as in ``qiskit_aer.primitives``.
+runs on ``backend`` as in ``qiskit_aer.primitives``: an ``AerMPISimulator``
+as it is, Qiskit Aer's ``AerSimulator`` with its options, a device with its
+target and noise (``AerMPISimulator.from_backend``).
 
 Under ``mpiexec`` every rank builds the primitive and calls ``run()`` in the
 same order: ``run()`` submits the backend jobs at once, in the caller's
@@ -24,14 +26,14 @@ the same result.
 from __future__ import annotations
 
 import functools
-import os
-import random
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 import numpy as np
 from qiskit.circuit import QuantumCircuit
-from qiskit.primitives import BaseEstimatorV2, BaseSamplerV2, PrimitiveJob, PrimitiveResult
+from qiskit.primitives import (BaseEstimatorV1, BaseEstimatorV2, BaseSamplerV1, BaseSamplerV2, PrimitiveJob,
+                               PrimitiveResult)
 from qiskit.primitives.containers import BitArray, DataBin, PubResult, SamplerPubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.sampler_pub import SamplerPub
@@ -58,29 +60,39 @@ def _make_backend(backend: Any, options: Options) -> Any:
     return AerMPISimulator(**options.backend_options)
 
 
-def _check_from_backend(backend: Any) -> None:
+def _simulator_of(backend: Any) -> Any:
+    """What ``from_backend`` runs on, as in Aer: an AerMPISimulator as it is; Qiskit Aer's
+    AerSimulator as an AerMPISimulator with the same options; any other BackendV2 (a device, a fake
+    backend) as ``AerMPISimulator.from_backend(backend)``: its target and its noise."""
+    from qiskit.providers import BackendV2
+
     from aer_mpi.provider.backend import AerMPISimulator
 
-    if not isinstance(backend, AerMPISimulator):
-        raise InvalidInputError(
-            f"from_backend() takes an AerMPISimulator, got {type(backend).__name__}: aer_mpi simulates "
-            "ideal circuits; to run on a device's target, transpile for it and run here"
-        )
-
-
-#: Seeds and ids need no cryptographic strength: one generator seeded from the OS, not a system call each.
-_RANDOM = random.Random()
-if hasattr(os, "register_at_fork"):  # a forked child must not repeat its parent's seeds
-    os.register_at_fork(after_in_child=_RANDOM.seed)
+    if isinstance(backend, AerMPISimulator):
+        return backend
+    if type(backend).__name__ == "AerSimulator" and type(backend).__module__.startswith("qiskit_aer"):
+        fields = {name: value for name, value in backend.options.__dict__.items() if value is not None}
+        return AerMPISimulator(**fields)
+    if isinstance(backend, BackendV2):
+        return AerMPISimulator.from_backend(backend)
+    raise InvalidInputError(
+        f"from_backend() takes a BackendV2 (an AerMPISimulator, Qiskit Aer's AerSimulator or a device), "
+        f"got {type(backend).__name__}"
+    )
 
 
 @functools.lru_cache(maxsize=256)
-def _save_expval(terms: tuple, num_qubits: int, label: str) -> Any:
-    """The save instruction of one observable (built once: a variational loop asks for the same ones)."""
+def _save_expval(terms: tuple, num_qubits: int, label: str, pershot: bool = False) -> tuple[Any, tuple]:
+    """The save instruction of one observable and the qubits it goes on: only those where a term is
+    not the identity, so that the qubits an ISA circuit leaves idle (most of a device's) are
+    truncated away instead of simulated. Built once: a variational loop asks for the same ones."""
     from aer_mpi.library import SaveExpectationValue
 
-    operator = SparsePauliOp.from_list(list(terms), num_qubits=num_qubits)
-    return SaveExpectationValue(operator, label=label)
+    labels = [label_ for label_, _ in terms]
+    support = tuple(q for q in range(num_qubits) if any(lab[num_qubits - 1 - q] != "I" for lab in labels)) or (0,)
+    reduced = [("".join(lab[num_qubits - 1 - q] for q in reversed(support)), coeff) for lab, coeff in terms]
+    operator = SparsePauliOp.from_list(reduced, num_qubits=len(support))
+    return SaveExpectationValue(operator, label=label, pershot=pershot), support
 
 
 def _without_final_measurements(circuit: QuantumCircuit) -> QuantumCircuit:
@@ -88,6 +100,25 @@ def _without_final_measurements(circuit: QuantumCircuit) -> QuantumCircuit:
     if any(inst.operation.name in ("measure", "barrier") for inst in circuit.data):
         return circuit.remove_final_measurements(inplace=False)
     return circuit.copy()
+
+
+def _without_initial_resets(circuit: QuantumCircuit) -> QuantumCircuit:
+    """``circuit`` without the resets that come before anything else on their qubit: on the initial
+    |0> they do nothing (transpiled circuits often start with them)."""
+    touched: set = set()
+    keep = []
+    for inst in circuit.data:
+        if inst.operation.name == "reset" and inst.qubits[0] not in touched:
+            continue
+        if inst.operation.name != "barrier":
+            touched.update(inst.qubits)
+        keep.append(inst)
+    if len(keep) == len(circuit.data):
+        return circuit
+    out = circuit.copy_empty_like()
+    for inst in keep:
+        out.append(inst, copy=False)
+    return out
 
 
 def _parameter_binds(circuit: QuantumCircuit, parameter_values: Any) -> tuple[list[dict], tuple]:
@@ -120,8 +151,14 @@ def _trajectories(backend: Any, run_options: dict, precision: float) -> int:
     return NOISY_ESTIMATOR_TRAJECTORIES
 
 
-def _pub_seed(seed: Optional[int], index: int) -> int:
-    return _RANDOM.randrange(1 << 62) if seed is None else int(seed) + index
+def _base_seed(explicit: Optional[int], run_options: dict, backend: Any) -> Optional[int]:
+    """The primitive's seed, else run_options', else the backend's (as Aer's primitives take them);
+    None leaves each run to draw its own (the backend draws one seed for all ranks)."""
+    for seed in (explicit, run_options.get("seed_simulator"),
+                 getattr(getattr(backend, "options", None), "seed_simulator", None)):
+        if seed is not None:
+            return int(seed)
+    return None
 
 
 class SamplerV2(BaseSamplerV2):
@@ -152,9 +189,8 @@ class SamplerV2(BaseSamplerV2):
 
     @classmethod
     def from_backend(cls, backend: Any, **options: Any) -> "SamplerV2":
-        """A sampler on ``backend`` (an AerMPISimulator), as ``qiskit_aer.primitives.SamplerV2.from_backend``."""
-        _check_from_backend(backend)
-        return cls(backend=backend, **options)
+        """A sampler on ``backend`` (see ``_simulator_of``), as ``qiskit_aer.primitives.SamplerV2.from_backend``."""
+        return cls(backend=_simulator_of(backend), **options)
 
     @property
     def default_shots(self) -> int:
@@ -179,19 +215,24 @@ class SamplerV2(BaseSamplerV2):
         run_options = dict(self._options.run_options)
         for key in ("shots", "memory", "parameter_binds"):
             run_options.pop(key, None)
-        seed = self._seed if self._seed is not None else run_options.pop("seed_simulator", None)
+        seed = _base_seed(self._seed, run_options, self._backend)
         run_options.pop("seed_simulator", None)
         submitted = []
+        experiments = 0  # before this pub: binding k of pub i is seeded seed + experiments + k, all distinct
         for i, pub in enumerate(coerced):
-            if pub.circuit.num_clbits == 0:
-                raise InvalidInputError(
-                    f"pub {i}: the circuit has no classical bits to sample; add measurements (measure_all())"
-                )
             binds, shape = _parameter_binds(pub.circuit, pub.parameter_values)
+            count = int(np.prod(shape))
+            if pub.circuit.num_clbits == 0:
+                warnings.warn(f"pub {i}: the circuit has no classical bits, so there is nothing to sample; "
+                              "add measurements (measure_all())", UserWarning, stacklevel=2)
+            if pub.circuit.num_clbits == 0 or count == 0:
+                submitted.append((pub, shape, None))
+                continue
+            seeded = {} if seed is None else {"seed_simulator": seed + experiments}
             job = self._backend.run(
-                pub.circuit, shots=pub.shots, memory=True, parameter_binds=binds,
-                seed_simulator=_pub_seed(seed, i), **run_options,
+                pub.circuit, shots=pub.shots, memory=True, parameter_binds=binds, **seeded, **run_options,
             )
+            experiments += count
             submitted.append((pub, shape, job))
         job = PrimitiveJob(self._collect, submitted)
         job._submit()
@@ -200,20 +241,22 @@ class SamplerV2(BaseSamplerV2):
     def _collect(self, submitted: list) -> PrimitiveResult:
         results = []
         for pub, shape, job in submitted:
-            result = job.result()
-            results.append(_sampler_pub_result(pub, shape, result))
+            results.append(_sampler_pub_result(pub, shape, None if job is None else job.result()))
         return PrimitiveResult(results, metadata={"version": 2})
 
 
 def _sampler_pub_result(pub: SamplerPub, shape: tuple, result: Any) -> SamplerPubResult:
     circuit = pub.circuit
-    count = int(np.prod(shape))
-    memories = [[int(h, 16) for h in result.results[k].data.memory] for k in range(count)]
+    count = int(np.prod(shape)) if result is not None else 0
+    # a circuit with classical bits but no measurement has no memory: every shot reads 0, as in Aer
+    memories = [[int(h, 16) for h in getattr(result.results[k].data, "memory", None) or ["0x0"] * pub.shots]
+                for k in range(count)]
     arrays = {}
     for creg in circuit.cregs:
         indices = [circuit.find_bit(b).index for b in creg]
         num_bytes = (len(indices) + 7) // 8
-        packed = np.zeros((count, pub.shots, num_bytes), dtype=np.uint8)
+        packed = np.zeros((count if result is not None else int(np.prod(shape)), pub.shots, num_bytes),
+                          dtype=np.uint8)
         for k, memory in enumerate(memories):
             for s, value in enumerate(memory):
                 reg = 0
@@ -223,8 +266,14 @@ def _sampler_pub_result(pub: SamplerPub, shape: tuple, result: Any) -> SamplerPu
         arrays[creg.name] = BitArray(packed.reshape(shape + (pub.shots, num_bytes)), len(indices))
     return SamplerPubResult(
         DataBin(**arrays, shape=shape),
-        metadata={"shots": pub.shots, "circuit_metadata": circuit.metadata},
+        metadata={"shots": pub.shots, "circuit_metadata": circuit.metadata,
+                  "simulator_metadata": _simulator_metadata(result)},
     )
+
+
+def _simulator_metadata(result: Any) -> dict:
+    """What Aer's primitives report as ``simulator_metadata``: the backend result's metadata."""
+    return dict(getattr(result, "metadata", None) or {}) if result is not None else {}
 
 
 class EstimatorV2(BaseEstimatorV2):
@@ -248,9 +297,8 @@ class EstimatorV2(BaseEstimatorV2):
 
     @classmethod
     def from_backend(cls, backend: Any, **options: Any) -> "EstimatorV2":
-        """An estimator on ``backend`` (an AerMPISimulator), as ``qiskit_aer.primitives.EstimatorV2.from_backend``."""
-        _check_from_backend(backend)
-        return cls(backend=backend, **options)
+        """An estimator on ``backend`` (see ``_simulator_of``), as ``qiskit_aer.primitives.EstimatorV2.from_backend``."""
+        return cls(backend=_simulator_of(backend), **options)
 
     @property
     def options(self) -> Options:
@@ -272,7 +320,7 @@ class EstimatorV2(BaseEstimatorV2):
         for i, pub in enumerate(coerced):
             if pub.precision < 0:
                 raise InvalidInputError(f"pub {i}: precision {pub.precision} is negative; use 0 for exact values")
-            circuit = _without_final_measurements(pub.circuit)
+            circuit = _without_initial_resets(_without_final_measurements(pub.circuit))
             dynamic = sorted(
                 {inst.operation.name for inst in circuit.data}
                 & ({"measure", "reset"} | CONTROL_FLOW)
@@ -284,15 +332,18 @@ class EstimatorV2(BaseEstimatorV2):
                     f"SamplerV2 (or save_expectation_value under run(..., shots=N), which averages shots)"
                 )
             observables = pub.observables
+            trajectories = _trajectories(self._backend, run_options, pub.precision)
             labels: dict[tuple, str] = {}
             for index in np.ndindex(*observables.shape):
                 terms = tuple(sorted(observables[index].items()))
                 if terms not in labels:
                     labels[terms] = f"observable_{len(labels)}"
-                    circuit.append(_save_expval(terms, circuit.num_qubits, labels[terms]), circuit.qubits, copy=False)
+                    # under noise, one value per trajectory: their spread gives the standard error
+                    save, support = _save_expval(terms, circuit.num_qubits, labels[terms], trajectories > 1)
+                    circuit.append(save, [circuit.qubits[q] for q in support], copy=False)
             binds, shape = _parameter_binds(circuit, pub.parameter_values)
-            job = self._backend.run(
-                circuit, shots=_trajectories(self._backend, run_options, pub.precision), parameter_binds=binds,
+            job = None if int(np.prod(shape)) == 0 else self._backend.run(
+                circuit, shots=trajectories, parameter_binds=binds,
                 **run_options,
             )
             submitted.append((pub, shape, labels, job, None if seed is None else int(seed) + i))
@@ -303,31 +354,208 @@ class EstimatorV2(BaseEstimatorV2):
     def _collect(self, submitted: list) -> PrimitiveResult:
         results = []
         for pub, shape, labels, job, seed in submitted:
-            result = job.result()
+            result = None if job is None else job.result()
             param_index = np.arange(int(np.prod(shape))).reshape(shape)
             obs_index = np.arange(int(np.prod(pub.observables.shape))).reshape(pub.observables.shape)
             flat, obs_index = np.broadcast_arrays(param_index, obs_index)
             evs = np.zeros(flat.shape, dtype=np.float64)
+            stds = np.full(evs.shape, pub.precision)
             observables_flat = [pub.observables[i] for i in np.ndindex(*pub.observables.shape)]
+            trajectories = False
             for index in np.ndindex(*flat.shape):
                 terms = tuple(sorted(observables_flat[int(obs_index[index])].items()))
-                evs[index] = float(result.data(int(flat[index]))[labels[terms]])
-            if pub.precision > 0:
+                value = result.data(int(flat[index]))[labels[terms]]
+                if np.ndim(value):  # one per trajectory (noise): their mean, and its standard error
+                    trajectories = True
+                    values = np.asarray(value, dtype=np.float64)
+                    evs[index] = float(np.mean(values))
+                    stds[index] = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+                else:
+                    evs[index] = float(value)
+            if pub.precision > 0 and evs.size and not trajectories:
                 # without a seed, the job's (rank 0's, so the same on every rank)
                 rng = np.random.default_rng(seed if seed is not None else result.results[0].seed_simulator)
                 evs = rng.normal(evs, pub.precision, evs.shape)
-            stds = np.full(evs.shape, pub.precision)
             results.append(
                 PubResult(
                     DataBin(evs=evs, stds=stds, shape=evs.shape),
                     metadata={
                         "target_precision": pub.precision,
                         "circuit_metadata": pub.circuit.metadata,
-                        "simulator_metadata": result.results[0].metadata if result.results else {},
+                        "simulator_metadata": _simulator_metadata(result),
                     },
                 )
             )
         return PrimitiveResult(results, metadata={"version": 2})
 
 
-__all__ = ["EstimatorV2", "Options", "SamplerV2"]
+# -- V1 primitives ----------------------------------------------------------------
+# Qiskit Aer still exports its V1 ``Sampler`` and ``Estimator`` (deprecated since Aer 0.15) and
+# older notebooks and libraries call them; these take the same arguments and return the same
+# results, on AerMPISimulator. Circuits run as given (the backend takes any Qiskit circuit), so
+# ``transpile_options`` and ``skip_transpilation`` change nothing.
+
+
+def _v1_backend(backend_options: Optional[dict]) -> Any:
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    return AerMPISimulator(**(backend_options or {}))
+
+
+def _v1_seed(run_options: dict) -> Optional[int]:
+    """Aer's V1 precedence: ``seed_simulator`` of the call, then ``seed`` (which also seeds the
+    estimator's normal approximation)."""
+    seed = run_options.pop("seed", None)
+    if seed is not None:
+        run_options.setdefault("seed_simulator", seed)
+    return seed
+
+
+def _bound(circuit: QuantumCircuit, values: tuple) -> QuantumCircuit:
+    if len(values) != circuit.num_parameters:
+        raise ValueError(f"The number of values ({len(values)}) does not match "
+                         f"the number of parameters ({circuit.num_parameters}).")
+    return circuit.assign_parameters(values) if values else circuit
+
+
+def _final_measurements(circuit: QuantumCircuit) -> dict[int, int]:
+    """{qubit: clbit} of the measurements nothing follows (as Aer's ``final_measurement_mapping``),
+    in clbit order."""
+    qubits, clbits, mapping = set(range(circuit.num_qubits)), set(range(circuit.num_clbits)), {}
+    for inst in reversed(circuit.data):
+        if inst.operation.name == "measure":
+            q, c = circuit.find_bit(inst.qubits[0]).index, circuit.find_bit(inst.clbits[0]).index
+            if q in qubits and c in clbits:
+                mapping[q] = c
+                qubits.discard(q)
+                clbits.discard(c)
+        elif inst.operation.name not in ("barrier", "delay"):
+            qubits.difference_update(circuit.find_bit(b).index for b in inst.qubits)
+        if not qubits or not clbits:
+            break
+    return dict(sorted(mapping.items(), key=lambda item: item[1]))
+
+
+class Sampler(BaseSamplerV1):
+    """Qiskit Aer's V1 ``Sampler`` on AerMPISimulator: quasi-distributions of the measured bits.
+
+    Run options: ``shots`` (``None``: exact probabilities of the final measurements), ``seed``,
+    and any ``run()`` option of AerMPISimulator. Deprecated in Aer as in Qiskit: use SamplerV2.
+    """
+
+    def __init__(self, *, backend_options: Optional[dict] = None, transpile_options: Optional[dict] = None,
+                 run_options: Optional[dict] = None, skip_transpilation: bool = False):
+        warnings.warn("Sampler (V1) is deprecated, as Qiskit Aer's is since 0.15: use SamplerV2",
+                      DeprecationWarning, stacklevel=2)
+        super().__init__(options=run_options)
+        self._backend = _v1_backend(backend_options)
+
+    def _run(self, circuits: tuple, parameter_values: tuple, **run_options: Any) -> PrimitiveJob:
+        from qiskit.result import QuasiDistribution
+
+        _v1_seed(run_options)
+        exact = "shots" in run_options and run_options["shots"] is None
+        experiments = []
+        for circuit, values in zip(circuits, parameter_values):
+            circuit = _bound(circuit, tuple(values))
+            if exact:
+                mapping = _final_measurements(circuit)
+                if set(mapping.values()) != set(range(circuit.num_clbits)):
+                    raise InvalidInputError("some classical bits are not set by final measurements: with "
+                                            "shots=None the sampler needs every bit measured at the end")
+                circuit = circuit.remove_final_measurements(inplace=False)
+                circuit.save_probabilities_dict(list(mapping), label="probabilities")
+            experiments.append(circuit)
+        options = {**run_options, "shots": 1} if exact else run_options
+        job = self._backend.run(experiments, **options)  # now, in the caller's thread: the ranks' order
+
+        def collect() -> Any:
+            from qiskit.primitives import SamplerResult
+
+            result = job.result()
+            quasis, metadata = [], []
+            for i in range(len(experiments)):
+                if exact:
+                    probabilities = result.data(i)["probabilities"]
+                    quasis.append(QuasiDistribution({int(k, 16) if isinstance(k, str) else int(k): float(v)
+                                                     for k, v in probabilities.items()}))
+                    metadata.append({"shots": None, "simulator_metadata": result.results[i].metadata})
+                else:
+                    counts = result.get_counts(i)
+                    shots = sum(counts.values())
+                    quasis.append(QuasiDistribution({k.replace(" ", ""): v / shots for k, v in counts.items()},
+                                                    shots=shots))
+                    metadata.append({"shots": shots, "simulator_metadata": result.results[i].metadata})
+            return SamplerResult(quasis, metadata)
+
+        primitive_job = PrimitiveJob(collect)
+        primitive_job._submit()
+        return primitive_job
+
+
+class Estimator(BaseEstimatorV1):
+    """Qiskit Aer's V1 ``Estimator`` on AerMPISimulator: expectation values of observables.
+
+    ``shots=None`` (with ``approximation=True``) gives exact values; an integer ``shots`` gives
+    the exact value plus normal noise of the sampled variance (``sum c_k**2 (1 - <P_k>**2) / shots``,
+    Aer's normal approximation, seeded by ``seed``), with ``variance`` and ``shots`` in the
+    metadata. ``approximation=False`` (deprecated in Aer) is taken as Aer's default shot count
+    under the same approximation. Deprecated in Aer as in Qiskit: use EstimatorV2.
+    """
+
+    def __init__(self, *, backend_options: Optional[dict] = None, transpile_options: Optional[dict] = None,
+                 run_options: Optional[dict] = None, approximation: bool = False, skip_transpilation: bool = False,
+                 abelian_grouping: bool = True):
+        warnings.warn("Estimator (V1) is deprecated, as Qiskit Aer's is since 0.15: use EstimatorV2",
+                      DeprecationWarning, stacklevel=2)
+        super().__init__(options=run_options)
+        self._backend = _v1_backend(backend_options)
+        self.approximation = approximation
+
+    def _run(self, circuits: tuple, observables: tuple, parameter_values: tuple, **run_options: Any) -> PrimitiveJob:
+        seed = _v1_seed(run_options)
+        shots = run_options.pop("shots", None)
+        if shots is None and not self.approximation:
+            shots = self._backend.options.shots  # as Aer: approximation=False always samples
+        experiments, operators = [], []
+        for circuit, observable, values in zip(circuits, observables, parameter_values):
+            circuit = _without_initial_resets(_without_final_measurements(_bound(circuit, tuple(values))))
+            operator = SparsePauliOp(observable)
+            if operator.num_qubits != circuit.num_qubits:
+                raise ValueError(f"the observable has {operator.num_qubits} qubits, the circuit {circuit.num_qubits}")
+            if shots is None:
+                circuit.save_expectation_value(operator, list(range(circuit.num_qubits)), label="value")
+            else:  # each term alone: its variance is 1 - <P>**2
+                for k, pauli in enumerate(operator.paulis):
+                    circuit.save_expectation_value(pauli, list(range(circuit.num_qubits)), label=str(k))
+            experiments.append(circuit)
+            operators.append(operator)
+        job = self._backend.run(experiments, shots=1, **run_options)
+
+        def collect() -> Any:
+            from qiskit.primitives import EstimatorResult
+
+            result = job.result()
+            values, metadata = [], []
+            rng = np.random.default_rng(seed)
+            for i, operator in enumerate(operators):
+                data = result.data(i)
+                if shots is None:
+                    values.append(float(np.real(data["value"])))
+                    metadata.append({"simulator_metadata": result.results[i].metadata})
+                    continue
+                coeffs = np.real_if_close(operator.coeffs)
+                terms = np.array([float(np.real(data[str(k)])) for k in range(len(coeffs))])
+                mean = float(np.real(np.dot(coeffs, terms)))
+                variance = float(np.real(np.dot(np.abs(coeffs) ** 2, 1 - terms**2)))
+                values.append(rng.normal(mean, np.sqrt(max(variance, 0.0) / shots)))
+                metadata.append({"variance": variance, "shots": shots,
+                                 "simulator_metadata": result.results[i].metadata})
+            return EstimatorResult(np.real_if_close(np.array(values)), metadata)
+
+        primitive_job = PrimitiveJob(collect)
+        primitive_job._submit()
+        return primitive_job
+
+
+__all__ = ["Estimator", "EstimatorV2", "Options", "Sampler", "SamplerV2"]

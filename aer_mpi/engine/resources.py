@@ -213,6 +213,14 @@ def check_memory(
     need = memory_needed(program, config, num_local, rank, working)
     if need > available:
         n = program.num_qubits
+        outcomes = memory_needed(program, config, num_local, rank, False)
+        if outcomes * 2 > need:  # the shots' outcomes, not the state, are what does not fit
+            raise InsufficientMemoryError(
+                f"{config.shots:,} shots need {mib(outcomes)} per rank for their outcomes"
+                f"{' and memory strings' if config.memory else ''}; {mib(available)} are available on rank "
+                f"{rank}: run fewer shots per job (split them over several runs and add the counts)"
+                + (", or leave memory=False" if config.memory else "")
+            )
         raise InsufficientMemoryError(
             f"{n} qubits need {mib(need)} per rank on {working_ranks} rank"
             f"{'s' if working_ranks > 1 else ''} ({config.precision} precision); "

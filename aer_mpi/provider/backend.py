@@ -34,7 +34,7 @@ from aer_mpi.service.execution import BACKEND_NAME, execute_qobj
 from aer_mpi.provider.job import AerJob
 from aer_mpi.provider.progress import ProgressListener, make_listener
 from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS
-from aer_mpi.qobj.noise import add_noise
+from aer_mpi.qobj.noise import add_noise, noise_passes
 from aer_mpi.qobj.options import (
     DEVICES, IGNORED_OPTIONS, METHODS, OPTIONS, defaults, normalise_options, qobj_config,
 )
@@ -119,6 +119,29 @@ def build_target(num_qubits: Optional[int] = None) -> Target:
     return target
 
 
+#: Target instructions that are not gates: a basis_gates option or a noise model never removes them.
+_NOT_GATES = frozenset({"measure", "reset", "delay", "global_phase", "initialize"})
+
+
+@functools.lru_cache(maxsize=16)
+def restricted_target(num_qubits: int, basis: frozenset) -> Target:
+    """``build_target(num_qubits)`` with only the gates in ``basis`` (and every non-gate instruction:
+    measure, reset, control flow, saves, ...)."""
+    full = build_target(num_qubits)
+    gates = set(get_standard_gate_name_mapping()) | {"unitary"}
+    target = Target(description=f"{full.description} (basis {', '.join(sorted(basis))})", num_qubits=num_qubits)
+    for name in full.operation_names:
+        if name in basis or name not in gates or name in _NOT_GATES:
+            target.add_instruction(full.operation_from_name(name), properties=None, name=name)
+    return target
+
+
+def noise_basis_gates(noise_model: Any) -> Optional[list]:
+    """A NoiseModel's ``basis_gates`` (its dict form has none: None)."""
+    basis = getattr(noise_model, "basis_gates", None)
+    return list(basis) if basis else None
+
+
 def _device_target(backend: Any) -> Target:
     """``backend``'s target (a copy), with the save instructions added (from_backend)."""
     import copy
@@ -180,6 +203,7 @@ class AerMPISimulator(BackendV2):
             processes if processes is not None else comm.Get_size(), self.options.max_memory_mb
         )
         self._target = build_target(max(self._max_state_qubits, TARGET_MIN_QUBITS))
+        self._from_device = False
         self._agreement = None
         if comm is not None and comm.Get_size() > 1:
             # built here, collectively (every rank builds its backend), never inside a run()
@@ -203,8 +227,13 @@ class AerMPISimulator(BackendV2):
                 options["noise_model"] = model
         sim = cls(comm=comm, processes=processes, **options)
         sim._target = _device_target(backend)
+        sim._from_device = True
         sim.name = f"{BACKEND_NAME}_from({backend.name})"
         return sim
+
+    def __repr__(self) -> str:
+        """As Aer's backends print: ``AerMPISimulator('aer_mpi_simulator')``."""
+        return f"{type(self).__name__}({self.name!r})"
 
     @classmethod
     def _default_options(cls) -> Options:
@@ -225,7 +254,17 @@ class AerMPISimulator(BackendV2):
 
     @property
     def target(self) -> Target:
-        return self._target
+        """Every instruction the engine runs; restricted, as Aer's, to the ``basis_gates`` option, or
+        when a noise model is set, to its basis gates (so that ``transpile(qc, backend)`` writes a
+        circuit in the gates the model's errors are on). A device's target (``from_backend``) as it is."""
+        if self._from_device:
+            return self._target
+        basis = self.options.basis_gates
+        if basis is None and self.options.noise_model is not None:
+            basis = noise_basis_gates(self.options.noise_model)
+        if basis is None:
+            return self._target
+        return restricted_target(self._target.num_qubits, frozenset(basis))
 
     @property
     def max_state_qubits(self) -> int:
@@ -249,7 +288,7 @@ class AerMPISimulator(BackendV2):
 
     def configuration(self) -> types.SimpleNamespace:
         """A BackendV1-style configuration, as Aer's, for code that still reads one."""
-        basis = sorted(name for name in self._target.operation_names)
+        basis = sorted(name for name in self.target.operation_names)
         return types.SimpleNamespace(
             backend_name=self.name,
             backend_version=self.backend_version,
@@ -358,6 +397,8 @@ class AerMPISimulator(BackendV2):
             stored = stored_seed(merged.get("checkpoint_dir"))
             merged["seed_simulator"] = _RANDOM.randrange(1 << 62) if stored is None else stored
         config = qobj_config(merged)
+        if merged.get("noise_model") is not None:
+            circuits = noise_passes(circuits, merged["noise_model"])
         qobj = assemble_circuits(circuits, config, parameter_binds)
         if merged.get("noise_model") is not None:  # noise (qobj/noise.py)
             add_noise(qobj, merged["noise_model"])
@@ -371,6 +412,7 @@ class AerMPISimulator(BackendV2):
         )
         job_id = str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4))
         job = AerJob(self, job_id, self._run_job, qobj, control, listener, ignored)
+        job._circuits = circuits
         control.cancel_requested = job.cancel_requested
         control.checkpoint_requested = job.checkpoint_requested
         job.submit()

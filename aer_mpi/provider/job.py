@@ -45,6 +45,7 @@ class AerJob(JobV1):
         super().__init__(backend, job_id)
         self._fn = fn
         self._qobj = qobj
+        self._circuits: list = []  # set by AerMPISimulator.run
         self._args = args
         self._future: Optional[futures.Future] = None
         self._cancel_event = threading.Event()
@@ -154,6 +155,10 @@ class AerJob(JobV1):
     def backend(self) -> Any:
         """Return the instance of the backend used for this job."""
         return self._backend
+
+    def circuits(self) -> list:
+        """The circuits submitted for this job (as Aer's ``AerJob.circuits()``)."""
+        return self._circuits
 
     def qobj(self) -> Any:
         """Return the Qobj submitted for this job."""

@@ -16,6 +16,7 @@ from aer_mpi import ir
 from aer_mpi.errors import InvalidInputError
 from aer_mpi.qobj.instructions import (
     IGNORED,
+    KEPT_FOR_NOISE,
     METHOD_LABEL,
     PARAMS_BASIS_STATES,
     PARAMS_PAULI_TERMS,
@@ -161,6 +162,9 @@ class _CircuitAssembler:
             clbits = [clbit_map[circuit.find_bit(c).index] for c in item.clbits]
             where = self.where(position, op)
             name = op.name
+            if name in KEPT_FOR_NOISE:  # no-ops that a noise model may put errors on; translation drops them
+                out.append({"name": name, "qubits": qubits})
+                continue
             if name in IGNORED:
                 continue
             if depth == 0 and name != "initialize" and not name.startswith(SAVE_PREFIX):
@@ -220,7 +224,10 @@ class _CircuitAssembler:
                 else:
                     out.append({"name": name, "qubits": qubits, "params": _bound_params(op, where)})
             elif name == "unitary":
-                out.append({"name": "unitary", "qubits": qubits, "params": [encode_matrix(op.to_matrix())]})
+                inst = {"name": "unitary", "qubits": qubits, "params": [encode_matrix(op.to_matrix())]}
+                if getattr(op, "label", None):  # a noise model may key errors on it (as Aer)
+                    inst["label"] = str(op.label)
+                out.append(inst)
             elif name == "diagonal" and hasattr(op, "params"):
                 out.append({"name": "diagonal", "qubits": qubits, "params": encode_vector(op.params)})
             else:
@@ -429,16 +436,43 @@ class _CircuitAssembler:
             for body in inst.get("bodies", []):
                 self._check_save_labels(body, seen)
 
+    def _labels_of_one_shot(self, instructions: list[dict]) -> set:
+        """The labels one shot through ``instructions`` can save; raises when a label can be saved twice
+        in one shot (two saves on one path, as Aer refuses them: the second would overwrite or skew
+        the first). Saves in exclusive branches (if/else, switch cases) may share a label."""
+        saved: set = set()
+
+        def add(labels: set) -> None:
+            twice = saved & labels
+            if twice:
+                raise InvalidInputError(
+                    f"circuit {self.name!r}: the label {sorted(twice)[0]!r} is saved twice in one run of the "
+                    f"circuit; give each save its own label (label=...)"
+                )
+            saved.update(labels)
+
+        for inst in instructions:
+            if inst["name"] in SAVE_INSTRUCTIONS:
+                add({inst["label"]})
+            branches = [inst[b] for b in ("true_body", "false_body") if inst.get(b)]
+            branches += [case["body"] for case in inst.get("cases", [])]
+            if branches:  # one of them runs
+                add(set().union(*(self._labels_of_one_shot(b) for b in branches)))
+            if inst.get("body"):  # a loop's body: each pass on its own (a pass saves once)
+                add(self._labels_of_one_shot(inst["body"]))
+            for body in inst.get("bodies", []):  # a for loop's passes, one after the other
+                add(self._labels_of_one_shot(body))
+        return saved
+
     def experiment(self) -> QobjExperiment:
         c = self.circuit
         n = c.num_qubits
-        if n < 1:
-            raise InvalidInputError(f"circuit {self.name!r} has no qubits")
         if getattr(c, "num_input_vars", 0):
             raise InvalidInputError(f"circuit {self.name!r}: input variables are not supported; "
                                     f"give each variable an initial value with add_var")
         instructions = self.instructions(c, list(range(n)), list(range(c.num_clbits)))
         self._check_save_labels(instructions, {})
+        self._labels_of_one_shot(instructions)
         phase = c.global_phase
         if not isinstance(phase, (int, float)):
             from qiskit.circuit import ParameterExpression
@@ -452,7 +486,7 @@ class _CircuitAssembler:
             instructions.insert(0, {"name": "global_phase", "qubits": [], "params": [float(phase)]})
         header = {
             "name": self.name,
-            "n_qubits": n,
+            "n_qubits": max(n, 1),  # a circuit of classical bits only runs on one idle qubit, as Aer runs it
             "memory_slots": c.num_clbits,
             "var_slots": self.next_var_bit - c.num_clbits,
             "creg_sizes": [[r.name, r.size] for r in c.cregs],
@@ -503,6 +537,11 @@ def _value_sets(circuits: Sequence[Any], parameter_binds: Optional[Sequence[dict
                 f"parameter_binds for circuit {circuit.name!r}: every parameter needs the same number of values"
             )
         (count,) = lengths
+        if count == 0:
+            raise InvalidInputError(
+                f"parameter_binds for circuit {circuit.name!r}: no values to bind; give each parameter at "
+                f"least one value (or leave the circuit out of the run)"
+            )
         try:
             columns = {p: np.atleast_1d(np.asarray(v, dtype=float)) for p, v in binds.items()}
         except (TypeError, ValueError) as error:

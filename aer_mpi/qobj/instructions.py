@@ -136,8 +136,10 @@ QOBJ_CONTROL_FLOW = frozenset({"if_else", "while_loop", "switch_case", "for_loop
 CONTROL_FLOW = QOBJ_CONTROL_FLOW
 #: Control flow refused at assembly, with a hint (none left).
 UNSUPPORTED_CONTROL_FLOW: frozenset = frozenset()
-#: Instructions that do nothing to the state: dropped by assembly and translation.
+#: Instructions that do nothing to the state: dropped by translation (and barriers by assembly).
 IGNORED = frozenset({"barrier", "delay", "id"})
+#: Of those, the ones assembly keeps: a noise model may put errors on them (Aer's device models do on id).
+KEPT_FOR_NOISE = frozenset({"delay", "id"})
 #: Aer's instruction replacing the whole state (``QuantumCircuit.set_statevector``): params ``[vector]``.
 SET_STATEVECTOR = "set_statevector"
 #: Instructions that set the state, on every qubit of the circuit (Aer's statevector method has this one).
@@ -166,7 +168,7 @@ def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, c
 
 
 __all__ = [
-    "CONTROL_FLOW", "IGNORED", "LOOP_JUMPS", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
+    "CONTROL_FLOW", "IGNORED", "KEPT_FOR_NOISE", "LOOP_JUMPS", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
     "PARAMS_PAULI_TERMS", "QOBJ_CONTROL_FLOW", "RESULT_PLAIN", "RESULT_PROB_DISTRIBUTION",
     "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_STATEVECTOR", "STORE", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
     "SaveKind", "UNSUPPORTED_CONTROL_FLOW", "save_subtype",

@@ -266,6 +266,21 @@ def noise_dict(noise_model: Any) -> dict:
         return to_dict()
 
 
+def noise_passes(circuits: list, noise_model: Any) -> list:
+    """``circuits`` after the noise model's own passes, as Aer runs them before simulating: the
+    thermal relaxation ``NoiseModel.from_backend`` puts on delays of scheduled circuits lives there,
+    not in ``to_dict()``. Only circuits with a delay are passed through (the passes act on delays)."""
+    manager = getattr(noise_model, "_pass_manager", None)
+    manager = manager() if callable(manager) else None
+    if manager is None:
+        return circuits
+    out = list(circuits)
+    for i, circuit in enumerate(out):
+        if any(inst.operation.name == "delay" for inst in circuit.data):
+            out[i] = manager.run(circuit)
+    return out
+
+
 def is_noise_model(value: Any) -> bool:
     """The options table's check: a NoiseModel, or its dict form."""
     return callable(getattr(value, "to_dict", None)) or (isinstance(value, dict) and "errors" in value)
@@ -313,7 +328,7 @@ def add_noise(qobj: Any, noise_model: Any) -> Any:
 
 __all__ = [
     "NOISE_INSTRUCTIONS", "NoiseTable", "add_noise", "check_assignment", "check_kraus", "complex_array",
-    "encode", "is_noise_model", "noise_dict", "superop_to_kraus",
+    "encode", "is_noise_model", "noise_dict", "noise_passes", "superop_to_kraus",
 ]
 
 

@@ -310,6 +310,9 @@ _ROWS = (
     # noise (qobj/noise.py): applied at assembly, as noise instructions in the Qobj
     RunOption("noise_model", None, lambda v: _is_noise_model(v), "a qiskit_aer.noise.NoiseModel or its to_dict() form",
               qobj=False, help="Aer noise model, simulated by trajectories (one per shot)", category=HONOURED),
+    RunOption("basis_gates", None, lambda v: isinstance(v, (list, tuple, set, frozenset)) and all(isinstance(g, str) for g in v),
+              "a list of gate names", qobj=False, category=HONOURED,
+              help="the gates the target offers transpile (None: all, or with a noise model its basis gates, as Aer)"),
     RunOption("parallel_experiments", True, _is_bool, "True or False", None, "parallel_experiments",
               help="run circuits too small to shard whole, one per rank at a time"),
     RunOption("meas_level", 2, lambda v: _is_int(v) and v == 2, "2 (classified: aer_mpi returns bits)", qobj=False,

@@ -35,6 +35,12 @@ def test_precheck_refuses_before_allocating():
         run_experiment(ghz(24), config, MPI.COMM_SELF)
 
 
+def test_too_many_shots_are_named_as_the_cause():
+    config = RunConfig(shots=1 << 24, memory=True, max_memory_bytes=100 << 20)
+    with pytest.raises(InsufficientMemoryError, match=r"16,777,216 shots need 2,304 MiB .*fewer shots"):
+        run_experiment(ghz(2), config, MPI.COMM_SELF)
+
+
 _MEASURE = """
 import tracemalloc, sys
 from mpi4py import MPI

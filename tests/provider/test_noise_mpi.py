@@ -251,10 +251,13 @@ def test_primitives_with_a_noise_model():
     circuit.x(2)
     observable = SparsePauliOp.from_list([("ZZI", 1.0), ("ZII", 0.5), ("IIX", 0.3)])
     backend = AerMPISimulator(comm=MPI.COMM_SELF, noise_model=model)
-    evs = EstimatorV2(backend=backend, seed=3).run([(circuit, observable)], precision=0.02).result()[0].data.evs
     exact = AerEstimatorV2(options={"backend_options": {"noise_model": model, "method": "density_matrix"}})
-    expected = exact.run([(circuit, observable)]).result()[0].data.evs
-    assert abs(float(evs) - float(expected)) < 0.1  # 2500 trajectories + precision 0.02 of Gaussian noise
+    expected = float(exact.run([(circuit, observable)]).result()[0].data.evs)
+    for precision in (0.02, 0.0):  # 2500 trajectories; 1024 at precision 0
+        data = EstimatorV2(backend=backend, seed=3).run([(circuit, observable)], precision=precision).result()[0].data
+        # stds is the trajectories' standard error: not 0, and it covers the distance to the exact value
+        assert 0.005 < float(data.stds) < 0.05, (precision, data.stds)
+        assert abs(float(data.evs) - expected) < 4 * float(data.stds), (precision, data.evs, data.stds, expected)
     measured = circuit.copy()
     measured.measure_all()
     counts = SamplerV2(backend=backend, seed=4).run([measured], shots=SHOTS).result()[0].data.meas.get_counts()
@@ -345,3 +348,100 @@ def test_fused_trajectories_do_not_depend_on_ranks(comm):
     want = alone.run(circuit, shots=200, seed_simulator=13, noise_model=model, memory=True).result()
     assert got.results[0].metadata["working_ranks"] == min(comm.size, 8)
     assert got.get_memory() == want.get_memory()
+
+
+def test_errors_on_id_delay_and_a_labelled_unitary_are_applied():
+    """No-ops carry noise as in Aer (device models put errors on id), and a unitary's label keys its errors."""
+    from mpi4py import MPI
+    from qiskit import QuantumCircuit
+    from qiskit.circuit.library import UnitaryGate
+    from qiskit_aer.noise import NoiseModel, pauli_error
+
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    flip = pauli_error([("X", 0.3), ("I", 0.7)])
+    backend = AerMPISimulator(comm=MPI.COMM_SELF)
+    for name, add in [("id", lambda qc: qc.id(0)), ("delay", lambda qc: qc.delay(100, 0)),
+                      ("myu", lambda qc: qc.append(UnitaryGate(np.eye(2), label="myu"), [0]))]:
+        model = NoiseModel()
+        model.add_all_qubit_quantum_error(flip, [name])
+        circuit = QuantumCircuit(1)
+        add(circuit)
+        circuit.measure_all()
+        counts = backend.run(circuit, shots=SHOTS, seed_simulator=2, noise_model=model).result().get_counts()
+        assert abs(counts.get("1", 0) / SHOTS - 0.3) < 0.03, (name, counts)
+
+
+def test_a_noise_models_own_passes_add_relaxation_on_scheduled_delays():
+    """NoiseModel.from_backend keeps the delays' thermal relaxation in a pass, not in to_dict()."""
+    import warnings
+
+    from qiskit import QuantumCircuit, transpile
+    from qiskit.providers.fake_provider import GenericBackendV2
+    from qiskit_aer.noise import NoiseModel
+
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    device = GenericBackendV2(2, seed=1)
+    circuit = QuantumCircuit(1)
+    circuit.x(0)
+    circuit.delay(100, 0, unit="us")
+    circuit.measure_all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = NoiseModel.from_backend(device)
+        scheduled = transpile(circuit, device, scheduling_method="alap", optimization_level=0)
+    counts = AerMPISimulator(noise_model=model).run(scheduled, shots=SHOTS, seed_simulator=3).result().get_counts()
+    assert_close(aer_reference([scheduled], model)[0], counts, "delay relaxation")
+    assert counts.get("0", 0) > SHOTS // 4  # 100 us against a T1 of about 150 us: far from the 1% readout error
+
+
+def test_transpile_for_a_noisy_backend_writes_the_noise_models_basis_as_aer():
+    """As Aer's: with a noise model the target offers its basis gates, so the errors on sx and rz
+    apply to a circuit written with h; basis_gates= sets them (the common
+    AerSimulator(noise_model=nm, basis_gates=nm.basis_gates) idiom)."""
+    from qiskit import QuantumCircuit, transpile
+    from qiskit_aer.noise import NoiseModel, depolarizing_error
+
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(depolarizing_error(0.2, 1), ["sx"])
+    circuit = QuantumCircuit(1)
+    circuit.h(0)
+    circuit.h(0)
+    circuit.measure_all()
+    for backend in (AerMPISimulator(noise_model=model), AerMPISimulator(noise_model=model, basis_gates=model.basis_gates)):
+        compiled = transpile(circuit, backend, optimization_level=0)
+        assert set(compiled.count_ops()) <= set(model.basis_gates) | {"measure", "barrier"}, compiled.count_ops()
+        assert {"measure", "if_else", "save_statevector", "reset"} <= set(backend.target.operation_names)
+        counts = backend.run(compiled, shots=SHOTS, seed_simulator=5).result().get_counts()
+        assert_close(aer_reference([compiled], model)[0], counts, "noise basis")
+        assert counts.get("1", 0) > SHOTS // 20  # the ideal circuit never reads 1
+    plain = AerMPISimulator(basis_gates=["rz", "sx", "cx"])
+    assert not {"h", "x", "ccx"} & set(plain.target.operation_names)
+    assert set(transpile(circuit, plain).count_ops()) <= {"rz", "sx", "measure", "barrier"}
+    assert "h" in AerMPISimulator().target.operation_names
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT * 2)
+def test_noise_on_idle_instructions_does_not_depend_on_ranks(comm):
+    from mpi4py import MPI
+    from qiskit import QuantumCircuit
+    from qiskit_aer.noise import NoiseModel, amplitude_damping_error, pauli_error
+
+    from aer_mpi.provider.backend import AerMPISimulator
+
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(pauli_error([("X", 0.2), ("I", 0.8)]), ["id"])
+    model.add_all_qubit_quantum_error(amplitude_damping_error(0.3), ["delay"])
+    circuit = QuantumCircuit(5)
+    circuit.h(range(5))
+    circuit.id(range(5))
+    circuit.cx(0, 4)
+    circuit.delay(50, [1, 4])
+    circuit.measure_all()
+    options = dict(shots=200, seed_simulator=17, noise_model=model, memory=True)
+    spread = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False).run(circuit, **options).result()
+    alone = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2).run(circuit, **options).result()
+    assert spread.get_memory() == alone.get_memory()

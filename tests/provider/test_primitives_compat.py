@@ -1,0 +1,166 @@
+"""The primitives as Aer users call them (single process): ISA circuits of wide devices, seeds,
+``from_backend`` with a device, circuits without measurements, empty sweeps."""
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit, transpile
+from qiskit.circuit import Parameter
+from qiskit.circuit.library import efficient_su2
+from qiskit.primitives import StatevectorEstimator
+from qiskit.providers.fake_provider import GenericBackendV2
+from qiskit.quantum_info import SparsePauliOp
+
+from aer_mpi import AerMPISimulator
+from aer_mpi.primitives import EstimatorV2, SamplerV2
+from conftest import MPI_TIMEOUT, RANKS
+
+
+def test_estimator_on_an_isa_circuit_of_a_127_qubit_device_simulates_only_the_used_qubits():
+    ansatz = efficient_su2(5, reps=1)
+    values = np.linspace(0, 1, ansatz.num_parameters)
+    observable = SparsePauliOp.from_list([("ZZIII", 1), ("IXXII", 0.5), ("IIIIY", 0.3), ("IIIII", 0.2)])
+    expected = StatevectorEstimator().run([(ansatz, observable, values)]).result()[0].data.evs
+    device = GenericBackendV2(127, seed=1)
+    isa = transpile(ansatz, device, optimization_level=1, seed_transpiler=1)
+    result = EstimatorV2().run([(isa, observable.apply_layout(isa.layout), values)]).result()[0]
+    # it runs at all because only the gates' and the observable's qubits are simulated (2**127 could not)
+    assert abs(result.data.evs - expected) < 1e-10
+
+
+def test_initial_resets_are_accepted_by_the_estimator():
+    qc = QuantumCircuit(2)
+    qc.reset([0, 1])
+    qc.barrier()
+    qc.h(0)
+    qc.cx(0, 1)
+    assert abs(EstimatorV2().run([(qc, "ZZ")]).result()[0].data.evs - 1) < 1e-12
+
+
+def measured_h():
+    qc = QuantumCircuit(3)
+    qc.h(range(3))
+    qc.measure_all()
+    return qc
+
+
+def test_a_sampler_seed_gives_each_pub_and_binding_its_own_stream():
+    theta = Parameter("t")
+    swept = QuantumCircuit(3)
+    swept.h(range(3))
+    swept.rz(theta, 0)
+    swept.measure_all()
+    pubs = [(swept, [[0.0], [0.0]]), (measured_h(),)]
+    first = SamplerV2(seed=5).run(pubs, shots=64).result()
+    again = SamplerV2(seed=5).run(pubs, shots=64).result()
+    streams = [first[0].data.meas.array[0], first[0].data.meas.array[1], first[1].data.meas.array]
+    for a in range(3):
+        for b in range(a + 1, 3):
+            assert not np.array_equal(streams[a], streams[b])  # same distribution, different draws
+    assert np.array_equal(first[1].data.meas.array, again[1].data.meas.array)
+
+
+def test_the_backends_seed_is_the_samplers_when_it_has_none():
+    runs = [SamplerV2.from_backend(AerMPISimulator(seed_simulator=5)).run([measured_h()], shots=64).result()
+            for _ in range(2)]
+    assert np.array_equal(runs[0][0].data.meas.array, runs[1][0].data.meas.array)
+    via_options = SamplerV2(options={"backend_options": {"seed_simulator": 5}}).run([measured_h()], shots=64).result()
+    assert np.array_equal(via_options[0].data.meas.array, runs[0][0].data.meas.array)
+
+
+def test_from_backend_with_a_device_runs_its_noise():
+    pytest.importorskip("qiskit_aer")
+    device = GenericBackendV2(3, seed=1)
+    sampler = SamplerV2.from_backend(device, seed=3)
+    assert sampler.backend.options.noise_model is not None
+    qc = QuantumCircuit(3)
+    qc.x(range(3))
+    qc.measure_all()
+    counts = sampler.run([transpile(qc, device)], shots=2000).result()[0].data.meas.get_counts()
+    assert counts.get("111", 0) > 1500 and len(counts) > 1  # mostly right, with the device's errors
+    estimator = EstimatorV2.from_backend(device)
+    assert estimator.backend.options.noise_model is not None
+
+
+def test_from_backend_with_qiskit_aers_simulator_keeps_its_options():
+    qiskit_aer = pytest.importorskip("qiskit_aer")
+    sampler = SamplerV2.from_backend(qiskit_aer.AerSimulator(seed_simulator=9))
+    assert isinstance(sampler.backend, AerMPISimulator) and sampler.backend.options.seed_simulator == 9
+
+
+def test_classical_bits_without_measurements_read_zero():
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    assert SamplerV2().run([qc], shots=10).result()[0].data.c.get_counts() == {"00": 10}
+
+
+def test_an_empty_sweep_gives_empty_results():
+    theta = Parameter("t")
+    qc = QuantumCircuit(1)
+    qc.rx(theta, 0)
+    estimated = EstimatorV2().run([(qc, "Z", np.zeros((0, 1)))]).result()[0]
+    assert estimated.data.evs.shape == (0,) and estimated.data.stds.shape == (0,)
+    qc.measure_all()
+    sampled = SamplerV2().run([(qc, np.zeros((0, 1)))], shots=16).result()[0]
+    assert sampled.data.meas.array.shape == (0, 16, 1)
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_a_sampler_without_a_seed_runs_on_every_rank_and_they_agree(comm):
+    """No seed anywhere: the backend draws one for all ranks (a seed drawn per rank would make the
+    ranks submit different runs)."""
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
+    result = SamplerV2(backend=backend).run([measured_h()], shots=32).result()[0]
+    arrays = comm.allgather(result.data.meas.array)
+    assert all(np.array_equal(arrays[0], a) for a in arrays)
+
+
+def test_v1_primitives_take_aers_arguments_and_give_exact_and_sampled_results():
+    """Aer still exports its V1 Sampler and Estimator: same arguments, same results (the oracle is
+    Qiskit's Statevector)."""
+    from qiskit.circuit.library import real_amplitudes
+    from qiskit.quantum_info import Statevector
+
+    from aer_mpi.primitives import Estimator, Sampler
+
+    ansatz = real_amplitudes(3, reps=1)
+    values = np.linspace(0, 1, ansatz.num_parameters)
+    observable = SparsePauliOp.from_list([("ZZI", 1), ("IXX", 0.5)])
+    state = Statevector(ansatz.assign_parameters(values))
+    with pytest.warns(DeprecationWarning):
+        estimator = Estimator(approximation=True, run_options={"shots": None})
+    exact = estimator.run([ansatz, ansatz], [observable, "ZII"], [values, values]).result()
+    assert np.allclose(exact.values, [state.expectation_value(observable).real,
+                                      state.expectation_value(SparsePauliOp("ZII")).real], atol=1e-12)
+    sampled = estimator.run(ansatz, observable, values, shots=4000, seed=3).result()
+    assert sampled.metadata[0]["shots"] == 4000 and sampled.metadata[0]["variance"] > 0
+    assert abs(sampled.values[0] - exact.values[0]) < 5 * np.sqrt(sampled.metadata[0]["variance"] / 4000)
+
+    with pytest.warns(DeprecationWarning):
+        sampler = Sampler()
+    measured = ansatz.measure_all(inplace=False)
+    probabilities = state.probabilities_dict()
+    quasi = sampler.run(measured, values, shots=None).result().quasi_dists[0]
+    assert all(abs(quasi.get(int(k, 2), 0) - p) < 1e-12 for k, p in probabilities.items())
+    counted = sampler.run([measured], [values], shots=4000, seed=1).result()
+    assert counted.metadata[0]["shots"] == 4000
+    assert sum(abs(counted.quasi_dists[0].get(int(k, 2), 0) - p) for k, p in probabilities.items()) < 0.08
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_v1_estimator_is_exact_at_any_rank_count(comm):
+    import warnings
+
+    from qiskit.circuit.library import real_amplitudes
+    from qiskit.quantum_info import Statevector
+
+    from aer_mpi.primitives import Estimator
+
+    ansatz = real_amplitudes(5, reps=2)
+    values = np.linspace(0, 2, ansatz.num_parameters)
+    observable = SparsePauliOp.from_list([("ZZIII", 1), ("IXXIY", 0.5), ("YIIIX", -0.25)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        estimator = Estimator(backend_options={"comm": comm, "min_local_qubits": 2}, approximation=True,
+                              run_options={"shots": None})
+    value = estimator.run(ansatz, observable, values).result().values[0]
+    assert abs(value - Statevector(ansatz.assign_parameters(values)).expectation_value(observable).real) < 1e-12
