@@ -72,6 +72,9 @@ def experiment_result(
         data[key] = format_save(value, kind, subtype)
     metadata = dict(output.metadata)
     aer_metadata(metadata, config)
+    metadata.setdefault("num_clbits", int(header.get("memory_slots", 0)))
+    if "dynamic" in metadata:  # Aer: whether the shots were sampled from one final state
+        metadata.setdefault("measure_sampling", not metadata["dynamic"])
     if extra_metadata:
         # idle-qubit truncation (plan/truncate.py): which of the circuit's qubits were simulated, as Aer says it
         for key in ("active_input_qubits", "input_qubit_map", "remapped_qubits"):

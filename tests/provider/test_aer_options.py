@@ -152,6 +152,7 @@ def test_aer_metadata_keys():
     assert meta["parallel_state_update"] == 1  # 2 qubits: below statevector_parallel_threshold
     assert {"enabled", "applied", "max_fused_qubits", "threshold"} <= set(meta["fusion"])
     assert meta["time_taken"] > 0
+    assert meta["num_clbits"] == 2 and meta["measure_sampling"] is True  # bell(): final measurements only
 
 
 def test_threads_by_state_size_and_max_parallel_threads():
