@@ -44,13 +44,13 @@ def _fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _cmul(mr, mi, ar, ai):  # pragma: no cover - compiled
     """``m * a`` as the first column of a sum: ``(fma(-mi, ai, mr*ar), fma(mi, ar, mr*ai))``."""
     return _fma(-mi, ai, mr * ar), _fma(mi, ar, mr * ai)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _cmac(re, im, mr, mi, ar, ai):  # pragma: no cover - compiled
     """``(re, im) + m * a`` as a later column: real part first, then the imaginary part's products."""
     return _fma(-mi, ai, _fma(mr, ar, re)), _fma(mi, ar, _fma(mr, ai, im))
@@ -80,7 +80,7 @@ def _matrix_1(state, mre, mim, position):  # pragma: no cover - compiled
             _pair(state, i0, i0 | bit, mre, mim, 0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _pair(state, i0, i1, mre, mim, d0):  # pragma: no cover - compiled
     """A 1-qubit gate (row-major entries from ``d0`` of ``mre``/``mim``) on amplitudes i0, i1."""
     a0r = state[i0].real
@@ -95,7 +95,7 @@ def _pair(state, i0, i1, mre, mim, d0):  # pragma: no cover - compiled
     state[i1] = complex(re, im)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _row4(mre, mim, row, a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i):  # pragma: no cover - compiled
     """Output ``row`` of a 2-qubit gate (entries from ``row`` of ``mre``/``mim``), as a complex."""
     re, im = _cmul(mre[row], mim[row], a0r, a0i)
@@ -105,7 +105,7 @@ def _row4(mre, mim, row, a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i):  # pragma: no 
     return complex(re, im)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _quad(state, i00, i01, i10, i11, mre, mim, d0):  # pragma: no cover - compiled
     """A 2-qubit gate (row-major entries from ``d0``) on amplitudes i00, i01, i10, i11."""
     a0r = state[i00].real
