@@ -47,6 +47,12 @@ from aer_mpi.plan.localiser import flipped_qubits, naive_exchange_count
 _STATIC_SHOTS = np.zeros(1, dtype=np.int64)
 
 
+def _has_save(ops) -> bool:
+    """Whether any op (in control flow too) saves data: the same answer on every rank."""
+    return any(isinstance(op, ir.Save) or (isinstance(op, ir.CONTROL_FLOW) and any(_has_save(b) for b in ir.blocks(op)))
+               for op in ops)
+
+
 def widest_local_need(ops: Sequence[ir.Op]) -> int:
     """Most qubits one op needs local at once (its flipped qubits)."""
     widest = 1
@@ -317,6 +323,10 @@ def _simulate(
     if readouts and values is not None:
         values = apply_readout(values, readouts, config.seed)
     data, save_kinds = saves.results()
+    if values is None and program.num_clbits and _has_save(program.ops):
+        # as Aer: a circuit with classical bits and a save but no measurement still reports its
+        # shots, every one reading 0 (without a save, neither reports counts)
+        values = np.zeros(config.shots, dtype=np.int64)
     collective.agree()  # the last collective: a late local error meets it here
     elapsed = time.perf_counter() - compute_start
 

@@ -209,3 +209,14 @@ def test_from_backend_as_in_aer():
     assert estimator.backend is b
     with pytest.raises(InvalidInputError, match="AerMPISimulator"):
         SamplerV2.from_backend(object())
+
+
+def test_a_save_without_measurements_still_reports_the_shots_as_aer():
+    """Aer's quirk, kept: classical bits and a save but no measurement give counts of all zeros;
+    without the save, no counts at all."""
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    assert "counts" not in backend().run(qc, shots=10).result().data(0)
+    qc.save_statevector()
+    result = backend().run(qc, shots=10, memory=True).result()
+    assert result.get_counts() == {"00": 10} and result.get_memory() == ["00"] * 10
