@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 from concurrent import futures
+import os
 import pickle
 import random
 import sys
@@ -40,8 +41,14 @@ from aer_mpi.cli.errors import (
 )
 from aer_mpi.cli.info import command_info
 from aer_mpi.cli.inputs import Source, read_sources
-from aer_mpi.cli.outputs import check_output, check_statevector_dir, results_document, write_json_atomically
-from aer_mpi.engine.checkpoint import stored_seed
+from aer_mpi.cli.outputs import (
+    check_output,
+    check_statevector_dir,
+    check_statevector_targets,
+    results_document,
+    write_json_atomically,
+)
+from aer_mpi.engine.checkpoint import MANIFEST, stored_seed
 from aer_mpi.engine.interrupts import install_signal_handlers, request_stop, stop_requested
 from aer_mpi.qobj.options import OPTIONS, PRECISIONS, PROGRESS_STYLES
 
@@ -174,11 +181,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 # -- commands ---------------------------------------------------------------------------
 def _prepare(args: argparse.Namespace) -> tuple[list[Source], int]:
     """On rank 0: the circuits and the seed, after checking every input and output."""
-    check_output(args.output, args.files)  # hardening: -o may not name an input file
+    from aer_mpi.service.filenames import unique_stems
+
+    check_output(args.output, args.files, args.save_statevector)  # hardening: -o may not name an input file
     sources = read_sources(args.files)
     directory = checkpoint_dir(args)
-    if args.save_statevector is not None:  # last: it creates the directory
-        check_statevector_dir(args.save_statevector)
+    if args.save_statevector is not None:  # created once every input is read (_make_statevector_dir)
+        check_statevector_targets(args.save_statevector, unique_stems(s.circuit.name for s in sources))
     seed = args.seed
     if seed is None:  # a resumed job goes on with the seed it was started with
         seed = stored_seed(directory)
@@ -195,7 +204,10 @@ def checkpoint_dir(args: argparse.Namespace) -> Optional[str]:
 
     if args.checkpoint is not None and args.resume is not None and args.checkpoint != args.resume:
         raise CliError("--checkpoint and --resume name different directories: give one of them", EXIT_BAD_INPUT)
-    directory = args.resume or args.checkpoint
+    directory = args.resume if args.resume is not None else args.checkpoint
+    if directory is not None and (not directory or (os.path.exists(directory) and not os.path.isdir(directory))):
+        raise CliError(f"--checkpoint {directory!r}: not a directory: give one (it is created if need be)",
+                       EXIT_BAD_INPUT)
     if directory is None:
         if args.checkpoint_every is not None:
             raise CliError("--checkpoint-every needs --checkpoint DIR (where to keep them)", EXIT_BAD_INPUT)
@@ -280,6 +292,15 @@ def _command_run(args: argparse.Namespace) -> int:
                 report_error(str(exc))
             return exc.status
 
+    if args.save_statevector is not None:  # only now: a run refused above leaves no directory behind
+        try:
+            _share(comm, lambda: check_statevector_dir(args.save_statevector))
+        except CliError as exc:
+            if rank == 0:
+                report_error(str(exc))
+            return exc.status
+
+    from aer_mpi.errors import InvalidInputError, QobjValidationError
     from aer_mpi.provider.backend import AerMPISimulator
     from aer_mpi.provider.progress import ProgressListener, make_listener
 
@@ -308,6 +329,11 @@ def _command_run(args: argparse.Namespace) -> int:
             options["checkpoint_every_seconds"] = args.checkpoint_every
     try:
         job = backend.run([s.circuit for s in sources], **options)
+    except (InvalidInputError, QobjValidationError) as exc:  # a circuit or option refused before the run
+        if rank == 0:
+            report_error(_naming_the_file(one_line(str(exc)) or type(exc).__name__, sources))
+        return EXIT_BAD_INPUT
+    try:
         result = job.result()
     except futures.CancelledError as exc:
         # a signal: the circuits that finished are written, the others marked cancelled
@@ -355,11 +381,22 @@ def _command_run(args: argparse.Namespace) -> int:
             done = sum(1 for experiment in result.results if experiment.success)
             print(f"{PROG}: interrupted: {done} of {len(result.results)} circuits finished, "
                   f"written to {args.output}", file=sys.stderr, flush=True)
-            if directory is not None:
+            if directory is not None and os.path.isfile(os.path.join(directory, MANIFEST)):
                 print(f"{PROG}: checkpoint in {directory}: run the same command again (or with --resume "
                       f"{directory}) to go on", file=sys.stderr, flush=True)
+            elif directory is not None:
+                print(f"{PROG}: no checkpoint was written (the run stopped before its first one, or at a "
+                      f"stop that came to an idle rank); a run again starts over", file=sys.stderr, flush=True)
         status = _interrupted_status()
     return status
+
+
+def _naming_the_file(message: str, sources: list) -> str:
+    """``message`` led by the file of the circuit it names (circuits are named after their files)."""
+    for source in sources:
+        if f"circuit {source.circuit.name!r}" in message:
+            return f"{source.path}: {message}"
+    return message
 
 
 def _interrupted_status() -> int:

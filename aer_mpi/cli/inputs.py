@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
@@ -153,15 +154,30 @@ def _qasm_version(text: str) -> Optional[int]:
     return int(match.group(1)) if match else None
 
 
+#: The largest circuit file read (a million-gate OpenQASM file is about 30 MB).
+MAX_INPUT_BYTES = 1 << 30
+
+
 def read_circuit(path: str) -> Any:
     """The circuit in ``path`` (OpenQASM 2 or 3), or a ``CliError`` naming the file."""
     if not os.path.exists(path):
         raise CliError(f"{path}: no such file: check the path")
     if os.path.isdir(path):
         raise CliError(f"{path}: is a directory: give the circuit files (e.g. {path}/*.qasm)")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in QASM3_SUFFIXES and suffix not in QASM2_SUFFIXES:
+        raise CliError(f"{path}: unknown kind of file {suffix or '(no suffix)'!r}: expecting .qasm (OpenQASM 2) or .qasm3")
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block every rank, /dev/zero fill the memory
+        raise CliError(f"{path}: not a regular file (a pipe, a device, ...): give a circuit file")
+    if info.st_size > MAX_INPUT_BYTES:
+        raise CliError(f"{path}: {info.st_size:,} bytes, more than the {MAX_INPUT_BYTES:,} a circuit file may have")
     try:
         with open(path, "rb") as handle:
-            raw = handle.read()
+            raw = handle.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise CliError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     try:
@@ -169,7 +185,6 @@ def read_circuit(path: str) -> Any:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise CliError(f"{path}:{line}: not UTF-8 text: is it an OpenQASM file?") from None
-    suffix = os.path.splitext(path)[1].lower()
     version = _qasm_version(text)
     if suffix in QASM3_SUFFIXES or (suffix in QASM2_SUFFIXES and version == 3):
         circuit = load_qasm3(path, text)

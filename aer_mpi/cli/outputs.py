@@ -6,7 +6,7 @@ import datetime
 import json
 import os
 import tempfile
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from aer_mpi.cli.errors import CliError
 from aer_mpi.cli.inputs import Source
@@ -29,8 +29,12 @@ def _same_path(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def check_output(path: str, inputs: Sequence[str] = ()) -> None:
+def check_output(path: str, inputs: Sequence[str] = (), statevector_dir: Optional[str] = None) -> None:
     """Refuse an --output that cannot be written safely, before anything runs."""
+    if not path or path.endswith(os.sep) or os.path.basename(path) in ("", ".", ".."):
+        raise CliError(f"--output {path!r}: not a file name: give one, e.g. results.json")
+    if statevector_dir is not None and _same_path(path, statevector_dir):
+        raise CliError(f"--output {path}: is also the --save-statevector directory: choose another name")
     for source in inputs:
         if _same_path(path, source):
             raise CliError(f"--output {path}: is the input file {source}: choose another name for the results")
@@ -44,6 +48,23 @@ def check_output(path: str, inputs: Sequence[str] = ()) -> None:
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise CliError(f"--output {path}: the file exists and is read-only: remove it or choose another name")
     _check_writable_directory(directory, f"--output {path}")
+
+
+def check_statevector_targets(directory: str, stems: Sequence[str]) -> None:
+    """Refuse, before the run, a statevector file that is a symbolic link or not a plain file
+    (it would be refused at write time, after the run): ``directory``/``stem``.npy for each circuit."""
+    if not directory:
+        raise CliError("--save-statevector '': not a directory name: give one, e.g. states")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise CliError(f"--save-statevector {directory}: exists and is not a directory")
+    for stem in stems:
+        target = os.path.join(directory, f"{stem}.npy")
+        if os.path.islink(target):
+            raise CliError(f"--save-statevector {directory}: {target} is a symbolic link: aer-mpi never writes "
+                           f"through one; remove it or choose another directory")
+        if os.path.exists(target) and not os.path.isfile(target):
+            raise CliError(f"--save-statevector {directory}: {target} exists and is not a file: remove it or "
+                           f"choose another directory")
 
 
 def check_statevector_dir(directory: str) -> None:

@@ -76,3 +76,53 @@ def test_include_beside_the_circuit_works_and_its_text_is_never_printed(tmp_path
     message = str(info.value)
     assert "secret_token_abc" not in message and "hunter2" not in message
     assert "bad.qasm" in message and "their text is not shown" in message
+
+
+def _run(tmp_path, monkeypatch, *argv):
+    (tmp_path / "bell.qasm").write_text(GOOD)
+    monkeypatch.chdir(tmp_path)
+    return main(["run", "bell.qasm", "--shots", "4", "-q", *argv])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["-o", ""], "not a file name"),
+    (["-o", "new.json/"], "not a file name"),
+    (["-o", "same", "--save-statevector", "same"], "also the --save-statevector directory"),
+    (["-o", "r.json", "--checkpoint", ""], "not a directory"),
+    (["-o", "r.json", "--checkpoint", "bell.qasm"], "not a directory"),
+    (["-o", "r.json", "--save-statevector", "states", "--noise-model", "missing.json"], "missing.json"),
+])
+def test_outputs_that_cannot_be_written_are_refused_before_the_run_and_nothing_is_created(
+        tmp_path, monkeypatch, capsys, argv, message):
+    assert _run(tmp_path, monkeypatch, *argv) == 2
+    assert message in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["bell.qasm"]
+
+
+def test_a_statevector_file_that_is_a_link_is_refused_before_the_run(tmp_path, monkeypatch, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "states").mkdir()
+    (tmp_path / "states" / "bell.npy").symlink_to(victim)
+    assert _run(tmp_path, monkeypatch, "-o", "r.json", "--save-statevector", "states") == 2
+    assert "symbolic link" in capsys.readouterr().err
+    assert victim.read_text() == "precious" and not (tmp_path / "r.json").exists()
+
+
+def test_inputs_that_are_not_regular_files_are_refused_without_reading(tmp_path):
+    fifo = tmp_path / "pipe.qasm"
+    os.mkfifo(fifo)  # opening it would block every rank
+    with pytest.raises(CliError, match="not a regular file"):
+        read_circuit(str(fifo))
+    (tmp_path / "zero.qasm").symlink_to("/dev/zero")  # reading it would fill the memory
+    with pytest.raises(CliError, match="not a regular file"):
+        read_circuit(str(tmp_path / "zero.qasm"))
+
+
+def test_a_circuit_refused_by_the_backend_is_bad_input_naming_its_file(tmp_path, monkeypatch, capsys):
+    (tmp_path / "opaque.qasm").write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nopaque myg q;\nqreg q[1];\nmyg q[0];\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "opaque.qasm", "--shots", "4", "-q", "-o", "r.json"]) == 2
+    err = capsys.readouterr().err
+    assert "opaque.qasm: " in err and "unknown instruction 'myg'" in err
+    assert not (tmp_path / "r.json").exists()
