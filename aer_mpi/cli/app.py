@@ -27,6 +27,7 @@ import random
 import sys
 from typing import Any, Optional, Sequence
 
+from aer_mpi.comm.watchdog import bounded
 from aer_mpi._version import __version__
 from aer_mpi.cli.errors import (
     EXIT_BAD_INPUT,
@@ -236,7 +237,8 @@ def _share(comm: Any, compute: Any) -> Any:
             packet = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             packet = pickle.dumps(("error", f"cannot send the circuits to the other ranks: {exc}", EXIT_RUN_FAILED))
-    outcome = pickle.loads(comm.bcast(packet, root=0))
+    with bounded(comm, "the inputs from rank 0"):
+        outcome = pickle.loads(comm.bcast(packet, root=0))
     if outcome[0] == "error":
         raise CliError(outcome[1], outcome[2])
     return outcome[1]
@@ -362,7 +364,8 @@ def _command_run(args: argparse.Namespace) -> int:
             write_json_atomically(args.output, document)
         except Exception as exc:
             packet = f"--output {args.output}: cannot write the results: {one_line(str(exc))}"
-    packet = comm.bcast(packet, root=0)
+    with bounded(comm, "writing the results on rank 0"):
+        packet = comm.bcast(packet, root=0)
     if packet is not None:
         if rank == 0:
             report_error(packet)
@@ -374,7 +377,8 @@ def _command_run(args: argparse.Namespace) -> int:
                     report_error(f"{source.path}: {one_line(str(experiment.status))}")
         status = EXIT_RUN_FAILED
     # a signal to one rank only (kill -TERM of one process) still gives every rank its status
-    signum = max(comm.allgather(stop_requested() or 0))
+    with bounded(comm, "the end of the run"):
+        signum = max(comm.allgather(stop_requested() or 0))
     if signum:
         request_stop(signum)
         if rank == 0:

@@ -3,7 +3,9 @@
 Every collective the engine makes on small data goes through ``Collective``:
 each rank contributes either a value or the exception it hit, and if any
 rank failed, every rank raises the same ``RankFailedError`` (the lowest
-failing rank's). So an error on one rank never leaves another waiting.
+failing rank's). So an error on one rank never leaves another waiting; a
+rank that stops altogether is caught by ``comm.watchdog`` (every call here
+is bounded).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
+from aer_mpi.comm.watchdog import bounded
 from aer_mpi.errors import AerMPIError, JobCancelledError, RankFailedError
 
 
@@ -42,7 +45,8 @@ class Collective:
             raise error  # KeyboardInterrupt and the like: do not swallow
         packet = (None if error is None else _describe(error), None if error is not None else value)
         start = time.perf_counter()
-        packets = self.comm.allgather(packet)
+        with bounded(self.comm, "allgather"):
+            packets = self.comm.allgather(packet)
         self.seconds += time.perf_counter() - start
         for rank, (failure, _) in enumerate(packets):
             if failure is not None:
@@ -63,7 +67,8 @@ class Collective:
         self.allgather(None, error)
 
     def bcast(self, value: Any, root: int = 0) -> Any:
-        return self.comm.bcast(value, root=root)
+        with bounded(self.comm, f"bcast from rank {root}"):
+            return self.comm.bcast(value, root=root)
 
     def sum_in_rank_order(self, value: float, error: Optional[BaseException] = None) -> float:
         """Sum of one float per rank, added in rank order on every rank.
@@ -77,7 +82,8 @@ class Collective:
         return total
 
     def gather_to_root(self, value: Any, root: int = 0) -> Optional[list[Any]]:
-        return self.comm.gather(value, root=root)
+        with bounded(self.comm, f"gather to rank {root}"):
+            return self.comm.gather(value, root=root)
 
 
 def _agreed(error: Exception) -> Exception:

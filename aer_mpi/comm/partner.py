@@ -14,6 +14,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from aer_mpi.comm.exchange import ExchangeStats
+from aer_mpi.comm.watchdog import bounded
 
 
 def stream_partner_blocks(
@@ -47,7 +48,9 @@ def stream_partner_blocks(
     for offset in range(0, size, block):
         other = offset ^ xor_offset
         start = time.perf_counter()
-        comm.Sendrecv(shard[other : other + block], dest=partner, sendtag=91, recvbuf=recv, source=partner, recvtag=91)
+        with bounded(comm, f"exchange with rank {partner}"):
+            comm.Sendrecv(shard[other : other + block], dest=partner, sendtag=91, recvbuf=recv, source=partner,
+                          recvtag=91)
         if stats is not None:
             stats.bytes_sent += block * shard.dtype.itemsize
             stats.seconds += time.perf_counter() - start

@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from aer_mpi.comm.watchdog import bounded
+
 #: Message tag of a shard sent to the root.
 SHARD_TAG = 77
 
@@ -31,13 +33,15 @@ def gather_shards_to_root(
     if not 0 <= root < size:
         raise ValueError("expecting root in range(comm.size)")
     if rank != root:
-        comm.Send(shard, dest=root, tag=SHARD_TAG)
+        with bounded(comm, f"sending the shard to rank {root}"):
+            comm.Send(shard, dest=root, tag=SHARD_TAG)
         return False
     scratch = np.empty_like(shard) if size > 1 else None
     for r in range(size):
         if r == root:
             place(r, shard)
             continue
-        comm.Recv(scratch, source=r, tag=SHARD_TAG)
+        with bounded(comm, f"receiving rank {r}'s shard"):
+            comm.Recv(scratch, source=r, tag=SHARD_TAG)
         place(r, scratch)
     return True

@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional
 
+from aer_mpi.comm.watchdog import bounded
+
 #: Tag of the notices (on the notices' own duplicate communicator).
 STOP_TAG = 13
 #: Seconds between an idle rank's tests of the barrier and of its stop request.
@@ -57,7 +59,8 @@ class StopNotices:
                 if self._sent is None and self.rank != 0 and stop_requested():
                     self._sent = self.comm.isend(True, dest=0, tag=STOP_TAG)
                 time.sleep(POLL_SECONDS)
-        senders = self.comm.allgather(self._sent is not None)
+        with bounded(self.comm, "the stop notices"):
+            senders = self.comm.allgather(self._sent is not None)
         if self.rank == 0:
             for rank, sent in enumerate(senders):
                 if sent:

@@ -19,6 +19,7 @@ import pickle
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional
 
+from aer_mpi.comm.watchdog import bounded
 from aer_mpi import ir
 from aer_mpi.engine import RunConfig
 from aer_mpi.errors import InternalError
@@ -84,7 +85,8 @@ def share_plan(qobj: Optional[Qobj], comm: Any) -> JobPlan:
             packet = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             packet = pickle.dumps(("error", InternalError(f"cannot send the job to the other ranks: {exc}")))
-    kind, value = pickle.loads(comm.bcast(packet, root=0))
+    with bounded(comm, "the job from rank 0"):
+        kind, value = pickle.loads(comm.bcast(packet, root=0))
     if kind == "error":
         raise value
     return value

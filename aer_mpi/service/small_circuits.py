@@ -19,6 +19,7 @@ import os
 import time
 from typing import Any, Callable, Optional, Sequence
 
+from aer_mpi.comm.watchdog import bounded
 from aer_mpi.comm import Collective, ranks_on_this_node
 from aer_mpi.engine import RunControl, run_experiment
 from aer_mpi.engine.output import small_part as _small_part
@@ -131,7 +132,8 @@ class SharedCancel:
         while not barrier.Test():
             self.poll()
             time.sleep(POLL_SECONDS)
-        senders = self.comm.allgather(bool(self.sent))
+        with bounded(self.comm, "the small circuits' results"):
+            senders = self.comm.allgather(bool(self.sent))
         for rank, sent in enumerate(senders):
             if sent and rank != self.rank:
                 self.comm.recv(source=rank, tag=_CANCEL_TAG)
@@ -214,14 +216,16 @@ def run_small_experiments(
         error = exc
     shared.finish()
     collective.agree(error)
-    gathered = comm.gather(mine, root=0)
+    with bounded(comm, "the small circuits' plan"):
+        gathered = comm.gather(mine, root=0)
     small: Optional[dict[int, Any]] = None
     if rank == 0:
         full: dict[int, Any] = {}
         for part in gathered:
             full.update(part)
         small = {i: out if isinstance(out, ExperimentFailure) else _small_part(out) for i, out in full.items()}
-    small = comm.bcast(small, root=0)
+    with bounded(comm, "the small circuits' plan"):
+        small = comm.bcast(small, root=0)
     if rank == 0:
         return full
     return small

@@ -1,0 +1,90 @@
+"""A bound on every wait for another rank during a job.
+
+The engine's collectives and exchanges are blocking MPI calls: a rank that
+stops (SIGSTOP, a node that freezes, a debugger) would leave the others
+inside one forever. Every such call is made inside ``bounded(comm, what)``;
+a watchdog thread (one per process, started on first use) checks the open
+waits, and one that has lasted ``AER_MPI_WAIT_TIMEOUT`` seconds (default
+600: far above any step of a run, whose passes over a shard take seconds)
+prints which wait it was and aborts the MPI job (``MPI_Abort``, exit status
+``WAIT_TIMEOUT_EXIT``), which ends every rank, the stopped one included, so
+no process is left behind. A single-process communicator never waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from typing import Any, Iterator
+
+#: Seconds a rank may wait for the others in one call before the job is aborted.
+DEFAULT_WAIT_TIMEOUT = 600.0
+#: MPI_Abort's error code when a wait ran out (mpiexec exits with it).
+WAIT_TIMEOUT_EXIT = 75
+
+_lock = threading.Lock()
+_waits: dict[int, tuple[float, str, Any]] = {}  # thread id -> (start, what, comm)
+_thread: threading.Thread | None = None
+
+
+def wait_timeout() -> float:
+    """``AER_MPI_WAIT_TIMEOUT`` in seconds (a number > 0), else ``DEFAULT_WAIT_TIMEOUT``."""
+    try:
+        value = float(os.environ.get("AER_MPI_WAIT_TIMEOUT", ""))
+    except ValueError:
+        return DEFAULT_WAIT_TIMEOUT
+    return value if value > 0 else DEFAULT_WAIT_TIMEOUT
+
+
+def _watch() -> None:
+    while True:
+        timeout = wait_timeout()
+        time.sleep(min(1.0, timeout / 4))
+        now = time.monotonic()
+        with _lock:
+            late = [(start, what, comm) for start, what, comm in _waits.values() if now - start > timeout]
+        if late:
+            start, what, comm = late[0]
+            rank = comm.Get_rank()
+            print(f"aer-mpi: rank {rank} waited {now - start:.0f} s for the other ranks ({what}): one of them "
+                  f"has stopped or hangs; aborting the job (AER_MPI_WAIT_TIMEOUT={timeout:g})",
+                  file=sys.stderr, flush=True)
+            comm.Abort(WAIT_TIMEOUT_EXIT)
+            os._exit(WAIT_TIMEOUT_EXIT)  # if Abort returned (it should not)
+
+
+@contextlib.contextmanager
+def bounded(comm: Any, what: str) -> Iterator[None]:
+    """Run the MPI call in the ``with`` block under the watchdog's bound (see the module)."""
+    global _thread
+    if comm.Get_size() == 1:
+        yield
+        return
+    key = threading.get_ident()
+    with _lock:
+        if _thread is None:
+            _thread = threading.Thread(target=_watch, name="aer_mpi-wait-watchdog", daemon=True)
+            _thread.start()
+        outer = _waits.get(key)
+        if outer is None:  # a nested wait keeps the outer one's start
+            _waits[key] = (time.monotonic(), what, comm)
+    try:
+        yield
+    finally:
+        if outer is None:
+            with _lock:
+                _waits.pop(key, None)
+
+
+def _reset_after_fork() -> None:
+    global _thread, _lock
+    _thread = None
+    _lock = threading.Lock()
+    _waits.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -1,0 +1,81 @@
+"""A rank that freezes mid-run (SIGSTOP) becomes a clear error within AER_MPI_WAIT_TIMEOUT and the
+job ends, every process included (comm/watchdog.py)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from aer_mpi.comm import watchdog
+
+REPO = Path(__file__).resolve().parents[2]
+
+STALL = """
+import os, signal
+from mpi4py import MPI
+from qiskit import QuantumCircuit
+from aer_mpi import AerMPISimulator
+import aer_mpi.kernels as kernels
+
+if MPI.COMM_WORLD.rank == {stopped}:
+    calls = [0]
+    original = kernels.apply_stage
+
+    def stage(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 2:
+            os.kill(os.getpid(), signal.SIGSTOP)  # frozen in the middle of the run
+        return original(*args, **kwargs)
+
+    kernels.apply_stage = stage
+qc = QuantumCircuit(12)
+for layer in range(6):
+    qc.h(range(12))
+    for q in range(11):
+        qc.cx(q, q + 1)
+qc.measure_all()
+AerMPISimulator(min_local_qubits=2, cache_qubits=4, parallel_experiments=False).run(qc, shots=10).result()
+print("finished")
+"""
+
+
+def _mpiexec() -> str:
+    beside = Path(sys.executable).with_name("mpiexec")
+    found = str(beside) if beside.exists() else shutil.which("mpiexec")
+    if found is None:
+        pytest.skip("no mpiexec: install the mpich extra (pip install 'aer-mpi[mpich]')")
+    return found
+
+
+@pytest.mark.parametrize("ranks,stopped", [(2, 1), (4, 0)])
+def test_a_frozen_rank_aborts_the_job_within_the_wait_timeout(tmp_path, ranks, stopped):
+    script = tmp_path / "stall.py"
+    script.write_text(textwrap.dedent(STALL.format(stopped=stopped)))
+    marker = f"stall-{uuid.uuid4().hex}"
+    env = dict(os.environ, AER_MPI_WAIT_TIMEOUT="3", OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    start = time.monotonic()
+    done = subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable, str(script), marker], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - start < 60
+    # the abort's code, or the SIGKILL mpiexec sent the frozen rank, depending on which it reports
+    assert done.returncode in (watchdog.WAIT_TIMEOUT_EXIT, 9, 128 + 9), done.stdout + done.stderr
+    assert "waited" in done.stderr and "AER_MPI_WAIT_TIMEOUT=3" in done.stderr and "finished" not in done.stdout
+    if shutil.which("pgrep"):
+        time.sleep(0.5)
+        left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+        assert left.stdout.strip() == "", "processes left behind"
+
+
+def test_the_timeout_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("AER_MPI_WAIT_TIMEOUT", "12.5")
+    assert watchdog.wait_timeout() == 12.5
+    for bad in ("", "soon", "-1", "0"):
+        monkeypatch.setenv("AER_MPI_WAIT_TIMEOUT", bad)
+        assert watchdog.wait_timeout() == watchdog.DEFAULT_WAIT_TIMEOUT
