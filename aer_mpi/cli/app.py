@@ -237,8 +237,8 @@ def _share(comm: Any, compute: Any) -> Any:
             packet = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             packet = pickle.dumps(("error", f"cannot send the circuits to the other ranks: {exc}", EXIT_RUN_FAILED))
-    with bounded(comm, "the inputs from rank 0"):
-        outcome = pickle.loads(comm.bcast(packet, root=0))
+    # not bounded: rank 0 may parse large files for minutes (and refuses pipes and devices unread)
+    outcome = pickle.loads(comm.bcast(packet, root=0))
     if outcome[0] == "error":
         raise CliError(outcome[1], outcome[2])
     return outcome[1]
@@ -364,8 +364,7 @@ def _command_run(args: argparse.Namespace) -> int:
             write_json_atomically(args.output, document)
         except Exception as exc:
             packet = f"--output {args.output}: cannot write the results: {one_line(str(exc))}"
-    with bounded(comm, "writing the results on rank 0"):
-        packet = comm.bcast(packet, root=0)
+    packet = comm.bcast(packet, root=0)  # not bounded: rank 0 may write a large document for minutes
     if packet is not None:
         if rank == 0:
             report_error(packet)
