@@ -228,7 +228,7 @@ class SamplerV2(BaseSamplerV2):
             if pub.circuit.num_clbits == 0 or count == 0:
                 submitted.append((pub, shape, None))
                 continue
-            seeded = {} if seed is None else {"seed_simulator": seed + experiments}
+            seeded = {} if seed is None else {"seed_simulator": (seed + experiments) % (1 << 64)}
             job = self._backend.run(
                 pub.circuit, shots=pub.shots, memory=True, parameter_binds=binds, **seeded, **run_options,
             )
