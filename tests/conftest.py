@@ -62,6 +62,18 @@ def working_ranks(size: int) -> int:
     return 1 << (size.bit_length() - 1)
 
 
+def mpiexec_or_skip() -> str:
+    """The ``mpiexec`` beside this Python (the mpich extra's), else on PATH; skips the test without one."""
+    import shutil
+    from pathlib import Path
+
+    beside = Path(sys.executable).with_name("mpiexec")
+    found = str(beside) if beside.exists() else shutil.which("mpiexec")
+    if not found:
+        pytest.skip("no mpiexec: install the mpich extra (pip install 'aer-mpi[mpich]')")
+    return found
+
+
 def fidelity(a, b) -> float:
     a = np.asarray(a, dtype=complex).ravel()
     b = np.asarray(b, dtype=complex).ravel()

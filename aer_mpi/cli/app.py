@@ -187,7 +187,7 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Source], int]:
     check_output(args.output, args.files, args.save_statevector)  # hardening: -o may not name an input file
     sources = read_sources(args.files)
     directory = checkpoint_dir(args)
-    if args.save_statevector is not None:  # created once every input is read (_make_statevector_dir)
+    if args.save_statevector is not None:  # created later, once the noise model is read too
         check_statevector_targets(args.save_statevector, unique_stems(s.circuit.name for s in sources))
     seed = args.seed
     if seed is None:  # a resumed job goes on with the seed it was started with

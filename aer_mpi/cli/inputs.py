@@ -186,12 +186,10 @@ def read_circuit(path: str) -> Any:
         line = raw[: exc.start].count(b"\n") + 1
         raise CliError(f"{path}:{line}: not UTF-8 text: is it an OpenQASM file?") from None
     version = _qasm_version(text)
-    if suffix in QASM3_SUFFIXES or (suffix in QASM2_SUFFIXES and version == 3):
+    if suffix in QASM3_SUFFIXES or version == 3:  # the suffix is one of the two (checked above)
         circuit = load_qasm3(path, text)
-    elif suffix in QASM2_SUFFIXES:
-        circuit = load_qasm2(path, text)
     else:
-        raise CliError(f"{path}: unknown kind of file {suffix or '(no suffix)'!r}: expecting .qasm (OpenQASM 2) or .qasm3")
+        circuit = load_qasm2(path, text)
     if circuit.num_qubits < 1:
         raise CliError(f"{path}: the circuit has no qubits: declare at least one (qreg / qubit)")
     return circuit

@@ -55,8 +55,6 @@ def check_statevector_targets(directory: str, stems: Sequence[str]) -> None:
     (it would be refused at write time, after the run): ``directory``/``stem``.npy for each circuit."""
     if not directory:
         raise CliError("--save-statevector '': not a directory name: give one, e.g. states")
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise CliError(f"--save-statevector {directory}: exists and is not a directory")
     for stem in stems:
         target = os.path.join(directory, f"{stem}.npy")
         if os.path.islink(target):

@@ -25,7 +25,7 @@ from aer_mpi.cli import errors as cli_errors
 from aer_mpi.cli import inputs, outputs
 from aer_mpi.service.filenames import safe_stem, unique_stems
 from aer_mpi.provider.progress import ProgressBar, ProgressListener, ProgressLog, make_listener
-from conftest import RANKS, fidelity, working_ranks
+from conftest import RANKS, fidelity, mpiexec_or_skip, working_ranks
 
 REPO = Path(__file__).resolve().parents[2]
 #: Seconds one aer-mpi run may take, MPI start-up included; a hang fails here.
@@ -46,19 +46,11 @@ def tmp_path():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _mpiexec() -> str:
-    beside = Path(sys.executable).with_name("mpiexec")
-    found = str(beside) if beside.exists() else shutil.which("mpiexec")
-    if found is None:
-        pytest.skip("no mpiexec: install the mpich extra (pip install 'aer-mpi[mpich]')")
-    return found
-
-
 def run_cli(ranks: int, *args: str, cwd: Path, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.setdefault("OMP_NUM_THREADS", "1")
-    command = [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "aer_mpi", *args]
+    command = [mpiexec_or_skip(), "-n", str(ranks), sys.executable, "-m", "aer_mpi", *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 

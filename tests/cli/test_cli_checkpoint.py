@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_cli_signals import _mpiexec, long_qasm, small_qasm
+from conftest import mpiexec_or_skip
+from test_cli_signals import long_qasm, small_qasm
 
 #: Ceiling of one whole run (start-up under load included).
 RUN_TIMEOUT = 240.0
@@ -62,7 +63,7 @@ def write_circuits(directory: Path, kind: str) -> list[str]:
 
 
 def command(ranks: int, files: list[str], *extra: str) -> list[str]:
-    return [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "aer_mpi", "run", *files, "--shots", "64",
+    return [mpiexec_or_skip(), "-n", str(ranks), sys.executable, "-m", "aer_mpi", "run", *files, "--shots", "64",
             "--seed", "5", "--memory", "-o", "out.json", "--save-statevector", "sv", "-q", *extra]
 
 

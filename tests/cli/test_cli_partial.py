@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from conftest import RANKS_WITH_IDLE
-from test_cli_signals import _mpiexec, small_qasm
+from conftest import RANKS_WITH_IDLE, mpiexec_or_skip
+from test_cli_signals import small_qasm
 
 
 def ghz_qasm(n):
@@ -30,7 +30,7 @@ def test_last_circuit_failing_keeps_the_others_and_exits_1(tmp_path, ranks):
     (tmp_path / "big.qasm").write_text(ghz_qasm(27))  # 2 GiB: over --max-memory-mb 100
     env = dict(os.environ, OMP_NUM_THREADS="1", AER_MPI_KERNELS="numpy")
     proc = subprocess.run(
-        [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "aer_mpi", "run", "a.qasm", "b.qasm", "big.qasm",
+        [mpiexec_or_skip(), "-n", str(ranks), sys.executable, "-m", "aer_mpi", "run", "a.qasm", "b.qasm", "big.qasm",
          "--shots", "32", "--seed", "1", "--max-memory-mb", "100", "-o", "out.json", "--quiet"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,20 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RANKS_WITH_IDLE
+from conftest import RANKS_WITH_IDLE, mpiexec_or_skip
 
 #: The run must end this long after the signal.
 EXIT_WITHIN = 10.0
 #: Ceiling of one whole run (start-up under load included).
 RUN_TIMEOUT = 150.0
-
-
-def _mpiexec() -> str:
-    beside = Path(sys.executable).with_name("mpiexec")
-    found = str(beside) if beside.exists() else shutil.which("mpiexec")
-    if not found:
-        pytest.skip("no mpiexec")
-    return found
 
 
 def long_qasm(qubits: int = 20, layers: int = 400) -> str:
@@ -57,7 +48,7 @@ def small_qasm(k: int) -> str:
 def interrupt_run(tmp: Path, ranks: int, files: list[str], signum: int, ready) -> tuple[int, float, str]:
     """Start the run, wait until ``ready()``, send ``signum`` to mpiexec; (exit status, seconds after the signal, stderr)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", AER_MPI_KERNELS="numpy")
-    command = [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "aer_mpi", "run", *files,
+    command = [mpiexec_or_skip(), "-n", str(ranks), sys.executable, "-m", "aer_mpi", "run", *files,
                "--shots", "64", "--seed", "3", "-o", "out.json", "--save-statevector", "sv", "--progress", "log"]
     proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from aer_mpi.comm import watchdog
+from conftest import mpiexec_or_skip
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,14 +46,6 @@ print("finished")
 """
 
 
-def _mpiexec() -> str:
-    beside = Path(sys.executable).with_name("mpiexec")
-    found = str(beside) if beside.exists() else shutil.which("mpiexec")
-    if found is None:
-        pytest.skip("no mpiexec: install the mpich extra (pip install 'aer-mpi[mpich]')")
-    return found
-
-
 @pytest.mark.parametrize("ranks,stopped", [(2, 1), (4, 0)])
 def test_a_frozen_rank_aborts_the_job_within_the_wait_timeout(tmp_path, ranks, stopped):
     script = tmp_path / "stall.py"
@@ -61,7 +54,7 @@ def test_a_frozen_rank_aborts_the_job_within_the_wait_timeout(tmp_path, ranks, s
     env = dict(os.environ, AER_MPI_WAIT_TIMEOUT="3", OMP_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     start = time.monotonic()
-    done = subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable, str(script), marker], cwd=tmp_path,
+    done = subprocess.run([mpiexec_or_skip(), "-n", str(ranks), sys.executable, str(script), marker], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=120)
     assert time.monotonic() - start < 60
     # the abort's code, or the SIGKILL mpiexec sent the frozen rank, depending on which it reports
