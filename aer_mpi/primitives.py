@@ -139,12 +139,18 @@ def _parameter_binds(circuit: QuantumCircuit, parameter_values: Any) -> tuple[li
 NOISY_ESTIMATOR_TRAJECTORIES = 1024
 
 
+def _noisy(backend: Any, run_options: dict) -> bool:
+    """Whether runs with ``run_options`` on ``backend`` carry a noise model: then a saved value is
+    one trajectory's, and exact values are averages over many shots."""
+    noise = run_options.get("noise_model", getattr(getattr(backend, "options", None), "noise_model", None))
+    return noise is not None
+
+
 def _trajectories(backend: Any, run_options: dict, precision: float) -> int:
     """Shots of an EstimatorV2 pub: 1 (exact) without noise; with a noise model, the expectation
     value is averaged over trajectories, one per shot (docs/noise.md): 1/precision**2 of them, or
     ``NOISY_ESTIMATOR_TRAJECTORIES`` for precision 0."""
-    noise = run_options.get("noise_model", getattr(getattr(backend, "options", None), "noise_model", None))
-    if noise is None:
+    if not _noisy(backend, run_options):
         return 1
     if precision > 0:
         return max(1, int(np.ceil(1.0 / precision**2)))
@@ -157,8 +163,13 @@ def _base_seed(explicit: Optional[int], run_options: dict, backend: Any) -> Opti
     for seed in (explicit, run_options.get("seed_simulator"),
                  getattr(getattr(backend, "options", None), "seed_simulator", None)):
         if seed is not None:
-            return int(seed)
+            return _unsigned(seed)
     return None
+
+
+def _unsigned(seed: Optional[int]) -> Optional[int]:
+    """A seed as the backend runs it: a negative one as its 64-bit pattern (as Aer takes it)."""
+    return None if seed is None else int(seed) % (1 << 64)
 
 
 class SamplerV2(BaseSamplerV2):
@@ -315,7 +326,7 @@ class EstimatorV2(BaseEstimatorV2):
         run_options = dict(self._options.run_options)
         for key in ("shots", "parameter_binds"):
             run_options.pop(key, None)
-        seed = self._seed if self._seed is not None else run_options.get("seed_simulator")
+        seed = _unsigned(self._seed if self._seed is not None else run_options.get("seed_simulator"))
         submitted = []
         for i, pub in enumerate(coerced):
             if pub.precision < 0:
@@ -466,7 +477,9 @@ class Sampler(BaseSamplerV1):
                 circuit = circuit.remove_final_measurements(inplace=False)
                 circuit.save_probabilities_dict(list(mapping), label="probabilities")
             experiments.append(circuit)
-        options = {**run_options, "shots": 1} if exact else run_options
+        # exact: one shot is the state's probabilities; under noise, their average over trajectories
+        trajectories = NOISY_ESTIMATOR_TRAJECTORIES if _noisy(self._backend, run_options) else 1
+        options = {**run_options, "shots": trajectories} if exact else run_options
         job = self._backend.run(experiments, **options)  # now, in the caller's thread: the ranks' order
 
         def collect() -> Any:
@@ -530,14 +543,17 @@ class Estimator(BaseEstimatorV1):
                     circuit.save_expectation_value(pauli, list(range(circuit.num_qubits)), label=str(k))
             experiments.append(circuit)
             operators.append(operator)
-        job = self._backend.run(experiments, shots=1, **run_options)
+        # under noise, the saved values are averages over trajectories (one per shot): as many as the
+        # shots asked for, whose normal noise is then added as without noise
+        trajectories = (shots or NOISY_ESTIMATOR_TRAJECTORIES) if _noisy(self._backend, run_options) else 1
+        job = self._backend.run(experiments, shots=trajectories, **run_options)
 
         def collect() -> Any:
             from qiskit.primitives import EstimatorResult
 
             result = job.result()
             values, metadata = [], []
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(_unsigned(seed))
             for i, operator in enumerate(operators):
                 data = result.data(i)
                 if shots is None:

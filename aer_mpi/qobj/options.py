@@ -69,6 +69,9 @@ _LIMITS = {
     "shots": (MAX_SHOTS, "at most 2**40 (each shot's outcome takes 8 bytes)"),
     "seed_simulator": (MAX_SEED, "below 2**64 (seeds are 64-bit, as in Aer)"),
 }
+#: Aer takes a negative seed as its unsigned 64-bit pattern (-1 runs as 2**64 - 1, and the result
+#: reports that): options whose negative values down to the bound wrap modulo 2**64.
+_WRAPPED_BELOW = {"seed_simulator": -(1 << 63)}
 
 
 def _is_int(value: Any) -> bool:
@@ -231,7 +234,8 @@ _ROWS = (
     RunOption("shots", 1024, _int_between(1, MAX_SHOTS), "an integer >= 1", "shots", "shots", required=True,
               help="shots per circuit (None: the default, as in Aer)", category=HONOURED, none_is_default=True),
     RunOption("seed_simulator", None, _int_between(0, MAX_SEED), "an integer >= 0", None, "seed", required=True,
-              help="seed of the sampler (None: a random one, recorded in the result); the same counts "
+              help="seed of the sampler (None: a random one, recorded in the result; a negative one down to "
+                   "-2**63 is taken modulo 2**64, as in Aer); the same counts "
                    "at any number of ranks", category=HONOURED),
     RunOption("memory", False, _is_bool, "True or False", None, "memory",
               help="also record every shot's outcome (hex, as Aer)", category=HONOURED, none_is_default=True),
@@ -387,14 +391,24 @@ def normalise_options(options: Mapping[str, Any]) -> dict[str, Any]:
         row = OPTIONS.get(name)
         if row is None:
             raise InvalidInputError(f"unknown option {name!r}: the options are {', '.join(sorted(OPTIONS))}")
-        value = _integral(name, plain(value), row)
+        value = _wrapped(name, _integral(name, plain(value), row))
         limit = _LIMITS.get(name)
         if limit is not None and _is_int(value) and value > limit[0]:
             raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}, {limit[1]}")
         if not row.accepts(value) and not (row.normalise(value) is None and row.nullable):
-            raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}")
+            wraps = (" (or a negative one down to -2**63, taken modulo 2**64 as in Aer)"
+                     if name in _WRAPPED_BELOW and _is_int(value) else "")
+            raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}{wraps}")
         out[name] = None if value is None else row.normalise(value)
     return out
+
+
+def _wrapped(name: str, value: Any) -> Any:
+    """A negative seed as Aer runs it (``-1`` is ``2**64 - 1``); one below ``-2**63`` stays, and is refused."""
+    low = _WRAPPED_BELOW.get(name)
+    if low is not None and _is_int(value) and low <= value < 0:
+        return value % (1 << 64)
+    return value
 
 
 def _integral(name: str, value: Any, row: RunOption) -> Any:

@@ -164,3 +164,46 @@ def test_v1_estimator_is_exact_at_any_rank_count(comm):
                               run_options={"shots": None})
     value = estimator.run(ansatz, observable, values).result().values[0]
     assert abs(value - Statevector(ansatz.assign_parameters(values)).expectation_value(observable).real) < 1e-12
+
+
+def test_v1_primitives_average_over_noise_trajectories_in_their_exact_modes():
+    """Under a noise model, one shot is one trajectory: the V1 sampler's ``shots=None`` and the V1
+    estimator average over many (they returned the ideal values). The oracle is the density matrix."""
+    import warnings
+
+    from qiskit.quantum_info import DensityMatrix, Kraus
+    from qiskit_aer.noise import NoiseModel, depolarizing_error
+
+    from aer_mpi.primitives import Estimator, Sampler
+
+    error = depolarizing_error(0.3, 2)
+    noise = NoiseModel()
+    noise.add_all_qubit_quantum_error(error, ["cx"])
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    rho = DensityMatrix(qc.copy_empty_like()).evolve(qc).evolve(Kraus(error))
+    observable = SparsePauliOp(["ZZ", "XX", "ZI"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        sampler = Sampler(backend_options={"noise_model": noise}, run_options={"shots": None, "seed": 5})
+        estimators = [Estimator(backend_options={"noise_model": noise}, approximation=approximation,
+                                run_options={"shots": shots, "seed": 5})
+                      for approximation, shots in [(True, None), (True, 4000), (False, 4000)]]
+    quasi = sampler.run(qc.measure_all(inplace=False)).result().quasi_dists[0]
+    probabilities = rho.probabilities()
+    assert all(abs(quasi.get(k, 0) - probabilities[k]) < 0.05 for k in range(4))  # 1024 trajectories
+    assert quasi.get(1, 0) > 0.03  # the ideal Bell state has none
+    expected = rho.expectation_value(observable).real  # 1.4; ideal 2
+    for estimator in estimators:
+        assert abs(estimator.run(qc, observable).result().values[0] - expected) < 0.15
+
+
+def test_a_negative_seed_runs_as_its_64_bit_pattern_as_in_aer():
+    qc = measured_h()
+    backend = AerMPISimulator()
+    result = backend.run(qc, shots=64, seed_simulator=-1).result()
+    assert result.results[0].seed_simulator == (1 << 64) - 1
+    assert result.get_counts() == backend.run(qc, shots=64, seed_simulator=(1 << 64) - 1).result().get_counts()
+    sampled = SamplerV2(seed=-2).run([qc], shots=64).result()[0].data.meas.array
+    assert np.array_equal(sampled, SamplerV2(seed=(1 << 64) - 2).run([qc], shots=64).result()[0].data.meas.array)

@@ -18,7 +18,7 @@ from aer_mpi.errors import InvalidInputError
         ("shots", 10.5, "shots=10.5: expecting an integer >= 1"),
         ("shots", math.inf, "shots=inf: expecting an integer >= 1"),
         ("seed_simulator", 1 << 64, "expecting None or an integer >= 0, below 2**64"),
-        ("seed_simulator", -1, "expecting None or an integer >= 0"),
+        ("seed_simulator", -(1 << 63) - 1, "expecting None or an integer >= 0 (or a negative one down to -2**63"),
         ("seed_simulator", False, "seed_simulator=False"),
         ("max_memory_mb", math.inf, "max_memory_mb=inf: expecting None or a number of MiB > 0"),
         ("max_memory_mb", math.nan, "max_memory_mb=nan"),
