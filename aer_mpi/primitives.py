@@ -332,6 +332,12 @@ class EstimatorV2(BaseEstimatorV2):
             if pub.precision < 0:
                 raise InvalidInputError(f"pub {i}: precision {pub.precision} is negative; use 0 for exact values")
             circuit = _without_initial_resets(_without_final_measurements(pub.circuit))
+            if circuit.count_ops().get("measure", 0) != pub.circuit.count_ops().get("measure", 0):
+                warnings.warn(
+                    f"pub {i}: the circuit's final measurements are left out: its observables are evaluated "
+                    f"on the state before them (Qiskit Aer evaluates them after the measurements, on the "
+                    f"collapsed states); remove the measurements to silence this warning",
+                    UserWarning, stacklevel=2)
             dynamic = sorted(
                 {inst.operation.name for inst in circuit.data}
                 & ({"measure", "reset"} | CONTROL_FLOW)

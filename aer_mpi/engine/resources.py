@@ -47,7 +47,10 @@ def memory_needed(
     outcomes = (64 + (80 if config.memory else 0)) * config.shots
     if not working:
         return outcomes
-    need = (itemsize << num_local) + config.buffer_bytes + SCRATCH_BYTES + outcomes
+    shard = itemsize << num_local
+    # the exchange buffer and the kernels' scratch never hold more than a shard's worth: a small
+    # circuit is not charged their full size (a 2-qubit run fits max_memory_mb=1, as in Aer)
+    need = shard + min(config.buffer_bytes, shard) + min(SCRATCH_BYTES, shard + (64 << 10)) + outcomes
     if rank == 0 and has_statevector_save(program.ops):
         # the gathered state in Qiskit's order, plus one shard received at a time
         need += (itemsize << program.num_qubits) + (itemsize << num_local)

@@ -34,12 +34,14 @@ from aer_mpi.engine.interrupts import stop_requested
 from aer_mpi.engine.noise import apply_readout, defer_readout, has_noise
 from aer_mpi.engine.output import counts_of, memory_of, small_part
 from aer_mpi.engine import resources
-from aer_mpi.engine.resources import check_memory, configure_kernels, memory_available
+from aer_mpi.engine.resources import check_memory, configure_kernels, memory_available, memory_needed
 from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_statevector
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
 from aer_mpi.errors import InternalError, JobCancelledError
 from aer_mpi.plan import LocalSwapStep, StageStep, choose_rank_bits, place_in_cache, plan_program, stage_steps
+from aer_mpi.plan.fusion import MAX_DIAGONAL_QUBITS as FUSION_MAX_DIAGONAL_QUBITS
+from aer_mpi.plan.fusion import MAX_QUBITS as FUSION_MAX_QUBITS
 from aer_mpi.plan.fusion import TYPICAL_CHUNK_QUBITS, FusionOptions, fuse
 from aer_mpi.plan.localiser import flipped_qubits, naive_exchange_count
 
@@ -73,10 +75,12 @@ def fusion_options(config: RunConfig, num_qubits: int) -> FusionOptions:
     program wider than the stage chunk (``cache_qubits``, else a typical one) pays per op for
     the cache tier."""
     chunk = config.cache_qubits if config.cache_qubits is not None else TYPICAL_CHUNK_QUBITS
+    # any width is accepted (as Aer); the fused gates stay within what the kernels take
+    widest = min(max(config.fusion_max_qubit, 1), FUSION_MAX_QUBITS)
     return FusionOptions(
         enabled=config.fusion_enable,
-        max_qubits=config.fusion_max_qubit,
-        max_diagonal_qubits=max(config.fusion_max_qubit, config.fusion_max_diagonal_qubit),
+        max_qubits=widest,
+        max_diagonal_qubits=min(max(widest, config.fusion_max_diagonal_qubit), FUSION_MAX_DIAGONAL_QUBITS),
         threshold=config.fusion_threshold,
         staged=config.cache_blocking,
         wider_than_cache=config.cache_blocking and num_qubits > chunk,
@@ -118,7 +122,7 @@ def run_experiment(
     is_working = rank < working
 
     error: Optional[BaseException] = None
-    copies = 0
+    copies = have = 0
     backend = ("", 0)
     node_ranks = resources.node_ranks(comm)
     try:
@@ -148,6 +152,9 @@ def run_experiment(
                 kernels=backend[0],
                 native_kernels=kernels.native_status().startswith("on"),
                 threads_per_rank=backend[1],
+                # Aer's names: the memory rank 0's run needs and may use (MiB)
+                required_memory_mb=-(-memory_needed(fused, config, n - g, rank, True) // (1 << 20)),
+                max_memory_mb=have >> 20,
             )
     except Exception as exc:
         failure = exc
@@ -262,6 +269,7 @@ def _simulate(
     compute_start = time.perf_counter()
     noise_stats = None
     values: Optional[np.ndarray] = None
+    sample_seconds = 0.0
     statevector_file: Optional[str] = None
     interpreter.stage("simulating")
     checkpoints = control.checkpoints
@@ -303,10 +311,12 @@ def _simulate(
         measures = ir.final_measurements(program)
         if measures:
             interpreter.stage("sampling")
+            sample_start = time.perf_counter()
             outcomes = sample_outcomes(
                 shard, layout, config.shots, np.random.default_rng(config.seed), interpreter.meet
             )
             values = clbit_values(outcomes, measures)
+            sample_seconds = time.perf_counter() - sample_start
     else:
         agreed_copies = min(collective.allgather(copies))
         branching = Branching(shard, interpreter, saves, config.seed, program.num_clbits, agreed_copies,
@@ -370,6 +380,7 @@ def _simulate(
         "state_passes": all_stats[0][4],
         "bytes_moved": int(bytes_moved),
         "achieved_gbps": bytes_moved / compute_seconds / 1e9 if compute_seconds > 0 else None,
+        "sample_measure_time": sample_seconds,  # Aer's name: the time final sampling took
     }
     if dynamic and noise_stats is not None and not readouts and not has_noise(program):
         # an ideal dynamic circuit: what shot branching did (metadata["noise"] stays Aer's "ideal")

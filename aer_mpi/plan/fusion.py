@@ -61,6 +61,9 @@ CACHE_TIER_OP_COST = 1.0
 TYPICAL_CHUNK_QUBITS = 16
 #: Default widest fused dense gate (Aer's ``fusion_max_qubit`` is 5).
 DEFAULT_MAX_QUBITS = 5
+#: Widest fused dense gate and diagonal the kernels take.
+MAX_QUBITS = 10
+MAX_DIAGONAL_QUBITS = 20
 #: Default widest fused diagonal (its table has ``2**k`` entries).
 DEFAULT_MAX_DIAGONAL_QUBITS = 12
 #: Default smallest program that is fused (Aer's ``fusion_threshold`` is 14 too).
@@ -85,9 +88,9 @@ class FusionOptions:
     wider_than_cache: bool = False
 
     def check(self) -> None:
-        if not 1 <= self.max_qubits <= 10:
-            raise ValueError(f"fusion max_qubits={self.max_qubits}: expecting 1 to 10")
-        if not self.max_qubits <= self.max_diagonal_qubits <= 20:
+        if not 1 <= self.max_qubits <= MAX_QUBITS:
+            raise ValueError(f"fusion max_qubits={self.max_qubits}: expecting 1 to {MAX_QUBITS}")
+        if not self.max_qubits <= self.max_diagonal_qubits <= MAX_DIAGONAL_QUBITS:
             raise ValueError(
                 f"fusion max_diagonal_qubits={self.max_diagonal_qubits}: expecting {self.max_qubits} to 20"
             )

@@ -10,6 +10,12 @@ with them (a save of every qubit keeps every qubit). The map is recorded in
 ``program.metadata``: ``active_input_qubits`` (Aer's key, sorted) and
 ``input_qubit_map`` (``[input, simulated]`` pairs). A program that uses
 every qubit is returned as it is.
+
+Noise alone does not make a qubit used: a qubit that only errors act on (a
+device noise model's relaxation on the delays of a scheduled circuit's idle
+qubits) never meets the others and is never read, so it and its errors are
+left out, as Aer leaves it out. An error that also acts on a used qubit keeps
+all of its qubits.
 """
 
 from __future__ import annotations
@@ -32,10 +38,12 @@ def _op_qubits(op: Any) -> Iterable[int]:
     yield from (int(q) for q in getattr(op, _QUBITS_FIELD, ()) or ())
 
 
-def used_qubits(ops: Iterable[ir.Op], stop_at: Optional[int] = None) -> set[int]:
+def used_qubits(ops: Iterable[ir.Op], stop_at: Optional[int] = None,
+                noise: Optional[list] = None) -> set[int]:
     """Every qubit an op of ``ops`` or of their nested blocks uses (no recursion on Python's stack);
     with ``stop_at``, possibly only those seen once there are that many (most circuits use every
-    qubit within their first layer, and a parameter sweep asks for each binding)."""
+    qubit within their first layer, and a parameter sweep asks for each binding). With a
+    ``noise`` list, errors (``ir.Noise``) are not counted but their qubit sets appended to it."""
     used: set[int] = set()
     stack = [iter(ops)]
     while stack and (stop_at is None or len(used) < stop_at):
@@ -43,14 +51,33 @@ def used_qubits(ops: Iterable[ir.Op], stop_at: Optional[int] = None) -> set[int]
         if op is None:
             stack.pop()
             continue
+        if noise is not None and isinstance(op, ir.Noise):
+            noise.append(frozenset(int(q) for q in op.qubits))
+            continue
         used.update(_op_qubits(op))
         for block in ir.blocks(op):
             stack.append(iter(block))
     return used
 
 
+def observed_qubits(ops: Iterable[ir.Op]) -> set[int]:
+    """The qubits ``ops`` use, but for those only errors act on (see the module's docstring)."""
+    errors: list = []
+    used = used_qubits(ops, noise=errors)
+    pending = set(errors)
+    while True:  # an error touching a used qubit makes all of its qubits used, which may reach others
+        reached = {e for e in pending if e & used}
+        if not reached:
+            return used
+        for error in reached:
+            used |= error
+        pending -= reached
+
+
 def _remap_ops(ops: tuple, mapping: dict[int, int]) -> tuple:
-    return tuple(_remap(op, mapping) for op in ops)
+    # errors on left-out qubits only go with them (observed_qubits)
+    return tuple(_remap(op, mapping) for op in ops
+                 if not (isinstance(op, ir.Noise) and not any(int(q) in mapping for q in op.qubits)))
 
 
 def _remap(op: Any, mapping: dict[int, int]) -> Any:
@@ -81,9 +108,9 @@ def _remap(op: Any, mapping: dict[int, int]) -> Any:
 def truncate(program: ir.Program) -> ir.Program:
     """``program`` on its used qubits only (see the module's promise)."""
     n = program.num_qubits
-    seen = used_qubits(program.ops, stop_at=n)
+    seen = used_qubits(program.ops, stop_at=n, noise=[])
     if not all(q in seen for q in range(n)):  # not every qubit yet: read every op
-        seen = used_qubits(program.ops)
+        seen = observed_qubits(program.ops)
     used = sorted(q for q in seen if 0 <= q < n)
     if not used:
         used = [0]  # nothing touches a qubit: one qubit still makes a state
@@ -101,4 +128,4 @@ def truncate(program: ir.Program) -> ir.Program:
     )
 
 
-__all__ = ["truncate", "used_qubits"]
+__all__ = ["observed_qubits", "truncate", "used_qubits"]

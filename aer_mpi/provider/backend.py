@@ -109,6 +109,14 @@ def build_target(num_qubits: Optional[int] = None) -> Target:
     for name, op in get_standard_gate_name_mapping().items():
         target.add_instruction(op, properties=None, name=name)
     target.add_instruction(UnitaryGate, name="unitary")
+    # gates of any width run whole (by their matrix, or their definition when wider than the
+    # kernels take), as Aer lists them: transpile keeps them instead of writing out their
+    # decompositions (an 8-control mcx stays one gate, not 200)
+    for name, cls in _variadic_gates().items():
+        target.add_instruction(cls, name=name)
+    # noise written into the circuit (qobj/noise.py): transpile leaves it where it is
+    for name, cls in _channels().items():
+        target.add_instruction(cls, name=name)
     control_flow = dict(get_control_flow_name_mapping(), break_loop=BreakLoopOp, continue_loop=ContinueLoopOp)
     for name in sorted(CONTROL_FLOW):
         target.add_instruction(control_flow[name], name=name)
@@ -117,6 +125,22 @@ def build_target(num_qubits: Optional[int] = None) -> Target:
     for name in sorted(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS):
         target.add_instruction(Instruction(name, 0, 0, []), properties=None, name=name)
     return target
+
+
+def _variadic_gates() -> dict:
+    """Qiskit's gates of any width that the engine runs: target name -> class."""
+    from qiskit.circuit.library import DiagonalGate, MCPhaseGate, MCU1Gate, MCXGate, PauliGate, UCGate
+
+    return {"mcx": MCXGate, "mcphase": MCPhaseGate, "mcu1": MCU1Gate, "pauli": PauliGate,
+            "diagonal": DiagonalGate, "multiplexer": UCGate}
+
+
+def _channels() -> dict:
+    """Quantum channels appended to a circuit (``qc.append(Kraus(...), qubits)``): name -> class."""
+    from qiskit.quantum_info import Kraus, SuperOp
+    from qiskit.quantum_info.operators.channel.quantum_channel import QuantumChannel
+
+    return {"kraus": Kraus, "superop": SuperOp, "quantum_channel": QuantumChannel}
 
 
 #: Target instructions that are not gates: a basis_gates option or a noise model never removes them.
@@ -128,7 +152,7 @@ def restricted_target(num_qubits: int, basis: frozenset) -> Target:
     """``build_target(num_qubits)`` with only the gates in ``basis`` (and every non-gate instruction:
     measure, reset, control flow, saves, ...)."""
     full = build_target(num_qubits)
-    gates = set(get_standard_gate_name_mapping()) | {"unitary"}
+    gates = set(get_standard_gate_name_mapping()) | {"unitary"} | set(_variadic_gates())
     target = Target(description=f"{full.description} (basis {', '.join(sorted(basis))})", num_qubits=num_qubits)
     for name in full.operation_names:
         if name in basis or name not in gates or name in _NOT_GATES:
@@ -230,6 +254,10 @@ class AerMPISimulator(BackendV2):
         sim._from_device = True
         sim.name = f"{BACKEND_NAME}_from({backend.name})"
         return sim
+
+    def properties(self) -> None:
+        """None, as Aer's simulators answer (older tutorials and tools call it)."""
+        return None
 
     def __repr__(self) -> str:
         """As Aer's backends print: ``AerMPISimulator('aer_mpi_simulator')``."""
@@ -382,8 +410,9 @@ class AerMPISimulator(BackendV2):
         if not circuits or not all(isinstance(c, QuantumCircuit) for c in circuits):
             raise InvalidInputError("run() expects a QuantumCircuit or a non-empty list of them")
         options = normalise_options(options)
-        # None for shots, memory, ...: the backend's value (as in Aer)
-        options = {k: v for k, v in options.items() if not (v is None and OPTIONS[k].none_is_default)}
+        # a run option of None leaves the backend's value, as in Aer: Qiskit's BackendSamplerV2 passes
+        # seed_simulator=None on every call, which must not replace the backend's seed
+        options = {k: v for k, v in options.items() if v is not None}
         ignored = sorted(self._ignored_set.union(IGNORED_OPTIONS.intersection(options)))
         merged = {**self.options.__dict__, **options}
         if self._workers is not None:  # the workers run in a directory of their own: paths are the caller's

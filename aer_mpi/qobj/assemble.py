@@ -15,6 +15,7 @@ import numpy as np
 from aer_mpi import ir
 from aer_mpi.errors import InvalidInputError
 from aer_mpi.qobj.instructions import (
+    BOX,
     IGNORED,
     KEPT_FOR_NOISE,
     METHOD_LABEL,
@@ -191,6 +192,8 @@ class _CircuitAssembler:
                 )
             elif name == "for_loop":
                 out.extend(self._for_loop(op, qubits, clbits, where, depth))
+            elif name == BOX:  # runs once, where it stands: at the box's own depth (initialize's resets)
+                out.extend(self.instructions(op.blocks[0], qubits, clbits, depth))
             elif name == STORE:
                 out.append({
                     "name": STORE, "qubits": [],
@@ -320,6 +323,12 @@ class _CircuitAssembler:
         if isinstance(node, expr.Index) and isinstance(node.index, expr.Value):
             return ["bits", [self._lvalue(node.target, where, circuit, clbit_map)[int(node.index.value)]]]
         if isinstance(node, expr.Value):
+            if not isinstance(node.type, (types.Bool, types.Uint)):
+                # a float or a duration would be cut to an integer: the wrong branch, silently
+                raise InvalidInputError(
+                    f"{where}: the constant {node.value!r} in a classical expression has type {node.type}; only "
+                    f"integer and boolean constants are supported (Qiskit Aer refuses such expressions too)"
+                )
             return ["const", int(node.value)]
         if isinstance(node, expr.Cast):
             inner = self._expr(node.operand, where, circuit, clbit_map)
@@ -528,6 +537,11 @@ def _value_sets(circuits: Sequence[Any], parameter_binds: Optional[Sequence[dict
         )
     out: list = []
     for circuit, binds in zip(circuits, parameter_binds):
+        if binds:
+            # as Aer: values of parameters the circuit does not have are ignored (a circuit without
+            # parameters runs once)
+            present = set(circuit.parameters) | {p.name for p in circuit.parameters}
+            binds = {p: v for p, v in binds.items() if p in present}
         if not binds:
             out.append(None)
             continue

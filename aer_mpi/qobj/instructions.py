@@ -122,6 +122,18 @@ SAVE_INSTRUCTIONS: Mapping[str, SaveInstruction] = {
     )
 }
 SAVE_NAMES = frozenset(SAVE_INSTRUCTIONS)
+#: ``ir.Save.kind`` -> the instruction name Aer reports for it in ``metadata["result_types"]``.
+AER_RESULT_TYPES: Mapping[str, str] = {
+    "statevector": "save_statevector",
+    "statevector_dict": "save_statevector_dict",
+    "probabilities": "save_probabilities",
+    "probabilities_dict": "save_probabilities_dict",
+    "amplitudes": "save_amplitudes",
+    "amplitudes_sq": "save_amplitudes_sq",
+    "expectation_value": "save_expval",
+    "expectation_value_variance": "save_expval_var",
+    "density_matrix": "save_density_matrix",
+}
 #: Aer's placeholder label (``save_state``): the simulation method's own label, the row's default here.
 METHOD_LABEL = "_method_"
 SAVE_PREFIX = "save_"
@@ -132,8 +144,10 @@ LOOP_JUMPS = frozenset({"break_loop", "continue_loop"})
 #: Control flow a Qobj carries (conditions on clbits and classical expressions). A ``for_loop`` is
 #: unrolled by assembly unless its body breaks or continues; then it is ``{"bodies": [pass, ...]}``.
 QOBJ_CONTROL_FLOW = frozenset({"if_else", "while_loop", "switch_case", "for_loop"}) | LOOP_JUMPS
+#: Qiskit's ``box``: a scope run once, in place; assembly writes its body inline.
+BOX = "box"
 #: Control flow the backend accepts.
-CONTROL_FLOW = QOBJ_CONTROL_FLOW
+CONTROL_FLOW = QOBJ_CONTROL_FLOW | {BOX}
 #: Control flow refused at assembly, with a hint (none left).
 UNSUPPORTED_CONTROL_FLOW: frozenset = frozenset()
 #: Instructions that do nothing to the state: dropped by translation (and barriers by assembly).

@@ -300,10 +300,11 @@ _ROWS = (
     # performance (docs/performance.md); names as in Qiskit Aer where Aer has them
     RunOption("fusion_enable", True, _is_bool, "True or False", None, "fusion_enable", help="gate fusion",
               category=HONOURED),
-    RunOption("fusion_max_qubit", 5, _int_between(1, 10), "an integer from 1 to 10", "qubits", "fusion_max_qubit",
-              help="widest fused dense gate (None: 5, as Aer)", category=HONOURED, none_is_default=True),
-    RunOption("fusion_max_diagonal_qubit", 12, _int_between(1, 20), "an integer from 1 to 20", "qubits",
-              "fusion_max_diagonal_qubit", help="widest fused diagonal (at least fusion_max_qubit is used)"),
+    RunOption("fusion_max_qubit", 5, _int_at_least(0), "an integer >= 0", "qubits", "fusion_max_qubit",
+              help="widest fused dense gate (None: 5, as Aer; any integer is taken, as in Aer: 0 fuses as 1, "
+                   "above 10 as 10, the widest kernel)", category=HONOURED, none_is_default=True),
+    RunOption("fusion_max_diagonal_qubit", 12, _int_at_least(0), "an integer >= 0", "qubits",
+              "fusion_max_diagonal_qubit", help="widest fused diagonal (taken between fusion_max_qubit and 20)"),
     RunOption("fusion_threshold", 14, _int_at_least(1), "an integer >= 1", "qubits", "fusion_threshold",
               help="circuits with fewer qubits are not fused (None: 14, as Aer)", category=HONOURED,
               none_is_default=True),

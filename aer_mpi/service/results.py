@@ -11,8 +11,16 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+import numpy as np
+
 from aer_mpi.engine import ExperimentOutput, RunConfig
-from aer_mpi.qobj.instructions import RESULT_DENSITY_MATRIX, RESULT_PROB_DISTRIBUTION, RESULT_STATEVECTOR, SAVE_KINDS
+from aer_mpi.qobj.instructions import (
+    AER_RESULT_TYPES,
+    RESULT_DENSITY_MATRIX,
+    RESULT_PROB_DISTRIBUTION,
+    RESULT_STATEVECTOR,
+    SAVE_KINDS,
+)
 
 
 def format_save(value: Any, kind: str, subtype: str) -> Any:
@@ -30,6 +38,9 @@ def format_save(value: Any, kind: str, subtype: str) -> Any:
         from qiskit.result import ProbDistribution
 
         make = ProbDistribution
+    elif kind == "expectation_value" and subtype in ("list", "c_list"):
+        # as Aer: one expectation value per shot is a numpy array (``.mean()`` works)
+        return {k: np.asarray(v) for k, v in value.items()} if subtype == "c_list" else np.asarray(value)
     else:
         return value
     func = (lambda items: [make(v) for v in items]) if subtype in ("list", "c_list") else make
@@ -46,6 +57,12 @@ def aer_metadata(metadata: dict, config: RunConfig) -> None:
         # Aer: threads that updated the state (1: serial)
         metadata.setdefault("parallel_state_update", metadata["threads_per_rank"])
     metadata.setdefault("parallel_shots", 1)
+    # Aer's optimisations that do not exist here (bindings are separate experiments, as Aer's
+    # results report them without runtime binding)
+    metadata.setdefault("num_bind_params", 1)
+    metadata.setdefault("runtime_parameter_bind", False)
+    metadata.setdefault("batched_shots_optimization", False)
+    metadata.setdefault("remapped_qubits", False)
     metadata.setdefault("noise", "ideal")
     if config.max_memory_bytes is not None:
         metadata.setdefault("max_memory_mb", config.max_memory_bytes >> 20)
@@ -67,10 +84,16 @@ def experiment_result(
         data["counts"] = output.counts
     if output.memory is not None:
         data["memory"] = output.memory
+    result_types, result_subtypes = {}, {}
     for key, value in output.data.items():
         kind, subtype = output.save_kinds.get(key, ("", "single"))
         data[key] = format_save(value, kind, subtype)
+        result_types[key] = AER_RESULT_TYPES.get(kind, kind)
+        result_subtypes[key] = subtype
     metadata = dict(output.metadata)
+    if result_types:  # as Aer: each saved label's instruction and subtype
+        metadata.setdefault("result_types", result_types)
+        metadata.setdefault("result_subtypes", result_subtypes)
     aer_metadata(metadata, config)
     metadata.setdefault("num_clbits", int(header.get("memory_slots", 0)))
     if "dynamic" in metadata:  # Aer: whether the shots were sampled from one final state

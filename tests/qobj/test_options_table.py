@@ -65,7 +65,7 @@ BAD = [
     ("shots", 2.5, "an integer >= 1"),
     ("seed_simulator", -(1 << 63) - 1, "None or an integer >= 0"),
     ("min_local_qubits", False, "an integer >= 1"),
-    ("fusion_max_qubit", 11, "an integer from 1 to 10"),
+    ("fusion_max_qubit", -1, "an integer >= 0"),
     ("threads_per_rank", 0, "None or an integer >= 1"),
     ("kernels", "cuda", "None or one of 'auto', 'numba', 'numpy'"),
     ("memory", 1, "True or False"),

@@ -1,0 +1,214 @@
+"""Corners of Aer notebooks that ran differently here (found by running them with only the import
+changed): each test names what Aer does and checks aer_mpi against Qiskit's own oracles."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+from qiskit import QuantumCircuit, transpile
+from qiskit.circuit import Parameter
+from qiskit.circuit.classical import expr, types
+from qiskit.circuit.library import MCXGate
+from qiskit.quantum_info import Kraus, Pauli, Statevector
+
+from aer_mpi import AerMPISimulator
+from aer_mpi.errors import InvalidInputError
+from conftest import MPI_TIMEOUT, RANKS
+
+
+def local():
+    return AerMPISimulator(comm=MPI.COMM_SELF)
+
+
+@pytest.mark.parametrize("condition", [
+    expr.less(expr.lift(1.5), expr.lift(1.7)),
+    expr.cast(expr.lift(0.5), types.Bool()),
+])
+def test_a_float_constant_in_a_condition_is_refused_not_cut_to_an_integer(condition):
+    """1.5 < 1.7 was evaluated as 1 < 1: the wrong branch, silently. Aer refuses it too."""
+    qc = QuantumCircuit(1, 1)
+    with qc.if_test(condition):
+        qc.x(0)
+    qc.measure(0, 0)
+    with pytest.raises(InvalidInputError, match="only integer and boolean constants"):
+        local().run(qc, shots=5)
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_a_box_runs_its_body_in_place_and_transpiles(comm):
+    qc = QuantumCircuit(5)
+    qc.h(0)
+    with qc.box():
+        qc.cx(0, 4)
+        qc.ry(0.3, 3)
+        with qc.box():
+            qc.cz(4, 2)
+    qc.rx(0.7, 2)
+    backend = AerMPISimulator(comm=comm, min_local_qubits=2)
+    flat = QuantumCircuit(5)
+    flat.h(0)
+    flat.cx(0, 4)
+    flat.ry(0.3, 3)
+    flat.cz(4, 2)
+    flat.rx(0.7, 2)
+    expected = Statevector(flat)
+    for circuit in (qc, transpile(qc, backend)):
+        assert "box" in circuit.count_ops()
+        run = circuit.copy()
+        run.save_statevector()
+        result = backend.run(run).result()
+        if comm.rank == 0:
+            assert result.get_statevector().equiv(expected)
+
+
+def test_transpile_keeps_multi_controlled_gates_and_channels_as_aer_does():
+    """An 8-control mcx became ~200 gates; a Kraus channel made transpile fail."""
+    backend = local()
+    qc = QuantumCircuit(9)
+    qc.x(range(8))
+    qc.append(MCXGate(8), range(9))
+    qc.mcp(0.4, list(range(7)), 8)
+    qc.append(Kraus([np.sqrt(0.5) * np.eye(2), np.sqrt(0.5) * np.array([[0, 1], [1, 0]])]), [0])
+    qc.measure_all()
+    compiled = transpile(qc, backend)
+    assert compiled.count_ops()["mcx"] == 1 and compiled.count_ops()["mcphase"] == 1
+    assert compiled.count_ops()["kraus"] == 1 and len(compiled) == len(qc)
+    counts = backend.run(compiled, shots=400, seed_simulator=3).result().get_counts()
+    assert set(counts) == {"111111111", "111111110"}  # qubit 0 flipped by the channel half the time
+    assert 150 < counts["111111110"] < 250
+
+
+def test_per_shot_expectation_values_are_a_numpy_array():
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.save_expectation_value(Pauli("ZZ"), [0, 1], label="zz", pershot=True)
+    qc.measure_all()  # mid-circuit: each shot runs alone (with final measurements only, Aer too saves once)
+    qc.x(1)
+    qc.measure_all()
+    values = local().run(qc, shots=6).result().data(0)["zz"]
+    assert isinstance(values, np.ndarray) and values.shape == (6,) and np.allclose(values, 0.0)
+
+
+def test_aers_metadata_keys_are_there():
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.save_statevector()
+    qc.save_expectation_value(Pauli("ZZ"), [0, 1], label="zz", pershot=True)
+    qc.measure_all()
+    metadata = local().run(qc, shots=4).result().results[0].metadata
+    assert metadata["result_types"] == {"statevector": "save_statevector", "zz": "save_expval"}
+    assert metadata["result_subtypes"] == {"statevector": "single", "zz": "list"}
+    assert metadata["num_bind_params"] == 1 and metadata["remapped_qubits"] is False
+    assert metadata["runtime_parameter_bind"] is False and metadata["batched_shots_optimization"] is False
+    assert metadata["required_memory_mb"] >= 1 and metadata["max_memory_mb"] >= metadata["required_memory_mb"]
+    assert metadata["sample_measure_time"] >= 0
+
+
+def test_a_small_circuit_fits_a_small_max_memory_mb():
+    """The 16 MiB exchange buffer was charged to a 2-qubit run: max_memory_mb=16 refused it."""
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.measure_all()
+    counts = local().run(qc, shots=8, max_memory_mb=1, seed_simulator=1).result().get_counts()
+    assert set(counts) <= {"00", "01"} and sum(counts.values()) == 8
+
+
+@pytest.mark.parametrize("width", [0, 1, 10, 40])
+def test_any_fusion_width_is_accepted_as_in_aer(width):
+    qc = QuantumCircuit(4)
+    for q in range(4):
+        qc.h(q)
+        qc.cx(q, (q + 1) % 4)
+        qc.rz(0.1 * q, q)
+    expected = Statevector(qc)
+    qc.save_statevector()
+    state = local().run(qc, fusion_max_qubit=width, fusion_threshold=1).result().get_statevector()
+    assert state.equiv(expected)
+
+
+def test_bindings_of_parameters_a_circuit_does_not_have_are_ignored_as_in_aer():
+    t, u = Parameter("t"), Parameter("u")
+    plain = QuantumCircuit(1)
+    plain.x(0)
+    plain.measure_all()
+    result = local().run(plain, shots=5, parameter_binds=[{t: [1.0, 2.0]}]).result()
+    assert len(result.results) == 1 and result.get_counts() == {"1": 5}
+    rotated = QuantumCircuit(1)
+    rotated.rx(t, 0)
+    rotated.measure_all()
+    result = local().run(rotated, shots=5, parameter_binds=[{t: [0.0, np.pi], u: [1.0, 1.0]}]).result()
+    assert result.get_counts() == [{"0": 5}, {"1": 5}]
+
+
+def test_a_run_option_of_none_keeps_the_backends_value_as_in_aer():
+    """Qiskit's BackendSamplerV2 passes seed_simulator=None on every call: it replaced the backend's
+    seed with a random one, so seeded VQE/QAOA runs through it did not repeat."""
+    from qiskit.primitives import BackendSamplerV2
+
+    qc = QuantumCircuit(2)
+    qc.h([0, 1])
+    qc.measure_all()
+    backend = AerMPISimulator(comm=MPI.COMM_SELF, seed_simulator=11)
+    first, second = (backend.run(qc, shots=64, seed_simulator=None).result() for _ in range(2))
+    assert first.results[0].seed_simulator == 11 and first.get_counts() == second.get_counts()
+    sampler = BackendSamplerV2(backend=backend)
+    runs = [sampler.run([qc], shots=64).result()[0].data.meas.get_counts() for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_qubits_only_errors_act_on_are_left_out_as_aer_leaves_them(comm):
+    """A scheduled circuit of a large device has a delay on every idle qubit, and a device noise
+    model puts relaxation on each: the 127-qubit state was asked for. Those qubits never meet the
+    others and are never read, so they are left out, with their errors."""
+    from qiskit_aer.noise import NoiseModel, amplitude_damping_error, depolarizing_error
+
+    noise = NoiseModel(basis_gates=["cx", "h", "id"])
+    noise.add_all_qubit_quantum_error(amplitude_damping_error(0.2), ["id"])
+    noise.add_all_qubit_quantum_error(depolarizing_error(0.2, 2), ["cx"])
+    qc = QuantumCircuit(40, 2)
+    qc.h(0)
+    qc.cx(0, 1)
+    for q in range(1, 40):
+        qc.id(q)  # on qubit 1 the error counts: it is measured
+    qc.measure([0, 1], [0, 1])
+    backend = AerMPISimulator(comm=comm, noise_model=noise, min_local_qubits=1)
+    result = backend.run(qc, shots=2000, seed_simulator=5).result()
+    assert result.results[0].metadata["num_qubits"] == 2
+    assert result.results[0].metadata["active_input_qubits"] == [0, 1]
+    counts = result.get_counts()
+    # qubit 1 decays from |1> a fifth of the time after the cx: '01' (qubit 0 set, 1 not) appears
+    assert counts.get("01", 0) > 200
+
+
+def test_an_error_on_a_used_and_an_idle_qubit_keeps_both():
+    from aer_mpi import ir
+    from aer_mpi.plan.truncate import truncate
+
+    flip = ir.Gate((1,), np.array([[0, 1], [1, 0]], dtype=complex))
+    program = ir.Program(num_qubits=4, num_clbits=1, ops=(
+        ir.Noise((0, 1), (0.5, 0.5), ((), (flip,))),  # reaches qubit 1 from the measured qubit 0
+        ir.Noise((2,), (0.5, 0.5), ((), (dataclasses.replace(flip, qubits=(2,)),))),  # alone: left out
+        ir.Noise((1, 3), (0.5, 0.5), ((), ())),  # reaches 3 through 1
+        ir.Measure(0, 0),
+    ))
+    truncated = truncate(program)
+    assert truncated.metadata["active_input_qubits"] == [0, 1, 3]
+    assert [type(op).__name__ for op in truncated.ops] == ["Noise", "Noise", "Measure"]
+
+
+def test_estimator_warns_when_it_leaves_out_final_measurements():
+    from aer_mpi.primitives import EstimatorV2
+
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure_all()
+    with pytest.warns(UserWarning, match="final measurements are left out"):
+        evs = EstimatorV2().run([(qc, "XX")]).result()[0].data.evs
+    assert evs == pytest.approx(1.0)
+
+
+def test_properties_is_none_as_in_aer():
+    assert local().properties() is None
