@@ -258,7 +258,8 @@ _ROWS = (
                                   "its ranks); a run that needs more is refused before allocating",
               category=HONOURED, normalise=_zero_is_none),
     RunOption("enable_truncation", True, _is_bool, "True or False", None, "enable_truncation",
-              help="leave out qubits no gate touches (a device-transpiled circuit runs on its active qubits)",
+              help="leave out qubits no gate touches (a device-transpiled circuit runs on its active qubits), "
+                   "and those only noise acts on",
               category=HONOURED),
     RunOption("max_parallel_threads", None, _int_at_least(1), "an integer >= 0 (0: all)", "threads",
               "max_parallel_threads", help="kernel threads of each rank (None or 0: the node's cores shared "
