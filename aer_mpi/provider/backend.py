@@ -16,6 +16,7 @@ import random
 import time
 import types
 import uuid
+import warnings
 import weakref
 from typing import Any, Optional
 
@@ -36,7 +37,7 @@ from aer_mpi.provider.progress import ProgressListener, make_listener
 from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS
 from aer_mpi.qobj.noise import add_noise, noise_passes
 from aer_mpi.qobj.options import (
-    DEVICES, IGNORED_OPTIONS, METHODS, OPTIONS, defaults, normalise_options, qobj_config,
+    DEVICES, IGNORED_OPTIONS, METHODS, OPTIONS, STATEVECTOR_RUN_METHODS, defaults, normalise_options, qobj_config,
 )
 
 #: Seeds and job ids need no cryptographic strength: one generator seeded by the OS once per process
@@ -307,7 +308,7 @@ class AerMPISimulator(BackendV2):
 
     # -- what Qiskit Aer users still call ------------------------------------
     def available_methods(self) -> tuple[str, ...]:
-        """Simulation methods aer_mpi runs (both are the distributed statevector)."""
+        """Simulation methods aer_mpi runs (all of them as the distributed statevector)."""
         return METHODS
 
     def available_devices(self) -> tuple[str, ...]:
@@ -419,6 +420,13 @@ class AerMPISimulator(BackendV2):
             for key in ("statevector_dir", "checkpoint_dir"):
                 if merged.get(key):
                     merged[key] = os.path.abspath(os.fspath(merged[key]))
+        if merged.get("method") in STATEVECTOR_RUN_METHODS:
+            method = merged["method"]
+            warnings.warn(
+                f"method={method!r} runs here as the distributed statevector: counts follow the same "
+                f"distribution (noise by trajectories, one per shot); under noise, saved density matrices and "
+                f"expectation values are averages over the shots, not exact; a circuit wider than the ranks' "
+                f"memory holds needs qiskit_aer's {method!r} method", UserWarning, stacklevel=3)
         parameter_binds = merged.pop("parameter_binds", None)
         seed_drawn = merged.get("seed_simulator") is None
         if seed_drawn:

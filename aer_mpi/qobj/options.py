@@ -49,7 +49,12 @@ KERNELS = ("auto", "numba", "numpy")
 #: Progress styles besides True/False and a ProgressListener.
 PROGRESS_STYLES = ("bar", "log")
 #: Simulation methods (Aer's ``method``) aer_mpi runs: all of them are the distributed statevector.
-METHODS = ("automatic", "statevector")
+NATIVE_METHODS = ("automatic", "statevector")
+#: Aer's other methods that simulate the same states: run as the statevector (with a warning), so a
+#: notebook asking for one runs; its counts have the same distribution (noise by trajectories).
+STATEVECTOR_RUN_METHODS = ("density_matrix", "matrix_product_state", "stabilizer", "extended_stabilizer",
+                           "tensor_network")
+METHODS = NATIVE_METHODS + STATEVECTOR_RUN_METHODS
 #: Devices (Aer's ``device``) aer_mpi runs on.
 DEVICES = ("CPU",)
 
@@ -243,10 +248,11 @@ _ROWS = (
               None, "precision", help="complex128 (double) or complex64 (single: half the memory)",
               category=HONOURED),
     RunOption("method", METHODS[0], lambda v: v in METHODS,
-              " or ".join(map(repr, METHODS)) + " (aer_mpi is a distributed statevector simulator; for "
-              "'density_matrix', 'stabilizer', 'matrix_product_state', 'extended_stabilizer', 'unitary' "
-              "or 'superop' use qiskit_aer.AerSimulator)", qobj=False,
-              help="'automatic' and 'statevector' both run the sharded statevector; other methods are refused",
+              ", ".join(map(repr, METHODS)) + " (aer_mpi simulates states: for 'unitary' or 'superop' use "
+              "qiskit_aer.AerSimulator)", qobj=False,
+              help="every state method runs the sharded statevector ('density_matrix', "
+                   "'matrix_product_state', 'stabilizer', ... with a warning: same count distributions, noise "
+                   "by trajectories); 'unitary' and 'superop' are refused",
               category=HONOURED),
     RunOption("device", DEVICES[0], lambda v: v in DEVICES,
               "'CPU' (aer_mpi runs on the CPUs of its MPI ranks; for device='GPU' use qiskit_aer.AerSimulator)",
@@ -479,7 +485,8 @@ def run_config(config: Mapping[str, Any]) -> RunConfig:
 
 
 __all__ = [
-    "CATEGORIES", "DEVICES", "HONOURED", "IGNORED", "IGNORED_OPTIONS", "KERNELS", "METHODS", "OPTIONS", "OWN",
+    "CATEGORIES", "DEVICES", "HONOURED", "IGNORED", "IGNORED_OPTIONS", "KERNELS", "METHODS", "NATIVE_METHODS",
+    "OPTIONS", "OWN", "STATEVECTOR_RUN_METHODS",
     "PRECISIONS", "RunOption", "check_options", "defaults", "normalise_options", "parse_period", "plain", "qobj_config",
     "run_config", "validate_config",
 ]

@@ -212,3 +212,23 @@ def test_estimator_warns_when_it_leaves_out_final_measurements():
 
 def test_properties_is_none_as_in_aer():
     assert local().properties() is None
+
+
+@pytest.mark.parametrize("method", ["density_matrix", "matrix_product_state", "stabilizer"])
+def test_aers_state_methods_run_as_the_statevector_with_a_warning(method):
+    """A noise notebook's AerSimulator(method='density_matrix') runs: same count distribution."""
+    from qiskit_aer.noise import NoiseModel, depolarizing_error
+
+    noise = NoiseModel()
+    noise.add_all_qubit_quantum_error(depolarizing_error(0.3, 2), ["cx"])
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure_all()
+    backend = AerMPISimulator(comm=MPI.COMM_SELF, method=method, noise_model=noise)
+    with pytest.warns(UserWarning, match=f"method='{method}' runs here as the distributed statevector"):
+        counts = backend.run(qc, shots=4000, seed_simulator=2).result().get_counts()
+    # depolarizing 0.3 on the Bell pair: each of 01 and 10 has 0.3 * 4 / 16 = 0.075
+    assert abs(counts.get("01", 0) / 4000 - 0.075) < 0.02 and abs(counts.get("10", 0) / 4000 - 0.075) < 0.02
+    with pytest.raises(InvalidInputError, match="for 'unitary' or 'superop' use qiskit_aer"):
+        backend.run(qc, method="unitary")
