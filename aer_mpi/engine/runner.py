@@ -348,7 +348,7 @@ def _simulate(
     # every pass reads and writes the shard once; summed over the working ranks
     bytes_moved = 2 * shard.array.nbytes * sum(s[4] for s in all_stats)
     counts = memory = None
-    if values is not None:
+    if values is not None and config.shots:  # shots=0 runs the saves only: no counts, as in Aer
         counts = counts_of(values)
         if config.memory:
             memory = memory_of(values)

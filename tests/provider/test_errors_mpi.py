@@ -29,7 +29,7 @@ BAD_INPUTS = [
     ("unbound parameter", lambda qc: qc.rx(Parameter("theta"), 0), {}, "unbound parameter theta"),
     ("infinite angle", lambda qc: qc.rz(math.inf, 1), {}, "non-finite angle inf"),
     ("nan angle", lambda qc: qc.ry(math.nan, 1), {}, "non-finite angle nan"),
-    ("shots < 1", lambda qc: qc.h(0), {"shots": 0}, r"shots=0: expecting an integer >= 1"),
+    ("shots < 0", lambda qc: qc.h(0), {"shots": -1}, r"shots=-1: expecting an integer >= 0"),
     ("bad option value", lambda qc: qc.h(0), {"precision": "quad"}, "precision='quad': expecting 'double' or 'single'"),
     ("unknown option", lambda qc: qc.h(0), {"shotz": 5}, "unknown option 'shotz': the options are .*shots"),
 ]

@@ -141,7 +141,7 @@ def test_error_status_when_fn_raises():
 
 
 def test_qobj_validation_error_at_submit():
-    job = AerJob("b", "id", lambda q, j: 1, make_qobj(shots=0))
+    job = AerJob("b", "id", lambda q, j: 1, make_qobj(shots=-1))
     with pytest.raises(QobjValidationError, match="shots"):
         job.submit()
     assert job.status() == JobStatus.INITIALIZING  # nothing was queued

@@ -232,3 +232,25 @@ def test_aers_state_methods_run_as_the_statevector_with_a_warning(method):
     assert abs(counts.get("01", 0) / 4000 - 0.075) < 0.02 and abs(counts.get("10", 0) / 4000 - 0.075) < 0.02
     with pytest.raises(InvalidInputError, match="for 'unitary' or 'superop' use qiskit_aer"):
         backend.run(qc, method="unitary")
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_zero_shots_run_the_saves_only_as_in_aer(comm):
+    """Aer runs shots=0: a circuit's saves without counts (none for a dynamic or noisy circuit,
+    which have no shot to save in)."""
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.cx(0, 2)
+    qc.save_probabilities(label="p")
+    qc.measure_all()
+    dynamic = QuantumCircuit(2, 2)
+    dynamic.h(0)
+    dynamic.measure(0, 0)
+    with dynamic.if_test((dynamic.clbits[0], 1)):
+        dynamic.x(1)
+    dynamic.save_statevector()
+    backend = AerMPISimulator(comm=comm, min_local_qubits=1)
+    result = backend.run([qc, dynamic], shots=0, memory=True).result()
+    assert [r.shots for r in result.results] == [0, 0]
+    assert set(result.data(0)) == {"p"} and np.allclose(result.data(0)["p"], [0.5, 0, 0, 0, 0, 0.5, 0, 0])
+    assert result.data(1) == {}

@@ -13,10 +13,10 @@ from aer_mpi.errors import InvalidInputError
 @pytest.mark.parametrize(
     "name,value,reason",
     [
-        ("shots", 10**30, "shots=1000000000000000000000000000000: expecting an integer >= 1, at most 2**40"),
-        ("shots", True, "shots=True: expecting an integer >= 1"),
-        ("shots", 10.5, "shots=10.5: expecting an integer >= 1"),
-        ("shots", math.inf, "shots=inf: expecting an integer >= 1"),
+        ("shots", 10**30, "shots=1000000000000000000000000000000: expecting an integer >= 0, at most 2**40"),
+        ("shots", True, "shots=True: expecting an integer >= 0"),
+        ("shots", 10.5, "shots=10.5: expecting an integer >= 0"),
+        ("shots", math.inf, "shots=inf: expecting an integer >= 0"),
         ("seed_simulator", 1 << 64, "expecting None or an integer >= 0, below 2**64"),
         ("seed_simulator", -(1 << 63) - 1, "expecting None or an integer >= 0 (or a negative one down to -2**63"),
         ("seed_simulator", False, "seed_simulator=False"),

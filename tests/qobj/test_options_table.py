@@ -60,9 +60,9 @@ BAD = [
     ("buffer_mb", True, "a number of MiB > 0"),
     ("max_memory_mb", float("inf"), "None or a number of MiB > 0"),
     ("max_memory_mb", -1, "None or a number of MiB > 0"),
-    ("shots", True, "an integer >= 1"),
-    ("shots", 0, "an integer >= 1"),
-    ("shots", 2.5, "an integer >= 1"),
+    ("shots", True, "an integer >= 0"),
+    ("shots", -1, "an integer >= 0"),
+    ("shots", 2.5, "an integer >= 0"),
     ("seed_simulator", -(1 << 63) - 1, "None or an integer >= 0"),
     ("min_local_qubits", False, "an integer >= 1"),
     ("fusion_max_qubit", -1, "an integer >= 0"),
@@ -106,7 +106,7 @@ def test_qobj_config_validation_uses_the_table():
     assert "progress" not in config and "parameter_binds" not in config
     validate_config(config, "config")
     for key, value, message in [
-        ("shots", 0, "config.shots: expecting an integer >= 1, got 0"),
+        ("shots", -1, "config.shots: expecting an integer >= 0, got -1"),
         ("buffer_mb", float("inf"), "config.buffer_mb: expecting a number of MiB > 0, got inf"),
         ("seed_simulator", None, "config.seed_simulator: expecting an integer >= 0, got None"),
         ("progress", True, "config.progress: unknown key"),

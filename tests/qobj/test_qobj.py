@@ -36,7 +36,7 @@ def test_round_trip_through_json():
 @pytest.mark.parametrize(
     "path,value,message",
     [
-        (("config", "shots"), 0, "config.shots: expecting an integer >= 1"),
+        (("config", "shots"), -1, "config.shots: expecting an integer >= 0"),
         (("config", "precision"), "half", "config.precision"),
         (("config", "seed_simulator"), -1, "config.seed_simulator"),
         (("experiments", 0, "header", "n_qubits"), 0, "experiments[0].header.n_qubits"),

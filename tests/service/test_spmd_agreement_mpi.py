@@ -42,9 +42,9 @@ def test_errors_of_one_rank_and_different_submissions_raise_on_every_rank(comm):
     backend = AerMPISimulator(comm=comm)
     last = comm.size - 1
     # a bad option on the last rank only, before any collective
-    error = _error(lambda: backend.run(bell(), shots=0 if comm.rank == last else 10).result())
+    error = _error(lambda: backend.run(bell(), shots=-1 if comm.rank == last else 10).result())
     errors = comm.allgather(error)
-    assert errors[0] is not None and errors[0][0] == "InvalidInputError" and "shots=0" in errors[0][1]
+    assert errors[0] is not None and errors[0][0] == "InvalidInputError" and "shots=-1" in errors[0][1]
     assert all(e == errors[0] for e in errors), errors
     if comm.size > 1:
         # different circuits on the last rank

@@ -104,7 +104,7 @@ def test_bad_input_on_workers_then_good_job(backend4):
         (lambda qc: qc.append(Gate("mystery", 1, []), [0]), {}, "unknown instruction 'mystery'"),
         (lambda qc: qc.rx(Parameter("theta"), 0), {}, "unbound parameter theta"),
         (lambda qc: qc.rz(math.nan, 1), {}, "non-finite angle nan"),
-        (lambda qc: qc.h(0), {"shots": 0}, "shots=0: expecting an integer >= 1"),
+        (lambda qc: qc.h(0), {"shots": -1}, "shots=-1: expecting an integer >= 0"),
         (lambda qc: qc.h(0), {"precision": "quad"}, "precision='quad': expecting 'double' or 'single'"),
     ]
     for build, options, pattern in cases:
