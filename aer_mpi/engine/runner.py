@@ -186,11 +186,10 @@ def run_experiment(
     output.metadata["ranks"] = world.size
     output.metadata["idle_ranks"] = world.size - working
     if world.size != working:
-        output.metadata["note"] = (
-            f"{world.size} ranks: {working} work "
-            f"({'a power of two' if n - g >= min_local else f'{n} qubits need at least {min_local} local'}), "
-            f"{world.size - working} idle"
-        )
+        # the working ranks are the largest power of two in the world, unless the local-qubit
+        # minimum leaves fewer global qubits
+        why = "a power of two" if g == world.size.bit_length() - 1 else f"{n} qubits keep at least {min(min_local, n)} local"
+        output.metadata["note"] = f"{world.size} ranks: {working} work ({why}), {world.size - working} idle"
     output.metadata["time_taken"] = time.perf_counter() - start
     return output
 

@@ -154,6 +154,8 @@ class _CircuitAssembler:
     def instructions(
         self, circuit: Any, qubit_map: Sequence[int], clbit_map: Sequence[int], depth: int = 0
     ) -> list[dict]:
+        from qiskit.circuit.library import DiagonalGate, UnitaryGate
+
         out: list[dict] = []
         if depth > 50:
             raise InvalidInputError(f"circuit {self.name!r}: definitions nest too deeply")
@@ -226,12 +228,12 @@ class _CircuitAssembler:
                     out.append(inst)
                 else:
                     out.append({"name": name, "qubits": qubits, "params": _bound_params(op, where)})
-            elif name == "unitary":
+            elif name == "unitary" and isinstance(op, UnitaryGate):
                 inst = {"name": "unitary", "qubits": qubits, "params": [encode_matrix(op.to_matrix())]}
                 if getattr(op, "label", None):  # a noise model may key errors on it (as Aer)
                     inst["label"] = str(op.label)
                 out.append(inst)
-            elif name == "diagonal" and hasattr(op, "params"):
+            elif name == "diagonal" and isinstance(op, DiagonalGate):
                 out.append({"name": "diagonal", "qubits": qubits, "params": encode_vector(op.params)})
             else:
                 out.extend(self._other(op, qubits, clbits, where, depth))

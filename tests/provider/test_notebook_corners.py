@@ -254,3 +254,35 @@ def test_zero_shots_run_the_saves_only_as_in_aer(comm):
     assert [r.shots for r in result.results] == [0, 0]
     assert set(result.data(0)) == {"p"} and np.allclose(result.data(0)["p"], [0.5, 0, 0, 0, 0, 0.5, 0, 0])
     assert result.data(1) == {}
+
+
+def test_a_qasm3_round_trip_of_a_unitary_runs():
+    """Qiskit exports a UnitaryGate as ``gate unitary``; read back it is a plain Gate named
+    'unitary' (with a definition): it crashed assembly, which took every 'unitary' for a UnitaryGate."""
+    from qiskit import qasm3
+    from qiskit.circuit.library import UnitaryGate
+    from qiskit.quantum_info import random_unitary
+
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.append(UnitaryGate(random_unitary(4, seed=7)), [0, 2])
+    qc.append(UnitaryGate(random_unitary(2, seed=8)), [1])
+    back = qasm3.loads(qasm3.dumps(qc))
+    assert any(type(i.operation).__name__ == "Gate" and i.operation.name == "unitary" for i in back.data)
+    back.save_statevector()
+    state = local().run(back).result().get_statevector()
+    assert state.equiv(Statevector(qc))
+
+
+@pytest.mark.mpi(ranks=[3, 5], timeout=MPI_TIMEOUT)
+def test_the_idle_rank_note_gives_the_reason(comm):
+    """It said 'a power of two' where the local-qubit minimum left ranks idle."""
+    small, wide = QuantumCircuit(3), QuantumCircuit(8)
+    for qc in (small, wide):
+        qc.h(0)
+        qc.measure_all()
+    backend = AerMPISimulator(comm=comm, min_local_qubits=3, parallel_experiments=False)
+    notes = [r.metadata["note"] for r in backend.run([small, wide], shots=4).result().results]
+    working = 1 << (comm.size.bit_length() - 1)
+    assert notes[0] == f"{comm.size} ranks: 1 work (3 qubits keep at least 3 local), {comm.size - 1} idle"
+    assert notes[1] == f"{comm.size} ranks: {working} work (a power of two), {comm.size - working} idle"
