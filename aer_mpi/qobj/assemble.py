@@ -106,12 +106,30 @@ def _gate_matrix(op: Any) -> Optional[np.ndarray]:
         return np.asarray(op.to_matrix(), dtype=complex)
     except Exception:
         pass
+    from qiskit.circuit import ControlledGate
+
+    if isinstance(op, ControlledGate) and op.base_gate is not None:
+        # exactly the identity but where the controls read ctrl_state (Operator of the definition
+        # leaves 1e-16 on entries that are 0 or 1, which rank counts then apply differently)
+        base = _gate_matrix(op.base_gate)
+        if base is not None:
+            return _controlled_matrix(base, op.num_ctrl_qubits, op.ctrl_state)
     try:
         from qiskit.quantum_info import Operator
 
         return np.asarray(Operator(op).data, dtype=complex)
     except Exception:
         return None
+
+
+def _controlled_matrix(base: np.ndarray, num_ctrl: int, ctrl_state: int) -> np.ndarray:
+    """The matrix of ``base`` controlled by ``num_ctrl`` qubits (Qiskit's order: the controls are the
+    low qubits), applied where they read ``ctrl_state``."""
+    size = base.shape[0]
+    matrix = np.eye(size << num_ctrl, dtype=complex)
+    where = ctrl_state + (np.arange(size) << num_ctrl)
+    matrix[np.ix_(where, where)] = base
+    return matrix
 
 
 def _save_label(op: Any, default: str) -> str:
