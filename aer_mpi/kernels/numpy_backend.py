@@ -82,8 +82,7 @@ def ordered_product(block: np.ndarray, matrix_t: np.ndarray) -> np.ndarray:
     """
     rows, dim = block.shape
     real = block.real.dtype
-    block_t = np.ascontiguousarray(block.T)  # (dim, rows): the long axis innermost
-    xr, xi = block_t.real, block_t.imag
+    xr, xi = block.real.T, block.imag.T  # (dim, rows) views: no copy of the chunk (peak memory)
     mr = np.ascontiguousarray(matrix_t.real)[:, :, None]
     mi = np.ascontiguousarray(matrix_t.imag)[:, :, None]
     acc_r = np.zeros((dim, rows), real)
