@@ -188,7 +188,8 @@ def run_experiment(
     if world.size != working:
         # the working ranks are the largest power of two in the world, unless the local-qubit
         # minimum leaves fewer global qubits
-        why = "a power of two" if g == world.size.bit_length() - 1 else f"{n} qubits keep at least {min(min_local, n)} local"
+        powered = g == world.size.bit_length() - 1
+        why = "a power of two" if powered else f"{n} qubits keep at least {min(min_local, n)} local"
         output.metadata["note"] = f"{world.size} ranks: {working} work ({why}), {world.size - working} idle"
     output.metadata["time_taken"] = time.perf_counter() - start
     return output

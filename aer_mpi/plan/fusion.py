@@ -92,7 +92,7 @@ class FusionOptions:
             raise ValueError(f"fusion max_qubits={self.max_qubits}: expecting 1 to {MAX_QUBITS}")
         if not self.max_qubits <= self.max_diagonal_qubits <= MAX_DIAGONAL_QUBITS:
             raise ValueError(
-                f"fusion max_diagonal_qubits={self.max_diagonal_qubits}: expecting {self.max_qubits} to 20"
+                f"fusion max_diagonal_qubits={self.max_diagonal_qubits}: expecting {self.max_qubits} to {MAX_DIAGONAL_QUBITS}"
             )
 
 

@@ -237,7 +237,8 @@ def _ignored(name: str, default: Any, why: str) -> RunOption:
 
 _ROWS = (
     RunOption("shots", 1024, _int_between(0, MAX_SHOTS), "an integer >= 0", "shots", "shots", required=True,
-              help="shots per circuit (None: the default, as in Aer; 0 runs the saves only, without counts)", category=HONOURED, none_is_default=True),
+              help="shots per circuit (None: the default, as in Aer; 0 runs the saves only, without counts)",
+              category=HONOURED, none_is_default=True),
     RunOption("seed_simulator", None, _int_between(0, MAX_SEED), "an integer >= 0", None, "seed", required=True,
               help="seed of the sampler (None: a random one, recorded in the result; a negative one down to "
                    "-2**63 is taken modulo 2**64, as in Aer); the same counts "

@@ -160,9 +160,9 @@ class RunAgreement:
             return ("differ", differ[0], f"the ranks submitted different circuits or options to run(): "
                     f"{'ranks' if len(differ) > 1 else 'rank'} {', '.join(map(str, differ))} "
                     f"{'differ' if len(differ) > 1 else 'differs'} from rank 0; "
-                    "every rank must call run() with the same circuits and options (only a seed left None may differ); "
-                    "transpile() may pick different but equivalent gates on each process: transpile on rank 0 and "
-                    "share the result (circuits = comm.bcast(transpile(...) if comm.rank == 0 else None))")
+                    "every rank must call run() with the same circuits and options (only a seed left None may "
+                    "differ); transpile() may pick different but equivalent gates on each process: transpile on "
+                    "rank 0 and share the result (circuits = comm.bcast(transpile(...) if comm.rank == 0 else None))")
         return ("ok",)
 
     def _wait(self, source: int, tag: int, timeout: float) -> Optional[tuple]:
