@@ -66,25 +66,30 @@ def apply_matrix(state: np.ndarray, matrix: np.ndarray, positions: Sequence[int]
     matrix_t = np.ascontiguousarray(matrix.T, dtype=state.dtype)
     dim = 1 << k
     per_chunk = max(CHUNK_ELEMENTS, dim)
+    parts = _real_parts(matrix_t)  # once per gate, not per chunk
     for chunk in chunk_views(view, per_chunk):
         block = chunk.reshape(-1, dim)  # a copy when the targets are strided
-        chunk[...] = ordered_product(block, matrix_t).reshape(chunk.shape)
+        chunk[...] = ordered_product(block, parts).reshape(chunk.shape)
 
 
-def ordered_product(block: np.ndarray, matrix_t: np.ndarray) -> np.ndarray:
+def _real_parts(matrix_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The real and imaginary parts of ``matrix_t``, shaped ``(k, j, 1)`` for ``ordered_product``."""
+    return np.ascontiguousarray(matrix_t.real)[:, :, None], np.ascontiguousarray(matrix_t.imag)[:, :, None]
+
+
+def ordered_product(block: np.ndarray, parts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """``block @ matrix_t``, every output summed over ``k`` in order, each product and sum rounded alone.
 
     BLAS's product rounds according to the shapes it is given (its blocking over ``k``, its one-row
     path), and a gate on a global qubit reaches a rank as a sub-block of its matrix: with BLAS, the
     same circuit and seed gave states that differed in the last bits at 1 and 2 ranks, and in
     single precision a shot's outcome now and then. In order, a missing term is an exact zero, so
-    every rank count gets the same bits.
+    every rank count gets the same bits. ``parts`` is ``_real_parts(matrix_t)``.
     """
     rows, dim = block.shape
     real = block.real.dtype
     xr, xi = block.real.T, block.imag.T  # (dim, rows) views: no copy of the chunk (peak memory)
-    mr = np.ascontiguousarray(matrix_t.real)[:, :, None]
-    mi = np.ascontiguousarray(matrix_t.imag)[:, :, None]
+    mr, mi = parts
     acc_r = np.zeros((dim, rows), real)
     acc_i = np.zeros((dim, rows), real)
     term = np.empty((dim, rows), real)

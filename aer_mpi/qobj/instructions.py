@@ -57,6 +57,8 @@ class SaveKind:
     subtypes: tuple[str, ...]
     params: str
     result: str
+    #: The instruction name Aer reports for it in ``metadata["result_types"]``.
+    aer_type: str
 
     @property
     def averaged(self) -> bool:
@@ -74,23 +76,23 @@ class SaveInstruction:
     label: str
 
 
-def _kind(kind: str, averaged: bool, params: str, result: str = RESULT_PLAIN) -> SaveKind:
-    return SaveKind(kind, SAVE_SUBTYPES if averaged else UNAVERAGED_SUBTYPES, params, result)
+def _kind(kind: str, averaged: bool, params: str, aer_type: str, result: str = RESULT_PLAIN) -> SaveKind:
+    return SaveKind(kind, SAVE_SUBTYPES if averaged else UNAVERAGED_SUBTYPES, params, result, aer_type)
 
 
 #: ``ir.Save.kind`` -> what it allows and how its value is formatted.
 SAVE_KINDS: Mapping[str, SaveKind] = {
     k.kind: k
     for k in (
-        _kind("statevector", False, PARAMS_NONE, RESULT_STATEVECTOR),
-        _kind("statevector_dict", False, PARAMS_NONE),
-        _kind("probabilities", True, PARAMS_NONE),
-        _kind("probabilities_dict", True, PARAMS_NONE, RESULT_PROB_DISTRIBUTION),
-        _kind("amplitudes", False, PARAMS_BASIS_STATES),
-        _kind("amplitudes_sq", True, PARAMS_BASIS_STATES),
-        _kind("expectation_value", True, PARAMS_PAULI_TERMS),
-        _kind("expectation_value_variance", True, PARAMS_PAULI_TERMS),
-        _kind("density_matrix", True, PARAMS_NONE, RESULT_DENSITY_MATRIX),
+        _kind("statevector", False, PARAMS_NONE, "save_statevector", RESULT_STATEVECTOR),
+        _kind("statevector_dict", False, PARAMS_NONE, "save_statevector_dict"),
+        _kind("probabilities", True, PARAMS_NONE, "save_probabilities"),
+        _kind("probabilities_dict", True, PARAMS_NONE, "save_probabilities_dict", RESULT_PROB_DISTRIBUTION),
+        _kind("amplitudes", False, PARAMS_BASIS_STATES, "save_amplitudes"),
+        _kind("amplitudes_sq", True, PARAMS_BASIS_STATES, "save_amplitudes_sq"),
+        _kind("expectation_value", True, PARAMS_PAULI_TERMS, "save_expval"),
+        _kind("expectation_value_variance", True, PARAMS_PAULI_TERMS, "save_expval_var"),
+        _kind("density_matrix", True, PARAMS_NONE, "save_density_matrix", RESULT_DENSITY_MATRIX),
     )
 }
 if set(SAVE_KINDS) != set(ir.SAVE_KINDS):  # pragma: no cover - an internal invariant
@@ -122,18 +124,6 @@ SAVE_INSTRUCTIONS: Mapping[str, SaveInstruction] = {
     )
 }
 SAVE_NAMES = frozenset(SAVE_INSTRUCTIONS)
-#: ``ir.Save.kind`` -> the instruction name Aer reports for it in ``metadata["result_types"]``.
-AER_RESULT_TYPES: Mapping[str, str] = {
-    "statevector": "save_statevector",
-    "statevector_dict": "save_statevector_dict",
-    "probabilities": "save_probabilities",
-    "probabilities_dict": "save_probabilities_dict",
-    "amplitudes": "save_amplitudes",
-    "amplitudes_sq": "save_amplitudes_sq",
-    "expectation_value": "save_expval",
-    "expectation_value_variance": "save_expval_var",
-    "density_matrix": "save_density_matrix",
-}
 #: Aer's placeholder label (``save_state``): the simulation method's own label, the row's default here.
 METHOD_LABEL = "_method_"
 SAVE_PREFIX = "save_"

@@ -15,7 +15,6 @@ import numpy as np
 
 from aer_mpi.engine import ExperimentOutput, RunConfig
 from aer_mpi.qobj.instructions import (
-    AER_RESULT_TYPES,
     RESULT_DENSITY_MATRIX,
     RESULT_PROB_DISTRIBUTION,
     RESULT_STATEVECTOR,
@@ -64,8 +63,6 @@ def aer_metadata(metadata: dict, config: RunConfig) -> None:
     metadata.setdefault("batched_shots_optimization", False)
     metadata.setdefault("remapped_qubits", False)
     metadata.setdefault("noise", "ideal")
-    if config.max_memory_bytes is not None:
-        metadata.setdefault("max_memory_mb", config.max_memory_bytes >> 20)
     fusion = metadata.get("fusion")
     if isinstance(fusion, dict):
         fusion = metadata["fusion"] = dict(fusion)
@@ -88,7 +85,7 @@ def experiment_result(
     for key, value in output.data.items():
         kind, subtype = output.save_kinds.get(key, ("", "single"))
         data[key] = format_save(value, kind, subtype)
-        result_types[key] = AER_RESULT_TYPES.get(kind, kind)
+        result_types[key] = SAVE_KINDS[kind].aer_type if kind in SAVE_KINDS else kind
         result_subtypes[key] = subtype
     metadata = dict(output.metadata)
     if result_types:  # as Aer: each saved label's instruction and subtype

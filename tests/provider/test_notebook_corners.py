@@ -14,7 +14,7 @@ from qiskit.quantum_info import Kraus, Pauli, Statevector
 
 from aer_mpi import AerMPISimulator
 from aer_mpi.errors import InvalidInputError
-from conftest import MPI_TIMEOUT, RANKS
+from conftest import MPI_TIMEOUT, RANKS, assert_kernels
 
 
 def local():
@@ -36,7 +36,7 @@ def test_a_float_constant_in_a_condition_is_refused_not_cut_to_an_integer(condit
 
 
 @pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_a_box_runs_its_body_in_place_and_transpiles(comm):
+def test_a_box_runs_its_body_in_place_and_transpiles(comm, kernels):
     qc = QuantumCircuit(5)
     qc.h(0)
     with qc.box():
@@ -58,6 +58,7 @@ def test_a_box_runs_its_body_in_place_and_transpiles(comm):
         run = circuit.copy()
         run.save_statevector()
         result = backend.run(run).result()
+        assert_kernels(result, kernels)
         if comm.rank == 0:
             assert result.get_statevector().equiv(expected)
 
@@ -158,7 +159,7 @@ def test_a_run_option_of_none_keeps_the_backends_value_as_in_aer():
 
 
 @pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_qubits_only_errors_act_on_are_left_out_as_aer_leaves_them(comm):
+def test_qubits_only_errors_act_on_are_left_out_as_aer_leaves_them(comm, kernels):
     """A scheduled circuit of a large device has a delay on every idle qubit, and a device noise
     model puts relaxation on each: the 127-qubit state was asked for. Those qubits never meet the
     others and are never read, so they are left out, with their errors."""
@@ -175,6 +176,7 @@ def test_qubits_only_errors_act_on_are_left_out_as_aer_leaves_them(comm):
     qc.measure([0, 1], [0, 1])
     backend = AerMPISimulator(comm=comm, noise_model=noise, min_local_qubits=1)
     result = backend.run(qc, shots=2000, seed_simulator=5).result()
+    assert_kernels(result, kernels)
     assert result.results[0].metadata["num_qubits"] == 2
     assert result.results[0].metadata["active_input_qubits"] == [0, 1]
     counts = result.get_counts()
@@ -235,7 +237,7 @@ def test_aers_state_methods_run_as_the_statevector_with_a_warning(method):
 
 
 @pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_zero_shots_run_the_saves_only_as_in_aer(comm):
+def test_zero_shots_run_the_saves_only_as_in_aer(comm, kernels):
     """Aer runs shots=0: a circuit's saves without counts (none for a dynamic or noisy circuit,
     which have no shot to save in)."""
     qc = QuantumCircuit(3)
@@ -251,6 +253,7 @@ def test_zero_shots_run_the_saves_only_as_in_aer(comm):
     dynamic.save_statevector()
     backend = AerMPISimulator(comm=comm, min_local_qubits=1)
     result = backend.run([qc, dynamic], shots=0, memory=True).result()
+    assert_kernels(result, kernels)
     assert [r.shots for r in result.results] == [0, 0]
     assert set(result.data(0)) == {"p"} and np.allclose(result.data(0)["p"], [0.5, 0, 0, 0, 0, 0.5, 0, 0])
     assert result.data(1) == {}
