@@ -424,15 +424,18 @@ def swap_tables(pairs, num_bits: int):
     if len(involved) > MAX_SWAP_TILE_BITS:
         return None
     run_bits = involved[0]
-    # every amplitude index made of the involved bits, and its partner
-    values = np.arange(1 << len(involved), dtype=np.int64)
-    index = np.zeros_like(values)
-    for i, bit in enumerate(involved):
-        index |= ((values >> i) & 1) << bit
-    partner = index.copy()
+    mate = {}
     for low, high in pairs:
-        differ = ((index >> int(low)) ^ (index >> int(high))) & 1
-        partner ^= differ * ((1 << int(low)) | (1 << int(high)))
+        mate[int(low)], mate[int(high)] = int(high), int(low)
+    # every amplitude index made of the involved bits, and its partner (the same index with each
+    # pair's bits exchanged), built by doubling: a bit permutation maps a sum of disjoint bits to
+    # the sum of their images, so each table costs one write per entry (not one pass per bit)
+    index = np.zeros(1 << len(involved), dtype=np.int64)
+    partner = np.zeros_like(index)
+    for i, bit in enumerate(involved):
+        half = 1 << i
+        np.bitwise_or(index[:half], 1 << bit, out=index[half:2 * half])
+        np.bitwise_or(partner[:half], 1 << mate[bit], out=partner[half:2 * half])
     keep = partner > index  # each pair of runs once; a fixed point stays
     free = np.array([b for b in range(run_bits, num_bits) if b not in set(involved)], dtype=np.int64)
     return run_bits, np.ascontiguousarray(index[keep]), np.ascontiguousarray(partner[keep]), free

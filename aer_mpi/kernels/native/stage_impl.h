@@ -23,6 +23,35 @@
 typedef REAL VEC __attribute__((vector_size(VBYTES)));
 typedef IELEM IVEC __attribute__((vector_size(VBYTES)));
 
+/* A lane permutation read from the int64 pool (per REAL of the vector, the REAL it reads). */
+#define PERMV CAT(permv_, SFX)
+#if defined(LANE_PERMUTE_AVX2)
+typedef __m256i PERMV;
+static inline PERMV FN(perm_make_)(const i64 *pp)
+{
+    int32_t index[8];
+    for (int e = 0; e < NREAL; e++)
+        for (int h = 0; h < (int)sizeof(REAL) / 4; h++)
+            index[e * (int)sizeof(REAL) / 4 + h] = (int32_t)(pp[e] * (i64)sizeof(REAL) / 4 + h);
+    PERMV v;
+    memcpy(&v, index, sizeof v);
+    return v;
+}
+static inline __attribute__((always_inline)) VEC FN(permute_)(VEC x, PERMV p)
+{
+    return (VEC)_mm256_permutevar8x32_ps((__m256)x, p);
+}
+#else
+typedef IVEC PERMV;
+static inline PERMV FN(perm_make_)(const i64 *pp)
+{
+    PERMV v;
+    for (int e = 0; e < NREAL; e++) v[e] = (IELEM)pp[e];
+    return v;
+}
+static inline __attribute__((always_inline)) VEC FN(permute_)(VEC x, PERMV p) { return __builtin_shuffle(x, p); }
+#endif
+
 static inline VEC FN(load_)(const REAL *p) { VEC v; memcpy(&v, p, VBYTES); return v; }
 static inline void FN(store_)(REAL *p, VEC v) { memcpy(p, &v, VBYTES); }
 
@@ -58,11 +87,10 @@ FN(dense_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, c
     const IVEC swap = SWAP_MASK;
     const VEC sign = SIGNS;
     VEC x[MAX_DIM], s[MAX_DIM], t[MAX_DIM];
-    IVEC perm[MAX_DIM];
+    PERMV perm[MAX_DIM];
     if (kin) {
         const i64 *pp = ip + d[7];  /* per column: the lane each lane reads, as REAL indices */
-        for (i64 c = 0; c < dim; c++)
-            for (int e = 0; e < NREAL; e++) perm[c][e] = (IELEM)pp[c * NREAL + e];
+        for (i64 c = 0; c < dim; c++) perm[c] = FN(perm_make_)(pp + c * NREAL);
     }
     const REAL *cre = rp + d[8];
     const REAL *cim = cre + (kin ? nout * dim * NREAL : dim * dim);
@@ -75,7 +103,7 @@ FN(dense_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, c
         const i64 base = start + (vb << LOGL);
         for (i64 o = 0; o < nout; o++) x[o] = FN(load_)(st + 2 * (base + voff[o]));
         for (i64 c = 0; c < dim; c++) {
-            s[c] = kin ? __builtin_shuffle(x[src[c]], perm[c]) : x[src[c]];
+            s[c] = kin ? FN(permute_)(x[src[c]], perm[c]) : x[src[c]];
             t[c] = __builtin_shuffle(s[c], swap) * sign;
         }
         /* Four outputs at a time: each output's sum is a chain of dependent fmas, so four
@@ -131,7 +159,7 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
     const IVEC swap = SWAP_MASK;
     const VEC sign = SIGNS;
     VEC mr[MAX_SMALL_DIM * MAX_SMALL_DIM], mi[MAX_SMALL_DIM * MAX_SMALL_DIM];
-    IVEC perm[MAX_SMALL_DIM];
+    PERMV perm[MAX_SMALL_DIM];
     i64 off[MAX_SMALL_DIM], from[MAX_SMALL_DIM];
     for (i64 o = 0; o < nout; o++)
         for (i64 c = 0; c < dim; c++) {
@@ -140,8 +168,7 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
         }
     if (kin) {
         const i64 *pp = ip + d[7];
-        for (i64 c = 0; c < dim; c++)
-            for (int e = 0; e < NREAL; e++) perm[c][e] = (IELEM)pp[c * NREAL + e];
+        for (i64 c = 0; c < dim; c++) perm[c] = FN(perm_make_)(pp + c * NREAL);
     }
     for (i64 o = 0; o < nout; o++) off[o] = 2 * voff[o];
     for (i64 c = 0; c < dim; c++) from[c] = src[c];
@@ -156,12 +183,28 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
             VEC x[MAX_SMALL_DIM], s[MAX_SMALL_DIM], t[MAX_SMALL_DIM];
             for (i64 o = 0; o < nout; o++) x[o] = FN(load_)(p + off[o]);
             for (i64 c = 0; c < dim; c++) {
-                s[c] = kin ? __builtin_shuffle(kout ? x[from[c]] : x[0], perm[c]) : x[c];
+                s[c] = kin ? FN(permute_)(kout ? x[from[c]] : x[0], perm[c]) : x[c];
                 t[c] = __builtin_shuffle(s[c], swap);
             }
-            /* Four outputs at a time: an output is a chain of 2*dim dependent fmas, and four
-             * chains side by side hide their latency (one by one, a 4-qubit gate ran slower). */
+            /* Eight outputs at a time, then four: an output is a chain of 2*dim dependent fmas;
+             * two fma units with a latency of 4 cycles need 8 chains side by side to stay busy
+             * (4 chains left a 4-qubit gate at half the fma rate), and 8 accumulators with a
+             * column's two vectors still fit 16 registers. */
             i64 o = 0;
+            for (; o + 8 <= nout; o += 8) {
+                const VEC *r0 = mr + o * dim, *q0 = mi + o * dim;
+                VEC a[8];
+#pragma GCC unroll 8
+                for (int u = 0; u < 8; u++) a[u] = FN(fma_)(q0[u * dim], t[0], r0[u * dim] * s[0]);
+                for (i64 c = 1; c < dim; c++) {
+                    const VEC sc = s[c], tc = t[c];
+#pragma GCC unroll 8
+                    for (int u = 0; u < 8; u++)
+                        a[u] = FN(fma_)(q0[u * dim + c], tc, FN(fma_)(r0[u * dim + c], sc, a[u]));
+                }
+#pragma GCC unroll 8
+                for (int u = 0; u < 8; u++) FN(store_)(p + off[o + u], a[u]);
+            }
             for (; o + 4 <= nout; o += 4) {
                 const VEC *r0 = mr + o * dim, *q0 = mi + o * dim;
                 VEC a0 = FN(fma_)(q0[0], t[0], r0[0] * s[0]);
@@ -232,15 +275,26 @@ static void FN(diagonal_)(REAL *restrict st, i64 start, i64 size, const i64 *res
         }
         return;
     }
+    /* A vector at a time: its lanes' entries gathered into (dr, di) pairs, then
+     * x * (dr, dr) + (swapped x * (di, di)) * (-1, 1): per lane the scalar products above, each
+     * rounded alone, and the same sums (a + b is b + a, a - b is a + (-b), bit for bit). */
+    const IVEC swap = SWAP_MASK, real_mask = REAL_MASK, imag_mask = IMAG_MASK;
+    const VEC sign = SIGNS;
     for (i64 run = start >> 8; run < (start + size) >> 8; run++) {
         i64 high = 0;
         for (i64 t = 1; t < ntables; t++) high |= tab[t * 256 + ((run >> (8 * (t - 1))) & 255)];
         REAL *a = st + 2 * (run << 8);
-        for (i64 j = 0; j < 256; j++) {
-            const i64 idx = high | tab[j];
-            const REAL ar = a[2 * j], ai = a[2 * j + 1], dr = dg[2 * idx], di = dg[2 * idx + 1];
-            a[2 * j] = ar * dr - ai * di;
-            a[2 * j + 1] = ar * di + ai * dr;
+        for (i64 j = 0; j < 256; j += LANES) {
+            VEC entries;
+#pragma GCC unroll 16
+            for (int l = 0; l < LANES; l++) {
+                const REAL *e = dg + 2 * (high | tab[j + l]);
+                entries[2 * l] = e[0];
+                entries[2 * l + 1] = e[1];
+            }
+            const VEC x = FN(load_)(a + 2 * j);
+            const VEC dr = __builtin_shuffle(entries, real_mask), di = __builtin_shuffle(entries, imag_mask);
+            FN(store_)(a + 2 * j, x * dr + (__builtin_shuffle(x, swap) * di) * sign);
         }
     }
 }
@@ -295,6 +349,7 @@ void FN(aer_mpi_swap_tiles_)(REAL *st, i64 run_bits, i64 nruns, const i64 *offs_
 
 #undef VEC
 #undef IVEC
+#undef PERMV
 #undef FN
 #undef NREAL
 #undef LANES
