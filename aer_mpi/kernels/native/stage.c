@@ -29,6 +29,7 @@ typedef int64_t i64;
 #endif
 
 #define REAL double
+#define IS_F64 1
 #define IELEM int64_t
 #define SFX f64
 #if VBYTES == 64
@@ -51,6 +52,7 @@ typedef int64_t i64;
 #define FMA256 _mm256_fmadd_pd
 #include "stage_impl.h"
 #undef REAL
+#undef IS_F64
 #undef IELEM
 #undef LOGL
 #undef SFX
@@ -65,6 +67,7 @@ typedef int64_t i64;
 #undef FMA256
 
 #define REAL float
+#define IS_F64 0
 #define IELEM int32_t
 #define SFX f32
 #if VBYTES == 64

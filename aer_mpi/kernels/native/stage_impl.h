@@ -138,6 +138,55 @@ FN(dense_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, c
     }
 }
 
+/* An in-vector gate with nout = 2 or 4 output vectors per group: 8 / nout groups at a time,
+ * so that 8 output chains run side by side (one group alone leaves the fma units waiting on
+ * each chain's latency: a 3-qubit gate on positions 0-2 ran at half the rate of one above). The
+ * groups' outputs are independent, so each output's fmas are the same, in the same order. */
+static inline __attribute__((always_inline)) void
+FN(dense_in_vector_groups_)(REAL *restrict st, i64 start, i64 groups, i64 kout, const i64 *restrict qs,
+                            const VEC *mr, const VEC *mi, const PERMV *perm, const i64 *half,
+                            const i64 *from, const i64 *off, const i64 dim, const i64 nout)
+{
+    enum { CHAINS = 8 };
+    const i64 per = CHAINS / nout;
+    const IVEC swap = SWAP_MASK;
+    for (i64 g0 = 0; g0 < groups; g0 += per) {
+        REAL *pu[CHAINS];
+        for (i64 u = 0; u < per; u++) {
+            i64 vb = g0 + u;
+            for (i64 j = 0; j < kout; j++) {
+                const i64 low = ((i64)1 << qs[j]) - 1;
+                vb = ((vb & ~low) << 1) | (vb & low);
+            }
+            pu[u] = st + 2 * (start + (vb << LOGL));
+        }
+        VEC a[CHAINS];
+        for (i64 c = 0; c < dim; c++) {
+#pragma GCC unroll 8
+            for (i64 u = 0; u < per; u++) {
+                VEC sc;
+#if defined(LANE_PERMUTE_AVX2)
+                if (IS_F64)
+                    sc = (VEC)_mm256_broadcast_pd((const __m128d *)(pu[u] + from[c] + half[c]));
+                else
+#endif
+                sc = FN(permute_)(FN(load_)(pu[u] + from[c]), perm[c]);
+                const VEC tc = __builtin_shuffle(sc, swap);
+#pragma GCC unroll 4
+                for (i64 o = 0; o < nout; o++) {
+                    VEC *acc = a + u * nout + o;
+                    *acc = c ? FN(fma_)(mi[o * dim + c], tc, FN(fma_)(mr[o * dim + c], sc, *acc))
+                             : FN(fma_)(mi[o * dim], tc, mr[o * dim] * sc);
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (i64 u = 0; u < per; u++)
+#pragma GCC unroll 4
+            for (i64 o = 0; o < nout; o++) FN(store_)(pu[u] + off[o], a[u * nout + o]);
+    }
+}
+
 /* A dense gate of at most MAX_SMALL_DIM columns: its coefficients (and, with kin, its lane
  * permutations) are loop invariants, loaded once; groups go by runs of 2**qs[0] consecutive
  * vectors that share one layout (all of them when kout == 0), so the index arithmetic is paid
@@ -160,18 +209,31 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
     const VEC sign = SIGNS;
     VEC mr[MAX_SMALL_DIM * MAX_SMALL_DIM], mi[MAX_SMALL_DIM * MAX_SMALL_DIM];
     PERMV perm[MAX_SMALL_DIM];
-    i64 off[MAX_SMALL_DIM], from[MAX_SMALL_DIM];
+    i64 off[MAX_SMALL_DIM], from[MAX_SMALL_DIM];  /* REAL offsets of each output's and column's vector */
     for (i64 o = 0; o < nout; o++)
         for (i64 c = 0; c < dim; c++) {
             mr[o * dim + c] = COEF(cre + o * step, c);
             mi[o * dim + c] = COEF(cim + o * step, c) * sign;  /* (-mi, mi): t below has no sign */
         }
+    i64 half[MAX_SMALL_DIM];  /* double precision, 32-byte vectors: the REAL offset of the half read */
     if (kin) {
         const i64 *pp = ip + d[7];
-        for (i64 c = 0; c < dim; c++) perm[c] = FN(perm_make_)(pp + c * NREAL);
+        for (i64 c = 0; c < dim; c++) {
+            perm[c] = FN(perm_make_)(pp + c * NREAL);
+            half[c] = pp[c * NREAL];
+        }
     }
     for (i64 o = 0; o < nout; o++) off[o] = 2 * voff[o];
-    for (i64 c = 0; c < dim; c++) from[c] = src[c];
+    for (i64 c = 0; c < dim; c++) from[c] = 2 * voff[src[c]];
+    /* (one output per group, as a 1-qubit gate inside the vector: the loop below overlaps its
+     * short chains well enough, and gathering 8 groups cost more than it saved) */
+    if (kin && nout >= 2 && nout < 8 && groups % (8 / nout) == 0) {
+        switch (nout) {  /* a constant count of outputs keeps the 8 accumulators in registers */
+        case 2: FN(dense_in_vector_groups_)(st, start, groups, kout, qs, mr, mi, perm, half, from, off, dim, 2); return;
+        case 4: FN(dense_in_vector_groups_)(st, start, groups, kout, qs, mr, mi, perm, half, from, off, dim, 4); return;
+        default: break;
+        }
+    }
     for (i64 g = 0; g < groups; g += run) {
         i64 vb = g;
         for (i64 j = 0; j < kout; j++) {
@@ -180,10 +242,17 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
         }
         REAL *p = st + 2 * (start + (vb << LOGL));
         for (i64 v = 0; v < run; v++, p += NREAL) {
-            VEC x[MAX_SMALL_DIM], s[MAX_SMALL_DIM], t[MAX_SMALL_DIM];
-            for (i64 o = 0; o < nout; o++) x[o] = FN(load_)(p + off[o]);
+            /* With kin, column c reads its vector straight from the state (in L1), not from a
+             * copy indexed at run time: such a copy lives on the stack, and its store and reloads
+             * every iteration made the in-vector gates 3-4x slower than the others. */
+            VEC s[MAX_SMALL_DIM], t[MAX_SMALL_DIM];
             for (i64 c = 0; c < dim; c++) {
-                s[c] = kin ? FN(permute_)(kout ? x[from[c]] : x[0], perm[c]) : x[c];
+#if defined(LANE_PERMUTE_AVX2)
+                if (IS_F64 && kin)  /* lane bit 0 only: both lanes read one half, a broadcast load */
+                    s[c] = (VEC)_mm256_broadcast_pd((const __m128d *)(p + from[c] + half[c]));
+                else
+#endif
+                s[c] = kin ? FN(permute_)(FN(load_)(p + from[c]), perm[c]) : FN(load_)(p + off[c]);
                 t[c] = __builtin_shuffle(s[c], swap);
             }
             /* Eight outputs at a time, then four: an output is a chain of 2*dim dependent fmas;
