@@ -11,10 +11,11 @@ Worker (what the driver starts, or by hand under mpiexec)::
     mpiexec -n 2 python scripts/benchmark.py --worker --qubits 24 --out bench
 
 In each job every rank runs ``AerMPISimulator.run(...).result()`` (SPMD) and
-rank 0 times it; Qiskit Aer (``AerSimulator(method="statevector",
+rank 0 times it; then Qiskit Aer (``AerSimulator(method="statevector",
 max_parallel_threads=cores)``) runs on rank 0 alone while the other ranks
-wait in a sleeping (not spinning) barrier, so it has every core. The two
-alternate repeat by repeat, and the medians are reported.
+wait in a sleeping (not spinning) barrier, so it has every core. Each runs
+a circuit once untimed, then its repeats (as the other simulators do), and
+the medians are reported.
 
 Other simulators (``--peers qsim qulacs lightning``, the default; each where
 it imports, ``--peers-path DIR`` puts DIR first on their PYTHONPATH): after
@@ -34,7 +35,7 @@ aer_mpi and Aer as 100 ``run()`` calls and as one ``parameter_binds`` run
     python scripts/benchmark.py --sweep --repeat 3 --out sweep
 
 Peak memory above the shard: a thread samples each rank's RSS (psutil) every
-millisecond during ``run().result()``; the figure is the peak minus the RSS
+millisecond during one untimed ``run().result()`` after the warm-up; the figure is the peak minus the RSS
 just before the run (after ``malloc_trim``) minus the shard itself: what the
 run held beyond its shard (exchange buffer, kernel scratch, sampling chunks,
 MPI's own buffers). The driver runs the workers with a fixed glibc mmap
@@ -486,22 +487,33 @@ def worker(args) -> None:
                 options["fusion_enable"] = False
             ours, theirs, extra = [], [], []
             meta = None
+            # Each simulator runs the circuit once untimed, then its timed repeats, one simulator after
+            # the other (as the peers get): plans and caches are warm, and neither pays for memory the
+            # other left behind. Alternating them had every aer_mpi run follow an Aer run: Aer's
+            # 4 KiB pages leave memory fragmented, and the next 256 MiB state in huge pages then took
+            # 0.4-0.6 s of kernel time to fault in (0.03 s after its own run), on a VM here.
+            comm.Barrier()
+            backend.run(circuit, **options).result()
+            # peak memory in a run of its own: the sampler's thread polls every millisecond, which
+            # cost the timed runs 5-10% when it ran beside them
+            comm.Barrier()
+            with RssSampler() as rss:
+                result = backend.run(circuit, **options).result()
+            shard = itemsize << result.results[0].metadata["qubits_per_shard"]
+            extra.append(comm.allgather(rss.peak - rss.before - shard))
             for _ in range(args.repeat):
                 comm.Barrier()
-                with RssSampler() as rss:
-                    start = time.perf_counter()
-                    result = backend.run(circuit, **options).result()
-                    wall = time.perf_counter() - start
+                start = time.perf_counter()
+                result = backend.run(circuit, **options).result()
+                ours.append(comm.bcast(time.perf_counter() - start, root=0))
                 meta = result.results[0].metadata
-                shard = itemsize << meta["qubits_per_shard"]
-                extra.append(comm.allgather(rss.peak - rss.before - shard))
-                ours.append(comm.bcast(wall, root=0))
-                if not args.no_aer:
-                    if rank == 0:
-                        start = time.perf_counter()
-                        aer.run(circuit, **options).result()
-                        theirs.append(time.perf_counter() - start)
-                    sleeping_barrier(comm)
+            if aer is not None:
+                aer.run(circuit, **options).result()
+                for _ in range(args.repeat):
+                    start = time.perf_counter()
+                    aer.run(circuit, **options).result()
+                    theirs.append(time.perf_counter() - start)
+            sleeping_barrier(comm)
             if rank == 0:
                 plan = meta["plan"]
                 working = meta["working_ranks"]

@@ -72,7 +72,7 @@ class Shard:
     # -- state ----------------------------------------------------------------
     def reset(self) -> None:
         """|0...0>: amplitude 1 on rank 0's first entry."""
-        self.array[:] = 0
+        kernels.zero(self.array)
         if self.rank == 0:
             self.array[0] = 1
 

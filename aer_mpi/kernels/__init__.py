@@ -231,6 +231,26 @@ def scale(state: np.ndarray, factor: complex) -> None:
         numpy_backend.scale(state, factor)
 
 
+#: Arrays at least this long are zeroed by every kernel thread.
+PARALLEL_ZERO_LENGTH = 1 << 20
+
+
+def zero(state: np.ndarray) -> None:
+    """Every entry 0; on large arrays by the kernel threads, each a contiguous range.
+
+    A fresh array's page faults are taken here, and the kernel's time for them can be large (on a
+    VM, after another process fragmented memory, 256 MiB in huge pages took 0.6 s of system time
+    on one thread); ``fill`` releases the GIL, so the threads fault their ranges at once.
+    """
+    length = state.shape[0]
+    if _threads > 1 and length >= PARALLEL_ZERO_LENGTH and state.flags.c_contiguous:
+        pieces = 64
+        native.run_split(lambda first, last: state[first * length // pieces:last * length // pieces].fill(0),
+                         pieces, _threads)
+    else:
+        state.fill(0)
+
+
 use(os.environ.get("AER_MPI_KERNELS", "auto"))
 
 __all__ = [
@@ -258,4 +278,5 @@ __all__ = [
     "set_threads",
     "swap_bits",
     "use",
+    "zero",
 ]

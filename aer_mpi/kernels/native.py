@@ -230,7 +230,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-def _run_split(function, total: int, threads: int) -> None:
+def run_split(function, total: int, threads: int) -> None:
     """``function(first, last)`` over ``[0, total)`` in ``threads`` contiguous ranges."""
     threads = max(1, min(int(threads), total))
     if threads == 1:
@@ -379,7 +379,7 @@ def apply_stage(state: np.ndarray, gates, chunk_qubits: int, threads: int) -> bo
     function = getattr(_library, f"aer_mpi_stage_{_SUFFIX[dtype]}")
     head = (state.ctypes.data, c)
     tail = (len(gates), desc.ctypes.data, int_pool.ctypes.data, real_pool.ctypes.data)
-    _run_split(lambda first, last: function(*head, first, last, *tail), 1 << (n - c), threads)
+    run_split(lambda first, last: function(*head, first, last, *tail), 1 << (n - c), threads)
     return True
 
 
@@ -454,7 +454,7 @@ def swap_bits(state: np.ndarray, pairs, threads: int) -> bool:
     function = getattr(_library, f"aer_mpi_swap_tiles_{_SUFFIX[dtype]}")
     head = (state.ctypes.data, run_bits, offs_a.shape[0], offs_a.ctypes.data, offs_b.ctypes.data,
             free.shape[0], free.ctypes.data if free.size else None)
-    _run_split(lambda first, last: function(*head, first, last), offs_a.shape[0] << free.shape[0], threads)
+    run_split(lambda first, last: function(*head, first, last), offs_a.shape[0] << free.shape[0], threads)
     return True
 
 
