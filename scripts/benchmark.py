@@ -38,8 +38,8 @@ Peak memory above the shard: a thread samples each rank's RSS (psutil) every
 millisecond during one untimed ``run().result()`` after the warm-up; the figure is the peak minus the RSS
 just before the run (after ``malloc_trim``) minus the shard itself: what the
 run held beyond its shard (exchange buffer, kernel scratch, sampling chunks,
-MPI's own buffers). The driver runs the workers with a fixed glibc mmap
-threshold so that a previous run's freed shard is not reused unseen.
+MPI's own buffers). That run has a fixed glibc mmap threshold (1 MiB), so
+that a previous run's freed arrays are not reused unseen.
 """
 
 from __future__ import annotations
@@ -407,7 +407,40 @@ def measure_floor(num_qubits: int, itemsize: int, repeat: int = 5) -> float:
     return best
 
 
+def measure_arithmetic_rate(dtype, chunk_qubits: int, repeat: int = 5) -> float:
+    """Complex products per second of aer_mpi's fastest kernel case, with the kernel threads of the
+    last run: 16 copies of a random 2-qubit gate as one stage, in cache (on the two positions just
+    below the chunk), over 2**20 amplitudes (best of ``repeat``). A k-qubit gate takes 2**k
+    products per amplitude, so plan metadata's ``complex_products_per_amplitude`` x amplitudes /
+    this rate is the time the arithmetic alone needs: the floor no memory layout can lower."""
+    import numpy as np
+
+    from aer_mpi import kernels
+
+    rng = np.random.default_rng(1)
+    matrix = np.linalg.qr(rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4)))[0]
+    state = np.zeros(1 << 20, dtype=dtype)
+    state[0] = 1
+    gates = [((chunk_qubits - 2, chunk_qubits - 1), matrix, None)] * 16
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        kernels.apply_stage(state, gates, chunk_qubits)
+        best = min(best, time.perf_counter() - start)
+    return 16 * 4 * state.shape[0] / best
+
+
 # -- measurement helpers -------------------------------------------------------
+def _mmap_threshold(size: int) -> None:
+    """glibc's malloc maps blocks of ``size`` bytes or more with mmap (``M_MMAP_THRESHOLD``)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, int(size))
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _trim() -> None:
     try:
         import ctypes
@@ -480,6 +513,7 @@ def worker(args) -> None:
     for n in args.qubits:
         # the memory-bandwidth floor: one numpy read + write pass over a shard of this size
         floor = measure_floor(n - (size.bit_length() - 1), itemsize) if rank == 0 else None
+        rate = None  # complex products per second, once the first run has set the kernel threads
         for kind in args.circuits:
             circuit = build_circuit(kind, n, args.seed)
             options = dict(shots=args.shots, seed_simulator=args.seed)
@@ -496,9 +530,15 @@ def worker(args) -> None:
             backend.run(circuit, **options).result()
             # peak memory in a run of its own: the sampler's thread polls every millisecond, which
             # cost the timed runs 5-10% when it ran beside them
+            # (with a fixed 1 MiB mmap threshold: large arrays are mapped and unmapped, never kept in
+            # the heap by a previous run, so RSS shows what this run holds; the timed runs then get
+            # 32 MiB, where glibc's own threshold settles after large frees, as in a long session:
+            # with 1 MiB every temporary array was fresh pages, 15% of QFT-24's time)
             comm.Barrier()
+            _mmap_threshold(1 << 20)
             with RssSampler() as rss:
                 result = backend.run(circuit, **options).result()
+            _mmap_threshold(32 << 20)
             shard = itemsize << result.results[0].metadata["qubits_per_shard"]
             extra.append(comm.allgather(rss.peak - rss.before - shard))
             for _ in range(args.repeat):
@@ -516,6 +556,10 @@ def worker(args) -> None:
             sleeping_barrier(comm)
             if rank == 0:
                 plan = meta["plan"]
+                if rate is None and meta.get("cache_qubits"):
+                    rate = measure_arithmetic_rate("complex128" if itemsize == 16 else "complex64",
+                                                   meta["cache_qubits"])
+                products = plan.get("complex_products_per_amplitude")
                 working = meta["working_ranks"]
                 shard = itemsize << meta["qubits_per_shard"]
                 state = itemsize << n
@@ -558,6 +602,9 @@ def worker(args) -> None:
                     "achieved_gbps": meta.get("achieved_gbps"),
                     "floor_seconds": floor,
                     "floor_gbps": 2 * shard / floor / 1e9,
+                    "complex_products_per_amplitude": products,
+                    "products_per_second": rate,
+                    "arithmetic_seconds": products * (shard // itemsize) / rate if products and rate else None,
                 }
                 records.append(record)
                 print(format_row(record), flush=True)
@@ -689,7 +736,7 @@ def print_comparison(records, peers, notes) -> str:
     names = ["aer"] + [p for p in PEERS if any(r["simulator"] == p for r in peers)]
     head = (f"{'circuit':9} {'n':>3} {'1 rank':>7} {'2 ranks':>7} " + " ".join(f"{k:>9}" for k in names)
             + f" {'fastest':>9} {'x fastest':>9} {'passes':>6} {'floor s':>7} {'x model':>7} {'GB/s':>6}"
-            + f" {'floor GB/s':>10} {'mem/shard':>9}")
+            + f" {'floor GB/s':>10} {'mem/shard':>9} {'arith s':>7} {'x roof':>6}")
     lines = [head]
     keys = sorted({(r["circuit"], r["qubits"]) for r in records})
     for kind, n in keys:
@@ -710,6 +757,9 @@ def print_comparison(records, peers, notes) -> str:
             model = one["state_passes"] * one["floor_seconds"]
             line += (f" {one['state_passes']:6d} {one['floor_seconds']:7.3f} {one['time_compute'] / model:7.2f}"
                      f" {one['achieved_gbps'] or 0:6.1f} {one['floor_gbps']:10.1f} {one['peak_above_shard_fraction']:9.3f}")
+            arithmetic = one.get("arithmetic_seconds")
+            if arithmetic:  # the roofline: memory passes or arithmetic, whichever takes longer
+                line += f" {arithmetic:7.3f} {one['time_compute'] / max(model, arithmetic):6.2f}"
         lines.append(line)
     for name, note in notes.items():
         lines.append(f"{name}: {note}")
@@ -737,10 +787,7 @@ def driver(args) -> None:
         if args.cores:
             cmd += ["--cores", str(args.cores)]
         print("$", " ".join(cmd), flush=True)
-        # a fixed mmap threshold: large arrays are mapped and unmapped, never
-        # kept in the heap by a previous run, so RSS shows what a run holds
-        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(1 << 20))
-        subprocess.run(cmd, check=True, env=env)
+        subprocess.run(cmd, check=True)
         part = json.loads((out / f"part-{ranks}ranks-{args.tag or 'run'}.json").read_text())
         records.extend(part["records"])
     peers, notes = run_peers(args, out) if args.peers else ([], {})

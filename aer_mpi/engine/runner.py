@@ -39,7 +39,8 @@ from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_stateve
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
 from aer_mpi.errors import InternalError, JobCancelledError
-from aer_mpi.plan import LocalSwapStep, StageStep, choose_rank_bits, place_in_cache, plan_program, stage_steps
+from aer_mpi.plan import (LocalSwapStep, StageStep, choose_rank_bits, complex_products_per_amplitude, place_in_cache,
+                          plan_program, stage_steps)
 from aer_mpi.plan.fusion import MAX_DIAGONAL_QUBITS as FUSION_MAX_DIAGONAL_QUBITS
 from aer_mpi.plan.fusion import MAX_QUBITS as FUSION_MAX_QUBITS
 from aer_mpi.plan.fusion import TYPICAL_CHUNK_QUBITS, FusionOptions, fuse
@@ -372,7 +373,9 @@ def _simulate(
         "plan": dict({k: v for k, v in plan.stats.items() if k != "naive_exchanges"}, steps=len(plan.steps),
                      stages=sum(1 for s in plan.steps if isinstance(s, StageStep)),
                      staged_steps=sum(len(s.steps) for s in plan.steps if isinstance(s, StageStep)),
-                     cache_swaps=sum(1 for s in plan.steps if isinstance(s, LocalSwapStep))),
+                     cache_swaps=sum(1 for s in plan.steps if isinstance(s, LocalSwapStep)),
+                     # the arithmetic, for a circuit without branches (a dynamic one's depends on them)
+                     **({} if dynamic else {"complex_products_per_amplitude": complex_products_per_amplitude(plan.steps)})),
         # passes over the state (a cache-blocked stage is one), the bytes they read and wrote
         # (all ranks) and the rate they ran at: docs/performance.md compares it with a plain
         # numpy pass (the memory-bandwidth floor)

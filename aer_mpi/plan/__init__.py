@@ -29,11 +29,13 @@ from aer_mpi.plan.steps import (
     StoreStep,
     SwitchStep,
     WhileStep,
+    complex_products_per_amplitude,
 )
 from aer_mpi.plan.localiser import choose_rank_bits, plan_program, swaps_to_make_global
 from aer_mpi.plan.stages import place_in_cache, stage_steps
 
 __all__ = [
+    "complex_products_per_amplitude",
     "BreakStep",
     "ContinueStep",
     "ForStep",

@@ -81,6 +81,24 @@ class StageStep:
     cache_qubits: int
 
 
+def complex_products_per_amplitude(steps) -> int:
+    """The arithmetic of straight-line ``steps``: complex products per amplitude of the shard.
+
+    A dense gate on k positions takes ``2**k`` per amplitude (one per column), a diagonal or a
+    phase one; stages count their gates. With the state's size it gives the work no memory
+    layout can save (docs/performance.md compares it with the kernels' measured rate).
+    """
+    total = 0
+    for step in steps:
+        if isinstance(step, StageStep):
+            total += complex_products_per_amplitude(step.steps)
+        elif isinstance(step, (LocalGate, RankGate)):
+            total += 1 << len(step.positions)
+        elif isinstance(step, (LocalDiagonal, RankDiagonal, PhaseStep)):
+            total += 1
+    return total
+
+
 @dataclass(frozen=True, eq=False)
 class SetStateStep:
     """Replace the state: each rank takes its slice of ``state``, whose index bit ``j`` is at ``positions[j]``."""

@@ -198,3 +198,18 @@ def test_a_long_run_is_cut_into_stages_of_at_most_max_steps():
     out = stage_steps(steps, 4, max_steps=4)
     assert [len(s.steps) for s in out[:2]] == [4, 4] and len(out[2].steps) == 2
     assert sum(len(s.steps) for s in out) == 10
+
+
+def test_the_arithmetic_of_a_plan_counts_every_column_staged_or_not():
+    """A k-qubit dense gate is 2**k complex products per amplitude, a diagonal or a phase one,
+    whether a stage holds it or not, and grouping into stages changes nothing."""
+    from aer_mpi.plan import complex_products_per_amplitude
+
+    rank_gate = RankGate((0,), (1,), (None, CX[:2, :2]))
+    rank_diag = RankDiagonal((0,), (3,), (np.ones(2), np.ones(2)))
+    steps = [gate(0), gate(1, 2), diag(9), PhaseStep(0.3), gate(5), gate(3), diag(0, 7),
+             ExchangeStep(((0, 1),)), gate(2), rank_gate, rank_diag, MeasureStep(0, 0)]
+    expected = 2 + 4 + 1 + 1 + 2 + 2 + 1 + 0 + 2 + 2 + 1 + 0
+    assert complex_products_per_amplitude(steps) == expected
+    assert complex_products_per_amplitude(stage_steps(steps, 4)) == expected
+    assert complex_products_per_amplitude([]) == 0

@@ -40,6 +40,9 @@ def test_statevectors_match_qiskit_with_cache_blocking_on_and_off(comm):
         unblocked = blocked["fusion"]["ops_out"] + blocked["plan"]["exchanges"]
         assert blocked["state_passes"] <= unblocked
         assert blocked["bytes_moved"] > 0 and "achieved_gbps" in blocked  # a rate: not asserted (no timing)
+        # the arithmetic: at least one complex product per amplitude per gate of the run
+        products = blocked["plan"]["complex_products_per_amplitude"]
+        assert products >= blocked["plan"]["staged_steps"] and products > 0
         if i == 0:  # QFT: its diagonals stage at any position
             assert blocked["plan"]["stages"] > 0 and blocked["state_passes"] < unblocked
         if comm.rank == 0:
@@ -87,6 +90,7 @@ def test_one_seed_gives_the_same_shots_blocked_or_not_at_any_rank_count(comm):
     here = AerMPISimulator(comm=comm, **dict(BLOCKED, fusion_enable=False)).run(_dynamic(), **options).result()
     alone = AerMPISimulator(comm=MPI.COMM_SELF, **dict(PLAIN, fusion_enable=False)).run(_dynamic(), **options).result()
     assert here.results[0].metadata["plan"]["cache_swaps"] > 0
+    assert "complex_products_per_amplitude" not in here.results[0].metadata["plan"]  # it depends on the branches
     assert here.get_memory() == alone.get_memory()
 
 
