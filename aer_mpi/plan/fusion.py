@@ -47,8 +47,13 @@ DIAGONAL_COST = 0.8
 #: per amplitude, not a pass over memory, so wide gates cost far more than the narrow ones they
 #: replace (native kernels, 64 random gates of each width on 2**16 and 2**20 amplitudes, chunks
 #: of 2**16, 1 and 2 threads, in units of a 1-qubit gate: 1, 1.6-1.7, 3.1, 5.9, 19-21; a
-#: diagonal of 1-12 qubits 1.6-1.9; ``python scripts/bench_kernels.py --fusion-costs``).
-STAGE_DENSE_COSTS = {0: 1.0, 1: 1.0, 2: 1.65, 3: 3.1, 4: 5.9, 5: 20.0}
+#: diagonal of 1-12 qubits 1.6-1.9; ``python scripts/bench_kernels.py --fusion-costs``), on an
+#: Intel Xeon with AVX-512. On an AMD EPYC (Zen 3, AVX2) a 4-qubit gate costs 8.6-12.7 1-qubit
+#: gates (its 16 fmas per amplitude at the fma units' rate), and 8 here stops the fusion from
+#: bridging two 2-qubit blocks into a 4-qubit gate that does more arithmetic than its parts:
+#: at 24 qubits there, QFT 1.10 -> 0.96 s, QV 1.84 -> 1.65 s (528 -> 472 complex products per
+#: amplitude), random and brickwork unchanged (two alternating pairs of runs each).
+STAGE_DENSE_COSTS = {0: 1.0, 1: 1.0, 2: 1.65, 3: 3.1, 4: 8.0, 5: 20.0}
 STAGE_DIAGONAL_COST = 1.7
 #: What each fused op costs besides its arithmetic when the program is wider than the cache: an
 #: op more is an op more that may need a cache swap first, or run as a pass of its own when no

@@ -90,7 +90,9 @@ def _bricks() -> QuantumCircuit:
 def test_in_stages_a_gate_costs_its_arithmetic_so_fusion_stays_narrow():
     """One pass per gate: wide fused gates save passes. In a cache-blocked stage a k-qubit gate
     costs 2**k products per amplitude, so three 2-qubit gates stay three ops; a program wider
-    than the chunk pays per op too (the cache tier), which tips them into one 4-qubit gate."""
+    than the chunk pays per op too (the cache tier), but not enough to make them one 4-qubit
+    gate, which takes 16 products per amplitude against their 12 (measured slower on an AVX2
+    machine: docs/performance.md)."""
     circuit = _bricks()
     widths = {}
     for name, options in {"passes": FusionOptions(threshold=1, staged=False),
@@ -99,7 +101,7 @@ def test_in_stages_a_gate_costs_its_arithmetic_so_fusion_stays_narrow():
         fused, _ = fuse(program_of(circuit), options)
         widths[name] = sorted(len(op.qubits) for op in fused.ops)
         assert operator_of(fused).equiv(Operator(circuit), atol=1e-10)
-    assert widths == {"passes": [4], "stages": [2, 2, 2], "cache tier": [4]}
+    assert widths == {"passes": [4], "stages": [2, 2, 2], "cache tier": [2, 2, 2]}
 
 
 def test_disabled_and_threshold_leave_program_alone():

@@ -242,9 +242,11 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
         }
         REAL *p = st + 2 * (start + (vb << LOGL));
         for (i64 v = 0; v < run; v++, p += NREAL) {
-            /* With kin, column c reads its vector straight from the state (in L1), not from a
-             * copy indexed at run time: such a copy lives on the stack, and its store and reloads
-             * every iteration made the in-vector gates 3-4x slower than the others. */
+            /* With kin, column c reads its vector straight from the state (in L1): a copy of the
+             * group's vectors indexed at run time would live on the stack, stored and reloaded
+             * every iteration (0.87-0.92x the time with that copy; the rest of the in-vector gates'
+             * gap was the lane permutation, a broadcast load below, and their short fma chains,
+             * dense_in_vector_groups_) */
             VEC s[MAX_SMALL_DIM], t[MAX_SMALL_DIM];
             for (i64 c = 0; c < dim; c++) {
 #if defined(LANE_PERMUTE_AVX2)
