@@ -227,7 +227,7 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
     for (i64 c = 0; c < dim; c++) from[c] = 2 * voff[src[c]];
     /* (one output per group, as a 1-qubit gate inside the vector: the loop below overlaps its
      * short chains well enough, and gathering 8 groups cost more than it saved) */
-    if (kin && nout >= 2 && nout < 8 && groups % (8 / nout) == 0) {
+    if (HARDWARE_FMA_ON && kin && nout >= 2 && nout < 8 && groups % (8 / nout) == 0) {
         switch (nout) {  /* a constant count of outputs keeps the 8 accumulators in registers */
         case 2: FN(dense_in_vector_groups_)(st, start, groups, kout, qs, mr, mi, perm, half, from, off, dim, 2); return;
         case 4: FN(dense_in_vector_groups_)(st, start, groups, kout, qs, mr, mi, perm, half, from, off, dim, 4); return;
@@ -262,7 +262,7 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
              * (4 chains left a 4-qubit gate at half the fma rate), and 8 accumulators with a
              * column's two vectors still fit 16 registers. */
             i64 o = 0;
-            for (; o + 8 <= nout; o += 8) {
+            for (; HARDWARE_FMA_ON && o + 8 <= nout; o += 8) {
                 const VEC *r0 = mr + o * dim, *q0 = mi + o * dim;
                 VEC a[8];
 #pragma GCC unroll 8
