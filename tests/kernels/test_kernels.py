@@ -72,3 +72,17 @@ def test_logical_order_chunks_permute_bits():
 def test_bad_shape_is_refused():
     with pytest.raises(ValueError, match="expecting a 1-d array of length 2\\*\\*n"):
         kernels.apply_matrix(np.zeros(3, dtype=complex), np.eye(2), [0])
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("length", [1, 1 << 10, kernels.PARALLEL_ZERO_LENGTH + 3 * 64])
+def test_zero_clears_every_entry_on_any_thread_count(length, threads, rng):
+    """Large arrays are zeroed in ranges by the kernel threads: no range is skipped or doubled."""
+    before = kernels._threads
+    try:
+        kernels._threads = threads
+        state = (rng.normal(size=length) + 1j * rng.normal(size=length)).astype(np.complex128)
+        kernels.zero(state)
+        assert not np.any(state.view(np.float64)) and not np.signbit(state.view(np.float64)).any()
+    finally:
+        kernels._threads = before
