@@ -35,10 +35,10 @@ aer_mpi and Aer as 100 ``run()`` calls and as one ``parameter_binds`` run
     python scripts/benchmark.py --sweep --repeat 3 --out sweep
 
 Peak memory above the shard: a thread samples each rank's RSS (psutil) every
-millisecond during one untimed ``run().result()`` after the warm-up; the figure is the peak minus the RSS
-just before the run (after ``malloc_trim``) minus the shard itself: what the
-run held beyond its shard (exchange buffer, kernel scratch, sampling chunks,
-MPI's own buffers). That run has a fixed glibc mmap threshold (1 MiB), so
+millisecond during one untimed ``run().result()`` after the warm-up; the
+figure is the peak minus the RSS just before the run (after ``malloc_trim``)
+minus the shard itself: what the run held beyond its shard (exchange buffer,
+kernel scratch, sampling chunks, MPI's own buffers). That run has a fixed glibc mmap threshold (1 MiB), so
 that a previous run's freed arrays are not reused unseen.
 """
 
@@ -510,10 +510,10 @@ def worker(args) -> None:
 
     itemsize = 16 if args.precision == "double" else 8
     records = []
+    rate = None  # complex products per second, measured once the first run has set the kernel threads
     for n in args.qubits:
         # the memory-bandwidth floor: one numpy read + write pass over a shard of this size
         floor = measure_floor(n - (size.bit_length() - 1), itemsize) if rank == 0 else None
-        rate = None  # complex products per second, once the first run has set the kernel threads
         for kind in args.circuits:
             circuit = build_circuit(kind, n, args.seed)
             options = dict(shots=args.shots, seed_simulator=args.seed)

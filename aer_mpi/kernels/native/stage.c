@@ -26,9 +26,8 @@ typedef int64_t i64;
  * multiply the build's time (20 s -> 44 s here), so such a build leaves them out. */
 #if defined(__AVX512F__) || defined(__FMA__) || defined(__aarch64__) || defined(__ARM_FEATURE_FMA)
 #define HARDWARE_FMA 1
-#define HARDWARE_FMA_ON 1
 #else
-#define HARDWARE_FMA_ON 0
+#define HARDWARE_FMA 0
 #endif
 /* AVX2 has no variable lane permutation of doubles, and GCC spells a __builtin_shuffle with a
  * run-time mask as element by element moves (a 1-qubit gate on position 0 ran 7x slower than
@@ -108,7 +107,7 @@ int aer_mpi_native_vector_bytes(void) { return VBYTES; }
  * without -march=native on x86-64), which is exact but too slow to be worth running. */
 int aer_mpi_native_hardware_fma(void)
 {
-#if defined(HARDWARE_FMA)
+#if HARDWARE_FMA
     return 1;
 #else
     return 0;

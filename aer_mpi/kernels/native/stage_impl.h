@@ -53,6 +53,30 @@ static inline __attribute__((always_inline)) VEC FN(permute_)(VEC x, PERMV p) { 
 #endif
 
 static inline VEC FN(load_)(const REAL *p) { VEC v; memcpy(&v, p, VBYTES); return v; }
+
+/* The first amplitude of group g: g's bits spread around the kout sorted out-of-vector bits qs
+ * (each made 0), in vectors of 2**LOGL amplitudes. */
+static inline __attribute__((always_inline)) i64 FN(group_start_)(i64 g, i64 kout, const i64 *qs)
+{
+    for (i64 j = 0; j < kout; j++) {
+        const i64 low = ((i64)1 << qs[j]) - 1;
+        g = ((g & ~low) << 1) | (g & low);
+    }
+    return g << LOGL;
+}
+
+/* Column c's input of an in-vector gate, for the group at p: its vector (REAL offset from),
+ * lanes permuted by perm; on AVX2 in double precision one half read into both lanes (REAL
+ * offset half), a broadcast load. */
+static inline __attribute__((always_inline)) VEC
+FN(column_in_vector_)(const REAL *p, i64 from, i64 half, PERMV perm)
+{
+#if defined(LANE_PERMUTE_AVX2)
+    if (IS_F64) return (VEC)_mm256_broadcast_pd((const __m128d *)(p + from + half));
+#endif
+    (void)half;
+    return FN(permute_)(FN(load_)(p + from), perm);
+}
 static inline void FN(store_)(REAL *p, VEC v) { memcpy(p, &v, VBYTES); }
 
 /* column c's coefficient of the output whose coefficients start at p: a vector of per-lane
@@ -95,12 +119,7 @@ FN(dense_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, c
     const REAL *cre = rp + d[8];
     const REAL *cim = cre + (kin ? nout * dim * NREAL : dim * dim);
     for (i64 g = 0; g < groups; g++) {
-        i64 vb = g;
-        for (i64 j = 0; j < kout; j++) {
-            const i64 low = ((i64)1 << qs[j]) - 1;
-            vb = ((vb & ~low) << 1) | (vb & low);
-        }
-        const i64 base = start + (vb << LOGL);
+        const i64 base = start + FN(group_start_)(g, kout, qs);
         for (i64 o = 0; o < nout; o++) x[o] = FN(load_)(st + 2 * (base + voff[o]));
         for (i64 c = 0; c < dim; c++) {
             s[c] = kin ? FN(permute_)(x[src[c]], perm[c]) : x[src[c]];
@@ -152,25 +171,12 @@ FN(dense_in_vector_groups_)(REAL *restrict st, i64 start, i64 groups, i64 kout, 
     const IVEC swap = SWAP_MASK;
     for (i64 g0 = 0; g0 < groups; g0 += per) {
         REAL *pu[CHAINS];
-        for (i64 u = 0; u < per; u++) {
-            i64 vb = g0 + u;
-            for (i64 j = 0; j < kout; j++) {
-                const i64 low = ((i64)1 << qs[j]) - 1;
-                vb = ((vb & ~low) << 1) | (vb & low);
-            }
-            pu[u] = st + 2 * (start + (vb << LOGL));
-        }
+        for (i64 u = 0; u < per; u++) pu[u] = st + 2 * (start + FN(group_start_)(g0 + u, kout, qs));
         VEC a[CHAINS];
         for (i64 c = 0; c < dim; c++) {
 #pragma GCC unroll 8
             for (i64 u = 0; u < per; u++) {
-                VEC sc;
-#if defined(LANE_PERMUTE_AVX2)
-                if (IS_F64)
-                    sc = (VEC)_mm256_broadcast_pd((const __m128d *)(pu[u] + from[c] + half[c]));
-                else
-#endif
-                sc = FN(permute_)(FN(load_)(pu[u] + from[c]), perm[c]);
+                const VEC sc = FN(column_in_vector_)(pu[u], from[c], half[c], perm[c]);
                 const VEC tc = __builtin_shuffle(sc, swap);
 #pragma GCC unroll 4
                 for (i64 o = 0; o < nout; o++) {
@@ -227,7 +233,7 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
     for (i64 c = 0; c < dim; c++) from[c] = 2 * voff[src[c]];
     /* (one output per group, as a 1-qubit gate inside the vector: the loop below overlaps its
      * short chains well enough, and gathering 8 groups cost more than it saved) */
-    if (HARDWARE_FMA_ON && kin && nout >= 2 && nout < 8 && groups % (8 / nout) == 0) {
+    if (HARDWARE_FMA && kin && nout >= 2 && nout < 8 && groups % (8 / nout) == 0) {
         switch (nout) {  /* a constant count of outputs keeps the 8 accumulators in registers */
         case 2: FN(dense_in_vector_groups_)(st, start, groups, kout, qs, mr, mi, perm, half, from, off, dim, 2); return;
         case 4: FN(dense_in_vector_groups_)(st, start, groups, kout, qs, mr, mi, perm, half, from, off, dim, 4); return;
@@ -235,26 +241,16 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
         }
     }
     for (i64 g = 0; g < groups; g += run) {
-        i64 vb = g;
-        for (i64 j = 0; j < kout; j++) {
-            const i64 low = ((i64)1 << qs[j]) - 1;
-            vb = ((vb & ~low) << 1) | (vb & low);
-        }
-        REAL *p = st + 2 * (start + (vb << LOGL));
+        REAL *p = st + 2 * (start + FN(group_start_)(g, kout, qs));
         for (i64 v = 0; v < run; v++, p += NREAL) {
             /* With kin, column c reads its vector straight from the state (in L1): a copy of the
              * group's vectors indexed at run time would live on the stack, stored and reloaded
              * every iteration (0.87-0.92x the time with that copy; the rest of the in-vector gates'
-             * gap was the lane permutation, a broadcast load below, and their short fma chains,
-             * dense_in_vector_groups_) */
+             * gap was the lane permutation, a broadcast load in column_in_vector_, and their short
+             * fma chains, dense_in_vector_groups_) */
             VEC s[MAX_SMALL_DIM], t[MAX_SMALL_DIM];
             for (i64 c = 0; c < dim; c++) {
-#if defined(LANE_PERMUTE_AVX2)
-                if (IS_F64 && kin)  /* lane bit 0 only: both lanes read one half, a broadcast load */
-                    s[c] = (VEC)_mm256_broadcast_pd((const __m128d *)(p + from[c] + half[c]));
-                else
-#endif
-                s[c] = kin ? FN(permute_)(FN(load_)(p + from[c]), perm[c]) : FN(load_)(p + off[c]);
+                s[c] = kin ? FN(column_in_vector_)(p, from[c], half[c], perm[c]) : FN(load_)(p + off[c]);
                 t[c] = __builtin_shuffle(s[c], swap);
             }
             /* Eight outputs at a time, then four: an output is a chain of 2*dim dependent fmas;
@@ -262,7 +258,7 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
              * (4 chains left a 4-qubit gate at half the fma rate), and 8 accumulators with a
              * column's two vectors still fit 16 registers. */
             i64 o = 0;
-            for (; HARDWARE_FMA_ON && o + 8 <= nout; o += 8) {
+            for (; HARDWARE_FMA && o + 8 <= nout; o += 8) {
                 const VEC *r0 = mr + o * dim, *q0 = mi + o * dim;
                 VEC a[8];
 #pragma GCC unroll 8
