@@ -73,6 +73,14 @@ def stopped_run(backend, circuits, directory, **options):
     assert os.path.exists(os.path.join(directory, MANIFEST))
 
 
+def long_static_circuit(kernels):
+    """A static circuit long enough to be stopped after its first checkpoint: on an idle core (14, 150)
+    took 0.16 s with numba and wrote its first checkpoint at 0.13 s, too late for the cancel (CI dry
+    run); (16, 600) takes 1.2-1.5 s with numba, and the numpy kernels (about 12x slower on its fused
+    3-qubit gates) need a quarter of the amplitudes and half the layers for about 2 s."""
+    return long_circuit(16, 600) if kernels == "numba" else long_circuit(14, 300)
+
+
 def noise_model():
     noise = pytest.importorskip("qiskit_aer.noise")
     model = noise.NoiseModel()
@@ -86,14 +94,13 @@ def noise_model():
 @pytest.mark.parametrize("kind", ["static", "dynamic", "noisy"])
 def test_cancel_with_checkpoint_then_resume_is_bit_identical(tmp_path, kernels, kind):
     backend = AerMPISimulator(noise_model=noise_model()) if kind == "noisy" else AerMPISimulator()
-    # long enough to be stopped after its first checkpoint: on an idle core (14, 150) took 0.16 s and
-    # wrote its first checkpoint at 0.13 s, too late for the cancel (CI dry run); (16, 600): 0.6 s of 1.2-1.5 s
     if kind == "static":
-        circuit = save_statevector(long_circuit(16, 600))
+        circuit = save_statevector(long_static_circuit(kernels))
     elif kind == "noisy":  # trajectories: the work stack holds copies shared by a noise event's sides
-        circuit = dynamic_circuit(10, 30)
+        circuit = dynamic_circuit(10, 30 if kernels == "numba" else 12)  # each run about 2 s
     else:
-        circuit = dynamic_circuit(12, 2000)  # (12, 600): its first checkpoint 0.2 s into 0.4 s, idle
+        # (12, 600) with numba: its first checkpoint 0.2 s into 0.4 s, idle; numpy takes 2-3x as long
+        circuit = dynamic_circuit(12, 2000 if kernels == "numba" else 800)
     options = dict(shots=200, seed_simulator=17, memory=True)
     reference = backend.run(circuit, **options).result()
     stopped_run(backend, circuit, tmp_path / "ck", **options)
@@ -107,9 +114,11 @@ def test_cancel_with_checkpoint_then_resume_is_bit_identical(tmp_path, kernels, 
     assert os.listdir(tmp_path / "ck") == []  # done: nothing left to resume
 
 
+# The tests below are about the checkpoint files, not the kernels: they run the numba kernels that users
+# get (with the numpy ones each would take 15-25 s).
 def test_resume_without_a_seed_takes_the_checkpoints_seed(tmp_path):
-    backend = AerMPISimulator()
-    circuit = long_circuit(16, 600)
+    backend = AerMPISimulator(kernels="numba")
+    circuit = long_static_circuit("numba")
     stopped_run(backend, circuit, tmp_path / "ck", shots=100)
     seed = json.loads((tmp_path / "ck" / MANIFEST).read_text())["seed"]
     resumed = backend.run(circuit, checkpoint_dir=str(tmp_path / "ck"), shots=100).result()
@@ -118,8 +127,8 @@ def test_resume_without_a_seed_takes_the_checkpoints_seed(tmp_path):
 
 
 def test_another_job_or_a_damaged_checkpoint_is_refused_and_left_as_it_was(tmp_path):
-    backend = AerMPISimulator()
-    circuit = long_circuit(16, 600)
+    backend = AerMPISimulator(kernels="numba")
+    circuit = long_static_circuit("numba")
     directory = tmp_path / "ck"
     stopped_run(backend, circuit, directory, shots=100, seed_simulator=5)
     before = snapshot_of(directory)
@@ -165,7 +174,7 @@ def test_worker_pool_checkpoints_in_the_callers_directory_and_resumes(tmp_path, 
     monkeypatch.chdir(tmp_path)  # a relative checkpoint_dir is the caller's, not the workers'
     circuit = long_circuit(16, 300)
     options = dict(shots=100, seed_simulator=3, memory=True)
-    with AerMPISimulator(processes=2) as backend:
+    with AerMPISimulator(processes=2, kernels="numba") as backend:
         reference = backend.run(circuit, **options).result()
         job = backend.run(circuit, checkpoint_dir="ck", checkpoint_every_seconds=0.05, **options)
         wait_for_checkpoint("ck", job)

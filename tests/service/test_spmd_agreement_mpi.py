@@ -106,7 +106,7 @@ SCRIPT = textwrap.dedent(
 )
 
 #: AER_MPI_AGREE_TIMEOUT in these runs.
-AGREE_TIMEOUT = 3
+AGREE_TIMEOUT = 2
 
 
 @pytest.mark.parametrize(
