@@ -23,9 +23,7 @@ def swap_bits(full: np.ndarray, n: int, a: int, b: int) -> np.ndarray:
     return full.reshape((2,) * n).transpose(axes).reshape(-1)
 
 
-@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
-@pytest.mark.parametrize("buffer_bytes", [64, 1 << 20])
-def test_swaps_match_numpy_and_undo(comm, buffer_bytes):
+def check_swaps_match_numpy_and_undo(comm, buffer_bytes):
     size = comm.size
     # the exchange serves the working ranks only: a power of two (refused otherwise, below)
     assert size == working_ranks(size), "this test needs a power-of-two rank count"
@@ -55,8 +53,7 @@ def test_swaps_match_numpy_and_undo(comm, buffer_bytes):
     exchange.close()
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_an_error_on_one_rank_is_raised_on_every_rank(comm):
+def check_an_error_on_one_rank_is_raised_on_every_rank(comm):
     collective = Collective(comm)
     error = ValueError("boom on the last rank") if comm.rank == comm.size - 1 else None
     with pytest.raises(RankFailedError) as info:
@@ -77,3 +74,12 @@ def test_non_power_of_two_communicator_is_refused():
 
     with pytest.raises(ValueError, match="power-of-two"):
         BitSwapExchange(FakeComm())
+
+
+@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
+def test_exchange_at_every_rank_count(comm):
+    """The checks above in one job per rank count (a job's start-up cost more than each of them)."""
+    for buffer_bytes in (64, 1 << 20):
+        check_swaps_match_numpy_and_undo(comm, buffer_bytes)
+    if comm.size in RANKS:
+        check_an_error_on_one_rank_is_raised_on_every_rank(comm)

@@ -75,8 +75,7 @@ def dynamic() -> ir.Program:
     return ir.Program(N, N, tuple(ops), "dynamic")
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
-def test_straight_line_matches_numpy(comm):
+def check_straight_line_matches_numpy(comm):
     program = straight_line()
     config = RunConfig(shots=400, seed=5, memory=True)
     out = run_experiment(program, config, comm)
@@ -94,9 +93,7 @@ def test_straight_line_matches_numpy(comm):
     assert "naive_exchanges" in out.metadata and "naive_exchanges" not in out.metadata["plan"]
 
 
-@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
-@pytest.mark.parametrize("copies", ["free", "none"])
-def test_dynamic_matches_numpy_per_shot(comm, copies):
+def check_dynamic_matches_numpy_per_shot(comm, copies):
     program = dynamic()
     config = RunConfig(shots=200, seed=9, memory=True)
     if copies == "none":
@@ -113,3 +110,10 @@ def test_dynamic_matches_numpy_per_shot(comm, copies):
     assert out.save_kinds == {"in_branch": ("probabilities", "average")}
     assert out.metadata["dynamic"]
 
+
+@pytest.mark.mpi(ranks=[1, 2, 4], timeout=MPI_TIMEOUT)
+def test_programs_at_every_rank_count(comm):
+    """The checks above in one job per rank count (a job's start-up (every rank imports Qiskit and pytest) cost more than most of them)."""
+    check_straight_line_matches_numpy(comm)
+    for copies in ("free", "none"):
+        check_dynamic_matches_numpy_per_shot(comm, copies)

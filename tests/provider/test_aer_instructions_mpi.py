@@ -52,8 +52,7 @@ def _ghz_on_device(num_device_qubits: int, layout):
     return transpile(qc, device, initial_layout=layout, seed_transpiler=5, optimization_level=1)
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_truncation_runs_device_transpiled_circuits_at_their_width(comm, kernels):
+def check_truncation_runs_device_transpiled_circuits_at_their_width(comm, kernels):
     circuits = [_ghz_on_device(27, [5, 13, 26]), _ghz_on_device(127, [3, 64, 120])]
     backend = AerMPISimulator(comm=comm, min_local_qubits=1, parallel_experiments=False)
     result = backend.run(circuits, shots=2000, seed_simulator=7, memory=True).result()
@@ -73,8 +72,7 @@ def test_truncation_runs_device_transpiled_circuits_at_their_width(comm, kernels
         assert _tvd(counts, aer_counts) < 0.05, (counts, aer_counts)
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_truncation_keeps_the_layout_of_clbits_and_saves(comm):
+def check_truncation_keeps_the_layout_of_clbits_and_saves(comm):
     qc = QuantumCircuit(7, 4)
     qc.h(5)
     qc.cx(5, 1)
@@ -98,8 +96,7 @@ def test_truncation_keeps_the_layout_of_clbits_and_saves(comm):
     assert np.isclose(on.data()["ev"], state.expectation_value(SparsePauliOp(["ZX"]), [1, 3]))
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_initialize_state_preparation_and_array_parameter_gates(comm, kernels):
+def check_initialize_state_preparation_and_array_parameter_gates(comm, kernels):
     backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
     # the notebook snippet: initialize on fresh qubits (no resets: the circuit stays non-dynamic)
     bell = QuantumCircuit(2, 2)
@@ -138,8 +135,7 @@ def test_initialize_state_preparation_and_array_parameter_gates(comm, kernels):
         assert np.allclose(np.asarray(result.get_statevector(1)), expected, atol=1e-9)  # phase too
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_set_statevector_scatters_the_state(comm):
+def check_set_statevector_scatters_the_state(comm):
     v = random_statevector(32, seed=8).data
     qc = QuantumCircuit(5)
     qc.h(4)
@@ -157,8 +153,7 @@ def test_set_statevector_scatters_the_state(comm):
         np.testing.assert_allclose(result.get_statevector(), Statevector(v).evolve(after).data, atol=1e-12)
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_save_state_and_density_matrix_match_aer(comm, kernels):
+def check_save_state_and_density_matrix_match_aer(comm, kernels):
     base = QuantumCircuit(5, 2)
     base.h([0, 4])
     base.cx(4, 2)
@@ -223,8 +218,7 @@ def _jumping_loops():
     return qc
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_break_and_continue_match_aer(comm, kernels):
+def check_break_and_continue_match_aer(comm, kernels):
     qc = _jumping_loops()
     backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
     result = backend.run(transpile(qc, backend), shots=3000, seed_simulator=5).result()
@@ -233,8 +227,7 @@ def test_break_and_continue_match_aer(comm, kernels):
     assert _tvd(result.get_counts(), reference) < 0.05, (result.get_counts(), reference)
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_classical_variables_and_store(comm):
+def check_classical_variables_and_store(comm):
     qc = QuantumCircuit(3, 3)
     n = qc.add_var("n", expr.lift(0, types.Uint(4)))
     flag = qc.add_var("flag", False)
@@ -257,3 +250,18 @@ def test_classical_variables_and_store(comm):
     assert set(counts) == {"000", "001", "110", "011"}, counts
     assert all(len(m) == 3 for m in result.get_memory())
     assert all(abs(v - 500) < 120 for v in counts.values())
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_aer_instructions_at_every_rank_count(comm, kernels, monkeypatch):
+    """The checks above in one job per rank count (a job's start-up, every rank importing Qiskit and
+    pytest, cost more than most of them): those that take ``kernels`` with numba, the others with the
+    numpy kernels, as each ran in a job of its own before."""
+    check_truncation_runs_device_transpiled_circuits_at_their_width(comm, kernels)
+    check_initialize_state_preparation_and_array_parameter_gates(comm, kernels)
+    check_save_state_and_density_matrix_match_aer(comm, kernels)
+    check_break_and_continue_match_aer(comm, kernels)
+    monkeypatch.setenv("AER_MPI_KERNELS", "numpy")
+    check_truncation_keeps_the_layout_of_clbits_and_saves(comm)
+    check_set_statevector_scatters_the_state(comm)
+    check_classical_variables_and_store(comm)

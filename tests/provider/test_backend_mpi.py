@@ -19,8 +19,7 @@ def _random_circuits(seed0: int, count: int, qubit_range=(3, 16)):
         yield random_circuit(n, depth, max_operands=3, seed=seed0 + i)
 
 
-@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
-def test_random_circuits_match_statevector(comm, kernels):
+def check_random_circuits_match_statevector(comm, kernels):
     # min_local_qubits=2 shards even small circuits, so exchanges happen often;
     # parallel_experiments=False keeps the batch from running them whole, one per rank.
     backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
@@ -36,8 +35,7 @@ def test_random_circuits_match_statevector(comm, kernels):
     assert meta["ranks"] == comm.size
 
 
-@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
-def test_default_sharding_and_tiny_circuits(comm):
+def check_default_sharding_and_tiny_circuits(comm):
     backend = AerMPISimulator(comm=comm, parallel_experiments=False)
     tiny = QuantumCircuit(2)
     tiny.h(0)
@@ -55,8 +53,7 @@ def test_default_sharding_and_tiny_circuits(comm):
         assert fidelity(Statevector(wide).data, result.get_statevector(1)) > 1 - 1e-9
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_counts_match_probabilities_and_seed_is_rank_independent(comm, kernels):
+def check_counts_match_probabilities_and_seed_is_rank_independent(comm, kernels):
     circuit = random_circuit(8, 6, max_operands=2, seed=42)
     circuit.measure_all()
     shots = 20000
@@ -79,8 +76,7 @@ def test_counts_match_probabilities_and_seed_is_rank_independent(comm, kernels):
     assert alone.get_memory() == memory
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_counts_keys_follow_registers_like_aer(comm):
+def check_counts_keys_follow_registers_like_aer(comm):
     from qiskit import ClassicalRegister, QuantumRegister
 
     q = QuantumRegister(6, "q")
@@ -93,8 +89,7 @@ def test_counts_keys_follow_registers_like_aer(comm):
     assert result.get_counts() == {"101 01": 10}
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_transpile_keeps_circuits_and_single_precision(comm, kernels):
+def check_transpile_keeps_circuits_and_single_precision(comm, kernels):
     backend = AerMPISimulator(comm=comm, min_local_qubits=2)
     circuit = random_circuit(9, 8, max_operands=3, seed=8)
     assert dict(transpile(circuit, backend, optimization_level=0).count_ops()) == dict(circuit.count_ops())
@@ -104,6 +99,18 @@ def test_transpile_keeps_circuits_and_single_precision(comm, kernels):
         vector = np.asarray(result.get_statevector())
         assert result.results[0].metadata["precision"] == "single"
         assert fidelity(Statevector(circuit).data, vector) > 1 - 1e-5
+
+
+@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
+def test_backend_end_to_end(comm, kernels):
+    """The checks above, in one job per rank count and kernels (a job's start-up, every rank importing
+    Qiskit and pytest, cost more than most of them); the 8-rank job takes the statevector ones."""
+    check_random_circuits_match_statevector(comm, kernels)
+    check_default_sharding_and_tiny_circuits(comm)
+    if comm.size in RANKS:
+        check_counts_match_probabilities_and_seed_is_rank_independent(comm, kernels)
+        check_counts_keys_follow_registers_like_aer(comm)
+        check_transpile_keeps_circuits_and_single_precision(comm, kernels)
 
 
 @pytest.mark.mpi(ranks=RANKS_ODD, timeout=MPI_TIMEOUT)

@@ -31,14 +31,16 @@ def circuit() -> QuantumCircuit:
     return qc
 
 
-@pytest.mark.parametrize("precision", ["double", "single"])
 @pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_states_are_bit_identical_at_every_rank_count(comm, kernels, precision):
-    options = dict(precision=precision, min_local_qubits=3, fusion_threshold=1, fusion_max_qubit=3)
-    qc = circuit()
-    result = AerMPISimulator(comm=comm, **options).run(qc).result()
-    assert_kernels(result, kernels)
-    if comm.rank == 0:
-        alone = AerMPISimulator(comm=MPI.COMM_SELF, **options).run(qc).result()
-        assert np.array_equal(np.asarray(result.get_statevector()), np.asarray(alone.get_statevector()))
-        assert result.get_statevector().equiv(alone.get_statevector())
+def test_states_are_bit_identical_at_every_rank_count(comm, kernels):
+    # both precisions in one job (a job's start-up cost more than the runs)
+    for precision in ("double", "single"):
+        options = dict(precision=precision, min_local_qubits=3, fusion_threshold=1, fusion_max_qubit=3)
+        qc = circuit()
+        result = AerMPISimulator(comm=comm, **options).run(qc).result()
+        assert_kernels(result, kernels)
+        if comm.rank == 0:
+            alone = AerMPISimulator(comm=MPI.COMM_SELF, **options).run(qc).result()
+            here, there = np.asarray(result.get_statevector()), np.asarray(alone.get_statevector())
+            assert np.array_equal(here, there), precision
+            assert result.get_statevector().equiv(alone.get_statevector()), precision

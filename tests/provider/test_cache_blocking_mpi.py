@@ -25,8 +25,7 @@ def _circuits():
     return [qft, quantum_volume(8, 5, seed=3), random_circuit(10, 8, max_operands=3, seed=30), unfused]
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_statevectors_match_qiskit_with_cache_blocking_on_and_off(comm):
+def check_statevectors_match_qiskit_with_cache_blocking_on_and_off(comm):
     circuits = _circuits()
     saved = [save_statevector(c) for c in circuits]
     on = AerMPISimulator(comm=comm, **BLOCKED).run(saved, shots=1).result()
@@ -75,8 +74,7 @@ def _dynamic():
     return qc
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_one_seed_gives_the_same_shots_blocked_or_not_at_any_rank_count(comm):
+def check_one_seed_gives_the_same_shots_blocked_or_not_at_any_rank_count(comm):
     circuits = _circuits()
     for c in circuits:
         c.measure_all()
@@ -94,8 +92,7 @@ def test_one_seed_gives_the_same_shots_blocked_or_not_at_any_rank_count(comm):
     assert here.get_memory() == alone.get_memory()
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_saves_read_the_state_where_the_cache_tier_moved_it(comm):
+def check_saves_read_the_state_where_the_cache_tier_moved_it(comm):
     from qiskit.quantum_info import DensityMatrix, SparsePauliOp, partial_trace
 
     from aer_mpi.library import SaveDensityMatrix, SaveExpectationValue, SaveProbabilities
@@ -130,8 +127,7 @@ def test_saves_read_the_state_where_the_cache_tier_moved_it(comm):
         assert abs(data["e"] - end.expectation_value(operator).real) < 1e-12
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_ranks_whose_caches_differ_agree_on_one_chunk(comm, monkeypatch):
+def check_ranks_whose_caches_differ_agree_on_one_chunk(comm, monkeypatch):
     """Each rank sizes its chunk from its own L2 cache; a rank-dependent size must not make the
     ranks renumber positions differently (their exchanges would pair the wrong amplitudes)."""
     from aer_mpi.engine import resources
@@ -147,3 +143,12 @@ def test_ranks_whose_caches_differ_agree_on_one_chunk(comm, monkeypatch):
         if comm.rank == 0:
             expected = Statevector(_circuits()[i]).data
             np.testing.assert_allclose(np.asarray(result.get_statevector(i)), expected, atol=1e-12)
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_cache_blocking_at_every_rank_count(comm, monkeypatch):
+    """The checks above in one job per rank count (a job's start-up (every rank imports Qiskit and pytest) cost more than most of them); the one that patches the cache size last."""
+    check_statevectors_match_qiskit_with_cache_blocking_on_and_off(comm)
+    check_one_seed_gives_the_same_shots_blocked_or_not_at_any_rank_count(comm)
+    check_saves_read_the_state_where_the_cache_tier_moved_it(comm)
+    check_ranks_whose_caches_differ_agree_on_one_chunk(comm, monkeypatch)

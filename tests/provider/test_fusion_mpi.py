@@ -22,8 +22,7 @@ def _circuits():
     return [qft, quantum_volume(8, 6, seed=3), random_circuit(10, 8, max_operands=3, seed=30)]
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_fused_circuits_match_statevector_one_rank_and_double_precision(comm, kernels):
+def check_fused_circuits_match_statevector_one_rank_and_double_precision(comm, kernels):
     circuits = _circuits()
     backend = AerMPISimulator(comm=comm, **FUSED)
     result = backend.run([save_statevector(c) for c in circuits], shots=1).result()
@@ -65,8 +64,7 @@ def test_fused_circuits_match_statevector_one_rank_and_double_precision(comm, ke
         np.testing.assert_allclose(np.abs(a) ** 2, np.abs(b) ** 2, atol=1e-6)
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_small_circuits_run_whole_in_parallel_and_match_one_rank(comm):
+def check_small_circuits_run_whole_in_parallel_and_match_one_rank(comm):
     circuits = [random_circuit(n, 6, max_operands=2, seed=40 + n, measure=True) for n in (3, 4, 5, 6, 7)]
     big = random_circuit(14, 4, max_operands=2, seed=50)
     big.measure_all()
@@ -85,3 +83,11 @@ def test_small_circuits_run_whole_in_parallel_and_match_one_rank(comm):
         assert not any("parallel_experiments" in m for m in meta)
     off = AerMPISimulator(comm=comm, parallel_experiments=False).run(circuits[:2], shots=10).result()
     assert not any("parallel_experiments" in r.metadata for r in off.results)
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_fusion_at_every_rank_count(comm, kernels):
+    """The checks above in one job per rank count and kernels (a job's start-up (every rank imports Qiskit and pytest) cost more than most of them)."""
+    check_fused_circuits_match_statevector_one_rank_and_double_precision(comm, kernels)
+    if kernels == "numpy":  # it takes no kernels: in a job of its own it ran numpy's
+        check_small_circuits_run_whole_in_parallel_and_match_one_rank(comm)

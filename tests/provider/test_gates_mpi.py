@@ -34,8 +34,7 @@ def all_gates_circuit(n: int, seed: int) -> QuantumCircuit:
     return qc
 
 
-@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
-def test_every_standard_gate_matches_statevector(comm, kernels):
+def check_every_standard_gate_matches_statevector(comm, kernels):
     backend = AerMPISimulator(comm=comm, parallel_experiments=False)  # shard each circuit
     circuits = [all_gates_circuit(n, seed) for n, seed in [(6, 1), (7, 2), (9, 3)]]
     result = backend.run([save_statevector(c) for c in circuits], shots=1).result()
@@ -49,8 +48,7 @@ def test_every_standard_gate_matches_statevector(comm, kernels):
     assert result.results[2].metadata["working_ranks"] == working_ranks(comm.size)  # 9 qubits: room for all
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_mid_circuit_measure_and_reset_on_global_qubits(comm, kernels):
+def check_mid_circuit_measure_and_reset_on_global_qubits(comm, kernels):
     # qubit 5 is global at 2+ ranks (at most 5 local qubits)
     qc = QuantumCircuit(6, 2)
     qc.h(5)
@@ -68,3 +66,11 @@ def test_mid_circuit_measure_and_reset_on_global_qubits(comm, kernels):
     assert abs(counts.get("11", 0) - shots / 2) < 5 * np.sqrt(shots) / 2
     assert result.results[0].metadata["dynamic"] is True
     assert result.results[0].metadata["working_ranks"] == working_ranks(comm.size)  # sharded: qubit 5 global
+
+
+@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
+def test_gates_at_every_rank_count(comm, kernels):
+    """The checks above in one job per rank count and kernels (a job's start-up (every rank imports Qiskit and pytest) cost more than most of them); 8 ranks take the gates only."""
+    check_every_standard_gate_matches_statevector(comm, kernels)
+    if comm.size in RANKS:
+        check_mid_circuit_measure_and_reset_on_global_qubits(comm, kernels)

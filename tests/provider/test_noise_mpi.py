@@ -139,8 +139,7 @@ def test_noisy_counts_match_aer():
             assert_close(references[i], result.get_counts(i), (name, circuit.name))
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT * 2)
-def test_noisy_shots_do_not_depend_on_ranks(comm):
+def check_noisy_shots_do_not_depend_on_ranks(comm):
     """The same seed: the same shots, bit for bit, on 1, 2 and 4 ranks (small shards, so noise lands
     on rank-bit qubits: Kraus probabilities summed across ranks, mixtures on exchanged qubits)."""
     from mpi4py import MPI
@@ -158,8 +157,7 @@ def test_noisy_shots_do_not_depend_on_ranks(comm):
             assert spread.get_memory(i) == one.get_memory(i), (name, circuit.name)
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT * 2)
-def test_fake_device_from_backend_matches_aer(comm):
+def check_fake_device_from_backend_matches_aer(comm):
     from mpi4py import MPI
     from qiskit import QuantumCircuit, transpile
     from qiskit_aer import AerSimulator
@@ -188,8 +186,7 @@ def test_fake_device_from_backend_matches_aer(comm):
     assert alone.run(compiled, shots=SHOTS, seed_simulator=4, memory=True).result().get_memory() == result.get_memory()
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_readout_only_samples_the_ideal_state(comm):
+def check_readout_only_samples_the_ideal_state(comm):
     from qiskit import QuantumCircuit
     from qiskit_aer.noise import NoiseModel, ReadoutError
 
@@ -333,8 +330,7 @@ def test_a_shot_does_not_depend_on_its_companions_or_on_memory(monkeypatch):
         assert memory(300) == reference, copies
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT * 2)
-def test_fused_trajectories_do_not_depend_on_ranks(comm):
+def check_fused_trajectories_do_not_depend_on_ranks(comm):
     """Fused between events, qubits on rank bits (exchanges and rank-conditioned gates inside the runs),
     final measurements of a subset sampled from a joint table spread over ranks: the same shots as one
     unfused rank."""
@@ -425,8 +421,7 @@ def test_transpile_for_a_noisy_backend_writes_the_noise_models_basis_as_aer():
     assert "h" in AerMPISimulator().target.operation_names
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT * 2)
-def test_noise_on_idle_instructions_does_not_depend_on_ranks(comm):
+def check_noise_on_idle_instructions_does_not_depend_on_ranks(comm):
     from mpi4py import MPI
     from qiskit import QuantumCircuit
     from qiskit_aer.noise import NoiseModel, amplitude_damping_error, pauli_error
@@ -446,3 +441,13 @@ def test_noise_on_idle_instructions_does_not_depend_on_ranks(comm):
     spread = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False).run(circuit, **options).result()
     alone = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2).run(circuit, **options).result()
     assert spread.get_memory() == alone.get_memory()
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT * 3)
+def test_noise_at_every_rank_count(comm):
+    """The multi-rank checks above in one job per rank count (a job's start-up (every rank imports Qiskit and pytest) cost more than most of them)."""
+    check_noisy_shots_do_not_depend_on_ranks(comm)
+    check_fake_device_from_backend_matches_aer(comm)
+    check_readout_only_samples_the_ideal_state(comm)
+    check_fused_trajectories_do_not_depend_on_ranks(comm)
+    check_noise_on_idle_instructions_does_not_depend_on_ranks(comm)

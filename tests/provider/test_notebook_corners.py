@@ -35,8 +35,7 @@ def test_a_float_constant_in_a_condition_is_refused_not_cut_to_an_integer(condit
         local().run(qc, shots=5)
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_a_box_runs_its_body_in_place_and_transpiles(comm, kernels):
+def check_a_box_runs_its_body_in_place_and_transpiles(comm, kernels):
     qc = QuantumCircuit(5)
     qc.h(0)
     with qc.box():
@@ -158,8 +157,7 @@ def test_a_run_option_of_none_keeps_the_backends_value_as_in_aer():
     assert runs[0] == runs[1]
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_qubits_only_errors_act_on_are_left_out_as_aer_leaves_them(comm, kernels):
+def check_qubits_only_errors_act_on_are_left_out_as_aer_leaves_them(comm, kernels):
     """A scheduled circuit of a large device has a delay on every idle qubit, and a device noise
     model puts relaxation on each: the 127-qubit state was asked for. Those qubits never meet the
     others and are never read, so they are left out, with their errors."""
@@ -236,8 +234,7 @@ def test_aers_state_methods_run_as_the_statevector_with_a_warning(method):
         backend.run(qc, method="unitary")
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_zero_shots_run_the_saves_only_as_in_aer(comm, kernels):
+def check_zero_shots_run_the_saves_only_as_in_aer(comm, kernels):
     """Aer runs shots=0: a circuit's saves without counts (none for a dynamic or noisy circuit,
     which have no shot to save in)."""
     qc = QuantumCircuit(3)
@@ -289,3 +286,12 @@ def test_the_idle_rank_note_gives_the_reason(comm):
     working = 1 << (comm.size.bit_length() - 1)
     assert notes[0] == f"{comm.size} ranks: 1 work (3 qubits keep at least 3 local), {comm.size - 1} idle"
     assert notes[1] == f"{comm.size} ranks: {working} work (a power of two), {comm.size - working} idle"
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_the_multi_rank_corners(comm, kernels):
+    """The multi-rank checks above in one job per rank count and kernels: a job's start-up (every
+    rank imports Qiskit and pytest) cost more than each of them."""
+    check_a_box_runs_its_body_in_place_and_transpiles(comm, kernels)
+    check_qubits_only_errors_act_on_are_left_out_as_aer_leaves_them(comm, kernels)
+    check_zero_shots_run_the_saves_only_as_in_aer(comm, kernels)

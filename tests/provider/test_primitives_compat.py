@@ -104,8 +104,7 @@ def test_an_empty_sweep_gives_empty_results():
     assert sampled.data.meas.array.shape == (0, 16, 1)
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_a_sampler_without_a_seed_runs_on_every_rank_and_they_agree(comm):
+def check_a_sampler_without_a_seed_runs_on_every_rank_and_they_agree(comm):
     """No seed anywhere: the backend draws one for all ranks (a seed drawn per rank would make the
     ranks submit different runs)."""
     backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
@@ -146,8 +145,7 @@ def test_v1_primitives_take_aers_arguments_and_give_exact_and_sampled_results():
     assert sum(abs(counted.quasi_dists[0].get(int(k, 2), 0) - p) for k, p in probabilities.items()) < 0.08
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_v1_estimator_is_exact_at_any_rank_count(comm):
+def check_v1_estimator_is_exact_at_any_rank_count(comm):
     import warnings
 
     from qiskit.circuit.library import real_amplitudes
@@ -207,3 +205,10 @@ def test_a_negative_seed_runs_as_its_64_bit_pattern_as_in_aer():
     assert result.get_counts() == backend.run(qc, shots=64, seed_simulator=(1 << 64) - 1).result().get_counts()
     sampled = SamplerV2(seed=-2).run([qc], shots=64).result()[0].data.meas.array
     assert np.array_equal(sampled, SamplerV2(seed=(1 << 64) - 2).run([qc], shots=64).result()[0].data.meas.array)
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_primitives_at_every_rank_count(comm):
+    """The checks above in one job per rank count (a job's start-up (every rank imports Qiskit and pytest) cost more than most of them)."""
+    check_a_sampler_without_a_seed_runs_on_every_rank_and_they_agree(comm)
+    check_v1_estimator_is_exact_at_any_rank_count(comm)

@@ -76,8 +76,7 @@ def dynamic_circuits():
     return [a, b]
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_dynamic_circuits_match_aer(comm, kernels):
+def check_dynamic_circuits_match_aer(comm, kernels):
     from qiskit_aer import AerSimulator
 
     circuits = dynamic_circuits()
@@ -130,8 +129,7 @@ def _all_saves(circuit, aer: bool):
     return out, op, subset, sub_op
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_every_save_matches_statevector(comm, kernels):
+def check_every_save_matches_statevector(comm, kernels):
     import qiskit_aer  # noqa: F401  (Aer's QuantumCircuit.save_* methods)
 
     backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
@@ -203,8 +201,7 @@ def _random_pauli_sum(n, terms, rng):
     return SparsePauliOp(labels, rng.normal(size=terms))
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_estimator_matches_statevector_estimator(comm):
+def check_estimator_matches_statevector_estimator(comm):
     from qiskit.primitives import BackendEstimatorV2, StatevectorEstimator
 
     from aer_mpi.primitives import EstimatorV2
@@ -256,8 +253,7 @@ def _sampler_circuit():
     return qc, theta
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_samplers_give_correct_distributions(comm):
+def check_samplers_give_correct_distributions(comm):
     from qiskit.primitives import BackendSamplerV2
 
     from aer_mpi.primitives import SamplerV2
@@ -282,8 +278,7 @@ def test_samplers_give_correct_distributions(comm):
             assert _tvd(result.data.beta.get_counts(k), beta, shots) < 0.06
 
 
-@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
-def test_same_seed_same_results_at_any_rank_count(comm, kernels):
+def check_same_seed_same_results_at_any_rank_count(comm, kernels):
     from aer_mpi.primitives import SamplerV2
 
     dynamic = dynamic_circuits()
@@ -304,3 +299,16 @@ def test_same_seed_same_results_at_any_rank_count(comm, kernels):
     b = SamplerV2(backend=AerMPISimulator(comm=MPI.COMM_SELF), seed=8).run(pub, shots=200).result()[0]
     assert np.array_equal(a.data.alpha.array, b.data.alpha.array)
     assert np.array_equal(a.data.beta.array, b.data.beta.array)
+
+
+@pytest.mark.mpi(ranks=RANKS_SMALL, timeout=MPI_TIMEOUT)
+def test_semantics_at_every_rank_count(comm, kernels):
+    """The checks above in one job per rank count and kernels (a job's start-up, every rank importing
+    Qiskit and pytest, cost more than most of them); 8 ranks take the determinism check only."""
+    if comm.size in RANKS:
+        check_dynamic_circuits_match_aer(comm, kernels)
+        check_every_save_matches_statevector(comm, kernels)
+        if kernels == "numpy":  # these two take no kernels: in jobs of their own they ran numpy's
+            check_estimator_matches_statevector_estimator(comm)
+            check_samplers_give_correct_distributions(comm)
+    check_same_seed_same_results_at_any_rank_count(comm, kernels)
