@@ -14,6 +14,8 @@ typedef int64_t i64;
 #define MAX_DIM 64
 #define MAX_SMALL_DIM 16
 #define PREFETCH_AHEAD 16
+/* How an in-vector gate's columns read their lanes (stage_impl.h, read_mode_). */
+enum { READ_PERMUTE = 0, READ_HALF = 1, READ_ONE = 2, READ_PAIRS = 3 };
 /* One vector: a 512-bit register with AVX-512, else 256 bits (two AVX2 registers, or two NEON or
  * SSE ones): a wider vector than the registers leaves GCC too few of them for a 3-4 qubit gate. */
 #if defined(__AVX512F__)

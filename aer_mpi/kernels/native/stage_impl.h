@@ -65,16 +65,58 @@ static inline __attribute__((always_inline)) i64 FN(group_start_)(i64 g, i64 kou
     return g << LOGL;
 }
 
-/* Column c's input of an in-vector gate, for the group at p: its vector (REAL offset from),
- * lanes permuted by perm; on AVX2 in double precision one half read into both lanes (REAL
- * offset half), a broadcast load. */
-static inline __attribute__((always_inline)) VEC
-FN(column_in_vector_)(const REAL *p, i64 from, i64 half, PERMV perm)
+/* How an in-vector gate's column reads its lanes. Each lane reads the amplitude whose in-vector
+ * bits are the column's, so a column's vector repeats one piece of the input: on AVX2 a broadcast
+ * load (no shuffle) or an in-lane duplicate serves it, where vpermps, a lane-crossing shuffle,
+ * left single-precision gates on positions 0 or 1 at 2-2.3x the time of those above (AMD EPYC).
+ * The modes (READ_*) are in stage.c, shared by both precisions.
+ *
+ * The read that serves column lanes pp (per REAL, the REAL it reads; lane 0's is the offset
+ * "at"): READ_HALF, 16 bytes broadcast (the only case in double precision, whose one in-vector
+ * bit is bit 0; in single precision bit 1 alone); READ_ONE, 8 bytes (one single-precision
+ * amplitude) broadcast (bits 0 and 1); READ_PAIRS, each 16-byte half's first or second 8 bytes
+ * twice (bit 0 alone, single precision); else READ_PERMUTE. */
+static inline int FN(read_mode_)(const i64 *pp)
 {
 #if defined(LANE_PERMUTE_AVX2)
-    if (IS_F64) return (VEC)_mm256_broadcast_pd((const __m128d *)(p + from + half));
+    int half = 1, one = 1, pairs = 1;
+    const int per_half = 16 / (int)sizeof(REAL), per_amplitude = 2;
+    for (int e = 0; e < NREAL; e++) {
+        half &= pp[e] == pp[0] + e % per_half;
+        one &= pp[e] == pp[0] + e % per_amplitude;
+        pairs &= pp[e] == e / per_half * per_half + pp[0] % per_half + e % per_amplitude;
+    }
+    if (half && pp[0] % per_half == 0) return READ_HALF;
+    if (!IS_F64 && one && pp[0] % per_amplitude == 0) return READ_ONE;
+    if (!IS_F64 && pairs && pp[0] % per_amplitude == 0) return READ_PAIRS;
 #endif
-    (void)half;
+    (void)pp;
+    return READ_PERMUTE;
+}
+
+/* The read of every column of an in-vector gate of dim columns (lanes at pp, NREAL per column):
+ * their common mode, else READ_PERMUTE. */
+static inline int FN(gate_read_mode_)(const i64 *pp, i64 dim)
+{
+    const int mode = FN(read_mode_)(pp);
+    for (i64 c = 1; c < dim; c++)
+        if (FN(read_mode_)(pp + c * NREAL) != mode) return READ_PERMUTE;
+    return mode;
+}
+
+/* Column c's input of an in-vector gate, for the group at p: its vector (REAL offset from), lanes
+ * read as mode says (read_mode_; at, the REAL offset lane 0 reads; perm, the permutation, or for
+ * READ_PAIRS the in-lane selector). */
+static inline __attribute__((always_inline)) VEC
+FN(column_in_vector_)(const REAL *p, i64 from, i64 at, PERMV perm, int mode)
+{
+#if defined(LANE_PERMUTE_AVX2)
+    if (mode == READ_HALF) return (VEC)_mm256_broadcast_pd((const __m128d *)(p + from + at));
+    if (mode == READ_ONE) return (VEC)_mm256_broadcast_sd((const double *)(p + from + at));
+    if (mode == READ_PAIRS) return (VEC)_mm256_permutevar_pd((__m256d)FN(load_)(p + from), perm);
+#endif
+    (void)at;
+    (void)mode;
     return FN(permute_)(FN(load_)(p + from), perm);
 }
 static inline void FN(store_)(REAL *p, VEC v) { memcpy(p, &v, VBYTES); }
@@ -163,7 +205,7 @@ FN(dense_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, c
  * groups' outputs are independent, so each output's fmas are the same, in the same order. */
 static inline __attribute__((always_inline)) void
 FN(dense_in_vector_groups_)(REAL *restrict st, i64 start, i64 groups, i64 kout, const i64 *restrict qs,
-                            const VEC *mr, const VEC *mi, const PERMV *perm, const i64 *half,
+                            const VEC *mr, const VEC *mi, const PERMV *perm, const i64 *at, int mode,
                             const i64 *from, const i64 *off, const i64 dim, const i64 nout)
 {
     enum { CHAINS = 8 };
@@ -176,7 +218,7 @@ FN(dense_in_vector_groups_)(REAL *restrict st, i64 start, i64 groups, i64 kout, 
         for (i64 c = 0; c < dim; c++) {
 #pragma GCC unroll 8
             for (i64 u = 0; u < per; u++) {
-                const VEC sc = FN(column_in_vector_)(pu[u], from[c], half[c], perm[c]);
+                const VEC sc = FN(column_in_vector_)(pu[u], from[c], at[c], perm[c], mode);
                 const VEC tc = __builtin_shuffle(sc, swap);
 #pragma GCC unroll 4
                 for (i64 o = 0; o < nout; o++) {
@@ -199,7 +241,7 @@ FN(dense_in_vector_groups_)(REAL *restrict st, i64 start, i64 groups, i64 kout, 
  * once per run. Same fmas, in the same order, as dense_body_. */
 static inline __attribute__((always_inline)) void
 FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, const i64 *restrict ip,
-                      const REAL *restrict rp, const i64 dim, const int kin)
+                      const REAL *restrict rp, const i64 dim, const int kin, const int mode)
 {
     const i64 kout = d[1];
     const i64 nout = kin ? (i64)1 << kout : dim;  /* a constant without kin */
@@ -221,12 +263,15 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
             mr[o * dim + c] = COEF(cre + o * step, c);
             mi[o * dim + c] = COEF(cim + o * step, c) * sign;  /* (-mi, mi): t below has no sign */
         }
-    i64 half[MAX_SMALL_DIM];  /* double precision, 32-byte vectors: the REAL offset of the half read */
+    i64 at[MAX_SMALL_DIM];  /* the REAL offset that lane 0 of column c reads */
     if (kin) {
         const i64 *pp = ip + d[7];
         for (i64 c = 0; c < dim; c++) {
+            at[c] = pp[c * NREAL];
             perm[c] = FN(perm_make_)(pp + c * NREAL);
-            half[c] = pp[c * NREAL];
+#if defined(LANE_PERMUTE_AVX2)
+            if (mode == READ_PAIRS) perm[c] = _mm256_set1_epi64x(at[c] % 4 ? 2 : 0);  /* vpermilpd: bit 1 picks */
+#endif
         }
     }
     for (i64 o = 0; o < nout; o++) off[o] = 2 * voff[o];
@@ -235,8 +280,8 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
      * short chains well enough, and gathering 8 groups cost more than it saved) */
     if (HARDWARE_FMA && kin && nout >= 2 && nout < 8 && groups % (8 / nout) == 0) {
         switch (nout) {  /* a constant count of outputs keeps the 8 accumulators in registers */
-        case 2: FN(dense_in_vector_groups_)(st, start, groups, kout, qs, mr, mi, perm, half, from, off, dim, 2); return;
-        case 4: FN(dense_in_vector_groups_)(st, start, groups, kout, qs, mr, mi, perm, half, from, off, dim, 4); return;
+        case 2: FN(dense_in_vector_groups_)(st, start, groups, kout, qs, mr, mi, perm, at, mode, from, off, dim, 2); return;
+        case 4: FN(dense_in_vector_groups_)(st, start, groups, kout, qs, mr, mi, perm, at, mode, from, off, dim, 4); return;
         default: break;
         }
     }
@@ -250,7 +295,7 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
              * fma chains, dense_in_vector_groups_) */
             VEC s[MAX_SMALL_DIM], t[MAX_SMALL_DIM];
             for (i64 c = 0; c < dim; c++) {
-                s[c] = kin ? FN(column_in_vector_)(p, from[c], half[c], perm[c]) : FN(load_)(p + off[c]);
+                s[c] = kin ? FN(column_in_vector_)(p, from[c], at[c], perm[c], mode) : FN(load_)(p + off[c]);
                 t[c] = __builtin_shuffle(s[c], swap);
             }
             /* Eight outputs at a time, then four: an output is a chain of 2*dim dependent fmas;
@@ -299,22 +344,70 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
     }
 }
 
+/* The in-vector copies, one function per width and columns' read (gate_read_mode_), each with
+ * those as constants: inlined into dense_ with the out-of-vector copies, they made one function
+ * too large for GCC to allocate registers well (3-qubit gates on position 0 went from 2.0 to 2.9
+ * ns per amplitude); the out-of-vector copies stay inlined there, where they ran fastest. */
+#define SMALL_COPY(name, dim, kin, mode)                                                                       \
+    static __attribute__((noinline)) void FN(name)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, \
+                                                   const i64 *restrict ip, const REAL *restrict rp)          \
+    {                                                                                                         \
+        FN(dense_small_body_)(st, start, size, d, ip, rp, dim, kin, mode);                                    \
+    }
+#if defined(LANE_PERMUTE_AVX2)
+#define SMALL_COPIES(dim)                                         \
+    SMALL_COPY(CAT(small_permute_, dim), dim, 1, READ_PERMUTE)   \
+    SMALL_COPY(CAT(small_half_, dim), dim, 1, READ_HALF)         \
+    SMALL_COPY(CAT(small_one_, dim), dim, 1, READ_ONE)           \
+    SMALL_COPY(CAT(small_pairs_, dim), dim, 1, READ_PAIRS)
+#else
+#define SMALL_COPIES(dim) SMALL_COPY(CAT(small_permute_, dim), dim, 1, READ_PERMUTE)
+#endif
+SMALL_COPIES(2)
+SMALL_COPIES(4)
+SMALL_COPIES(8)
+SMALL_COPIES(16)
+#undef SMALL_COPIES
+#undef SMALL_COPY
+
+/* The copy for an in-vector gate of dim columns. Double precision on AVX2 has one in-vector bit,
+ * so one read (READ_HALF); elsewhere lanes are permuted. */
+#if defined(LANE_PERMUTE_AVX2)
+#define IN_VECTOR_CASE(dim)                                                               \
+    case dim:                                                                             \
+        switch (FN(gate_read_mode_)(ip + d[7], dim)) {                                    \
+        case READ_HALF: FN(CAT(small_half_, dim))(st, start, size, d, ip, rp); return;   \
+        case READ_ONE: if (!IS_F64) { FN(CAT(small_one_, dim))(st, start, size, d, ip, rp); return; } break;     \
+        case READ_PAIRS: if (!IS_F64) { FN(CAT(small_pairs_, dim))(st, start, size, d, ip, rp); return; } break; \
+        default: break;                                                                   \
+        }                                                                                 \
+        FN(CAT(small_permute_, dim))(st, start, size, d, ip, rp);                         \
+        return;
+#else
+#define IN_VECTOR_CASE(dim) case dim: FN(CAT(small_permute_, dim))(st, start, size, d, ip, rp); return;
+#endif
+
 /* One copy of the dense kernel per width, so that its loops over columns have a constant count:
  * small gates then keep their vectors in registers. */
 static void FN(dense_)(REAL *restrict st, i64 start, i64 size, const i64 *restrict d, const i64 *restrict ip,
                        const REAL *restrict rp)
 {
-    const int kin = d[2] != 0;
-    switch (d[3] * 2 + kin) {
-    case 4: FN(dense_small_body_)(st, start, size, d, ip, rp, 2, 0); return;
-    case 5: FN(dense_small_body_)(st, start, size, d, ip, rp, 2, 1); return;
-    case 8: FN(dense_small_body_)(st, start, size, d, ip, rp, 4, 0); return;
-    case 9: FN(dense_small_body_)(st, start, size, d, ip, rp, 4, 1); return;
-    case 16: FN(dense_small_body_)(st, start, size, d, ip, rp, 8, 0); return;
-    case 17: FN(dense_small_body_)(st, start, size, d, ip, rp, 8, 1); return;
-    case 32: FN(dense_small_body_)(st, start, size, d, ip, rp, 16, 0); return;
-    case 33: FN(dense_small_body_)(st, start, size, d, ip, rp, 16, 1); return;
-    default: break;
+    if (d[2]) {
+        switch (d[3]) {
+        IN_VECTOR_CASE(2)
+        IN_VECTOR_CASE(4)
+        IN_VECTOR_CASE(8)
+        IN_VECTOR_CASE(16)
+        default: break;
+        }
+    } else {
+        switch (d[3]) {
+        case 2: FN(dense_small_body_)(st, start, size, d, ip, rp, 2, 0, READ_PERMUTE); return;
+        case 4: FN(dense_small_body_)(st, start, size, d, ip, rp, 4, 0, READ_PERMUTE); return;
+        case 8: FN(dense_small_body_)(st, start, size, d, ip, rp, 8, 0, READ_PERMUTE); return;
+        case 16: FN(dense_small_body_)(st, start, size, d, ip, rp, 16, 0, READ_PERMUTE); return;
+        default: break;
+        }
     }
     switch (d[3]) {
     case 2: FN(dense_body_)(st, start, size, d, ip, rp, 2); break;
@@ -414,6 +507,7 @@ void FN(aer_mpi_swap_tiles_)(REAL *st, i64 run_bits, i64 nruns, const i64 *offs_
     }
 }
 
+#undef IN_VECTOR_CASE
 #undef VEC
 #undef IVEC
 #undef PERMV
