@@ -88,12 +88,15 @@ def fusion_options(config: RunConfig, num_qubits: int) -> FusionOptions:
     )
 
 
-def agreed_cache_qubits(world: Collective, config: RunConfig) -> Optional[int]:
-    """Qubits of a stage's chunk, the same on every rank: the smallest any rank chose (their L2
-    caches may differ), or None (no cache tier) when any rank has it off. The cache plan
-    renumbers positions, so ranks that chose differently would exchange the wrong amplitudes."""
+def agreed_cache_qubits(world: Collective, config: RunConfig) -> Optional[tuple[int, int]]:
+    """Qubits of a stage's chunk, ``(smallest, largest)``, the same on every rank: the least of
+    each that any rank chose (their caches may differ), or None (no cache tier) when any rank has
+    it off. The cache plan renumbers positions, so ranks that chose differently would exchange
+    the wrong amplitudes; ``resources.stage_chunk_qubits`` then picks one by the shard's size."""
     chosen = world.allgather(resources.cache_qubits(config))
-    return None if any(c is None for c in chosen) else min(chosen)
+    if any(c is None for c in chosen):
+        return None
+    return min(c[0] for c in chosen), min(c[1] for c in chosen)
 
 
 def run_experiment(
@@ -111,7 +114,7 @@ def run_experiment(
     # Fused on the logical program, so independent of the rank count.
     fusion_start = time.perf_counter()
     fused, fusion_stats = fuse(program, fusion_options(config, program.num_qubits))
-    chunk_qubits = agreed_cache_qubits(world, config)
+    chunk_choice = agreed_cache_qubits(world, config)
     fusion = dict(fusion_stats.as_dict(), seconds=time.perf_counter() - fusion_start,
                   enabled=config.fusion_enable and fused.num_qubits >= config.fusion_threshold)
     n = fused.num_qubits
@@ -120,6 +123,7 @@ def run_experiment(
                                                                      widest_local_need(fused.ops))
     g = choose_rank_bits(n, world.size, min_local)
     working = 1 << g
+    chunk_qubits = resources.stage_chunk_qubits(chunk_choice, n - g)
     is_working = rank < working
 
     error: Optional[BaseException] = None

@@ -287,7 +287,7 @@ _ROWS = (
               help="apply runs of in-cache gates chunk by chunk, one pass over the shard per stage "
                    "(False, or $AER_MPI_CACHE_BLOCKING=0: one pass per gate)"),
     RunOption("cache_qubits", None, _int_between(1, 40), "an integer from 1 to 40", "qubits", "cache_qubits",
-              help="chunk of a cache-blocked stage, 2**cache_qubits amplitudes (None: half the L2 cache)"),
+              help="chunk of a cache-blocked stage, 2**cache_qubits amplitudes (None: by the L2 and L3 caches and the shard)"),
     RunOption("min_local_qubits", 3, _int_at_least(1), "an integer >= 1", "qubits", "min_local_qubits",
               help="fewest local qubits a shard keeps; smaller circuits run on fewer ranks"),
     RunOption("progress", False, _progress,

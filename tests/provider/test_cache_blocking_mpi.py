@@ -132,7 +132,7 @@ def check_ranks_whose_caches_differ_agree_on_one_chunk(comm, monkeypatch):
     ranks renumber positions differently (their exchanges would pair the wrong amplitudes)."""
     from aer_mpi.engine import resources
 
-    monkeypatch.setattr(resources, "cache_qubits", lambda config: 3 + comm.rank % 3)
+    monkeypatch.setattr(resources, "cache_qubits", lambda config: (3 + comm.rank % 3,) * 2)
     options = {k: v for k, v in BLOCKED.items() if k != "cache_qubits"}
     circuits = [save_statevector(c) for c in _circuits()]
     result = AerMPISimulator(comm=comm, **options).run(circuits, shots=1).result()
