@@ -160,8 +160,10 @@ LARGEST_CHUNK_BYTES = 2 << 20
 CHUNK_COUNT_BITS = 2
 
 
+@functools.lru_cache(maxsize=1)
 def _cache_sizes() -> dict:
-    """``{level: (bytes, cpus sharing it)}`` of this core's unified and data caches (Linux sysfs)."""
+    """``{level: (bytes, cpus sharing it)}`` of this core's unified and data caches (Linux sysfs;
+    read once: they do not change)."""
     base = "/sys/devices/system/cpu/cpu0/cache"
     sizes: dict = {}
     try:
@@ -199,13 +201,11 @@ def _count_cpus(cpu_list: str) -> int:
     return count
 
 
-@functools.lru_cache(maxsize=1)
 def l2_cache_bytes() -> int:
-    """This core's L2 cache (Linux sysfs), else ``DEFAULT_L2_BYTES`` (read once: it does not change)."""
+    """This core's L2 cache (Linux sysfs), else ``DEFAULT_L2_BYTES``."""
     return _cache_sizes().get(2, (DEFAULT_L2_BYTES, 1))[0]
 
 
-@functools.lru_cache(maxsize=1)
 def l3_share_bytes() -> int:
     """This core's share of the L3 cache (its size over the CPUs that share it), else 0."""
     size, sharing = _cache_sizes().get(3, (0, 1))

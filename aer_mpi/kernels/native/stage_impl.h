@@ -268,10 +268,13 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
         const i64 *pp = ip + d[7];
         for (i64 c = 0; c < dim; c++) {
             at[c] = pp[c * NREAL];
-            perm[c] = FN(perm_make_)(pp + c * NREAL);
 #if defined(LANE_PERMUTE_AVX2)
-            if (mode == READ_PAIRS) perm[c] = _mm256_set1_epi64x(at[c] % 4 ? 2 : 0);  /* vpermilpd: bit 1 picks */
+            if (mode == READ_PAIRS) {  /* vpermilpd's selector: bit 1 of each element picks */
+                perm[c] = _mm256_set1_epi64x(at[c] % 4 ? 2 : 0);
+                continue;
+            }
 #endif
+            perm[c] = FN(perm_make_)(pp + c * NREAL);
         }
     }
     for (i64 o = 0; o < nout; o++) off[o] = 2 * voff[o];
@@ -354,12 +357,22 @@ FN(dense_small_body_)(REAL *restrict st, i64 start, i64 size, const i64 *restric
     {                                                                                                         \
         FN(dense_small_body_)(st, start, size, d, ip, rp, dim, kin, mode);                                    \
     }
-#if defined(LANE_PERMUTE_AVX2)
+/* The reads each build has copies for: READ_ONE and READ_PAIRS only in single precision on AVX2
+ * (read_mode_ never gives them otherwise). */
+#if defined(LANE_PERMUTE_AVX2) && !IS_F64
 #define SMALL_COPIES(dim)                                         \
     SMALL_COPY(CAT(small_permute_, dim), dim, 1, READ_PERMUTE)   \
     SMALL_COPY(CAT(small_half_, dim), dim, 1, READ_HALF)         \
     SMALL_COPY(CAT(small_one_, dim), dim, 1, READ_ONE)           \
     SMALL_COPY(CAT(small_pairs_, dim), dim, 1, READ_PAIRS)
+#define SINGLE_READ_CASES(dim)                                                          \
+        case READ_ONE: FN(CAT(small_one_, dim))(st, start, size, d, ip, rp); return;     \
+        case READ_PAIRS: FN(CAT(small_pairs_, dim))(st, start, size, d, ip, rp); return;
+#elif defined(LANE_PERMUTE_AVX2)
+#define SMALL_COPIES(dim)                                         \
+    SMALL_COPY(CAT(small_permute_, dim), dim, 1, READ_PERMUTE)   \
+    SMALL_COPY(CAT(small_half_, dim), dim, 1, READ_HALF)
+#define SINGLE_READ_CASES(dim)
 #else
 #define SMALL_COPIES(dim) SMALL_COPY(CAT(small_permute_, dim), dim, 1, READ_PERMUTE)
 #endif
@@ -370,15 +383,13 @@ SMALL_COPIES(16)
 #undef SMALL_COPIES
 #undef SMALL_COPY
 
-/* The copy for an in-vector gate of dim columns. Double precision on AVX2 has one in-vector bit,
- * so one read (READ_HALF); elsewhere lanes are permuted. */
+/* The copy for an in-vector gate of dim columns, by its columns' read. */
 #if defined(LANE_PERMUTE_AVX2)
 #define IN_VECTOR_CASE(dim)                                                               \
     case dim:                                                                             \
         switch (FN(gate_read_mode_)(ip + d[7], dim)) {                                    \
         case READ_HALF: FN(CAT(small_half_, dim))(st, start, size, d, ip, rp); return;   \
-        case READ_ONE: if (!IS_F64) { FN(CAT(small_one_, dim))(st, start, size, d, ip, rp); return; } break;     \
-        case READ_PAIRS: if (!IS_F64) { FN(CAT(small_pairs_, dim))(st, start, size, d, ip, rp); return; } break; \
+        SINGLE_READ_CASES(dim)                                                            \
         default: break;                                                                   \
         }                                                                                 \
         FN(CAT(small_permute_, dim))(st, start, size, d, ip, rp);                         \
@@ -508,6 +519,7 @@ void FN(aer_mpi_swap_tiles_)(REAL *st, i64 run_bits, i64 nruns, const i64 *offs_
 }
 
 #undef IN_VECTOR_CASE
+#undef SINGLE_READ_CASES
 #undef VEC
 #undef IVEC
 #undef PERMV
