@@ -2,9 +2,10 @@
 
 Promise of this module: both read the shard in Qiskit's qubit order without
 gathering it. The top logical qubits are made the global ones first (one
-exchange, counted in ``Shard.reading_bytes``), so that the shards in order
-of those qubits' value, each read with ``kernels.logical_order_chunks``,
-are the state in logical order. Sampling draws every shot's uniform on
+exchange, counted in ``Shard.reading_bytes``), and each shard's bits are put
+in logical order in place (at most two swap passes), so that the shards in
+order of those qubits' value, read front to back, are the state in logical
+order. Sampling draws every shot's uniform on
 every rank from one stream, so the same seed gives the same outcomes
 whatever the number of ranks.
 """
@@ -19,7 +20,7 @@ import numpy as np
 from aer_mpi import kernels
 from aer_mpi.comm import write_npy_collective
 from aer_mpi.engine.shard import Shard
-from aer_mpi.plan import swaps_to_make_global
+from aer_mpi.plan import swap_rounds_to_order, swaps_to_make_global
 
 
 def make_top_global(shard: Shard, layout: Sequence[int]) -> tuple[tuple[int, ...], int]:
@@ -41,20 +42,34 @@ def make_top_global(shard: Shard, layout: Sequence[int]) -> tuple[tuple[int, ...
     return layout, high
 
 
+def make_logical_order(shard: Shard, layout: Sequence[int]) -> tuple[tuple[int, ...], int]:
+    """``make_top_global``, then the shard's bits put in logical order in place (collective).
+
+    Returns the layout after (logical qubit ``q`` at position ``q`` for every local one) and
+    this rank's value of the top logical qubits. A strided copy in logical order took 0.35 s
+    for 2**24 amplitudes in a random layout; the swap passes take 10-30 ms.
+    """
+    layout, high = make_top_global(shard, layout)
+    num_local = shard.num_local
+    for pairs in swap_rounds_to_order([layout[q] for q in range(num_local)]):
+        kernels.swap_bits(shard.array, pairs)
+        shard.passes += 1
+    return tuple(range(num_local)) + tuple(layout[num_local:]), high
+
+
 def write_statevector(shard: Shard, layout: Sequence[int], path: str) -> tuple[int, ...]:
     """Write the state as ``path`` (.npy, Qiskit's order) from every rank; never gathered.
 
     Returns the layout after (the top logical qubits global).
     """
-    layout, high = make_top_global(shard, layout)
-    local_positions = [layout[q] for q in range(shard.num_local)]
+    layout, high = make_logical_order(shard, layout)
     write_npy_collective(
         shard.collective,
         path,
         shard.dtype,
         1 << shard.num_qubits,
         high << shard.num_local,
-        kernels.logical_order_chunks(shard.array, local_positions),
+        kernels.logical_order_chunks(shard.array, range(shard.num_local)),
     )
     return layout
 
@@ -80,7 +95,7 @@ def sample_outcomes(
     of ``SAMPLE_CHUNK`` shots.
     """
     collective = shard.collective
-    layout, high = make_top_global(shard, layout)
+    layout, high = make_logical_order(shard, layout)
     mass = kernels.norm_squared(shard.array)
     gathered = collective.allgather((high, mass))
     order = sorted(range(len(gathered)), key=lambda r: gathered[r][0])
@@ -110,7 +125,7 @@ def sample_outcomes(
 def _locate(shard: Shard, layout: Sequence[int], high: int, targets: np.ndarray) -> np.ndarray:
     """The basis index of each (sorted) cumulative-probability target, in one pass over the shard."""
     num_local = shard.num_local
-    local_positions = [layout[q] for q in range(num_local)]  # logical significance order
+    local_positions = [layout[q] for q in range(num_local)]  # logical significance order (identity)
     found = np.empty(len(targets), dtype=np.int64)
     running = 0.0
     base = 0

@@ -18,7 +18,7 @@ from aer_mpi import kernels
 from aer_mpi.comm import gather_shards_to_root, stream_partner_blocks
 from aer_mpi.engine.shard import Shard
 from aer_mpi.errors import InternalError, InvalidInputError
-from aer_mpi.plan import SaveStep
+from aer_mpi.plan import SaveStep, swap_rounds_to_order
 
 #: Entries of magnitude below this are left out of saved dicts (Aer's default chop threshold).
 CHOP_THRESHOLD = 1e-10  # the default of Aer's zero_threshold (RunConfig.zero_threshold)
@@ -298,18 +298,16 @@ def gather_statevector(shard: Shard, layout: Sequence[int]) -> Optional[np.ndarr
         gather_shards_to_root(shard.collective.comm, shard.array, _ignore)
         return None
     out = np.empty(1 << n, dtype=shard.dtype)
-    logical_of = [0] * n
-    for q, p in enumerate(layout):
-        logical_of[p] = q
-    tensor = out.reshape((2,) * n) if n else out
-    # axis a of the physical view is position n-1-a, i.e. logical logical_of[n-1-a]
-    physical = tensor.transpose([n - 1 - logical_of[n - 1 - a] for a in range(n)]) if n else tensor
+    blocks = out.reshape(1 << (n - num_local), 1 << num_local)
 
     def place(r: int, block: np.ndarray) -> None:
-        bits = tuple((r >> b) & 1 for b in reversed(range(n - num_local)))
-        physical[bits + (Ellipsis,)] = block.reshape((2,) * num_local)
+        blocks[r] = block
 
     gather_shards_to_root(shard.collective.comm, shard.array, place)
+    # the shards side by side hold bit j of the index at position layout[j]: put the bits in
+    # logical order in place (at most two swap passes; a strided copy was 10x slower)
+    for pairs in swap_rounds_to_order(list(layout)):
+        kernels.swap_bits(out, pairs)
     return out
 
 

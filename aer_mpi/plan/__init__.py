@@ -31,7 +31,7 @@ from aer_mpi.plan.steps import (
     WhileStep,
     complex_products_per_amplitude,
 )
-from aer_mpi.plan.localiser import choose_rank_bits, plan_program, swaps_to_make_global
+from aer_mpi.plan.localiser import choose_rank_bits, plan_program, swap_rounds_to_order, swaps_to_make_global
 from aer_mpi.plan.stages import place_in_cache, stage_steps
 
 __all__ = [
@@ -61,5 +61,6 @@ __all__ = [
     "plan_program",
     "place_in_cache",
     "stage_steps",
+    "swap_rounds_to_order",
     "swaps_to_make_global",
 ]

@@ -424,3 +424,33 @@ def swaps_to_make_global(
         other = at[g]
         layout[other], layout[q] = layout[q], g
     return tuple(pairs), tuple(layout)
+
+
+def swap_rounds_to_order(positions: Sequence[int]) -> list[tuple[tuple[int, int], ...]]:
+    """At most two rounds of disjoint position swaps that move bit ``j`` from ``positions[j]`` to
+    position ``j`` (``positions`` a permutation of ``range(len(positions))``), applied in order.
+
+    Any permutation is the product of two involutions: a cycle ``a0 -> a1 -> ... -> a(L-1)`` is
+    the reflection ``a(i) <-> a(-i)`` followed by ``a(i) <-> a(1-i)``. So reading a shard in logical
+    order costs at most two swap passes in place, not a strided copy of every amplitude.
+    """
+    destination = {int(p): j for j, p in enumerate(positions)}  # what sits at p belongs at destination[p]
+    if sorted(destination) != list(range(len(positions))):
+        raise ValueError(f"positions {list(positions)} are not a permutation of 0..{len(positions) - 1}")
+    first: list[tuple[int, int]] = []
+    second: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    for start in range(len(positions)):
+        if start in seen or destination[start] == start:
+            continue
+        cycle = [start]
+        while destination[cycle[-1]] != start:
+            cycle.append(destination[cycle[-1]])
+        seen.update(cycle)
+        length = len(cycle)
+        for i in range(length):
+            for shift, out in ((0, first), (1, second)):
+                j = (shift - i) % length
+                if i < j:
+                    out.append((cycle[i], cycle[j]))
+    return [tuple(r) for r in (first, second) if r]

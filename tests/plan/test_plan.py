@@ -23,6 +23,7 @@ from aer_mpi.plan import (
     RankGate,
     choose_rank_bits,
     plan_program,
+    swap_rounds_to_order,
 )
 from aer_mpi.qobj.translate import to_program
 from conftest import fidelity
@@ -125,3 +126,23 @@ def test_choose_rank_bits():
     assert choose_rank_bits(2, 8, 3) == 0
     with pytest.raises(ValueError, match="world_size >= 1"):
         choose_rank_bits(5, 0, 3)
+
+
+@pytest.mark.parametrize("width", range(0, 9))
+def test_swap_rounds_put_every_layout_in_logical_order(width):
+    """At most two rounds of disjoint swaps read the shard as the strided copy in logical order does."""
+    rng = np.random.default_rng(width)
+    for _ in range(20):
+        positions = [int(p) for p in rng.permutation(width)]
+        state = rng.normal(size=1 << width) + 1j * rng.normal(size=1 << width)
+        expected = np.concatenate(list(kernels.logical_order_chunks(state, positions)))
+        rounds = swap_rounds_to_order(positions)
+        assert len(rounds) <= 2
+        for pairs in rounds:
+            flat = [p for pair in pairs for p in pair]
+            assert len(set(flat)) == len(flat)
+            kernels.swap_bits(state, pairs)
+        assert np.array_equal(state, expected), positions
+    assert swap_rounds_to_order(list(range(width))) == []
+    with pytest.raises(ValueError, match="not a permutation"):
+        swap_rounds_to_order([0, 0])
