@@ -214,7 +214,8 @@ def apply_stage(state: np.ndarray, gates: Sequence[tuple], chunk_qubits: int) ->
 
 
 def swap_bits(state: np.ndarray, pairs: Sequence[tuple[int, int]]) -> None:
-    """Exchange local index bits ``a`` and ``b`` for each ``(a, b)`` (all distinct), in place, one pass."""
+    """Exchange local index bits ``a`` and ``b`` for each ``(a, b)`` (all distinct), in place: one
+    pass (the native kernels take one per ``native.SWAP_PASS_PAIRS`` pairs)."""
     flat = [int(p) for pair in pairs for p in pair]
     _check(state, flat)
     if _active == "numba":

@@ -121,10 +121,13 @@ def test_one_gate_passes_give_the_numba_bits(dtype, threads, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_bit_swaps_give_the_numba_permutation(dtype, threads, rng):
-    n = 12
-    # the last two exchange every bit above their lowest: one tile, its run pairs shared by the threads
+    n = 20
+    reverse = [(j, n - 1 - j) for j in range(n // 2)]
+    # exchanging every bit above their lowest: one tile, its run pairs shared by the threads; more
+    # than SWAP_PASS_PAIRS pairs: several passes (the order reversed, 9 pairs given high first)
     for pairs in ([(0, 11)], [(0, 7), (1, 9), (2, 10)], [(3, 4)], [(5, 8), (6, 11)],
-                  [(4, 11), (5, 10), (6, 9), (7, 8)], [(0, 11), (1, 10), (2, 9), (3, 8), (4, 7), (5, 6)]):
+                  [(4, 19), (5, 18), (6, 17), (7, 16)], reverse, [(b, a) for a, b in reverse[1:]],
+                  [(j, 19 - j) for j in range(2, 10)]):
         start = random_state(rng, n, dtype)
         reference, ours = start.copy(), start.copy()
         numba_backend.swap_bits(reference, pairs)

@@ -495,13 +495,16 @@ void FN(aer_mpi_swap_tiles_)(REAL *st, i64 run_bits, i64 nruns, const i64 *offs_
                              i64 nfree, const i64 *free, i64 first, i64 last)
 {
     const i64 reals = (i64)2 << run_bits;
+    if (first >= last) return;
+    i64 mask = 0;  /* the free bits: the tile after ``base`` is ((base | ~mask) + 1) & mask */
+    for (i64 f = 0; f < nfree; f++) mask |= (i64)1 << free[f];
+    i64 t = first / nruns;
+    i64 p0 = first - t * nruns;
+    i64 base = 0;
+    for (i64 f = 0; f < nfree; f++) base |= ((t >> f) & 1) << free[f];
     i64 item = first;
     while (item < last) {
-        const i64 t = item / nruns;
-        const i64 p0 = item - t * nruns;
         const i64 p1 = (last - t * nruns) < nruns ? last - t * nruns : nruns;
-        i64 base = 0;
-        for (i64 f = 0; f < nfree; f++) base |= ((t >> f) & 1) << free[f];
         for (i64 p = p0; p < p1; p++) {
             if (p + PREFETCH_AHEAD < p1) {  /* the runs are scattered: no hardware prefetcher finds them */
                 __builtin_prefetch(st + 2 * (base + offs_a[p + PREFETCH_AHEAD]), 1);
@@ -515,6 +518,11 @@ void FN(aer_mpi_swap_tiles_)(REAL *st, i64 run_bits, i64 nruns, const i64 *offs_
             }
         }
         item = t * nruns + p1;
+        t++;
+        p0 = 0;
+        /* the next tile's base in O(1): with few runs per tile (low bits exchanged) depositing
+         * t's bits one free bit at a time cost more than the exchange itself */
+        base = ((base | ~mask) + 1) & mask;
     }
 }
 
