@@ -16,12 +16,13 @@ LARGE_ENTRIES = 4096
 def counts_of(values: np.ndarray) -> dict[str, int]:
     """Hex outcome -> shots, from each shot's classical register value."""
     keys, counts = np.unique(values, return_counts=True)
-    return {hex(int(k)): int(c) for k, c in zip(keys, counts)}
+    # tolist(): Python ints at once, not a numpy scalar converted per key
+    return {hex(k): c for k, c in zip(keys.tolist(), counts.tolist())}
 
 
 def memory_of(values: np.ndarray) -> list[str]:
     """Each shot's classical register as hex, in shot order."""
-    return [hex(int(v)) for v in values]
+    return [hex(v) for v in np.asarray(values).tolist()]
 
 
 def is_large(value: Any) -> bool:

@@ -96,7 +96,8 @@ def sample_outcomes(
     """
     collective = shard.collective
     layout, high = make_logical_order(shard, layout)
-    mass = kernels.norm_squared(shard.array)
+    ends = kernels.cumulative_ends(shard.array)
+    mass = float(ends[-1])
     gathered = collective.allgather((high, mass))
     order = sorted(range(len(gathered)), key=lambda r: gathered[r][0])
     total = 0.0
@@ -115,33 +116,23 @@ def sample_outcomes(
         uniforms = rng.random(count) * total
         mine = np.nonzero((uniforms >= offset) & (uniforms < upper))[0]
         mine = mine[np.argsort(uniforms[mine], kind="stable")]
-        found = _locate(shard, layout, high, uniforms[mine] - offset)
+        found = _locate(shard, ends, high, uniforms[mine] - offset)
         parts = collective.allgather((mine, found))
         for shot_ids, values in parts:
             outcomes[start + shot_ids] = values
     return outcomes
 
 
-def _locate(shard: Shard, layout: Sequence[int], high: int, targets: np.ndarray) -> np.ndarray:
-    """The basis index of each (sorted) cumulative-probability target, in one pass over the shard."""
-    num_local = shard.num_local
-    local_positions = [layout[q] for q in range(num_local)]  # logical significance order (identity)
+def _locate(shard: Shard, ends: np.ndarray, high: int, targets: np.ndarray) -> np.ndarray:
+    """The basis index of each (sorted) cumulative-probability target, the shard's bits in logical
+    order and ``ends`` its ``kernels.cumulative_ends``."""
     found = np.empty(len(targets), dtype=np.int64)
-    running = 0.0
-    base = 0
-    cursor = 0
-    last_nonzero = -1
-    for chunk in kernels.logical_order_chunks(shard.array, local_positions):
-        if cursor >= len(targets) and last_nonzero >= 0:
-            break
-        cursor, running, nonzero = kernels.locate_in_chunk(chunk, running, targets, cursor, found, base)
-        if nonzero >= 0:
-            last_nonzero = base + nonzero
-        base += len(chunk)
+    inside = int(np.searchsorted(targets, ends[-1], side="left"))
+    kernels.locate(shard.array, ends, targets[:inside], found[:inside])
     # rounding can leave a few targets past the end: they take the last non-zero entry
-    if cursor < len(targets):
-        found[cursor:] = max(last_nonzero, 0)
-    found |= high << num_local
+    if inside < len(targets):
+        found[inside:] = max(kernels.last_nonzero(shard.array), 0)
+    found |= high << shard.num_local
     return found
 
 

@@ -32,6 +32,7 @@ from aer_mpi.kernels import native, numpy_backend
 from aer_mpi.kernels.numpy_backend import (
     chunk_views,
     flip,
+    last_nonzero,
     logical_order_chunks,
     norm_squared,
     probability_of_one,
@@ -150,13 +151,21 @@ def probabilities(state: np.ndarray) -> np.ndarray:
     return numpy_backend.probabilities(state)
 
 
-def locate_in_chunk(chunk: np.ndarray, running: float, targets: np.ndarray, cursor: int,
-                    found: np.ndarray, base: int) -> tuple[int, float, int]:
-    """Sampling's search in one chunk read in logical order (``numpy_backend.locate_in_chunk``):
+def cumulative_ends(state: np.ndarray) -> np.ndarray:
+    """Sampling's cumulative probability at each chunk's end (``numpy_backend.cumulative_ends``):
     the same values in both back ends."""
     if _active == "numba":
-        return _numba.locate_in_chunk(chunk, running, targets, cursor, found, base)
-    return numpy_backend.locate_in_chunk(chunk, running, targets, cursor, found, base)
+        return _numba.cumulative_ends(state)
+    return numpy_backend.cumulative_ends(state)
+
+
+def locate(state: np.ndarray, ends: np.ndarray, targets: np.ndarray, found: np.ndarray) -> None:
+    """Sampling's search for sorted ``targets`` below ``ends[-1]`` (``numpy_backend.locate``):
+    the same values in both back ends."""
+    if _active == "numba":
+        _numba.locate(state, ends, targets, found)
+    else:
+        numpy_backend.locate(state, ends, targets, found)
 
 
 def outcome_sums(state: np.ndarray, position: int) -> tuple[float, float]:
@@ -269,7 +278,9 @@ __all__ = [
     "chunk_views",
     "collapse",
     "flip",
-    "locate_in_chunk",
+    "locate",
+    "cumulative_ends",
+    "last_nonzero",
     "logical_order_chunks",
     "norm_squared",
     "outcome_sums",

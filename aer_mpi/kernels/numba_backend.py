@@ -26,7 +26,7 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import intrinsic
 
-from aer_mpi.kernels.numpy_backend import byte_tables
+from aer_mpi.kernels.numpy_backend import CHUNK_ELEMENTS, byte_tables
 
 #: Work items (groups of 2**k amplitudes) per parallel block.
 _BLOCK_GROUPS = 1 << 12
@@ -377,33 +377,59 @@ def probabilities(state: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
-def _locate_in_chunk(chunk, running, targets, cursor, found, base):  # pragma: no cover - compiled
-    total = 0.0
-    last_nonzero = -1
-    j = cursor
-    count = targets.shape[0]
-    for k in range(chunk.shape[0]):
-        re = np.float64(chunk[k].real)
-        im = np.float64(chunk[k].imag)
-        p = re * re + im * im
-        if p != 0.0:
-            last_nonzero = k
-        total += p
-        value = total + running
-        while j < count and targets[j] < value:
-            found[j] = base + k
+@njit(parallel=True, cache=True, nogil=True)
+def _chunk_sums(state, chunk, sums):  # pragma: no cover - compiled
+    size = state.shape[0]
+    for c in prange(sums.shape[0]):
+        total = 0.0
+        for k in range(c * chunk, min(size, (c + 1) * chunk)):
+            re = np.float64(state[k].real)
+            im = np.float64(state[k].imag)
+            total += re * re + im * im
+        sums[c] = total
+
+
+def cumulative_ends(state: np.ndarray) -> np.ndarray:
+    """``numpy_backend.cumulative_ends``, the chunks summed by the threads (same values)."""
+    count = -(-state.shape[0] // CHUNK_ELEMENTS)
+    sums = np.empty(count, dtype=np.float64)
+    _chunk_sums(state, CHUNK_ELEMENTS, sums)
+    ends = np.zeros(count + 1, dtype=np.float64)
+    running = 0.0
+    for c in range(count):
+        running = float(sums[c]) + running
+        ends[c + 1] = running
+    return ends
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _locate(state, chunk, ends, bounds, targets, found):  # pragma: no cover - compiled
+    size = state.shape[0]
+    for c in prange(bounds.shape[0] - 1):
+        j = bounds[c]
+        last = bounds[c + 1]
+        running = ends[c]
+        total = 0.0
+        k = c * chunk
+        end = min(size, k + chunk)
+        while j < last and k < end:
+            re = np.float64(state[k].real)
+            im = np.float64(state[k].imag)
+            total += re * re + im * im
+            value = total + running
+            while j < last and targets[j] < value:
+                found[j] = k
+                j += 1
+            k += 1
+        while j < last:  # not reached: the chunk's last value exceeds its targets
+            found[j] = end - 1
             j += 1
-    # a target the last entry's value does not exceed belongs to a later chunk: none was taken
-    return j, total + running, last_nonzero
 
 
-def locate_in_chunk(chunk, running, targets, cursor, found, base):
-    """``numpy_backend.locate_in_chunk`` in one pass, with no temporaries (same values)."""
-    if chunk.shape[0] == 0:
-        return cursor, running, -1
-    j, last, nonzero = _locate_in_chunk(chunk, float(running), targets, int(cursor), found, int(base))
-    return int(j), float(last), int(nonzero)
+def locate(state: np.ndarray, ends: np.ndarray, targets: np.ndarray, found: np.ndarray) -> None:
+    """``numpy_backend.locate``, the chunks searched by the threads, each in one pass (same values)."""
+    bounds = np.searchsorted(targets, ends, side="left").astype(np.int64)
+    _locate(state, CHUNK_ELEMENTS, ends, bounds, targets, found)
 
 
 # -- cache-blocked stages --------------------------------------------------------

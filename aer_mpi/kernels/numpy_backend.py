@@ -237,22 +237,43 @@ def logical_order_chunks(
         yield np.ascontiguousarray(chunk).reshape(-1)
 
 
-def locate_in_chunk(chunk: np.ndarray, running: float, targets: np.ndarray, cursor: int,
-                    found: np.ndarray, base: int) -> tuple[int, float, int]:
-    """Sampling's search in one chunk of the state read in logical order. The cumulative
-    probability at entry k is ``running + (p_0 + ... + p_k)`` (``p = re*re + im*im`` in float64,
-    summed in order); each sorted target from ``targets[cursor]`` on that is below the chunk's
-    last cumulative value gets ``found[j] = base + k`` for the first k whose cumulative value
-    exceeds it. Returns ``(next cursor, the last cumulative value, index of the chunk's last
-    non-zero entry or -1)``."""
-    probs = chunk.real.astype(np.float64) ** 2 + chunk.imag.astype(np.float64) ** 2
-    cumulative = np.cumsum(probs) + running
-    end = cursor + int(np.searchsorted(targets[cursor:], cumulative[-1], side="left"))
-    if end > cursor:
-        idx = np.searchsorted(cumulative, targets[cursor:end], side="right")
-        found[cursor:end] = base + np.minimum(idx, len(chunk) - 1)
-    nonzero = np.flatnonzero(probs)
-    return end, float(cumulative[-1]), int(nonzero[-1]) if len(nonzero) else -1
+def _probs(chunk: np.ndarray) -> np.ndarray:
+    return chunk.real.astype(np.float64) ** 2 + chunk.imag.astype(np.float64) ** 2
+
+
+def cumulative_ends(state: np.ndarray) -> np.ndarray:
+    """Sampling's cumulative probability at the end of each chunk of ``CHUNK_ELEMENTS`` entries,
+    after a leading 0: ``ends[c + 1] = (p_0 + ... + p_last of chunk c) + ends[c]``, each chunk's
+    sum in order (``p = re*re + im*im`` in float64). ``ends[-1]`` is the state's mass."""
+    count = -(-state.shape[0] // CHUNK_ELEMENTS)
+    ends = np.zeros(count + 1, dtype=np.float64)
+    running = 0.0
+    for c in range(count):
+        running = float(np.cumsum(_probs(state[c * CHUNK_ELEMENTS:(c + 1) * CHUNK_ELEMENTS]))[-1]) + running
+        ends[c + 1] = running
+    return ends
+
+
+def locate(state: np.ndarray, ends: np.ndarray, targets: np.ndarray, found: np.ndarray) -> None:
+    """Sampling's search: for each sorted target below ``ends[-1]``, ``found[j]`` = the first
+    index whose cumulative value exceeds it; the value at entry k of chunk c is
+    ``(p_0 + ... + p_k of the chunk) + ends[c]``, so each chunk is searched on its own."""
+    bounds = np.searchsorted(targets, ends, side="left")  # chunk c holds targets bounds[c]:bounds[c+1]
+    for c in np.flatnonzero(bounds[1:] > bounds[:-1]):
+        chunk = state[c * CHUNK_ELEMENTS:(c + 1) * CHUNK_ELEMENTS]
+        cumulative = np.cumsum(_probs(chunk)) + ends[c]
+        first, last = bounds[c], bounds[c + 1]
+        idx = np.searchsorted(cumulative, targets[first:last], side="right")
+        found[first:last] = c * CHUNK_ELEMENTS + np.minimum(idx, len(chunk) - 1)
+
+
+def last_nonzero(state: np.ndarray) -> int:
+    """Index of the last entry with a non-zero probability, or -1."""
+    for c in reversed(range(-(-state.shape[0] // CHUNK_ELEMENTS))):
+        nonzero = np.flatnonzero(_probs(state[c * CHUNK_ELEMENTS:(c + 1) * CHUNK_ELEMENTS]))
+        if len(nonzero):
+            return c * CHUNK_ELEMENTS + int(nonzero[-1])
+    return -1
 
 
 def byte_tables(num_bits: int, positions) -> np.ndarray:

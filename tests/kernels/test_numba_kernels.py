@@ -121,24 +121,35 @@ def test_measurement_kernels_numba_numpy_and_reference_agree(n, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
-def test_sampling_search_in_a_chunk_gives_the_numpy_answer_exactly(dtype, rng):
-    """One pass in numba, temporaries in numpy: the same indices, cursor, running sum and last
-    non-zero entry, zeros and targets equal to a cumulative value included."""
-    chunk = (rng.normal(size=300) + 1j * rng.normal(size=300)).astype(dtype)
-    chunk[rng.permutation(300)[:60]] = 0
-    chunk[-7:] = 0  # the last non-zero entry is not the last entry
-    running = 0.25
-    cumulative = np.cumsum(chunk.real.astype(np.float64) ** 2 + chunk.imag.astype(np.float64) ** 2) + running
-    targets = np.sort(np.concatenate([rng.uniform(0, cumulative[-1] * 1.2, 500), cumulative[[3, 50, 51]],
-                                      [cumulative[-1]]]))
-    for cursor in (0, 17):
-        answers = []
-        for backend in (numba_backend, numpy_backend):
-            found = np.full(len(targets), -1, dtype=np.int64)
-            answers.append((backend.locate_in_chunk(chunk, running, targets, cursor, found, 1000), found))
-        (fast, fast_found), (slow, slow_found) = answers
-        assert fast == slow and fast[0] < len(targets)  # some targets lie beyond this chunk
-        np.testing.assert_array_equal(fast_found, slow_found)
+@pytest.mark.parametrize("size", [300, 5 * numpy_backend.CHUNK_ELEMENTS + 123])
+def test_sampling_search_gives_the_numpy_answer_and_the_sequential_one_exactly(dtype, size, rng):
+    """Chunks summed and searched by the threads in numba, temporaries in numpy: the same chunk
+    ends and indices as one running sum over the chunks in order (``running + (p_0 + ... + p_k)``
+    within a chunk), zeros, empty chunks and targets equal to a cumulative value included."""
+    chunk = numpy_backend.CHUNK_ELEMENTS
+    state = (rng.normal(size=size) + 1j * rng.normal(size=size)).astype(dtype)
+    state[rng.permutation(size)[:size // 5]] = 0
+    state[-7:] = 0  # the last non-zero entry is not the last entry
+    if size > 2 * chunk:
+        state[chunk:2 * chunk] = 0  # a chunk without mass: no target falls in it
+    # the sequential reference: one cumulative value per entry, a chunk at a time
+    values, running = [], 0.0
+    for start in range(0, size, chunk):
+        part = np.cumsum(numpy_backend._probs(state[start:start + chunk])) + running
+        values.append(part)
+        running = float(part[-1])
+    values = np.concatenate(values)
+    ends = numba_backend.cumulative_ends(state)
+    np.testing.assert_array_equal(ends, numpy_backend.cumulative_ends(state))
+    assert ends[-1] == running
+    targets = np.sort(np.concatenate([rng.uniform(0, running, 500), values[[3, 50, 51]], ends[1:-1]]))
+    expected = np.searchsorted(values, targets, side="right")
+    for backend in (numba_backend, numpy_backend):
+        found = np.full(len(targets), -1, dtype=np.int64)
+        backend.locate(state, ends, targets, found)
+        np.testing.assert_array_equal(found, expected)
+    assert numpy_backend.last_nonzero(state) == np.flatnonzero(state)[-1]
+    assert numpy_backend.last_nonzero(np.zeros(4, dtype=dtype)) == -1
 
 
 def exact_fma(a, b, c):
