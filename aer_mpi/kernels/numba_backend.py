@@ -26,7 +26,7 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import intrinsic
 
-from aer_mpi.kernels.numpy_backend import CHUNK_ELEMENTS, byte_tables
+from aer_mpi.kernels.numpy_backend import CHUNK_ELEMENTS, byte_tables, ends_of
 
 #: Work items (groups of 2**k amplitudes) per parallel block.
 _BLOCK_GROUPS = 1 << 12
@@ -394,12 +394,7 @@ def cumulative_ends(state: np.ndarray) -> np.ndarray:
     count = -(-state.shape[0] // CHUNK_ELEMENTS)
     sums = np.empty(count, dtype=np.float64)
     _chunk_sums(state, CHUNK_ELEMENTS, sums)
-    ends = np.zeros(count + 1, dtype=np.float64)
-    running = 0.0
-    for c in range(count):
-        running = float(sums[c]) + running
-        ends[c + 1] = running
-    return ends
+    return ends_of(sums)
 
 
 @njit(parallel=True, cache=True, nogil=True)

@@ -246,10 +246,16 @@ def cumulative_ends(state: np.ndarray) -> np.ndarray:
     after a leading 0: ``ends[c + 1] = (p_0 + ... + p_last of chunk c) + ends[c]``, each chunk's
     sum in order (``p = re*re + im*im`` in float64). ``ends[-1]`` is the state's mass."""
     count = -(-state.shape[0] // CHUNK_ELEMENTS)
-    ends = np.zeros(count + 1, dtype=np.float64)
+    sums = [np.cumsum(_probs(state[c * CHUNK_ELEMENTS:(c + 1) * CHUNK_ELEMENTS]))[-1] for c in range(count)]
+    return ends_of(sums)
+
+
+def ends_of(sums) -> np.ndarray:
+    """``cumulative_ends`` from each chunk's sum: a leading 0, then the running sum in order."""
+    ends = np.zeros(len(sums) + 1, dtype=np.float64)
     running = 0.0
-    for c in range(count):
-        running = float(np.cumsum(_probs(state[c * CHUNK_ELEMENTS:(c + 1) * CHUNK_ELEMENTS]))[-1]) + running
+    for c, total in enumerate(sums):
+        running = float(total) + running
         ends[c + 1] = running
     return ends
 
