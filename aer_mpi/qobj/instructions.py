@@ -124,6 +124,11 @@ SAVE_INSTRUCTIONS: Mapping[str, SaveInstruction] = {
     )
 }
 SAVE_NAMES = frozenset(SAVE_INSTRUCTIONS)
+#: qiskit_aer's saves of what its other methods simulate (not a state) -> that method: refused, naming it.
+OTHER_METHOD_SAVES: Mapping[str, str] = {
+    "save_unitary": "unitary", "save_superop": "superop", "save_clifford": "stabilizer",
+    "save_stabilizer": "stabilizer", "save_matrix_product_state": "matrix_product_state",
+}
 #: Aer's placeholder label (``save_state``): the simulation method's own label, the row's default here.
 METHOD_LABEL = "_method_"
 SAVE_PREFIX = "save_"

@@ -256,6 +256,22 @@ def check_zero_shots_run_the_saves_only_as_in_aer(comm, kernels):
     assert result.data(1) == {}
 
 
+@pytest.mark.parametrize("save, method", [("save_unitary", "unitary"), ("save_superop", "superop"),
+                                          ("save_stabilizer", "stabilizer"), ("save_clifford", "stabilizer"),
+                                          ("save_matrix_product_state", "matrix_product_state")])
+def test_saves_of_aers_other_methods_are_refused_naming_the_method(save, method):
+    """Not "transpile first", which cannot help: the error names the Aer method that has the save."""
+    pytest.importorskip("qiskit_aer")
+    import qiskit_aer  # noqa: F401  (adds the save methods to QuantumCircuit)
+
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    getattr(qc, save)()
+    with pytest.raises(InvalidInputError, match=rf"{save} saves what Aer's '{method}' method simulates.*"
+                                                rf"qiskit_aer.AerSimulator\(method='{method}'\)"):
+        AerMPISimulator(comm=MPI.COMM_SELF).run(qc)
+
+
 def test_a_qasm3_round_trip_of_a_unitary_runs():
     """Qiskit exports a UnitaryGate as ``gate unitary``; read back it is a plain Gate named
     'unitary' (with a definition): it crashed assembly, which took every 'unitary' for a UnitaryGate."""
