@@ -16,6 +16,9 @@ class RunConfig:
     seed: int = 0
     memory: bool = False
     precision: str = "double"
+    #: Aer's simulation method: "stabilizer" runs Clifford circuits on a tableau (engine/tableau.py);
+    #: any but "statevector" does when the state does not fit.
+    method: str = "automatic"
     #: Send + receive buffer of an exchange, per rank.
     buffer_bytes: int = DEFAULT_BUFFER_BYTES
     #: Memory a rank may use; None means what the node has free, shared by its ranks.

@@ -276,11 +276,13 @@ def check_memory(
                 f"{rank}: run fewer shots per job (split them over several runs and add the counts)"
                 + (", or leave memory=False" if config.memory else "")
             )
-        raise InsufficientMemoryError(
+        error = InsufficientMemoryError(
             f"{n} qubits need {mib(need)} per rank on {working_ranks} rank"
             f"{'s' if working_ranks > 1 else ''} ({config.precision} precision); "
             f"{mib(available)} are available on rank {rank}: use more ranks"
             + (", precision='single'" if config.precision == "double" else "")
             + " or fewer qubits"
         )
+        error.state_does_not_fit = True  # the state, not the shots: a Clifford circuit can do without it
+        raise error
     return branch_copies(program, config, num_local, rank, available) if working else 0

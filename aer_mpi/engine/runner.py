@@ -38,7 +38,8 @@ from aer_mpi.engine.resources import check_memory, configure_kernels, memory_ava
 from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_statevector
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
-from aer_mpi.errors import InternalError, JobCancelledError
+from aer_mpi.engine.tableau import is_clifford, run_clifford
+from aer_mpi.errors import InsufficientMemoryError, InternalError, JobCancelledError
 from aer_mpi.plan import (LocalSwapStep, StageStep, choose_rank_bits, complex_products_per_amplitude, place_in_cache,
                           plan_program, stage_steps)
 from aer_mpi.plan.fusion import MAX_DIAGONAL_QUBITS as FUSION_MAX_DIAGONAL_QUBITS
@@ -126,17 +127,28 @@ def run_experiment(
     chunk_qubits = resources.stage_chunk_qubits(chunk_choice, n - g)
     is_working = rank < working
 
+    if config.method == "stabilizer" and is_clifford(program):
+        return _run_clifford(world, program, config, start, "method='stabilizer'")
     error: Optional[BaseException] = None
     copies = have = 0
     backend = ("", 0)
     node_ranks = resources.node_ranks(comm)
+    too_wide_clifford = False
     try:
         backend = configure_kernels(config, node_ranks, n - g)
         have = memory_available(comm, config, node_ranks)
         copies = check_memory(fused, config, n - g, rank, working, have)
+    except InsufficientMemoryError as exc:
+        # as Aer's automatic method: a Clifford circuit needs no state vector
+        too_wide_clifford = (getattr(exc, "state_does_not_fit", False) and config.method != "statevector"
+                             and config.statevector_path is None and is_clifford(program))
+        if not too_wide_clifford:
+            error = exc
     except Exception as exc:  # reported to every rank just below
         error = exc
-    world.agree(error)
+    if any(world.allgather(too_wide_clifford, error)):
+        return _run_clifford(world, program, config, start,
+                             f"the state of {n} qubits does not fit in the ranks' memory and the circuit is Clifford")
 
     sub = comm.Split(color=0 if is_working else 1, key=rank)
     # idle ranks' stop requests reach rank 0's meetings (comm/stop_notices.py)
@@ -196,6 +208,32 @@ def run_experiment(
         powered = g == world.size.bit_length() - 1
         why = "a power of two" if powered else f"{n} qubits keep at least {min(min_local, n)} local"
         output.metadata["note"] = f"{world.size} ranks: {working} work ({why}), {world.size - working} idle"
+    output.metadata["time_taken"] = time.perf_counter() - start
+    return output
+
+
+def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, start: float, why: str) -> ExperimentOutput:
+    """A Clifford circuit with final measurements, on a stabilizer tableau (engine/tableau.py): every
+    rank computes the same shots alone, so the counts do not depend on the number of ranks."""
+    sample_start = time.perf_counter()
+    measured = bool(ir.final_measurements(program)) and config.shots > 0
+    values = run_clifford(program, config.shots, config.seed) if measured else None
+    metadata = {
+        "method": "stabilizer",
+        "num_qubits": program.num_qubits,
+        "shots": config.shots,
+        "seed_simulator": config.seed,
+        "dynamic": False,
+        "ranks": world.size,
+        "idle_ranks": 0,
+        "sample_measure_time": time.perf_counter() - sample_start,
+        "note": f"{why}: sampled from a stabilizer tableau (as Aer's 'stabilizer' method), "
+                "the same shots computed alike on every rank",
+    }
+    output = ExperimentOutput(counts=counts_of(values) if values is not None else None,
+                              memory=memory_of(values) if values is not None and config.memory else None,
+                              data={}, metadata=metadata, save_kinds={})
+    world.agree()  # every rank leaves together, as after a statevector run
     output.metadata["time_taken"] = time.perf_counter() - start
     return output
 

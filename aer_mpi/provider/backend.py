@@ -422,11 +422,13 @@ class AerMPISimulator(BackendV2):
                     merged[key] = os.path.abspath(os.fspath(merged[key]))
         if merged.get("method") in STATEVECTOR_RUN_METHODS:
             method = merged["method"]
+            clifford = (" (a Clifford circuit with final measurements and no noise runs on a stabilizer tableau)"
+                        if method == "stabilizer" else "")
             warnings.warn(
-                f"method={method!r} runs here as the distributed statevector: counts follow the same "
+                f"method={method!r} runs here as the distributed statevector{clifford}: counts follow the same "
                 f"distribution (noise by trajectories, one per shot); under noise, saved density matrices and "
-                f"expectation values are averages over the shots, not exact; a circuit wider than the ranks' "
-                f"memory holds needs qiskit_aer's {method!r} method", UserWarning, stacklevel=3)
+                f"expectation values are averages over the shots, not exact; a non-Clifford circuit wider than "
+                f"the ranks' memory holds needs qiskit_aer's {method!r} method", UserWarning, stacklevel=3)
         parameter_binds = merged.pop("parameter_binds", None)
         seed_drawn = merged.get("seed_simulator") is None
         if seed_drawn:

@@ -250,10 +250,12 @@ _ROWS = (
               category=HONOURED),
     RunOption("method", METHODS[0], lambda v: v in METHODS,
               ", ".join(map(repr, METHODS)) + " (aer_mpi simulates states: for 'unitary' or 'superop' use "
-              "qiskit_aer.AerSimulator)", qobj=False,
+              "qiskit_aer.AerSimulator)", engine="method",
               help="every state method runs the sharded statevector ('density_matrix', "
                    "'matrix_product_state', 'stabilizer', ... with a warning: same count distributions, noise "
-                   "by trajectories); 'unitary' and 'superop' are refused",
+                   "by trajectories), except that a Clifford circuit with final measurements runs on a "
+                   "stabilizer tableau under 'stabilizer', and under any method but 'statevector' when its "
+                   "state does not fit in memory; 'unitary' and 'superop' are refused",
               category=HONOURED),
     RunOption("device", DEVICES[0], lambda v: v in DEVICES,
               "'CPU' (aer_mpi runs on the CPUs of its MPI ranks; for device='GPU' use qiskit_aer.AerSimulator)",

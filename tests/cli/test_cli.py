@@ -241,6 +241,7 @@ def test_run_failure_exits_non_zero_on_every_rank(tmp_path):
     """An error inside the run (too little memory) ends the job on all ranks, naming the file."""
     circuit = QuantumCircuit(24, 1)
     circuit.h(range(24))  # every qubit used: idle-qubit truncation leaves it at 24
+    circuit.t(0)  # not Clifford: a Clifford circuit this wide would run on a stabilizer tableau
     circuit.measure(0, 0)
     (tmp_path / "big.qasm").write_text(qasm2.dumps(circuit))
     proc = run_cli(2, "run", "big.qasm", "--max-memory-mb", "8", "--output", "out.json", "--quiet", cwd=tmp_path)

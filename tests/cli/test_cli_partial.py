@@ -18,7 +18,8 @@ from test_cli_signals import small_qasm
 
 
 def ghz_qasm(n):
-    lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', f"qreg q[{n}];", f"creg c[{n}];", "h q[0];"]
+    # the T: not Clifford (a Clifford circuit too wide for memory would run on a stabilizer tableau)
+    lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', f"qreg q[{n}];", f"creg c[{n}];", "h q[0];", "t q[0];"]
     lines += [f"cx q[{q}],q[{q + 1}];" for q in range(n - 1)]
     return "\n".join(lines + ["measure q -> c;"]) + "\n"
 

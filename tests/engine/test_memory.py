@@ -1,5 +1,7 @@
 """Bounded memory: the pre-check's count, and what a run allocates beyond its shard."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from mpi4py import MPI
@@ -31,8 +33,12 @@ def test_thirty_qubits_on_two_ranks_need_the_shard_and_little_else():
 
 def test_precheck_refuses_before_allocating():
     config = RunConfig(shots=10, max_memory_bytes=100 << 20)
+    program = ghz(24)
+    # a T: not Clifford (a Clifford circuit whose state does not fit runs on a stabilizer tableau)
+    program = dataclasses.replace(program, ops=(ir.Diagonal((0,), np.array([1, np.exp(0.25j * np.pi)])),) + program.ops)
     with pytest.raises(InsufficientMemoryError, match=r"24 qubits need 2\d\d MiB per rank on 1 rank.*use more ranks"):
-        run_experiment(ghz(24), config, MPI.COMM_SELF)
+        run_experiment(program, config, MPI.COMM_SELF)
+    assert run_experiment(ghz(24), config, MPI.COMM_SELF).metadata["method"] == "stabilizer"
 
 
 def test_too_many_shots_are_named_as_the_cause():

@@ -84,6 +84,7 @@ def check_bad_input_same_error_everywhere_then_good_job(comm):
     # too many qubits for the memory: refused before allocating, naming the sizes and the fix
     wide = QuantumCircuit(40)
     wide.h(0)
+    wide.t(0)  # not Clifford: a Clifford circuit this wide would run on a stabilizer tableau
     wide.measure_all()
     job = backend.run(wide)
     with pytest.raises(InsufficientMemoryError) as info:

@@ -39,9 +39,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def ghz(n, measure=True):
+def ghz(n, measure=True, clifford=True):
     qc = QuantumCircuit(n)
     qc.h(0)
+    if not clifford:  # a T: a Clifford circuit too wide for memory would run on a stabilizer tableau
+        qc.t(0)
     for q in range(n - 1):
         qc.cx(q, q + 1)
     if measure:
@@ -112,7 +114,7 @@ def test_bad_input_on_workers_then_good_job(backend4):
         build(qc)
         with pytest.raises(InvalidInputError, match=pattern):
             backend4.run(qc, **options)
-    job = backend4.run(ghz(40))  # checked on the workers, before they allocate
+    job = backend4.run(ghz(40, clifford=False))  # checked on the workers, before they allocate
     with pytest.raises(InsufficientMemoryError, match=r"40 qubits need .* MiB per rank on 4 ranks.*available.*use more ranks"):
         job.result(timeout=120)
     assert job.status() == JobStatus.ERROR

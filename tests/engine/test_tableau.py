@@ -1,0 +1,148 @@
+"""Clifford circuits on the stabilizer tableau (engine/tableau.py): exact distributions against
+qiskit.quantum_info, Aer's stabilizer method, wide circuits no state vector holds, and the same shots at
+1, 2 and 4 ranks."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit, transpile
+from qiskit.quantum_info import Statevector, random_clifford, random_unitary
+
+from aer_mpi import AerMPISimulator
+from aer_mpi.engine import tableau
+from aer_mpi.errors import InsufficientMemoryError
+from conftest import MPI_TIMEOUT, RANKS
+
+
+def stabilizer_backend(**options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the method warning names the statevector fallback
+        return AerMPISimulator(method="stabilizer", **options)
+
+
+def run(backend, circuits, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return backend.run(circuits, **options).result()
+
+
+def ghz(n: int) -> QuantumCircuit:
+    qc = QuantumCircuit(n, name=f"ghz{n}")
+    qc.h(0)
+    for q in range(n - 1):
+        qc.cx(q, q + 1)
+    qc.measure_all()
+    return qc
+
+
+@pytest.mark.parametrize("basis", [None, ["rz", "sx", "cx"], ["h", "s", "sdg", "cz", "swap", "x"], ["u", "ecr"]])
+def test_random_cliffords_sample_their_exact_distribution(basis):
+    """Support exactly that of the state, and a small distance from its probabilities; whatever gates
+    the circuit was written in (Clifford-angle rotations and unitaries count as Clifford)."""
+    rng = np.random.default_rng(7)
+    backend = stabilizer_backend()
+    shots = 20_000
+    for trial in range(6):
+        n = int(rng.integers(1, 6))
+        qc = random_clifford(n, seed=int(rng.integers(1 << 30))).to_circuit()
+        if basis is not None:
+            qc = transpile(qc, basis_gates=basis, optimization_level=1, seed_transpiler=trial)
+        probabilities = Statevector(qc).probabilities()
+        qc.measure_all()
+        result = run(backend, qc, shots=shots, seed_simulator=trial)
+        assert result.results[0].metadata["method"] == "stabilizer"
+        counts = result.get_counts()
+        sampled = np.zeros(1 << n)
+        for key, value in counts.items():
+            sampled[int(key, 2)] = value / shots
+        assert set(np.nonzero(sampled)[0]) == set(np.nonzero(probabilities > 1e-12)[0]), (trial, basis)
+        assert 0.5 * np.abs(sampled - probabilities).sum() < 0.03, (trial, basis)
+
+
+def test_pauli_tables_of_known_gates():
+    h = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
+    images, signs = tableau.pauli_table(h)
+    # index bits: x of qubit 0 is 1, z is 2: H takes X (1) to Z (2), Z to X, Y (3) to -Y
+    assert (images[1], signs[1]) == (2, 0) and (images[2], signs[2]) == (1, 0) and (images[3], signs[3]) == (3, 1)
+    images, signs = tableau.pauli_table(np.diag([1, 1j]))  # S: X -> Y, Y -> -X
+    assert (images[1], signs[1]) == (3, 0) and (images[3], signs[3]) == (1, 1)
+    assert tableau.pauli_table(np.diag([1, np.exp(1j * np.pi / 4)])) is None  # T
+    assert tableau.pauli_table(random_unitary(4, seed=3).data) is None
+    three = random_clifford(3, seed=11).to_matrix()
+    assert tableau.pauli_table(three) is not None
+    assert tableau.pauli_table(np.eye(32)) is None  # wider than MAX_GATE_QUBITS
+
+
+def test_matches_aers_stabilizer_method_on_a_wide_register():
+    """100 qubits, 100 clbits (wider than int64): the keys Aer's stabilizer method gives, at its rates."""
+    from qiskit_aer import AerSimulator
+
+    qc = QuantumCircuit(100, 100)
+    qc.h(0)
+    qc.cx(0, 99)
+    qc.x(50)
+    qc.h(7)
+    qc.s(7)
+    qc.s(7)
+    qc.h(7)  # H Z H = X: qubit 7 is 1
+    qc.h(20)
+    qc.cz(20, 21)  # qubit 20 random, 21 stays 0
+    qc.measure(range(100), range(100))
+    ours = run(AerMPISimulator(), qc, shots=2000, seed_simulator=3, memory=True)
+    theirs = AerSimulator(method="stabilizer").run(qc, shots=2000, seed_simulator=3).result().get_counts()
+    assert set(ours.get_counts()) == set(theirs) and len(theirs) == 4
+    assert len(ours.get_memory()) == 2000 and all(len(m) == 100 for m in ours.get_memory())
+    assert all(450 < v < 550 for v in ours.get_counts().values())
+    assert "does not fit" in ours.results[0].metadata["note"]
+
+
+def test_a_wide_clifford_circuit_runs_unless_the_statevector_is_asked_for():
+    counts = run(AerMPISimulator(), ghz(300), shots=1000, seed_simulator=1).get_counts()
+    assert set(counts) == {"0" * 300, "1" * 300} and 400 < counts["0" * 300] < 600
+    with pytest.raises(InsufficientMemoryError, match="300 qubits need"):
+        run(AerMPISimulator(method="statevector"), ghz(300), shots=10)
+    wide = ghz(50)
+    wide.t(3)  # not Clifford: no tableau, the memory error names the fixes
+    with pytest.raises(InsufficientMemoryError, match="use more ranks"):
+        run(AerMPISimulator(), wide, shots=10)
+
+
+def test_non_clifford_under_stabilizer_runs_as_the_statevector():
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.t(0)
+    qc.cx(0, 1)
+    qc.measure_all()
+    result = run(stabilizer_backend(), qc, shots=100, seed_simulator=1)
+    assert result.results[0].metadata["method"] == "statevector"
+    assert set(result.get_counts()) <= {"00", "11"}
+
+
+def test_a_seed_repeats_and_memory_matches_counts():
+    backend = stabilizer_backend()
+    first = run(backend, ghz(40), shots=500, seed_simulator=9, memory=True)
+    second = run(backend, ghz(40), shots=500, seed_simulator=9, memory=True)
+    assert first.get_memory() == second.get_memory()
+    memory = first.get_memory()
+    assert {k: memory.count(k) for k in set(memory)} == first.get_counts()
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_the_same_shots_at_every_rank_count(comm):
+    """An 80-qubit Clifford circuit (no state vector holds it): every rank count gives one rank's shots."""
+    from mpi4py import MPI
+
+    qc = random_clifford(6, seed=5).to_circuit()
+    wide = QuantumCircuit(80)
+    wide.compose(qc, qubits=[0, 17, 33, 50, 64, 79], inplace=True)
+    for q in range(0, 79, 2):
+        wide.cx(q, q + 1)
+    wide.measure_all()
+    spread = run(AerMPISimulator(comm=comm), wide, shots=300, seed_simulator=4, memory=True)
+    alone = run(AerMPISimulator(comm=MPI.COMM_SELF), wide, shots=300, seed_simulator=4, memory=True)
+    assert spread.get_memory() == alone.get_memory()
+    assert spread.results[0].metadata["method"] == "stabilizer"
+    assert spread.results[0].metadata["ranks"] == comm.Get_size()
