@@ -1,6 +1,7 @@
 """Time the numba stage kernel (``apply_stage``) on in-cache and larger arrays.
 
-Cases: one dense 1-5 qubit gate and one diagonal as a one-gate stage on a
+``--fusion-costs`` measures the fusion's in-stage cost table and ``--swaps`` the cache tier's bit
+swaps instead. Cases: one dense 1-5 qubit gate and one diagonal as a one-gate stage on a
 2**16 array, on low (0-2), mid and high (below the chunk) positions; a
 stage of 32 random 2-4 qubit dense gates on 2**16 and 2**22 amplitudes; the
 numpy floor (one read + write pass). Times are best of ``--repeat``; with
@@ -120,6 +121,35 @@ def fusion_costs(args) -> None:
               + f"  (1-qubit gate {costs[1] / 64 * 1e3:.3f} ms)")
 
 
+#: Local bit swaps of the cache tier (plan/stages.py), as QV-24 and random-24 plan them (18 cache
+#: qubits), and single pairs with a low, a lowest and a high bit.
+SWAP_CASES = (((16, 19), (14, 18), (9, 22), (5, 21), (10, 23)), ((10, 23), (3, 20), (12, 21), (7, 22), (14, 18), (9, 19)),
+              ((3, 18), (16, 19), (14, 22), (5, 21), (13, 20), (9, 23)),
+              ((11, 18), (6, 23), (9, 20), (3, 22), (7, 19), (8, 21)), ((17, 18), (16, 23), (15, 19)),
+              ((3, 20),), ((0, 20),), ((12, 20),))
+
+
+def swaps(args) -> None:
+    """The cache tier's bit swaps through ``aer_mpi.kernels`` (native where it builds) on a 24-qubit
+    state: ms and GB/s (a swap reads and writes the amplitudes it moves) against a numpy pass."""
+    from aer_mpi import kernels
+
+    kernels.use("auto")
+    kernels.set_threads(args.threads)
+    n = 24
+    print(f"threads {args.threads}, 2**{n} amplitudes, best of {args.repeat}, native kernels: {kernels.native_status()}")
+    for dtype in (np.complex64, np.complex128):
+        state = np.ones(1 << n, dtype)
+        floor = best(lambda: np.multiply(state, 1, out=state), args.repeat)
+        print(f"{np.dtype(dtype).name}: numpy pass {floor * 1e3:.1f} ms ({2 * state.nbytes / floor / 1e9:.1f} GB/s)")
+        for pairs in SWAP_CASES:
+            kernels.swap_bits(state, pairs)
+            seconds = best(lambda: kernels.swap_bits(state, pairs), args.repeat)
+            moved = state.nbytes * (1 - 0.5 ** len(pairs))  # amplitudes whose pair bits differ
+            print(f"  {str(pairs):<64} {seconds * 1e3:6.1f} ms {2 * moved / seconds / 1e9:6.1f} GB/s "
+                  f"{seconds / floor:5.2f}x the pass")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kernels", nargs="+", default=["this=aer_mpi/kernels/numba_backend.py"],
@@ -132,7 +162,12 @@ def main():
     parser.add_argument("--filter", default="", help="only cases whose name contains this")
     parser.add_argument("--fusion-costs", action="store_true",
                         help="measure the fusion's in-stage cost per gate width instead (plan/fusion.py)")
+    parser.add_argument("--swaps", action="store_true",
+                        help="time the cache tier's bit swaps on 24 qubits instead (kernels.swap_bits)")
     args = parser.parse_args()
+    if args.swaps:
+        swaps(args)
+        return
     if args.fusion_costs:
         fusion_costs(args)
         return

@@ -52,7 +52,7 @@ DESC_FIELDS = 12
 #: Widest dense gate the native stage takes (``MAX_DIM`` in stage.c is 2**6).
 MAX_QUBITS = 6
 _SUFFIX = {np.dtype(np.complex128): "f64", np.dtype(np.complex64): "f32"}
-_ABI = 2
+_ABI = 3
 #: Seconds a build may take before it is given up (the numba kernels then run).
 BUILD_TIMEOUT = 120.0
 
@@ -198,7 +198,7 @@ def bind(library: ctypes.CDLL) -> int:
         stage.argtypes = [pointer, i64, i64, i64, i64, pointer, pointer, pointer]
         stage.restype = None
         swap = getattr(library, f"aer_mpi_swap_tiles_{suffix}")
-        swap.argtypes = [pointer, i64, i64, pointer, pointer, i64, pointer, i64, i64]
+        swap.argtypes = [pointer, i64, i64, i64, pointer, pointer, i64, pointer, i64, i64]
         swap.restype = None
     return int(library.aer_mpi_native_vector_bytes())
 
@@ -422,9 +422,17 @@ MAX_SWAP_TILE_BITS = 20
 SWAP_PASS_PAIRS = 8
 
 
+#: Free bits just above the lowest exchanged one that the swap kernel's inner loop takes, at most:
+#: exchanging bit 3 with bit 20 in single precision (runs of one cache line) took 25 ms at 24
+#: qubits with a tile per run pair, as much as two passes over the state.
+MAX_SPREAD_BITS = 8
+
+
 def swap_tables(pairs, num_bits: int):
-    """(run bits, offsets a, offsets b, free bits) of ``aer_mpi_swap_tiles_*`` for ``pairs``, or None
-    when they exchange more than ``MAX_SWAP_TILE_BITS`` bits."""
+    """(run bits, spread bits, offsets a, offsets b, free bits) of ``aer_mpi_swap_tiles_*`` for
+    ``pairs``, or None when they exchange more than ``MAX_SWAP_TILE_BITS`` bits. The spread bits
+    are the free bits just above the run bits, up to the next exchanged bit: the kernel's inner
+    loop takes them, so that a run of a few amplitudes is not a tile of its own."""
     involved = sorted(int(b) for pair in pairs for b in pair)
     if len(involved) > MAX_SWAP_TILE_BITS:
         return None
@@ -442,8 +450,10 @@ def swap_tables(pairs, num_bits: int):
         np.bitwise_or(index[:half], 1 << bit, out=index[half:2 * half])
         np.bitwise_or(partner[:half], 1 << mate[bit], out=partner[half:2 * half])
     keep = partner > index  # each pair of runs once; a fixed point stays
-    free = np.array([b for b in range(run_bits, num_bits) if b not in set(involved)], dtype=np.int64)
-    return run_bits, np.ascontiguousarray(index[keep]), np.ascontiguousarray(partner[keep]), free
+    spread_bits = min(involved[1] - run_bits - 1, MAX_SPREAD_BITS)
+    free = np.array([b for b in range(run_bits + 1 + spread_bits, num_bits) if b not in set(involved)],
+                    dtype=np.int64)
+    return run_bits, spread_bits, np.ascontiguousarray(index[keep]), np.ascontiguousarray(partner[keep]), free
 
 
 def swap_bits(state: np.ndarray, pairs, threads: int) -> bool:
@@ -459,8 +469,8 @@ def swap_bits(state: np.ndarray, pairs, threads: int) -> bool:
     if any(tables is None for tables in groups):
         return False
     function = getattr(_library, f"aer_mpi_swap_tiles_{_SUFFIX[dtype]}")
-    for run_bits, offs_a, offs_b, free in groups:
-        head = (state.ctypes.data, run_bits, offs_a.shape[0], offs_a.ctypes.data, offs_b.ctypes.data,
+    for run_bits, spread_bits, offs_a, offs_b, free in groups:
+        head = (state.ctypes.data, run_bits, spread_bits, offs_a.shape[0], offs_a.ctypes.data, offs_b.ctypes.data,
                 free.shape[0], free.ctypes.data if free.size else None)
         run_split(lambda first, last, head=head: function(*head, first, last), offs_a.shape[0] << free.shape[0],
                   threads)

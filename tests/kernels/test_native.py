@@ -127,7 +127,10 @@ def test_bit_swaps_give_the_numba_permutation(dtype, threads, rng):
     # than SWAP_PASS_PAIRS pairs: several passes (the order reversed, 9 pairs given high first)
     for pairs in ([(0, 11)], [(0, 7), (1, 9), (2, 10)], [(3, 4)], [(5, 8), (6, 11)],
                   [(4, 19), (5, 18), (6, 17), (7, 16)], reverse, [(b, a) for a, b in reverse[1:]],
-                  [(j, 19 - j) for j in range(2, 10)]):
+                  [(j, 19 - j) for j in range(2, 10)],
+                  # free bits just above the lowest exchanged one, taken by the inner loop: all of
+                  # them, the most it takes (MAX_SPREAD_BITS) with more above, and a few
+                  [(3, 19)], [(1, 18), (12, 13)], [(2, 6), (9, 15)], [(0, 19)]):
         start = random_state(rng, n, dtype)
         reference, ours = start.copy(), start.copy()
         numba_backend.swap_bits(reference, pairs)

@@ -100,7 +100,7 @@ enum { READ_PERMUTE = 0, READ_HALF = 1, READ_ONE = 2, READ_PAIRS = 3 };
 #define FMA256 _mm256_fmadd_ps
 #include "stage_impl.h"
 
-int aer_mpi_native_abi(void) { return 2; }
+int aer_mpi_native_abi(void) { return 3; }
 
 /* Bytes in one vector: native.py lays out lane permutations for it. */
 int aer_mpi_native_vector_bytes(void) { return VBYTES; }

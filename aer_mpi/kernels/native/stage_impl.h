@@ -488,13 +488,19 @@ void FN(aer_mpi_stage_)(REAL *st, i64 chunk_qubits, i64 first, i64 last, i64 nga
  * run_bits that no pair involves, free[0] < free[1] < ...) spell t; inside a tile, run
  * offs_a[p] (2**run_bits amplitudes) trades places with run offs_b[p]. A tile spans the
  * exchanged bits only, so when those include the lowest bits, the cache lines it shares
- * between runs are read and written once, while in cache, not once per run. Work items
- * [first, last) number (tile, run pair) as t * nruns + p, so that threads share the work
- * even when the pairs leave few tiles (one, when every bit above run_bits is exchanged). */
-void FN(aer_mpi_swap_tiles_)(REAL *st, i64 run_bits, i64 nruns, const i64 *offs_a, const i64 *offs_b,
-                             i64 nfree, const i64 *free, i64 first, i64 last)
+ * between runs are read and written once, while in cache, not once per run. The
+ * ``spread_bits`` free bits just above run_bits (below the second exchanged bit) are not in
+ * free[]: each run pair is exchanged at all their 2**spread_bits values in the inner loop, so
+ * a low exchanged bit (runs of 8 amplitudes, one cache line) does not pay a tile's overhead
+ * per run. Work items [first, last) number (tile, run pair) as t * nruns + p, so that threads
+ * share the work even when the pairs leave few tiles (one, when every bit above run_bits is
+ * exchanged). */
+void FN(aer_mpi_swap_tiles_)(REAL *st, i64 run_bits, i64 spread_bits, i64 nruns, const i64 *offs_a,
+                             const i64 *offs_b, i64 nfree, const i64 *free, i64 first, i64 last)
 {
     const i64 reals = (i64)2 << run_bits;
+    const i64 spread = (i64)1 << spread_bits;
+    const i64 stride = (i64)4 << run_bits;  /* reals from one spread value to the next */
     if (first >= last) return;
     i64 mask = 0;  /* the free bits: the tile after ``base`` is ((base | ~mask) + 1) & mask */
     for (i64 f = 0; f < nfree; f++) mask |= (i64)1 << free[f];
@@ -511,10 +517,12 @@ void FN(aer_mpi_swap_tiles_)(REAL *st, i64 run_bits, i64 nruns, const i64 *offs_
                 __builtin_prefetch(st + 2 * (base + offs_b[p + PREFETCH_AHEAD]), 1);
             }
             REAL *a = st + 2 * (base + offs_a[p]), *b = st + 2 * (base + offs_b[p]);
-            for (i64 e = 0; e < reals; e++) {
-                const REAL keep = a[e];
-                a[e] = b[e];
-                b[e] = keep;
+            for (i64 s = 0; s < spread; s++, a += stride, b += stride) {
+                for (i64 e = 0; e < reals; e++) {
+                    const REAL keep = a[e];
+                    a[e] = b[e];
+                    b[e] = keep;
+                }
             }
         }
         item = t * nruns + p1;
