@@ -76,6 +76,50 @@ def test_pauli_tables_of_known_gates():
     assert tableau.pauli_table(np.eye(32)) is None  # wider than MAX_GATE_QUBITS
 
 
+def test_packed_popcounts_with_and_without_numpy_2():
+    words = np.random.default_rng(2).integers(0, 1 << 63, size=(5, 3), dtype=np.int64).astype(np.uint64)
+    words[0, 0] = np.uint64((1 << 64) - 1)
+    expected = [sum(bin(int(w)).count("1") for w in row) for row in words]
+    assert tableau._popcounts(words).tolist() == expected
+    assert tableau._popcounts_unpacked(words).tolist() == expected
+
+
+def test_a_wide_random_clifford_circuit_samples_its_support():
+    """130 qubits (three 64-bit words per row) of random layers: every shot satisfies the state's
+    Z-only stabilizers, checked with qiskit's own tableau of the circuit."""
+    from qiskit.quantum_info import Clifford, StabilizerState
+
+    rng = np.random.default_rng(4)
+    n = 130
+    qc = QuantumCircuit(n)
+    for _ in range(6):
+        for q in range(n):
+            [qc.h, qc.s, qc.sx, qc.y][int(rng.integers(4))](q)
+        order = rng.permutation(n)
+        for a, b in zip(order[0::2], order[1::2]):
+            qc.cx(int(a), int(b))
+    clifford = Clifford(qc)
+    stabilizers = clifford.to_labels(mode="S")
+    qc.measure_all()
+    memory = run(AerMPISimulator(), qc, shots=1000, seed_simulator=1, memory=True).get_memory()
+    assert len(set(memory)) > 900  # many outcomes: the state is spread, the test checks something
+    bits = np.array([[int(c) for c in shot[::-1]] for shot in memory])  # bits[s, j]: qubit j of shot s
+    # marginals on a few qubits against qiskit's StabilizerState
+    state = StabilizerState(clifford)
+    for qubits in ([0, 1, 2], [63, 64, 129]):
+        exact = state.probabilities_dict(qargs=qubits)
+        keys, counts = np.unique(bits[:, qubits[::-1]], axis=0, return_counts=True)
+        sampled = {"".join(map(str, k)): c / len(memory) for k, c in zip(keys.tolist(), counts.tolist())}
+        assert set(sampled) <= {k for k, v in exact.items() if v > 1e-12}, qubits
+        assert 0.5 * sum(abs(sampled.get(k, 0) - v) for k, v in exact.items()) < 0.08, qubits
+    # and every shot obeys the Z-only stabilizers among the generators
+    z_only = [label for label in stabilizers if set(label[1:]) <= {"I", "Z"}]
+    assert z_only
+    for label in z_only:
+        mask = np.array([p == "Z" for p in reversed(label[1:])])
+        assert np.all(bits[:, mask].sum(axis=1) % 2 == (label[0] == "-")), label
+
+
 def test_matches_aers_stabilizer_method_on_a_wide_register():
     """100 qubits, 100 clbits (wider than int64): the keys Aer's stabilizer method gives, at its rates."""
     from qiskit_aer import AerSimulator
