@@ -494,7 +494,7 @@ class WorkerPool:
         return WorkerLostError(
             first,
             f"{who} died while job {job_id} ran{exit_string}; the other workers were stopped. "
-            f"The next job starts new workers. Worker output: {self._log_path}",
+            f"The next job starts new workers. {self._output_note()}",
         )
 
     def _send_failed(self, job_id: str, exc: OSError, cancelled: bool) -> BaseException:
@@ -531,11 +531,24 @@ class WorkerPool:
         text = (
             f"{who} stopped answering: no heartbeat for {self.heartbeat_timeout:g} s while job {job_id} ran{state}; "
             f"every worker was killed. The next job starts new workers (heartbeat_timeout= or "
-            f"{ENV_HEARTBEAT_TIMEOUT} sets the wait). Worker output: {self._log_path}"
+            f"{ENV_HEARTBEAT_TIMEOUT} sets the wait). {self._output_note()}"
         )
         if cancelled:
             return JobCancelledError(f"job {job_id} was cancelled: {text}")
         return WorkerLostError(rank, text)
+
+    def _output_note(self) -> str:
+        """After the workers failed: where their output is kept, or, when they wrote none, that they
+        did not (and their directory is removed: an empty log kept in /tmp helps no one)."""
+        try:
+            empty = os.path.getsize(self._log_path) == 0 if self._log_path else True
+        except OSError:
+            empty = True
+        if not empty:
+            return f"Worker output: {self._log_path}"
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+        return "The workers wrote no output."
 
     def _log_tail(self, size: int = 4000) -> str:
         if not self._log_path:
