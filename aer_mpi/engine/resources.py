@@ -37,14 +37,18 @@ def has_statevector_save(ops: Sequence[ir.Op]) -> bool:
     return False
 
 
+def shot_bytes(config: RunConfig) -> int:
+    """Bytes per shot while sampling: uniform, outcome, clbit value, owner index (8 bytes each,
+    some twice), plus a hex string per shot when memory=True."""
+    return 64 + (80 if config.memory else 0)
+
+
 def memory_needed(
     program: ir.Program, config: RunConfig, num_local: int, rank: int, working: bool
 ) -> int:
     """Bytes this rank will hold during the run, counted before allocating any."""
     itemsize = np.dtype(PRECISIONS[config.precision]).itemsize
-    # per shot while sampling: uniform, outcome, clbit value, owner index (8 bytes
-    # each, some twice), plus a hex string per shot when memory=True
-    outcomes = (64 + (80 if config.memory else 0)) * config.shots
+    outcomes = shot_bytes(config) * config.shots
     if not working:
         return outcomes
     shard = itemsize << num_local
@@ -253,6 +257,19 @@ def largest_local_qubits(available: int, config: RunConfig) -> int:
 
 def mib(num_bytes: int) -> str:
     return f"{num_bytes / (1 << 20):,.0f} MiB" if num_bytes >= 1 << 20 else f"{num_bytes:,} bytes"
+
+
+def check_shots_memory(config: RunConfig, rank: int, available: int, bytes_per_shot: int = 0) -> None:
+    """Raise ``InsufficientMemoryError`` when the shots' outcomes alone (``bytes_per_shot`` more each)
+    do not fit: a run with no state vector (engine/tableau.py) still holds them."""
+    outcomes = (shot_bytes(config) + bytes_per_shot) * config.shots
+    if outcomes > available:
+        raise InsufficientMemoryError(
+            f"{config.shots:,} shots need {mib(outcomes)} per rank for their outcomes"
+            f"{' and memory strings' if config.memory else ''}; {mib(available)} are available on rank "
+            f"{rank}: run fewer shots per job (split them over several runs and add the counts)"
+            + (", or leave memory=False" if config.memory else "")
+        )
 
 
 def check_memory(

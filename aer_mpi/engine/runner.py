@@ -38,7 +38,7 @@ from aer_mpi.engine.resources import check_memory, configure_kernels, memory_ava
 from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_statevector
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
-from aer_mpi.engine.tableau import is_clifford, run_clifford
+from aer_mpi.engine.tableau import is_clifford, outcome_bytes, run_clifford
 from aer_mpi.errors import InsufficientMemoryError, InternalError, JobCancelledError
 from aer_mpi.plan import (LocalSwapStep, StageStep, choose_rank_bits, complex_products_per_amplitude, place_in_cache,
                           plan_program, stage_steps)
@@ -144,6 +144,11 @@ def run_experiment(
                              and config.statevector_path is None and is_clifford(program))
         if not too_wide_clifford:
             error = exc
+        else:
+            try:  # the shots' outcomes must still fit (a register wider than int64 is a Python int each)
+                resources.check_shots_memory(config, rank, have, outcome_bytes(program.num_clbits, config.memory))
+            except InsufficientMemoryError as shots_error:
+                too_wide_clifford, error = False, shots_error
     except Exception as exc:  # reported to every rank just below
         error = exc
     if any(world.allgather(too_wide_clifford, error)):
@@ -217,7 +222,12 @@ def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, sta
     rank computes the same shots alone, so the counts do not depend on the number of ranks."""
     sample_start = time.perf_counter()
     measured = bool(ir.final_measurements(program)) and config.shots > 0
-    values = run_clifford(program, config.shots, config.seed) if measured else None
+    values = error = None
+    try:
+        values = run_clifford(program, config.shots, config.seed) if measured else None
+    except Exception as exc:  # (memory for the shots, say) every rank raises it, none waits for the others
+        error = exc
+    world.agree(error)  # every rank leaves together, as after a statevector run
     metadata = {
         "method": "stabilizer",
         "num_qubits": program.num_qubits,
@@ -233,7 +243,6 @@ def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, sta
     output = ExperimentOutput(counts=counts_of(values) if values is not None else None,
                               memory=memory_of(values) if values is not None and config.memory else None,
                               data={}, metadata=metadata, save_kinds={})
-    world.agree()  # every rank leaves together, as after a statevector run
     output.metadata["time_taken"] = time.perf_counter() - start
     return output
 

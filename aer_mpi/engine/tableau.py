@@ -262,6 +262,14 @@ def _register_values(bits: np.ndarray, measures: tuple[tuple[int, int], ...]) ->
     return values
 
 
+def outcome_bytes(num_clbits: int, memory: bool) -> int:
+    """Bytes per shot beyond the statevector path's count (``resources.memory_needed``): a register
+    wider than int64 is a Python int per shot, and its memory string is as wide."""
+    if num_clbits <= INT64_CLBITS:
+        return 0
+    return 2 * (num_clbits // 8 + 32) + (num_clbits // 4 + 50 if memory else 0)
+
+
 def run_clifford(program: ir.Program, shots: int, seed: int) -> np.ndarray:
     """Each shot's classical register (``program`` passed ``is_clifford``): int64, or Python ints past
     63 clbits."""

@@ -190,3 +190,8 @@ def test_the_same_shots_at_every_rank_count(comm):
     assert spread.get_memory() == alone.get_memory()
     assert spread.results[0].metadata["method"] == "stabilizer"
     assert spread.results[0].metadata["ranks"] == comm.Get_size()
+
+
+def test_a_wide_clifford_circuit_whose_shots_do_not_fit_gets_the_shots_error():
+    with pytest.raises(InsufficientMemoryError, match=r"shots need .* for their outcomes.*fewer shots"):
+        run(AerMPISimulator(), ghz(100), shots=1 << 24, memory=True, max_memory_mb=64)
