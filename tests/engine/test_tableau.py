@@ -45,7 +45,7 @@ def test_random_cliffords_sample_their_exact_distribution(basis):
     rng = np.random.default_rng(7)
     backend = stabilizer_backend()
     shots = 20_000
-    for trial in range(6):
+    for trial in range(4):
         n = int(rng.integers(1, 6))
         qc = random_clifford(n, seed=int(rng.integers(1 << 30))).to_circuit()
         if basis is not None:
