@@ -18,6 +18,7 @@ import numpy as np
 from aer_mpi import ir, kernels
 from aer_mpi.comm import ranks_on_this_node
 from aer_mpi.engine.config import PRECISIONS, RunConfig
+from aer_mpi.engine.sampling import INT64_CLBITS
 from aer_mpi.errors import InsufficientMemoryError
 
 #: Scratch a rank holds besides its shard and exchange buffer (kernel chunks, bookkeeping).
@@ -37,10 +38,14 @@ def has_statevector_save(ops: Sequence[ir.Op]) -> bool:
     return False
 
 
-def shot_bytes(config: RunConfig) -> int:
+def shot_bytes(config: RunConfig, num_clbits: int) -> int:
     """Bytes per shot while sampling: uniform, outcome, clbit value, owner index (8 bytes each,
-    some twice), plus a hex string per shot when memory=True."""
-    return 64 + (80 if config.memory else 0)
+    some twice), plus a hex string per shot when memory=True; a register wider than int64 is a
+    Python int per shot (and its memory string as wide)."""
+    wide = 0
+    if num_clbits > INT64_CLBITS:
+        wide = 2 * (num_clbits // 8 + 32) + (num_clbits // 4 + 50 if config.memory else 0)
+    return 64 + (80 if config.memory else 0) + wide
 
 
 def memory_needed(
@@ -48,7 +53,7 @@ def memory_needed(
 ) -> int:
     """Bytes this rank will hold during the run, counted before allocating any."""
     itemsize = np.dtype(PRECISIONS[config.precision]).itemsize
-    outcomes = shot_bytes(config) * config.shots
+    outcomes = shot_bytes(config, program.num_clbits) * config.shots
     if not working:
         return outcomes
     shard = itemsize << num_local
@@ -259,10 +264,10 @@ def mib(num_bytes: int) -> str:
     return f"{num_bytes / (1 << 20):,.0f} MiB" if num_bytes >= 1 << 20 else f"{num_bytes:,} bytes"
 
 
-def check_shots_memory(config: RunConfig, rank: int, available: int, bytes_per_shot: int = 0) -> None:
-    """Raise ``InsufficientMemoryError`` when the shots' outcomes alone (``bytes_per_shot`` more each)
-    do not fit: a run with no state vector (engine/tableau.py) still holds them."""
-    outcomes = (shot_bytes(config) + bytes_per_shot) * config.shots
+def check_shots_memory(program: ir.Program, config: RunConfig, rank: int, available: int) -> None:
+    """Raise ``InsufficientMemoryError`` when the shots' outcomes alone do not fit: a run with no
+    state vector (engine/tableau.py) still holds them."""
+    outcomes = shot_bytes(config, program.num_clbits) * config.shots
     if outcomes > available:
         raise InsufficientMemoryError(
             f"{config.shots:,} shots need {mib(outcomes)} per rank for their outcomes"

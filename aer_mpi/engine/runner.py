@@ -38,7 +38,7 @@ from aer_mpi.engine.resources import check_memory, configure_kernels, memory_ava
 from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_statevector
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
-from aer_mpi.engine.tableau import is_clifford, outcome_bytes, run_clifford
+from aer_mpi.engine.tableau import is_clifford, run_clifford
 from aer_mpi.errors import InsufficientMemoryError, InternalError, JobCancelledError
 from aer_mpi.plan import (LocalSwapStep, StageStep, choose_rank_bits, complex_products_per_amplitude, place_in_cache,
                           plan_program, stage_steps)
@@ -145,8 +145,8 @@ def run_experiment(
         if not too_wide_clifford:
             error = exc
         else:
-            try:  # the shots' outcomes must still fit (a register wider than int64 is a Python int each)
-                resources.check_shots_memory(config, rank, have, outcome_bytes(program.num_clbits, config.memory))
+            try:  # the shots' outcomes must still fit
+                resources.check_shots_memory(program, config, rank, have)
             except InsufficientMemoryError as shots_error:
                 too_wide_clifford, error = False, shots_error
     except Exception as exc:  # reported to every rank just below

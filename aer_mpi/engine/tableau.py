@@ -2,9 +2,9 @@
 
 Promise of this module: ``is_clifford(program)`` says whether a program is
 straight-line Clifford gates with final measurements only (no noise, saves,
-resets or conditionals); ``run_clifford(program, shots, seed, memory)``
-then gives its counts (and memory) exactly, in time and memory polynomial in
-the qubits: a 1000-qubit GHZ state samples in well under a second.
+resets or conditionals); ``run_clifford(program, shots, seed)`` then gives
+each shot's classical register, sampled exactly, in time and memory
+polynomial in the qubits: a 1000-qubit GHZ state samples in well under a second.
 
 How: the state is kept as its n stabilizer generators, each a signed
 Pauli string (``x``/``z`` bits per qubit, a sign bit; ``x = z = 1`` is Y,
@@ -260,14 +260,6 @@ def _register_values(bits: np.ndarray, measures: tuple[tuple[int, int], ...]) ->
     values = np.empty(len(bits), dtype=object)
     values[:] = [int.from_bytes(row.tobytes(), "big") >> pad for row in packed]
     return values
-
-
-def outcome_bytes(num_clbits: int, memory: bool) -> int:
-    """Bytes per shot beyond the statevector path's count (``resources.memory_needed``): a register
-    wider than int64 is a Python int per shot, and its memory string is as wide."""
-    if num_clbits <= INT64_CLBITS:
-        return 0
-    return 2 * (num_clbits // 8 + 32) + (num_clbits // 4 + 50 if memory else 0)
 
 
 def run_clifford(program: ir.Program, shots: int, seed: int) -> np.ndarray:

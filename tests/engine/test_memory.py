@@ -31,6 +31,15 @@ def test_thirty_qubits_on_two_ranks_need_the_shard_and_little_else():
     assert single - (8 << 29) == need - shard
 
 
+def test_registers_wider_than_int64_are_counted_per_shot():
+    """Past 63 clbits each shot's register is a Python int (and its memory string as wide)."""
+    narrow = ir.Program(4, 63, ghz(4).ops)
+    wide = ir.Program(4, 200, ghz(4).ops)
+    for memory in (False, True):
+        config = RunConfig(shots=1000, memory=memory)
+        assert memory_needed(wide, config, 4, 0, False) > memory_needed(narrow, config, 4, 0, False) + 1000 * 50
+
+
 def test_precheck_refuses_before_allocating():
     config = RunConfig(shots=10, max_memory_bytes=100 << 20)
     program = ghz(24)
