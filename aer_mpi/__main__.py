@@ -2,6 +2,6 @@
 
 import sys
 
-from aer_mpi.cli import main
+from aer_mpi.cli import command_line
 
-sys.exit(main())
+sys.exit(command_line())

@@ -169,14 +169,27 @@ def _option_type(name: str):
     return parse
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, *, exiting: bool = False) -> int:
+    """Run the command line ``argv``; its exit status.
+
+    ``exiting=True`` (the ``aer-mpi`` command, ``python -m aer_mpi``): the process ends when this
+    returns, so ``run`` leaves its stop handlers in place and SIGUSR1 ignored until the exit; a stop
+    signal that comes after the work (Slurm's ``--signal=USR1@T`` just as the run ends) cannot kill a
+    finished run while MPI finalises. Otherwise the caller goes on, and gets its handlers back.
+    """
     args = build_parser().parse_args(argv)
+    args.exiting = exiting
     try:
         return args.handler(args)
     except KeyboardInterrupt:
         if rank_hint() == 0:
             print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def command_line() -> int:
+    """The ``aer-mpi`` command and ``python -m aer_mpi``: ``main`` in a process that ends when it returns."""
+    return main(exiting=True)
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -264,9 +277,14 @@ def command_run(args: argparse.Namespace) -> int:
     previous = install_signal_handlers((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1))
     try:
         return _command_run(args)
-    finally:  # main() may be called in a process that goes on (tests, a wrapper)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+    finally:
+        if getattr(args, "exiting", False):
+            # after the work, SIGUSR1 has nothing left to checkpoint; SIGINT/SIGTERM keep the
+            # handlers (a first one is noted, a second ends the process, as during the run)
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        else:  # main() called in a process that goes on (tests, a wrapper)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def _command_run(args: argparse.Namespace) -> int:
@@ -409,4 +427,4 @@ def _interrupted_status() -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(command_line())

@@ -110,3 +110,47 @@ def test_sigterm_saves_the_54_finished_files_of_55_and_exits_143(tmp_path, ranks
     statuses = [entry["status"] for entry in document["results"]]
     assert statuses == ["done"] * 54 + ["cancelled"], statuses
     assert all(sum(entry["counts"].values()) == 64 for entry in document["results"][:54])
+
+
+#: Each rank of the command, then Slurm's time-limit warning and a first SIGTERM just after the
+#: work, in the window where MPI finalises and the process exits (what ``aer-mpi`` itself runs).
+AFTER_THE_WORK = """
+import os, signal, sys
+from aer_mpi.cli import main
+status = main(sys.argv[1:], exiting=True)
+os.kill(os.getpid(), signal.SIGUSR1)
+os.kill(os.getpid(), signal.SIGTERM)
+print("went on after the signals", flush=True)
+sys.exit(status)
+"""
+
+
+@pytest.mark.parametrize("ranks", RANKS_WITH_IDLE)
+def test_a_stop_signal_after_the_work_leaves_the_finished_run_exit_0(tmp_path, ranks):
+    (tmp_path / "a.qasm").write_text(small_qasm(0))
+    env = dict(os.environ, OMP_NUM_THREADS="1", AER_MPI_KERNELS="numpy")
+    command = [mpiexec_or_skip(), "-n", str(ranks), sys.executable, "-c", AFTER_THE_WORK,
+               "run", "a.qasm", "--shots", "64", "--seed", "3", "-o", "out.json", "--quiet"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("went on after the signals") == ranks
+    document = json.loads((tmp_path / "out.json").read_text())
+    assert document["success"] is True and sum(document["results"][0]["counts"].values()) == 64
+
+
+def test_main_in_a_process_that_goes_on_gets_its_handlers_back(tmp_path, monkeypatch):
+    """``main()`` without ``exiting`` (a test, a wrapper) puts back the handlers it found."""
+    from aer_mpi.cli import main
+    from aer_mpi.engine import interrupts
+
+    (tmp_path / "a.qasm").write_text(small_qasm(1))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AER_MPI_KERNELS", "numpy")
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        assert main(["run", "a.qasm", "--shots", "8", "--seed", "1", "-o", "out.json", "--quiet"]) == 0
+        assert {s: signal.getsignal(s) for s in before} == before
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        interrupts.clear_stop()
