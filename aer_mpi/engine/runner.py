@@ -38,7 +38,7 @@ from aer_mpi.engine.resources import check_memory, configure_kernels, memory_ava
 from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_statevector
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
-from aer_mpi.engine.tableau import is_clifford, run_clifford
+from aer_mpi.engine.stabilizer import is_stabilizer_circuit, measures_anything, run_stabilizer
 from aer_mpi.errors import InsufficientMemoryError, InternalError, JobCancelledError
 from aer_mpi.plan import (LocalSwapStep, StageStep, choose_rank_bits, complex_products_per_amplitude, place_in_cache,
                           plan_program, stage_steps)
@@ -127,7 +127,7 @@ def run_experiment(
     chunk_qubits = resources.stage_chunk_qubits(chunk_choice, n - g)
     is_working = rank < working
 
-    if config.method == "stabilizer" and is_clifford(program):
+    if config.method == "stabilizer" and is_stabilizer_circuit(program):
         return _run_clifford(world, program, config, start, "method='stabilizer'")
     error: Optional[BaseException] = None
     copies = have = 0
@@ -141,7 +141,7 @@ def run_experiment(
     except InsufficientMemoryError as exc:
         # as Aer's automatic method: a Clifford circuit needs no state vector
         too_wide_clifford = (getattr(exc, "state_does_not_fit", False) and config.method != "statevector"
-                             and config.statevector_path is None and is_clifford(program))
+                             and config.statevector_path is None and is_stabilizer_circuit(program))
         if not too_wide_clifford:
             error = exc
         else:
@@ -218,13 +218,14 @@ def run_experiment(
 
 
 def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, start: float, why: str) -> ExperimentOutput:
-    """A Clifford circuit with final measurements, on a stabilizer tableau (engine/tableau.py): every
-    rank computes the same shots alone, so the counts do not depend on the number of ranks."""
+    """A Clifford circuit (mid-circuit measurements, Pauli noise and Pauli feed-forward included), on a
+    stabilizer tableau (engine/stabilizer.py): every rank computes the same shots alone, so the counts
+    do not depend on the number of ranks."""
     sample_start = time.perf_counter()
-    measured = bool(ir.final_measurements(program)) and config.shots > 0
+    measured = measures_anything(program) and config.shots > 0
     values = error = None
     try:
-        values = run_clifford(program, config.shots, config.seed) if measured else None
+        values = run_stabilizer(program, config.shots, config.seed) if measured else None
     except Exception as exc:  # (memory for the shots, say) every rank raises it, none waits for the others
         error = exc
     world.agree(error)  # every rank leaves together, as after a statevector run
@@ -233,7 +234,7 @@ def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, sta
         "num_qubits": program.num_qubits,
         "shots": config.shots,
         "seed_simulator": config.seed,
-        "dynamic": False,
+        "dynamic": ir.is_dynamic(program),
         "ranks": world.size,
         "idle_ranks": 0,
         "sample_measure_time": time.perf_counter() - sample_start,

@@ -70,16 +70,42 @@ def _indices_by_x_mask(k: int) -> dict[int, np.ndarray]:
     return {mask: np.array(v) for mask, v in groups.items()}
 
 
-def _as_signed_pauli(matrix: np.ndarray, k: int) -> Optional[tuple[int, int]]:
-    """``(index, sign bit)`` with ``matrix == (-1)**sign * Pauli(index)``, or None when it is not one."""
+def _as_signed_pauli(matrix: np.ndarray, k: int, any_phase: bool = False) -> Optional[tuple[int, int]]:
+    """``(index, sign bit)`` with ``matrix == (-1)**sign * Pauli(index)``, or None when it is not one
+    (with ``any_phase``: ``matrix == phase * Pauli(index)``, sign bit 0)."""
     column = int(np.argmax(np.abs(matrix[0])))  # a Pauli flips basis state 0 to its x mask
     candidates = _indices_by_x_mask(k)[column]
     overlaps = np.einsum("pij,ji->p", _paulis(k)[candidates], matrix) / (1 << k)  # tr(P M) / 2**k
     best = int(np.argmax(np.abs(overlaps)))
     value = overlaps[best]
-    if abs(abs(value) - 1) > _TOLERANCE or abs(value.imag) > _TOLERANCE:
+    if abs(abs(value) - 1) > _TOLERANCE or (not any_phase and abs(value.imag) > _TOLERANCE):
         return None
-    return int(candidates[best]), int(value.real < 0)
+    return int(candidates[best]), 0 if any_phase else int(value.real < 0)
+
+
+def pauli_of(op) -> Optional[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """A gate that is a Pauli up to a phase (x, y, z, a Pauli noise branch): its x and z bits on
+    ``op.qubits``; None for any other op."""
+    if not isinstance(op, (ir.Gate, ir.Diagonal)) or len(op.qubits) > MAX_GATE_QUBITS:
+        return None
+    if isinstance(op, ir.Gate):
+        matrix = np.asarray(op.matrix, dtype=complex)
+        return _pauli_bits(matrix.shape[0], matrix.tobytes(), False)
+    diag = np.asarray(op.diag, dtype=complex)
+    return _pauli_bits(len(diag), diag.tobytes(), True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pauli_bits(dim: int, data: bytes, diagonal: bool) -> Optional[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """(a noise model repeats a few matrices in thousands of ops: each is tested once)"""
+    k = dim.bit_length() - 1
+    values = np.frombuffer(data, dtype=complex)
+    matrix = np.diag(values) if diagonal else values.reshape(dim, dim)
+    found = _as_signed_pauli(matrix, k, any_phase=True)
+    if found is None:
+        return None
+    index = found[0]
+    return (tuple((index >> (2 * j)) & 1 for j in range(k)), tuple((index >> (2 * j + 1)) & 1 for j in range(k)))
 
 
 def pauli_table(matrix: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
@@ -109,7 +135,7 @@ def _pauli_table(dim: int, data: bytes) -> Optional[tuple[np.ndarray, np.ndarray
     return images, signs
 
 
-def _op_table(op) -> Optional[tuple[np.ndarray, np.ndarray]]:
+def op_table(op) -> Optional[tuple[np.ndarray, np.ndarray]]:
     if len(op.qubits) > MAX_GATE_QUBITS:
         return None
     matrix = op.matrix if isinstance(op, ir.Gate) else np.diag(np.asarray(op.diag, dtype=complex))
@@ -123,7 +149,7 @@ def is_clifford(program: ir.Program) -> bool:
         return False
     for op in program.ops:
         if isinstance(op, (ir.Gate, ir.Diagonal)):
-            if _op_table(op) is None:
+            if op_table(op) is None:
                 return False
         elif not isinstance(op, (ir.Swap, ir.GlobalPhase, ir.Measure)):
             return False
@@ -159,7 +185,7 @@ class Tableau:
         Gaussian elimination on the X parts, the rows packed 64 qubits to a word: 0.15 s for a
         1000-qubit tableau with no structure (12 random layers of H or S and CX), 8 s unpacked."""
         n = self.x.shape[1]
-        x, z = _packed(self.x), _packed(self.z)
+        x, z = packed_rows(self.x), packed_rows(self.z)
         sign = self.sign.astype(np.int64)
         free = np.ones(len(sign), dtype=bool)  # rows not yet a pivot
         for column in range(n):
@@ -171,14 +197,14 @@ class Tableau:
             free[pivot] = False
             others = rows[1:]
             if len(others):
-                sign[others] = _product_signs(x[others], z[others], sign[others], x[pivot], z[pivot], sign[pivot])
+                sign[others] = product_signs(x[others], z[others], sign[others], x[pivot], z[pivot], sign[pivot])
                 x[others] ^= x[pivot]
                 z[others] ^= z[pivot]
         bits = np.unpackbits(z[free].view(np.uint8), axis=1, bitorder="little")[:, :n]
         return bits, sign[free].astype(np.uint8)
 
 
-def _packed(bits: np.ndarray) -> np.ndarray:
+def packed_rows(bits: np.ndarray) -> np.ndarray:
     """Rows of 0/1 bytes as little-endian 64-bit words (qubit j: word j // 64, bit j % 64)."""
     packed = np.packbits(bits, axis=1, bitorder="little")
     pad = (-packed.shape[1]) % 8
@@ -199,7 +225,7 @@ def _popcounts_unpacked(words: np.ndarray) -> np.ndarray:
     return np.unpackbits(np.ascontiguousarray(words).view(np.uint8), axis=1).sum(axis=1, dtype=np.int64)
 
 
-def _product_signs(x1, z1, s1, x2, z2, s2) -> np.ndarray:
+def product_signs(x1, z1, s1, x2, z2, s2) -> np.ndarray:
     """Sign bits of the rows ``(x1, z1, s1)`` times the row ``(x2, z2, s2)`` (packed; x = z = 1 is Y).
     Per qubit the product of two Paulis adds a power of i (Aaronson and Gottesman's g): +1 for
     X.Y, Y.Z, Z.X and -1 for X.Z, Y.X, Z.Y; commuting rows leave a real sign."""
@@ -270,7 +296,7 @@ def run_clifford(program: ir.Program, shots: int, seed: int) -> np.ndarray:
     measures = []
     for op in program.ops:
         if isinstance(op, (ir.Gate, ir.Diagonal)):
-            tableau.apply(op.qubits, _op_table(op))
+            tableau.apply(op.qubits, op_table(op))
         elif isinstance(op, ir.Swap):
             tableau.swap(op.qubit0, op.qubit1)
         elif isinstance(op, ir.Measure):

@@ -422,7 +422,8 @@ class AerMPISimulator(BackendV2):
                     merged[key] = os.path.abspath(os.fspath(merged[key]))
         if merged.get("method") in STATEVECTOR_RUN_METHODS:
             method = merged["method"]
-            clifford = (" (a Clifford circuit with final measurements and no noise runs on a stabilizer tableau)"
+            clifford = (" (a Clifford circuit runs on a stabilizer tableau, with mid-circuit measurements, resets, "
+                        "Pauli noise and Pauli feed-forward)"
                         if method == "stabilizer" else "")
             warnings.warn(
                 f"method={method!r} runs here as the distributed statevector{clifford}: counts follow the same "

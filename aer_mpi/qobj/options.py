@@ -253,8 +253,9 @@ _ROWS = (
               "qiskit_aer.AerSimulator)", engine="method",
               help="every state method runs the sharded statevector ('density_matrix', "
                    "'matrix_product_state', 'stabilizer', ... with a warning: same count distributions, noise "
-                   "by trajectories), except that a Clifford circuit with final measurements runs on a "
-                   "stabilizer tableau under 'stabilizer', and under any method but 'statevector' when its "
+                   "by trajectories), except that a Clifford circuit (measurements, resets, Pauli noise and "
+                   "Pauli feed-forward included) runs on a stabilizer tableau under 'stabilizer', and under "
+                   "any method but 'statevector' when its "
                    "state does not fit in memory; 'unitary' and 'superop' are refused",
               category=HONOURED),
     RunOption("device", DEVICES[0], lambda v: v in DEVICES,

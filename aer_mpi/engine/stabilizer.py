@@ -1,0 +1,382 @@
+"""Clifford circuits with mid-circuit measurements, resets, feed-forward and Pauli noise, with no state vector.
+
+Promise of this module: ``is_stabilizer_circuit(program)`` says whether a program
+runs here: Clifford gates (engine/tableau.py's test), measurements anywhere,
+resets, readout errors, noise whose every branch is a Pauli (Aer's
+depolarizing and Pauli errors), and ``if``/``switch`` blocks made of Paulis
+(the corrections of error-correction and teleportation circuits).
+``run_stabilizer(program, shots, seed)`` gives each shot's classical register,
+sampled exactly, in time and memory polynomial in the qubits; a circuit with
+final measurements only goes to ``tableau.run_clifford``.
+
+How (Pauli frames, as Stim's frame simulator, Gidney 2021): one reference run
+on a tableau with destabilizers (Aaronson and Gottesman) picks outcome 0 for
+every random measurement and records each measurement's reference outcome.
+Every shot then carries a Pauli frame F, the Pauli that takes the reference
+state to its own (``psi_shot = F psi_ref`` up to a phase): its measured bit
+is the reference bit flipped when F has an X there. Gates conjugate F;
+a noise branch or a feed-forward block that runs in the shot and not in the
+reference (or the other way) multiplies F by its Pauli. F starts, and each
+measured or reset qubit restarts, with a random Z (the state is stabilised
+by +-Z there, so this changes nothing), which makes a random measurement
+random. The frames of a block of shots are bit columns, one per qubit, so
+every step is a few numpy operations over the block. Every rank computes
+the same shots from one stream: the counts do not depend on the rank count.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from aer_mpi import ir
+from aer_mpi.engine import tableau
+from aer_mpi.engine.sampling import INT64_CLBITS
+
+#: Frame bytes a block of shots may hold (two bits per qubit and one per clbit, a byte each).
+BLOCK_BYTES = 1 << 25
+
+
+def _pauli_block(ops: tuple) -> Optional[dict[int, tuple[int, int]]]:
+    """Qubit -> (x, z) of the product of ``ops`` when every op is a Pauli gate or a global phase, else None."""
+    bits: dict[int, tuple[int, int]] = {}
+    for op in ops:
+        if isinstance(op, ir.GlobalPhase):
+            continue
+        pauli = tableau.pauli_of(op)
+        if pauli is None:
+            return None
+        for q, x, z in zip(op.qubits, *pauli):
+            old = bits.get(q, (0, 0))
+            bits[q] = (old[0] ^ x, old[1] ^ z)
+    return {q: xz for q, xz in bits.items() if xz != (0, 0)}
+
+
+def _pauli_noise(op: Any) -> Optional[tuple[np.ndarray, list]]:
+    """A noise op whose every branch is a Pauli: (cumulative probabilities, each branch's Pauli)."""
+    if not isinstance(op, ir.Noise) or op.kraus:
+        return None
+    branches = [_pauli_block(branch) for branch in op.branches]
+    if any(branch is None for branch in branches):
+        return None
+    return np.cumsum(op.probabilities), branches
+
+
+def _feed_forward_block(ops: tuple) -> Optional[tuple[dict, list]]:
+    """A block of an ``if``/``switch``: its Pauli gates' product and its Pauli noise (the noise a noise
+    model puts after a conditional gate), or None when it holds anything else."""
+    gates = tuple(op for op in ops if not isinstance(op, ir.Noise))
+    noises = [_pauli_noise(op) for op in ops if isinstance(op, ir.Noise)]
+    pauli = _pauli_block(gates)
+    if pauli is None or any(noise is None for noise in noises):
+        return None
+    return pauli, noises
+
+
+def _supported(op: Any) -> bool:
+    if isinstance(op, (ir.Gate, ir.Diagonal)):
+        return tableau.op_table(op) is not None
+    if isinstance(op, (ir.Swap, ir.GlobalPhase, ir.Measure, ir.Reset, ir.Readout)):
+        return True
+    if isinstance(op, ir.Noise):
+        return _pauli_noise(op) is not None
+    if isinstance(op, (ir.IfElse, ir.Switch)):
+        return all(_feed_forward_block(block) is not None for block in ir.blocks(op))
+    return False  # saves, set_statevector, loops, stores, Kraus channels
+
+
+def is_stabilizer_circuit(program: ir.Program) -> bool:
+    """Whether ``run_stabilizer`` simulates ``program`` (see the module's promise)."""
+    if not ir.is_dynamic(program):
+        return tableau.is_clifford(program)
+    return program.num_var_bits == 0 and all(_supported(op) for op in program.ops)
+
+
+def measures_anything(program: ir.Program) -> bool:
+    return any(isinstance(op, ir.Measure) for op in program.ops)
+
+
+def run_stabilizer(program: ir.Program, shots: int, seed: int) -> np.ndarray:
+    """Each shot's classical register (``program`` passed ``is_stabilizer_circuit``): int64, or Python
+    ints past 63 clbits."""
+    if not ir.is_dynamic(program):
+        return tableau.run_clifford(program, shots, seed)
+    tape = _reference_run(program)
+    rng = np.random.default_rng(seed)
+    width = program.num_clbits
+    per_shot = 2 * program.num_qubits + width + 1
+    block = max(64, min(shots, BLOCK_BYTES // per_shot)) if shots else 0
+    parts = [_run_frames(tape, program.num_qubits, width, min(block, shots - start), rng)
+             for start in range(0, shots, block)] if shots else []
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+# -- the reference run: a tableau with destabilizers --------------------------------------
+class ReferenceTableau:
+    """Destabilizers (rows 0..n-1) and stabilizers (rows n..2n-1) of an n-qubit state, from |0...0>,
+    rows packed 64 qubits to a word (engine/tableau.py's layout)."""
+
+    def __init__(self, num_qubits: int):
+        n = num_qubits
+        words = max(1, -(-n // 64))
+        self.n = n
+        self.x = np.zeros((2 * n, words), dtype=np.uint64)
+        self.z = np.zeros((2 * n, words), dtype=np.uint64)
+        self.sign = np.zeros(2 * n, dtype=np.int64)
+        for q in range(n):
+            word, bit = divmod(q, 64)
+            self.x[q, word] = np.uint64(1) << np.uint64(bit)
+            self.z[n + q, word] = np.uint64(1) << np.uint64(bit)
+
+    def column(self, bits: np.ndarray, q: int) -> np.ndarray:
+        word, bit = divmod(q, 64)
+        return ((bits[:, word] >> np.uint64(bit)) & np.uint64(1)).astype(np.int64)
+
+    def set_column(self, bits: np.ndarray, q: int, values: np.ndarray) -> None:
+        word, bit = divmod(q, 64)
+        shift = np.uint64(bit)
+        bits[:, word] = (bits[:, word] & ~(np.uint64(1) << shift)) | (values.astype(np.uint64) << shift)
+
+    def apply(self, qubits: tuple[int, ...], table: tuple[np.ndarray, np.ndarray]) -> None:
+        images, signs = table
+        index = np.zeros(2 * self.n, dtype=np.int64)
+        for j, q in enumerate(qubits):
+            index |= (self.column(self.x, q) << (2 * j)) | (self.column(self.z, q) << (2 * j + 1))
+        image = images[index]
+        self.sign ^= signs[index]
+        for j, q in enumerate(qubits):
+            self.set_column(self.x, q, (image >> (2 * j)) & 1)
+            self.set_column(self.z, q, (image >> (2 * j + 1)) & 1)
+
+    def apply_pauli(self, pauli: dict[int, tuple[int, int]]) -> None:
+        """Multiply the state by a Pauli: the rows it anticommutes with change sign."""
+        anti = np.zeros(2 * self.n, dtype=np.int64)
+        for q, (px, pz) in pauli.items():
+            anti ^= (self.column(self.x, q) & pz) ^ (self.column(self.z, q) & px)
+        self.sign ^= anti
+
+    def swap(self, a: int, b: int) -> None:
+        for bits in (self.x, self.z):
+            column_a, column_b = self.column(bits, a), self.column(bits, b)
+            self.set_column(bits, a, column_b)
+            self.set_column(bits, b, column_a)
+
+    def measure(self, q: int) -> int:
+        """Measure Z on qubit q; a random outcome is taken to be 0. Returns the outcome."""
+        n = self.n
+        xq = self.column(self.x, q)
+        random_rows = np.nonzero(xq[n:])[0]
+        if len(random_rows):
+            pivot = n + int(random_rows[0])
+            others = np.nonzero(xq)[0]
+            others = others[others != pivot]
+            if len(others):
+                # destabilizer rows may pick up an imaginary phase here: their signs are never read
+                self.sign[others] = tableau.product_signs(self.x[others], self.z[others], self.sign[others],
+                                                          self.x[pivot], self.z[pivot], self.sign[pivot])
+                self.x[others] ^= self.x[pivot]
+                self.z[others] ^= self.z[pivot]
+            destabilizer = pivot - n
+            self.x[destabilizer], self.z[destabilizer] = self.x[pivot], self.z[pivot]
+            self.sign[destabilizer] = self.sign[pivot]
+            self.x[pivot] = 0
+            self.z[pivot] = 0
+            word, bit = divmod(q, 64)
+            self.z[pivot, word] = np.uint64(1) << np.uint64(bit)
+            self.sign[pivot] = 0
+            return 0
+        # deterministic: +-Z_q is the product of the stabilizers whose destabilizers anticommute with it
+        rows = n + np.nonzero(xq[:n])[0]
+        return _product_sign(self.x[rows], self.z[rows], self.sign[rows])
+
+
+def _product_sign(x: np.ndarray, z: np.ndarray, sign: np.ndarray) -> int:
+    """Sign bit of the product of commuting rows, paired up level by level (log2 of the rows' count)."""
+    while len(sign) > 1:
+        half = len(sign) // 2
+        a, b = slice(0, 2 * half, 2), slice(1, 2 * half, 2)
+        paired = tableau.product_signs(x[a], z[a], sign[a], x[b], z[b], sign[b])
+        rest = slice(2 * half, len(sign))
+        x = np.concatenate([x[a] ^ x[b], x[rest]])
+        z = np.concatenate([z[a] ^ z[b], z[rest]])
+        sign = np.concatenate([paired, sign[rest]])
+    return int(sign[0]) if len(sign) else 0
+
+
+# -- the tape: what every shot's frame does, with the reference's outcomes ---------------
+def _condition_clbits(condition: Any) -> tuple[int, ...]:
+    if isinstance(condition, ir.Condition):
+        return tuple(condition.clbits)
+    return _expr_clbits(condition.expr)
+
+
+def _expr_clbits(expr: tuple) -> tuple[int, ...]:
+    if expr[0] == "bits":
+        return tuple(expr[1])
+    if expr[0] == "const":
+        return ()
+    found: list[int] = []
+    for part in expr[1:]:
+        if isinstance(part, tuple):
+            found.extend(_expr_clbits(part))
+    return tuple(found)
+
+
+def _reference_run(program: ir.Program) -> list[tuple]:
+    """Run the reference on a tableau; the frames' steps, with the reference's outcomes and branches."""
+    ref = ReferenceTableau(program.num_qubits)
+    clbits = np.zeros(max(1, program.num_clbits), dtype=np.uint8)
+    tape: list[tuple] = []
+    for op in program.ops:
+        if isinstance(op, (ir.Gate, ir.Diagonal)):
+            table = tableau.op_table(op)
+            ref.apply(op.qubits, table)
+            if tableau.pauli_of(op) is None:  # a Pauli leaves every frame as it is
+                tape.append(("gate", op.qubits, table[0]))
+        elif isinstance(op, ir.Swap):
+            ref.swap(op.qubit0, op.qubit1)
+            tape.append(("swap", op.qubit0, op.qubit1))
+        elif isinstance(op, ir.Measure):
+            clbits[op.clbit] = outcome = ref.measure(op.qubit)
+            tape.append(("measure", op.qubit, op.clbit, outcome))
+        elif isinstance(op, ir.Reset):
+            if ref.measure(op.qubit):
+                ref.apply_pauli({op.qubit: (1, 0)})
+            tape.append(("reset", op.qubit))
+        elif isinstance(op, ir.Readout):
+            cumulative = np.cumsum(np.asarray(op.assignment, dtype=float), axis=1)
+            tape.append(("readout", op.clbits, cumulative / cumulative[:, -1:]))
+        elif isinstance(op, ir.Noise):  # in the frames only: the reference is the noiseless run
+            tape.append(("noise",) + _pauli_noise(op))
+        elif isinstance(op, (ir.IfElse, ir.Switch)):
+            blocks = [_feed_forward_block(block) for block in ir.blocks(op)]
+            taken = _taken_block(op, clbits)
+            if taken is not None:
+                ref.apply_pauli(blocks[taken][0])
+            tape.append(("feed_forward", op, blocks, taken))
+        # a global phase changes nothing measurable
+    return tape
+
+
+def _taken_block(op: Any, clbits: Any) -> Optional[int]:
+    """Index in ``ir.blocks(op)`` of the block that runs for these clbits (None: none runs)."""
+    if isinstance(op, ir.IfElse):
+        return 0 if ir.condition_holds(op.condition, clbits) else 1
+    value = ir.evaluate(op.target, clbits)
+    for index, (case_values, _) in enumerate(op.cases):
+        if case_values is None or value in case_values:
+            return index
+    return None
+
+
+# -- the frames of a block of shots -------------------------------------------------------
+def _run_frames(tape: list[tuple], n: int, width: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    fx = np.zeros((n, count), dtype=np.uint8)
+    fz = rng.integers(0, 2, size=(n, count), dtype=np.uint8)
+    clbits = np.zeros((max(1, width), count), dtype=np.uint8)
+    for step in tape:
+        kind = step[0]
+        if kind == "gate":
+            _, qubits, images = step
+            index = np.zeros(count, dtype=np.int64)
+            for j, q in enumerate(qubits):
+                index |= (fx[q].astype(np.int64) << (2 * j)) | (fz[q].astype(np.int64) << (2 * j + 1))
+            image = images[index]
+            for j, q in enumerate(qubits):
+                fx[q] = (image >> (2 * j)) & 1
+                fz[q] = (image >> (2 * j + 1)) & 1
+        elif kind == "measure":
+            _, q, c, outcome = step
+            clbits[c] = fx[q] ^ outcome
+            fz[q] ^= rng.integers(0, 2, size=count, dtype=np.uint8)
+        elif kind == "reset":
+            q = step[1]
+            fx[q] = 0
+            fz[q] = rng.integers(0, 2, size=count, dtype=np.uint8)
+        elif kind == "swap":
+            _, a, b = step
+            fx[[a, b]] = fx[[b, a]]
+            fz[[a, b]] = fz[[b, a]]
+        elif kind == "noise":
+            _, cumulative, branches = step
+            _noise(fx, fz, cumulative, branches, rng, None)
+        elif kind == "readout":
+            _, cbits, cumulative = step
+            value = np.zeros(count, dtype=np.int64)
+            for j, c in enumerate(cbits):
+                value |= clbits[c].astype(np.int64) << j
+            draws = rng.random(count)
+            recorded = (draws[:, None] >= cumulative[value]).sum(axis=1)
+            recorded = np.minimum(recorded, cumulative.shape[1] - 1)
+            for j, c in enumerate(cbits):
+                clbits[c] = (recorded >> j) & 1
+        else:  # feed_forward: each shot's block, against the reference's
+            _, op, blocks, taken = step
+            shot_blocks = _blocks_per_shot(op, clbits)
+            for index, (pauli, noises) in enumerate(blocks):
+                runs = shot_blocks == index
+                if pauli:  # a block that runs in the shot but not in the reference, or the other way
+                    _multiply(fx, fz, pauli, runs != (taken == index))
+                for cumulative, branches in noises:  # the block's noise, in the shots that run it
+                    _noise(fx, fz, cumulative, branches, rng, runs)
+    return _register_values(clbits[:width], width)
+
+
+def _noise(fx: np.ndarray, fz: np.ndarray, cumulative: np.ndarray, branches: list, rng: np.random.Generator,
+           where: Optional[np.ndarray]) -> None:
+    """Each shot (of ``where``, a bool mask; None: all) draws a branch; its Pauli multiplies the frame."""
+    chosen = np.searchsorted(cumulative, rng.random(fx.shape[1]) * cumulative[-1], side="right")
+    for index, pauli in enumerate(branches):
+        if pauli:
+            _multiply(fx, fz, pauli, chosen == index if where is None else (chosen == index) & where)
+
+
+def _multiply(fx: np.ndarray, fz: np.ndarray, pauli: dict[int, tuple[int, int]], shots: np.ndarray) -> None:
+    """Multiply the frames of the chosen shots (a bool mask) by a Pauli."""
+    flip = shots.astype(np.uint8)
+    for q, (px, pz) in pauli.items():
+        if px:
+            fx[q] ^= flip
+        if pz:
+            fz[q] ^= flip
+
+
+def _blocks_per_shot(op: Any, clbits: np.ndarray) -> np.ndarray:
+    """Each shot's block of ``op`` (-1: none), the condition evaluated once per distinct value of its clbits."""
+    count = clbits.shape[1]
+    if isinstance(op, ir.IfElse) and isinstance(op.condition, ir.Condition):  # a register's value: bit by bit
+        holds = np.ones(count, dtype=bool)
+        for j, c in enumerate(op.condition.clbits):
+            holds &= clbits[c] == (op.condition.value >> j) & 1
+        if op.condition.value >> len(op.condition.clbits):
+            holds[:] = False
+        return np.where(holds, 0, 1)
+    read = sorted(set(_condition_clbits(op.condition) if isinstance(op, ir.IfElse) else _expr_clbits(op.target)))
+    if not read:
+        taken = _taken_block(op, {})
+        return np.full(count, -1 if taken is None else taken, dtype=np.int64)
+    values, inverse = np.unique(clbits[read], axis=1, return_inverse=True)
+    blocks = np.empty(values.shape[1], dtype=np.int64)
+    for k in range(values.shape[1]):
+        taken = _taken_block(op, dict(zip(read, values[:, k].tolist())))
+        blocks[k] = -1 if taken is None else taken
+    return blocks[np.asarray(inverse).reshape(-1)]
+
+
+def _register_values(clbits: np.ndarray, width: int) -> np.ndarray:
+    """Each shot's register (clbit 0 lowest) from a clbits x shots bit matrix."""
+    count = clbits.shape[1]
+    if width <= INT64_CLBITS:
+        values = np.zeros(count, dtype=np.int64)
+        for c in range(width):
+            values |= clbits[c].astype(np.int64) << c
+        return values
+    packed = np.packbits(clbits[::-1].T, axis=1)  # most significant clbit first
+    pad = (-width) % 8
+    values = np.empty(count, dtype=object)
+    values[:] = [int.from_bytes(row.tobytes(), "big") >> pad for row in packed]
+    return values
+
+
+__all__ = ["is_stabilizer_circuit", "measures_anything", "run_stabilizer", "ReferenceTableau"]
