@@ -16,8 +16,8 @@ class RunConfig:
     seed: int = 0
     memory: bool = False
     precision: str = "double"
-    #: Aer's simulation method: "stabilizer" runs Clifford circuits on a tableau (engine/tableau.py);
-    #: any but "statevector" does when the state does not fit.
+    #: Aer's simulation method: "stabilizer" runs Clifford circuits on a tableau (engine/stabilizer.py),
+    #: "automatic" the noisy ones, any but "statevector" those whose state does not fit.
     method: str = "automatic"
     #: Send + receive buffer of an exchange, per rank.
     buffer_bytes: int = DEFAULT_BUFFER_BYTES

@@ -38,7 +38,7 @@ from aer_mpi.engine.resources import check_memory, configure_kernels, memory_ava
 from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_statevector
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
-from aer_mpi.engine.stabilizer import is_stabilizer_circuit, measures_anything, run_stabilizer
+from aer_mpi.engine.stabilizer import is_stabilizer_circuit, measures_anything, shot_blocks
 from aer_mpi.errors import InsufficientMemoryError, InternalError, JobCancelledError
 from aer_mpi.plan import (LocalSwapStep, StageStep, choose_rank_bits, complex_products_per_amplitude, place_in_cache,
                           plan_program, stage_steps)
@@ -128,7 +128,14 @@ def run_experiment(
     is_working = rank < working
 
     if config.method == "stabilizer" and is_stabilizer_circuit(program):
-        return _run_clifford(world, program, config, start, "method='stabilizer'")
+        return _run_clifford(world, program, config, control, start, "method='stabilizer'")
+    if (config.method == "automatic" and has_noise(program) and config.statevector_path is None
+            and control.checkpoints is None and is_stabilizer_circuit(program)):
+        # as Aer's automatic method: Pauli frames sample a noisy Clifford circuit in a fraction of the
+        # time of one trajectory per shot (a noiseless dynamic one shares its states across shots on
+        # the statevector; a checkpointed job keeps the statevector: the frames keep no checkpoint)
+        return _run_clifford(world, program, config, control, start,
+                             "automatic method: a Clifford circuit with Pauli noise")
     error: Optional[BaseException] = None
     copies = have = 0
     backend = ("", 0)
@@ -152,7 +159,7 @@ def run_experiment(
     except Exception as exc:  # reported to every rank just below
         error = exc
     if any(world.allgather(too_wide_clifford, error)):
-        return _run_clifford(world, program, config, start,
+        return _run_clifford(world, program, config, control, start,
                              f"the state of {n} qubits does not fit in the ranks' memory and the circuit is Clifford")
 
     sub = comm.Split(color=0 if is_working else 1, key=rank)
@@ -217,18 +224,31 @@ def run_experiment(
     return output
 
 
-def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, start: float, why: str) -> ExperimentOutput:
+def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, control: RunControl, start: float,
+                  why: str) -> ExperimentOutput:
     """A Clifford circuit (mid-circuit measurements, Pauli noise and Pauli feed-forward included), on a
     stabilizer tableau (engine/stabilizer.py): every rank computes the same shots alone, so the counts
-    do not depend on the number of ranks."""
+    do not depend on the number of ranks. The ranks meet after each block of shots: a cancel or a
+    signal on any rank stops every rank there, an error on one is raised by all."""
     sample_start = time.perf_counter()
-    measured = measures_anything(program) and config.shots > 0
-    values = error = None
-    try:
-        values = run_stabilizer(program, config.shots, config.seed) if measured else None
-    except Exception as exc:  # (memory for the shots, say) every rank raises it, none waits for the others
-        error = exc
-    world.agree(error)  # every rank leaves together, as after a statevector run
+    parts = []
+    if measures_anything(program) and config.shots > 0:
+        blocks = shot_blocks(program, config.shots, config.seed)
+        while True:
+            error = block = None
+            try:
+                block = next(blocks, None)
+            except Exception as exc:  # (memory for the shots, say) every rank raises it, none waits
+                error = exc
+            stop = stop_requested() is not None or (world.rank == 0 and bool(control.cancel_requested()))
+            if world.rank == 0 and control.progress is not None and block is not None:
+                control.progress(block[0], config.shots)
+            if any(world.allgather(stop, error)):
+                raise JobCancelledError("the job was cancelled")
+            if block is None:
+                break
+            parts.append(block[1])
+    values = np.concatenate(parts) if parts else None
     metadata = {
         "method": "stabilizer",
         "num_qubits": program.num_qubits,

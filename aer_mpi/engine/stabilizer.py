@@ -26,7 +26,7 @@ the same shots from one stream: the counts do not depend on the rank count.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -100,16 +100,23 @@ def measures_anything(program: ir.Program) -> bool:
 def run_stabilizer(program: ir.Program, shots: int, seed: int) -> np.ndarray:
     """Each shot's classical register (``program`` passed ``is_stabilizer_circuit``): int64, or Python
     ints past 63 clbits."""
+    parts = [values for _, values in shot_blocks(program, shots, seed)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def shot_blocks(program: ir.Program, shots: int, seed: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``run_stabilizer``'s registers a block of shots at a time, with the shots done so far (the caller
+    may stop between blocks: a cancel lands there)."""
     if not ir.is_dynamic(program):
-        return tableau.run_clifford(program, shots, seed)
+        yield shots, tableau.run_clifford(program, shots, seed)
+        return
     tape = _reference_run(program)
     rng = np.random.default_rng(seed)
     width = program.num_clbits
-    per_shot = 2 * program.num_qubits + width + 1
-    block = max(64, min(shots, BLOCK_BYTES // per_shot)) if shots else 0
-    parts = [_run_frames(tape, program.num_qubits, width, min(block, shots - start), rng)
-             for start in range(0, shots, block)] if shots else []
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    block = max(64, BLOCK_BYTES // (2 * program.num_qubits + width + 1))
+    for start in range(0, shots, block):
+        count = min(block, shots - start)
+        yield start + count, _run_frames(tape, program.num_qubits, width, count, rng)
 
 
 # -- the reference run: a tableau with destabilizers --------------------------------------
@@ -379,4 +386,4 @@ def _register_values(clbits: np.ndarray, width: int) -> np.ndarray:
     return values
 
 
-__all__ = ["is_stabilizer_circuit", "measures_anything", "run_stabilizer", "ReferenceTableau"]
+__all__ = ["is_stabilizer_circuit", "measures_anything", "run_stabilizer", "shot_blocks", "ReferenceTableau"]

@@ -254,8 +254,8 @@ _ROWS = (
               help="every state method runs the sharded statevector ('density_matrix', "
                    "'matrix_product_state', 'stabilizer', ... with a warning: same count distributions, noise "
                    "by trajectories), except that a Clifford circuit (measurements, resets, Pauli noise and "
-                   "Pauli feed-forward included) runs on a stabilizer tableau under 'stabilizer', and under "
-                   "any method but 'statevector' when its "
+                   "Pauli feed-forward included) runs on a stabilizer tableau under 'stabilizer', under "
+                   "'automatic' when it is noisy, and under any method but 'statevector' when its "
                    "state does not fit in memory; 'unitary' and 'superop' are refused",
               category=HONOURED),
     RunOption("device", DEVICES[0], lambda v: v in DEVICES,

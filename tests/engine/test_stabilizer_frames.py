@@ -12,6 +12,7 @@ from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 from qiskit.quantum_info import Statevector
 
 from aer_mpi import AerMPISimulator
+from aer_mpi.errors import InsufficientMemoryError
 from conftest import MPI_TIMEOUT, RANKS
 
 
@@ -281,7 +282,7 @@ def test_a_noisy_repetition_code_wider_than_memory_matches_aers_marginals():
     shots = 4000
     ours = run(AerMPISimulator(noise_model=model), qc, shots=shots, seed_simulator=6)
     assert ours.results[0].metadata["method"] == "stabilizer"
-    assert "does not fit" in ours.results[0].metadata["note"]
+    assert "automatic method" in ours.results[0].metadata["note"]
     theirs = AerSimulator(noise_model=model).run(qc, shots=shots, seed_simulator=6).result()
     assert theirs.results[0].metadata["method"] == "stabilizer"
 
@@ -293,6 +294,27 @@ def test_a_noisy_repetition_code_wider_than_memory_matches_aers_marginals():
 
     # a rate's standard error is at most 0.008 per sample here: 0.06 is over 5 of the difference's
     assert np.abs(rates(ours.get_counts()) - rates(theirs.get_counts())).max() < 0.06
+
+
+def test_which_method_takes_the_tableau(tmp_path):
+    """automatic: a noisy Clifford circuit (as Aer; a noiseless dynamic one shares its states across shots
+    on the statevector); another state method: only one that does not fit; "statevector": never; a job
+    that keeps checkpoints runs on the statevector when it fits."""
+    model = pauli_noise_model()
+    small, wide = repetition_code(3, 1), repetition_code(31, 1)
+
+    def method(backend, qc, **options):
+        return run(backend, qc, shots=50, seed_simulator=1, **options).results[0].metadata
+
+    assert method(AerMPISimulator(noise_model=model), small)["method"] == "stabilizer"
+    assert method(AerMPISimulator(), small)["method"] == "statevector"
+    assert method(AerMPISimulator(noise_model=model, method="density_matrix"), small)["method"] == "statevector"
+    kept = method(AerMPISimulator(noise_model=model), small, checkpoint_dir=str(tmp_path / "ck"))
+    assert kept["method"] == "statevector"
+    note = method(AerMPISimulator(noise_model=model, method="density_matrix"), wide)["note"]
+    assert "does not fit" in note
+    with pytest.raises(InsufficientMemoryError, match="61 qubits need"):
+        run(AerMPISimulator(noise_model=model, method="statevector"), wide, shots=10)
 
 
 def test_a_seed_repeats_and_memory_matches_counts():
@@ -317,3 +339,26 @@ def test_the_same_noisy_dynamic_shots_at_every_rank_count(comm):
     assert spread.get_memory() == alone.get_memory()
     assert spread.results[0].metadata["method"] == "stabilizer"
     assert spread.results[0].metadata["ranks"] == comm.Get_size()
+
+
+def test_a_long_frames_run_is_cancelled_between_blocks_of_shots():
+    """The ranks meet after each block of shots: a cancel lands within a block, not after every shot."""
+    import time
+    from concurrent import futures
+
+    from qiskit.providers import JobStatus
+
+    qc = repetition_code(101, 10)  # 201 qubits: about 2 ms per shot here, so 10**6 shots take minutes
+    job = AerMPISimulator(noise_model=pauli_noise_model()).run(qc, shots=10**6, seed_simulator=1)
+    deadline = time.monotonic() + 60
+    while job.status() != JobStatus.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)
+    asked = time.monotonic()
+    assert job.cancel() is True
+    job.wait_for_final_state(timeout=30, wait=0.05)
+    assert job.status() == JobStatus.CANCELLED
+    assert time.monotonic() - asked < 15  # a block is 2**25 bytes of frames: a few seconds at most
+    with pytest.raises(futures.CancelledError):
+        job.result()

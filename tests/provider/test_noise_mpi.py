@@ -2,6 +2,8 @@
 and are identical, shot by shot, to a one-rank run with the same seed.
 
 Small shards (``min_local_qubits=2`` on 5 qubits) put qubits on rank bits, so noise lands there too.
+Every backend here says ``method="statevector"``: the automatic method would sample the Clifford
+circuits with Pauli noise on the tableau's Pauli frames (tests/engine/test_stabilizer_frames.py).
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def test_noisy_counts_match_aer():
     from aer_mpi.provider.backend import AerMPISimulator
 
     circuits = _circuits()
-    backend = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2)
+    backend = AerMPISimulator(method="statevector", comm=MPI.COMM_SELF, min_local_qubits=2)
     for name, model in _noise_models().items():
         result = backend.run(circuits, shots=SHOTS, seed_simulator=11, noise_model=model).result()
         references = aer_reference(circuits, model)
@@ -147,8 +149,8 @@ def check_noisy_shots_do_not_depend_on_ranks(comm):
     from aer_mpi.provider.backend import AerMPISimulator
 
     circuits = _circuits()
-    backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
-    alone = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2, parallel_experiments=False)
+    backend = AerMPISimulator(method="statevector", comm=comm, min_local_qubits=2, parallel_experiments=False)
+    alone = AerMPISimulator(method="statevector", comm=MPI.COMM_SELF, min_local_qubits=2, parallel_experiments=False)
     for name, model in _noise_models().items():
         spread = backend.run(circuits, shots=120, seed_simulator=23, noise_model=model, memory=True).result()
         one = alone.run(circuits, shots=120, seed_simulator=23, noise_model=model, memory=True).result()
@@ -199,7 +201,7 @@ def check_readout_only_samples_the_ideal_state(comm):
     circuit.cx(0, 3)
     circuit.x(4)
     circuit.measure(range(5), range(5))
-    backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False, noise_model=model)
+    backend = AerMPISimulator(method="statevector", comm=comm, min_local_qubits=2, parallel_experiments=False, noise_model=model)
     result = backend.run(circuit, shots=SHOTS, seed_simulator=2).result()
     meta = result.results[0].metadata
     assert not meta["dynamic"] and meta["noise"]["readout_errors_on_final_values"] == 5
@@ -222,7 +224,7 @@ def test_circuit_kraus_and_quantum_error_match_aer():
     circuit.append(depolarizing_error(0.3, 2), [1, 2])
     circuit.append(SuperOp(thermal_relaxation_error(30, 20, 15)), [1])
     circuit.measure(range(3), range(3))
-    backend = AerMPISimulator(comm=MPI.COMM_SELF)
+    backend = AerMPISimulator(method="statevector", comm=MPI.COMM_SELF)
     got = backend.run(circuit, shots=SHOTS, seed_simulator=3).result().get_counts()
     assert_close(aer_reference([circuit])[0], got, "circuit channels")
     assert np.isclose(sum(got.values()), SHOTS)
@@ -248,7 +250,7 @@ def test_primitives_with_a_noise_model():
     circuit.cx(0, 1)
     circuit.x(2)
     observable = SparsePauliOp.from_list([("ZZI", 1.0), ("ZII", 0.5), ("IIX", 0.3)])
-    backend = AerMPISimulator(comm=MPI.COMM_SELF, noise_model=model)
+    backend = AerMPISimulator(method="statevector", comm=MPI.COMM_SELF, noise_model=model)
     exact = AerEstimatorV2(options={"backend_options": {"noise_model": model, "method": "density_matrix"}})
     expected = float(exact.run([(circuit, observable)]).result()[0].data.evs)
     for precision in (0.02, 0.0):  # 2500 trajectories; 1024 at precision 0
@@ -299,7 +301,7 @@ def test_layered_noisy_counts_match_aer_with_fusion_between_events():
     from aer_mpi.provider.backend import AerMPISimulator
 
     circuit, model = _layered(), _layered_model()
-    backend = AerMPISimulator(comm=MPI.COMM_SELF, fusion_threshold=1)
+    backend = AerMPISimulator(method="statevector", comm=MPI.COMM_SELF, fusion_threshold=1)
     result = backend.run(circuit, shots=SHOTS, seed_simulator=8, noise_model=model).result()
     noise = result.results[0].metadata["noise"]
     assert noise["fused_ops"] < noise["gates_gathered"], noise  # fusion did happen between events
@@ -316,7 +318,7 @@ def test_a_shot_does_not_depend_on_its_companions_or_on_memory(monkeypatch):
     from aer_mpi.provider.backend import AerMPISimulator
 
     circuit, model = _layered(), _layered_model()
-    backend = AerMPISimulator(comm=MPI.COMM_SELF, fusion_threshold=1)
+    backend = AerMPISimulator(method="statevector", comm=MPI.COMM_SELF, fusion_threshold=1)
 
     def memory(shots: int, **options) -> list:
         result = backend.run(circuit, shots=shots, seed_simulator=31, noise_model=model, memory=True, **options)
@@ -339,8 +341,8 @@ def check_fused_trajectories_do_not_depend_on_ranks(comm):
     from aer_mpi.provider.backend import AerMPISimulator
 
     circuit, model = _layered(), _layered_model()
-    spread = AerMPISimulator(comm=comm, min_local_qubits=2, fusion_threshold=1, parallel_experiments=False)
-    alone = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2, fusion_enable=False)
+    spread = AerMPISimulator(method="statevector", comm=comm, min_local_qubits=2, fusion_threshold=1, parallel_experiments=False)
+    alone = AerMPISimulator(method="statevector", comm=MPI.COMM_SELF, min_local_qubits=2, fusion_enable=False)
     got = spread.run(circuit, shots=200, seed_simulator=13, noise_model=model, memory=True).result()
     want = alone.run(circuit, shots=200, seed_simulator=13, noise_model=model, memory=True).result()
     assert got.results[0].metadata["working_ranks"] == min(comm.size, 8)
@@ -357,7 +359,7 @@ def test_errors_on_id_delay_and_a_labelled_unitary_are_applied():
     from aer_mpi.provider.backend import AerMPISimulator
 
     flip = pauli_error([("X", 0.3), ("I", 0.7)])
-    backend = AerMPISimulator(comm=MPI.COMM_SELF)
+    backend = AerMPISimulator(method="statevector", comm=MPI.COMM_SELF)
     for name, add in [("id", lambda qc: qc.id(0)), ("delay", lambda qc: qc.delay(100, 0)),
                       ("myu", lambda qc: qc.append(UnitaryGate(np.eye(2), label="myu"), [0]))]:
         model = NoiseModel()
@@ -388,7 +390,7 @@ def test_a_noise_models_own_passes_add_relaxation_on_scheduled_delays():
         warnings.simplefilter("ignore")
         model = NoiseModel.from_backend(device)
         scheduled = transpile(circuit, device, scheduling_method="alap", optimization_level=0)
-    counts = AerMPISimulator(noise_model=model).run(scheduled, shots=SHOTS, seed_simulator=3).result().get_counts()
+    counts = AerMPISimulator(method="statevector", noise_model=model).run(scheduled, shots=SHOTS, seed_simulator=3).result().get_counts()
     assert_close(aer_reference([scheduled], model)[0], counts, "delay relaxation")
     assert counts.get("0", 0) > SHOTS // 4  # 100 us against a T1 of about 150 us: far from the 1% readout error
 
@@ -408,17 +410,17 @@ def test_transpile_for_a_noisy_backend_writes_the_noise_models_basis_as_aer():
     circuit.h(0)
     circuit.h(0)
     circuit.measure_all()
-    for backend in (AerMPISimulator(noise_model=model), AerMPISimulator(noise_model=model, basis_gates=model.basis_gates)):
+    for backend in (AerMPISimulator(method="statevector", noise_model=model), AerMPISimulator(method="statevector", noise_model=model, basis_gates=model.basis_gates)):
         compiled = transpile(circuit, backend, optimization_level=0)
         assert set(compiled.count_ops()) <= set(model.basis_gates) | {"measure", "barrier"}, compiled.count_ops()
         assert {"measure", "if_else", "save_statevector", "reset"} <= set(backend.target.operation_names)
         counts = backend.run(compiled, shots=SHOTS, seed_simulator=5).result().get_counts()
         assert_close(aer_reference([compiled], model)[0], counts, "noise basis")
         assert counts.get("1", 0) > SHOTS // 20  # the ideal circuit never reads 1
-    plain = AerMPISimulator(basis_gates=["rz", "sx", "cx"])
+    plain = AerMPISimulator(method="statevector", basis_gates=["rz", "sx", "cx"])
     assert not {"h", "x", "ccx"} & set(plain.target.operation_names)
     assert set(transpile(circuit, plain).count_ops()) <= {"rz", "sx", "measure", "barrier"}
-    assert "h" in AerMPISimulator().target.operation_names
+    assert "h" in AerMPISimulator(method="statevector").target.operation_names
 
 
 def check_noise_on_idle_instructions_does_not_depend_on_ranks(comm):
@@ -438,8 +440,8 @@ def check_noise_on_idle_instructions_does_not_depend_on_ranks(comm):
     circuit.delay(50, [1, 4])
     circuit.measure_all()
     options = dict(shots=200, seed_simulator=17, noise_model=model, memory=True)
-    spread = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False).run(circuit, **options).result()
-    alone = AerMPISimulator(comm=MPI.COMM_SELF, min_local_qubits=2).run(circuit, **options).result()
+    spread = AerMPISimulator(method="statevector", comm=comm, min_local_qubits=2, parallel_experiments=False).run(circuit, **options).result()
+    alone = AerMPISimulator(method="statevector", comm=MPI.COMM_SELF, min_local_qubits=2).run(circuit, **options).result()
     assert spread.get_memory() == alone.get_memory()
 
 
