@@ -14,7 +14,6 @@ from aer_mpi.errors import (
     WorkerLostError,
     WorkerStartError,
 )
-from aer_mpi.qobj.model import Qobj
 
 __all__ = [
     "AerJob",
@@ -103,4 +102,8 @@ def __getattr__(name: str):
         from aer_mpi.provider.job import AerJob
 
         return AerJob
+    if name == "Qobj":  # (numpy and the options table: `python -m aer_mpi` installs its signal handlers first)
+        from aer_mpi.qobj.model import Qobj
+
+        return Qobj
     raise AttributeError(f"module 'aer_mpi' has no attribute {name!r}")

@@ -2,6 +2,10 @@
 
 import sys
 
-from aer_mpi.cli import command_line
+from aer_mpi import _early_signals
+
+_early_signals.hold()  # before the imports below, which take seconds
+
+from aer_mpi.cli import command_line  # noqa: E402
 
 sys.exit(command_line())

@@ -50,6 +50,7 @@ from aer_mpi.cli.outputs import (
     write_json_atomically,
 )
 from aer_mpi.engine.checkpoint import MANIFEST, stored_seed
+from aer_mpi import _early_signals
 from aer_mpi.engine.interrupts import install_signal_handlers, request_stop, stop_requested
 from aer_mpi.qobj.options import OPTIONS, PRECISIONS, PROGRESS_STYLES
 
@@ -274,7 +275,10 @@ def command_run(args: argparse.Namespace) -> int:
     import signal
 
     # SIGUSR1: what Slurm's --signal=B:USR1@120 forwards before a time limit
+    early = _early_signals.release()  # a stop signal that came while python -m aer_mpi was starting
     previous = install_signal_handlers((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1))
+    if early:
+        request_stop(early[0])
     try:
         return _command_run(args)
     finally:

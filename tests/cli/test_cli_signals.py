@@ -154,3 +154,30 @@ def test_main_in_a_process_that_goes_on_gets_its_handlers_back(tmp_path, monkeyp
         for signum, handler in before.items():
             signal.signal(signum, handler)
         interrupts.clear_stop()
+
+
+#: ``python -m aer_mpi``'s start, with Slurm's time-limit warning arriving before the run has
+#: installed its handlers (while Qiskit and MPI are still being imported).
+WHILE_STARTING = """
+import os, signal, sys
+from aer_mpi import _early_signals
+_early_signals.hold()
+os.kill(os.getpid(), signal.SIGUSR1)
+from aer_mpi.cli import main
+sys.exit(main(sys.argv[1:], exiting=True))
+"""
+
+
+def test_a_stop_signal_while_starting_stops_the_run_at_its_first_checkpoint(tmp_path):
+    """Not a death by SIGUSR1 (no checkpoint, a requeue script left with nothing to resume): the run
+    starts, checkpoints at its first meeting, stops and exits 138."""
+    (tmp_path / "long.qasm").write_text(long_qasm(12, 60))
+    env = dict(os.environ, OMP_NUM_THREADS="1", AER_MPI_KERNELS="numpy")
+    command = [sys.executable, "-c", WHILE_STARTING, "run", "long.qasm", "--shots", "16", "--seed", "1",
+               "-o", "out.json", "--checkpoint", "ck", "--quiet"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert done.returncode == 128 + signal.SIGUSR1, done.stderr
+    assert (tmp_path / "ck" / "manifest.json").is_file(), done.stderr
+    document = json.loads((tmp_path / "out.json").read_text())
+    assert document["results"][0]["status"] == "cancelled"
+    assert "checkpoint in ck" in done.stderr

@@ -1,0 +1,39 @@
+"""Stop signals that reach ``python -m aer_mpi`` while it is still starting.
+
+Importing Qiskit, numpy and MPI takes seconds (far more on a loaded node), and
+until ``aer-mpi run`` installs its handlers a SIGTERM or SIGUSR1 (Slurm's
+time-limit warning) would kill the rank with no checkpoint. ``__main__`` calls
+``hold()`` before any of those imports; the run calls ``release()`` just
+before installing its own handlers and then honours what came in between.
+This module imports nothing but ``signal``.
+"""
+
+from __future__ import annotations
+
+import signal
+
+#: The batch system's stop signals (SIGINT keeps Python's KeyboardInterrupt while starting).
+SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+_received: list[int] = []
+_previous: dict[int, object] = {}
+
+
+def _remember(signum: int, frame: object) -> None:
+    _received.append(signum)
+
+
+def hold() -> None:
+    """Remember the stop signals from now on instead of dying of them (main thread only)."""
+    for signum in SIGNALS:
+        _previous[signum] = signal.signal(signum, _remember)
+
+
+def release() -> list[int]:
+    """Put back the handlers ``hold()`` found; the signals received meanwhile, in order."""
+    for signum, handler in _previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+    _previous.clear()
+    received = list(_received)
+    _received.clear()
+    return received
