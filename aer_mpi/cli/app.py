@@ -298,7 +298,7 @@ def _command_run(args: argparse.Namespace) -> int:
     rank = comm.Get_rank()
     # SIGINT (Ctrl-C, forwarded by mpiexec to every rank) and SIGTERM (Slurm at a time
     # limit, scancel) cancel the run at its next checkpoint on every rank; the finished
-    # circuits are still written. A second signal ends the process at once.
+    # circuits are still written. A second SIGINT or SIGTERM ends the process at once (SIGUSR1 never does).
     # (command_run installs the handlers.)
     try:
         sources, seed = _share(comm, lambda: _prepare(args))

@@ -14,6 +14,8 @@ import signal
 from typing import Any, Optional
 
 _stop: Optional[int] = None
+#: Signals whose second delivery ends the process at once.
+ESCALATING = (signal.SIGINT, signal.SIGTERM)
 
 
 def request_stop(signum: int = signal.SIGINT) -> None:
@@ -36,13 +38,15 @@ def clear_stop() -> None:
 def install_signal_handlers(signals: tuple = (signal.SIGINT, signal.SIGTERM)) -> dict:
     """SIGINT/SIGTERM request a stop (the job is cancelled at its next checkpoint).
 
-    A second signal of the same kind gets its previous handler (Ctrl-C twice:
-    KeyboardInterrupt). Main thread only. Returns the previous handlers.
+    A second SIGINT or SIGTERM gets its previous handler (Ctrl-C twice:
+    KeyboardInterrupt). SIGUSR1 (a batch system's "checkpoint and stop", which
+    a requeue script repeats until the ranks have stopped) never escalates.
+    Main thread only. Returns the previous handlers.
     """
     previous: dict[int, Any] = {}
 
     def handler(signum: int, frame: Any) -> None:
-        if _stop is not None:
+        if _stop is not None and signum in ESCALATING:
             old = previous.get(signum)
             signal.signal(signum, old if old is not None else signal.SIG_DFL)
             if callable(old):

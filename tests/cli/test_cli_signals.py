@@ -181,3 +181,23 @@ def test_a_stop_signal_while_starting_stops_the_run_at_its_first_checkpoint(tmp_
     document = json.loads((tmp_path / "out.json").read_text())
     assert document["results"][0]["status"] == "cancelled"
     assert "checkpoint in ck" in done.stderr
+
+
+def test_a_repeated_sigusr1_never_kills_but_a_second_sigterm_does():
+    """A requeue script repeats SIGUSR1 every 10 s until the ranks stop (slurm/aer-mpi-requeue.sbatch): a
+    rank still starting or working toward its next checkpoint must not die of the repeat."""
+    script = """
+import os, signal, sys, time
+from aer_mpi.engine.interrupts import install_signal_handlers, stop_requested
+install_signal_handlers((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1))
+for _ in range(3):
+    os.kill(os.getpid(), signal.SIGUSR1)
+    time.sleep(0.05)
+print("alive", stop_requested() == signal.SIGUSR1, flush=True)
+os.kill(os.getpid(), signal.SIGTERM)  # after a stop request: the default action
+time.sleep(2)
+print("not reached", flush=True)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["alive", "True"], (done.stdout, done.stderr)
+    assert done.returncode == -signal.SIGTERM
