@@ -38,7 +38,7 @@ from aer_mpi.engine.resources import check_memory, configure_kernels, memory_ava
 from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_statevector
 from aer_mpi.engine.saves import Saves
 from aer_mpi.engine.shard import Shard
-from aer_mpi.engine.stabilizer import is_stabilizer_circuit, measures_anything, shot_blocks
+from aer_mpi.engine.stabilizer import is_stabilizer_circuit, measures_anything, saved_values, shot_blocks
 from aer_mpi.errors import InsufficientMemoryError, InternalError, JobCancelledError
 from aer_mpi.plan import (LocalSwapStep, StageStep, choose_rank_bits, complex_products_per_amplitude, place_in_cache,
                           plan_program, stage_steps)
@@ -231,6 +231,15 @@ def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, con
     do not depend on the number of ranks. The ranks meet after each block of shots: a cancel or a
     signal on any rank stops every rank there, an error on one is raised by all."""
     sample_start = time.perf_counter()
+    data: dict[str, Any] = {}
+    kinds: dict[str, tuple[str, str]] = {}
+    if _has_save(program.ops):
+        error = None
+        try:
+            data, kinds = saved_values(program)
+        except Exception as exc:  # (two saves sharing a label) every rank raises it
+            error = exc
+        world.agree(error)
     parts = []
     if measures_anything(program) and config.shots > 0:
         blocks = shot_blocks(program, config.shots, config.seed)
@@ -263,7 +272,7 @@ def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, con
     }
     output = ExperimentOutput(counts=counts_of(values) if values is not None else None,
                               memory=memory_of(values) if values is not None and config.memory else None,
-                              data={}, metadata=metadata, save_kinds={})
+                              data=data, metadata=metadata, save_kinds=kinds)
     output.metadata["time_taken"] = time.perf_counter() - start
     return output
 

@@ -26,6 +26,7 @@ the same shots from one stream: the counts do not depend on the rank count.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Iterator, Optional
 
 import numpy as np
@@ -33,6 +34,11 @@ import numpy as np
 from aer_mpi import ir
 from aer_mpi.engine import tableau
 from aer_mpi.engine.sampling import INT64_CLBITS
+from aer_mpi.engine.saves import SaveRecord
+from aer_mpi.errors import InvalidInputError
+
+#: The shots a save of a circuit without mid-circuit measurements is recorded for (engine/runner.py's).
+STATIC_SHOTS = np.zeros(1, dtype=np.int64)
 
 #: Frame bytes a block of shots may hold (two bits per qubit and one per clbit, a byte each).
 BLOCK_BYTES = 1 << 25
@@ -86,11 +92,52 @@ def _supported(op: Any) -> bool:
     return False  # saves, set_statevector, loops, stores, Kraus channels
 
 
+#: Saves the tableau computes (Aer's stabilizer method has these; EstimatorV2 uses them).
+TABLEAU_SAVES = ("expectation_value", "expectation_value_variance")
+
+
 def is_stabilizer_circuit(program: ir.Program) -> bool:
-    """Whether ``run_stabilizer`` simulates ``program`` (see the module's promise)."""
+    """Whether ``run_stabilizer`` (and ``saved_values``) simulate ``program`` (see the module's promise)."""
     if not ir.is_dynamic(program):
-        return tableau.is_clifford(program)
+        saves = [op for op in program.ops if isinstance(op, ir.Save)]
+        if any(save.kind not in TABLEAU_SAVES for save in saves):
+            return False
+        return tableau.is_clifford(dataclasses.replace(program, ops=tuple(
+            op for op in program.ops if not isinstance(op, ir.Save)))) if saves else tableau.is_clifford(program)
     return program.num_var_bits == 0 and all(_supported(op) for op in program.ops)
+
+
+def saved_values(program: ir.Program) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
+    """The saves of a circuit without mid-circuit measurements (``TABLEAU_SAVES``), as the statevector
+    path records them: (label -> value, label -> (kind, subtype)). A Pauli's expectation on a stabilizer
+    state is +1 or -1 when it is a stabilizer (up to sign), else 0."""
+    ref = ReferenceTableau(program.num_qubits)
+    records: dict[str, SaveRecord] = {}
+    for op in program.ops:
+        if isinstance(op, (ir.Gate, ir.Diagonal)):
+            ref.apply(op.qubits, tableau.op_table(op))
+        elif isinstance(op, ir.Swap):
+            ref.swap(op.qubit0, op.qubit1)
+        elif isinstance(op, ir.Save):
+            paulis = [ref.expectation(label, op.qubits) for label, _, _ in op.params]
+            mean = float(sum(term[1] * p for term, p in zip(op.params, paulis)))
+            if op.kind == "expectation_value":
+                value: Any = mean
+            else:
+                value = np.array([mean, float(sum(term[2] * p for term, p in zip(op.params, paulis))) - mean * mean])
+            record = records.get(op.label)
+            if record is None:
+                record = records[op.label] = SaveRecord(op.subtype, kind=op.kind)
+            elif record.subtype != op.subtype or record.kind != op.kind:
+                raise InvalidInputError(f"two saves share the label {op.label!r} with different kinds; give "
+                                        f"each save its own label")
+            record.add(value, hex(0), STATIC_SHOTS)  # every shot sees it, as in the statevector's static path
+    data: dict[str, Any] = {}
+    kinds: dict[str, tuple[str, str]] = {}
+    for label, record in records.items():
+        data[label] = record.result()
+        kinds[label] = (record.kind, record.subtype)
+    return data, kinds
 
 
 def measures_anything(program: ir.Program) -> bool:
@@ -168,6 +215,25 @@ class ReferenceTableau:
             column_a, column_b = self.column(bits, a), self.column(bits, b)
             self.set_column(bits, a, column_b)
             self.set_column(bits, b, column_a)
+
+    def expectation(self, label: str, qubits: tuple[int, ...]) -> int:
+        """<P> for a Pauli label on ``qubits`` (``label[-1 - j]`` acts on ``qubits[j]``): +1, -1 or 0."""
+        px = np.zeros(self.x.shape[1], dtype=np.uint64)
+        pz = np.zeros_like(px)
+        for j, q in enumerate(qubits):
+            c = label[len(label) - 1 - j]
+            word, bit = divmod(q, 64)
+            if c in "XY":
+                px[word] |= np.uint64(1) << np.uint64(bit)
+            if c in "ZY":
+                pz[word] |= np.uint64(1) << np.uint64(bit)
+        anti = (tableau.popcounts(self.x & pz) + tableau.popcounts(self.z & px)) & 1
+        n = self.n
+        if anti[n:].any():  # it anticommutes with a stabilizer
+            return 0
+        # +-P is the product of the stabilizers whose destabilizers anticommute with it
+        rows = n + np.nonzero(anti[:n])[0]
+        return -1 if _product_sign(self.x[rows], self.z[rows], self.sign[rows]) else 1
 
     def measure(self, q: int) -> int:
         """Measure Z on qubit q; a random outcome is taken to be 0. Returns the outcome."""
@@ -386,4 +452,5 @@ def _register_values(clbits: np.ndarray, width: int) -> np.ndarray:
     return values
 
 
-__all__ = ["is_stabilizer_circuit", "measures_anything", "run_stabilizer", "shot_blocks", "ReferenceTableau"]
+__all__ = ["is_stabilizer_circuit", "measures_anything", "run_stabilizer", "saved_values", "shot_blocks",
+           "ReferenceTableau", "TABLEAU_SAVES"]

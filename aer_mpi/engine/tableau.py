@@ -213,7 +213,7 @@ def packed_rows(bits: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(packed).view("<u8")
 
 
-def _popcounts(words: np.ndarray) -> np.ndarray:
+def popcounts(words: np.ndarray) -> np.ndarray:
     """Set bits per row of a 2-d uint64 array."""
     if hasattr(np, "bitwise_count"):  # numpy 2
         return np.bitwise_count(words).sum(axis=1, dtype=np.int64)
@@ -221,7 +221,7 @@ def _popcounts(words: np.ndarray) -> np.ndarray:
 
 
 def _popcounts_unpacked(words: np.ndarray) -> np.ndarray:
-    """``_popcounts`` for numpy 1 (no ``bitwise_count``)."""
+    """``popcounts`` for numpy 1 (no ``bitwise_count``)."""
     return np.unpackbits(np.ascontiguousarray(words).view(np.uint8), axis=1).sum(axis=1, dtype=np.int64)
 
 
@@ -233,7 +233,7 @@ def product_signs(x1, z1, s1, x2, z2, s2) -> np.ndarray:
     xp, yp, zp = x2 & ~z2, x2 & z2, ~x2 & z2
     plus = (xo & yp) | (yo & zp) | (zo & xp)
     minus = (xo & zp) | (yo & xp) | (zo & yp)
-    power = (2 * s1 + 2 * s2 + _popcounts(plus) - _popcounts(minus)) % 4
+    power = (2 * s1 + 2 * s2 + popcounts(plus) - popcounts(minus)) % 4
     return power // 2
 
 

@@ -80,7 +80,7 @@ def test_packed_popcounts_with_and_without_numpy_2():
     words = np.random.default_rng(2).integers(0, 1 << 63, size=(5, 3), dtype=np.int64).astype(np.uint64)
     words[0, 0] = np.uint64((1 << 64) - 1)
     expected = [sum(bin(int(w)).count("1") for w in row) for row in words]
-    assert tableau._popcounts(words).tolist() == expected
+    assert tableau.popcounts(words).tolist() == expected
     assert tableau._popcounts_unpacked(words).tolist() == expected
 
 
@@ -195,3 +195,65 @@ def test_the_same_shots_at_every_rank_count(comm):
 def test_a_wide_clifford_circuit_whose_shots_do_not_fit_gets_the_shots_error():
     with pytest.raises(InsufficientMemoryError, match=r"shots need .* for their outcomes.*fewer shots"):
         run(AerMPISimulator(), ghz(100), shots=1 << 24, memory=True, max_memory_mb=64)
+
+
+def test_expectation_values_of_stabilizers_and_random_paulis_match_qiskit():
+    """save_expectation_value(_variance) on the tableau: exact against Statevector, for Paulis of the
+    stabilizer group (+-1), products of them with signs, and random ones (mostly 0)."""
+    from qiskit.quantum_info import Clifford, Pauli, SparsePauliOp
+
+    rng = np.random.default_rng(8)
+    backend = stabilizer_backend()
+    for trial in range(5):
+        n = int(rng.integers(2, 7))
+        qc = random_clifford(n, seed=int(rng.integers(1 << 30))).to_circuit()
+        stabilizers = [Pauli(label) for label in Clifford(qc).to_labels(mode="S")]
+        labels = []
+        for _ in range(6):  # a product of some generators: a stabilizer, with its sign
+            product = Pauli("I" * n)
+            for g in stabilizers:
+                if rng.integers(2):
+                    product = product.compose(g)
+            labels.append(product)
+        labels += [Pauli("".join(rng.choice(list("IXYZ"), size=n))) for _ in range(4)]
+        terms = []
+        for pauli in labels:
+            phase = (-1j) ** pauli.phase  # a label with a sign: the term's coefficient carries it
+            pauli = pauli.copy()
+            pauli.phase = 0
+            terms.append((pauli.to_label(), float(np.real(phase)) if abs(np.imag(phase)) < 1e-12 else 0.0))
+        observable = SparsePauliOp.from_list([(label, c + 0.5) for label, c in terms])
+        exact = Statevector(qc)
+        expected = exact.expectation_value(observable).real
+        variance = exact.expectation_value(observable @ observable).real - expected**2
+        saved = qc.copy()
+        saved.save_expectation_value(observable, list(range(n)), label="mean")
+        saved.save_expectation_value_variance(observable, list(range(n)), label="var")
+        for k, (label, _) in enumerate(terms):  # each Pauli alone: +1, -1 or 0
+            saved.save_expectation_value(SparsePauliOp(label), list(range(n)), label=f"p{k}")
+        result = run(backend, saved, shots=1)
+        data = result.data(0)
+        assert result.results[0].metadata["method"] == "stabilizer"
+        assert data["mean"] == pytest.approx(expected, abs=1e-9), trial
+        assert data["var"][1] == pytest.approx(variance, abs=1e-9), trial
+        values = [data[f"p{k}"] for k in range(len(terms))]
+        assert values == pytest.approx([exact.expectation_value(Pauli(label)).real for label, _ in terms], abs=1e-9)
+        assert any(v != 0 for v in values[:6]), values  # the stabilizers are not all left at 0
+
+
+def test_estimator_on_a_clifford_circuit_wider_than_memory():
+    """EstimatorV2 on a 100-qubit GHZ state (no state vector holds it), as Aer's automatic method."""
+    from qiskit.quantum_info import SparsePauliOp
+
+    from aer_mpi.primitives import EstimatorV2
+
+    n = 100
+    qc = QuantumCircuit(n)
+    qc.h(0)
+    for q in range(n - 1):
+        qc.cx(q, q + 1)
+    observables = [SparsePauliOp("I" * 40 + "Z" + "I" * 58 + "Z"), SparsePauliOp("X" * n), SparsePauliOp("Z" + "I" * 99),
+                   SparsePauliOp("YY" + "X" * 98), SparsePauliOp.from_list([("X" * n, 0.5), ("Z" * n, 2.0)])]
+    evs = EstimatorV2().run([(qc, observables)]).result()[0].data.evs
+    # Z^n on 100 qubits of GHZ is +1 (an even count of Z), so 0.5 * 1 + 2 * 1
+    np.testing.assert_allclose(evs, [1.0, 1.0, 0.0, -1.0, 2.5], atol=1e-12)
