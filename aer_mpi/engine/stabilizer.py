@@ -7,7 +7,9 @@ depolarizing and Pauli errors), and ``if``/``switch`` blocks made of Paulis
 (the corrections of error-correction and teleportation circuits).
 ``run_stabilizer(program, shots, seed)`` gives each shot's classical register,
 sampled exactly, in time and memory polynomial in the qubits; a circuit with
-final measurements only goes to ``tableau.run_clifford``.
+final measurements only goes to ``tableau.run_clifford``. ``saved_values``
+gives the expectation-value saves of a circuit without mid-circuit
+measurements (what ``EstimatorV2`` asks for), exactly.
 
 How (Pauli frames, as Stim's frame simulator, Gidney 2021): one reference run
 on a tableau with destabilizers (Aaronson and Gottesman) picks outcome 0 for
