@@ -178,8 +178,15 @@ def main(argv: Optional[Sequence[str]] = None, *, exiting: bool = False) -> int:
     signal that comes after the work (Slurm's ``--signal=USR1@T`` just as the run ends) cannot kill a
     finished run while MPI finalises. Otherwise the caller goes on, and gets its handlers back.
     """
+    # python -m aer_mpi held the stop signals while importing (aer_mpi/_early_signals.py)
+    early = _early_signals.release()
     args = build_parser().parse_args(argv)
     args.exiting = exiting
+    args.early_signals = early
+    if early and args.handler is not command_run:
+        import signal
+
+        signal.raise_signal(early[0])  # no run to stop: what the signal would have done
     try:
         return args.handler(args)
     except KeyboardInterrupt:
@@ -275,9 +282,9 @@ def command_run(args: argparse.Namespace) -> int:
     import signal
 
     # SIGUSR1: what Slurm's --signal=B:USR1@120 forwards before a time limit
-    early = _early_signals.release()  # a stop signal that came while python -m aer_mpi was starting
     previous = install_signal_handlers((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1))
-    if early:
+    early = getattr(args, "early_signals", [])
+    if early:  # a stop signal that came while python -m aer_mpi was starting
         request_stop(early[0])
     try:
         return _command_run(args)

@@ -201,3 +201,10 @@ print("not reached", flush=True)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["alive", "True"], (done.stdout, done.stderr)
     assert done.returncode == -signal.SIGTERM
+
+
+def test_a_signal_held_while_starting_still_ends_a_command_that_runs_nothing():
+    """``aer-mpi info`` has no run to stop: the SIGTERM held during the imports does what it would have."""
+    script = WHILE_STARTING.replace("signal.SIGUSR1", "signal.SIGTERM")
+    done = subprocess.run([sys.executable, "-c", script, "info"], capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert done.returncode == -signal.SIGTERM, (done.returncode, done.stdout[-300:], done.stderr[-300:])

@@ -273,12 +273,12 @@ def test_non_pauli_noise_or_feed_forward_runs_as_the_statevector():
 
 
 def test_a_noisy_repetition_code_wider_than_memory_matches_aers_marginals():
-    """61 qubits (no state vector holds them): the automatic method takes the tableau, as Aer's does,
+    """41 qubits (no state vector holds them): the automatic method takes the tableau, as Aer's does,
     and every clbit's rate is Aer's."""
     from qiskit_aer import AerSimulator
 
     model = pauli_noise_model()
-    qc = repetition_code(31, 2)
+    qc = repetition_code(21, 2)
     shots = 4000
     ours = run(AerMPISimulator(noise_model=model), qc, shots=shots, seed_simulator=6)
     assert ours.results[0].metadata["method"] == "stabilizer"
