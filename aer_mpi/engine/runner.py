@@ -233,16 +233,17 @@ def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, con
     sample_start = time.perf_counter()
     data: dict[str, Any] = {}
     kinds: dict[str, tuple[str, str]] = {}
+    final = None  # the tableau the saves leave, which the final measurements sample
     if _has_save(program.ops):
         error = None
         try:
-            data, kinds = saved_values(program)
+            data, kinds, final = saved_values(program)
         except Exception as exc:  # (two saves sharing a label) every rank raises it
             error = exc
         world.agree(error)
     parts = []
     if measures_anything(program) and config.shots > 0:
-        blocks = shot_blocks(program, config.shots, config.seed)
+        blocks = shot_blocks(program, config.shots, config.seed, final)
         while True:
             error = block = None
             try:

@@ -28,14 +28,12 @@ the same shots from one stream: the counts do not depend on the rank count.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Iterator, Optional
 
 import numpy as np
 
 from aer_mpi import ir
 from aer_mpi.engine import tableau
-from aer_mpi.engine.sampling import INT64_CLBITS
 from aer_mpi.engine.saves import SaveRecord
 from aer_mpi.errors import InvalidInputError
 
@@ -94,34 +92,27 @@ def _supported(op: Any) -> bool:
     return False  # saves, set_statevector, loops, stores, Kraus channels
 
 
-#: Saves the tableau computes (Aer's stabilizer method has these; EstimatorV2 uses them).
-TABLEAU_SAVES = ("expectation_value", "expectation_value_variance")
-
-
 def is_stabilizer_circuit(program: ir.Program) -> bool:
     """Whether ``run_stabilizer`` (and ``saved_values``) simulate ``program`` (see the module's promise)."""
     if not ir.is_dynamic(program):
-        saves = [op for op in program.ops if isinstance(op, ir.Save)]
-        if any(save.kind not in TABLEAU_SAVES for save in saves):
-            return False
-        return tableau.is_clifford(dataclasses.replace(program, ops=tuple(
-            op for op in program.ops if not isinstance(op, ir.Save)))) if saves else tableau.is_clifford(program)
+        return tableau.is_clifford(program)
     return program.num_var_bits == 0 and all(_supported(op) for op in program.ops)
 
 
-def saved_values(program: ir.Program) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
-    """The saves of a circuit without mid-circuit measurements (``TABLEAU_SAVES``), as the statevector
-    path records them: (label -> value, label -> (kind, subtype)). A Pauli's expectation on a stabilizer
-    state is +1 or -1 when it is a stabilizer (up to sign), else 0."""
-    ref = ReferenceTableau(program.num_qubits)
+def saved_values(program: ir.Program) -> tuple[dict[str, Any], dict[str, tuple[str, str]], tableau.Tableau]:
+    """The saves of a circuit without mid-circuit measurements (``tableau.TABLEAU_SAVES``), as the
+    statevector path records them: (label -> value, label -> (kind, subtype)), and the final tableau
+    (for ``shot_blocks``: the gates run once). A Pauli's expectation on a stabilizer state is +1 or
+    -1 when it is a stabilizer (up to sign), else 0."""
+    state = tableau.Tableau(program.num_qubits, destabilizers=True)
     records: dict[str, SaveRecord] = {}
     for op in program.ops:
         if isinstance(op, (ir.Gate, ir.Diagonal)):
-            ref.apply(op.qubits, tableau.op_table(op))
+            state.apply(op.qubits, tableau.op_table(op))
         elif isinstance(op, ir.Swap):
-            ref.swap(op.qubit0, op.qubit1)
+            state.swap(op.qubit0, op.qubit1)
         elif isinstance(op, ir.Save):
-            paulis = [ref.expectation(label, op.qubits) for label, _, _ in op.params]
+            paulis = [state.expectation(label, op.qubits) for label, _, _ in op.params]
             mean = float(sum(term[1] * p for term, p in zip(op.params, paulis)))
             if op.kind == "expectation_value":
                 value: Any = mean
@@ -139,7 +130,7 @@ def saved_values(program: ir.Program) -> tuple[dict[str, Any], dict[str, tuple[s
     for label, record in records.items():
         data[label] = record.result()
         kinds[label] = (record.kind, record.subtype)
-    return data, kinds
+    return data, kinds, state
 
 
 def measures_anything(program: ir.Program) -> bool:
@@ -153,11 +144,13 @@ def run_stabilizer(program: ir.Program, shots: int, seed: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def shot_blocks(program: ir.Program, shots: int, seed: int) -> Iterator[tuple[int, np.ndarray]]:
+def shot_blocks(program: ir.Program, shots: int, seed: int,
+                final: Optional[tableau.Tableau] = None) -> Iterator[tuple[int, np.ndarray]]:
     """``run_stabilizer``'s registers a block of shots at a time, with the shots done so far (the caller
-    may stop between blocks: a cancel lands there)."""
+    may stop between blocks: a cancel lands there). ``final``: a circuit without mid-circuit
+    measurements' final tableau, when ``saved_values`` made it."""
     if not ir.is_dynamic(program):
-        yield shots, tableau.run_clifford(program, shots, seed)
+        yield shots, tableau.run_clifford(program, shots, seed, final)
         return
     tape = _reference_run(program)
     rng = np.random.default_rng(seed)
@@ -166,117 +159,6 @@ def shot_blocks(program: ir.Program, shots: int, seed: int) -> Iterator[tuple[in
     for start in range(0, shots, block):
         count = min(block, shots - start)
         yield start + count, _run_frames(tape, program.num_qubits, width, count, rng)
-
-
-# -- the reference run: a tableau with destabilizers --------------------------------------
-class ReferenceTableau:
-    """Destabilizers (rows 0..n-1) and stabilizers (rows n..2n-1) of an n-qubit state, from |0...0>,
-    rows packed 64 qubits to a word (engine/tableau.py's layout)."""
-
-    def __init__(self, num_qubits: int):
-        n = num_qubits
-        words = max(1, -(-n // 64))
-        self.n = n
-        self.x = np.zeros((2 * n, words), dtype=np.uint64)
-        self.z = np.zeros((2 * n, words), dtype=np.uint64)
-        self.sign = np.zeros(2 * n, dtype=np.int64)
-        for q in range(n):
-            word, bit = divmod(q, 64)
-            self.x[q, word] = np.uint64(1) << np.uint64(bit)
-            self.z[n + q, word] = np.uint64(1) << np.uint64(bit)
-
-    def column(self, bits: np.ndarray, q: int) -> np.ndarray:
-        word, bit = divmod(q, 64)
-        return ((bits[:, word] >> np.uint64(bit)) & np.uint64(1)).astype(np.int64)
-
-    def set_column(self, bits: np.ndarray, q: int, values: np.ndarray) -> None:
-        word, bit = divmod(q, 64)
-        shift = np.uint64(bit)
-        bits[:, word] = (bits[:, word] & ~(np.uint64(1) << shift)) | (values.astype(np.uint64) << shift)
-
-    def apply(self, qubits: tuple[int, ...], table: tuple[np.ndarray, np.ndarray]) -> None:
-        images, signs = table
-        index = np.zeros(2 * self.n, dtype=np.int64)
-        for j, q in enumerate(qubits):
-            index |= (self.column(self.x, q) << (2 * j)) | (self.column(self.z, q) << (2 * j + 1))
-        image = images[index]
-        self.sign ^= signs[index]
-        for j, q in enumerate(qubits):
-            self.set_column(self.x, q, (image >> (2 * j)) & 1)
-            self.set_column(self.z, q, (image >> (2 * j + 1)) & 1)
-
-    def apply_pauli(self, pauli: dict[int, tuple[int, int]]) -> None:
-        """Multiply the state by a Pauli: the rows it anticommutes with change sign."""
-        anti = np.zeros(2 * self.n, dtype=np.int64)
-        for q, (px, pz) in pauli.items():
-            anti ^= (self.column(self.x, q) & pz) ^ (self.column(self.z, q) & px)
-        self.sign ^= anti
-
-    def swap(self, a: int, b: int) -> None:
-        for bits in (self.x, self.z):
-            column_a, column_b = self.column(bits, a), self.column(bits, b)
-            self.set_column(bits, a, column_b)
-            self.set_column(bits, b, column_a)
-
-    def expectation(self, label: str, qubits: tuple[int, ...]) -> int:
-        """<P> for a Pauli label on ``qubits`` (``label[-1 - j]`` acts on ``qubits[j]``): +1, -1 or 0."""
-        px = np.zeros(self.x.shape[1], dtype=np.uint64)
-        pz = np.zeros_like(px)
-        for j, q in enumerate(qubits):
-            c = label[len(label) - 1 - j]
-            word, bit = divmod(q, 64)
-            if c in "XY":
-                px[word] |= np.uint64(1) << np.uint64(bit)
-            if c in "ZY":
-                pz[word] |= np.uint64(1) << np.uint64(bit)
-        anti = (tableau.popcounts(self.x & pz) + tableau.popcounts(self.z & px)) & 1
-        n = self.n
-        if anti[n:].any():  # it anticommutes with a stabilizer
-            return 0
-        # +-P is the product of the stabilizers whose destabilizers anticommute with it
-        rows = n + np.nonzero(anti[:n])[0]
-        return -1 if _product_sign(self.x[rows], self.z[rows], self.sign[rows]) else 1
-
-    def measure(self, q: int) -> int:
-        """Measure Z on qubit q; a random outcome is taken to be 0. Returns the outcome."""
-        n = self.n
-        xq = self.column(self.x, q)
-        random_rows = np.nonzero(xq[n:])[0]
-        if len(random_rows):
-            pivot = n + int(random_rows[0])
-            others = np.nonzero(xq)[0]
-            others = others[others != pivot]
-            if len(others):
-                # destabilizer rows may pick up an imaginary phase here: their signs are never read
-                self.sign[others] = tableau.product_signs(self.x[others], self.z[others], self.sign[others],
-                                                          self.x[pivot], self.z[pivot], self.sign[pivot])
-                self.x[others] ^= self.x[pivot]
-                self.z[others] ^= self.z[pivot]
-            destabilizer = pivot - n
-            self.x[destabilizer], self.z[destabilizer] = self.x[pivot], self.z[pivot]
-            self.sign[destabilizer] = self.sign[pivot]
-            self.x[pivot] = 0
-            self.z[pivot] = 0
-            word, bit = divmod(q, 64)
-            self.z[pivot, word] = np.uint64(1) << np.uint64(bit)
-            self.sign[pivot] = 0
-            return 0
-        # deterministic: +-Z_q is the product of the stabilizers whose destabilizers anticommute with it
-        rows = n + np.nonzero(xq[:n])[0]
-        return _product_sign(self.x[rows], self.z[rows], self.sign[rows])
-
-
-def _product_sign(x: np.ndarray, z: np.ndarray, sign: np.ndarray) -> int:
-    """Sign bit of the product of commuting rows, paired up level by level (log2 of the rows' count)."""
-    while len(sign) > 1:
-        half = len(sign) // 2
-        a, b = slice(0, 2 * half, 2), slice(1, 2 * half, 2)
-        paired = tableau.product_signs(x[a], z[a], sign[a], x[b], z[b], sign[b])
-        rest = slice(2 * half, len(sign))
-        x = np.concatenate([x[a] ^ x[b], x[rest]])
-        z = np.concatenate([z[a] ^ z[b], z[rest]])
-        sign = np.concatenate([paired, sign[rest]])
-    return int(sign[0]) if len(sign) else 0
 
 
 # -- the tape: what every shot's frame does, with the reference's outcomes ---------------
@@ -300,7 +182,7 @@ def _expr_clbits(expr: tuple) -> tuple[int, ...]:
 
 def _reference_run(program: ir.Program) -> list[tuple]:
     """Run the reference on a tableau; the frames' steps, with the reference's outcomes and branches."""
-    ref = ReferenceTableau(program.num_qubits)
+    ref = tableau.Tableau(program.num_qubits, destabilizers=True)
     clbits = np.zeros(max(1, program.num_clbits), dtype=np.uint8)
     tape: list[tuple] = []
     for op in program.ops:
@@ -395,7 +277,7 @@ def _run_frames(tape: list[tuple], n: int, width: int, count: int, rng: np.rando
                     _multiply(fx, fz, pauli, runs != (taken == index))
                 for cumulative, branches in noises:  # the block's noise, in the shots that run it
                     _noise(fx, fz, cumulative, branches, rng, runs)
-    return _register_values(clbits[:width], width)
+    return tableau.register_values(clbits[:width], width)
 
 
 def _noise(fx: np.ndarray, fz: np.ndarray, cumulative: np.ndarray, branches: list, rng: np.random.Generator,
@@ -439,20 +321,4 @@ def _blocks_per_shot(op: Any, clbits: np.ndarray) -> np.ndarray:
     return blocks[np.asarray(inverse).reshape(-1)]
 
 
-def _register_values(clbits: np.ndarray, width: int) -> np.ndarray:
-    """Each shot's register (clbit 0 lowest) from a clbits x shots bit matrix."""
-    count = clbits.shape[1]
-    if width <= INT64_CLBITS:
-        values = np.zeros(count, dtype=np.int64)
-        for c in range(width):
-            values |= clbits[c].astype(np.int64) << c
-        return values
-    packed = np.packbits(clbits[::-1].T, axis=1)  # most significant clbit first
-    pad = (-width) % 8
-    values = np.empty(count, dtype=object)
-    values[:] = [int.from_bytes(row.tobytes(), "big") >> pad for row in packed]
-    return values
-
-
-__all__ = ["is_stabilizer_circuit", "measures_anything", "run_stabilizer", "saved_values", "shot_blocks",
-           "ReferenceTableau", "TABLEAU_SAVES"]
+__all__ = ["is_stabilizer_circuit", "measures_anything", "run_stabilizer", "saved_values", "shot_blocks"]

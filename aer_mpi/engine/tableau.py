@@ -1,10 +1,13 @@
 """Clifford circuits on a stabilizer tableau: Aer's ``stabilizer`` method, for states no memory holds.
 
 Promise of this module: ``is_clifford(program)`` says whether a program is
-straight-line Clifford gates with final measurements only (no noise, saves,
-resets or conditionals); ``run_clifford(program, shots, seed)`` then gives
-each shot's classical register, sampled exactly, in time and memory
-polynomial in the qubits: a 1000-qubit GHZ state samples in well under a second.
+straight-line Clifford gates with final measurements (and expectation-value
+saves) only (no noise, resets or conditionals); ``run_clifford(program,
+shots, seed)`` then gives each shot's classical register, sampled exactly, in
+time and memory polynomial in the qubits: a 1000-qubit GHZ state samples in
+well under a second. ``Tableau`` (with destabilizers, it also measures one
+qubit and gives Pauli expectation values) is the one tableau of the engine:
+engine/stabilizer.py runs its reference runs and saves on it.
 
 How: the state is kept as its n stabilizer generators, each a signed
 Pauli string (``x``/``z`` bits per qubit, a sign bit; ``x = z = 1`` is Y,
@@ -142,14 +145,21 @@ def op_table(op) -> Optional[tuple[np.ndarray, np.ndarray]]:
     return pauli_table(matrix)
 
 
+#: Saves the tableau computes (Aer's stabilizer method has these; EstimatorV2 uses them).
+TABLEAU_SAVES = ("expectation_value", "expectation_value_variance")
+
+
 def is_clifford(program: ir.Program) -> bool:
-    """Straight-line Clifford gates (any matrix that maps Paulis to Paulis, up to 4 qubits) and final
-    measurements only: what ``run_clifford`` simulates."""
+    """Straight-line Clifford gates (any matrix that maps Paulis to Paulis, up to 4 qubits), final
+    measurements and expectation-value saves only: what ``run_clifford`` simulates."""
     if ir.is_dynamic(program):
         return False
     for op in program.ops:
         if isinstance(op, (ir.Gate, ir.Diagonal)):
             if op_table(op) is None:
+                return False
+        elif isinstance(op, ir.Save):
+            if op.kind not in TABLEAU_SAVES:
                 return False
         elif not isinstance(op, (ir.Swap, ir.GlobalPhase, ir.Measure)):
             return False
@@ -157,36 +167,119 @@ def is_clifford(program: ir.Program) -> bool:
 
 
 class Tableau:
-    """The n stabilizer generators of an n-qubit state (rows), starting from |0...0>."""
+    """The stabilizer generators of an n-qubit state from |0...0>, rows packed 64 qubits to a word.
 
-    def __init__(self, num_qubits: int):
-        self.x = np.zeros((num_qubits, num_qubits), dtype=np.uint8)
-        self.z = np.eye(num_qubits, dtype=np.uint8)
-        self.sign = np.zeros(num_qubits, dtype=np.uint8)
+    With ``destabilizers`` (Aaronson and Gottesman), rows 0..n-1 are the destabilizers and n..2n-1
+    the stabilizers, which ``measure`` and ``expectation`` need; without, the n rows are the
+    stabilizers, all that sampling final measurements (``z_constraints``) needs.
+    """
+
+    def __init__(self, num_qubits: int, destabilizers: bool = False):
+        n = num_qubits
+        self.n = n
+        self.first = n if destabilizers else 0  # the first stabilizer row
+        rows = self.first + n
+        words = max(1, -(-n // 64))
+        self.x = np.zeros((rows, words), dtype=np.uint64)
+        self.z = np.zeros((rows, words), dtype=np.uint64)
+        self.sign = np.zeros(rows, dtype=np.int64)
+        for q in range(n):
+            word, bit = divmod(q, 64)
+            if destabilizers:
+                self.x[q, word] = np.uint64(1) << np.uint64(bit)
+            self.z[self.first + q, word] = np.uint64(1) << np.uint64(bit)
+
+    @staticmethod
+    def column(bits: np.ndarray, q: int) -> np.ndarray:
+        word, bit = divmod(q, 64)
+        return ((bits[:, word] >> np.uint64(bit)) & np.uint64(1)).astype(np.int64)
+
+    @staticmethod
+    def set_column(bits: np.ndarray, q: int, values: np.ndarray) -> None:
+        word, bit = divmod(q, 64)
+        shift = np.uint64(bit)
+        bits[:, word] = (bits[:, word] & ~(np.uint64(1) << shift)) | (values.astype(np.uint64) << shift)
 
     def apply(self, qubits: tuple[int, ...], table: tuple[np.ndarray, np.ndarray]) -> None:
         images, signs = table
-        index = np.zeros(self.x.shape[0], dtype=np.int64)
+        index = np.zeros(len(self.sign), dtype=np.int64)
         for j, q in enumerate(qubits):
-            index |= (self.x[:, q].astype(np.int64) << (2 * j)) | (self.z[:, q].astype(np.int64) << (2 * j + 1))
+            index |= (self.column(self.x, q) << (2 * j)) | (self.column(self.z, q) << (2 * j + 1))
         image = images[index]
         self.sign ^= signs[index]
         for j, q in enumerate(qubits):
-            self.x[:, q] = (image >> (2 * j)) & 1
-            self.z[:, q] = (image >> (2 * j + 1)) & 1
+            self.set_column(self.x, q, (image >> (2 * j)) & 1)
+            self.set_column(self.z, q, (image >> (2 * j + 1)) & 1)
+
+    def apply_pauli(self, pauli: dict[int, tuple[int, int]]) -> None:
+        """Multiply the state by a Pauli (qubit -> (x, z)): the rows it anticommutes with change sign."""
+        anti = np.zeros(len(self.sign), dtype=np.int64)
+        for q, (px, pz) in pauli.items():
+            anti ^= (self.column(self.x, q) & pz) ^ (self.column(self.z, q) & px)
+        self.sign ^= anti
 
     def swap(self, a: int, b: int) -> None:
         for bits in (self.x, self.z):
-            bits[:, [a, b]] = bits[:, [b, a]]
+            column_a, column_b = self.column(bits, a), self.column(bits, b)
+            self.set_column(bits, a, column_b)
+            self.set_column(bits, b, column_a)
+
+    def measure(self, q: int) -> int:
+        """Measure Z on qubit q (needs the destabilizers); a random outcome is taken to be 0."""
+        n = self.n
+        xq = self.column(self.x, q)
+        random_rows = np.nonzero(xq[n:])[0]
+        if len(random_rows):
+            pivot = n + int(random_rows[0])
+            others = np.nonzero(xq)[0]
+            others = others[others != pivot]
+            if len(others):
+                # destabilizer rows may pick up an imaginary phase here: their signs are never read
+                self.sign[others] = product_signs(self.x[others], self.z[others], self.sign[others],
+                                                  self.x[pivot], self.z[pivot], self.sign[pivot])
+                self.x[others] ^= self.x[pivot]
+                self.z[others] ^= self.z[pivot]
+            destabilizer = pivot - n
+            self.x[destabilizer], self.z[destabilizer] = self.x[pivot], self.z[pivot]
+            self.sign[destabilizer] = self.sign[pivot]
+            self.x[pivot] = 0
+            self.z[pivot] = 0
+            word, bit = divmod(q, 64)
+            self.z[pivot, word] = np.uint64(1) << np.uint64(bit)
+            self.sign[pivot] = 0
+            return 0
+        # deterministic: +-Z_q is the product of the stabilizers whose destabilizers anticommute with it
+        rows = n + np.nonzero(xq[:n])[0]
+        return _product_sign(self.x[rows], self.z[rows], self.sign[rows])
+
+    def expectation(self, label: str, qubits: tuple[int, ...]) -> int:
+        """<P> (needs the destabilizers) for a Pauli label on ``qubits`` (``label[-1 - j]`` acts on
+        ``qubits[j]``): +1, -1 or 0."""
+        px = np.zeros(self.x.shape[1], dtype=np.uint64)
+        pz = np.zeros_like(px)
+        for j, q in enumerate(qubits):
+            c = label[len(label) - 1 - j]
+            word, bit = divmod(q, 64)
+            if c in "XY":
+                px[word] |= np.uint64(1) << np.uint64(bit)
+            if c in "ZY":
+                pz[word] |= np.uint64(1) << np.uint64(bit)
+        anti = (popcounts(self.x & pz) + popcounts(self.z & px)) & 1
+        n = self.n
+        if anti[n:].any():  # it anticommutes with a stabilizer
+            return 0
+        # +-P is the product of the stabilizers whose destabilizers anticommute with it
+        rows = n + np.nonzero(anti[:n])[0]
+        return -1 if _product_sign(self.x[rows], self.z[rows], self.sign[rows]) else 1
 
     def z_constraints(self) -> tuple[np.ndarray, np.ndarray]:
         """The Z-only stabilizers ``(z bits, sign bits)``: each says ``z . outcome = sign`` (mod 2).
 
         Gaussian elimination on the X parts, the rows packed 64 qubits to a word: 0.15 s for a
         1000-qubit tableau with no structure (12 random layers of H or S and CX), 8 s unpacked."""
-        n = self.x.shape[1]
-        x, z = packed_rows(self.x), packed_rows(self.z)
-        sign = self.sign.astype(np.int64)
+        n = self.n
+        x, z = self.x[self.first:].copy(), self.z[self.first:].copy()
+        sign = self.sign[self.first:].copy()
         free = np.ones(len(sign), dtype=bool)  # rows not yet a pivot
         for column in range(n):
             word, bit = divmod(column, 64)
@@ -204,13 +297,17 @@ class Tableau:
         return bits, sign[free].astype(np.uint8)
 
 
-def packed_rows(bits: np.ndarray) -> np.ndarray:
-    """Rows of 0/1 bytes as little-endian 64-bit words (qubit j: word j // 64, bit j % 64)."""
-    packed = np.packbits(bits, axis=1, bitorder="little")
-    pad = (-packed.shape[1]) % 8
-    if pad:
-        packed = np.pad(packed, ((0, 0), (0, pad)))
-    return np.ascontiguousarray(packed).view("<u8")
+def _product_sign(x: np.ndarray, z: np.ndarray, sign: np.ndarray) -> int:
+    """Sign bit of the product of commuting rows, paired up level by level (log2 of the rows' count)."""
+    while len(sign) > 1:
+        half = len(sign) // 2
+        a, b = slice(0, 2 * half, 2), slice(1, 2 * half, 2)
+        paired = product_signs(x[a], z[a], sign[a], x[b], z[b], sign[b])
+        rest = slice(2 * half, len(sign))
+        x = np.concatenate([x[a] ^ x[b], x[rest]])
+        z = np.concatenate([z[a] ^ z[b], z[rest]])
+        sign = np.concatenate([paired, sign[rest]])
+    return int(sign[0]) if len(sign) else 0
 
 
 def popcounts(words: np.ndarray) -> np.ndarray:
@@ -269,38 +366,36 @@ def _affine_solutions(constraints: np.ndarray, rhs: np.ndarray, n: int) -> tuple
     return particular, basis
 
 
-def _register_values(bits: np.ndarray, measures: tuple[tuple[int, int], ...]) -> np.ndarray:
-    """Each shot's classical register from the measured qubits' bits (later measures of a clbit win)."""
-    widest = max((clbit for _, clbit in measures), default=0) + 1
-    final = {clbit: qubit for qubit, clbit in measures}
-    if widest <= INT64_CLBITS:
-        values = np.zeros(len(bits), dtype=np.int64)
-        for clbit, qubit in final.items():
-            values |= bits[:, qubit].astype(np.int64) << clbit
+def register_values(clbits: np.ndarray, width: int) -> np.ndarray:
+    """Each shot's classical register (clbit 0 lowest) from a clbits x shots bit matrix: int64, or
+    Python ints past 63 clbits."""
+    count = clbits.shape[1]
+    if width <= INT64_CLBITS:
+        values = np.zeros(count, dtype=np.int64)
+        for c in range(width):
+            values |= clbits[c].astype(np.int64) << c
         return values
-    register = np.zeros((len(bits), widest), dtype=np.uint8)
-    for clbit, qubit in final.items():
-        register[:, clbit] = bits[:, qubit]
-    packed = np.packbits(register[:, ::-1], axis=1)  # most significant clbit first
-    pad = (-widest) % 8
-    values = np.empty(len(bits), dtype=object)
+    packed = np.packbits(clbits[width - 1::-1].T, axis=1)  # most significant clbit first
+    pad = (-width) % 8
+    values = np.empty(count, dtype=object)
     values[:] = [int.from_bytes(row.tobytes(), "big") >> pad for row in packed]
     return values
 
 
-def run_clifford(program: ir.Program, shots: int, seed: int) -> np.ndarray:
+def run_clifford(program: ir.Program, shots: int, seed: int, final: Optional[Tableau] = None) -> np.ndarray:
     """Each shot's classical register (``program`` passed ``is_clifford``): int64, or Python ints past
-    63 clbits."""
+    63 clbits. ``final``: the program's final tableau when the caller has it already."""
     n = program.num_qubits
-    tableau = Tableau(n)
-    measures = []
-    for op in program.ops:
-        if isinstance(op, (ir.Gate, ir.Diagonal)):
-            tableau.apply(op.qubits, op_table(op))
-        elif isinstance(op, ir.Swap):
-            tableau.swap(op.qubit0, op.qubit1)
-        elif isinstance(op, ir.Measure):
-            measures.append((op.qubit, op.clbit))
+    tableau = final
+    if tableau is None:
+        tableau = Tableau(n)
+        for op in program.ops:
+            if isinstance(op, (ir.Gate, ir.Diagonal)):
+                tableau.apply(op.qubits, op_table(op))
+            elif isinstance(op, ir.Swap):
+                tableau.swap(op.qubit0, op.qubit1)
+    final_qubit = {op.clbit: op.qubit for op in program.ops if isinstance(op, ir.Measure)}  # later ones win
+    width = max(final_qubit, default=0) + 1
     particular, basis = _affine_solutions(*tableau.z_constraints(), n)
     rng = np.random.default_rng(seed)
     parts = []
@@ -308,6 +403,10 @@ def run_clifford(program: ir.Program, shots: int, seed: int) -> np.ndarray:
         count = min(SHOT_BLOCK, shots - start)
         choice = rng.integers(0, 2, size=(count, len(basis)), dtype=np.uint8)
         # exact in float32: each sum is at most the null space's dimension
-        bits = (choice.astype(np.float32) @ basis.astype(np.float32)).astype(np.int64) & 1
-        parts.append(_register_values(bits.astype(np.uint8) ^ particular, tuple(measures)))
+        bits = ((choice.astype(np.float32) @ basis.astype(np.float32)).astype(np.int64) & 1).astype(np.uint8)
+        bits ^= particular
+        clbits = np.zeros((width, count), dtype=np.uint8)
+        for clbit, qubit in final_qubit.items():
+            clbits[clbit] = bits[:, qubit]
+        parts.append(register_values(clbits, width))
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

@@ -257,3 +257,19 @@ def test_estimator_on_a_clifford_circuit_wider_than_memory():
     evs = EstimatorV2().run([(qc, observables)]).result()[0].data.evs
     # Z^n on 100 qubits of GHZ is +1 (an even count of Z), so 0.5 * 1 + 2 * 1
     np.testing.assert_allclose(evs, [1.0, 1.0, 0.0, -1.0, 2.5], atol=1e-12)
+
+
+def test_saves_and_final_measurements_in_one_circuit():
+    """The saves' tableau is the one the final measurements sample (the gates run once)."""
+    from qiskit.quantum_info import SparsePauliOp
+
+    qc = ghz(80)
+    qc.remove_final_measurements()
+    qc.save_expectation_value(SparsePauliOp("Z" + "I" * 78 + "Z"), list(range(80)), label="zz")
+    qc.save_expectation_value(SparsePauliOp("Z" + "I" * 79), list(range(80)), label="z")
+    qc.measure_all()
+    result = run(AerMPISimulator(), qc, shots=1000, seed_simulator=2)
+    assert result.results[0].metadata["method"] == "stabilizer"
+    assert result.data(0)["zz"] == 1.0 and result.data(0)["z"] == 0.0
+    counts = result.get_counts()
+    assert set(counts) == {"0" * 80, "1" * 80} and 400 < counts["0" * 80] < 600
