@@ -424,7 +424,8 @@ def _simulate(
     elapsed = time.perf_counter() - compute_start
 
     stats = (exchange.stats.exchanges, exchange.stats.bytes_sent,
-             exchange.stats.seconds + collective.seconds, shard.reading_bytes, shard.passes)
+             exchange.stats.seconds + collective.seconds, shard.reading_bytes, shard.passes,
+             exchange.stats.seconds, exchange.stats.wait_seconds)
     all_stats = collective.allgather(stats)
     comm_seconds = max(s[2] for s in all_stats)
     compute_seconds = max(0.0, elapsed - comm_seconds)
@@ -450,6 +451,10 @@ def _simulate(
         # the exchange that puts the top logical qubits global before sampling
         "sampling_bytes_exchanged": int(sum(s[3] for s in all_stats)),
         "time_communication": comm_seconds,
+        # the amplitude exchanges (slowest rank): packing, unpacking and the transfers, and of that the
+        # waits for chunks still on their way (comm/exchange.py: the next chunk is packed meanwhile)
+        "time_exchange": max(s[5] for s in all_stats),
+        "time_exchange_waiting": max(s[6] for s in all_stats),
         "time_compute": compute_seconds,
         "time_planning": plan_seconds,
         "plan": dict({k: v for k, v in plan.stats.items() if k != "naive_exchanges"}, steps=len(plan.steps),

@@ -22,19 +22,19 @@ import os, signal
 from mpi4py import MPI
 from qiskit import QuantumCircuit
 from aer_mpi import AerMPISimulator
-import aer_mpi.kernels as kernels
+import {module} as where
 
 if MPI.COMM_WORLD.rank == {stopped}:
     calls = [0]
-    original = kernels.apply_stage
+    original = where.{function}
 
-    def stage(*args, **kwargs):
+    def frozen_at_the_second_call(*args, **kwargs):
         calls[0] += 1
         if calls[0] == 2:
             os.kill(os.getpid(), signal.SIGSTOP)  # frozen in the middle of the run
         return original(*args, **kwargs)
 
-    kernels.apply_stage = stage
+    where.{function} = frozen_at_the_second_call
 qc = QuantumCircuit(12)
 for layer in range(6):
     qc.h(range(12))
@@ -46,10 +46,18 @@ print("finished")
 """
 
 
-@pytest.mark.parametrize("ranks,stopped", [(2, 1), (4, 0)])
-def test_a_frozen_rank_aborts_the_job_within_the_wait_timeout(tmp_path, ranks, stopped):
+# frozen in a kernel (the others wait in the next collective) or between the agreement before an
+# amplitude exchange and the exchange itself (the others wait in the exchange's own transfers)
+FROZEN_IN = {"stage": ("aer_mpi.kernels", "apply_stage"),
+             "exchange": ("aer_mpi.comm.exchange", "BitSwapExchange._buffer_rows")}
+
+
+@pytest.mark.parametrize("ranks,stopped,frozen_in", [(2, 1, "stage"), (4, 0, "stage"), (2, 0, "exchange"),
+                                                     (4, 3, "exchange")])
+def test_a_frozen_rank_aborts_the_job_within_the_wait_timeout(tmp_path, ranks, stopped, frozen_in):
+    module, function = FROZEN_IN[frozen_in]
     script = tmp_path / "stall.py"
-    script.write_text(textwrap.dedent(STALL.format(stopped=stopped)))
+    script.write_text(textwrap.dedent(STALL.format(stopped=stopped, module=module, function=function)))
     marker = f"stall-{uuid.uuid4().hex}"
     env = dict(os.environ, AER_MPI_WAIT_TIMEOUT="3", OMP_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))

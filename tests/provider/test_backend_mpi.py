@@ -33,6 +33,9 @@ def check_random_circuits_match_statevector(comm, kernels):
             assert fidelity(expected, got) > 1 - 1e-9, (i, circuit.num_qubits)
     meta = result.results[-1].metadata
     assert meta["ranks"] == comm.size
+    # the exchanges' time, and of it the waits for chunks on their way (the rest is packing)
+    assert 0 <= meta["time_exchange_waiting"] <= meta["time_exchange"] <= meta["time_communication"]
+    assert (meta["time_exchange"] > 0) == (meta["exchanges"] > 0) == (meta["working_ranks"] > 1)
 
 
 def check_default_sharding_and_tiny_circuits(comm):
