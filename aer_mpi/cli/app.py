@@ -27,7 +27,7 @@ import random
 import sys
 from typing import Any, Optional, Sequence
 
-from aer_mpi.comm.watchdog import bounded
+from aer_mpi.comm.watchdog import FILE_WORK_TIMES, bounded
 from aer_mpi._version import __version__
 from aer_mpi.cli.errors import (
     EXIT_BAD_INPUT,
@@ -258,8 +258,9 @@ def _share(comm: Any, compute: Any) -> Any:
             packet = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             packet = pickle.dumps(("error", f"cannot send the circuits to the other ranks: {exc}", EXIT_RUN_FAILED))
-    # not bounded: rank 0 may parse large files for minutes (and refuses pipes and devices unread)
-    outcome = pickle.loads(comm.bcast(packet, root=0))
+    # rank 0 may parse large files for minutes (it refuses pipes and devices unread): a longer bound
+    with bounded(comm, "rank 0 reading the circuits", FILE_WORK_TIMES):
+        outcome = pickle.loads(comm.bcast(packet, root=0))
     if outcome[0] == "error":
         raise CliError(outcome[1], outcome[2])
     return outcome[1]
@@ -393,7 +394,8 @@ def _command_run(args: argparse.Namespace) -> int:
             write_json_atomically(args.output, document)
         except Exception as exc:
             packet = f"--output {args.output}: cannot write the results: {one_line(str(exc))}"
-    packet = comm.bcast(packet, root=0)  # not bounded: rank 0 may write a large document for minutes
+    with bounded(comm, "rank 0 writing the results", FILE_WORK_TIMES):  # a large document: minutes
+        packet = comm.bcast(packet, root=0)
     if packet is not None:
         if rank == 0:
             report_error(packet)

@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 from aer_mpi._version import __version__
 from aer_mpi.cli.errors import EXIT_OK, one_line
+from aer_mpi.comm.watchdog import bounded
 
 
 def _memory_per_rank(comm: Any) -> tuple[int, int]:
@@ -40,7 +41,8 @@ def gather_info(comm: Any) -> Optional[dict]:
         "memory": available,
         "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
     }
-    everyone = comm.gather(mine, root=0)
+    with bounded(comm, "every rank's description"):
+        everyone = comm.gather(mine, root=0)
     if comm.Get_rank() != 0:
         return None
     try:

@@ -113,7 +113,8 @@ def ranks_on_this_node(comm: Any) -> int:
     """How many ranks of ``comm`` share this node's memory."""
     from mpi4py import MPI
 
-    node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    with bounded(comm, "the ranks on this node"):
+        node = comm.Split_type(MPI.COMM_TYPE_SHARED)
     try:
         return node.Get_size()
     finally:

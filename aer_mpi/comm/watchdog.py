@@ -8,7 +8,9 @@ waits, and one that has lasted ``AER_MPI_WAIT_TIMEOUT`` seconds (default
 600: far above any step of a run, whose passes over a shard take seconds)
 prints which wait it was and aborts the MPI job (``MPI_Abort``, exit status
 ``WAIT_TIMEOUT_EXIT``), which ends every rank, the stopped one included, so
-no process is left behind. A single-process communicator never waits.
+no process is left behind. A wait for rank 0's file work (the command
+line's reading of the circuits and writing of the results) has
+``FILE_WORK_TIMES`` the bound. A single-process communicator never waits.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from typing import Any, Iterator
 
 #: Seconds a rank may wait for the others in one call before the job is aborted.
 DEFAULT_WAIT_TIMEOUT = 600.0
+#: The bound, in multiples of the timeout, on a wait for rank 0's file work (reading the circuits,
+#: writing the results): an hour by default.
+FILE_WORK_TIMES = 6.0
 #: MPI_Abort's error code when a wait ran out (mpiexec exits with it).
 WAIT_TIMEOUT_EXIT = 75
 
 _lock = threading.Lock()
-_waits: dict[int, tuple[float, str, Any]] = {}  # thread id -> (start, what, comm)
+_waits: dict[int, tuple[float, str, Any, float]] = {}  # thread id -> (start, what, comm, times the timeout)
 _thread: threading.Thread | None = None
 
 
@@ -45,20 +50,26 @@ def _watch() -> None:
         time.sleep(min(1.0, timeout / 4))
         now = time.monotonic()
         with _lock:
-            late = [(start, what, comm) for start, what, comm in _waits.values() if now - start > timeout]
+            late = [(start, what, comm, times) for start, what, comm, times in _waits.values()
+                    if now - start > timeout * times]
         if late:
-            start, what, comm = late[0]
+            start, what, comm, times = late[0]
             rank = comm.Get_rank()
             print(f"aer-mpi: rank {rank} waited {now - start:.0f} s for the other ranks ({what}): one of them "
-                  f"has stopped or hangs; aborting the job (AER_MPI_WAIT_TIMEOUT={timeout:g})",
+                  f"has stopped or hangs; aborting the job (AER_MPI_WAIT_TIMEOUT={timeout:g}"
+                  + (f", {times:g} times for this wait)" if times != 1 else ")"),
                   file=sys.stderr, flush=True)
             comm.Abort(WAIT_TIMEOUT_EXIT)
             os._exit(WAIT_TIMEOUT_EXIT)  # if Abort returned (it should not)
 
 
 @contextlib.contextmanager
-def bounded(comm: Any, what: str) -> Iterator[None]:
-    """Run the MPI call in the ``with`` block under the watchdog's bound (see the module)."""
+def bounded(comm: Any, what: str, times: float = 1.0) -> Iterator[None]:
+    """Run the MPI call in the ``with`` block under the watchdog's bound (see the module).
+
+    ``times`` scales the bound for a wait on one rank's file work (rank 0 reading the circuits or
+    writing the results), which may take minutes where a step of a run takes seconds.
+    """
     global _thread
     if comm.Get_size() == 1:
         yield
@@ -70,7 +81,7 @@ def bounded(comm: Any, what: str) -> Iterator[None]:
             _thread.start()
         outer = _waits.get(key)
         if outer is None:  # a nested wait keeps the outer one's start
-            _waits[key] = (time.monotonic(), what, comm)
+            _waits[key] = (time.monotonic(), what, comm, times)
     try:
         yield
     finally:

@@ -26,6 +26,7 @@ import numpy as np
 
 from aer_mpi import ir, kernels
 from aer_mpi.comm import BitSwapExchange, Collective, StopNotices
+from aer_mpi.comm.watchdog import bounded
 from aer_mpi.engine.branching import Branching
 from aer_mpi.engine.checkpoint import CheckpointError, PlanIndex, load_state
 from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunControl
@@ -162,7 +163,8 @@ def run_experiment(
         return _run_clifford(world, program, config, control, start,
                              f"the state of {n} qubits does not fit in the ranks' memory and the circuit is Clifford")
 
-    sub = comm.Split(color=0 if is_working else 1, key=rank)
+    with bounded(comm, "the working ranks' communicator"):
+        sub = comm.Split(color=0 if is_working else 1, key=rank)
     # idle ranks' stop requests reach rank 0's meetings (comm/stop_notices.py)
     notices = StopNotices(comm) if world.size != working else None
     output: Optional[ExperimentOutput] = None

@@ -80,3 +80,43 @@ def test_the_timeout_comes_from_the_environment(monkeypatch):
     for bad in ("", "soon", "-1", "0"):
         monkeypatch.setenv("AER_MPI_WAIT_TIMEOUT", bad)
         assert watchdog.wait_timeout() == watchdog.DEFAULT_WAIT_TIMEOUT
+
+
+FROZEN_READING = """
+import os, signal, sys
+from mpi4py import MPI
+import aer_mpi.cli.app as app
+
+if MPI.COMM_WORLD.rank == 0:
+    original = app.read_sources
+
+    def frozen(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGSTOP)  # frozen while reading the circuits
+        return original(*args, **kwargs)
+
+    app.read_sources = frozen
+sys.exit(app.main(["run", "bell.qasm", "--shots", "10", "--output", "out.json"]))
+"""
+
+
+def test_rank_0_frozen_reading_the_circuits_aborts_the_job_within_its_longer_bound(tmp_path):
+    """The command line's other ranks wait for rank 0's file work FILE_WORK_TIMES the timeout."""
+    (tmp_path / "bell.qasm").write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\n'
+                                        "h q[0];\ncx q[0],q[1];\nmeasure q -> c;\n")
+    script = tmp_path / "frozen_reading.py"
+    script.write_text(FROZEN_READING)
+    marker = f"frozen-reading-{uuid.uuid4().hex}"
+    env = dict(os.environ, AER_MPI_WAIT_TIMEOUT="0.5", OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    start = time.monotonic()
+    done = subprocess.run([mpiexec_or_skip(), "-n", "2", sys.executable, str(script), marker], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - start < 60
+    assert done.returncode in (watchdog.WAIT_TIMEOUT_EXIT, 9, 128 + 9), done.stdout + done.stderr
+    assert "(rank 0 reading the circuits)" in done.stderr, done.stderr
+    assert f"AER_MPI_WAIT_TIMEOUT=0.5, {watchdog.FILE_WORK_TIMES:g} times for this wait" in done.stderr
+    assert not (tmp_path / "out.json").exists()
+    if shutil.which("pgrep"):
+        time.sleep(0.5)
+        left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+        assert left.stdout.strip() == "", "processes left behind"
