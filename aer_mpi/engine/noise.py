@@ -466,12 +466,17 @@ def defer_readout(program: ir.Program) -> tuple[ir.Program, list]:
     )
 
 
-def apply_readout(values: np.ndarray, readouts: list, seed: int) -> np.ndarray:
-    """Each shot's recorded value after the readout errors, drawn from stream ``[seed, shot, 1]``."""
+def apply_readout(values: np.ndarray, readouts: list, seed: int, per_shot_streams: bool = True) -> np.ndarray:
+    """Each shot's recorded value after the readout errors, drawn from stream ``[seed, shot, 1]``
+    (a shot's own, whoever runs it), or with ``per_shot_streams=False`` from one stream
+    ``[seed, 1]`` for all shots (sampled together by every rank alike: no per-shot set-up)."""
     shots = len(values)
-    draws = np.empty((shots, len(readouts)))
-    for s in range(shots):
-        draws[s] = np.random.default_rng([seed, s, READOUT_STREAM]).random(len(readouts))
+    if per_shot_streams:
+        draws = np.empty((shots, len(readouts)))
+        for s in range(shots):
+            draws[s] = np.random.default_rng([seed, s, READOUT_STREAM]).random(len(readouts))
+    else:
+        draws = np.random.default_rng([seed, READOUT_STREAM]).random((shots, len(readouts)))
     out = values.copy()
     for r, (clbits, assignment) in enumerate(readouts):
         true = np.zeros(shots, dtype=np.int64)

@@ -29,6 +29,8 @@ from aer_mpi.comm import BitSwapExchange, Collective, StopNotices
 from aer_mpi.comm.watchdog import bounded
 from aer_mpi.engine.branching import Branching
 from aer_mpi.engine.checkpoint import CheckpointError, PlanIndex, load_state
+from aer_mpi.engine.density import (MAX_AUTOMATIC_QUBITS, density_program, diagonal_indices, has_quantum_errors,
+                                    sample_diagonal)
 from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunControl
 from aer_mpi.engine.interpreter import Interpreter, meeting_interval
 from aer_mpi.engine.interrupts import stop_requested
@@ -137,6 +139,13 @@ def run_experiment(
         # the statevector; a checkpointed job keeps the statevector: the frames keep no checkpoint)
         return _run_clifford(world, program, config, control, start,
                              "automatic method: a Clifford circuit with Pauli noise")
+    if config.statevector_path is None and control.checkpoints is None and (
+            config.method == "density_matrix" or (
+                config.method == "automatic" and has_quantum_errors(program)
+                and program.num_qubits <= MAX_AUTOMATIC_QUBITS and config.shots > 1 << program.num_qubits)):
+        output = _run_density(world, comm, program, config, control, start)
+        if output is not None:
+            return output
     error: Optional[BaseException] = None
     copies = have = 0
     backend = ("", 0)
@@ -276,6 +285,53 @@ def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, con
     output = ExperimentOutput(counts=counts_of(values) if values is not None else None,
                               memory=memory_of(values) if values is not None and config.memory else None,
                               data=data, metadata=metadata, save_kinds=kinds)
+    output.metadata["time_taken"] = time.perf_counter() - start
+    return output
+
+
+def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunConfig, control: RunControl,
+                 start: float) -> Optional[ExperimentOutput]:
+    """A noisy circuit whose measurements are all final, as its density matrix (engine/density.py):
+    one run of the ``2n``-qubit program on the working ranks, the shots sampled from its diagonal.
+    None (on every rank alike) when the circuit does not fit the method, or, under the automatic
+    method, when the density matrix does not fit the ranks' memory: the trajectories run it."""
+    plain, readouts = defer_readout(program)
+    made = None if any(isinstance(op, ir.Readout) for op in plain.ops) else density_program(plain)
+    if made is None:
+        return None
+    doubled, measures = made
+    n = program.num_qubits
+    label = "_aer_mpi_density_diagonal"
+    doubled = dataclasses.replace(doubled, ops=doubled.ops + (
+        ir.Save("amplitudes", tuple(range(2 * n)), label, params=tuple(diagonal_indices(n))),))
+    inner_config = dataclasses.replace(config, method="statevector", shots=0, memory=False)
+    try:
+        inner = run_experiment(doubled, inner_config, comm, control)
+    except InsufficientMemoryError:
+        if config.method == "density_matrix":
+            raise
+        return None  # every rank raised it (agreed): every rank runs the trajectories
+    diagonal = world.bcast(inner.data.get(label) if world.rank == 0 else None)
+    values = None
+    if measures and config.shots:
+        sample_start = time.perf_counter()
+        values = clbit_values(sample_diagonal(diagonal, config.shots, config.seed), measures)
+        if readouts:
+            values = apply_readout(values, readouts, config.seed, per_shot_streams=False)
+        inner.metadata["sample_measure_time"] = time.perf_counter() - sample_start
+    metadata = dict(inner.metadata)
+    metadata.update(
+        # as the trajectories' stats: what the noise became
+        noise={"superoperators": sum(1 for op in doubled.ops if getattr(op, "name", "") == "superop"),
+               "readout_errors_on_final_values": len(readouts)},
+        method="density_matrix", num_qubits=n, density_matrix_qubits=2 * n, shots=config.shots,
+        seed_simulator=config.seed, dynamic=False,
+        note=("method='density_matrix'" if config.method == "density_matrix" else
+              f"automatic method: noise, every measurement final, {config.shots} shots > 2**{n} basis states")
+        + f": the density matrix as a {2 * n}-qubit vector, run once; the shots sampled from its diagonal")
+    output = ExperimentOutput(counts=counts_of(values) if values is not None else None,
+                              memory=memory_of(values) if values is not None and config.memory else None,
+                              data={}, metadata=metadata, save_kinds={})
     output.metadata["time_taken"] = time.perf_counter() - start
     return output
 

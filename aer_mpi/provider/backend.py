@@ -425,8 +425,11 @@ class AerMPISimulator(BackendV2):
             clifford = (" (a Clifford circuit runs on a stabilizer tableau, with mid-circuit measurements, resets, "
                         "Pauli noise and Pauli feed-forward)"
                         if method == "stabilizer" else "")
+            density = (" (a circuit whose measurements are all final, without saves or control flow, runs as its "
+                       "density matrix: a 2n-qubit vector on the same engine, exact; any other as follows)"
+                       if method == "density_matrix" else "")
             warnings.warn(
-                f"method={method!r} runs here as the distributed statevector{clifford}: counts follow the same "
+                f"method={method!r} runs here as the distributed statevector{clifford}{density}: counts follow the same "
                 f"distribution (noise by trajectories, one per shot); under noise, saved density matrices and "
                 f"expectation values are averages over the shots, not exact; a non-Clifford circuit wider than "
                 f"the ranks' memory holds needs qiskit_aer's {method!r} method", UserWarning, stacklevel=3)

@@ -163,6 +163,9 @@ class NoiseTable:
             raise InvalidInputError("noise_model: expecting a NoiseModel or its to_dict() form {'errors': [...]}")
         #: (name, qubits or None) -> list of errors (quantum: dict; readout: array)
         self.quantum: dict[tuple, list] = {}
+        #: ``quantum_errors``' answers: a device model's error on a gate and qubits is relabelled and
+        #: checked once, however often the circuit uses them (the instructions share the dicts).
+        self._built: dict[tuple, list[dict]] = {}
         self.readout: dict[tuple, np.ndarray] = {}
         self.nonlocal_: dict[tuple, list] = {}
         for k, error in enumerate(data["errors"]):
@@ -202,12 +205,16 @@ class NoiseTable:
     def quantum_errors(self, name: str, qubits: list[int]) -> list[dict]:
         """Noise instructions for ``name`` on ``qubits`` (local error, else the all-qubit one)."""
         key = tuple(qubits)
+        built = self._built.get((name, key))
+        if built is not None:
+            return built
         errors = self.quantum.get((name, key))
         if errors is None:
             errors = [e for e in self.quantum.get((name, None), []) if _error_width(e) == len(qubits)]
         out = [_error_instruction(e, list(qubits)) for e in errors]
         for entry, nq in self.nonlocal_.get((name, key), []) + self.nonlocal_.get((name, None), []):
             out.append(_error_instruction(entry, nq))
+        self._built[(name, key)] = out
         return out
 
     def readout_error(self, qubits: tuple) -> Optional[np.ndarray]:

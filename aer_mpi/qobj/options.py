@@ -253,7 +253,9 @@ _ROWS = (
               "qiskit_aer.AerSimulator)", engine="method",
               help="every state method runs the sharded statevector ('density_matrix', "
                    "'matrix_product_state', 'stabilizer', ... with a warning: same count distributions, noise "
-                   "by trajectories), except that a Clifford circuit (measurements, resets, Pauli noise and "
+                   "by trajectories), except that a noisy circuit whose measurements are all final runs as its "
+                   "density matrix under 'density_matrix', and under 'automatic' when shots > 2**n (n <= 14), as "
+                   "Aer; and a Clifford circuit (measurements, resets, Pauli noise and "
                    "Pauli feed-forward included) runs on a stabilizer tableau under 'stabilizer', under "
                    "'automatic' when it is noisy, and under any method but 'statevector' when its "
                    "state does not fit in memory; 'unitary' and 'superop' are refused",

@@ -1,0 +1,221 @@
+"""Noisy circuits as a density matrix (engine/density.py): the diagonal is exact against Aer's own
+density-matrix method, the counts match Aer's, the automatic method takes it when Aer's does, and
+every rank count gives the same shots."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit, transpile
+from qiskit.circuit.library import QFTGate
+
+import aer_mpi.engine.runner as runner
+from aer_mpi import AerMPISimulator
+from aer_mpi.errors import InsufficientMemoryError
+from conftest import MPI_TIMEOUT, RANKS, assert_kernels
+
+noise = pytest.importorskip("qiskit_aer.noise")
+qiskit_aer = pytest.importorskip("qiskit_aer")
+
+
+def mixed_noise_model():
+    """Every kind of error the method turns into a superoperator: Kraus channels, mixtures with
+    resets, thermal relaxation (a mixture holding a Kraus channel), 2-qubit errors, readout."""
+    model = noise.NoiseModel(basis_gates=["h", "rx", "x", "cx", "t", "u", "swap"])
+    model.add_all_qubit_quantum_error(noise.amplitude_damping_error(0.08), ["h"])
+    model.add_all_qubit_quantum_error(noise.phase_damping_error(0.1).compose(noise.depolarizing_error(0.02, 1)),
+                                      ["rx"])
+    model.add_all_qubit_quantum_error(noise.reset_error(0.05, 0.03), ["x"])
+    model.add_all_qubit_quantum_error(noise.thermal_relaxation_error(50e3, 40e3, 500), ["t", "u"])
+    model.add_all_qubit_quantum_error(noise.depolarizing_error(0.06, 2), ["cx"])
+    model.add_quantum_error(noise.pauli_error([("XZ", 0.1), ("II", 0.9)]), ["swap"], [0, 1])
+    model.add_all_qubit_readout_error(noise.ReadoutError([[0.95, 0.05], [0.1, 0.9]]))
+    return model
+
+
+def random_noisy_circuit(rng: np.random.Generator, n: int, depth: int) -> QuantumCircuit:
+    qc = QuantumCircuit(n)
+    for _ in range(depth):
+        q = [int(x) for x in rng.permutation(n)]
+        kind = int(rng.integers(8))
+        if n == 1 and kind in (3, 6):
+            kind = 0
+        if kind == 0:
+            qc.h(q[0])
+        elif kind == 1:
+            qc.rx(float(rng.uniform(0, 2 * np.pi)), q[0])
+        elif kind == 2:
+            qc.x(q[0])
+        elif kind == 3:
+            qc.cx(q[0], q[1])
+        elif kind == 4:
+            qc.t(q[0])
+        elif kind == 5:
+            qc.u(*rng.uniform(0, 2 * np.pi, 3), q[0])
+        elif kind == 6:
+            qc.swap(q[0], q[1])
+        else:
+            qc.reset(q[0])
+    return qc
+
+
+def exact_probabilities(qc: QuantumCircuit, model) -> np.ndarray:
+    """Aer's density-matrix method, without readout errors (they act on the recorded bits)."""
+    bare = qc.remove_final_measurements(inplace=False)
+    bare.save_probabilities()
+    result = qiskit_aer.AerSimulator(method="density_matrix", noise_model=model).run(bare, shots=1).result()
+    return np.asarray(result.data(0)["probabilities"])
+
+
+def captured_diagonals(monkeypatch) -> list:
+    """The diagonals the runner samples from (the exact probabilities of every qubit)."""
+    seen = []
+    original = runner.sample_diagonal
+
+    def capture(diagonal, shots, seed):
+        seen.append(np.real(np.asarray(diagonal)).copy())
+        return original(diagonal, shots, seed)
+
+    monkeypatch.setattr(runner, "sample_diagonal", capture)
+    return seen
+
+
+def test_the_diagonal_is_exact_against_aers_density_matrix(monkeypatch, kernels):
+    model = mixed_noise_model()
+    seen = captured_diagonals(monkeypatch)
+    rng = np.random.default_rng(5)
+    circuits = [random_noisy_circuit(rng, n, 24) for n in (1, 2, 3, 4, 5)]
+    for qc in circuits:
+        qc.measure_all()
+    backend = AerMPISimulator(method="density_matrix", noise_model=model)
+    result = backend.run(circuits, shots=10, seed_simulator=1).result()
+    assert_kernels(result, kernels)
+    assert len(seen) == len(circuits)
+    for i, (qc, diagonal) in enumerate(zip(circuits, seen)):
+        assert result.results[i].metadata["method"] == "density_matrix"
+        np.testing.assert_allclose(diagonal, exact_probabilities(qc, model), atol=1e-12, err_msg=str(i))
+
+
+def test_a_device_noise_model_matches_aer_counts():
+    """A transpiled QFT with FakeManilaV2's noise (thermal relaxation, depolarizing, readout): the
+    counts against Aer's (which takes its density-matrix method too)."""
+    fake = pytest.importorskip("qiskit_ibm_runtime.fake_provider")
+    device = fake.FakeManilaV2()
+    model = noise.NoiseModel.from_backend(device)
+    qc = QuantumCircuit(5)
+    qc.x(0)
+    qc.append(QFTGate(5), range(5))
+    qc.measure_all()
+    qc = transpile(qc, device, seed_transpiler=1)
+    shots = 40000
+    ours = AerMPISimulator(noise_model=model).run(qc, shots=shots, seed_simulator=3).result()
+    aers = qiskit_aer.AerSimulator(noise_model=model).run(qc, shots=shots, seed_simulator=3).result()
+    assert ours.results[0].metadata["method"] == "density_matrix"
+    assert aers.results[0].metadata["method"] == "density_matrix"
+    a, b = ours.get_counts(), aers.get_counts()
+    distance = 0.5 * sum(abs(a.get(k, 0) - b.get(k, 0)) for k in set(a) | set(b)) / shots
+    assert distance < 0.03, distance  # both sample 32 outcomes: about 0.01-0.02 apart by chance
+
+
+def noisy_circuit_for_methods(n: int) -> QuantumCircuit:
+    qc = QuantumCircuit(n)
+    qc.h(0)
+    for q in range(n - 1):
+        qc.cx(q, q + 1)
+    qc.t(0)
+    qc.measure_all()
+    return qc
+
+
+def method_of(result, i=0):
+    return result.results[i].metadata["method"]
+
+
+def test_the_automatic_method_takes_it_as_aer_does():
+    model = mixed_noise_model()
+    qc = noisy_circuit_for_methods(4)
+    backend = AerMPISimulator(noise_model=model)
+    assert method_of(backend.run(qc, shots=17, seed_simulator=1).result()) == "density_matrix"  # 17 > 2**4
+    assert method_of(backend.run(qc, shots=16, seed_simulator=1).result()) == "statevector"  # trajectories
+    mid = QuantumCircuit(4, 5)
+    mid.h(0)
+    mid.measure(0, 4)
+    mid.cx(0, 1)  # touches a measured qubit: not a final measurement
+    mid.measure(range(4), range(4))
+    assert method_of(backend.run(mid, shots=1000, seed_simulator=1).result()) == "statevector"
+    # a Clifford circuit with Pauli noise goes to the tableau first, as in Aer
+    clifford = QuantumCircuit(3)
+    clifford.h(0)
+    clifford.cx(0, 1)
+    clifford.measure_all()
+    pauli = noise.NoiseModel()
+    pauli.add_all_qubit_quantum_error(noise.depolarizing_error(0.1, 2), ["cx"])
+    assert method_of(AerMPISimulator(noise_model=pauli).run(clifford, shots=1000).result()) == "stabilizer"
+    # without noise the statevector samples every shot from one run already
+    assert method_of(AerMPISimulator().run(qc, shots=1000).result()) == "statevector"
+
+
+def test_a_density_matrix_that_does_not_fit_leaves_the_automatic_method_to_trajectories():
+    model = mixed_noise_model()
+    qc = noisy_circuit_for_methods(10)  # 4**10 amplitudes: 16 MiB; the statevector 16 KiB
+    result = AerMPISimulator(noise_model=model, max_memory_mb=8).run(qc, shots=1100, seed_simulator=2).result()
+    assert method_of(result) == "statevector"
+    assert sum(result.get_counts().values()) == 1100
+    with pytest.raises(InsufficientMemoryError):
+        AerMPISimulator(noise_model=model, max_memory_mb=8, method="density_matrix").run(qc, shots=10).result()
+
+
+def test_without_noise_the_method_still_samples_the_exact_distribution(monkeypatch):
+    seen = captured_diagonals(monkeypatch)
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.ry(0.7, 2)
+    qc.measure_all()
+    result = AerMPISimulator(method="density_matrix").run(qc, shots=2000, seed_simulator=9, memory=True).result()
+    from qiskit.quantum_info import Statevector
+
+    expected = Statevector(qc.remove_final_measurements(inplace=False)).probabilities()
+    np.testing.assert_allclose(seen[0], expected, atol=1e-12)
+    memory = result.get_memory()
+    assert len(memory) == 2000 and {m: memory.count(m) for m in set(memory)} == result.get_counts()
+
+
+def test_a_seed_gives_the_same_shots_and_partial_measurements_map_to_their_clbits():
+    model = mixed_noise_model()
+    qc = QuantumCircuit(3, 2)
+    qc.h(0)
+    qc.cx(0, 2)
+    qc.x(1)
+    qc.measure(2, 0)
+    qc.measure(1, 1)
+    backend = AerMPISimulator(noise_model=model, method="density_matrix")
+    first = backend.run(qc, shots=3000, seed_simulator=4, memory=True).result()
+    again = backend.run(qc, shots=3000, seed_simulator=4, memory=True).result()
+    assert first.get_memory() == again.get_memory()
+    counts = first.get_counts()
+    assert set(counts) <= {"00", "01", "10", "11"}
+    assert counts.get("10", 0) + counts.get("11", 0) > 2000  # clbit 1 reads the flipped qubit 1
+
+
+@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
+def test_every_rank_count_gives_one_ranks_shots_and_the_exact_diagonal(comm, kernels, monkeypatch):
+    """The 2n-qubit vector sharded over the ranks (min_local_qubits=2: rank qubits even at 4 qubits)."""
+    from mpi4py import MPI
+
+    model = mixed_noise_model()
+    seen = captured_diagonals(monkeypatch)
+    rng = np.random.default_rng(11)
+    circuits = [random_noisy_circuit(rng, n, 20) for n in (3, 4)]  # 2-qubit errors: 4 local qubits
+    for qc in circuits:
+        qc.measure_all()
+    spread = AerMPISimulator(comm=comm, noise_model=model, method="density_matrix", min_local_qubits=2,
+                             parallel_experiments=False)
+    alone = AerMPISimulator(comm=MPI.COMM_SELF, noise_model=model, method="density_matrix")
+    many = spread.run(circuits, shots=500, seed_simulator=8, memory=True).result()
+    assert_kernels(many, kernels)
+    one = alone.run(circuits, shots=500, seed_simulator=8, memory=True).result()
+    for i, qc in enumerate(circuits):
+        assert many.results[i].metadata["working_ranks"] == comm.Get_size()
+        assert many.get_memory(i) == one.get_memory(i)
+        np.testing.assert_allclose(seen[i], exact_probabilities(qc, model), atol=1e-12)
