@@ -175,7 +175,16 @@ def _ops(instructions: list[dict], where: str, loop: bool = False, memo: Optiona
                 raise InvalidInputError(f"{at}: the state is not normalised")
             ops.append(ir.SetState(qubits, state))
         elif name in NOISE_INSTRUCTIONS:  # noise (qobj/noise.py)
-            ops.extend(noise_ops(inst, at, _ops))
+            # a device model's error on a gate and its qubits is one dict, shared by every use of them
+            # (qobj/noise.py NoiseTable.quantum_errors): its Kraus matrices are read and checked once
+            known = memo.get(("noise", id(inst))) if memo is not None else None
+            if known is not None and known[0] is inst:
+                ops.extend(known[1])
+                continue
+            noisy = noise_ops(inst, at, _ops)
+            ops.extend(noisy)
+            if memo is not None:
+                memo[("noise", id(inst))] = (inst, tuple(noisy))
         elif name.startswith(SAVE_PREFIX):
             save = SAVE_INSTRUCTIONS.get(name)
             if save is None:
