@@ -14,7 +14,8 @@ applies (``density_program`` says).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -36,15 +37,34 @@ def has_quantum_errors(program: ir.Program) -> bool:
     return any(isinstance(op, ir.Noise) for op in program.ops)
 
 
-def density_program(program: ir.Program) -> Optional[tuple[ir.Program, list[tuple[int, int]]]]:
-    """The ``2n``-qubit program of ``program``'s density matrix, and its final (qubit, clbit)
-    measurements; None when ``program`` has ops it cannot take: control flow, classical stores,
-    saves, set states, a readout error or op after a measurement of its qubit, errors wider
-    than ``MAX_ERROR_QUBITS``. Readout errors are left to the caller (``noise.defer_readout``)."""
+@dataclass(frozen=True)
+class DensitySave:
+    """A save of the circuit, read from the density matrix by the ``amplitudes`` save ``read`` of
+    the entries ``indices`` of its vector (``value`` turns them into the save's value)."""
+
+    save: ir.Save
+    read: str
+    indices: np.ndarray
+
+
+#: The saves the density matrix answers exactly (before any measurement).
+DENSITY_SAVES = ("density_matrix", "probabilities", "probabilities_dict", "expectation_value",
+                 "expectation_value_variance")
+#: Most entries of the density matrix one save reads (a reduced density matrix of many qubits).
+MAX_SAVE_ENTRIES = 1 << 20
+
+
+def density_program(program: ir.Program) -> Optional[tuple[ir.Program, list[tuple[int, int]], list[DensitySave]]]:
+    """The ``2n``-qubit program of ``program``'s density matrix, its final (qubit, clbit)
+    measurements and its saves; None when ``program`` has ops it cannot take: control flow,
+    classical stores, set states, a readout error or op after a measurement of its qubit, a save
+    after a measurement or of another kind than ``DENSITY_SAVES``, errors wider than
+    ``MAX_ERROR_QUBITS``. Readout errors are left to the caller (``noise.defer_readout``)."""
     n = program.num_qubits
     ops: list[Any] = []
     measures: list[tuple[int, int]] = []
     measured: set[int] = set()
+    saves: list[DensitySave] = []
     try:
         for op in program.ops:
             if isinstance(op, ir.Measure):
@@ -53,6 +73,14 @@ def density_program(program: ir.Program) -> Optional[tuple[ir.Program, list[tupl
                 continue
             if isinstance(op, ir.GlobalPhase):
                 continue  # rho does not see it
+            if isinstance(op, ir.Save):
+                if measured or op.kind not in DENSITY_SAVES:
+                    raise _NotTaken
+                read = f"_aer_mpi_density_save_{len(saves)}"
+                indices = _save_indices(op, n)
+                saves.append(DensitySave(op, read, indices))
+                ops.append(ir.Save("amplitudes", tuple(range(2 * n)), read, params=tuple(indices.ravel().tolist())))
+                continue
             touched = _qubits(op)
             if measured.intersection(touched):
                 raise _NotTaken  # a mid-circuit measurement
@@ -69,7 +97,86 @@ def density_program(program: ir.Program) -> Optional[tuple[ir.Program, list[tupl
                 raise _NotTaken
     except _NotTaken:
         return None
-    return ir.Program(2 * n, 0, tuple(ops), program.name, dict(program.metadata)), measures
+    return ir.Program(2 * n, 0, tuple(ops), program.name, dict(program.metadata)), measures, saves
+
+
+def _bits_at(values: np.ndarray, positions: Sequence[int]) -> np.ndarray:
+    """``values``' bits 0, 1, ... placed at ``positions``."""
+    out = np.zeros_like(values)
+    for t, q in enumerate(positions):
+        out |= ((values >> t) & 1) << q
+    return out
+
+
+def _save_indices(save: ir.Save, n: int) -> np.ndarray:
+    """The entries of the density matrix's vector (``a + 2**n b`` for ``rho[a, b]``) ``save`` reads."""
+    everything = np.arange(1 << n, dtype=np.int64)
+    if save.kind in ("probabilities", "probabilities_dict"):
+        return everything * ((1 << n) + 1)  # the diagonal
+    if save.kind == "density_matrix":
+        kept = list(save.qubits)
+        rest = [q for q in range(n) if q not in kept]
+        k = len(kept)
+        if (1 << (2 * k)) << len(rest) > MAX_SAVE_ENTRIES:
+            raise _NotTaken
+        inside = _bits_at(np.arange(1 << k, dtype=np.int64), kept)
+        outside = _bits_at(np.arange(1 << len(rest), dtype=np.int64), rest)
+        rows = inside[:, None, None] | outside[None, None, :]
+        columns = inside[None, :, None] | outside[None, None, :]
+        return rows + (columns << n)  # [i, j, r]: rho[i r, j r]
+    # expectation values: for each Pauli term, rho[a, a ^ x] for every a
+    if len(save.params) << n > MAX_SAVE_ENTRIES:
+        raise _NotTaken
+    flips = np.array([_pauli_masks(label, save.qubits)[0] for label, *_ in save.params], dtype=np.int64)
+    return everything[None, :] + ((everything[None, :] ^ flips[:, None]) << n)
+
+
+def _parity(values: np.ndarray) -> np.ndarray:
+    """Each value's number of set bits, mod 2."""
+    values = values.copy()
+    for shift in (32, 16, 8, 4, 2, 1):
+        values ^= values >> shift
+    return values & 1
+
+
+def _pauli_masks(label: str, qubits: Sequence[int]) -> tuple[int, int, int]:
+    """(x mask, z mask, number of Ys) of a Pauli label on ``qubits`` (its last letter on qubits[0])."""
+    x = z = ys = 0
+    for letter, q in zip(reversed(label), qubits):
+        if letter in "XY":
+            x |= 1 << q
+        if letter in "ZY":
+            z |= 1 << q
+        ys += letter == "Y"
+    return x, z, ys
+
+
+def save_value(save: DensitySave, entries: np.ndarray, n: int) -> Any:
+    """The value of ``save`` from the entries of the density matrix it read, as the statevector's
+    saves give it (``engine/saves.py``: a probabilities_dict is made from its array by the record)."""
+    op = save.save
+    if op.kind in ("probabilities", "probabilities_dict"):
+        a = np.arange(1 << n, dtype=np.int64)
+        marginal = np.zeros(1 << len(op.qubits))
+        index = np.zeros_like(a)
+        for t, q in enumerate(op.qubits):
+            index |= ((a >> q) & 1) << t
+        np.add.at(marginal, index, np.clip(np.real(entries), 0.0, None))
+        return marginal
+    if op.kind == "density_matrix":
+        return np.asarray(entries).reshape(save.indices.shape).sum(axis=2)
+    a = np.arange(1 << n, dtype=np.int64)
+    values = np.asarray(entries).reshape(len(op.params), 1 << n)
+    paulis = []
+    for (label, *_), row in zip(op.params, values):
+        _, z, ys = _pauli_masks(label, op.qubits)
+        signs = 1 - 2 * _parity(a & z)
+        paulis.append(float(np.real((1j ** ys) * np.sum(signs * row))))
+    mean = float(sum(term[1] * p for term, p in zip(op.params, paulis)))
+    if op.kind == "expectation_value":
+        return mean
+    square = float(sum(term[2] * p for term, p in zip(op.params, paulis)))
+    return np.array([mean, square - mean * mean])
 
 
 def _qubits(op: Any) -> tuple[int, ...]:

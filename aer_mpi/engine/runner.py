@@ -31,6 +31,7 @@ from aer_mpi.engine.branching import Branching
 from aer_mpi.engine.checkpoint import CheckpointError, PlanIndex, load_state
 from aer_mpi.engine.density import (MAX_AUTOMATIC_QUBITS, density_program, diagonal_indices, has_quantum_errors,
                                     sample_diagonal)
+from aer_mpi.engine.density import save_value as density_save_value
 from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunControl
 from aer_mpi.engine.interpreter import Interpreter, meeting_interval
 from aer_mpi.engine.interrupts import stop_requested
@@ -39,10 +40,10 @@ from aer_mpi.engine.output import counts_of, memory_of, small_part
 from aer_mpi.engine import resources
 from aer_mpi.engine.resources import check_memory, configure_kernels, memory_available, memory_needed
 from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_statevector
-from aer_mpi.engine.saves import Saves
+from aer_mpi.engine.saves import SaveRecord, Saves, probabilities_dict
 from aer_mpi.engine.shard import Shard
 from aer_mpi.engine.stabilizer import is_stabilizer_circuit, measures_anything, saved_values, shot_blocks
-from aer_mpi.errors import InsufficientMemoryError, InternalError, JobCancelledError
+from aer_mpi.errors import InsufficientMemoryError, InternalError, InvalidInputError, JobCancelledError
 from aer_mpi.plan import (LocalSwapStep, StageStep, choose_rank_bits, complex_products_per_amplitude, place_in_cache,
                           plan_program, stage_steps)
 from aer_mpi.plan.fusion import MAX_DIAGONAL_QUBITS as FUSION_MAX_DIAGONAL_QUBITS
@@ -299,7 +300,7 @@ def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunC
     made = None if any(isinstance(op, ir.Readout) for op in plain.ops) else density_program(plain)
     if made is None:
         return None
-    doubled, measures = made
+    doubled, measures, density_saves = made
     n = program.num_qubits
     label = "_aer_mpi_density_diagonal"
     doubled = dataclasses.replace(doubled, ops=doubled.ops + (
@@ -311,7 +312,24 @@ def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunC
         if config.method == "density_matrix":
             raise
         return None  # every rank raised it (agreed): every rank runs the trajectories
-    diagonal = world.bcast(inner.data.get(label) if world.rank == 0 else None)
+    read = [label] + [save.read for save in density_saves]
+    entries = world.bcast({key: inner.data.get(key) for key in read} if world.rank == 0 else None)
+    diagonal = entries[label]
+    # the saves, as the statevector's static path records them: every shot saw the same state
+    records: dict[str, SaveRecord] = {}
+    for save in density_saves:
+        op = save.save
+        record = records.get(op.label)
+        if record is None:
+            finish = ((lambda p: probabilities_dict(p, config.zero_threshold)) if op.kind == "probabilities_dict"
+                      else None)
+            record = records[op.label] = SaveRecord(op.subtype, finish, op.kind)
+        elif record.subtype != op.subtype or record.kind != op.kind:
+            raise InvalidInputError(f"two saves share the label {op.label!r} with different kinds; give each "
+                                    f"save its own label")
+        record.add(density_save_value(save, entries[save.read], n), hex(0), _STATIC_SHOTS)
+    data = {key: record.result() for key, record in records.items()}
+    kinds = {key: (record.kind, record.subtype) for key, record in records.items()}
     values = None
     if measures and config.shots:
         sample_start = time.perf_counter()
@@ -331,7 +349,7 @@ def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunC
         + f": the density matrix as a {2 * n}-qubit vector, run once; the shots sampled from its diagonal")
     output = ExperimentOutput(counts=counts_of(values) if values is not None else None,
                               memory=memory_of(values) if values is not None and config.memory else None,
-                              data={}, metadata=metadata, save_kinds={})
+                              data=data, metadata=metadata, save_kinds=kinds)
     output.metadata["time_taken"] = time.perf_counter() - start
     return output
 

@@ -33,12 +33,12 @@ def mixed_noise_model():
     return model
 
 
-def random_noisy_circuit(rng: np.random.Generator, n: int, depth: int) -> QuantumCircuit:
+def random_noisy_circuit(rng: np.random.Generator, n: int, depth: int, resets: bool = True) -> QuantumCircuit:
     qc = QuantumCircuit(n)
     for _ in range(depth):
         q = [int(x) for x in rng.permutation(n)]
         kind = int(rng.integers(8))
-        if n == 1 and kind in (3, 6):
+        if (n == 1 and kind in (3, 6)) or (kind == 7 and not resets):
             kind = 0
         if kind == 0:
             qc.h(q[0])
@@ -219,3 +219,63 @@ def test_every_rank_count_gives_one_ranks_shots_and_the_exact_diagonal(comm, ker
         assert many.results[i].metadata["working_ranks"] == comm.Get_size()
         assert many.get_memory(i) == one.get_memory(i)
         np.testing.assert_allclose(seen[i], exact_probabilities(qc, model), atol=1e-12)
+
+
+def saves_circuit(rng: np.random.Generator, n: int) -> QuantumCircuit:
+    from qiskit.quantum_info import SparsePauliOp
+
+    qc = random_noisy_circuit(rng, n, 18)
+    qc.save_density_matrix(label="rho")
+    qc.save_density_matrix([2, 0], label="rho_20", pershot=True)
+    qc.save_probabilities(label="p")
+    qc.save_probabilities_dict([1, 2], label="pd")
+    observable = SparsePauliOp(["XYZ", "ZZI", "IYY", "XII"], coeffs=[0.5, -1.0, 0.25, 2.0])
+    qc.save_expectation_value(observable, [0, 1, 2], label="ev")
+    qc.save_expectation_value_variance(observable, [2, 0, 1], label="var")
+    qc.h(1)  # saves read the state where they stand
+    qc.save_expectation_value(SparsePauliOp("YX"), [1, 2], label="ev_after", pershot=True)
+    qc.measure_all()
+    return qc
+
+
+def test_saves_are_exact_against_aers_density_matrix(kernels):
+    model = mixed_noise_model()
+    rng = np.random.default_rng(21)
+    for n in (3, 4):
+        qc = saves_circuit(rng, n)
+        ours = AerMPISimulator(noise_model=model).run(qc, shots=100, seed_simulator=2).result()
+        aers = qiskit_aer.AerSimulator(noise_model=model, method="density_matrix").run(qc, shots=100).result()
+        assert ours.results[0].metadata["method"] == "density_matrix"  # 100 shots > 2**n
+        assert_kernels(ours, kernels)
+        got, want = ours.data(0), aers.data(0)
+        for label in ("rho", "rho_20"):
+            np.testing.assert_allclose(np.asarray(got[label][0] if label == "rho_20" else got[label]),
+                                       np.asarray(want[label][0] if label == "rho_20" else want[label]),
+                                       atol=1e-10, err_msg=label)
+        assert len(got["rho_20"]) == len(want["rho_20"]) == 1  # one value: every shot saw the same state
+        np.testing.assert_allclose(got["p"], want["p"], atol=1e-10)
+        assert set(got["pd"]) == set(want["pd"])
+        for key in want["pd"]:
+            assert abs(got["pd"][key] - want["pd"][key]) < 1e-10
+        assert abs(got["ev"] - want["ev"]) < 1e-10
+        np.testing.assert_allclose(got["var"], want["var"], atol=1e-10)
+        np.testing.assert_allclose(got["ev_after"], want["ev_after"], atol=1e-10)
+        assert sum(ours.get_counts().values()) == 100
+
+
+def test_estimator_v2_under_noise_gives_the_exact_value():
+    """Its 1024 trajectories outnumber a small circuit's basis states: the automatic method takes the
+    density matrix, and the expectation value is exact (Aer's density matrix)."""
+    from qiskit.quantum_info import SparsePauliOp
+
+    from aer_mpi.primitives import EstimatorV2
+
+    model = mixed_noise_model()
+    qc = random_noisy_circuit(np.random.default_rng(4), 3, 15, resets=False)  # (the estimator refuses resets)
+    observable = SparsePauliOp(["ZZI", "XIX", "IYZ"], coeffs=[1.0, 0.5, -0.3])
+    estimator = EstimatorV2(backend=AerMPISimulator(noise_model=model))
+    value = estimator.run([(qc, observable)]).result()[0].data.evs
+    exact = qc.copy()
+    exact.save_expectation_value(observable, [0, 1, 2])
+    want = qiskit_aer.AerSimulator(noise_model=model, method="density_matrix").run(exact).result().data(0)
+    assert abs(float(value) - want["expectation_value"]) < 1e-10
