@@ -425,8 +425,9 @@ class AerMPISimulator(BackendV2):
             clifford = (" (a Clifford circuit runs on a stabilizer tableau, with mid-circuit measurements, resets, "
                         "Pauli noise and Pauli feed-forward)"
                         if method == "stabilizer" else "")
-            density = (" (a circuit whose measurements are all final, without saves or control flow, runs as its "
-                       "density matrix: a 2n-qubit vector on the same engine, exact; any other as follows)"
+            density = (" (a circuit whose measurements are all final, without control flow, runs as its "
+                       "density matrix: a 2n-qubit vector on the same engine, its saves of density matrices, probabilities "
+                       "and expectation values exact; any other as follows)"
                        if method == "density_matrix" else "")
             warnings.warn(
                 f"method={method!r} runs here as the distributed statevector{clifford}{density}: counts follow the same "
