@@ -40,7 +40,7 @@ def has_quantum_errors(program: ir.Program) -> bool:
 @dataclass(frozen=True)
 class DensitySave:
     """A save of the circuit, read from the density matrix by the ``amplitudes`` save ``read`` of
-    the entries ``indices`` of its vector (``value`` turns them into the save's value)."""
+    the entries ``indices`` of its vector (``save_value`` turns them into the save's value)."""
 
     save: ir.Save
     read: str

@@ -338,6 +338,7 @@ def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunC
             values = apply_readout(values, readouts, config.seed, per_shot_streams=False)
         inner.metadata["sample_measure_time"] = time.perf_counter() - sample_start
     metadata = dict(inner.metadata)
+    ranks_note = inner.metadata.get("note")  # idle ranks, when the world is not a power of two
     metadata.update(
         # as the trajectories' stats: what the noise became
         noise={"superoperators": sum(1 for op in doubled.ops if getattr(op, "name", "") == "superop"),
@@ -346,7 +347,8 @@ def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunC
         seed_simulator=config.seed, dynamic=False,
         note=("method='density_matrix'" if config.method == "density_matrix" else
               f"automatic method: noise, every measurement final, {config.shots} shots > 2**{n} basis states")
-        + f": the density matrix as a {2 * n}-qubit vector, run once; the shots sampled from its diagonal")
+        + f": the density matrix as a {2 * n}-qubit vector, run once; the shots sampled from its diagonal"
+        + (f"; {ranks_note}" if ranks_note else ""))
     output = ExperimentOutput(counts=counts_of(values) if values is not None else None,
                               memory=memory_of(values) if values is not None and config.memory else None,
                               data=data, metadata=metadata, save_kinds=kinds)

@@ -279,3 +279,17 @@ def test_estimator_v2_under_noise_gives_the_exact_value():
     exact.save_expectation_value(observable, [0, 1, 2])
     want = qiskit_aer.AerSimulator(noise_model=model, method="density_matrix").run(exact).result().data(0)
     assert abs(float(value) - want["expectation_value"]) < 1e-10
+
+
+def test_classical_bits_and_a_save_without_measurements_give_no_counts_as_aers_density_matrix():
+    model = mixed_noise_model()
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.save_density_matrix()
+    ours = AerMPISimulator(noise_model=model).run(qc, shots=50).result()
+    aers = qiskit_aer.AerSimulator(noise_model=model).run(qc, shots=50).result()
+    assert ours.results[0].metadata["method"] == aers.results[0].metadata["method"] == "density_matrix"
+    assert "counts" not in ours.results[0].data.to_dict() and "counts" not in aers.results[0].data.to_dict()
+    np.testing.assert_allclose(np.asarray(ours.data(0)["density_matrix"]),
+                               np.asarray(aers.data(0)["density_matrix"]), atol=1e-10)
