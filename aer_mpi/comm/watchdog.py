@@ -27,6 +27,8 @@ DEFAULT_WAIT_TIMEOUT = 600.0
 #: The bound, in multiples of the timeout, on a wait for rank 0's file work (reading the circuits,
 #: writing the results): an hour by default.
 FILE_WORK_TIMES = 6.0
+#: Seconds MPI_Abort may take before the process leaves by itself (``os._exit``).
+ABORT_GRACE_SECONDS = 10.0
 #: MPI_Abort's error code when a wait ran out (mpiexec exits with it).
 WAIT_TIMEOUT_EXIT = 75
 
@@ -59,6 +61,12 @@ def _watch() -> None:
                   f"has stopped or hangs; aborting the job (AER_MPI_WAIT_TIMEOUT={timeout:g}"
                   + (f", {times:g} times for this wait)" if times != 1 else ")"),
                   file=sys.stderr, flush=True)
+            # MPI_Abort asks the launcher to end every rank; should that request itself hang (seen once
+            # in a CI run: the message printed, mpiexec never returned), this process leaves anyway, and
+            # the launcher ends the job when a rank exits without finalising
+            leave = threading.Timer(ABORT_GRACE_SECONDS, os._exit, args=(WAIT_TIMEOUT_EXIT,))
+            leave.daemon = True
+            leave.start()
             comm.Abort(WAIT_TIMEOUT_EXIT)
             os._exit(WAIT_TIMEOUT_EXIT)  # if Abort returned (it should not)
 

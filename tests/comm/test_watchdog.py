@@ -120,3 +120,38 @@ def test_rank_0_frozen_reading_the_circuits_aborts_the_job_within_its_longer_bou
         time.sleep(0.5)
         left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
         assert left.stdout.strip() == "", "processes left behind"
+
+
+HANGING_ABORT = """
+import time
+from aer_mpi.comm import watchdog
+
+watchdog.ABORT_GRACE_SECONDS = 1.0
+
+
+class HangingAbort:  # a launcher that never answers MPI_Abort
+    def Get_size(self):
+        return 2
+
+    def Get_rank(self):
+        return 0
+
+    def Abort(self, code):
+        time.sleep(3600)
+
+
+with watchdog.bounded(HangingAbort(), "a wait that never ends"):
+    time.sleep(3600)
+"""
+
+
+def test_the_rank_leaves_by_itself_when_mpi_abort_hangs(tmp_path):
+    script = tmp_path / "hanging_abort.py"
+    script.write_text(HANGING_ABORT)
+    env = dict(os.environ, AER_MPI_WAIT_TIMEOUT="0.5")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == watchdog.WAIT_TIMEOUT_EXIT, done.stderr
+    assert "a wait that never ends" in done.stderr
+    assert time.monotonic() - start < 30
