@@ -20,6 +20,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from aer_mpi import ir
+from aer_mpi.engine.saves import pauli_masks
+from aer_mpi.kernels.pauli import parities
 
 #: Widest quantum error taken (its superoperator is a dense gate on twice its qubits).
 MAX_ERROR_QUBITS = 2
@@ -112,7 +114,7 @@ def _save_indices(save: ir.Save, n: int) -> np.ndarray:
     """The entries of the density matrix's vector (``a + 2**n b`` for ``rho[a, b]``) ``save`` reads."""
     everything = np.arange(1 << n, dtype=np.int64)
     if save.kind in ("probabilities", "probabilities_dict"):
-        return everything * ((1 << n) + 1)  # the diagonal
+        return diagonal_indices(n)
     if save.kind == "density_matrix":
         kept = list(save.qubits)
         rest = [q for q in range(n) if q not in kept]
@@ -127,28 +129,8 @@ def _save_indices(save: ir.Save, n: int) -> np.ndarray:
     # expectation values: for each Pauli term, rho[a, a ^ x] for every a
     if len(save.params) << n > MAX_SAVE_ENTRIES:
         raise _NotTaken
-    flips = np.array([_pauli_masks(label, save.qubits)[0] for label, *_ in save.params], dtype=np.int64)
+    flips = np.array([pauli_masks(label, save.qubits)[0] for label, *_ in save.params], dtype=np.int64)
     return everything[None, :] + ((everything[None, :] ^ flips[:, None]) << n)
-
-
-def _parity(values: np.ndarray) -> np.ndarray:
-    """Each value's number of set bits, mod 2."""
-    values = values.copy()
-    for shift in (32, 16, 8, 4, 2, 1):
-        values ^= values >> shift
-    return values & 1
-
-
-def _pauli_masks(label: str, qubits: Sequence[int]) -> tuple[int, int, int]:
-    """(x mask, z mask, number of Ys) of a Pauli label on ``qubits`` (its last letter on qubits[0])."""
-    x = z = ys = 0
-    for letter, q in zip(reversed(label), qubits):
-        if letter in "XY":
-            x |= 1 << q
-        if letter in "ZY":
-            z |= 1 << q
-        ys += letter == "Y"
-    return x, z, ys
 
 
 def save_value(save: DensitySave, entries: np.ndarray, n: int) -> Any:
@@ -169,8 +151,8 @@ def save_value(save: DensitySave, entries: np.ndarray, n: int) -> Any:
     values = np.asarray(entries).reshape(len(op.params), 1 << n)
     paulis = []
     for (label, *_), row in zip(op.params, values):
-        _, z, ys = _pauli_masks(label, op.qubits)
-        signs = 1 - 2 * _parity(a & z)
+        _, z, ys = pauli_masks(label, op.qubits)
+        signs = 1 - 2 * parities(a, [z])[0].astype(np.int64)
         paulis.append(float(np.real((1j ** ys) * np.sum(signs * row))))
     mean = float(sum(term[1] * p for term, p in zip(op.params, paulis)))
     if op.kind == "expectation_value":
@@ -289,9 +271,9 @@ def _embedding(where: tuple[int, ...], k: int) -> tuple[np.ndarray, np.ndarray]:
     return found
 
 
-def diagonal_indices(num_qubits: int) -> list[int]:
+def diagonal_indices(num_qubits: int) -> np.ndarray:
     """The indices of ``rho[a, a]`` in the vector of ``num_qubits`` qubits' density matrix."""
-    return [a * ((1 << num_qubits) + 1) for a in range(1 << num_qubits)]
+    return np.arange(1 << num_qubits, dtype=np.int64) * ((1 << num_qubits) + 1)
 
 
 def sample_diagonal(diagonal: np.ndarray, shots: int, seed: int) -> np.ndarray:

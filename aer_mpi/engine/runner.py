@@ -116,21 +116,7 @@ def run_experiment(
     world = Collective(comm)
     rank = world.rank
 
-    # Fused on the logical program, so independent of the rank count.
-    fusion_start = time.perf_counter()
-    fused, fusion_stats = fuse(program, fusion_options(config, program.num_qubits))
-    chunk_choice = agreed_cache_qubits(world, config)
-    fusion = dict(fusion_stats.as_dict(), seconds=time.perf_counter() - fusion_start,
-                  enabled=config.fusion_enable and fused.num_qubits >= config.fusion_threshold)
-    n = fused.num_qubits
-    # one rank holds every qubit: no need to look at the ops (a fixed cost on small circuits)
-    min_local = config.min_local_qubits if world.size == 1 else max(config.min_local_qubits,
-                                                                     widest_local_need(fused.ops))
-    g = choose_rank_bits(n, world.size, min_local)
-    working = 1 << g
-    chunk_qubits = resources.stage_chunk_qubits(chunk_choice, n - g)
-    is_working = rank < working
-
+    # the tableau and the density matrix run their own programs: chosen before any work for this one
     if config.method == "stabilizer" and is_stabilizer_circuit(program):
         return _run_clifford(world, program, config, control, start, "method='stabilizer'")
     if (config.method == "automatic" and has_noise(program) and config.statevector_path is None
@@ -147,6 +133,21 @@ def run_experiment(
         output = _run_density(world, comm, program, config, control, start)
         if output is not None:
             return output
+    # Fused on the logical program, so independent of the rank count.
+    fusion_start = time.perf_counter()
+    fused, fusion_stats = fuse(program, fusion_options(config, program.num_qubits))
+    chunk_choice = agreed_cache_qubits(world, config)
+    fusion = dict(fusion_stats.as_dict(), seconds=time.perf_counter() - fusion_start,
+                  enabled=config.fusion_enable and fused.num_qubits >= config.fusion_threshold)
+    n = fused.num_qubits
+    # one rank holds every qubit: no need to look at the ops (a fixed cost on small circuits)
+    min_local = config.min_local_qubits if world.size == 1 else max(config.min_local_qubits,
+                                                                     widest_local_need(fused.ops))
+    g = choose_rank_bits(n, world.size, min_local)
+    working = 1 << g
+    chunk_qubits = resources.stage_chunk_qubits(chunk_choice, n - g)
+    is_working = rank < working
+
     error: Optional[BaseException] = None
     copies = have = 0
     backend = ("", 0)
@@ -304,7 +305,7 @@ def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunC
     n = program.num_qubits
     label = "_aer_mpi_density_diagonal"
     doubled = dataclasses.replace(doubled, ops=doubled.ops + (
-        ir.Save("amplitudes", tuple(range(2 * n)), label, params=tuple(diagonal_indices(n))),))
+        ir.Save("amplitudes", tuple(range(2 * n)), label, params=tuple(diagonal_indices(n).tolist())),))
     inner_config = dataclasses.replace(config, method="statevector", shots=0, memory=False)
     try:
         inner = run_experiment(doubled, inner_config, comm, control)

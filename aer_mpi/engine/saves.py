@@ -212,6 +212,20 @@ def amplitudes(shard: Shard, qubits: Sequence[int], layout: Sequence[int], state
     return total
 
 
+def pauli_masks(label: str, positions: Sequence[int]) -> tuple[int, int, int]:
+    """(X mask, Z mask, number of Ys) of a Pauli label whose letter ``label[-1 - j]`` acts on bit
+    ``positions[j]`` (Y counts in both masks)."""
+    x = z = ny = 0
+    for j, position in enumerate(positions):
+        c = label[len(label) - 1 - j]
+        if c in "XY":
+            x |= 1 << position
+        if c in "ZY":
+            z |= 1 << position
+        ny += c == "Y"
+    return x, z, ny
+
+
 def pauli_expectations(shard: Shard, qubits: Sequence[int], layout: Sequence[int], labels: Sequence[str]) -> list[float]:
     """<P> for each Pauli label on ``qubits`` (label[-1 - j] acts on qubits[j]), never gathering the state.
 
@@ -225,18 +239,10 @@ def pauli_expectations(shard: Shard, qubits: Sequence[int], layout: Sequence[int
     local_mask = (1 << num_local) - 1
     groups: dict[int, list[int]] = {}
     masks = []
+    positions = [layout[q] for q in qubits]
     for t, label in enumerate(labels):
-        x = z = ny = 0
-        for j, q in enumerate(qubits):
-            c = label[len(label) - 1 - j]
-            bit = 1 << layout[q]
-            if c in "XY":
-                x |= bit
-            if c in "ZY":
-                z |= bit
-            ny += c == "Y"
-        masks.append((x, z, ny))
-        groups.setdefault(x, []).append(t)
+        masks.append(pauli_masks(label, positions))
+        groups.setdefault(masks[-1][0], []).append(t)
     partial = np.zeros(len(labels), dtype=np.complex128)
     shard.collective.agree()
     size = state.shape[0]

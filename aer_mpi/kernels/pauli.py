@@ -44,7 +44,8 @@ def marginal_probabilities(state: np.ndarray, positions: Sequence[int]) -> np.nd
     return out
 
 
-def _parities(indices: np.ndarray, z_masks: Sequence[int]) -> list[np.ndarray]:
+def parities(indices: np.ndarray, z_masks: Sequence[int]) -> list[np.ndarray]:
+    """For each Z mask, whether each index has an odd number of its bits set."""
     return [(np.bitwise_count(indices & np.int64(z)) & 1).astype(bool) for z in z_masks]
 
 
@@ -72,7 +73,7 @@ def pauli_block_sums(
         products = np.conj(other.astype(np.complex128)) * mine[start : start + step].astype(np.complex128)
         total = products.sum()
         indices = local | np.int64(offset + start)
-        for k, odd in enumerate(_parities(indices, z_masks)):
+        for k, odd in enumerate(parities(indices, z_masks)):
             out[k] += total - 2 * products[odd].sum() if z_masks[k] else total
     return out
 
