@@ -172,3 +172,62 @@ def test_readout_deferral_and_per_shot_application():
     # re-measured afterwards, or read by a condition: not deferred
     again = ir.Program(1, 1, program.ops + (ir.Measure(0, 0),))
     assert defer_readout(again)[1] == []
+
+
+def _instructions(circuit, table_or_model):
+    qobj = add_noise(assemble_circuits([circuit], dict(CONFIG)), table_or_model)
+    return json.dumps([i for i in qobj.experiments[0].instructions], default=str, sort_keys=True)
+
+
+def test_a_model_is_read_once_until_it_changes():
+    from aer_mpi.qobj.noise import noise_dict, noise_table
+
+    qc = QuantumCircuit(2, 2)
+    qc.x(0)
+    qc.cx(0, 1)
+    qc.measure([0, 1], [0, 1])
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(depolarizing_error(0.1, 1), ["x"])
+    first = noise_table(model)
+    assert noise_table(model) is first  # the same errors: kept
+
+    def fresh():  # what an uncached run inserts
+        return _instructions(qc, noise_dict(model))
+
+    changes = [
+        lambda: model.add_all_qubit_quantum_error(depolarizing_error(0.2, 1), ["x"]),  # composed: a new object
+        lambda: model.add_quantum_error(depolarizing_error(0.05, 2), ["cx"], [0, 1]),
+        lambda: model.add_all_qubit_readout_error(ReadoutError([[0.9, 0.1], [0.1, 0.9]])),
+        lambda: model.add_readout_error(ReadoutError([[0.8, 0.2], [0.3, 0.7]]), [1]),
+        lambda: model.add_quantum_error(amplitude_damping_error(0.3), ["x"], [0]),
+    ]
+    seen = [first]
+    for change in changes:
+        change()
+        table = noise_table(model)
+        assert all(table is not old for old in seen)
+        assert _instructions(qc, model) == fresh()
+        assert noise_table(model) is table
+        seen.append(table)
+    # another model with equal errors has a table of its own
+    other = NoiseModel()
+    other.add_all_qubit_quantum_error(depolarizing_error(0.1, 1), ["x"])
+    assert noise_table(other) is not noise_table(model)
+
+
+def test_a_duck_typed_model_is_read_on_every_run():
+    from aer_mpi.qobj.noise import noise_table
+
+    calls = []
+
+    class Model:  # a to_dict() and nothing of Aer's layout
+        def to_dict(self, serializable=False):
+            calls.append(serializable)
+            model = NoiseModel()
+            model.add_all_qubit_quantum_error(depolarizing_error(0.1, 1), ["x"])
+            return model.to_dict(serializable=serializable)
+
+    model = Model()
+    noise_table(model)
+    noise_table(model)
+    assert calls == [True, True]
