@@ -82,6 +82,8 @@ class Save:
     label: str
     subtype: str = "single"
     params: Any = None
+    #: A ``save_state``: the method's own state (the statevector; the unitary under method="unitary").
+    of_method: bool = False
 
 
 SAVE_KINDS = (
@@ -94,6 +96,7 @@ SAVE_KINDS = (
     "expectation_value",
     "expectation_value_variance",
     "density_matrix",
+    "unitary",
 )
 
 

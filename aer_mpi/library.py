@@ -222,6 +222,13 @@ class SaveState(SaveData):
                          save_subtype("save_state", False, pershot, conditional))
 
 
+class SaveUnitary(SaveData):
+    """Save the circuit's unitary so far (``method="unitary"``), on every qubit of the circuit."""
+
+    def __init__(self, num_qubits: int, label: str = _label("save_unitary"), pershot: bool = False):
+        super().__init__("save_unitary", num_qubits, label, save_subtype("save_unitary", False, pershot))
+
+
 class SaveDensityMatrix(SaveData):
     """Save the reduced density matrix of its qubits (computed across ranks, never gathering the state)."""
 
@@ -368,6 +375,12 @@ def save_state(
     return circuit
 
 
+def save_unitary(circuit: QuantumCircuit, label: str = "unitary", pershot: bool = False) -> QuantumCircuit:
+    """Append a SaveUnitary over all of ``circuit``'s qubits (``method="unitary"``), and return the circuit."""
+    circuit.append(SaveUnitary(circuit.num_qubits, label, pershot), circuit.qubits)
+    return circuit
+
+
 def save_density_matrix(
     circuit: QuantumCircuit,
     qubits: Optional[Sequence[Any]] = None,
@@ -402,6 +415,7 @@ _METHODS = {
     "save_expectation_value_variance": save_expectation_value_variance,
     "save_state": save_state,
     "save_density_matrix": save_density_matrix,
+    "save_unitary": save_unitary,
     "set_statevector": set_statevector,
 }
 
@@ -433,6 +447,7 @@ __all__ = [
     "SaveProbabilitiesDict",
     "SaveStatevector",
     "SaveStatevectorDict",
+    "SaveUnitary",
     "SetStatevector",
     "expectation_terms",
     "install_circuit_methods",
@@ -446,5 +461,6 @@ __all__ = [
     "save_probabilities_dict",
     "save_statevector",
     "save_statevector_dict",
+    "save_unitary",
     "set_statevector",
 ]

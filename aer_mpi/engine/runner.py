@@ -43,6 +43,7 @@ from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_stateve
 from aer_mpi.engine.saves import SaveRecord, Saves, probabilities_dict
 from aer_mpi.engine.shard import Shard
 from aer_mpi.engine.stabilizer import is_stabilizer_circuit, measures_anything, saved_values, shot_blocks
+from aer_mpi.engine.unitary import UNITARY, unitary_of, unitary_program
 from aer_mpi.errors import InsufficientMemoryError, InternalError, InvalidInputError, JobCancelledError
 from aer_mpi.plan import (LocalSwapStep, StageStep, choose_rank_bits, complex_products_per_amplitude, place_in_cache,
                           plan_program, stage_steps)
@@ -116,7 +117,9 @@ def run_experiment(
     world = Collective(comm)
     rank = world.rank
 
-    # the tableau and the density matrix run their own programs: chosen before any work for this one
+    # the unitary, the tableau and the density matrix run their own programs: chosen before any work
+    if config.method == UNITARY:
+        return _run_unitary(comm, program, config, control, start)
     if config.method == "stabilizer" and is_stabilizer_circuit(program):
         return _run_clifford(world, program, config, control, start, "method='stabilizer'")
     if (config.method == "automatic" and has_noise(program) and config.statevector_path is None
@@ -350,6 +353,40 @@ def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunC
               f"automatic method: noise, every measurement final, {config.shots} shots > 2**{n} basis states")
         + f": the density matrix as a {2 * n}-qubit vector, run once; the shots sampled from its diagonal"
         + (f"; {ranks_note}" if ranks_note else ""))
+    output = ExperimentOutput(counts=counts_of(values) if values is not None else None,
+                              memory=memory_of(values) if values is not None and config.memory else None,
+                              data=data, metadata=metadata, save_kinds=kinds)
+    output.metadata["time_taken"] = time.perf_counter() - start
+    return output
+
+
+def _run_unitary(comm: Any, program: ir.Program, config: RunConfig, control: RunControl,
+                 start: float) -> ExperimentOutput:
+    """``method="unitary"``: the circuit's unitary from one run of the ``2n``-qubit program of
+    ``engine/unitary.py`` on the working ranks. Saved unitaries are where the statevector's saves
+    are (rank 0; on every rank when small); as Aer, a circuit with classical bits counts all its
+    shots as zeros (nothing is measured)."""
+    n = program.num_qubits
+    doubled, saves, drawn = unitary_program(program, config.seed)
+    inner_config = dataclasses.replace(config, method="statevector", shots=0, memory=False)
+    inner = run_experiment(doubled, inner_config, comm, control)
+    data: dict[str, Any] = {}
+    kinds: dict[str, tuple[str, str]] = {}
+    for save in saves:
+        amplitudes = inner.data.get(save.read)
+        if amplitudes is None:
+            continue  # kept by rank 0 only (a large one)
+        matrix = unitary_of(amplitudes, n)
+        data[save.label] = [matrix] if save.subtype == "list" else matrix
+        kinds[save.label] = (UNITARY, save.subtype)
+    values = np.zeros(config.shots, dtype=np.int64) if program.num_clbits and config.shots else None
+    metadata = dict(inner.metadata)
+    if drawn:
+        metadata["noise"] = {"errors_drawn": drawn}  # one branch of each error, for the whole run (as Aer)
+    metadata.update(method=UNITARY, num_qubits=n, unitary_qubits=2 * n, shots=config.shots,
+                    seed_simulator=config.seed, dynamic=False,
+                    note=f"method='unitary': the unitary of {n} qubits as a {2 * n}-qubit vector, run once"
+                    + (f"; {inner.metadata['note']}" if inner.metadata.get("note") else ""))
     output = ExperimentOutput(counts=counts_of(values) if values is not None else None,
                               memory=memory_of(values) if values is not None and config.memory else None,
                               data=data, metadata=metadata, save_kinds=kinds)

@@ -45,6 +45,8 @@ RESULT_STATEVECTOR = "Statevector"
 RESULT_PROB_DISTRIBUTION = "ProbDistribution"
 #: ``qiskit.quantum_info.DensityMatrix``.
 RESULT_DENSITY_MATRIX = "DensityMatrix"
+#: ``qiskit.quantum_info.Operator``.
+RESULT_OPERATOR = "Operator"
 #: As the engine returns it (an array, a dict, a float).
 RESULT_PLAIN = "plain"
 
@@ -74,6 +76,8 @@ class SaveInstruction:
     kind: SaveKind
     #: Label of a save built without one (Aer's default).
     label: str
+    #: ``save_state``: saves the method's own state (the row's kind is the statevector method's).
+    of_method: bool = False
 
 
 def _kind(kind: str, averaged: bool, params: str, aer_type: str, result: str = RESULT_PLAIN) -> SaveKind:
@@ -93,14 +97,16 @@ SAVE_KINDS: Mapping[str, SaveKind] = {
         _kind("expectation_value", True, PARAMS_PAULI_TERMS, "save_expval"),
         _kind("expectation_value_variance", True, PARAMS_PAULI_TERMS, "save_expval_var"),
         _kind("density_matrix", True, PARAMS_NONE, "save_density_matrix", RESULT_DENSITY_MATRIX),
+        # the unitary method's (engine/unitary.py): one value a run, or a list of one (pershot)
+        SaveKind("unitary", ("single", "list"), PARAMS_NONE, RESULT_OPERATOR, "save_unitary"),
     )
 }
 if set(SAVE_KINDS) != set(ir.SAVE_KINDS):  # pragma: no cover - an internal invariant
     raise ImportError("aer_mpi.qobj.instructions.SAVE_KINDS and aer_mpi.ir.SAVE_KINDS disagree")
 
 
-def _save(name: str, kind: str, label: str) -> SaveInstruction:
-    return SaveInstruction(name, SAVE_KINDS[kind], label)
+def _save(name: str, kind: str, label: str, of_method: bool = False) -> SaveInstruction:
+    return SaveInstruction(name, SAVE_KINDS[kind], label, of_method)
 
 
 #: Save instruction name -> its row. Aer's names (``save_expval``,
@@ -119,14 +125,15 @@ SAVE_INSTRUCTIONS: Mapping[str, SaveInstruction] = {
         _save("save_expectation_value", "expectation_value", "expectation_value"),
         _save("save_expectation_value_variance", "expectation_value_variance", "expectation_value_variance"),
         # the statevector method's save_state is a save_statevector (Aer's label "_method_" -> "statevector")
-        _save("save_state", "statevector", "statevector"),
+        _save("save_state", "statevector", "statevector", of_method=True),
         _save("save_density_matrix", "density_matrix", "density_matrix"),
+        _save("save_unitary", "unitary", "unitary"),
     )
 }
 SAVE_NAMES = frozenset(SAVE_INSTRUCTIONS)
 #: qiskit_aer's saves of what its other methods simulate (not a state) -> that method: refused, naming it.
 OTHER_METHOD_SAVES: Mapping[str, str] = {
-    "save_unitary": "unitary", "save_superop": "superop", "save_clifford": "stabilizer",
+    "save_superop": "superop", "save_clifford": "stabilizer",
     "save_stabilizer": "stabilizer", "save_matrix_product_state": "matrix_product_state",
 }
 #: Aer's placeholder label (``save_state``): the simulation method's own label, the row's default here.
@@ -177,7 +184,7 @@ def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, c
 
 
 __all__ = [
-    "CONTROL_FLOW", "IGNORED", "KEPT_FOR_NOISE", "LOOP_JUMPS", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
+    "CONTROL_FLOW", "IGNORED", "KEPT_FOR_NOISE", "LOOP_JUMPS", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "RESULT_OPERATOR", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
     "PARAMS_PAULI_TERMS", "QOBJ_CONTROL_FLOW", "RESULT_PLAIN", "RESULT_PROB_DISTRIBUTION",
     "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_STATEVECTOR", "STORE", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
     "SaveKind", "UNSUPPORTED_CONTROL_FLOW", "save_subtype",

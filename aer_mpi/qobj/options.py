@@ -54,7 +54,9 @@ NATIVE_METHODS = ("automatic", "statevector")
 #: notebook asking for one runs; its counts have the same distribution (noise by trajectories).
 STATEVECTOR_RUN_METHODS = ("density_matrix", "matrix_product_state", "stabilizer", "extended_stabilizer",
                            "tensor_network")
-METHODS = NATIVE_METHODS + STATEVECTOR_RUN_METHODS
+#: Aer's method that simulates the circuit's unitary (engine/unitary.py: a 2n-qubit state on the same engine).
+OPERATOR_METHODS = ("unitary",)
+METHODS = NATIVE_METHODS + STATEVECTOR_RUN_METHODS + OPERATOR_METHODS
 #: Devices (Aer's ``device``) aer_mpi runs on.
 DEVICES = ("CPU",)
 
@@ -249,7 +251,7 @@ _ROWS = (
               None, "precision", help="complex128 (double) or complex64 (single: half the memory)",
               category=HONOURED),
     RunOption("method", METHODS[0], lambda v: v in METHODS,
-              ", ".join(map(repr, METHODS)) + " (aer_mpi simulates states: for 'unitary' or 'superop' use "
+              ", ".join(map(repr, METHODS)) + " (for 'superop' use "
               "qiskit_aer.AerSimulator)", engine="method",
               help="every state method runs the sharded statevector ('density_matrix', "
                    "'matrix_product_state', 'stabilizer', ... with a warning: same count distributions, noise "
@@ -258,7 +260,8 @@ _ROWS = (
                    "Aer; and a Clifford circuit (measurements, resets, Pauli noise and "
                    "Pauli feed-forward included) runs on a stabilizer tableau under 'stabilizer', under "
                    "'automatic' when it is noisy, and under any method but 'statevector' when its "
-                   "state does not fit in memory; 'unitary' and 'superop' are refused",
+                   "state does not fit in memory; 'unitary' gives the circuit's unitary (save_unitary, as "
+                   "Aer: gates only, a 2n-qubit state on the same engine); 'superop' is refused",
               category=HONOURED),
     RunOption("device", DEVICES[0], lambda v: v in DEVICES,
               "'CPU' (aer_mpi runs on the CPUs of its MPI ranks; for device='GPU' use qiskit_aer.AerSimulator)",
@@ -491,7 +494,7 @@ def run_config(config: Mapping[str, Any]) -> RunConfig:
 
 
 __all__ = [
-    "CATEGORIES", "DEVICES", "HONOURED", "IGNORED", "IGNORED_OPTIONS", "KERNELS", "METHODS", "NATIVE_METHODS",
+    "CATEGORIES", "DEVICES", "HONOURED", "IGNORED", "IGNORED_OPTIONS", "KERNELS", "METHODS", "NATIVE_METHODS", "OPERATOR_METHODS",
     "OPTIONS", "OWN", "STATEVECTOR_RUN_METHODS",
     "PRECISIONS", "RunOption", "check_options", "defaults", "normalise_options", "parse_period", "plain", "qobj_config",
     "run_config", "validate_config",

@@ -199,6 +199,7 @@ def _ops(instructions: list[dict], where: str, loop: bool = False, memo: Optiona
                     inst.get("label", save.label),
                     inst.get("subtype", "single"),
                     _save_params(kind, inst.get("params", [])),
+                    save.of_method,
                 )
             )
         elif name == "if_else":

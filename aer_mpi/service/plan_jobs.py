@@ -22,7 +22,8 @@ from typing import Any, NamedTuple, Optional
 from aer_mpi.comm.watchdog import bounded
 from aer_mpi import ir
 from aer_mpi.engine import RunConfig
-from aer_mpi.errors import InternalError
+from aer_mpi.engine.unitary import UNITARY, has_unitary_saves, unitary_program
+from aer_mpi.errors import InternalError, InvalidInputError
 from aer_mpi.plan.truncate import truncate
 from aer_mpi.qobj.model import Qobj
 from aer_mpi.qobj.options import run_config
@@ -60,11 +61,28 @@ def experiments(qobj: Qobj) -> list[PlannedExperiment]:
             # each experiment of a job gets its own stream (as in Aer): seed_simulator + index
             config = dataclasses.replace(config, seed=config.seed + index)
         program = to_program(experiment, index, memo)
-        if config.enable_truncation and config.statevector_path is None:
-            # (a final state written to a file keeps every qubit of the circuit)
+        _check_method(program, config)
+        if config.enable_truncation and config.statevector_path is None and config.method != UNITARY:
+            # (a final state written to a file keeps every qubit of the circuit; a unitary too, as Aer's)
             program = truncate(program)
         planned.append(PlannedExperiment(program, config, dict(experiment.header)))
     return planned
+
+
+def _check_method(program: ir.Program, config: RunConfig) -> None:
+    """What only one method takes: ``save_unitary`` needs the unitary method, which takes gates only
+    (checked here, on rank 0, so that every rank gets the error before any starts)."""
+    if config.method == UNITARY:
+        if config.statevector_path is not None:
+            raise InvalidInputError(
+                "statevector_dir writes each circuit's final statevector, and method='unitary' has none: leave "
+                "statevector_dir out (save_unitary() puts the unitary in the result)")
+        unitary_program(program, config.seed)
+    elif has_unitary_saves(program.ops):
+        raise InvalidInputError(
+            f"circuit {program.name!r}: save_unitary saves a unitary, which only method='unitary' simulates "
+            f"(AerMPISimulator(method='unitary')); under method={config.method!r} save the state instead "
+            f"(save_statevector)")
 
 
 def plan_job(qobj: Qobj) -> JobPlan:

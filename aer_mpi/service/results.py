@@ -16,6 +16,7 @@ import numpy as np
 from aer_mpi.engine import ExperimentOutput, RunConfig
 from aer_mpi.qobj.instructions import (
     RESULT_DENSITY_MATRIX,
+    RESULT_OPERATOR,
     RESULT_PROB_DISTRIBUTION,
     RESULT_STATEVECTOR,
     SAVE_KINDS,
@@ -33,6 +34,10 @@ def format_save(value: Any, kind: str, subtype: str) -> Any:
         from qiskit.quantum_info import DensityMatrix
 
         make = DensityMatrix
+    elif result == RESULT_OPERATOR:
+        from qiskit.quantum_info import Operator
+
+        make = Operator
     elif result == RESULT_PROB_DISTRIBUTION:
         from qiskit.result import ProbDistribution
 

@@ -82,7 +82,7 @@ def test_every_aer_option_in_the_primitives_options():
 @pytest.mark.parametrize(
     "name,value,says",
     [
-        ("method", "unitary", "qiskit_aer.AerSimulator"),
+        ("method", "superop", "qiskit_aer.AerSimulator"),
         ("method", "superop", "'statevector'"),
         ("device", "GPU", "device='GPU'"),
         ("precision", "half", "'double' or 'single'"),

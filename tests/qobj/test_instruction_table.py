@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
-from qiskit.quantum_info import Statevector
+from qiskit.quantum_info import Operator, Statevector
 from qiskit.result import ProbDistribution
 
 from aer_mpi import AerMPISimulator, ir
@@ -17,6 +17,7 @@ from aer_mpi.qobj.instructions import (
     CONTROL_FLOW,
     PARAMS_BASIS_STATES,
     PARAMS_PAULI_TERMS,
+    RESULT_OPERATOR,
     RESULT_PROB_DISTRIBUTION,
     RESULT_STATEVECTOR,
     SAVE_INSTRUCTIONS,
@@ -26,7 +27,10 @@ from aer_mpi.qobj.instructions import (
 from aer_mpi.qobj.translate import to_program
 from aer_mpi.service.results import experiment_result
 
-EXPECTED_TYPE = {RESULT_STATEVECTOR: Statevector, RESULT_PROB_DISTRIBUTION: ProbDistribution}
+EXPECTED_TYPE = {RESULT_STATEVECTOR: Statevector, RESULT_PROB_DISTRIBUTION: ProbDistribution,
+                 RESULT_OPERATOR: Operator}
+#: Save kinds only a method of their own answers (the others: the default method).
+METHOD_OF_KIND = {"unitary": "unitary"}
 
 
 def _circuit(name: str, subtype: str) -> QuantumCircuit:
@@ -40,7 +44,8 @@ def _circuit(name: str, subtype: str) -> QuantumCircuit:
     qc.h(0)
     qc.cx(0, 1)
     qc.append(SaveData(name, 2, "saved", subtype, params), qc.qubits)
-    qc.measure([0, 1], [0, 1])
+    if save.kind.kind not in METHOD_OF_KIND:  # the unitary method measures nothing
+        qc.measure([0, 1], [0, 1])
     return qc
 
 
@@ -62,7 +67,8 @@ def test_every_save_round_trips_to_its_result_type(name, subtype):
     (op,) = [op for op in to_program(qobj.experiments[0]).ops if isinstance(op, ir.Save)]
     assert (op.kind, op.subtype, op.label) == (save.kind.kind, subtype, "saved")
 
-    result = AerMPISimulator().run(circuit, shots=4, seed_simulator=5).result()
+    method = METHOD_OF_KIND.get(save.kind.kind, "automatic")
+    result = AerMPISimulator(method=method).run(circuit, shots=4, seed_simulator=5).result()
     value = result.data(0)["saved"]
     expected = EXPECTED_TYPE.get(save.kind.result)
     items = [value]
@@ -78,7 +84,7 @@ def test_every_save_round_trips_to_its_result_type(name, subtype):
         if expected is not None:
             assert isinstance(item, expected)
         else:
-            assert not isinstance(item, (Statevector, ProbDistribution))
+            assert not isinstance(item, (Statevector, ProbDistribution, Operator))
 
 
 def test_every_save_kind_has_instructions_and_subtypes():
