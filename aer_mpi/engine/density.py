@@ -76,6 +76,10 @@ def density_program(program: ir.Program) -> Optional[tuple[ir.Program, list[tupl
             if isinstance(op, ir.GlobalPhase):
                 continue  # rho does not see it
             if isinstance(op, ir.Save):
+                if op.of_method and op.kind == "statevector":
+                    # save_state: the method's state, the density matrix (Aer's label "density_matrix")
+                    label = "density_matrix" if op.label == "statevector" else op.label
+                    op = ir.Save("density_matrix", tuple(range(n)), label, op.subtype)
                 if measured or op.kind not in DENSITY_SAVES:
                     raise _NotTaken
                 read = f"_aer_mpi_density_save_{len(saves)}"

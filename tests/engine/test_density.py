@@ -293,3 +293,19 @@ def test_classical_bits_and_a_save_without_measurements_give_no_counts_as_aers_d
     assert "counts" not in ours.results[0].data.to_dict() and "counts" not in aers.results[0].data.to_dict()
     np.testing.assert_allclose(np.asarray(ours.data(0)["density_matrix"]),
                                np.asarray(aers.data(0)["density_matrix"]), atol=1e-10)
+
+
+def test_save_state_saves_the_density_matrix_as_aers_method():
+    """save_state is the method's state: under the density matrix, the density matrix (Aer's label)."""
+    model = mixed_noise_model()
+    qc = random_noisy_circuit(np.random.default_rng(31), 3, 12)
+    qc.save_state()
+    qc.x(0)
+    qc.save_state(label="after_x")
+    qc.measure_all()
+    ours = AerMPISimulator(noise_model=model, method="density_matrix").run(qc, shots=20).result()
+    aers = qiskit_aer.AerSimulator(noise_model=model, method="density_matrix").run(qc, shots=20).result()
+    assert sorted(ours.data(0)) == sorted(aers.data(0)) == ["after_x", "counts", "density_matrix"]
+    for label in ("density_matrix", "after_x"):
+        assert type(ours.data(0)[label]).__name__ == "DensityMatrix"
+        np.testing.assert_allclose(np.asarray(ours.data(0)[label]), np.asarray(aers.data(0)[label]), atol=1e-10)
