@@ -16,9 +16,12 @@ from aer_mpi.errors import (
 )
 
 __all__ = [
+    "Aer",
     "AerJob",
     "AerMPIError",
     "AerMPISimulator",
+    "AerProvider",
+    "AerSimulator",
     "InsufficientMemoryError",
     "InvalidInputError",
     "JobCancelledError",
@@ -94,10 +97,14 @@ _register_save_methods()
 
 def __getattr__(name: str):
     # Qiskit-dependent classes load on first use, keeping `import aer_mpi` light.
-    if name == "AerMPISimulator":
+    if name in ("AerMPISimulator", "AerSimulator"):  # AerSimulator: Aer's name, for a changed import only
         from aer_mpi.provider.backend import AerMPISimulator
 
         return AerMPISimulator
+    if name in ("Aer", "AerProvider"):  # Aer's provider object (Aer.get_backend("aer_simulator")) and its class
+        from aer_mpi.provider import aer_provider
+
+        return aer_provider.Aer if name == "Aer" else aer_provider.AerMPIProvider
     if name == "AerJob":
         from aer_mpi.provider.job import AerJob
 
