@@ -369,7 +369,13 @@ def _run_unitary(comm: Any, program: ir.Program, config: RunConfig, control: Run
     n = program.num_qubits
     doubled, saves, drawn = unitary_program(program, config.seed)
     inner_config = dataclasses.replace(config, method="statevector", shots=0, memory=False)
-    inner = run_experiment(doubled, inner_config, comm, control)
+    try:
+        inner = run_experiment(doubled, inner_config, comm, control)
+    except InsufficientMemoryError as exc:  # (raised on every rank alike: so is this one)
+        said = InsufficientMemoryError(f"method='unitary': the unitary of {n} qubits is held as the state of "
+                                       f"{2 * n} qubits (4**{n} amplitudes); {exc}")
+        said.__dict__.update(exc.__dict__)
+        raise said from exc
     data: dict[str, Any] = {}
     kinds: dict[str, tuple[str, str]] = {}
     for save in saves:

@@ -12,7 +12,7 @@ from qiskit.circuit.library import DiagonalGate, MCXGate, UnitaryGate
 from qiskit.circuit.random import random_circuit
 from qiskit.quantum_info import Operator, random_unitary
 
-from aer_mpi import AerMPISimulator, InvalidInputError
+from aer_mpi import AerMPISimulator, InsufficientMemoryError, InvalidInputError
 from conftest import MPI_TIMEOUT, RANKS, assert_kernels
 
 
@@ -164,6 +164,13 @@ def test_what_the_unitary_method_refuses_names_what_to_use(tmp_path):
     saved.save_unitary()
     assert "method='unitary'" in _refused(saved)
     assert "method='unitary'" in _refused(saved, method="density_matrix")
+    # too wide: the memory error says why a unitary needs twice the qubits
+    wide = QuantumCircuit(12)
+    wide.h(0)
+    wide.save_unitary()
+    with pytest.raises(InsufficientMemoryError, match=r"method='unitary': the unitary of 12 qubits is held as the "
+                                                      r"state of 24 qubits"):
+        AerMPISimulator(method="unitary", max_memory_mb=16).run(wide).result()
     # a final statevector file has nothing to hold
     target = tmp_path / "out"
     assert "statevector_dir" in _refused(saved, method="unitary", statevector_dir=str(target))
