@@ -175,3 +175,21 @@ def test_what_the_unitary_method_refuses_names_what_to_use(tmp_path):
     target = tmp_path / "out"
     assert "statevector_dir" in _refused(saved, method="unitary", statevector_dir=str(target))
     assert not target.exists()
+
+
+def test_a_stopped_unitary_run_resumes_from_its_checkpoint_with_the_same_unitary(tmp_path):
+    """The 2n-qubit state is checkpointed like any other; the noise branch drawn is the seed's."""
+    noise = pytest.importorskip("qiskit_aer.noise")
+    from tests.provider.test_checkpoint_api import stopped_run
+
+    model = noise.NoiseModel()
+    model.add_all_qubit_quantum_error(noise.pauli_error([("X", 0.3), ("Z", 0.3), ("I", 0.4)]), ["h"])
+    qc = random_circuit(10, 200, max_operands=2, seed=5)
+    qc.h(range(10))
+    qc.save_unitary()
+    backend = AerMPISimulator(method="unitary", noise_model=model, kernels="numba", fusion_enable=False)
+    reference = backend.run(qc, seed_simulator=3).result().get_unitary().data
+    stopped_run(backend, qc, tmp_path / "ck", seed_simulator=3)
+    resumed = backend.run(qc, seed_simulator=3, checkpoint_dir=str(tmp_path / "ck")).result()
+    assert resumed.results[0].metadata["checkpoint"]["resumed_from"]["experiment"] == 0
+    np.testing.assert_array_equal(resumed.get_unitary().data, reference)
