@@ -128,6 +128,22 @@ def check_probabilities(probabilities: Any, count: int, where: str) -> list[floa
     return [min(1.0, max(0.0, x)) for x in p]
 
 
+def _lindblad_probabilities(error: dict, count: int, where: str) -> list[float]:
+    """The probability of each generator of a Pauli-Lindblad error from its rate ``r``: the channel
+    ``exp(r (P . P - .))`` is ``P`` applied with probability ``(1 - exp(-2 r)) / 2``."""
+    try:
+        rates = [float(r) for r in error.get("rates", [])]
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{where}: expecting the rates of a PauliLindbladError: {exc}") from exc
+    if len(rates) != count:
+        raise InvalidInputError(f"{where}: {len(rates)} rates for {count} generators")
+    if any(not math.isfinite(r) or r < 0 for r in rates):
+        raise InvalidInputError(
+            f"{where}: a PauliLindbladError with a negative or non-finite rate ({min(rates)}) is not a physical "
+            f"channel (a quasi-probability, as in error cancellation), so it cannot be sampled; give rates >= 0")
+    return [-0.5 * math.expm1(-2.0 * r) for r in rates]
+
+
 def check_assignment(matrix: Any, where: str) -> np.ndarray:
     """A readout assignment matrix: square, 2**k, rows adding up to 1."""
     try:
@@ -185,24 +201,30 @@ class NoiseTable:
                 matrix = check_assignment(error.get("probabilities"), where)
                 for qs in keys:
                     self.readout[qs] = matrix
-            elif kind == "qerror":
+            elif kind in ("qerror", "plerror"):
                 branches = error.get("instructions", [])
-                probabilities = check_probabilities(error.get("probabilities", []), len(branches), where)
                 # checked once here (CPTP kraus/superop, known names)
                 for b, branch in enumerate(branches):
                     for inst in branch:
                         _check_error_instruction(inst, f"{where}.instructions[{b}]")
-                entry = {"instructions": branches, "probabilities": probabilities}
+                if kind == "qerror":
+                    entries = [{"instructions": branches,
+                                "probabilities": check_probabilities(error.get("probabilities", []), len(branches),
+                                                                     where)}]
+                else:  # Aer's PauliLindbladError: each generator applied on its own, with its probability
+                    entries = [{"instructions": [generator, []], "probabilities": [p, 1.0 - p]}
+                               for generator, p in zip(branches, _lindblad_probabilities(error, len(branches), where))]
                 noise_qubits = error.get("noise_qubits")
-                for name in operations:
-                    for qs in keys:
-                        if noise_qubits:
-                            for nq in noise_qubits:
-                                self.nonlocal_.setdefault((name, qs), []).append((entry, [int(q) for q in nq]))
-                        else:
-                            self.quantum.setdefault((name, qs), []).append(entry)
+                for entry in entries:
+                    for name in operations:
+                        for qs in keys:
+                            if noise_qubits:
+                                for nq in noise_qubits:
+                                    self.nonlocal_.setdefault((name, qs), []).append((entry, [int(q) for q in nq]))
+                            else:
+                                self.quantum.setdefault((name, qs), []).append(entry)
             else:
-                raise InvalidInputError(f"{where}.type: expecting 'qerror' or 'roerror', got {kind!r}")
+                raise InvalidInputError(f"{where}.type: expecting 'qerror', 'plerror' or 'roerror', got {kind!r}")
 
     def is_empty(self) -> bool:
         return not (self.quantum or self.readout or self.nonlocal_)

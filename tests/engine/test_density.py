@@ -11,7 +11,7 @@ from qiskit.circuit.library import QFTGate
 
 import aer_mpi.engine.runner as runner
 from aer_mpi import AerMPISimulator
-from aer_mpi.errors import InsufficientMemoryError
+from aer_mpi.errors import InsufficientMemoryError, InvalidInputError
 from conftest import MPI_TIMEOUT, RANKS, assert_kernels
 
 noise = pytest.importorskip("qiskit_aer.noise")
@@ -309,3 +309,43 @@ def test_save_state_saves_the_density_matrix_as_aers_method():
     for label in ("density_matrix", "after_x"):
         assert type(ours.data(0)[label]).__name__ == "DensityMatrix"
         np.testing.assert_allclose(np.asarray(ours.data(0)[label]), np.asarray(aers.data(0)[label]), atol=1e-10)
+
+
+def test_a_pauli_lindblad_error_is_exact_against_aers_density_matrix_and_sampled_on_the_tableau():
+    """Aer's PauliLindbladError (the layer noise of error-mitigation workflows): each generator on its
+    own with probability (1 - exp(-2 rate)) / 2; a negative rate is refused by name."""
+    from qiskit.quantum_info import PauliList
+
+    model = noise.NoiseModel()
+    model.add_all_qubit_quantum_error(
+        noise.PauliLindbladError(PauliList(["XI", "IY", "ZZ", "XX"]), [0.1, 0.05, 0.2, 0.15]), ["cx"])
+    model.add_all_qubit_quantum_error(noise.PauliLindbladError(PauliList(["X", "Y"]), [0.3, 0.0]), ["h"])
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.cx(1, 2)
+    qc.t(1)
+    qc.h(2)
+    qc.save_probabilities(label="p")
+    qc.measure_all()
+    ours = AerMPISimulator(noise_model=model, method="density_matrix").run(qc, shots=100).result()
+    aers = qiskit_aer.AerSimulator(noise_model=model, method="density_matrix").run(qc, shots=100).result()
+    np.testing.assert_allclose(ours.data(0)["p"], aers.data(0)["p"], atol=1e-12)
+    clifford = QuantumCircuit(3)
+    clifford.h(0)
+    clifford.cx(0, 1)
+    clifford.cx(1, 2)
+    clifford.measure_all()
+    frames = AerMPISimulator(noise_model=model).run(clifford, shots=20000, seed_simulator=3).result()
+    assert frames.results[0].metadata["method"] == "stabilizer"
+    exact = clifford.remove_final_measurements(inplace=False)
+    exact.save_probabilities_dict(label="p")
+    want = qiskit_aer.AerSimulator(noise_model=model, method="density_matrix").run(exact).result().data(0)["p"]
+    got = frames.get_counts()
+    distance = 0.5 * sum(abs(got.get(format(k, "03b"), 0) / 20000 - v) for k, v in want.items())
+    assert distance < 0.02
+
+    negative = noise.NoiseModel()
+    negative.add_all_qubit_quantum_error(noise.PauliLindbladError(PauliList(["X"]), [-0.1]), ["h"])
+    with pytest.raises(InvalidInputError, match="negative or non-finite rate"):
+        AerMPISimulator(noise_model=negative).run(clifford, shots=10).result()
