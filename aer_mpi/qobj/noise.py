@@ -128,6 +128,23 @@ def check_probabilities(probabilities: Any, count: int, where: str) -> list[floa
     return [min(1.0, max(0.0, x)) for x in p]
 
 
+def error_entries(error: dict, where: str) -> list[dict]:
+    """The mixtures ``{"instructions": branches, "probabilities": [...]}`` of a quantum error's dict
+    (Aer's ``to_dict()``), checked, applied one after the other: one for a ``QuantumError``, one per
+    generator for a ``PauliLindbladError`` (each applied on its own, with its probability)."""
+    branches = error.get("instructions", [])
+    if not isinstance(branches, list):
+        raise InvalidInputError(f"{where}.instructions: expecting a list of branches")
+    for b, branch in enumerate(branches):
+        for inst in branch:
+            _check_error_instruction(inst, f"{where}.instructions[{b}]")
+    if error.get("type") == "plerror":
+        return [{"instructions": [generator, []], "probabilities": [p, 1.0 - p]}
+                for generator, p in zip(branches, _lindblad_probabilities(error, len(branches), where))]
+    return [{"instructions": branches,
+             "probabilities": check_probabilities(error.get("probabilities", []), len(branches), where)}]
+
+
 def _lindblad_probabilities(error: dict, count: int, where: str) -> list[float]:
     """The probability of each generator of a Pauli-Lindblad error from its rate ``r``: the channel
     ``exp(r (P . P - .))`` is ``P`` applied with probability ``(1 - exp(-2 r)) / 2``."""
@@ -202,18 +219,7 @@ class NoiseTable:
                 for qs in keys:
                     self.readout[qs] = matrix
             elif kind in ("qerror", "plerror"):
-                branches = error.get("instructions", [])
-                # checked once here (CPTP kraus/superop, known names)
-                for b, branch in enumerate(branches):
-                    for inst in branch:
-                        _check_error_instruction(inst, f"{where}.instructions[{b}]")
-                if kind == "qerror":
-                    entries = [{"instructions": branches,
-                                "probabilities": check_probabilities(error.get("probabilities", []), len(branches),
-                                                                     where)}]
-                else:  # Aer's PauliLindbladError: each generator applied on its own, with its probability
-                    entries = [{"instructions": [generator, []], "probabilities": [p, 1.0 - p]}
-                               for generator, p in zip(branches, _lindblad_probabilities(error, len(branches), where))]
+                entries = error_entries(error, where)  # checked once here (CPTP kraus/superop, known names)
                 noise_qubits = error.get("noise_qubits")
                 for entry in entries:
                     for name in operations:
@@ -496,13 +502,7 @@ def circuit_noise(op: Any, qubits: list[int], where: str) -> list[dict]:
         to_dict = getattr(error, "to_dict", None)
         if not callable(to_dict):
             raise InvalidInputError(f"{where}: a quantum_channel instruction without its QuantumError")
-        data = to_dict()
-        entry = {"instructions": data["instructions"],
-                 "probabilities": check_probabilities(data["probabilities"], len(data["instructions"]), where)}
-        for b, branch in enumerate(entry["instructions"]):
-            for inst in branch:
-                _check_error_instruction(inst, f"{where}.instructions[{b}]")
-        return [_error_instruction(entry, list(qubits))]
+        return [_error_instruction(entry, list(qubits)) for entry in error_entries(to_dict(), where)]
     matrices = [complex_array(m, where) for m in op.params]
     if name == "superop":
         superop_to_kraus(matrices[0], len(qubits), where)

@@ -345,6 +345,15 @@ def test_a_pauli_lindblad_error_is_exact_against_aers_density_matrix_and_sampled
     distance = 0.5 * sum(abs(got.get(format(k, "03b"), 0) / 20000 - v) for k, v in want.items())
     assert distance < 0.02
 
+    # one placed in a circuit (qc.append(error, qubits)), as Aer runs it
+    placed = QuantumCircuit(2)
+    placed.h(0)
+    placed.append(noise.PauliLindbladError(PauliList(["XY", "ZI"]), [0.2, 0.1]), [0, 1])
+    placed.save_probabilities(label="p")
+    ours = AerMPISimulator(method="density_matrix").run(placed).result().data(0)["p"]
+    np.testing.assert_allclose(ours, qiskit_aer.AerSimulator(method="density_matrix").run(placed).result().data(0)["p"],
+                               atol=1e-12)
+
     negative = noise.NoiseModel()
     negative.add_all_qubit_quantum_error(noise.PauliLindbladError(PauliList(["X"]), [-0.1]), ["h"])
     with pytest.raises(InvalidInputError, match="negative or non-finite rate"):
