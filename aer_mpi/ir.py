@@ -97,6 +97,7 @@ SAVE_KINDS = (
     "expectation_value_variance",
     "density_matrix",
     "unitary",
+    "superop",
 )
 
 

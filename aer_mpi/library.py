@@ -229,6 +229,13 @@ class SaveUnitary(SaveData):
         super().__init__("save_unitary", num_qubits, label, save_subtype("save_unitary", False, pershot))
 
 
+class SaveSuperOp(SaveData):
+    """Save the circuit's superoperator so far (``method="superop"``), on every qubit of the circuit."""
+
+    def __init__(self, num_qubits: int, label: str = _label("save_superop"), pershot: bool = False):
+        super().__init__("save_superop", num_qubits, label, save_subtype("save_superop", False, pershot))
+
+
 class SaveDensityMatrix(SaveData):
     """Save the reduced density matrix of its qubits (computed across ranks, never gathering the state)."""
 
@@ -381,6 +388,12 @@ def save_unitary(circuit: QuantumCircuit, label: str = "unitary", pershot: bool 
     return circuit
 
 
+def save_superop(circuit: QuantumCircuit, label: str = "superop", pershot: bool = False) -> QuantumCircuit:
+    """Append a SaveSuperOp over all of ``circuit``'s qubits (``method="superop"``), and return the circuit."""
+    circuit.append(SaveSuperOp(circuit.num_qubits, label, pershot), circuit.qubits)
+    return circuit
+
+
 def save_density_matrix(
     circuit: QuantumCircuit,
     qubits: Optional[Sequence[Any]] = None,
@@ -416,6 +429,7 @@ _METHODS = {
     "save_state": save_state,
     "save_density_matrix": save_density_matrix,
     "save_unitary": save_unitary,
+    "save_superop": save_superop,
     "set_statevector": set_statevector,
 }
 
@@ -447,6 +461,7 @@ __all__ = [
     "SaveProbabilitiesDict",
     "SaveStatevector",
     "SaveStatevectorDict",
+    "SaveSuperOp",
     "SaveUnitary",
     "SetStatevector",
     "expectation_terms",
@@ -461,6 +476,7 @@ __all__ = [
     "save_probabilities_dict",
     "save_statevector",
     "save_statevector_dict",
+    "save_superop",
     "save_unitary",
     "set_statevector",
 ]

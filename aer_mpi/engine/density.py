@@ -87,23 +87,39 @@ def density_program(program: ir.Program) -> Optional[tuple[ir.Program, list[tupl
                 saves.append(DensitySave(op, read, indices))
                 ops.append(ir.Save("amplitudes", tuple(range(2 * n)), read, params=tuple(indices.ravel().tolist())))
                 continue
-            touched = _qubits(op)
-            if measured.intersection(touched):
+            if measured.intersection(_qubits(op)):
                 raise _NotTaken  # a mid-circuit measurement
-            if isinstance(op, ir.Gate):
-                ops += [op, ir.Gate(tuple(q + n for q in op.qubits), np.conj(op.matrix), op.name)]
-            elif isinstance(op, ir.Diagonal):
-                ops += [op, ir.Diagonal(tuple(q + n for q in op.qubits), np.conj(op.diag), op.name)]
-            elif isinstance(op, ir.Swap):
-                ops += [op, ir.Swap(op.qubit0 + n, op.qubit1 + n)]
-            elif isinstance(op, (ir.Reset, ir.Noise)):
-                qubits = touched
-                ops.append(ir.Gate(qubits + tuple(q + n for q in qubits), _superop(op, qubits), "superop"))
-            else:
-                raise _NotTaken
+            ops += _doubled(op, n)
     except _NotTaken:
         return None
     return ir.Program(2 * n, 0, tuple(ops), program.name, dict(program.metadata)), measures, saves
+
+
+def _doubled(op: Any, n: int) -> list[Any]:
+    """``op`` on the density matrix's vector: a gate ``U`` on ``Q`` is ``U`` on ``Q`` and ``conj(U)``
+    on ``Q + n``; a reset or an error its superoperator, one dense gate on ``Q`` and ``Q + n``."""
+    if isinstance(op, ir.Gate):
+        return [op, ir.Gate(tuple(q + n for q in op.qubits), np.conj(op.matrix), op.name)]
+    if isinstance(op, ir.Diagonal):
+        return [op, ir.Diagonal(tuple(q + n for q in op.qubits), np.conj(op.diag), op.name)]
+    if isinstance(op, ir.Swap):
+        return [op, ir.Swap(op.qubit0 + n, op.qubit1 + n)]
+    if isinstance(op, (ir.Reset, ir.Noise)):
+        qubits = _qubits(op)
+        return [ir.Gate(qubits + tuple(q + n for q in qubits), _superop(op, qubits), "superop")]
+    if isinstance(op, ir.GlobalPhase):
+        return []  # rho does not see it
+    raise _NotTaken
+
+
+def doubled_ops(op: Any, n: int) -> Optional[list[Any]]:
+    """``op`` (a gate, a swap, a global phase, a reset or a quantum error on at most
+    ``MAX_ERROR_QUBITS``) as ops on the ``2n`` qubits of the density matrix's vector; None for any
+    other op."""
+    try:
+        return _doubled(op, n)
+    except _NotTaken:
+        return None
 
 
 def _bits_at(values: np.ndarray, positions: Sequence[int]) -> np.ndarray:

@@ -43,7 +43,7 @@ from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_stateve
 from aer_mpi.engine.saves import SaveRecord, Saves, probabilities_dict
 from aer_mpi.engine.shard import Shard
 from aer_mpi.engine.stabilizer import is_stabilizer_circuit, measures_anything, saved_values, shot_blocks
-from aer_mpi.engine.unitary import UNITARY, unitary_of, unitary_program
+from aer_mpi.engine.operators import OPERATOR_KINDS, operator_of, operator_program, register_qubits
 from aer_mpi.errors import InsufficientMemoryError, InternalError, InvalidInputError, JobCancelledError
 from aer_mpi.plan import (LocalSwapStep, StageStep, choose_rank_bits, complex_products_per_amplitude, place_in_cache,
                           plan_program, stage_steps)
@@ -118,8 +118,8 @@ def run_experiment(
     rank = world.rank
 
     # the unitary, the tableau and the density matrix run their own programs: chosen before any work
-    if config.method == UNITARY:
-        return _run_unitary(comm, program, config, control, start)
+    if config.method in OPERATOR_KINDS:
+        return _run_operator(comm, program, config, control, start)
     if config.method == "stabilizer" and is_stabilizer_circuit(program):
         return _run_clifford(world, program, config, control, start, "method='stabilizer'")
     if (config.method == "automatic" and has_noise(program) and config.statevector_path is None
@@ -360,20 +360,22 @@ def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunC
     return output
 
 
-def _run_unitary(comm: Any, program: ir.Program, config: RunConfig, control: RunControl,
-                 start: float) -> ExperimentOutput:
-    """``method="unitary"``: the circuit's unitary from one run of the ``2n``-qubit program of
-    ``engine/unitary.py`` on the working ranks. Saved unitaries are where the statevector's saves
+def _run_operator(comm: Any, program: ir.Program, config: RunConfig, control: RunControl,
+                  start: float) -> ExperimentOutput:
+    """``method="unitary"`` or ``"superop"``: the circuit's operator from one run of the program of
+    ``engine/operators.py`` on the working ranks. Saved operators are where the statevector's saves
     are (rank 0; on every rank when small); as Aer, a circuit with classical bits counts all its
     shots as zeros (nothing is measured)."""
     n = program.num_qubits
-    doubled, saves, drawn = unitary_program(program, config.seed)
+    method = config.method
+    m = register_qubits(method, n)
+    doubled, saves, drawn = operator_program(program, method, config.seed)
     inner_config = dataclasses.replace(config, method="statevector", shots=0, memory=False)
     try:
         inner = run_experiment(doubled, inner_config, comm, control)
     except InsufficientMemoryError as exc:  # (raised on every rank alike: so is this one)
-        said = InsufficientMemoryError(f"method='unitary': the unitary of {n} qubits is held as the state of "
-                                       f"{2 * n} qubits (4**{n} amplitudes); {exc}")
+        said = InsufficientMemoryError(f"method={method!r}: the {method} of {n} qubits is held as the state of "
+                                       f"{2 * m} qubits (4**{m} amplitudes); {exc}")
         said.__dict__.update(exc.__dict__)
         raise said from exc
     data: dict[str, Any] = {}
@@ -382,16 +384,16 @@ def _run_unitary(comm: Any, program: ir.Program, config: RunConfig, control: Run
         amplitudes = inner.data.get(save.read)
         if amplitudes is None:
             continue  # kept by rank 0 only (a large one)
-        matrix = unitary_of(amplitudes, n)
+        matrix = operator_of(amplitudes, m)
         data[save.label] = [matrix] if save.subtype == "list" else matrix
-        kinds[save.label] = (UNITARY, save.subtype)
+        kinds[save.label] = (method, save.subtype)
     values = np.zeros(config.shots, dtype=np.int64) if program.num_clbits and config.shots else None
     metadata = dict(inner.metadata)
     if drawn:
         metadata["noise"] = {"errors_drawn": drawn}  # one branch of each error, for the whole run (as Aer)
-    metadata.update(method=UNITARY, num_qubits=n, unitary_qubits=2 * n, shots=config.shots,
+    metadata.update(method=method, num_qubits=n, operator_qubits=2 * m, shots=config.shots,
                     seed_simulator=config.seed, dynamic=False,
-                    note=f"method='unitary': the unitary of {n} qubits as a {2 * n}-qubit vector, run once"
+                    note=f"method={method!r}: the {method} of {n} qubits as a {2 * m}-qubit vector, run once"
                     + (f"; {inner.metadata['note']}" if inner.metadata.get("note") else ""))
     output = ExperimentOutput(counts=counts_of(values) if values is not None else None,
                               memory=memory_of(values) if values is not None and config.memory else None,

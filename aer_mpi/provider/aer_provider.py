@@ -23,12 +23,11 @@ BACKEND_OPTIONS: dict[str, dict[str, Any]] = {
     "aer_simulator_matrix_product_state": {"method": "matrix_product_state"},
     "aer_simulator_extended_stabilizer": {"method": "extended_stabilizer"},
     "aer_simulator_unitary": {"method": "unitary"},
+    "aer_simulator_superop": {"method": "superop"},
     "qasm_simulator": {},
     "statevector_simulator": {"method": "statevector", "shots": 1},
     "unitary_simulator": {"method": "unitary", "shots": 1},
 }
-#: Aer's ``aer_simulator_superop``: a superoperator, which aer_mpi does not simulate.
-_REFUSED = {"aer_simulator_superop": "method='superop'"}
 
 
 class FinalStateSimulator(AerMPISimulator):
@@ -82,9 +81,6 @@ class AerMPIProvider:
         return [self.get_backend(n, **options) for n in names]
 
     def get_backend(self, name: str = "aer_simulator", **options: Any) -> AerMPISimulator:
-        if name in _REFUSED:
-            raise InvalidInputError(f"backend {name!r}: {_REFUSED[name]} is not simulated by aer_mpi; use "
-                                    f"qiskit_aer.Aer.get_backend({name!r})")
         if name not in BACKEND_OPTIONS:
             raise InvalidInputError(f"no backend {name!r}: the names are {', '.join(map(repr, BACKEND_OPTIONS))}")
         merged = {**BACKEND_OPTIONS[name], **options}

@@ -47,6 +47,8 @@ RESULT_PROB_DISTRIBUTION = "ProbDistribution"
 RESULT_DENSITY_MATRIX = "DensityMatrix"
 #: ``qiskit.quantum_info.Operator``.
 RESULT_OPERATOR = "Operator"
+#: ``qiskit.quantum_info.SuperOp``.
+RESULT_SUPEROP = "SuperOp"
 #: As the engine returns it (an array, a dict, a float).
 RESULT_PLAIN = "plain"
 
@@ -97,8 +99,9 @@ SAVE_KINDS: Mapping[str, SaveKind] = {
         _kind("expectation_value", True, PARAMS_PAULI_TERMS, "save_expval"),
         _kind("expectation_value_variance", True, PARAMS_PAULI_TERMS, "save_expval_var"),
         _kind("density_matrix", True, PARAMS_NONE, "save_density_matrix", RESULT_DENSITY_MATRIX),
-        # the unitary method's (engine/unitary.py): one value a run, or a list of one (pershot)
+        # the unitary and superop methods' (engine/operators.py): one value a run, or a list of one (pershot)
         SaveKind("unitary", ("single", "list"), PARAMS_NONE, RESULT_OPERATOR, "save_unitary"),
+        SaveKind("superop", ("single", "list"), PARAMS_NONE, RESULT_SUPEROP, "save_superop"),
     )
 }
 if set(SAVE_KINDS) != set(ir.SAVE_KINDS):  # pragma: no cover - an internal invariant
@@ -128,12 +131,13 @@ SAVE_INSTRUCTIONS: Mapping[str, SaveInstruction] = {
         _save("save_state", "statevector", "statevector", of_method=True),
         _save("save_density_matrix", "density_matrix", "density_matrix"),
         _save("save_unitary", "unitary", "unitary"),
+        _save("save_superop", "superop", "superop"),
     )
 }
 SAVE_NAMES = frozenset(SAVE_INSTRUCTIONS)
 #: qiskit_aer's saves of what its other methods simulate (not a state) -> that method: refused, naming it.
 OTHER_METHOD_SAVES: Mapping[str, str] = {
-    "save_superop": "superop", "save_clifford": "stabilizer",
+    "save_clifford": "stabilizer",
     "save_stabilizer": "stabilizer", "save_matrix_product_state": "matrix_product_state",
 }
 #: Aer's placeholder label (``save_state``): the simulation method's own label, the row's default here.
@@ -184,7 +188,7 @@ def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, c
 
 
 __all__ = [
-    "CONTROL_FLOW", "IGNORED", "KEPT_FOR_NOISE", "LOOP_JUMPS", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "RESULT_OPERATOR", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
+    "CONTROL_FLOW", "IGNORED", "KEPT_FOR_NOISE", "LOOP_JUMPS", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "RESULT_OPERATOR", "RESULT_SUPEROP", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
     "PARAMS_PAULI_TERMS", "QOBJ_CONTROL_FLOW", "RESULT_PLAIN", "RESULT_PROB_DISTRIBUTION",
     "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_STATEVECTOR", "STORE", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
     "SaveKind", "UNSUPPORTED_CONTROL_FLOW", "save_subtype",

@@ -54,8 +54,9 @@ NATIVE_METHODS = ("automatic", "statevector")
 #: notebook asking for one runs; its counts have the same distribution (noise by trajectories).
 STATEVECTOR_RUN_METHODS = ("density_matrix", "matrix_product_state", "stabilizer", "extended_stabilizer",
                            "tensor_network")
-#: Aer's method that simulates the circuit's unitary (engine/unitary.py: a 2n-qubit state on the same engine).
-OPERATOR_METHODS = ("unitary",)
+#: Aer's methods that simulate the circuit's operator (engine/operators.py: a state of twice the register's
+#: qubits on the same engine).
+OPERATOR_METHODS = ("unitary", "superop")
 METHODS = NATIVE_METHODS + STATEVECTOR_RUN_METHODS + OPERATOR_METHODS
 #: Devices (Aer's ``device``) aer_mpi runs on.
 DEVICES = ("CPU",)
@@ -251,8 +252,7 @@ _ROWS = (
               None, "precision", help="complex128 (double) or complex64 (single: half the memory)",
               category=HONOURED),
     RunOption("method", METHODS[0], lambda v: v in METHODS,
-              ", ".join(map(repr, METHODS)) + " (for 'superop' use "
-              "qiskit_aer.AerSimulator)", engine="method",
+              ", ".join(map(repr, METHODS)), engine="method",
               help="every state method runs the sharded statevector ('density_matrix', "
                    "'matrix_product_state', 'stabilizer', ... with a warning: same count distributions, noise "
                    "by trajectories), except that a noisy circuit whose measurements are all final runs as its "
@@ -260,8 +260,9 @@ _ROWS = (
                    "Aer; and a Clifford circuit (measurements, resets, Pauli noise and "
                    "Pauli feed-forward included) runs on a stabilizer tableau under 'stabilizer', under "
                    "'automatic' when it is noisy, and under any method but 'statevector' when its "
-                   "state does not fit in memory; 'unitary' gives the circuit's unitary (save_unitary, as "
-                   "Aer: gates only, a 2n-qubit state on the same engine); 'superop' is refused",
+                   "state does not fit in memory; 'unitary' and 'superop' give the circuit's unitary and "
+                   "superoperator (save_unitary, save_superop; as Aer: no measurements; a state of 2n and 4n "
+                   "qubits on the same engine)",
               category=HONOURED),
     RunOption("device", DEVICES[0], lambda v: v in DEVICES,
               "'CPU' (aer_mpi runs on the CPUs of its MPI ranks; for device='GPU' use qiskit_aer.AerSimulator)",

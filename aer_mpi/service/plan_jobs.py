@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Optional
 from aer_mpi.comm.watchdog import bounded
 from aer_mpi import ir
 from aer_mpi.engine import RunConfig
-from aer_mpi.engine.unitary import UNITARY, has_unitary_saves, unitary_program
+from aer_mpi.engine.operators import OPERATOR_KINDS, operator_program, operator_saves_of
 from aer_mpi.errors import InternalError, InvalidInputError
 from aer_mpi.plan.truncate import truncate
 from aer_mpi.qobj.model import Qobj
@@ -62,26 +62,28 @@ def experiments(qobj: Qobj) -> list[PlannedExperiment]:
             config = dataclasses.replace(config, seed=config.seed + index)
         program = to_program(experiment, index, memo)
         _check_method(program, config)
-        if config.enable_truncation and config.statevector_path is None and config.method != UNITARY:
-            # (a final state written to a file keeps every qubit of the circuit; a unitary too, as Aer's)
+        if config.enable_truncation and config.statevector_path is None and config.method not in OPERATOR_KINDS:
+            # (a final state written to a file keeps every qubit of the circuit; an operator too, as Aer's)
             program = truncate(program)
         planned.append(PlannedExperiment(program, config, dict(experiment.header)))
     return planned
 
 
 def _check_method(program: ir.Program, config: RunConfig) -> None:
-    """What only one method takes: ``save_unitary`` needs the unitary method, which takes gates only
-    (checked here, on rank 0, so that every rank gets the error before any starts)."""
-    if config.method == UNITARY:
+    """What only one method takes: ``save_unitary`` and ``save_superop`` need the method of their
+    name, which takes no measurement (checked here, on rank 0, so that every rank gets the error
+    before any starts)."""
+    method = config.method
+    if method in OPERATOR_KINDS:
         if config.statevector_path is not None:
             raise InvalidInputError(
-                "statevector_dir writes each circuit's final statevector, and method='unitary' has none: leave "
-                "statevector_dir out (save_unitary() puts the unitary in the result)")
-        unitary_program(program, config.seed)
-    elif has_unitary_saves(program.ops):
+                f"statevector_dir writes each circuit's final statevector, and method={method!r} has none: leave "
+                f"statevector_dir out (save_{method}() puts the {method} in the result)")
+        operator_program(program, method, config.seed)
+    for kind in sorted(operator_saves_of(program.ops) - {method}):
         raise InvalidInputError(
-            f"circuit {program.name!r}: save_unitary saves a unitary, which only method='unitary' simulates "
-            f"(AerMPISimulator(method='unitary')); under method={config.method!r} save the state instead "
+            f"circuit {program.name!r}: save_{kind} saves a {kind}, which only method={kind!r} simulates "
+            f"(AerMPISimulator(method={kind!r})); under method={method!r} save the state instead "
             f"(save_statevector)")
 
 

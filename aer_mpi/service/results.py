@@ -17,6 +17,7 @@ from aer_mpi.engine import ExperimentOutput, RunConfig
 from aer_mpi.qobj.instructions import (
     RESULT_DENSITY_MATRIX,
     RESULT_OPERATOR,
+    RESULT_SUPEROP,
     RESULT_PROB_DISTRIBUTION,
     RESULT_STATEVECTOR,
     SAVE_KINDS,
@@ -38,6 +39,10 @@ def format_save(value: Any, kind: str, subtype: str) -> Any:
         from qiskit.quantum_info import Operator
 
         make = Operator
+    elif result == RESULT_SUPEROP:
+        from qiskit.quantum_info import SuperOp
+
+        make = SuperOp
     elif result == RESULT_PROB_DISTRIBUTION:
         from qiskit.result import ProbDistribution
 

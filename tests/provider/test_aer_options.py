@@ -82,8 +82,8 @@ def test_every_aer_option_in_the_primitives_options():
 @pytest.mark.parametrize(
     "name,value,says",
     [
-        ("method", "superop", "qiskit_aer.AerSimulator"),
-        ("method", "superop", "'statevector'"),
+        ("method", "matrix_product", "'matrix_product_state'"),  # a misspelt method: the list of names
+        ("method", "tensor", "'statevector'"),
         ("device", "GPU", "device='GPU'"),
         ("precision", "half", "'double' or 'single'"),
     ],

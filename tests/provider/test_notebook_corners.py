@@ -230,8 +230,8 @@ def test_aers_state_methods_run_as_the_statevector_with_a_warning(method):
         counts = backend.run(qc, shots=4000, seed_simulator=2).result().get_counts()
     # depolarizing 0.3 on the Bell pair: each of 01 and 10 has 0.3 * 4 / 16 = 0.075
     assert abs(counts.get("01", 0) / 4000 - 0.075) < 0.02 and abs(counts.get("10", 0) / 4000 - 0.075) < 0.02
-    with pytest.raises(InvalidInputError, match="for 'superop' use qiskit_aer"):
-        backend.run(qc, method="superop")
+    with pytest.raises(InvalidInputError, match="option method='densitymatrix': expecting 'automatic'"):
+        backend.run(qc, method="densitymatrix")
 
 
 def check_zero_shots_run_the_saves_only_as_in_aer(comm, kernels):
@@ -256,8 +256,7 @@ def check_zero_shots_run_the_saves_only_as_in_aer(comm, kernels):
     assert result.data(1) == {}
 
 
-@pytest.mark.parametrize("save, method", [("save_superop", "superop"),
-                                          ("save_stabilizer", "stabilizer"), ("save_clifford", "stabilizer"),
+@pytest.mark.parametrize("save, method", [("save_stabilizer", "stabilizer"), ("save_clifford", "stabilizer"),
                                           ("save_matrix_product_state", "matrix_product_state")])
 def test_saves_of_aers_other_methods_are_refused_naming_the_method(save, method):
     """Not "transpile first", which cannot help: the error names the Aer method that has the save."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
-from qiskit.quantum_info import Operator, Statevector
+from qiskit.quantum_info import Operator, Statevector, SuperOp
 from qiskit.result import ProbDistribution
 
 from aer_mpi import AerMPISimulator, ir
@@ -19,6 +19,7 @@ from aer_mpi.qobj.instructions import (
     PARAMS_PAULI_TERMS,
     RESULT_OPERATOR,
     RESULT_PROB_DISTRIBUTION,
+    RESULT_SUPEROP,
     RESULT_STATEVECTOR,
     SAVE_INSTRUCTIONS,
     SAVE_KINDS,
@@ -28,9 +29,9 @@ from aer_mpi.qobj.translate import to_program
 from aer_mpi.service.results import experiment_result
 
 EXPECTED_TYPE = {RESULT_STATEVECTOR: Statevector, RESULT_PROB_DISTRIBUTION: ProbDistribution,
-                 RESULT_OPERATOR: Operator}
+                 RESULT_OPERATOR: Operator, RESULT_SUPEROP: SuperOp}
 #: Save kinds only a method of their own answers (the others: the default method).
-METHOD_OF_KIND = {"unitary": "unitary"}
+METHOD_OF_KIND = {"unitary": "unitary", "superop": "superop"}
 
 
 def _circuit(name: str, subtype: str) -> QuantumCircuit:
@@ -84,7 +85,7 @@ def test_every_save_round_trips_to_its_result_type(name, subtype):
         if expected is not None:
             assert isinstance(item, expected)
         else:
-            assert not isinstance(item, (Statevector, ProbDistribution, Operator))
+            assert not isinstance(item, (Statevector, ProbDistribution, Operator, SuperOp))
 
 
 def test_every_save_kind_has_instructions_and_subtypes():

@@ -1,6 +1,7 @@
-"""method="unitary" (engine/unitary.py): the circuit's unitary from a 2n-qubit state on the same
-engine, exact against qiskit.quantum_info.Operator and Qiskit Aer's unitary method, the same at
-every rank count, and what the method refuses refused with an error that names what to use."""
+"""method="unitary" and "superop" (engine/operators.py): the circuit's unitary and superoperator
+from a state of 2n and 4n qubits on the same engine, exact against qiskit.quantum_info's Operator
+and SuperOp and Qiskit Aer's methods, the same at every rank count, and what the methods refuse
+refused with an error that names what to use."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.circuit.library import DiagonalGate, MCXGate, UnitaryGate
 from qiskit.circuit.random import random_circuit
-from qiskit.quantum_info import Operator, random_unitary
+from qiskit.quantum_info import Operator, SuperOp, random_unitary
 
 from aer_mpi import AerMPISimulator, InsufficientMemoryError, InvalidInputError
 from conftest import MPI_TIMEOUT, RANKS, assert_kernels
@@ -42,11 +43,50 @@ def test_the_unitary_is_qiskits_operator(kernels, n):
     assert isinstance(unitary, Operator) and unitary.dim == (1 << n, 1 << n)
     np.testing.assert_allclose(unitary.data, expected, atol=1e-12)
     meta = result.results[0].metadata
-    assert meta["method"] == "unitary" and meta["num_qubits"] == n and meta["unitary_qubits"] == 2 * n
+    assert meta["method"] == "unitary" and meta["num_qubits"] == n and meta["operator_qubits"] == 2 * n
     assert "counts" not in result.data(0)  # no classical bits: no counts
 
     single = AerMPISimulator(method="unitary", precision="single").run(qc).result().get_unitary(qc)
     np.testing.assert_allclose(single.data, expected, atol=2e-6)
+
+
+def reset_circuit() -> QuantumCircuit:
+    qc = QuantumCircuit(2, global_phase=0.4)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.reset(0)
+    qc.ry(0.7, 0)
+    qc.cx(1, 0)
+    qc.t(1)
+    return qc
+
+
+def test_the_superop_is_qiskits_and_aers_noise_included(kernels):
+    noise = pytest.importorskip("qiskit_aer.noise")
+    qiskit_aer = pytest.importorskip("qiskit_aer")
+    qc = reset_circuit()
+    expected = SuperOp(qc).data
+    qc.save_superop()
+    result = AerMPISimulator(method="superop").run(qc).result()
+    assert_kernels(result, kernels)
+    assert isinstance(result.data(0)["superop"], SuperOp)
+    np.testing.assert_allclose(result.data(0)["superop"].data, expected, atol=1e-12)
+    assert result.results[0].metadata["operator_qubits"] == 8
+
+    model = noise.NoiseModel()
+    model.add_all_qubit_quantum_error(noise.amplitude_damping_error(0.2), ["h", "ry"])
+    model.add_all_qubit_quantum_error(noise.thermal_relaxation_error(50, 30, 5), ["t"])
+    model.add_all_qubit_quantum_error(noise.depolarizing_error(0.1, 2), ["cx"])
+    model.add_all_qubit_quantum_error(noise.reset_error(0.1, 0.05), ["reset"])
+    noisy = reset_circuit()
+    noisy.save_superop(label="middle")
+    noisy.x(1)
+    noisy.save_state()
+    ours = AerMPISimulator(method="superop", noise_model=model).run(noisy).result().data(0)
+    aers = qiskit_aer.AerSimulator(method="superop", noise_model=model).run(noisy).result().data(0)
+    assert sorted(ours) == sorted(aers) == ["middle", "superop"]
+    for label in aers:
+        np.testing.assert_allclose(ours[label].data, np.asarray(aers[label].data), atol=1e-12)
 
 
 @pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
@@ -64,6 +104,15 @@ def test_every_rank_count_gives_the_unitary(comm, kernels):
         assert result.results[i].metadata["working_ranks"] == comm.Get_size()
         if comm.Get_rank() == 0:
             np.testing.assert_allclose(result.get_unitary(i).data, expected[i], atol=1e-12)
+    # the superoperator of a circuit with a reset: 8 qubits over the ranks
+    channel = reset_circuit()
+    expected_channel = SuperOp(channel).data
+    channel.save_superop()
+    result = AerMPISimulator(comm=comm, method="superop", min_local_qubits=2).run(channel).result()
+    assert_kernels(result, kernels)
+    assert result.results[0].metadata["working_ranks"] == comm.Get_size()
+    if comm.Get_rank() == 0:
+        np.testing.assert_allclose(result.data(0)["superop"].data, expected_channel, atol=1e-12)
 
 
 def test_saves_labels_bindings_and_counts_as_aers_unitary_method():
@@ -154,14 +203,24 @@ def test_what_the_unitary_method_refuses_names_what_to_use(tmp_path):
     damped = QuantumCircuit(1)
     damped.h(0)
     damped.save_unitary()
-    assert "method='density_matrix'" in _refused(damped, method="unitary", noise_model=model)
+    assert "'density_matrix'" in _refused(damped, method="unitary", noise_model=model)
     forever = QuantumCircuit(1, 1)
     with forever.while_loop((forever.clbits[0], 0)):
         forever.x(0)
     assert "never ends" in _refused(forever, method="unitary")
-    # save_unitary under a state method
+    assert "measurement" in _refused(measured, method="superop")
+    wide_error = noise.NoiseModel()
+    wide_error.add_all_qubit_quantum_error(noise.depolarizing_error(0.1, 3), ["ccx"])
+    ccx = QuantumCircuit(3)
+    ccx.ccx(0, 1, 2)
+    ccx.save_superop()
+    assert "at most 2 qubits" in _refused(ccx, method="superop", noise_model=wide_error)
+    superop = QuantumCircuit(1)
+    superop.save_superop()
+    # save_unitary under a state method, or under the other operator method
     saved = QuantumCircuit(1)
     saved.save_unitary()
+    assert "method='superop'" in _refused(superop) and "save_superop" in _refused(saved, method="superop")
     assert "method='unitary'" in _refused(saved)
     assert "method='unitary'" in _refused(saved, method="density_matrix")
     # too wide: the memory error says why a unitary needs twice the qubits
