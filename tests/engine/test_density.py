@@ -199,7 +199,16 @@ def test_a_seed_gives_the_same_shots_and_partial_measurements_map_to_their_clbit
 
 
 @pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_every_rank_count_gives_one_ranks_shots_and_the_exact_diagonal(comm, kernels, monkeypatch):
+def test_the_matrix_methods_at_every_rank_count(comm, kernels, monkeypatch):
+    """The density matrix here and the unitary and superop methods (tests/engine/test_operators.py) in
+    one job per rank count and kernels: a job's start-up costs more than their checks."""
+    from tests.engine.test_operators import check_every_rank_count_gives_the_operators
+
+    check_every_rank_count_gives_one_ranks_shots_and_the_exact_diagonal(comm, kernels, monkeypatch)
+    check_every_rank_count_gives_the_operators(comm, kernels)
+
+
+def check_every_rank_count_gives_one_ranks_shots_and_the_exact_diagonal(comm, kernels, monkeypatch):
     """The 2n-qubit vector sharded over the ranks (min_local_qubits=2: rank qubits even at 4 qubits)."""
     from mpi4py import MPI
 

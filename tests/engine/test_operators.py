@@ -14,7 +14,7 @@ from qiskit.circuit.random import random_circuit
 from qiskit.quantum_info import Operator, SuperOp, random_unitary
 
 from aer_mpi import AerMPISimulator, InsufficientMemoryError, InvalidInputError
-from conftest import MPI_TIMEOUT, RANKS, assert_kernels
+from conftest import assert_kernels
 
 
 def gate_circuit(n: int, seed: int) -> QuantumCircuit:
@@ -89,10 +89,11 @@ def test_the_superop_is_qiskits_and_aers_noise_included(kernels):
         np.testing.assert_allclose(ours[label].data, np.asarray(aers[label].data), atol=1e-12)
 
 
-@pytest.mark.mpi(ranks=RANKS, timeout=MPI_TIMEOUT)
-def test_every_rank_count_gives_the_unitary(comm, kernels):
+def check_every_rank_count_gives_the_operators(comm, kernels):
     """The 2n-qubit vector sharded over the ranks (min_local_qubits=2: rank qubits at 3 qubits too),
-    gathered on rank 0; the shards' own unitary qubits are exchanged like any others."""
+    gathered on rank 0; the shards' own unitary qubits are exchanged like any others. Run at 1, 2
+    and 4 ranks with both kernels by tests/engine/test_density.py's job (one job per rank count
+    and kernels for both matrix methods: a job's start-up costs more than these checks)."""
     circuits = [gate_circuit(n, 10 + n) for n in (3, 5)]
     expected = [Operator(qc).data for qc in circuits]
     for qc in circuits:
