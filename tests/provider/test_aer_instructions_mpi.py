@@ -53,7 +53,10 @@ def _ghz_on_device(num_device_qubits: int, layout):
 
 
 def check_truncation_runs_device_transpiled_circuits_at_their_width(comm, kernels):
-    circuits = [_ghz_on_device(27, [5, 13, 26]), _ghz_on_device(127, [3, 64, 120])]
+    # transpiled on rank 0 and shared, as the README says to (and the other ranks skip building a
+    # 127-qubit device, seconds each on an oversubscribed machine)
+    circuits = comm.bcast([_ghz_on_device(27, [5, 13, 26]), _ghz_on_device(127, [3, 64, 120])]
+                          if comm.rank == 0 else None, root=0)
     backend = AerMPISimulator(comm=comm, min_local_qubits=1, parallel_experiments=False)
     result = backend.run(circuits, shots=2000, seed_simulator=7, memory=True).result()
     assert_kernels(result, kernels)
@@ -223,7 +226,7 @@ def check_break_and_continue_match_aer(comm, kernels):
     backend = AerMPISimulator(comm=comm, min_local_qubits=2, parallel_experiments=False)
     result = backend.run(transpile(qc, backend), shots=3000, seed_simulator=5).result()
     assert_kernels(result, kernels)
-    (reference, _), = _aer_counts(comm, [qc], shots=30000)
+    (reference, _), = _aer_counts(comm, [qc], shots=12000)  # (expected distance to 3000 shots: 0.02)
     assert _tvd(result.get_counts(), reference) < 0.05, (result.get_counts(), reference)
 
 
