@@ -22,7 +22,7 @@ from aer_mpi.engine.checkpoint import JobCheckpoints
 from aer_mpi.engine.interrupts import stop_requested
 from aer_mpi.qobj.model import Qobj
 from aer_mpi.service.plan_jobs import share_plan
-from aer_mpi.errors import JobCancelledError
+from aer_mpi.errors import InsufficientMemoryError, JobCancelledError
 from aer_mpi.service.results import experiment_result, failed_result
 from aer_mpi.service.small_circuits import (
     ExperimentFailure,
@@ -101,6 +101,7 @@ def execute_qobj(
                 output = ExperimentFailure.of(exc, 0)
             except Exception as exc:
                 # run_experiment raises the same error on every rank (agreed or broadcast)
+                exc = _with_method_hint(exc, config.method)
                 failures.append(exc)
                 output = ExperimentFailure.of(exc, 0)
             if store is not None and not (isinstance(output, ExperimentFailure) and output.cancelled):
@@ -133,6 +134,22 @@ def execute_qobj(
     if failures and not any(r.success for r in results):
         raise failures[0]
     return result
+
+
+#: Aer's methods that simulate a wide circuit without its statevector (aer_mpi runs them as one).
+_WIDE_CIRCUIT_METHODS = ("matrix_product_state", "extended_stabilizer", "tensor_network")
+
+
+def _with_method_hint(exc: Exception, method: str) -> Exception:
+    """A state too large for memory under one of Aer's wide-circuit methods: the error says that
+    here the method is the statevector, and where that method is simulated."""
+    if not isinstance(exc, InsufficientMemoryError) or method not in _WIDE_CIRCUIT_METHODS:
+        return exc
+    hinted = InsufficientMemoryError(
+        f"{exc}; method={method!r} runs here as the statevector (aer_mpi has no {method} simulator): for a "
+        f"circuit this wide use qiskit_aer.AerSimulator(method={method!r})")
+    hinted.__dict__.update(exc.__dict__)
+    return hinted
 
 
 def _stop_agreed(comm: Any, control: RunControl, store: Optional[JobCheckpoints], index: int) -> bool:

@@ -12,7 +12,7 @@ from qiskit.circuit.classical import expr, types
 from qiskit.circuit.library import MCXGate
 from qiskit.quantum_info import Kraus, Pauli, Statevector
 
-from aer_mpi import AerMPISimulator
+from aer_mpi import AerMPISimulator, InsufficientMemoryError
 from aer_mpi.errors import InvalidInputError
 from conftest import MPI_TIMEOUT, RANKS, assert_kernels
 
@@ -232,6 +232,22 @@ def test_aers_state_methods_run_as_the_statevector_with_a_warning(method):
     assert abs(counts.get("01", 0) / 4000 - 0.075) < 0.02 and abs(counts.get("10", 0) / 4000 - 0.075) < 0.02
     with pytest.raises(InvalidInputError, match="option method='densitymatrix': expecting 'automatic'"):
         backend.run(qc, method="densitymatrix")
+
+
+@pytest.mark.filterwarnings("ignore:method='matrix_product_state' runs here")
+def test_a_wide_circuit_under_aers_mps_method_gets_a_memory_error_naming_it():
+    """Not only "use more ranks": the error says that the method runs as the statevector here and
+    where a matrix-product-state simulation of a wide circuit is."""
+    qc = QuantumCircuit(60)
+    qc.h(range(60))
+    qc.t(0)  # not Clifford: no tableau
+    qc.measure_all()
+    with pytest.raises(InsufficientMemoryError, match=r"method='matrix_product_state' runs here as the statevector.*"
+                                                      r"qiskit_aer.AerSimulator\(method='matrix_product_state'\)"):
+        AerMPISimulator(comm=MPI.COMM_SELF, method="matrix_product_state").run(qc, shots=10).result()
+    with pytest.raises(InsufficientMemoryError) as plain:
+        AerMPISimulator(comm=MPI.COMM_SELF).run(qc, shots=10).result()
+    assert "qiskit_aer" not in str(plain.value)
 
 
 def check_zero_shots_run_the_saves_only_as_in_aer(comm, kernels):
