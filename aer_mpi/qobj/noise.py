@@ -367,7 +367,11 @@ def _model_errors(model: Any) -> Optional[list]:
     ``[(place, error), ...]``. Aer's errors are immutable (composing one makes a new object) and
     every ``add_*_error`` replaces an entry of these tables, so the same places holding the same
     objects mean the same ``to_dict()``. None for a model laid out otherwise (another version of
-    Aer, a duck type): it is then read again on every run."""
+    Aer, a subclass that may serialise itself otherwise, a duck type): it is then read again on
+    every run."""
+    kind = type(model)
+    if kind.__name__ != "NoiseModel" or not kind.__module__.startswith("qiskit_aer."):
+        return None
     try:
         default, local = model._default_quantum_errors, model._local_quantum_errors
         readout, local_readout = model._default_readout_error, model._local_readout_errors

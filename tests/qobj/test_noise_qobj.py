@@ -231,3 +231,18 @@ def test_a_duck_typed_model_is_read_on_every_run():
     noise_table(model)
     noise_table(model)
     assert calls == [True, True]
+
+
+def test_a_subclass_of_noisemodel_is_read_on_every_run():
+    from aer_mpi.qobj.noise import noise_table
+
+    class Drifting(NoiseModel):  # serialises itself otherwise: never cached
+        def to_dict(self, serializable=False):
+            self.calls = getattr(self, "calls", 0) + 1
+            return super().to_dict(serializable=serializable)
+
+    model = Drifting()
+    model.add_all_qubit_quantum_error(depolarizing_error(0.1, 1), ["x"])
+    noise_table(model)
+    noise_table(model)
+    assert model.calls == 2
