@@ -36,6 +36,7 @@ from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunCo
 from aer_mpi.engine.interpreter import Interpreter, meeting_interval
 from aer_mpi.engine.interrupts import stop_requested
 from aer_mpi.engine.noise import apply_readout, defer_readout, has_noise
+from aer_mpi.engine.operators import OPERATOR_KINDS, operator_of, operator_program, register_qubits
 from aer_mpi.engine.output import counts_of, memory_of, small_part
 from aer_mpi.engine import resources
 from aer_mpi.engine.resources import check_memory, configure_kernels, memory_available, memory_needed
@@ -43,7 +44,6 @@ from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_stateve
 from aer_mpi.engine.saves import SaveRecord, Saves, probabilities_dict
 from aer_mpi.engine.shard import Shard
 from aer_mpi.engine.stabilizer import is_stabilizer_circuit, measures_anything, saved_values, shot_blocks
-from aer_mpi.engine.operators import OPERATOR_KINDS, operator_of, operator_program, register_qubits
 from aer_mpi.errors import InsufficientMemoryError, InternalError, InvalidInputError, JobCancelledError
 from aer_mpi.plan import (LocalSwapStep, StageStep, choose_rank_bits, complex_products_per_amplitude, place_in_cache,
                           plan_program, stage_steps)
@@ -117,7 +117,8 @@ def run_experiment(
     world = Collective(comm)
     rank = world.rank
 
-    # the unitary, the tableau and the density matrix run their own programs: chosen before any work
+    # the operator methods (unitary, superop), the tableau and the density matrix run their own
+    # programs: chosen before any work for this one
     if config.method in OPERATOR_KINDS:
         return _run_operator(comm, program, config, control, start)
     if config.method == "stabilizer" and is_stabilizer_circuit(program):

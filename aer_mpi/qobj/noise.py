@@ -5,11 +5,12 @@ a Qobj, the noise instructions that Qiskit Aer's ``NoiseModel`` puts on the
 circuit's instructions, so the Qobj stays JSON and crosses ranks and
 processes as before. The model is read through its stable serialised form,
 ``NoiseModel.to_dict(serializable=True)`` (the same JSON the CLI's
-``--noise-model FILE`` reads), never through Aer's internals; qiskit-aer is
-imported only when a ``NoiseModel`` object is given. A model given run after
-run (a loop of jobs, a parameter sweep) is serialised and checked once: the
-table is kept while the model's error tables hold the same error objects
-(``noise_table``; a model laid out otherwise is read again on every run).
+``--noise-model FILE`` reads); qiskit-aer is imported only when a
+``NoiseModel`` object is given. A model given run after run (a loop of jobs, a
+parameter sweep) is serialised and checked once: the table is kept while the
+model's error tables hold the same error objects (``noise_table``: the one
+place that looks at Aer's private fields, only to tell whether a model seen
+before is unchanged; a model laid out otherwise is read again on every run).
 
 Qobj noise instructions (names as Aer's where Aer has them):
 

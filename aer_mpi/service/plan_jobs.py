@@ -80,7 +80,9 @@ def _check_method(program: ir.Program, config: RunConfig) -> None:
                 f"statevector_dir writes each circuit's final statevector, and method={method!r} has none: leave "
                 f"statevector_dir out (save_{method}() puts the {method} in the result)")
         operator_program(program, method, config.seed)
-    for kind in sorted(operator_saves_of(program.ops) - {method}):
+    others = sorted(operator_saves_of(program.ops) - {method})
+    if others:
+        kind = others[0]
         raise InvalidInputError(
             f"circuit {program.name!r}: save_{kind} saves a {kind}, which only method={kind!r} simulates "
             f"(AerMPISimulator(method={kind!r})); under method={method!r} save the state instead "
