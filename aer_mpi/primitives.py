@@ -258,23 +258,23 @@ class SamplerV2(BaseSamplerV2):
 
 def _sampler_pub_result(pub: SamplerPub, shape: tuple, result: Any) -> SamplerPubResult:
     circuit = pub.circuit
-    count = int(np.prod(shape)) if result is not None else 0
-    # a circuit with classical bits but no measurement has no memory: every shot reads 0, as in Aer
-    memories = [[int(h, 16) for h in getattr(result.results[k].data, "memory", None) or ["0x0"] * pub.shots]
-                for k in range(count)]
+    count = int(np.prod(shape))
+    # every shot's classical bits, clbit i in column i; a circuit with classical bits but no
+    # measurement has no memory: every shot reads 0, as in Aer
+    bits = np.zeros((count, pub.shots, circuit.num_clbits), dtype=bool)
+    width = (circuit.num_clbits + 7) // 8
+    for k in range(count if result is not None else 0):
+        memory = getattr(result.results[k].data, "memory", None)
+        if memory:
+            raw = b"".join(int(h, 16).to_bytes(width, "little") for h in memory)
+            unpacked = np.unpackbits(np.frombuffer(raw, dtype=np.uint8).reshape(len(memory), width), axis=1,
+                                     bitorder="little")
+            bits[k] = unpacked[:, :circuit.num_clbits]
     arrays = {}
     for creg in circuit.cregs:
         indices = [circuit.find_bit(b).index for b in creg]
-        num_bytes = (len(indices) + 7) // 8
-        packed = np.zeros((count if result is not None else int(np.prod(shape)), pub.shots, num_bytes),
-                          dtype=np.uint8)
-        for k, memory in enumerate(memories):
-            for s, value in enumerate(memory):
-                reg = 0
-                for j, idx in enumerate(indices):
-                    reg |= ((value >> idx) & 1) << j
-                packed[k, s] = np.frombuffer(reg.to_bytes(num_bytes, "big"), dtype=np.uint8)
-        arrays[creg.name] = BitArray(packed.reshape(shape + (pub.shots, num_bytes)), len(indices))
+        arrays[creg.name] = BitArray.from_bool_array(bits[:, :, indices].reshape(shape + (pub.shots, len(indices))),
+                                                     order="little")
     return SamplerPubResult(
         DataBin(**arrays, shape=shape),
         metadata={"shots": pub.shots, "circuit_metadata": circuit.metadata,

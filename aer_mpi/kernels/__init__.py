@@ -37,12 +37,11 @@ from aer_mpi.kernels.numpy_backend import (
     norm_squared,
     probability_of_one,
 )
+from aer_mpi.kernels import pauli as _pauli
 from aer_mpi.kernels.pauli import (
     block_size,
     marginal_probabilities,
     nonzero_entries,
-    pauli_block_sums,
-    pauli_sums,
 )
 
 KERNEL_NAMES = ("auto", "numba", "numpy")
@@ -166,6 +165,28 @@ def locate(state: np.ndarray, ends: np.ndarray, targets: np.ndarray, found: np.n
         _numba.locate(state, ends, targets, found)
     else:
         numpy_backend.locate(state, ends, targets, found)
+
+
+def pauli_block_sums(mine: np.ndarray, partner: np.ndarray, offset: int, x_low: int,
+                     z_masks: Sequence[int]) -> np.ndarray:
+    """Pauli partial sums of one block for many Z masks sharing one X mask (``pauli.pauli_block_sums``):
+    one read of the block in the numba kernels, numpy's chunked sums otherwise."""
+    if _active == "numba" and len(z_masks):
+        return _numba.pauli_block_sums(mine, partner, offset, x_low, z_masks)
+    return _pauli.pauli_block_sums(mine, partner, offset, x_low, z_masks)
+
+
+def pauli_sums(state: np.ndarray, x_mask: int, z_masks: Sequence[int]) -> np.ndarray:
+    """``pauli_block_sums`` over the whole shard, the shard its own partner (``x_mask`` local)."""
+    size = state.shape[0]
+    block = block_size(size)
+    x_low, x_high = x_mask & (block - 1), x_mask & ~(block - 1)
+    out = np.zeros(len(z_masks), dtype=np.complex128)
+    for offset in range(0, size, block):
+        partner_offset = offset ^ x_high
+        out += pauli_block_sums(state[offset: offset + block], state[partner_offset: partner_offset + block], offset,
+                                x_low, z_masks)
+    return out
 
 
 def outcome_sums(state: np.ndarray, position: int) -> tuple[float, float]:

@@ -86,20 +86,6 @@ def block_size(num_elements: int, limit: int = CHUNK_ELEMENTS) -> int:
     return size
 
 
-def pauli_sums(state: np.ndarray, x_mask: int, z_masks: Sequence[int]) -> np.ndarray:
-    """``pauli_block_sums`` over the whole shard, partner = the shard itself (``x_mask`` local)."""
-    size = state.shape[0]
-    block = block_size(size)
-    x_low, x_high = x_mask & (block - 1), x_mask & ~(block - 1)
-    out = np.zeros(len(z_masks), dtype=np.complex128)
-    for offset in range(0, size, block):
-        partner_offset = offset ^ x_high
-        out += pauli_block_sums(
-            state[offset : offset + block], state[partner_offset : partner_offset + block], offset, x_low, z_masks
-        )
-    return out
-
-
 def nonzero_entries(state: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Local indices and values of the entries whose magnitude exceeds ``threshold``."""
     indices, values = [], []

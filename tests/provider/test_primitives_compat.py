@@ -212,3 +212,28 @@ def test_primitives_at_every_rank_count(comm):
     """The checks above in one job per rank count (a job's start-up (every rank imports Qiskit and pytest) cost more than most of them)."""
     check_a_sampler_without_a_seed_runs_on_every_rank_and_they_agree(comm)
     check_v1_estimator_is_exact_at_any_rank_count(comm)
+
+
+def test_sampler_bit_arrays_match_qiskits_reference_sampler_register_by_register():
+    """Registers of 2, 0 and 70 bits, a sweep of two bindings, deterministic outcomes: every register's
+    bits (and the empty one's shape) as Qiskit's StatevectorSampler gives them."""
+    from qiskit import ClassicalRegister, QuantumRegister
+    from qiskit.primitives import StatevectorSampler
+
+    q, a, empty, wide = QuantumRegister(3), ClassicalRegister(2, "a"), ClassicalRegister(0, "e"), ClassicalRegister(70, "b")
+    t = Parameter("t")
+    qc = QuantumCircuit(q, a, empty, wide)
+    qc.rx(t, 0)
+    qc.cx(0, 1)
+    qc.x(2)
+    qc.measure(0, a[1])
+    qc.measure(1, wide[65])
+    qc.measure(2, wide[0])
+    pub = (qc, [[0.0], [np.pi]])
+    ours = SamplerV2(seed=1).run([pub], shots=20).result()[0].data
+    theirs = StatevectorSampler(seed=1).run([pub], shots=20).result()[0].data
+    for name in ("a", "e", "b"):
+        assert ours[name].shape == theirs[name].shape == (2,) and ours[name].num_bits == theirs[name].num_bits
+        assert ours[name].num_shots == 20
+        np.testing.assert_array_equal(ours[name].array, theirs[name].array)
+    assert ours["b"][1].get_int_counts() == {1 + (1 << 65): 20}
