@@ -122,8 +122,9 @@ _WARM_NUMBA = textwrap.dedent(
     from mpi4py import MPI
     from qiskit import QuantumCircuit
     from qiskit.circuit.library import DiagonalGate, UnitaryGate
-    from qiskit.quantum_info import random_unitary
+    from qiskit.quantum_info import SparsePauliOp, random_unitary
     from aer_mpi import AerMPISimulator
+    from aer_mpi.library import save_expectation_value
 
     qc = QuantumCircuit(6, global_phase=0.2)
     qc.h(range(6))
@@ -131,11 +132,14 @@ _WARM_NUMBA = textwrap.dedent(
     qc.rz(0.1, 2)
     qc.append(UnitaryGate(random_unitary(8, seed=1)), [0, 3, 5])
     qc.append(DiagonalGate([1, 1j, -1, -1j]), [1, 4])
+    expval = qc.copy()
+    save_expectation_value(expval, SparsePauliOp(["XYZIIZ", "ZZIIII"]), label="e")  # the Pauli sums' kernel
     qc.measure_all()
     for precision in ("double", "single"):
         for fusion in (True, False):
             backend = AerMPISimulator(comm=MPI.COMM_SELF, kernels="numba", fusion_enable=fusion, fusion_threshold=1)
             backend.run(qc, shots=4, precision=precision).result()
+        backend.run(expval, shots=1, precision=precision).result()
     """
 )
 
