@@ -58,6 +58,9 @@ STATEVECTOR_RUN_METHODS = ("density_matrix", "matrix_product_state", "stabilizer
 #: qubits on the same engine).
 OPERATOR_METHODS = ("unitary", "superop")
 METHODS = NATIVE_METHODS + STATEVECTOR_RUN_METHODS + OPERATOR_METHODS
+#: Of those run as the statevector, Aer's that simulate a circuit wider than a statevector holds: a
+#: memory error under one of them names Aer's method (service/execution.py).
+WIDE_CIRCUIT_METHODS = ("matrix_product_state", "extended_stabilizer", "tensor_network")
 #: Devices (Aer's ``device``) aer_mpi runs on.
 DEVICES = ("CPU",)
 
@@ -495,7 +498,7 @@ def run_config(config: Mapping[str, Any]) -> RunConfig:
 
 
 __all__ = [
-    "CATEGORIES", "DEVICES", "HONOURED", "IGNORED", "IGNORED_OPTIONS", "KERNELS", "METHODS", "NATIVE_METHODS", "OPERATOR_METHODS",
+    "CATEGORIES", "DEVICES", "HONOURED", "IGNORED", "IGNORED_OPTIONS", "KERNELS", "METHODS", "NATIVE_METHODS", "OPERATOR_METHODS", "WIDE_CIRCUIT_METHODS",
     "OPTIONS", "OWN", "STATEVECTOR_RUN_METHODS",
     "PRECISIONS", "RunOption", "check_options", "defaults", "normalise_options", "parse_period", "plain", "qobj_config",
     "run_config", "validate_config",

@@ -23,6 +23,7 @@ from aer_mpi.engine.interrupts import stop_requested
 from aer_mpi.qobj.model import Qobj
 from aer_mpi.service.plan_jobs import share_plan
 from aer_mpi.errors import InsufficientMemoryError, JobCancelledError
+from aer_mpi.qobj.options import WIDE_CIRCUIT_METHODS
 from aer_mpi.service.results import experiment_result, failed_result
 from aer_mpi.service.small_circuits import (
     ExperimentFailure,
@@ -136,14 +137,10 @@ def execute_qobj(
     return result
 
 
-#: Aer's methods that simulate a wide circuit without its statevector (aer_mpi runs them as one).
-_WIDE_CIRCUIT_METHODS = ("matrix_product_state", "extended_stabilizer", "tensor_network")
-
-
 def _with_method_hint(exc: Exception, method: str) -> Exception:
     """A state too large for memory under one of Aer's wide-circuit methods: the error says that
     here the method is the statevector, and where that method is simulated."""
-    if not isinstance(exc, InsufficientMemoryError) or method not in _WIDE_CIRCUIT_METHODS:
+    if not isinstance(exc, InsufficientMemoryError) or method not in WIDE_CIRCUIT_METHODS:
         return exc
     hinted = InsufficientMemoryError(
         f"{exc}; method={method!r} runs here as the statevector (aer_mpi has no {method} simulator): for a "
