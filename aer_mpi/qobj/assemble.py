@@ -109,7 +109,10 @@ def _gate_matrix(op: Any) -> Optional[np.ndarray]:
         pass
     from qiskit.circuit import ControlledGate
 
-    if isinstance(op, ControlledGate) and op.base_gate is not None:
+    if (isinstance(op, ControlledGate) and op.base_gate is not None
+            and op.num_ctrl_qubits + op.base_gate.num_qubits == op.num_qubits):
+        # (a gate with more qubits than its controls and base, MCMTGate's extra targets or a v-chain
+        # mcx's ancillas, goes by its definition below)
         # exactly the identity but where the controls read ctrl_state (Operator of the definition
         # leaves 1e-16 on entries that are 0 or 1, which rank counts then apply differently)
         base = _gate_matrix(op.base_gate)
@@ -121,6 +124,16 @@ def _gate_matrix(op: Any) -> Optional[np.ndarray]:
         return np.asarray(Operator(op).data, dtype=complex)
     except Exception:
         return None
+
+
+def _bound_phase(phase: Any, where: str) -> float:
+    """A definition's global phase as a float in [0, 2 pi)."""
+    try:
+        return float(phase) % (2 * math.pi)
+    except TypeError:
+        raise InvalidInputError(
+            f"{where}: its definition's global phase {phase} has unbound parameters: assign them "
+            f"(circuit.assign_parameters or parameter_binds) before running") from None
 
 
 def _controlled_matrix(base: np.ndarray, num_ctrl: int, ctrl_state: int) -> np.ndarray:
@@ -442,7 +455,10 @@ class _CircuitAssembler:
                 return [{"name": "unitary", "qubits": qubits, "params": [encode_matrix(matrix)], "label": op.name}]
         definition = getattr(op, "definition", None)
         if definition is not None:
-            return self.instructions(definition, qubits, clbits, depth + 1)
+            body = self.instructions(definition, qubits, clbits, depth + 1)
+            # the definition's own phase (a circuit appended as an Instruction keeps it in there)
+            phase = _bound_phase(definition.global_phase, where)
+            return ([{"name": "global_phase", "qubits": [], "params": [phase]}] if phase else []) + body
         if op.name in OTHER_METHOD_SAVES:
             raise InvalidInputError(
                 f"{where}: {op.name} saves what Aer's {OTHER_METHOD_SAVES[op.name]!r} method simulates; aer_mpi "

@@ -2,6 +2,7 @@
 changed): each test names what Aer does and checks aer_mpi against Qiskit's own oracles."""
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -77,6 +78,63 @@ def test_transpile_keeps_multi_controlled_gates_and_channels_as_aer_does():
     counts = backend.run(compiled, shots=400, seed_simulator=3).result().get_counts()
     assert set(counts) == {"111111111", "111111110"}  # qubit 0 flipped by the channel half the time
     assert 150 < counts["111111110"] < 250
+
+
+
+def test_a_circuit_appended_as_an_instruction_keeps_its_global_phase():
+    """The definition's phase was dropped: grover_operator appended as an Instruction gave -|11>
+    for |11>. Qiskit's Statevector is the oracle (Aer refuses the instruction untranspiled)."""
+    sub = QuantumCircuit(2, global_phase=np.pi / 2)
+    sub.x(0)
+    sub.cx(0, 1)
+    inner = QuantumCircuit(2, global_phase=0.3)
+    inner.append(sub.to_instruction(), [1, 0])  # nested: both phases count
+    qc = QuantumCircuit(3)
+    qc.h(2)
+    qc.append(inner.to_instruction(), [0, 2])
+    expected = Statevector(qc)
+    qc.save_statevector()
+    state = local().run(qc).result().get_statevector()
+    assert np.allclose(state.data, expected.data, atol=1e-12)
+
+    t = Parameter("t")
+    bound = QuantumCircuit(1, global_phase=t)
+    bound.rx(t, 0)
+    qc = QuantumCircuit(1)
+    qc.append(bound.to_instruction(), [0])
+    qc.save_statevector()
+    result = local().run([qc], parameter_binds=[{t: [0.3, 1.1]}]).result()
+    for index, value in enumerate((0.3, 1.1)):
+        reference = QuantumCircuit(1, global_phase=value)
+        reference.rx(value, 0)
+        assert np.allclose(result.get_statevector(index).data, Statevector(reference).data, atol=1e-12)
+    only_phase = QuantumCircuit(1, global_phase=t)
+    only_phase.x(0)
+    qc = QuantumCircuit(1)
+    qc.append(only_phase.to_instruction(), [0])
+    with pytest.raises(InvalidInputError, match="unbound"):
+        local().run(qc).result()
+
+
+def test_controlled_gates_with_more_qubits_than_controls_and_base_run_by_their_definition():
+    """MCMTGate's extra targets and a v-chain mcx's ancillas gave 'expecting a 16x16 matrix'."""
+    from qiskit.circuit.library import MCMTGate, XGate, ZGate
+
+    for gate, width in ((MCMTGate(XGate(), 2, 2), 4), (MCMTGate(ZGate(), 3, 2), 5)):
+        qc = QuantumCircuit(width)
+        qc.h(range(width))
+        qc.append(gate, range(width))
+        expected = Statevector(qc)
+        qc.save_statevector()
+        assert np.allclose(local().run(qc).result().get_statevector().data, expected.data, atol=1e-12)
+    qc = QuantumCircuit(7)
+    qc.h(range(4))
+    with warnings.catch_warnings():  # mode= is deprecated since Qiskit 2.1, still in notebooks
+        warnings.simplefilter("ignore", DeprecationWarning)
+        qc.mcx([0, 1, 2, 3], 4, ancilla_qubits=[5, 6], mode="v-chain")
+    expected = Statevector(qc)
+    qc.save_statevector()
+    assert np.allclose(local().run(qc).result().get_statevector().data, expected.data, atol=1e-12)
 
 
 def test_per_shot_expectation_values_are_a_numpy_array():
