@@ -5,6 +5,7 @@ Importing this package does not start MPI; the backend does when it needs to.
 
 from aer_mpi._version import __version__
 from aer_mpi.errors import (
+    AerError,
     AerMPIError,
     InsufficientMemoryError,
     InvalidInputError,
@@ -17,6 +18,7 @@ from aer_mpi.errors import (
 
 __all__ = [
     "Aer",
+    "AerError",
     "AerJob",
     "AerMPIError",
     "AerMPISimulator",
@@ -25,9 +27,12 @@ __all__ = [
     "InsufficientMemoryError",
     "InvalidInputError",
     "JobCancelledError",
+    "QasmSimulator",
     "Qobj",
     "QobjValidationError",
     "RankFailedError",
+    "StatevectorSimulator",
+    "UnitarySimulator",
     "WorkerLostError",
     "WorkerStartError",
     "__version__",
@@ -97,7 +102,7 @@ _register_save_methods()
 
 def __getattr__(name: str):
     # Qiskit-dependent classes load on first use, keeping `import aer_mpi` light.
-    if name in ("AerMPISimulator", "AerSimulator"):  # AerSimulator: Aer's name, for a changed import only
+    if name in ("AerMPISimulator", "AerSimulator", "QasmSimulator"):  # Aer's names, for a changed import only
         from aer_mpi.provider.backend import AerMPISimulator
 
         return AerMPISimulator
@@ -105,6 +110,10 @@ def __getattr__(name: str):
         from aer_mpi.provider import aer_provider
 
         return aer_provider.Aer if name == "Aer" else aer_provider.AerMPIProvider
+    if name in ("StatevectorSimulator", "UnitarySimulator"):  # Aer's legacy backends: the final state saved
+        from aer_mpi.provider import aer_provider
+
+        return getattr(aer_provider, name)
     if name == "AerJob":
         from aer_mpi.provider.job import AerJob
 

@@ -12,6 +12,10 @@ class AerMPIError(Exception):
     """Base class of every error aer_mpi raises on purpose."""
 
 
+#: Aer's name for its errors' base class, for ``except AerError:`` in code written for Aer.
+AerError = AerMPIError
+
+
 class InvalidInputError(AerMPIError, ValueError):
     """A circuit, option or file that aer_mpi cannot run; the message says what to change."""
 

@@ -36,6 +36,14 @@ class FinalStateSimulator(AerMPISimulator):
 
     #: The ``QuantumCircuit`` method of the save appended.
     final_save = "save_statevector"
+    #: Aer's name for this backend (``qiskit_aer.StatevectorSimulator().name``).
+    aer_name = "statevector_simulator"
+
+    def __init__(self, comm: Any = None, processes: Optional[int] = None, **options: Any):
+        # constructed directly (``from aer_mpi import StatevectorSimulator``) as through Aer.get_backend:
+        # the method and one shot by default, as Aer's legacy classes
+        super().__init__(comm, processes, **{**BACKEND_OPTIONS[self.aer_name], **options})
+        self.name = self.aer_name
 
     def _run(self, run_input: Any, options: dict, agree: Any) -> Any:
         from qiskit import QuantumCircuit
@@ -60,12 +68,14 @@ class StatevectorSimulator(FinalStateSimulator):
     """Aer's legacy ``statevector_simulator``: the final statevector of every circuit is saved."""
 
     final_save = "save_statevector"
+    aer_name = "statevector_simulator"
 
 
 class UnitarySimulator(FinalStateSimulator):
     """Aer's legacy ``unitary_simulator``: the unitary of every circuit is saved."""
 
     final_save = "save_unitary"
+    aer_name = "unitary_simulator"
 
 
 _FINAL_STATE_CLASSES = {"statevector_simulator": StatevectorSimulator, "unitary_simulator": UnitarySimulator}

@@ -57,3 +57,42 @@ def test_the_legacy_backends_save_the_final_state_as_aers():
     counted.measure_all()
     counts = Aer.get_backend("qasm_simulator").run(counted, shots=200, seed_simulator=1).result().get_counts()
     assert set(counts) == {"00", "11"} and sum(counts.values()) == 200
+
+
+def test_aers_top_level_names_and_noise_module_import_from_aer_mpi():
+    """A notebook whose ``qiskit_aer`` was replaced by ``aer_mpi`` imports these (ModuleNotFoundError
+    and ImportError before)."""
+    qiskit_aer = pytest.importorskip("qiskit_aer")
+    from aer_mpi import AerError, QasmSimulator, StatevectorSimulator, UnitarySimulator
+    from aer_mpi.noise import NoiseModel, ReadoutError, depolarizing_error, thermal_relaxation_error
+
+    assert NoiseModel is qiskit_aer.noise.NoiseModel and depolarizing_error is qiskit_aer.noise.depolarizing_error
+    assert ReadoutError is qiskit_aer.noise.ReadoutError and callable(thermal_relaxation_error)
+    import aer_mpi.noise
+
+    assert set(aer_mpi.noise.__all__) >= {"NoiseModel", "PauliLindbladError", "pauli_error", "kraus_error"}
+    with pytest.raises(AerError):  # ``except AerError:`` catches aer_mpi's errors
+        AerMPISimulator(method="statevectr")
+
+    # the legacy classes built directly behave as through Aer.get_backend: Aer's defaults and names
+    qc = bell()
+    for cls, aer_cls in ((StatevectorSimulator, qiskit_aer.StatevectorSimulator),
+                         (UnitarySimulator, qiskit_aer.UnitarySimulator)):
+        backend = cls()
+        assert backend.name == aer_cls().name and backend.options.shots == aer_cls().options.shots == 1
+    result = StatevectorSimulator().run(qc).result()
+    np.testing.assert_allclose(result.get_statevector(qc).data, Statevector(qc).data, atol=1e-12)
+    unitary = UnitarySimulator(seed_simulator=2).run(qc).result().get_unitary(qc)
+    np.testing.assert_allclose(unitary.data, Operator(qc).data, atol=1e-12)
+    assert QasmSimulator is AerMPISimulator
+
+    # a noise model built from aer_mpi.noise runs as one from qiskit_aer.noise
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(depolarizing_error(0.2, 1), ["h"])
+    noisy = QuantumCircuit(1)
+    noisy.h(0)
+    noisy.h(0)
+    noisy.measure_all()
+    counts = AerMPISimulator(noise_model=model, seed_simulator=5).run(noisy, shots=4000).result().get_counts()
+    # two depolarizing channels of 0.2 on the way: P(1) = (1 - 0.8**2) / 2 = 0.18
+    assert abs(counts.get("1", 0) / 4000 - 0.18) < 0.03
