@@ -13,7 +13,7 @@ significant bit).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 
@@ -82,7 +82,8 @@ class Save:
     label: str
     subtype: str = "single"
     params: Any = None
-    #: A ``save_state``: the method's own state (the statevector; the unitary under method="unitary").
+    #: A ``save_state``: the method's own state (the statevector; the unitary under method="unitary"; the
+    #: stabilizer state on the tableau).
     of_method: bool = False
 
 
@@ -98,6 +99,8 @@ SAVE_KINDS = (
     "density_matrix",
     "unitary",
     "superop",
+    "stabilizer",
+    "clifford",
 )
 
 
@@ -290,6 +293,17 @@ Op = Union[Gate, Diagonal, Swap, GlobalPhase, Measure, Reset, Save, SetState, If
 
 #: Ops holding nested blocks of ops.
 CONTROL_FLOW = (IfElse, WhileLoop, Switch, ForLoop)
+
+
+def saved_kinds(ops: Sequence[Op]) -> set[str]:
+    """The save kinds in ``ops``, control flow included."""
+    found: set[str] = set()
+    for op in ops:
+        if isinstance(op, Save):
+            found.add(op.kind)
+        for block in blocks(op):
+            found |= saved_kinds(block)
+    return found
 
 
 def blocks(op: Op) -> tuple[tuple[Op, ...], ...]:

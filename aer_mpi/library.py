@@ -236,6 +236,23 @@ class SaveSuperOp(SaveData):
         super().__init__("save_superop", num_qubits, label, save_subtype("save_superop", False, pershot))
 
 
+class SaveStabilizer(SaveData):
+    """Save the stabilizer state (``method="stabilizer"``, or ``"automatic"`` on a Clifford circuit),
+    on every qubit of the circuit: a ``qiskit.quantum_info.StabilizerState``."""
+
+    def __init__(self, num_qubits: int, label: str = _label("save_stabilizer"), pershot: bool = False,
+                 conditional: bool = False):
+        super().__init__("save_stabilizer", num_qubits, label,
+                         save_subtype("save_stabilizer", False, pershot, conditional))
+
+
+class SaveClifford(SaveData):
+    """Save the stabilizer state's Clifford (its tableau), as a ``qiskit.quantum_info.Clifford``."""
+
+    def __init__(self, num_qubits: int, label: str = _label("save_clifford"), pershot: bool = False):
+        super().__init__("save_clifford", num_qubits, label, save_subtype("save_clifford", False, pershot))
+
+
 class SaveDensityMatrix(SaveData):
     """Save the reduced density matrix of its qubits (computed across ranks, never gathering the state)."""
 
@@ -394,6 +411,19 @@ def save_superop(circuit: QuantumCircuit, label: str = "superop", pershot: bool 
     return circuit
 
 
+def save_stabilizer(circuit: QuantumCircuit, label: str = "stabilizer", pershot: bool = False,
+                    conditional: bool = False) -> QuantumCircuit:
+    """Append a SaveStabilizer over all of ``circuit``'s qubits, and return the circuit."""
+    circuit.append(SaveStabilizer(circuit.num_qubits, label, pershot, conditional), circuit.qubits)
+    return circuit
+
+
+def save_clifford(circuit: QuantumCircuit, label: str = "clifford", pershot: bool = False) -> QuantumCircuit:
+    """Append a SaveClifford over all of ``circuit``'s qubits, and return the circuit."""
+    circuit.append(SaveClifford(circuit.num_qubits, label, pershot), circuit.qubits)
+    return circuit
+
+
 def save_density_matrix(
     circuit: QuantumCircuit,
     qubits: Optional[Sequence[Any]] = None,
@@ -430,6 +460,8 @@ _METHODS = {
     "save_density_matrix": save_density_matrix,
     "save_unitary": save_unitary,
     "save_superop": save_superop,
+    "save_stabilizer": save_stabilizer,
+    "save_clifford": save_clifford,
     "set_statevector": set_statevector,
 }
 
@@ -452,8 +484,10 @@ install_circuit_methods()
 __all__ = [
     "SaveAmplitudes",
     "SaveAmplitudesSquared",
+    "SaveClifford",
     "SaveData",
     "SaveDensityMatrix",
+    "SaveStabilizer",
     "SaveState",
     "SaveExpectationValue",
     "SaveExpectationValueVariance",
@@ -468,7 +502,9 @@ __all__ = [
     "install_circuit_methods",
     "save_amplitudes",
     "save_amplitudes_squared",
+    "save_clifford",
     "save_density_matrix",
+    "save_stabilizer",
     "save_state",
     "save_expectation_value",
     "save_expectation_value_variance",

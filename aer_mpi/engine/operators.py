@@ -164,10 +164,4 @@ def operator_of(amplitudes: np.ndarray, m: int) -> np.ndarray:
 
 def operator_saves_of(ops: tuple) -> set[str]:
     """The operator kinds ``ops`` (control flow included) save (only the method of that name answers them)."""
-    found: set[str] = set()
-    for op in ops:
-        if isinstance(op, ir.Save) and op.kind in OPERATOR_KINDS:
-            found.add(op.kind)
-        for block in ir.blocks(op):
-            found |= operator_saves_of(block)
-    return found
+    return ir.saved_kinds(ops) & set(OPERATOR_KINDS)

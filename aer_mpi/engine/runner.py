@@ -44,6 +44,7 @@ from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_stateve
 from aer_mpi.engine.saves import SaveRecord, Saves, probabilities_dict
 from aer_mpi.engine.shard import Shard
 from aer_mpi.engine.stabilizer import is_stabilizer_circuit, measures_anything, saved_values, shot_blocks
+from aer_mpi.engine.tableau import is_tableau_save
 from aer_mpi.errors import InsufficientMemoryError, InternalError, InvalidInputError, JobCancelledError
 from aer_mpi.plan import (LocalSwapStep, StageStep, choose_rank_bits, complex_products_per_amplitude, place_in_cache,
                           plan_program, stage_steps)
@@ -123,6 +124,12 @@ def run_experiment(
         return _run_operator(comm, program, config, control, start)
     if config.method == "stabilizer" and is_stabilizer_circuit(program):
         return _run_clifford(world, program, config, control, start, "method='stabilizer'")
+    if (config.method == "automatic" and config.statevector_path is None
+            and any(is_tableau_save(op) for op in program.ops) and is_stabilizer_circuit(program)):
+        # as Aer's automatic method, which takes the stabilizer method for a Clifford circuit: its
+        # save_state (save_stabilizer, save_clifford) is a stabilizer state
+        return _run_clifford(world, program, config, control, start, "automatic method: a Clifford circuit "
+                             "that saves its stabilizer state")
     if (config.method == "automatic" and has_noise(program) and config.statevector_path is None
             and control.checkpoints is None and is_stabilizer_circuit(program)):
         # as Aer's automatic method: Pauli frames sample a noisy Clifford circuit in a fraction of the

@@ -112,12 +112,22 @@ def saved_values(program: ir.Program) -> tuple[dict[str, Any], dict[str, tuple[s
         elif isinstance(op, ir.Swap):
             state.swap(op.qubit0, op.qubit1)
         elif isinstance(op, ir.Save):
-            paulis = [state.expectation(label, op.qubits) for label, _, _ in op.params]
-            mean = float(sum(term[1] * p for term, p in zip(op.params, paulis)))
-            if op.kind == "expectation_value":
-                value: Any = mean
+            value: Any
+            if tableau.is_tableau_save(op):
+                if len(op.qubits) != program.num_qubits or tuple(op.qubits) != tuple(range(program.num_qubits)):
+                    raise InvalidInputError(f"save {op.label!r}: a stabilizer state is saved on every qubit of "
+                                            f"the circuit, in order")
+                if op.kind == "statevector":  # save_state: the method's state (Aer's label "stabilizer")
+                    op = ir.Save("stabilizer", op.qubits, "stabilizer" if op.label == "statevector" else op.label,
+                                 op.subtype)
+                value = state.symplectic()
             else:
-                value = np.array([mean, float(sum(term[2] * p for term, p in zip(op.params, paulis))) - mean * mean])
+                paulis = [state.expectation(label, op.qubits) for label, _, _ in op.params]
+                mean = float(sum(term[1] * p for term, p in zip(op.params, paulis)))
+                if op.kind == "expectation_value":
+                    value = mean
+                else:
+                    value = np.array([mean, float(sum(term[2] * p for term, p in zip(op.params, paulis))) - mean * mean])
             record = records.get(op.label)
             if record is None:
                 record = records[op.label] = SaveRecord(op.subtype, kind=op.kind)

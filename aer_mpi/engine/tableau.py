@@ -145,8 +145,16 @@ def op_table(op) -> Optional[tuple[np.ndarray, np.ndarray]]:
     return pauli_table(matrix)
 
 
-#: Saves the tableau computes (Aer's stabilizer method has these; EstimatorV2 uses them).
-TABLEAU_SAVES = ("expectation_value", "expectation_value_variance")
+#: Saves of the tableau itself, which only it answers (Aer's ``save_stabilizer``, ``save_clifford``).
+TABLEAU_STATE_SAVES = ("stabilizer", "clifford")
+#: Saves the tableau computes (Aer's stabilizer method has these; EstimatorV2 uses the first two).
+TABLEAU_SAVES = ("expectation_value", "expectation_value_variance") + TABLEAU_STATE_SAVES
+
+
+def is_tableau_save(op) -> bool:
+    """A save of the tableau itself: ``save_stabilizer``, ``save_clifford``, or ``save_state`` (the
+    method's state, which the tableau holds as a stabilizer state)."""
+    return isinstance(op, ir.Save) and (op.kind in TABLEAU_STATE_SAVES or (op.of_method and op.kind == "statevector"))
 
 
 def is_clifford(program: ir.Program) -> bool:
@@ -159,7 +167,7 @@ def is_clifford(program: ir.Program) -> bool:
             if op_table(op) is None:
                 return False
         elif isinstance(op, ir.Save):
-            if op.kind not in TABLEAU_SAVES:
+            if op.kind not in TABLEAU_SAVES and not is_tableau_save(op):
                 return False
         elif not isinstance(op, (ir.Swap, ir.GlobalPhase, ir.Measure)):
             return False
@@ -223,6 +231,17 @@ class Tableau:
             column_a, column_b = self.column(bits, a), self.column(bits, b)
             self.set_column(bits, a, column_b)
             self.set_column(bits, b, column_a)
+
+    def symplectic(self) -> np.ndarray:
+        """Qiskit's Clifford tableau of the state (needs the destabilizers): ``(2n, 2n + 1)`` bools,
+        rows the destabilizers then the stabilizers, columns the x bits, the z bits and the sign
+        (``qiskit.quantum_info.Clifford(table)``; x = z = 1 is a Y, as here)."""
+        n = self.n
+
+        def unpacked(bits: np.ndarray) -> np.ndarray:
+            return np.unpackbits(bits.view(np.uint8), axis=1, bitorder="little")[:, :n].astype(bool)
+
+        return np.hstack([unpacked(self.x), unpacked(self.z), (self.sign & 1).astype(bool)[:, None]])
 
     def measure(self, q: int) -> int:
         """Measure Z on qubit q (needs the destabilizers); a random outcome is taken to be 0."""

@@ -49,6 +49,10 @@ RESULT_DENSITY_MATRIX = "DensityMatrix"
 RESULT_OPERATOR = "Operator"
 #: ``qiskit.quantum_info.SuperOp``.
 RESULT_SUPEROP = "SuperOp"
+#: ``qiskit.quantum_info.StabilizerState`` (the engine gives Qiskit's Clifford tableau).
+RESULT_STABILIZER = "StabilizerState"
+#: ``qiskit.quantum_info.Clifford`` (the same tableau).
+RESULT_CLIFFORD = "Clifford"
 #: As the engine returns it (an array, a dict, a float).
 RESULT_PLAIN = "plain"
 
@@ -102,6 +106,9 @@ SAVE_KINDS: Mapping[str, SaveKind] = {
         # the unitary and superop methods' (engine/operators.py): one value a run, or a list of one (pershot)
         SaveKind("unitary", ("single", "list"), PARAMS_NONE, RESULT_OPERATOR, "save_unitary"),
         SaveKind("superop", ("single", "list"), PARAMS_NONE, RESULT_SUPEROP, "save_superop"),
+        # the stabilizer tableau's (engine/stabilizer.py): Clifford circuits, saves before any measurement
+        SaveKind("stabilizer", UNAVERAGED_SUBTYPES, PARAMS_NONE, RESULT_STABILIZER, "save_stabilizer"),
+        SaveKind("clifford", ("single", "list"), PARAMS_NONE, RESULT_CLIFFORD, "save_clifford"),
     )
 }
 if set(SAVE_KINDS) != set(ir.SAVE_KINDS):  # pragma: no cover - an internal invariant
@@ -132,14 +139,13 @@ SAVE_INSTRUCTIONS: Mapping[str, SaveInstruction] = {
         _save("save_density_matrix", "density_matrix", "density_matrix"),
         _save("save_unitary", "unitary", "unitary"),
         _save("save_superop", "superop", "superop"),
+        _save("save_stabilizer", "stabilizer", "stabilizer"),
+        _save("save_clifford", "clifford", "clifford"),
     )
 }
 SAVE_NAMES = frozenset(SAVE_INSTRUCTIONS)
 #: qiskit_aer's saves of what its other methods simulate (not a state) -> that method: refused, naming it.
-OTHER_METHOD_SAVES: Mapping[str, str] = {
-    "save_clifford": "stabilizer",
-    "save_stabilizer": "stabilizer", "save_matrix_product_state": "matrix_product_state",
-}
+OTHER_METHOD_SAVES: Mapping[str, str] = {"save_matrix_product_state": "matrix_product_state"}
 #: Aer's placeholder label (``save_state``): the simulation method's own label, the row's default here.
 METHOD_LABEL = "_method_"
 SAVE_PREFIX = "save_"
@@ -188,7 +194,7 @@ def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, c
 
 
 __all__ = [
-    "CONTROL_FLOW", "IGNORED", "KEPT_FOR_NOISE", "LOOP_JUMPS", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "RESULT_OPERATOR", "RESULT_SUPEROP", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
+    "CONTROL_FLOW", "IGNORED", "KEPT_FOR_NOISE", "LOOP_JUMPS", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "RESULT_OPERATOR", "RESULT_SUPEROP", "RESULT_STABILIZER", "RESULT_CLIFFORD", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
     "PARAMS_PAULI_TERMS", "QOBJ_CONTROL_FLOW", "RESULT_PLAIN", "RESULT_PROB_DISTRIBUTION",
     "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_STATEVECTOR", "STORE", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
     "SaveKind", "UNSUPPORTED_CONTROL_FLOW", "save_subtype",

@@ -23,6 +23,8 @@ from aer_mpi.comm.watchdog import bounded
 from aer_mpi import ir
 from aer_mpi.engine import RunConfig
 from aer_mpi.engine.operators import OPERATOR_KINDS, operator_program, operator_saves_of
+from aer_mpi.engine.stabilizer import is_stabilizer_circuit
+from aer_mpi.engine.tableau import TABLEAU_STATE_SAVES
 from aer_mpi.errors import InternalError, InvalidInputError
 from aer_mpi.plan.truncate import truncate
 from aer_mpi.qobj.model import Qobj
@@ -87,6 +89,19 @@ def _check_method(program: ir.Program, config: RunConfig) -> None:
             f"circuit {program.name!r}: save_{kind} saves a {kind}, which only method={kind!r} simulates "
             f"(AerMPISimulator(method={kind!r})); under method={method!r} save the state instead "
             f"(save_statevector)")
+    tableau_saves = sorted(ir.saved_kinds(program.ops) & set(TABLEAU_STATE_SAVES))
+    if tableau_saves:
+        kind = tableau_saves[0]
+        if method not in ("stabilizer", "automatic"):
+            raise InvalidInputError(
+                f"circuit {program.name!r}: save_{kind} saves the stabilizer tableau, which only "
+                f"method='stabilizer' (or 'automatic') simulates: AerMPISimulator(method='stabilizer'); "
+                f"under method={method!r} save the state instead (save_statevector)")
+        if not is_stabilizer_circuit(program):
+            raise InvalidInputError(
+                f"circuit {program.name!r}: save_{kind} needs a Clifford circuit (gates that map Paulis to "
+                f"Paulis: h, s, cx, ...) whose saves come before any measurement, as Aer's stabilizer "
+                f"method; for this one save the state (save_statevector) under method='statevector'")
 
 
 def plan_job(qobj: Qobj) -> JobPlan:

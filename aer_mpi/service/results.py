@@ -18,6 +18,8 @@ from aer_mpi.qobj.instructions import (
     RESULT_DENSITY_MATRIX,
     RESULT_OPERATOR,
     RESULT_SUPEROP,
+    RESULT_STABILIZER,
+    RESULT_CLIFFORD,
     RESULT_PROB_DISTRIBUTION,
     RESULT_STATEVECTOR,
     SAVE_KINDS,
@@ -43,6 +45,15 @@ def format_save(value: Any, kind: str, subtype: str) -> Any:
         from qiskit.quantum_info import SuperOp
 
         make = SuperOp
+    elif result == RESULT_CLIFFORD:
+        from qiskit.quantum_info import Clifford
+
+        make = Clifford
+    elif result == RESULT_STABILIZER:
+        from qiskit.quantum_info import Clifford, StabilizerState
+
+        def make(table: Any) -> Any:
+            return StabilizerState(Clifford(table))
     elif result == RESULT_PROB_DISTRIBUTION:
         from qiskit.result import ProbDistribution
 

@@ -330,8 +330,7 @@ def check_zero_shots_run_the_saves_only_as_in_aer(comm, kernels):
     assert result.data(1) == {}
 
 
-@pytest.mark.parametrize("save, method", [("save_stabilizer", "stabilizer"), ("save_clifford", "stabilizer"),
-                                          ("save_matrix_product_state", "matrix_product_state")])
+@pytest.mark.parametrize("save, method", [("save_matrix_product_state", "matrix_product_state")])
 def test_saves_of_aers_other_methods_are_refused_naming_the_method(save, method):
     """Not "transpile first", which cannot help: the error names the Aer method that has the save."""
     pytest.importorskip("qiskit_aer")
@@ -343,6 +342,88 @@ def test_saves_of_aers_other_methods_are_refused_naming_the_method(save, method)
     with pytest.raises(InvalidInputError, match=rf"{save} saves what Aer's '{method}' method simulates.*"
                                                 rf"qiskit_aer.AerSimulator\(method='{method}'\)"):
         AerMPISimulator(comm=MPI.COMM_SELF).run(qc)
+
+
+def check_the_stabilizer_saves_are_aers(comm, kernels):
+    """save_stabilizer, save_clifford and save_state on a Clifford circuit, under method="stabilizer"
+    and "automatic" (Aer's automatic method takes the stabilizer method for a Clifford circuit):
+    Qiskit's Clifford of the circuit, at any rank count (every rank runs the tableau)."""
+    from qiskit.quantum_info import Clifford, StabilizerState, random_clifford
+
+    from aer_mpi import library
+
+    for seed, width in ((3, 1), (4, 5), (5, 70)):  # 70 qubits: two words of the packed tableau
+        expected = random_clifford(width, seed=seed)
+        qc = expected.to_circuit()
+        library.save_stabilizer(qc, label="stab")
+        library.save_clifford(qc)
+        library.save_state(qc)
+        qc.measure_all()
+        for method in ("stabilizer", "automatic"):
+            with warnings.catch_warnings():  # method='stabilizer' warns that non-Clifford circuits run as the statevector
+                warnings.simplefilter("ignore", UserWarning)
+                result = AerMPISimulator(comm=comm, method=method, kernels=kernels).run(
+                    qc, shots=50, seed_simulator=seed).result()
+            if comm.rank == 0:
+                data = result.data(0)
+                assert set(data) == {"counts", "stab", "clifford", "stabilizer"}
+                assert isinstance(data["clifford"], Clifford) and data["clifford"] == expected
+                assert isinstance(data["stab"], StabilizerState) and data["stab"] == StabilizerState(expected)
+                assert data["stabilizer"] == StabilizerState(expected)  # save_state: the method's state
+                assert result.results[0].metadata["method"] == "stabilizer"
+                assert sum(result.get_counts(0).values()) == 50
+
+
+def test_the_stabilizer_saves_match_aers_and_are_refused_where_aer_refuses_them():
+    qiskit_aer = pytest.importorskip("qiskit_aer")
+    from qiskit.quantum_info import random_clifford
+
+    from aer_mpi import library
+
+    qc = random_clifford(4, seed=11).to_circuit()
+    library.save_stabilizer(qc)
+    library.save_clifford(qc, pershot=True)
+    qc.measure_all()
+    ours = local().run(qc, shots=3, seed_simulator=1).result().data(0)
+    aers = qiskit_aer.AerSimulator().run(qc, shots=3, seed_simulator=1).result().data(0)
+    # pershot before the measurements: one value, the state every shot shares (Aer's too)
+    assert ours["stabilizer"] == aers["stabilizer"] and len(ours["clifford"]) == len(aers["clifford"]) == 1
+    assert ours["clifford"][0] == aers["clifford"][0]
+
+    plain = QuantumCircuit(2)
+    plain.h(0)
+    plain.cx(0, 1)
+    plain.save_state()
+    assert list(local().run(plain).result().data(0)) == ["stabilizer"]  # as Aer's automatic method
+    vector = local().run(plain, method="statevector").result().data(0)["statevector"]
+    assert vector.equiv(Statevector(_bell()))
+
+    t_gate = QuantumCircuit(2)
+    t_gate.h(0)
+    t_gate.t(0)
+    library.save_stabilizer(t_gate)
+    with pytest.raises(InvalidInputError, match="save_stabilizer needs a Clifford circuit"):
+        local().run(t_gate).result()
+    late = QuantumCircuit(1, 1)
+    late.h(0)
+    late.measure(0, 0)
+    library.save_clifford(late)
+    with pytest.raises(InvalidInputError, match="save_clifford needs a Clifford circuit .* before any measurement"):
+        local().run(late).result()
+    for method in ("statevector", "density_matrix", "unitary"):
+        bell = _bell()
+        library.save_stabilizer(bell)
+        with pytest.raises(InvalidInputError, match="save 'stabilizer' .stabilizer. is not|save_stabilizer saves"), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # density_matrix's "runs as the statevector"
+            local().run(bell, method=method).result()
+
+
+def _bell() -> QuantumCircuit:
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    return qc
 
 
 def test_a_qasm3_round_trip_of_a_unitary_runs():
@@ -382,5 +463,6 @@ def test_the_multi_rank_corners(comm, kernels):
     """The multi-rank checks above in one job per rank count and kernels: a job's start-up (every
     rank imports Qiskit and pytest) cost more than each of them."""
     check_a_box_runs_its_body_in_place_and_transpiles(comm, kernels)
+    check_the_stabilizer_saves_are_aers(comm, kernels)
     check_qubits_only_errors_act_on_are_left_out_as_aer_leaves_them(comm, kernels)
     check_zero_shots_run_the_saves_only_as_in_aer(comm, kernels)

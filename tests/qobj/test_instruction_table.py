@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
-from qiskit.quantum_info import Operator, Statevector, SuperOp
+from qiskit.quantum_info import Clifford, Operator, StabilizerState, Statevector, SuperOp
 from qiskit.result import ProbDistribution
 
 from aer_mpi import AerMPISimulator, ir
@@ -17,8 +17,10 @@ from aer_mpi.qobj.instructions import (
     CONTROL_FLOW,
     PARAMS_BASIS_STATES,
     PARAMS_PAULI_TERMS,
+    RESULT_CLIFFORD,
     RESULT_OPERATOR,
     RESULT_PROB_DISTRIBUTION,
+    RESULT_STABILIZER,
     RESULT_SUPEROP,
     RESULT_STATEVECTOR,
     SAVE_INSTRUCTIONS,
@@ -29,9 +31,11 @@ from aer_mpi.qobj.translate import to_program
 from aer_mpi.service.results import experiment_result
 
 EXPECTED_TYPE = {RESULT_STATEVECTOR: Statevector, RESULT_PROB_DISTRIBUTION: ProbDistribution,
-                 RESULT_OPERATOR: Operator, RESULT_SUPEROP: SuperOp}
-#: Save kinds only a method of their own answers (the others: the default method).
-METHOD_OF_KIND = {"unitary": "unitary", "superop": "superop"}
+                 RESULT_OPERATOR: Operator, RESULT_SUPEROP: SuperOp, RESULT_STABILIZER: StabilizerState,
+                 RESULT_CLIFFORD: Clifford}
+#: Save kinds only a method of their own answers (the others: the default method, but save_state, the
+#: statevector method's row: the default method saves a stabilizer state of this Clifford circuit, as Aer's).
+METHOD_OF_KIND = {"unitary": "unitary", "superop": "superop", "stabilizer": "stabilizer", "clifford": "stabilizer"}
 
 
 def _circuit(name: str, subtype: str) -> QuantumCircuit:
@@ -68,7 +72,7 @@ def test_every_save_round_trips_to_its_result_type(name, subtype):
     (op,) = [op for op in to_program(qobj.experiments[0]).ops if isinstance(op, ir.Save)]
     assert (op.kind, op.subtype, op.label) == (save.kind.kind, subtype, "saved")
 
-    method = METHOD_OF_KIND.get(save.kind.kind, "automatic")
+    method = "statevector" if save.of_method else METHOD_OF_KIND.get(save.kind.kind, "automatic")
     result = AerMPISimulator(method=method).run(circuit, shots=4, seed_simulator=5).result()
     value = result.data(0)["saved"]
     expected = EXPECTED_TYPE.get(save.kind.result)
@@ -85,7 +89,7 @@ def test_every_save_round_trips_to_its_result_type(name, subtype):
         if expected is not None:
             assert isinstance(item, expected)
         else:
-            assert not isinstance(item, (Statevector, ProbDistribution, Operator, SuperOp))
+            assert not isinstance(item, (Statevector, ProbDistribution, Operator, SuperOp, StabilizerState, Clifford))
 
 
 def test_every_save_kind_has_instructions_and_subtypes():
