@@ -62,10 +62,16 @@ class Reset:
 
 @dataclass(frozen=True, eq=False)
 class SetState:
-    """Replace the state by ``state`` (Aer's ``set_statevector``): index bit ``j`` is ``qubits[j]``."""
+    """Replace the state by ``state`` (Aer's ``set_statevector``): index bit ``j`` is ``qubits[j]``.
+
+    ``kind`` says what ``state`` is, each the state of the method of that name (Aer's ``set_*``):
+    ``"statevector"`` a vector; ``"density_matrix"``, ``"unitary"`` and ``"superop"`` a matrix on
+    ``qubits`` in order ``0..n-1``; ``"stabilizer"`` Qiskit's Clifford tableau (``(2n, 2n + 1)``
+    bools)."""
 
     qubits: tuple[int, ...]
     state: np.ndarray
+    kind: str = "statevector"
 
 
 @dataclass(frozen=True)
@@ -293,6 +299,11 @@ Op = Union[Gate, Diagonal, Swap, GlobalPhase, Measure, Reset, Save, SetState, If
 
 #: Ops holding nested blocks of ops.
 CONTROL_FLOW = (IfElse, WhileLoop, Switch, ForLoop)
+
+
+def set_state_kinds(ops: Sequence[Op]) -> set[str]:
+    """The kinds of the states ``ops`` set (``SetState.kind``; sets stand at the top level only)."""
+    return {op.kind for op in ops if isinstance(op, SetState)}
 
 
 def saved_kinds(ops: Sequence[Op]) -> set[str]:

@@ -286,6 +286,62 @@ class SetStatevector(Instruction):
         return parameter  # the amplitudes
 
 
+class _SetMatrix(Instruction):
+    """Replace the whole state by a matrix (Aer's ``set_density_matrix``, ``set_unitary``, ``set_superop``)."""
+
+    _directive = True
+    #: The instruction's name and how many qubits' worth of bits a side of its matrix has per qubit.
+    set_name = ""
+    bits_per_qubit = 1
+
+    def __init__(self, state: Any):
+        matrix = np.asarray(getattr(state, "data", state), dtype=complex)
+        num_qubits = (int(matrix.shape[0]).bit_length() - 1) // self.bits_per_qubit if matrix.ndim == 2 else 0
+        if (matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or num_qubits < 1
+                or matrix.shape[0] != 1 << (num_qubits * self.bits_per_qubit)):
+            raise ValueError(f"{self.set_name} needs a square matrix of a power of "
+                             f"{1 << self.bits_per_qubit} rows, got shape {matrix.shape}")
+        super().__init__(self.set_name, num_qubits, 0, [matrix])
+
+    def validate_parameter(self, parameter: Any) -> Any:
+        return parameter  # the matrix
+
+
+class SetDensityMatrix(_SetMatrix):
+    """Replace the state by a density matrix (``method="density_matrix"``; on every qubit)."""
+
+    set_name = "set_density_matrix"
+
+
+class SetUnitary(_SetMatrix):
+    """Replace the circuit's unitary so far (``method="unitary"``; on every qubit)."""
+
+    set_name = "set_unitary"
+
+
+class SetSuperOp(_SetMatrix):
+    """Replace the circuit's superoperator so far (``method="superop"``; on every qubit)."""
+
+    set_name = "set_superop"
+    bits_per_qubit = 2
+
+
+class SetStabilizer(Instruction):
+    """Replace the state by a stabilizer state (a ``Clifford`` or ``StabilizerState``; the tableau)."""
+
+    _directive = True
+
+    def __init__(self, state: Any):
+        from qiskit.quantum_info import Clifford, StabilizerState
+
+        clifford = state.clifford if isinstance(state, StabilizerState) else (
+            state if isinstance(state, Clifford) else Clifford(state))
+        super().__init__("set_stabilizer", clifford.num_qubits, 0, [clifford.to_dict()])
+
+    def validate_parameter(self, parameter: Any) -> Any:
+        return parameter  # the Clifford's labels
+
+
 # -- helper functions: append to a circuit and return it ------------------
 
 
@@ -447,6 +503,33 @@ def set_statevector(circuit: QuantumCircuit, state: Any) -> QuantumCircuit:
     return circuit
 
 
+def _set_whole(circuit: QuantumCircuit, instruction: Instruction) -> QuantumCircuit:
+    if instruction.num_qubits != circuit.num_qubits:
+        raise ValueError(f"the state has {instruction.num_qubits} qubits, the circuit {circuit.num_qubits}")
+    circuit.append(instruction, circuit.qubits)
+    return circuit
+
+
+def set_density_matrix(circuit: QuantumCircuit, state: Any) -> QuantumCircuit:
+    """Append a SetDensityMatrix over all of ``circuit``'s qubits, and return the circuit."""
+    return _set_whole(circuit, SetDensityMatrix(state))
+
+
+def set_unitary(circuit: QuantumCircuit, state: Any) -> QuantumCircuit:
+    """Append a SetUnitary over all of ``circuit``'s qubits, and return the circuit."""
+    return _set_whole(circuit, SetUnitary(state))
+
+
+def set_superop(circuit: QuantumCircuit, state: Any) -> QuantumCircuit:
+    """Append a SetSuperOp over all of ``circuit``'s qubits, and return the circuit."""
+    return _set_whole(circuit, SetSuperOp(state))
+
+
+def set_stabilizer(circuit: QuantumCircuit, state: Any) -> QuantumCircuit:
+    """Append a SetStabilizer over all of ``circuit``'s qubits, and return the circuit."""
+    return _set_whole(circuit, SetStabilizer(state))
+
+
 _METHODS = {
     "save_statevector": save_statevector,
     "save_statevector_dict": save_statevector_dict,
@@ -463,6 +546,10 @@ _METHODS = {
     "save_stabilizer": save_stabilizer,
     "save_clifford": save_clifford,
     "set_statevector": set_statevector,
+    "set_density_matrix": set_density_matrix,
+    "set_unitary": set_unitary,
+    "set_superop": set_superop,
+    "set_stabilizer": set_stabilizer,
 }
 
 
@@ -497,7 +584,11 @@ __all__ = [
     "SaveStatevectorDict",
     "SaveSuperOp",
     "SaveUnitary",
+    "SetDensityMatrix",
+    "SetStabilizer",
     "SetStatevector",
+    "SetSuperOp",
+    "SetUnitary",
     "expectation_terms",
     "install_circuit_methods",
     "save_amplitudes",
@@ -514,5 +605,9 @@ __all__ = [
     "save_statevector_dict",
     "save_superop",
     "save_unitary",
+    "set_density_matrix",
+    "set_stabilizer",
     "set_statevector",
+    "set_superop",
+    "set_unitary",
 ]

@@ -87,6 +87,10 @@ def density_program(program: ir.Program) -> Optional[tuple[ir.Program, list[tupl
                 saves.append(DensitySave(op, read, indices))
                 ops.append(ir.Save("amplitudes", tuple(range(2 * n)), read, params=tuple(indices.ravel().tolist())))
                 continue
+            if isinstance(op, ir.SetState) and op.kind == "density_matrix" and not measured:
+                # set_density_matrix: the vector is rho column by column (entry a + 2**n b is rho[a, b])
+                ops.append(ir.SetState(tuple(range(2 * n)), np.asarray(op.state).ravel(order="F")))
+                continue
             if measured.intersection(_qubits(op)):
                 raise _NotTaken  # a mid-circuit measurement
             ops += _doubled(op, n)

@@ -119,8 +119,12 @@ def operator_program(program: ir.Program, method: str, seed: int) -> tuple[ir.Pr
             ops.append(ir.Save("statevector", tuple(range(2 * m)), read, "single"))
         elif isinstance(op, ir.Measure):
             raise InvalidInputError(f"{where}: a measurement of qubit {op.qubit} is not an operator; " + _INSTEAD)
+        elif isinstance(op, ir.SetState) and op.kind == method:
+            # set_unitary / set_superop: M itself, entry j + 2**m i is M[j, i] / sqrt(2**m)
+            ops.append(ir.SetState(tuple(range(2 * m)), np.asarray(op.state).ravel(order="F") / np.sqrt(1 << m)))
         elif isinstance(op, ir.SetState):
-            raise InvalidInputError(f"{where}: set_statevector (or initialize) sets a state; " + _INSTEAD)
+            raise InvalidInputError(f"{where}: set_{op.kind} sets a {op.kind.replace('_', ' ')}, not a "
+                                    f"{method}: use set_{method} (or method={op.kind!r})")
         elif isinstance(op, ir.Readout):
             pass  # a readout error acts on measured values: there are none
         elif isinstance(op, ir.IfElse):

@@ -125,7 +125,8 @@ def run_experiment(
     if config.method == "stabilizer" and is_stabilizer_circuit(program):
         return _run_clifford(world, program, config, control, start, "method='stabilizer'")
     if (config.method == "automatic" and config.statevector_path is None
-            and any(is_tableau_save(op) for op in program.ops) and is_stabilizer_circuit(program)):
+            and any(is_tableau_save(op) or (isinstance(op, ir.SetState) and op.kind == "stabilizer")
+                    for op in program.ops) and is_stabilizer_circuit(program)):
         # as Aer's automatic method, which takes the stabilizer method for a Clifford circuit: its
         # save_state (save_stabilizer, save_clifford) is a stabilizer state
         return _run_clifford(world, program, config, control, start, "automatic method: a Clifford circuit "
@@ -144,6 +145,12 @@ def run_experiment(
         output = _run_density(world, comm, program, config, control, start)
         if output is not None:
             return output
+    other_states = sorted(ir.set_state_kinds(program.ops) - {"statevector"})
+    if other_states:  # (each rank alike: a set state whose method did not take the circuit)
+        raise InvalidInputError(
+            f"circuit {program.name!r}: set_{other_states[0]} sets a state the statevector cannot hold; its "
+            f"method (method={other_states[0]!r}) did not take this circuit: it needs the state in memory, "
+            f"every measurement final, and no checkpoints or statevector_dir")
     # Fused on the logical program, so independent of the rank count.
     fusion_start = time.perf_counter()
     fused, fusion_stats = fuse(program, fusion_options(config, program.num_qubits))

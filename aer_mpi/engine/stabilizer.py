@@ -107,7 +107,9 @@ def saved_values(program: ir.Program) -> tuple[dict[str, Any], dict[str, tuple[s
     state = tableau.Tableau(program.num_qubits, destabilizers=True)
     records: dict[str, SaveRecord] = {}
     for op in program.ops:
-        if isinstance(op, (ir.Gate, ir.Diagonal)):
+        if isinstance(op, ir.SetState):  # set_stabilizer (is_clifford: no other kind)
+            state = tableau.Tableau.from_symplectic(op.state, destabilizers=True)
+        elif isinstance(op, (ir.Gate, ir.Diagonal)):
             state.apply(op.qubits, tableau.op_table(op))
         elif isinstance(op, ir.Swap):
             state.swap(op.qubit0, op.qubit1)

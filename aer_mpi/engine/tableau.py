@@ -169,6 +169,9 @@ def is_clifford(program: ir.Program) -> bool:
         elif isinstance(op, ir.Save):
             if op.kind not in TABLEAU_SAVES and not is_tableau_save(op):
                 return False
+        elif isinstance(op, ir.SetState):
+            if op.kind != "stabilizer":
+                return False
         elif not isinstance(op, (ir.Swap, ir.GlobalPhase, ir.Measure)):
             return False
     return True
@@ -231,6 +234,25 @@ class Tableau:
             column_a, column_b = self.column(bits, a), self.column(bits, b)
             self.set_column(bits, a, column_b)
             self.set_column(bits, b, column_a)
+
+    @classmethod
+    def from_symplectic(cls, table: np.ndarray, destabilizers: bool = False) -> "Tableau":
+        """The state of Qiskit's Clifford tableau ``table`` (``symplectic``'s layout; Aer's
+        ``set_stabilizer``): its stabilizer rows, and with ``destabilizers`` its destabilizer rows."""
+        n = (table.shape[1] - 1) // 2
+        state = cls(n, destabilizers)
+        rows = table if destabilizers else table[n:]
+        words = state.x.shape[1]
+
+        def packed(bits: np.ndarray) -> np.ndarray:
+            padded = np.zeros((len(bits), 64 * words), dtype=np.uint8)
+            padded[:, :n] = bits
+            return np.packbits(padded, axis=1, bitorder="little").view(np.uint64).copy()
+
+        state.x = packed(rows[:, :n])
+        state.z = packed(rows[:, n:2 * n])
+        state.sign = rows[:, 2 * n].astype(np.int64)
+        return state
 
     def symplectic(self) -> np.ndarray:
         """Qiskit's Clifford tableau of the state (needs the destabilizers): ``(2n, 2n + 1)`` bools,
@@ -409,7 +431,9 @@ def run_clifford(program: ir.Program, shots: int, seed: int, final: Optional[Tab
     if tableau is None:
         tableau = Tableau(n)
         for op in program.ops:
-            if isinstance(op, (ir.Gate, ir.Diagonal)):
+            if isinstance(op, ir.SetState):  # set_stabilizer (is_clifford: no other kind)
+                tableau = Tableau.from_symplectic(op.state)
+            elif isinstance(op, (ir.Gate, ir.Diagonal)):
                 tableau.apply(op.qubits, op_table(op))
             elif isinstance(op, ir.Swap):
                 tableau.swap(op.qubit0, op.qubit1)

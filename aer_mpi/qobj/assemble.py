@@ -24,7 +24,7 @@ from aer_mpi.qobj.instructions import (
     PARAMS_PAULI_TERMS,
     SAVE_INSTRUCTIONS,
     SAVE_PREFIX,
-    SET_STATEVECTOR,
+    SET_STATE_KINDS,
     STORE,
     LOOP_JUMPS,
     UNSUPPORTED_CONTROL_FLOW,
@@ -124,6 +124,22 @@ def _gate_matrix(op: Any) -> Optional[np.ndarray]:
         return np.asarray(Operator(op).data, dtype=complex)
     except Exception:
         return None
+
+
+def _set_params(name: str, state: Any, where: str) -> Any:
+    """A set instruction's state as the Qobj carries it (``SET_STATE_KINDS``)."""
+    kind = SET_STATE_KINDS[name]
+    if kind == "stabilizer":
+        if isinstance(state, dict):  # Aer's SetStabilizer holds Clifford.to_dict()
+            return state
+        from qiskit.quantum_info import Clifford, StabilizerState
+
+        try:
+            return (state.clifford if isinstance(state, StabilizerState) else Clifford(state)).to_dict()
+        except Exception as exc:
+            raise InvalidInputError(f"{where}: set_stabilizer needs a Clifford or a StabilizerState: {exc}") from None
+    data = np.asarray(getattr(state, "data", state), dtype=complex)
+    return encode_vector(data.ravel()) if kind == "statevector" else encode_matrix(data)
 
 
 def _bound_phase(phase: Any, where: str) -> float:
@@ -238,11 +254,10 @@ class _CircuitAssembler:
                 out.append({"name": name, "qubits": []})
             elif name == "switch_case":
                 out.append(self._switch(op, qubits, clbits, where, depth, circuit, clbit_map))
-            elif name == SET_STATEVECTOR:
+            elif name in SET_STATE_KINDS:
                 if sorted(qubits) != list(range(self.circuit.num_qubits)) or depth:
-                    raise InvalidInputError(f"{where}: set_statevector must act on every qubit of the circuit")
-                state = np.asarray(op.params[0], dtype=complex).ravel()
-                out.append({"name": SET_STATEVECTOR, "qubits": qubits, "params": [encode_vector(state)]})
+                    raise InvalidInputError(f"{where}: {name} must act on every qubit of the circuit, at its top level")
+                out.append({"name": name, "qubits": qubits, "params": [_set_params(name, op.params[0], where)]})
             elif name == "initialize":
                 out.extend(self._initialize(op, qubits, where, depth))
             elif name in UNSUPPORTED_CONTROL_FLOW:

@@ -168,8 +168,18 @@ IGNORED = frozenset({"barrier", "delay", "id"})
 KEPT_FOR_NOISE = frozenset({"delay", "id"})
 #: Aer's instruction replacing the whole state (``QuantumCircuit.set_statevector``): params ``[vector]``.
 SET_STATEVECTOR = "set_statevector"
-#: Instructions that set the state, on every qubit of the circuit (Aer's statevector method has this one).
-SET_INSTRUCTIONS = frozenset({SET_STATEVECTOR})
+#: Aer's instructions that set the state, on every qubit of the circuit -> the state they set, each the
+#: state of the method of that name (``ir.SetState.kind``). Params: ``[vector]`` of ``[re, im]``
+#: pairs; ``[matrix]`` (rows of pairs) for the density matrix, the unitary and the superoperator;
+#: ``[{"stabilizer": [labels], "destabilizer": [labels]}]`` (``Clifford.to_dict()``) for the stabilizer.
+SET_STATE_KINDS: Mapping[str, str] = {
+    SET_STATEVECTOR: "statevector",
+    "set_density_matrix": "density_matrix",
+    "set_unitary": "unitary",
+    "set_superop": "superop",
+    "set_stabilizer": "stabilizer",
+}
+SET_INSTRUCTIONS = frozenset(SET_STATE_KINDS)
 #: Qiskit's ``store`` (a classical variable, clbit or register := an expression): ``{"clbits": [...], "expr": [...]}``;
 #: variables take ``header["var_slots"]`` clbits after the memory's.
 STORE = "store"
@@ -196,6 +206,6 @@ def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, c
 __all__ = [
     "CONTROL_FLOW", "IGNORED", "KEPT_FOR_NOISE", "LOOP_JUMPS", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "RESULT_OPERATOR", "RESULT_SUPEROP", "RESULT_STABILIZER", "RESULT_CLIFFORD", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
     "PARAMS_PAULI_TERMS", "QOBJ_CONTROL_FLOW", "RESULT_PLAIN", "RESULT_PROB_DISTRIBUTION",
-    "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_STATEVECTOR", "STORE", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
+    "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_STATE_KINDS", "SET_STATEVECTOR", "STORE", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
     "SaveKind", "UNSUPPORTED_CONTROL_FLOW", "save_subtype",
 ]

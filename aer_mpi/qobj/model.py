@@ -46,6 +46,7 @@ from aer_mpi.errors import QobjValidationError
 from aer_mpi.qobj.instructions import (
     NON_GATE_INSTRUCTIONS,
     SET_INSTRUCTIONS,
+    SET_STATE_KINDS,
     STORE,
     PARAMS_BASIS_STATES,
     PARAMS_PAULI_TERMS,
@@ -227,9 +228,17 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str,
                     raise QobjValidationError(
                         f"{at}.params: expecting finite numbers for gate {name!r}, got {p!r}"
                     )
-        if name in SET_INSTRUCTIONS and (sorted(qubits) != list(range(n)) or len(params) != 1
-                                         or not isinstance(params[0], list) or len(params[0]) != 1 << n):
-            raise QobjValidationError(f"{at}: {name} needs every qubit and params [[2**{n} [re, im] pairs]]")
+        if name in SET_INSTRUCTIONS:
+            kind = SET_STATE_KINDS[name]
+            rows = 1 << (2 * n if kind == "superop" else n)
+            if kind == "stabilizer":
+                shape, fits = "[{'destabilizer': [labels], 'stabilizer': [labels]}]", (
+                    len(params) == 1 and isinstance(params[0], dict))
+            else:
+                shape = f"[[2**{n} [re, im] pairs]]" if kind == "statevector" else f"[[{rows} rows of {rows} [re, im] pairs]]"
+                fits = len(params) == 1 and isinstance(params[0], list) and len(params[0]) == rows
+            if sorted(qubits) != list(range(n)) or not fits:
+                raise QobjValidationError(f"{at}: {name} needs every qubit and params {shape}")
         if name == "measure" and len(memory) != len(qubits):
             raise QobjValidationError(f"{at}.memory: measure needs one clbit per qubit")
         if name in ("if_else", "while_loop"):

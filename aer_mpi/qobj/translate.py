@@ -24,6 +24,7 @@ from aer_mpi.qobj.instructions import (
     SAVE_INSTRUCTIONS,
     SAVE_KINDS,
     SAVE_PREFIX,
+    SET_STATE_KINDS,
     SET_STATEVECTOR,
     STORE,
 )
@@ -118,6 +119,67 @@ def _standard_diagonal(name: str, params: tuple[float, ...]) -> Optional[np.ndar
     return diag
 
 
+#: How far a state given to a set instruction may be from what it must be (Aer's tolerance).
+_SET_TOLERANCE = 1e-8
+
+
+def _set_state(kind: str, qubits: tuple[int, ...], params: list, at: str) -> ir.SetState:
+    """``set_density_matrix``, ``set_unitary``, ``set_superop`` or ``set_stabilizer`` on ``qubits``
+    (index bit ``j`` is ``qubits[j]``) as an ``ir.SetState`` on ``0..n-1`` in order, checked."""
+    n = len(qubits)
+    if kind == "stabilizer":
+        table = _clifford_table(params[0], n, at)
+        order = np.argsort(qubits)  # the instruction's qubit j is qubit qubits[j]
+        rows = np.concatenate([order, n + order])
+        columns = np.concatenate([order, n + order, [2 * n]])
+        return ir.SetState(tuple(range(n)), table[np.ix_(rows, columns)], kind)
+    copies = 2 if kind == "superop" else 1  # a superoperator acts on the 2n bits of the density matrix's vector
+    dim = 1 << (copies * n)
+    matrix = decode_matrix(params[0]) if params[0] is not None else np.zeros(0)
+    if matrix.shape != (dim, dim):
+        raise InvalidInputError(f"{at}: expecting a {dim}x{dim} matrix for {n} qubits, got shape {matrix.shape}")
+    if kind == "density_matrix":
+        if (not np.allclose(matrix, matrix.conj().T, atol=_SET_TOLERANCE)
+                or abs(np.trace(matrix) - 1) > _SET_TOLERANCE
+                or np.linalg.eigvalsh((matrix + matrix.conj().T) / 2).min() < -_SET_TOLERANCE):
+            raise InvalidInputError(f"{at}: not a density matrix (Hermitian, trace 1, no negative eigenvalue)")
+    elif kind == "unitary" and not np.allclose(matrix @ matrix.conj().T, np.eye(dim), atol=_SET_TOLERANCE):
+        raise InvalidInputError(f"{at}: the matrix is not unitary")
+    # the matrix's index bit j (and j + n for a superoperator) is qubit qubits[j] (qubits[j] + n)
+    bits = list(qubits) + [q + n for q in qubits] if copies == 2 else list(qubits)
+    index = np.arange(dim)
+    canonical = np.zeros(dim, dtype=np.int64)
+    for j, bit in enumerate(bits):
+        canonical |= ((index >> j) & 1) << bit
+    ordered = np.empty_like(matrix)
+    ordered[np.ix_(canonical, canonical)] = matrix
+    return ir.SetState(tuple(range(n)), ordered, kind)
+
+
+def _clifford_table(data: Any, n: int, at: str) -> np.ndarray:
+    """Qiskit's Clifford tableau from ``Clifford.to_dict()``'s labels (``"-XZI"``: qubit 0 rightmost)."""
+    labels = data.get("destabilizer", []) + data.get("stabilizer", []) if isinstance(data, dict) else []
+    if len(labels) != 2 * n:
+        raise InvalidInputError(f"{at}: expecting a Clifford of {n} qubits as "
+                                f"{{'destabilizer': [{n} labels], 'stabilizer': [{n} labels]}}")
+    table = np.zeros((2 * n, 2 * n + 1), dtype=bool)
+    for row, label in enumerate(labels):
+        if not isinstance(label, str) or len(label) != n + 1 or label[0] not in "+-" or set(label[1:]) - set("IXYZ"):
+            raise InvalidInputError(f"{at}: {label!r} is not a signed Pauli label on {n} qubits ('+XZ', '-IY')")
+        table[row, 2 * n] = label[0] == "-"
+        for q, c in enumerate(reversed(label[1:])):
+            table[row, q] = c in "XY"
+            table[row, n + q] = c in "ZY"
+    x, z = table[:, :n].astype(np.int64), table[:, n:2 * n].astype(np.int64)
+    # symplectic: the destabilizer and stabilizer of one qubit anticommute, every other pair commutes
+    products = (x @ z.T + z @ x.T) % 2
+    expected = np.zeros((2 * n, 2 * n), dtype=np.int64)
+    expected[np.arange(n), n + np.arange(n)] = expected[n + np.arange(n), np.arange(n)] = 1
+    if not np.array_equal(products, expected):
+        raise InvalidInputError(f"{at}: the stabilizer and destabilizer labels are not a Clifford tableau")
+    return table
+
+
 def decode_matrix(data: Any) -> np.ndarray:
     array = np.asarray(data, dtype=float)
     return array[..., 0] + 1j * array[..., 1]
@@ -174,6 +236,8 @@ def _ops(instructions: list[dict], where: str, loop: bool = False, memo: Optiona
             if not np.isclose(np.vdot(state, state).real, 1.0, atol=1e-8):
                 raise InvalidInputError(f"{at}: the state is not normalised")
             ops.append(ir.SetState(qubits, state))
+        elif name in SET_STATE_KINDS:  # the other methods' states (Aer's set_density_matrix, ...)
+            ops.append(_set_state(SET_STATE_KINDS[name], qubits, inst.get("params") or [None], at))
         elif name in NOISE_INSTRUCTIONS:  # noise (qobj/noise.py)
             # a device model's error on a gate and its qubits is one dict, shared by every use of them
             # (qobj/noise.py NoiseTable.quantum_errors): its Kraus matrices are read and checked once

@@ -23,6 +23,8 @@ from aer_mpi.comm.watchdog import bounded
 from aer_mpi import ir
 from aer_mpi.engine import RunConfig
 from aer_mpi.engine.operators import OPERATOR_KINDS, operator_program, operator_saves_of
+from aer_mpi.engine.density import density_program
+from aer_mpi.engine.noise import defer_readout
 from aer_mpi.engine.stabilizer import is_stabilizer_circuit
 from aer_mpi.engine.tableau import TABLEAU_STATE_SAVES
 from aer_mpi.errors import InternalError, InvalidInputError
@@ -63,12 +65,30 @@ def experiments(qobj: Qobj) -> list[PlannedExperiment]:
             # each experiment of a job gets its own stream (as in Aer): seed_simulator + index
             config = dataclasses.replace(config, seed=config.seed + index)
         program = to_program(experiment, index, memo)
+        config = _automatic_method(program, config)
         _check_method(program, config)
         if config.enable_truncation and config.statevector_path is None and config.method not in OPERATOR_KINDS:
             # (a final state written to a file keeps every qubit of the circuit; an operator too, as Aer's)
             program = truncate(program)
         planned.append(PlannedExperiment(program, config, dict(experiment.header)))
     return planned
+
+
+#: The methods whose state a circuit may set or save, which Aer's automatic method then takes (first
+#: found; ``stabilizer`` is taken by the engine where the circuit is Clifford: engine/runner.py).
+_METHODS_OF_STATES = ("superop", "unitary", "density_matrix")
+
+
+def _automatic_method(program: ir.Program, config: RunConfig) -> RunConfig:
+    """Under ``method="automatic"``, the method whose state ``program`` sets or saves (Aer's
+    automatic method does the same: ``set_unitary`` or ``save_unitary`` runs the unitary method)."""
+    if config.method != "automatic":
+        return config
+    kinds = ir.set_state_kinds(program.ops) | ir.saved_kinds(program.ops)
+    for method in _METHODS_OF_STATES:
+        if method in kinds and (method != "density_matrix" or method in ir.set_state_kinds(program.ops)):
+            return dataclasses.replace(config, method=method)
+    return config
 
 
 def _check_method(program: ir.Program, config: RunConfig) -> None:
@@ -89,6 +109,20 @@ def _check_method(program: ir.Program, config: RunConfig) -> None:
             f"circuit {program.name!r}: save_{kind} saves a {kind}, which only method={kind!r} simulates "
             f"(AerMPISimulator(method={kind!r})); under method={method!r} save the state instead "
             f"(save_statevector)")
+    for kind in sorted(ir.set_state_kinds(program.ops) - {"statevector"}):
+        if method != kind and not (kind == "stabilizer" and method == "automatic"):
+            raise InvalidInputError(
+                f"circuit {program.name!r}: set_{kind} sets the state of method={kind!r} "
+                f"(AerMPISimulator(method={kind!r})); under method={method!r} set the state with set_statevector")
+        if kind == "stabilizer" and not is_stabilizer_circuit(program):
+            raise InvalidInputError(
+                f"circuit {program.name!r}: set_stabilizer needs a Clifford circuit (gates that map Paulis to "
+                f"Paulis: h, s, cx, ...) without noise or mid-circuit measurements, as the tableau runs it here")
+        if kind == "density_matrix" and density_program(defer_readout(program)[0]) is None:
+            raise InvalidInputError(
+                f"circuit {program.name!r}: set_density_matrix: the density matrix here runs circuits whose "
+                f"measurements are all final, without control flow or readout errors before other operations; "
+                f"set the state before the gates, and measure at the end")
     tableau_saves = sorted(ir.saved_kinds(program.ops) & set(TABLEAU_STATE_SAVES))
     if tableau_saves:
         kind = tableau_saves[0]

@@ -16,6 +16,7 @@ from qiskit.quantum_info import Kraus, Pauli, Statevector
 from aer_mpi import AerMPISimulator, InsufficientMemoryError
 from aer_mpi.errors import InvalidInputError
 from conftest import MPI_TIMEOUT, RANKS, assert_kernels
+from test_set_states import check_set_states
 
 
 def local():
@@ -464,5 +465,6 @@ def test_the_multi_rank_corners(comm, kernels):
     rank imports Qiskit and pytest) cost more than each of them."""
     check_a_box_runs_its_body_in_place_and_transpiles(comm, kernels)
     check_the_stabilizer_saves_are_aers(comm, kernels)
+    check_set_states(comm, kernels)
     check_qubits_only_errors_act_on_are_left_out_as_aer_leaves_them(comm, kernels)
     check_zero_shots_run_the_saves_only_as_in_aer(comm, kernels)
