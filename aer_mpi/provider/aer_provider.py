@@ -45,6 +45,11 @@ class FinalStateSimulator(AerMPISimulator):
         super().__init__(comm, processes, **{**BACKEND_OPTIONS[self.aer_name], **options})
         self.name = self.aer_name
 
+    def clear_options(self) -> None:
+        """Back to this legacy backend's defaults (its method and one shot), as Aer's."""
+        super().clear_options()
+        self.set_options(**BACKEND_OPTIONS[self.aer_name])
+
     def _run(self, run_input: Any, options: dict, agree: Any) -> Any:
         from qiskit import QuantumCircuit
 

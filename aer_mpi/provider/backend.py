@@ -178,6 +178,13 @@ def _device_target(backend: Any) -> Target:
     return target
 
 
+class BackendConfiguration(types.SimpleNamespace):
+    """Aer's ``configuration()`` fields as attributes, and ``to_dict()`` as Aer's configuration has."""
+
+    def to_dict(self) -> dict:
+        return dict(vars(self))
+
+
 class AerMPISimulator(BackendV2):
     """Distributed statevector simulator over MPI ranks.
 
@@ -315,10 +322,15 @@ class AerMPISimulator(BackendV2):
         """Devices aer_mpi runs on."""
         return DEVICES
 
-    def configuration(self) -> types.SimpleNamespace:
+    def clear_options(self) -> None:
+        """Every option back to its default (Aer's ``clear_options``)."""
+        self._options = self._default_options()
+        self._ignored_set.clear()
+
+    def configuration(self) -> "BackendConfiguration":
         """A BackendV1-style configuration, as Aer's, for code that still reads one."""
         basis = sorted(name for name in self.target.operation_names)
-        return types.SimpleNamespace(
+        return BackendConfiguration(
             backend_name=self.name,
             backend_version=self.backend_version,
             n_qubits=self._target.num_qubits,

@@ -86,6 +86,16 @@ def test_aers_top_level_names_and_noise_module_import_from_aer_mpi():
     np.testing.assert_allclose(unitary.data, Operator(qc).data, atol=1e-12)
     assert QasmSimulator is AerMPISimulator
 
+    # Aer's configuration().to_dict() and clear_options()
+    backend = AerMPISimulator(shots=5, seed_simulator=3)
+    aer_keys = set(qiskit_aer.AerSimulator().configuration().to_dict()) - {"url"}
+    assert aer_keys <= set(backend.configuration().to_dict())
+    backend.clear_options()
+    assert backend.options.shots == 1024 and backend.options.seed_simulator is None
+    legacy = StatevectorSimulator(shots=7)
+    legacy.clear_options()
+    assert legacy.options.shots == 1 and legacy.options.method == "statevector"
+
     # a noise model built from aer_mpi.noise runs as one from qiskit_aer.noise
     model = NoiseModel()
     model.add_all_qubit_quantum_error(depolarizing_error(0.2, 1), ["h"])
