@@ -60,6 +60,10 @@ class RunConfig:
     enable_truncation: bool = True
     #: Aer's zero_threshold: entries at or below it are left out of saved dicts.
     zero_threshold: float = 1e-10
+    #: Aer's matrix_product_state options (engine/mps.py): singular values whose squares sum to at
+    #: most this are dropped; at most this many kept per bond (None: no limit).
+    mps_truncation_threshold: float = 1e-16
+    mps_max_bond_dimension: Optional[int] = None
 
 
 @dataclass

@@ -44,7 +44,8 @@ from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_stateve
 from aer_mpi.engine.saves import SaveRecord, Saves, probabilities_dict
 from aer_mpi.engine.shard import Shard
 from aer_mpi.engine.stabilizer import is_stabilizer_circuit, measures_anything, saved_values, shot_blocks
-from aer_mpi.engine.tableau import is_tableau_save
+from aer_mpi.engine.tableau import is_tableau_save, register_values
+from aer_mpi.engine.mps import MAX_DENSITY_QUBITS, MAX_SAVE_QUBITS, MatrixProductState, is_mps_circuit
 from aer_mpi.errors import InsufficientMemoryError, InternalError, InvalidInputError, JobCancelledError
 from aer_mpi.plan import (LocalSwapStep, StageStep, choose_rank_bits, complex_products_per_amplitude, place_in_cache,
                           plan_program, stage_steps)
@@ -170,7 +171,7 @@ def run_experiment(
     copies = have = 0
     backend = ("", 0)
     node_ranks = resources.node_ranks(comm)
-    too_wide_clifford = False
+    too_wide_clifford = too_wide_chain = False
     try:
         backend = configure_kernels(config, node_ranks, n - g)
         have = memory_available(comm, config, node_ranks)
@@ -179,7 +180,13 @@ def run_experiment(
         # as Aer's automatic method: a Clifford circuit needs no state vector
         too_wide_clifford = (getattr(exc, "state_does_not_fit", False) and config.method != "statevector"
                              and config.statevector_path is None and is_stabilizer_circuit(program))
-        if not too_wide_clifford:
+        # as Aer's matrix_product_state method, for a circuit it takes here (engine/mps.py)
+        too_wide_chain = (not too_wide_clifford and getattr(exc, "state_does_not_fit", False)
+                          and config.method == "matrix_product_state" and config.statevector_path is None
+                          and is_mps_circuit(program))
+        if too_wide_chain:
+            pass
+        elif not too_wide_clifford:
             error = exc
         else:
             try:  # the shots' outcomes must still fit
@@ -191,6 +198,8 @@ def run_experiment(
     if any(world.allgather(too_wide_clifford, error)):
         return _run_clifford(world, program, config, control, start,
                              f"the state of {n} qubits does not fit in the ranks' memory and the circuit is Clifford")
+    if too_wide_chain:  # (the same on every rank: the memory check is)
+        return _run_chain(world, program, config, control, start, have)
 
     with bounded(comm, "the working ranks' communicator"):
         sub = comm.Split(color=0 if is_working else 1, key=rank)
@@ -307,6 +316,95 @@ def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, con
                               data=data, metadata=metadata, save_kinds=kinds)
     output.metadata["time_taken"] = time.perf_counter() - start
     return output
+
+
+def _run_chain(world: Collective, program: ir.Program, config: RunConfig, control: RunControl, start: float,
+               memory_bytes: int) -> ExperimentOutput:
+    """A circuit too wide for a statevector under ``method="matrix_product_state"``, as a matrix
+    product state (engine/mps.py): every rank computes the same chain and shots (so they do not
+    depend on the number of ranks) and the ranks meet every ``meeting_every`` ops, where a cancel,
+    a signal or an error on any rank (the chain outgrowing the memory, say) stops every rank."""
+    # a quarter of the rank's memory: a split's SVD holds a few copies of its block besides the chain
+    chain = MatrixProductState(program.num_qubits, config.mps_truncation_threshold, config.mps_max_bond_dimension,
+                               memory_bytes // 4 or None)
+    records: dict[str, SaveRecord] = {}
+    measures: list[tuple[int, int]] = []
+    ops = program.ops
+    every = max(1, config.meeting_every)
+    for first in range(0, len(ops) + 1, every):
+        error = None
+        try:
+            for op in ops[first:first + every]:
+                if isinstance(op, ir.Measure):
+                    measures.append((op.qubit, op.clbit))
+                elif isinstance(op, ir.Save):
+                    _record_chain_save(chain, op, records, config)
+                else:
+                    chain.apply(op)
+        except Exception as exc:  # every rank raises it below, none waits
+            error = exc
+        stop = stop_requested() is not None or (world.rank == 0 and bool(control.cancel_requested()))
+        if world.rank == 0 and control.progress is not None:
+            control.progress(min(first + every, len(ops)), len(ops))
+        if any(world.allgather(stop, error)):  # (raises any rank's error on every rank)
+            raise JobCancelledError("the job was cancelled")
+    sample_start = time.perf_counter()
+    values = None
+    if measures and config.shots > 0:
+        bits = chain.sample(config.shots, np.random.default_rng(config.seed))
+        final_qubit = dict((clbit, qubit) for qubit, clbit in measures)  # later measurements win
+        width = max(final_qubit) + 1
+        clbits = np.zeros((width, config.shots), dtype=np.uint8)
+        for clbit, qubit in final_qubit.items():
+            clbits[clbit] = bits[qubit]
+        values = register_values(clbits, width)
+    metadata = {
+        "method": "matrix_product_state",
+        "num_qubits": program.num_qubits,
+        "shots": config.shots,
+        "seed_simulator": config.seed,
+        "dynamic": False,
+        "ranks": world.size,
+        "idle_ranks": 0,
+        "max_bond_dimension": chain.widest_bond,
+        "matrix_product_state_truncated_weight": chain.discarded,
+        "sample_measure_time": time.perf_counter() - sample_start,
+        "note": f"the state of {program.num_qubits} qubits does not fit in the ranks' memory: a matrix product "
+                f"state (as Aer's 'matrix_product_state' method), the same chain and shots computed on every rank",
+    }
+    output = ExperimentOutput(counts=counts_of(values) if values is not None else None,
+                              memory=memory_of(values) if values is not None and config.memory else None,
+                              data={key: record.result() for key, record in records.items()}, metadata=metadata,
+                              save_kinds={key: (record.kind, record.subtype) for key, record in records.items()})
+    output.metadata["time_taken"] = time.perf_counter() - start
+    return output
+
+
+def _record_chain_save(chain: MatrixProductState, op: ir.Save, records: dict[str, SaveRecord],
+                       config: RunConfig) -> None:
+    """A save (``mps.MPS_SAVES``) of the chain as the statevector's static path records it."""
+    if op.kind in ("expectation_value", "expectation_value_variance"):
+        paulis = [chain.pauli_expectation(label, op.qubits) for label, _, _ in op.params]
+        mean = float(sum(term[1] * p for term, p in zip(op.params, paulis)))
+        value: Any = mean if op.kind == "expectation_value" else np.array(
+            [mean, float(sum(term[2] * p for term, p in zip(op.params, paulis))) - mean * mean])
+    elif op.kind in ("probabilities", "probabilities_dict", "density_matrix"):
+        widest = MAX_DENSITY_QUBITS if op.kind == "density_matrix" else MAX_SAVE_QUBITS
+        if len(op.qubits) > widest:
+            raise InvalidInputError(f"save {op.label!r}: the matrix product state gives {op.kind} of at most "
+                                    f"{widest} qubits; save fewer qubits")
+        value = chain.reduced(op.qubits, diagonal=op.kind != "density_matrix")
+    else:  # amplitudes, amplitudes_sq
+        amplitudes = chain.amplitudes(op.params)
+        value = amplitudes if op.kind == "amplitudes" else np.abs(amplitudes) ** 2
+    record = records.get(op.label)
+    if record is None:
+        finish = (lambda p: probabilities_dict(p, config.zero_threshold)) if op.kind == "probabilities_dict" else None
+        record = records[op.label] = SaveRecord(op.subtype, finish, op.kind)
+    elif record.subtype != op.subtype or record.kind != op.kind:
+        raise InvalidInputError(f"two saves share the label {op.label!r} with different kinds; give each "
+                                f"save its own label")
+    record.add(value, hex(0), _STATIC_SHOTS)
 
 
 def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunConfig, control: RunControl,
