@@ -169,11 +169,13 @@ class MatrixProductState:
                 self._too_large(used)
 
     def _too_large(self, used: int) -> None:
-        raise InsufficientMemoryError(
+        error = InsufficientMemoryError(
             f"method='matrix_product_state': the chain needs {used >> 20} MiB (bonds up to {self.widest_bond}), "
             f"over the {self.limit_bytes >> 20} MiB it may use (a quarter of what the rank may use): the circuit "
             f"is too entangled for a matrix product state; set matrix_product_state_max_bond_dimension (an "
             f"approximation) or run fewer qubits")
+        error.from_chain = True  # (service/execution.py adds no hint about running as the statevector)
+        raise error
 
     # -- reading the state ------------------------------------------------------------------------
     def _environment(self, site_ops: Callable[[int], Optional[np.ndarray]]) -> complex:

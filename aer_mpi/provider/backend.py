@@ -441,6 +441,9 @@ class AerMPISimulator(BackendV2):
                        "density matrix: a 2n-qubit vector on the same engine, its saves of density matrices, probabilities "
                        "and expectation values exact; any other as follows)"
                        if method == "density_matrix" else "")
+            density += (" (a circuit too wide for the statevector, without noise, resets, mid-circuit "
+                        "measurements or control flow, runs as a matrix product state)"
+                        if method == "matrix_product_state" else "")
             warnings.warn(
                 f"method={method!r} runs here as the distributed statevector{clifford}{density}: counts follow the same "
                 f"distribution (noise by trajectories, one per shot); under noise, saved density matrices and "

@@ -140,11 +140,17 @@ def execute_qobj(
 def _with_method_hint(exc: Exception, method: str) -> Exception:
     """A state too large for memory under one of Aer's wide-circuit methods: the error says that
     here the method is the statevector, and where that method is simulated."""
-    if not isinstance(exc, InsufficientMemoryError) or method not in WIDE_CIRCUIT_METHODS:
+    if (not isinstance(exc, InsufficientMemoryError) or method not in WIDE_CIRCUIT_METHODS
+            or getattr(exc, "from_chain", False)):
         return exc
-    hinted = InsufficientMemoryError(
-        f"{exc}; method={method!r} runs here as the statevector (aer_mpi has no {method} simulator): for a "
-        f"circuit this wide use qiskit_aer.AerSimulator(method={method!r})")
+    if method == "matrix_product_state":
+        hint = (f"method={method!r} runs a circuit this wide here as a matrix product state only without "
+                f"noise, resets, mid-circuit measurements, control flow or saves of the whole state; for "
+                f"this one use qiskit_aer.AerSimulator(method={method!r})")
+    else:
+        hint = (f"method={method!r} runs here as the statevector (aer_mpi has no {method} simulator): for a "
+                f"circuit this wide use qiskit_aer.AerSimulator(method={method!r})")
+    hinted = InsufficientMemoryError(f"{exc}; {hint}")
     hinted.__dict__.update(exc.__dict__)
     return hinted
 

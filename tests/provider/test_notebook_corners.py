@@ -293,17 +293,20 @@ def test_aers_state_methods_run_as_the_statevector_with_a_warning(method):
         backend.run(qc, method="densitymatrix")
 
 
-@pytest.mark.filterwarnings("ignore:method='matrix_product_state' runs here")
+@pytest.mark.filterwarnings("ignore:method='.*' runs here")
 def test_a_wide_circuit_under_aers_mps_method_gets_a_memory_error_naming_it():
     """Not only "use more ranks": the error says that the method runs as the statevector here and
     where a matrix-product-state simulation of a wide circuit is."""
     qc = QuantumCircuit(60)
     qc.h(range(60))
     qc.t(0)  # not Clifford: no tableau
+    qc.reset(1)  # a reset: not for the matrix product state here
     qc.measure_all()
-    with pytest.raises(InsufficientMemoryError, match=r"method='matrix_product_state' runs here as the statevector.*"
-                                                      r"qiskit_aer.AerSimulator\(method='matrix_product_state'\)"):
-        AerMPISimulator(comm=MPI.COMM_SELF, method="matrix_product_state").run(qc, shots=10).result()
+    for method, says in (("matrix_product_state", "runs a circuit this wide here as a matrix product state only"),
+                         ("extended_stabilizer", "runs here as the statevector")):
+        with pytest.raises(InsufficientMemoryError, match=rf"method='{method}' {says}.*"
+                                                          rf"qiskit_aer.AerSimulator\(method='{method}'\)"):
+            AerMPISimulator(comm=MPI.COMM_SELF, method=method).run(qc, shots=10).result()
     with pytest.raises(InsufficientMemoryError) as plain:
         AerMPISimulator(comm=MPI.COMM_SELF).run(qc, shots=10).result()
     assert "qiskit_aer" not in str(plain.value)
