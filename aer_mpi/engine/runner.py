@@ -184,21 +184,23 @@ def run_experiment(
         too_wide_chain = (not too_wide_clifford and getattr(exc, "state_does_not_fit", False)
                           and config.method == "matrix_product_state" and config.statevector_path is None
                           and is_mps_circuit(program))
-        if too_wide_chain:
-            pass
-        elif not too_wide_clifford:
+        if not (too_wide_clifford or too_wide_chain):
             error = exc
         else:
             try:  # the shots' outcomes must still fit
                 resources.check_shots_memory(program, config, rank, have)
             except InsufficientMemoryError as shots_error:
-                too_wide_clifford, error = False, shots_error
+                too_wide_clifford = too_wide_chain = False
+                error = shots_error
     except Exception as exc:  # reported to every rank just below
         error = exc
-    if any(world.allgather(too_wide_clifford, error)):
+    votes = world.allgather((too_wide_clifford, too_wide_chain), error)
+    if any(clifford for clifford, _ in votes):
         return _run_clifford(world, program, config, control, start,
                              f"the state of {n} qubits does not fit in the ranks' memory and the circuit is Clifford")
-    if too_wide_chain:  # (the same on every rank: the memory check is)
+    if any(chain for _, chain in votes):
+        if not all(chain for _, chain in votes):  # (the memory check is agreed: never seen)
+            raise InternalError("the ranks disagree on whether the state fits their memory")
         return _run_chain(world, program, config, control, start, have)
 
     with bounded(comm, "the working ranks' communicator"):
