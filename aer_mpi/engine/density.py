@@ -20,7 +20,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from aer_mpi import ir
-from aer_mpi.engine.saves import pauli_masks
+from aer_mpi.engine.saves import pauli_masks, pauli_sum_value
 from aer_mpi.kernels.pauli import parities
 
 #: Widest quantum error taken (its superoperator is a dense gate on twice its qubits).
@@ -178,11 +178,7 @@ def save_value(save: DensitySave, entries: np.ndarray, n: int) -> Any:
         _, z, ys = pauli_masks(label, op.qubits)
         signs = 1 - 2 * parities(a, [z])[0].astype(np.int64)
         paulis.append(float(np.real((1j ** ys) * np.sum(signs * row))))
-    mean = float(sum(term[1] * p for term, p in zip(op.params, paulis)))
-    if op.kind == "expectation_value":
-        return mean
-    square = float(sum(term[2] * p for term, p in zip(op.params, paulis)))
-    return np.array([mean, square - mean * mean])
+    return pauli_sum_value(op.kind, op.params, paulis)
 
 
 def _qubits(op: Any) -> tuple[int, ...]:

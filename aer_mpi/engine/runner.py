@@ -41,7 +41,7 @@ from aer_mpi.engine.output import counts_of, memory_of, small_part
 from aer_mpi.engine import resources
 from aer_mpi.engine.resources import check_memory, configure_kernels, memory_available, memory_needed
 from aer_mpi.engine.sampling import clbit_values, sample_outcomes, write_statevector
-from aer_mpi.engine.saves import SaveRecord, Saves, probabilities_dict
+from aer_mpi.engine.saves import STATIC_SHOTS, Saves, pauli_sum_value
 from aer_mpi.engine.shard import Shard
 from aer_mpi.engine.stabilizer import is_stabilizer_circuit, measures_anything, saved_values, shot_blocks
 from aer_mpi.engine.tableau import is_tableau_save, register_values
@@ -55,7 +55,6 @@ from aer_mpi.plan.fusion import TYPICAL_CHUNK_QUBITS, FusionOptions, fuse
 from aer_mpi.plan.localiser import flipped_qubits, naive_exchange_count
 
 #: Shots a static program's saves are recorded for (one state, no classical memory yet).
-_STATIC_SHOTS = np.zeros(1, dtype=np.int64)
 
 
 def _has_save(ops) -> bool:
@@ -329,7 +328,7 @@ def _run_chain(world: Collective, program: ir.Program, config: RunConfig, contro
     # a quarter of the rank's memory: a split's SVD holds a few copies of its block besides the chain
     chain = MatrixProductState(program.num_qubits, config.mps_truncation_threshold, config.mps_max_bond_dimension,
                                memory_bytes // 4 or None)
-    records: dict[str, SaveRecord] = {}
+    saves = Saves(None, config.zero_threshold)
     measures: list[tuple[int, int]] = []
     ops = program.ops
     every = max(1, config.meeting_every)
@@ -340,7 +339,7 @@ def _run_chain(world: Collective, program: ir.Program, config: RunConfig, contro
                 if isinstance(op, ir.Measure):
                     measures.append((op.qubit, op.clbit))
                 elif isinstance(op, ir.Save):
-                    _record_chain_save(chain, op, records, config)
+                    saves.record(op.label, op.subtype, op.kind, _chain_save_value(chain, op))
                 else:
                     chain.apply(op)
         except Exception as exc:  # every rank raises it below, none waits
@@ -374,39 +373,27 @@ def _run_chain(world: Collective, program: ir.Program, config: RunConfig, contro
         "note": f"the state of {program.num_qubits} qubits does not fit in the ranks' memory: a matrix product "
                 f"state (as Aer's 'matrix_product_state' method), the same chain and shots computed on every rank",
     }
+    data, kinds = saves.results()
     output = ExperimentOutput(counts=counts_of(values) if values is not None else None,
                               memory=memory_of(values) if values is not None and config.memory else None,
-                              data={key: record.result() for key, record in records.items()}, metadata=metadata,
-                              save_kinds={key: (record.kind, record.subtype) for key, record in records.items()})
+                              data=data, metadata=metadata, save_kinds=kinds)
     output.metadata["time_taken"] = time.perf_counter() - start
     return output
 
 
-def _record_chain_save(chain: MatrixProductState, op: ir.Save, records: dict[str, SaveRecord],
-                       config: RunConfig) -> None:
-    """A save (``mps.MPS_SAVES``) of the chain as the statevector's static path records it."""
+def _chain_save_value(chain: MatrixProductState, op: ir.Save) -> Any:
+    """The value of a save (``mps.MPS_SAVES``) of the chain, as the statevector's saves give it."""
     if op.kind in ("expectation_value", "expectation_value_variance"):
-        paulis = [chain.pauli_expectation(label, op.qubits) for label, _, _ in op.params]
-        mean = float(sum(term[1] * p for term, p in zip(op.params, paulis)))
-        value: Any = mean if op.kind == "expectation_value" else np.array(
-            [mean, float(sum(term[2] * p for term, p in zip(op.params, paulis))) - mean * mean])
-    elif op.kind in ("probabilities", "probabilities_dict", "density_matrix"):
+        return pauli_sum_value(op.kind, op.params, [chain.pauli_expectation(label, op.qubits)
+                                                    for label, _, _ in op.params])
+    if op.kind in ("probabilities", "probabilities_dict", "density_matrix"):
         widest = MAX_DENSITY_QUBITS if op.kind == "density_matrix" else MAX_SAVE_QUBITS
         if len(op.qubits) > widest:
             raise InvalidInputError(f"save {op.label!r}: the matrix product state gives {op.kind} of at most "
                                     f"{widest} qubits; save fewer qubits")
-        value = chain.reduced(op.qubits, diagonal=op.kind != "density_matrix")
-    else:  # amplitudes, amplitudes_sq
-        amplitudes = chain.amplitudes(op.params)
-        value = amplitudes if op.kind == "amplitudes" else np.abs(amplitudes) ** 2
-    record = records.get(op.label)
-    if record is None:
-        finish = (lambda p: probabilities_dict(p, config.zero_threshold)) if op.kind == "probabilities_dict" else None
-        record = records[op.label] = SaveRecord(op.subtype, finish, op.kind)
-    elif record.subtype != op.subtype or record.kind != op.kind:
-        raise InvalidInputError(f"two saves share the label {op.label!r} with different kinds; give each "
-                                f"save its own label")
-    record.add(value, hex(0), _STATIC_SHOTS)
+        return chain.reduced(op.qubits, diagonal=op.kind != "density_matrix")
+    amplitudes = chain.amplitudes(op.params)  # amplitudes, amplitudes_sq
+    return amplitudes if op.kind == "amplitudes" else np.abs(amplitudes) ** 2
 
 
 def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunConfig, control: RunControl,
@@ -435,20 +422,11 @@ def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunC
     entries = world.bcast({key: inner.data.get(key) for key in read} if world.rank == 0 else None)
     diagonal = entries[label]
     # the saves, as the statevector's static path records them: every shot saw the same state
-    records: dict[str, SaveRecord] = {}
+    saves = Saves(None, config.zero_threshold)
     for save in density_saves:
         op = save.save
-        record = records.get(op.label)
-        if record is None:
-            finish = ((lambda p: probabilities_dict(p, config.zero_threshold)) if op.kind == "probabilities_dict"
-                      else None)
-            record = records[op.label] = SaveRecord(op.subtype, finish, op.kind)
-        elif record.subtype != op.subtype or record.kind != op.kind:
-            raise InvalidInputError(f"two saves share the label {op.label!r} with different kinds; give each "
-                                    f"save its own label")
-        record.add(density_save_value(save, entries[save.read], n), hex(0), _STATIC_SHOTS)
-    data = {key: record.result() for key, record in records.items()}
-    kinds = {key: (record.kind, record.subtype) for key, record in records.items()}
+        saves.record(op.label, op.subtype, op.kind, density_save_value(save, entries[save.read], n))
+    data, kinds = saves.results()
     values = None
     if measures and config.shots:
         sample_start = time.perf_counter()
@@ -623,7 +601,7 @@ def _simulate(
             )
             interpreter.checkpoint_written(where, failure)
 
-        interpreter.run(plan.steps, lambda step: saves.save(step, _STATIC_SHOTS, hex(0)), start,
+        interpreter.run(plan.steps, lambda step: saves.save(step, STATIC_SHOTS, hex(0)), start,
                         index.boundaries(index.top) if index is not None else frozenset(), at_boundary)
         layout = plan.final_layout
         if config.statevector_path is not None:

@@ -80,10 +80,25 @@ class SaveRecord:
         return out if self.conditional else out[None]
 
 
-class Saves:
-    """The save records of one run on one rank."""
+#: The shots of a save that every shot sees alike (a circuit's static path): recorded once.
+STATIC_SHOTS = np.zeros(1, dtype=np.int64)
 
-    def __init__(self, shard: Shard, zero_threshold: float = CHOP_THRESHOLD):
+
+def pauli_sum_value(kind: str, params: Sequence[Any], paulis: Sequence[float]) -> Any:
+    """An ``expectation_value`` save's value (the terms' sum) or an ``expectation_value_variance``
+    one's (``[mean, variance]``) from each term's ``<P>``; ``params`` are its
+    ``(label, coefficient in O, coefficient in O @ O)`` terms."""
+    mean = float(sum(term[1] * p for term, p in zip(params, paulis)))
+    if kind == "expectation_value":
+        return mean
+    return np.array([mean, float(sum(term[2] * p for term, p in zip(params, paulis))) - mean * mean])
+
+
+class Saves:
+    """The save records of one run on one rank (``shard``: where ``save`` computes values; None
+    for the tableau, the density matrix and the chain, which compute theirs and ``record`` them)."""
+
+    def __init__(self, shard: Optional[Shard], zero_threshold: float = CHOP_THRESHOLD):
         self.shard = shard
         self.records: dict[str, SaveRecord] = {}
         #: Entries at or below it are left out of saved dicts (Aer's zero_threshold).
@@ -107,14 +122,18 @@ class Saves:
 
     def save(self, step: SaveStep, shots: np.ndarray, memory: str) -> None:
         """Compute a saved value (collective) and record it for ``shots``, whose classical memory is ``memory``."""
-        value = save_value(self.shard, step, self.zero_threshold)
-        kind = step.kind
-        record = self.records.get(step.label)
+        self.record(step.label, step.subtype, step.kind, save_value(self.shard, step, self.zero_threshold),
+                    shots, memory)
+
+    def record(self, label: str, subtype: str, kind: str, value: Any, shots: np.ndarray = STATIC_SHOTS,
+               memory: str = hex(0)) -> None:
+        """Record ``value`` of a save for ``shots`` (default: every shot alike), whose classical memory is ``memory``."""
+        record = self.records.get(label)
         if record is None:
-            record = self._record(step.label, step.subtype, kind)
-        elif record.subtype != step.subtype or record.kind != kind:
+            record = self._record(label, subtype, kind)
+        elif record.subtype != subtype or record.kind != kind:
             raise InvalidInputError(
-                f"two saves share the label {step.label!r} with different kinds; give each save its own label"
+                f"two saves share the label {label!r} with different kinds; give each save its own label"
             )
         record.add(value, memory, shots)
 

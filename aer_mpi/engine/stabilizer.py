@@ -34,11 +34,9 @@ import numpy as np
 
 from aer_mpi import ir
 from aer_mpi.engine import tableau
-from aer_mpi.engine.saves import SaveRecord
+from aer_mpi.engine.saves import Saves, pauli_sum_value
 from aer_mpi.errors import InvalidInputError
 
-#: The shots a save of a circuit without mid-circuit measurements is recorded for (engine/runner.py's).
-STATIC_SHOTS = np.zeros(1, dtype=np.int64)
 
 #: Frame bytes a block of shots may hold (two bits per qubit and one per clbit, a byte each).
 BLOCK_BYTES = 1 << 25
@@ -105,7 +103,7 @@ def saved_values(program: ir.Program) -> tuple[dict[str, Any], dict[str, tuple[s
     (for ``shot_blocks``: the gates run once). A Pauli's expectation on a stabilizer state is +1 or
     -1 when it is a stabilizer (up to sign), else 0."""
     state = tableau.Tableau(program.num_qubits, destabilizers=True)
-    records: dict[str, SaveRecord] = {}
+    saves = Saves(None)
     for op in program.ops:
         if isinstance(op, ir.SetState):  # set_stabilizer (is_clifford: no other kind)
             state = tableau.Tableau.from_symplectic(op.state, destabilizers=True)
@@ -116,7 +114,7 @@ def saved_values(program: ir.Program) -> tuple[dict[str, Any], dict[str, tuple[s
         elif isinstance(op, ir.Save):
             value: Any
             if tableau.is_tableau_save(op):
-                if len(op.qubits) != program.num_qubits or tuple(op.qubits) != tuple(range(program.num_qubits)):
+                if tuple(op.qubits) != tuple(range(program.num_qubits)):
                     raise InvalidInputError(f"save {op.label!r}: a stabilizer state is saved on every qubit of "
                                             f"the circuit, in order")
                 if op.kind == "statevector":  # save_state: the method's state (Aer's label "stabilizer")
@@ -124,24 +122,10 @@ def saved_values(program: ir.Program) -> tuple[dict[str, Any], dict[str, tuple[s
                                  op.subtype)
                 value = state.symplectic()
             else:
-                paulis = [state.expectation(label, op.qubits) for label, _, _ in op.params]
-                mean = float(sum(term[1] * p for term, p in zip(op.params, paulis)))
-                if op.kind == "expectation_value":
-                    value = mean
-                else:
-                    value = np.array([mean, float(sum(term[2] * p for term, p in zip(op.params, paulis))) - mean * mean])
-            record = records.get(op.label)
-            if record is None:
-                record = records[op.label] = SaveRecord(op.subtype, kind=op.kind)
-            elif record.subtype != op.subtype or record.kind != op.kind:
-                raise InvalidInputError(f"two saves share the label {op.label!r} with different kinds; give "
-                                        f"each save its own label")
-            record.add(value, hex(0), STATIC_SHOTS)  # every shot sees it, as in the statevector's static path
-    data: dict[str, Any] = {}
-    kinds: dict[str, tuple[str, str]] = {}
-    for label, record in records.items():
-        data[label] = record.result()
-        kinds[label] = (record.kind, record.subtype)
+                value = pauli_sum_value(op.kind, op.params,
+                                        [state.expectation(label, op.qubits) for label, _, _ in op.params])
+            saves.record(op.label, op.subtype, op.kind, value)  # every shot sees it, as in the statevector's static path
+    data, kinds = saves.results()
     return data, kinds, state
 
 

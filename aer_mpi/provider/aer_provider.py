@@ -36,8 +36,8 @@ class FinalStateSimulator(AerMPISimulator):
 
     #: The ``QuantumCircuit`` method of the save appended.
     final_save = "save_statevector"
-    #: Aer's name for this backend (``qiskit_aer.StatevectorSimulator().name``).
-    aer_name = "statevector_simulator"
+    #: Aer's name for this backend (``qiskit_aer.StatevectorSimulator().name``): a key of BACKEND_OPTIONS.
+    aer_name = ""
 
     def __init__(self, comm: Any = None, processes: Optional[int] = None, **options: Any):
         # constructed directly (``from aer_mpi import StatevectorSimulator``) as through Aer.get_backend:
