@@ -20,6 +20,7 @@ import warnings
 import weakref
 from typing import Any, Optional
 
+import numpy as np
 from qiskit.circuit import Instruction, QuantumCircuit
 from qiskit.circuit.library import UnitaryGate, get_standard_gate_name_mapping
 from qiskit.providers import BackendV2, Options
@@ -147,17 +148,48 @@ def _channels() -> dict:
 #: Target instructions that are not gates: a basis_gates option or a noise model never removes them.
 _NOT_GATES = frozenset({"measure", "reset", "delay", "global_phase", "initialize"})
 
+#: Instructions a coupling map leaves on any qubits: they are no two-qubit interaction (saves and
+#: set instructions cover the whole circuit; control flow is routed through its blocks).
+_NOT_GATES_ANY_WIDTH = frozenset(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS | CONTROL_FLOW | {"global_phase"})
+
+#: Fields of Aer's backend configuration that its constructor and ``set_options`` take as well
+#: (Aer's ``set_option`` puts them on the configuration, not among the run options). ``basis_gates``
+#: and ``memory``, which are also run options, stay run options here.
+CONFIGURATION_FIELDS = frozenset({
+    "backend_name", "backend_version", "n_qubits", "gates", "local", "simulator", "conditional",
+    "max_shots", "max_experiments", "coupling_map", "dynamic_reprate_enabled", "description", "url",
+    "custom_instructions", "open_pulse",
+})
+
 
 @functools.lru_cache(maxsize=16)
-def restricted_target(num_qubits: int, basis: frozenset) -> Target:
-    """``build_target(num_qubits)`` with only the gates in ``basis`` (and every non-gate instruction:
-    measure, reset, control flow, saves, ...)."""
-    full = build_target(num_qubits)
+def restricted_target(num_qubits: int, basis: Optional[frozenset], edges: Optional[tuple] = None) -> Target:
+    """``build_target(num_qubits)`` with only the gates in ``basis`` (None: all of them; every non-gate
+    instruction stays: measure, reset, control flow, saves, ...), and with ``edges`` (a coupling map,
+    pairs) two-qubit gates on those pairs only and no wider gate, so that ``transpile``
+    routes onto the map (Aer's ``AerSimulator(coupling_map=...)``)."""
+    full = build_target(TARGET_MIN_QUBITS)
     gates = set(get_standard_gate_name_mapping()) | {"unitary"} | set(_variadic_gates())
-    target = Target(description=f"{full.description} (basis {', '.join(sorted(basis))})", num_qubits=num_qubits)
+    description = full.description
+    if basis is not None:
+        description += f" (basis {', '.join(sorted(basis))})"
+    if edges is not None:
+        description += f" (coupling map of {len(edges)} pairs)"
+    target = Target(description=description, num_qubits=num_qubits)
     for name in full.operation_names:
-        if name in basis or name not in gates or name in _NOT_GATES:
-            target.add_instruction(full.operation_from_name(name), properties=None, name=name)
+        if basis is not None and name not in basis and name in gates and name not in _NOT_GATES:
+            continue
+        op = full.operation_from_name(name)
+        width = getattr(op, "num_qubits", 0) if not isinstance(op, type) else None
+        if edges is None or name in _NOT_GATES_ANY_WIDTH or width == 1:
+            target.add_instruction(op, properties=None, name=name)
+        elif width == 2:
+            # both directions: a simulator's gates have none, and transpile could not turn every
+            # two-qubit gate (csx, cu, ...) around
+            both = dict.fromkeys(edges) | dict.fromkeys((b, a) for a, b in edges)
+            target.add_instruction(op, properties=both, name=name)
+        # wider gates and gates of any width (mcx, unitary, initialize, ...) are left to transpile's
+        # decompositions: routing takes two-qubit gates only
     return target
 
 
@@ -176,6 +208,20 @@ def _device_target(backend: Any) -> Target:
         if name not in target.operation_names:
             target.add_instruction(Instruction(name, 0, 0, []), properties=None, name=name)
     return target
+
+
+def _coupling_edges(coupling_map: Any) -> tuple:
+    """A coupling map (pairs, or a ``CouplingMap``) as a tuple of directed pairs of qubit indices."""
+    pairs = coupling_map.get_edges() if hasattr(coupling_map, "get_edges") else coupling_map
+    try:
+        edges = tuple((int(a), int(b)) for a, b in pairs)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"coupling_map must be a list of qubit pairs such as [[0, 1], [1, 2]], not {coupling_map!r}"
+        ) from exc
+    if any(a < 0 or b < 0 or a == b for a, b in edges):
+        raise InvalidInputError(f"coupling_map pairs must be two different non-negative qubits: {coupling_map!r}")
+    return edges
 
 
 class BackendConfiguration(types.SimpleNamespace):
@@ -213,6 +259,9 @@ class AerMPISimulator(BackendV2):
         )
         #: Aer options without meaning here that were set on this backend (named in results).
         self._ignored_set: set[str] = set()
+        #: Aer's configuration fields set on this backend (``CONFIGURATION_FIELDS``): shown by
+        #: ``configuration()``; ``n_qubits`` and ``coupling_map`` shape the target, as in Aer.
+        self._configuration_fields: dict[str, Any] = {}
         if options:
             self.set_options(**options)
         self._workers = None
@@ -281,6 +330,8 @@ class AerMPISimulator(BackendV2):
         As in Aer: numpy scalars are accepted, and None for an option whose
         default is not None (``shots``, ``memory``, ...) restores the default.
         """
+        for name in CONFIGURATION_FIELDS.intersection(fields):
+            self._set_configuration_field(name, fields.pop(name))
         fields = normalise_options(fields)
         for name, value in fields.items():
             if value is None and OPTIONS[name].none_is_default:
@@ -288,19 +339,40 @@ class AerMPISimulator(BackendV2):
         self._ignored_set.update(IGNORED_OPTIONS.intersection(fields))
         super().set_options(**fields)
 
+    def _set_configuration_field(self, name: str, value: Any) -> None:
+        """One of Aer's configuration fields (None removes it, as Aer's ``set_option``)."""
+        self._coupling_map = None  # BackendV2 caches the target's map
+        if value is None:
+            self._configuration_fields.pop(name, None)
+            return
+        if name == "n_qubits":
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise InvalidInputError(f"n_qubits must be a positive integer, not {value!r}")
+            value = int(value)
+        elif name == "coupling_map":
+            value = _coupling_edges(value)
+        self._configuration_fields[name] = value
+
     @property
     def target(self) -> Target:
         """Every instruction the engine runs; restricted, as Aer's, to the ``basis_gates`` option, or
         when a noise model is set, to its basis gates (so that ``transpile(qc, backend)`` writes a
-        circuit in the gates the model's errors are on). A device's target (``from_backend``) as it is."""
+        circuit in the gates the model's errors are on), and to the ``n_qubits`` and ``coupling_map``
+        given to the constructor or ``set_options``. A device's target (``from_backend``) as it is."""
         if self._from_device:
             return self._target
         basis = self.options.basis_gates
         if basis is None and self.options.noise_model is not None:
             basis = noise_basis_gates(self.options.noise_model)
-        if basis is None:
+        edges = self._configuration_fields.get("coupling_map")
+        num_qubits = self._configuration_fields.get("n_qubits")
+        if num_qubits is None and edges is not None:
+            num_qubits = max(max(edge) for edge in edges) + 1 if edges else 1
+        if basis is None and edges is None and num_qubits is None:
             return self._target
-        return restricted_target(self._target.num_qubits, frozenset(basis))
+        return restricted_target(
+            num_qubits or self._target.num_qubits, None if basis is None else frozenset(basis), edges
+        )
 
     @property
     def max_state_qubits(self) -> int:
@@ -323,21 +395,23 @@ class AerMPISimulator(BackendV2):
         return DEVICES
 
     def clear_options(self) -> None:
-        """Every option back to its default (Aer's ``clear_options``)."""
+        """Every option back to its default (Aer's ``clear_options``; configuration fields stay, as Aer's)."""
         self._options = self._default_options()
         self._ignored_set.clear()
 
     def configuration(self) -> "BackendConfiguration":
         """A BackendV1-style configuration, as Aer's, for code that still reads one."""
-        basis = sorted(name for name in self.target.operation_names)
-        return BackendConfiguration(
+        target = self.target
+        basis = sorted(name for name in target.operation_names)
+        edges = self._configuration_fields.get("coupling_map")
+        fields = dict(
             backend_name=self.name,
             backend_version=self.backend_version,
-            n_qubits=self._target.num_qubits,
-            num_qubits=self._target.num_qubits,
+            n_qubits=target.num_qubits,
+            num_qubits=target.num_qubits,
             basis_gates=basis,
             gates=[],
-            coupling_map=None,
+            coupling_map=None if edges is None else [list(edge) for edge in edges],
             simulator=True,
             local=True,
             conditional=True,
@@ -349,6 +423,9 @@ class AerMPISimulator(BackendV2):
             custom_instructions=True,
             dynamic_reprate_enabled=False,
         )
+        fields.update((name, value) for name, value in self._configuration_fields.items() if name != "coupling_map")
+        fields["num_qubits"] = fields["n_qubits"]
+        return BackendConfiguration(**fields)
 
     @property
     def max_circuits(self) -> Optional[int]:

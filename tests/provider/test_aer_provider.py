@@ -106,3 +106,42 @@ def test_aers_top_level_names_and_noise_module_import_from_aer_mpi():
     counts = AerMPISimulator(noise_model=model, seed_simulator=5).run(noisy, shots=4000).result().get_counts()
     # two depolarizing channels of 0.2 on the way: P(1) = (1 - 0.8**2) / 2 = 0.18
     assert abs(counts.get("1", 0) / 4000 - 0.18) < 0.03
+
+
+def test_aers_configuration_keywords_shape_the_target():
+    """AerSimulator(coupling_map=..., n_qubits=...) as Aer takes them: on the configuration, and transpile
+    routes onto the map (Aer's own target keeps its 3-qubit gates there and transpile refuses)."""
+    from qiskit import transpile
+    from qiskit.transpiler import CouplingMap
+
+    backend = AerMPISimulator(coupling_map=[[0, 1], [1, 2]], max_shots=10, description="line")
+    assert backend.configuration().coupling_map == [[0, 1], [1, 2]]
+    assert backend.configuration().max_shots == 10 and backend.configuration().description == "line"
+    assert backend.num_qubits == 3 and set(backend.coupling_map.get_edges()) >= {(0, 1), (1, 2)}
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.cx(0, 2)
+    qc.ccx(0, 1, 2)
+    qc.save_statevector()
+    routed = transpile(qc, backend, seed_transpiler=1)
+    assert "ccx" not in routed.count_ops() and "save_statevector" in routed.count_ops()
+    for gate in routed.data:
+        if gate.operation.num_qubits == 2:
+            pair = {routed.find_bit(q).index for q in gate.qubits}
+            assert pair in ({0, 1}, {1, 2})
+    state = backend.run(routed).result().get_statevector()
+    unsaved = routed.copy_empty_like()
+    for gate in routed.data:
+        if gate.operation.name != "save_statevector":
+            unsaved.append(gate)
+    np.testing.assert_allclose(state.data, Statevector(unsaved).data, atol=1e-12)
+
+    line = AerMPISimulator(coupling_map=CouplingMap.from_line(4), basis_gates=["cx", "rz", "sx", "x"])
+    assert set(transpile(qc, line, seed_transpiler=1).count_ops()) <= {"cx", "rz", "sx", "x", "save_statevector"}
+    assert AerMPISimulator(n_qubits=5).num_qubits == 5 == AerMPISimulator(n_qubits=5).configuration().n_qubits
+    backend.set_options(coupling_map=None)  # None removes it, as Aer's set_option
+    assert backend.configuration().coupling_map is None and backend.coupling_map is None
+    with pytest.raises(InvalidInputError, match="two different"):
+        AerMPISimulator(coupling_map=[[0, 0]])
+    with pytest.raises(InvalidInputError, match="list of qubit pairs"):
+        AerMPISimulator(coupling_map=[0, 1])
