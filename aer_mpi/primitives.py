@@ -40,7 +40,8 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.quantum_info import SparsePauliOp
 
 from aer_mpi.errors import InvalidInputError
-from aer_mpi.qobj.instructions import CONTROL_FLOW
+from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS
+from aer_mpi.qobj.options import OPTIONS
 
 
 @dataclass
@@ -95,11 +96,86 @@ def _save_expval(terms: tuple, num_qubits: int, label: str, pershot: bool = Fals
     return SaveExpectationValue(operator, label=label, pershot=pershot), support
 
 
-def _without_final_measurements(circuit: QuantumCircuit) -> QuantumCircuit:
-    """A copy of ``circuit`` without its final measurements (a plain copy when it has none: cheaper)."""
-    if any(inst.operation.name in ("measure", "barrier") for inst in circuit.data):
-        return circuit.remove_final_measurements(inplace=False)
-    return circuit.copy()
+def _without_final_measurements(circuit: QuantumCircuit) -> tuple[QuantumCircuit, frozenset]:
+    """A copy of ``circuit`` without its final measurements, and the qubits those measured.
+
+    A measurement is final when nothing after it acts on its qubit (barriers, delays and other
+    measurements aside) and nothing after it reads its bit (a condition of control flow does).
+    Qiskit's ``remove_final_measurements`` also takes a measurement whose bit a later ``if_test``
+    reads, which would change what the circuit does."""
+    if not any(inst.operation.name == "measure" for inst in circuit.data):
+        return circuit.copy(), frozenset()
+    later_qubits: set = set()
+    later_bits: set = set()
+    final: set = set()
+    measured: set = set()
+    for position in range(len(circuit.data) - 1, -1, -1):
+        inst = circuit.data[position]
+        name = inst.operation.name
+        if name == "measure":
+            if inst.qubits[0] not in later_qubits and inst.clbits[0] not in later_bits:
+                final.add(position)
+                measured.add(circuit.find_bit(inst.qubits[0]).index)
+                continue
+        if name in ("barrier", "delay"):
+            continue
+        later_qubits.update(inst.qubits)
+        later_bits.update(inst.clbits)
+    if not final:
+        return circuit.copy(), frozenset()
+    out = circuit.copy_empty_like()
+    for position, inst in enumerate(circuit.data):
+        if position not in final:
+            out.append(inst, copy=False)
+    return out, frozenset(measured)
+
+
+def _after_measurement(terms: tuple, measured: frozenset, num_qubits: int) -> tuple:
+    """An observable's terms on the state after final measurements of ``measured``: as Aer evaluates
+    it there, the collapsed states' average, where a term with X or Y on a measured qubit averages to
+    0 and one with only I or Z there keeps its value. So the terms left, evaluated before the
+    measurements, give that average exactly (no sampling)."""
+    if not measured:
+        return terms
+    kept = tuple((label, coeff) for label, coeff in terms
+                 if all(label[num_qubits - 1 - q] in "IZ" for q in measured))
+    return kept or (("I" * num_qubits, 0.0),)
+
+
+#: Instructions that leave the state as it is, or set or save it without randomness.
+_DETERMINISTIC = frozenset({"barrier", "delay", "id", "global_phase"}) | frozenset(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS
+
+
+def _stochastic(circuit: QuantumCircuit) -> bool:
+    """Whether ``circuit``'s final state is random (its expectation values are averages over
+    trajectories): a measurement, a reset of a qubit already used, control flow, or a channel
+    (``kraus``, ``superop``), anywhere, inside custom instructions' definitions too. Resets of
+    qubits nothing has touched yet (an ``initialize``'s first step) do nothing."""
+    from qiskit.circuit import ControlFlowOp, Gate
+
+    touched: set = set()
+
+    def walk(circ: QuantumCircuit, qubits: list) -> bool:
+        for inst in circ.data:
+            op = inst.operation
+            where = [qubits[circ.find_bit(q).index] for q in inst.qubits]
+            if op.name == "reset":
+                if where[0] in touched:
+                    return True
+                continue
+            if op.name == "measure" or op.name in CONTROL_FLOW or isinstance(op, ControlFlowOp):
+                return True
+            if not isinstance(op, Gate) and op.name not in _DETERMINISTIC:
+                try:
+                    definition = op.definition
+                except Exception:  # a definition that cannot be built: the backend will say why
+                    definition = None
+                if definition is None or walk(definition, where):
+                    return True
+            touched.update(where)
+        return False
+
+    return walk(circuit, list(range(circuit.num_qubits)))
 
 
 def _without_initial_resets(circuit: QuantumCircuit) -> QuantumCircuit:
@@ -135,7 +211,8 @@ def _parameter_binds(circuit: QuantumCircuit, parameter_values: Any) -> tuple[li
     return [binds], shape
 
 
-#: Trajectories an EstimatorV2 pub averages over under a noise model when its precision is 0.
+#: Trajectories (shots) an EstimatorV2 pub averages over when its state is random (a noise model,
+#: mid-circuit measurements or resets), unless ``run_options["shots"]`` says: Aer's default shots.
 NOISY_ESTIMATOR_TRAJECTORIES = 1024
 
 
@@ -146,15 +223,26 @@ def _noisy(backend: Any, run_options: dict) -> bool:
     return noise is not None
 
 
-def _trajectories(backend: Any, run_options: dict, precision: float) -> int:
-    """Shots of an EstimatorV2 pub: 1 (exact) without noise; with a noise model, the expectation
-    value is averaged over trajectories, one per shot (docs/noise.md): 1/precision**2 of them, or
-    ``NOISY_ESTIMATOR_TRAJECTORIES`` for precision 0."""
-    if not _noisy(backend, run_options):
+def _trajectories(backend: Any, run_options: dict, stochastic: bool) -> int:
+    """Shots of an EstimatorV2 pub: 1 (exact) when the state is not random; else, as Aer's
+    estimator runs its backend's shots, ``run_options["shots"]`` or ``NOISY_ESTIMATOR_TRAJECTORIES``
+    trajectories, whose mean is the value (exact under the density matrix, whose trajectories
+    are all the same average)."""
+    if not (stochastic or _noisy(backend, run_options)):
         return 1
-    if precision > 0:
-        return max(1, int(np.ceil(1.0 / precision**2)))
-    return NOISY_ESTIMATOR_TRAJECTORIES
+    shots = run_options.get("shots")
+    return int(shots) if shots else NOISY_ESTIMATOR_TRAJECTORIES
+
+
+def _known_run_options(run_options: dict, where: str) -> dict:
+    """``run_options`` without the keys that are no option of the backend, each named in a warning:
+    Aer's primitives pass them to its backend, which ignores them."""
+    unknown = sorted(set(run_options) - set(OPTIONS))
+    if unknown:
+        warnings.warn(f"{where} run_options {', '.join(map(repr, unknown))} are no options of the simulator and are "
+                      f"ignored (as Qiskit Aer ignores them); the options are listed in docs/migrating-from-aer.md",
+                      UserWarning, stacklevel=3)
+    return {name: value for name, value in run_options.items() if name not in unknown}
 
 
 def _base_seed(explicit: Optional[int], run_options: dict, backend: Any) -> Optional[int]:
@@ -223,7 +311,7 @@ class SamplerV2(BaseSamplerV2):
         if shots is None:
             shots = self._default_shots
         coerced = [SamplerPub.coerce(pub, shots) for pub in pubs]
-        run_options = dict(self._options.run_options)
+        run_options = _known_run_options(self._options.run_options, "SamplerV2")
         for key in ("shots", "memory", "parameter_binds"):
             run_options.pop(key, None)
         seed = _base_seed(self._seed, run_options, self._backend)
@@ -293,7 +381,18 @@ class EstimatorV2(BaseEstimatorV2):
     Expectation values are exact (the sharded state is reduced across ranks,
     never gathered or sampled); with ``precision > 0`` each gets Gaussian
     noise of that standard deviation, drawn from ``seed`` (or
-    ``run_options["seed_simulator"]``), and ``stds`` reports the precision.
+    ``run_options["seed_simulator"]``; without either, fresh noise on every
+    call), and ``stds`` reports the precision.
+
+    As Aer's, a circuit's measurements count: observables are evaluated on
+    the state after them. After final measurements that is exact (terms
+    with X or Y on a measured qubit average to 0, the others keep their
+    value). When the state is random (a noise model, or measurements,
+    resets or control flow before the end, custom instructions' included)
+    the value is the mean over ``run_options["shots"]`` (else 1024)
+    trajectories, and ``stds`` its standard error, or the precision if
+    larger (the density matrix, the automatic method's choice for small
+    noisy circuits, gives the exact average).
 
     Args:
         options: ``{"default_precision": 0.0, "backend_options": {...}, "run_options": {...}}``.
@@ -305,6 +404,7 @@ class EstimatorV2(BaseEstimatorV2):
         self._options = Options(**(options or {}))
         self._seed = seed
         self._backend = _make_backend(backend, self._options)
+        self._calls = 0  # run() calls: without a seed, each gets fresh noise (and every rank the same)
 
     @classmethod
     def from_backend(cls, backend: Any, **options: Any) -> "EstimatorV2":
@@ -323,54 +423,43 @@ class EstimatorV2(BaseEstimatorV2):
         if precision is None:
             precision = self._options.default_precision
         coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]
-        run_options = dict(self._options.run_options)
-        for key in ("shots", "parameter_binds"):
-            run_options.pop(key, None)
+        run_options = _known_run_options(self._options.run_options, "EstimatorV2")
+        shots = run_options.pop("shots", None)
+        run_options.pop("parameter_binds", None)
         seed = _unsigned(self._seed if self._seed is not None else run_options.get("seed_simulator"))
+        self._calls += 1
         submitted = []
         for i, pub in enumerate(coerced):
             if pub.precision < 0:
                 raise InvalidInputError(f"pub {i}: precision {pub.precision} is negative; use 0 for exact values")
-            circuit = _without_initial_resets(_without_final_measurements(pub.circuit))
-            if circuit.count_ops().get("measure", 0) != pub.circuit.count_ops().get("measure", 0):
-                warnings.warn(
-                    f"pub {i}: the circuit's final measurements are left out: its observables are evaluated "
-                    f"on the state before them (Qiskit Aer evaluates them after the measurements, on the "
-                    f"collapsed states); remove the measurements to silence this warning",
-                    UserWarning, stacklevel=2)
-            dynamic = sorted(
-                {inst.operation.name for inst in circuit.data}
-                & ({"measure", "reset"} | CONTROL_FLOW)
-            )
-            if dynamic:
-                raise InvalidInputError(
-                    f"pub {i}: EstimatorV2 computes exact expectation values of circuits without "
-                    f"mid-circuit {', '.join(dynamic)}; remove them, or sample the circuit with "
-                    f"SamplerV2 (or save_expectation_value under run(..., shots=N), which averages shots)"
-                )
+            circuit, measured = _without_final_measurements(pub.circuit)
+            circuit = _without_initial_resets(circuit)
+            # the state is random when the circuit measures or resets before its end: its values are
+            # averages over trajectories, as Aer's (which averages its shots)
+            trajectories = _trajectories(self._backend, {**run_options, "shots": shots}, _stochastic(circuit))
             observables = pub.observables
-            trajectories = _trajectories(self._backend, run_options, pub.precision)
             labels: dict[tuple, str] = {}
             for index in np.ndindex(*observables.shape):
                 terms = tuple(sorted(observables[index].items()))
                 if terms not in labels:
                     labels[terms] = f"observable_{len(labels)}"
-                    # under noise, one value per trajectory: their spread gives the standard error
-                    save, support = _save_expval(terms, circuit.num_qubits, labels[terms], trajectories > 1)
+                    # several trajectories: one value each, whose spread gives the standard error
+                    save, support = _save_expval(_after_measurement(terms, measured, circuit.num_qubits),
+                                                 circuit.num_qubits, labels[terms], trajectories > 1)
                     circuit.append(save, [circuit.qubits[q] for q in support], copy=False)
             binds, shape = _parameter_binds(circuit, pub.parameter_values)
             job = None if int(np.prod(shape)) == 0 else self._backend.run(
                 circuit, shots=trajectories, parameter_binds=binds,
                 **run_options,
             )
-            submitted.append((pub, shape, labels, job, None if seed is None else int(seed) + i))
+            submitted.append((pub, shape, labels, job, None if seed is None else int(seed) + i, (self._calls, i)))
         job = PrimitiveJob(self._collect, submitted)
         job._submit()
         return job
 
     def _collect(self, submitted: list) -> PrimitiveResult:
         results = []
-        for pub, shape, labels, job, seed in submitted:
+        for pub, shape, labels, job, seed, call in submitted:
             result = None if job is None else job.result()
             param_index = np.arange(int(np.prod(shape))).reshape(shape)
             obs_index = np.arange(int(np.prod(pub.observables.shape))).reshape(pub.observables.shape)
@@ -378,21 +467,26 @@ class EstimatorV2(BaseEstimatorV2):
             evs = np.zeros(flat.shape, dtype=np.float64)
             stds = np.full(evs.shape, pub.precision)
             observables_flat = [pub.observables[i] for i in np.ndindex(*pub.observables.shape)]
-            trajectories = False
+            errors = np.zeros(evs.shape)  # the trajectories' standard errors
             for index in np.ndindex(*flat.shape):
                 terms = tuple(sorted(observables_flat[int(obs_index[index])].items()))
                 value = result.data(int(flat[index]))[labels[terms]]
-                if np.ndim(value):  # one per trajectory (noise): their mean, and its standard error
-                    trajectories = True
+                if np.ndim(value):  # one per trajectory: their mean, and its standard error
                     values = np.asarray(value, dtype=np.float64)
                     evs[index] = float(np.mean(values))
-                    stds[index] = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+                    errors[index] = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
                 else:
                     evs[index] = float(value)
-            if pub.precision > 0 and evs.size and not trajectories:
-                # without a seed, the job's (rank 0's, so the same on every rank)
-                rng = np.random.default_rng(seed if seed is not None else result.results[0].seed_simulator)
-                evs = rng.normal(evs, pub.precision, evs.shape)
+            stds = np.maximum(errors, pub.precision)
+            if pub.precision > 0 and evs.size:
+                # Aer's: Gaussian noise of the precision on the value, seeded by the estimator's seed
+                # (or run_options' seed_simulator); without either, fresh on every call, the same on every
+                # rank (from rank 0's seed of the job). A trajectories' mean already has its own error:
+                # the noise makes up the rest.
+                rng = np.random.default_rng(
+                    seed if seed is not None else [result.results[0].seed_simulator % (1 << 64), *call]
+                )
+                evs = rng.normal(evs, np.sqrt(np.maximum(pub.precision**2 - errors**2, 0.0)), evs.shape)
             results.append(
                 PubResult(
                     DataBin(evs=evs, stds=stds, shape=evs.shape),
@@ -473,6 +567,7 @@ class Sampler(BaseSamplerV1):
         _v1_seed(run_options)
         exact = "shots" in run_options and run_options["shots"] is None
         experiments = []
+        stochastic = False
         for circuit, values in zip(circuits, parameter_values):
             circuit = _bound(circuit, tuple(values))
             if exact:
@@ -480,11 +575,14 @@ class Sampler(BaseSamplerV1):
                 if set(mapping.values()) != set(range(circuit.num_clbits)):
                     raise InvalidInputError("some classical bits are not set by final measurements: with "
                                             "shots=None the sampler needs every bit measured at the end")
-                circuit = circuit.remove_final_measurements(inplace=False)
+                circuit, _ = _without_final_measurements(circuit)
+                stochastic = stochastic or _stochastic(circuit)
                 circuit.save_probabilities_dict(list(mapping), label="probabilities")
             experiments.append(circuit)
-        # exact: one shot is the state's probabilities; under noise, their average over trajectories
-        trajectories = NOISY_ESTIMATOR_TRAJECTORIES if _noisy(self._backend, run_options) else 1
+        # exact: one shot is the state's probabilities; under noise, or with measurements or resets
+        # before the end, their average over trajectories
+        random_state = stochastic or _noisy(self._backend, run_options)
+        trajectories = NOISY_ESTIMATOR_TRAJECTORIES if random_state else 1
         options = {**run_options, "shots": trajectories} if exact else run_options
         job = self._backend.run(experiments, **options)  # now, in the caller's thread: the ranks' order
 
@@ -537,11 +635,17 @@ class Estimator(BaseEstimatorV1):
         if shots is None and not self.approximation:
             shots = self._backend.options.shots  # as Aer: approximation=False always samples
         experiments, operators = [], []
+        stochastic = False
         for circuit, observable, values in zip(circuits, observables, parameter_values):
-            circuit = _without_initial_resets(_without_final_measurements(_bound(circuit, tuple(values))))
+            circuit, measured = _without_final_measurements(_bound(circuit, tuple(values)))
+            circuit = _without_initial_resets(circuit)
+            stochastic = stochastic or _stochastic(circuit)
             operator = SparsePauliOp(observable)
             if operator.num_qubits != circuit.num_qubits:
                 raise ValueError(f"the observable has {operator.num_qubits} qubits, the circuit {circuit.num_qubits}")
+            if measured:  # the value after the final measurements, as Aer's (see _after_measurement)
+                terms = tuple(zip(operator.paulis.to_labels(), operator.coeffs))
+                operator = SparsePauliOp.from_list(_after_measurement(terms, measured, circuit.num_qubits))
             if shots is None:
                 circuit.save_expectation_value(operator, list(range(circuit.num_qubits)), label="value")
             else:  # each term alone: its variance is 1 - <P>**2
@@ -549,9 +653,11 @@ class Estimator(BaseEstimatorV1):
                     circuit.save_expectation_value(pauli, list(range(circuit.num_qubits)), label=str(k))
             experiments.append(circuit)
             operators.append(operator)
-        # under noise, the saved values are averages over trajectories (one per shot): as many as the
-        # shots asked for, whose normal noise is then added as without noise
-        trajectories = (shots or NOISY_ESTIMATOR_TRAJECTORIES) if _noisy(self._backend, run_options) else 1
+        # under noise, or with measurements or resets before the end, the saved values are averages
+        # over trajectories (one per shot): as many as the shots asked for, whose normal noise is then
+        # added as without noise
+        random_state = stochastic or _noisy(self._backend, run_options)
+        trajectories = (shots or NOISY_ESTIMATOR_TRAJECTORIES) if random_state else 1
         job = self._backend.run(experiments, shots=trajectories, **run_options)
 
         def collect() -> Any:

@@ -257,16 +257,23 @@ def test_an_error_on_a_used_and_an_idle_qubit_keeps_both():
     assert [type(op).__name__ for op in truncated.ops] == ["Noise", "Noise", "Measure"]
 
 
-def test_estimator_warns_when_it_leaves_out_final_measurements():
+def test_estimator_evaluates_after_final_measurements_as_aer():
+    """As Aer's EstimatorV2: the observables see the collapsed states; here exactly (no sampling)."""
     from aer_mpi.primitives import EstimatorV2
 
     qc = QuantumCircuit(2)
     qc.h(0)
     qc.cx(0, 1)
     qc.measure_all()
-    with pytest.warns(UserWarning, match="final measurements are left out"):
-        evs = EstimatorV2().run([(qc, "XX")]).result()[0].data.evs
-    assert evs == pytest.approx(1.0)
+    evs = EstimatorV2().run([(qc, ["XX", "ZZ", "ZI", "YY", {"XX": 1, "ZZ": 2}])]).result()[0].data.evs
+    np.testing.assert_allclose(evs, [0.0, 1.0, 0.0, 0.0, 2.0], atol=1e-12)
+    # a measurement only on qubit 0: X on qubit 1 keeps its value
+    partial = QuantumCircuit(2, 1)
+    partial.h(0)
+    partial.h(1)
+    partial.measure(0, 0)
+    evs = EstimatorV2().run([(partial, ["XX", "XI", "IX"])]).result()[0].data.evs
+    np.testing.assert_allclose(evs, [0.0, 1.0, 0.0], atol=1e-12)
 
 
 def test_properties_is_none_as_in_aer():

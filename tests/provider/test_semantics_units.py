@@ -169,18 +169,11 @@ def test_pauli_block_sums_on_a_block_wider_than_a_chunk():
     assert abs(whole * 1j**ny - Statevector(state).expectation_value(Pauli(label))) < 1e-12
 
 
-def test_estimator_refuses_mid_circuit_measurements_and_sampler_warns_without_clbits():
+def test_sampler_warns_without_clbits():
     from qiskit import QuantumCircuit
 
-    from aer_mpi import InvalidInputError
-    from aer_mpi.primitives import EstimatorV2, SamplerV2
+    from aer_mpi.primitives import SamplerV2
 
-    qc = QuantumCircuit(2, 1)
-    qc.h(0)
-    qc.measure(0, 0)
-    qc.cx(0, 1)
-    with pytest.raises(InvalidInputError, match="mid-circuit measure"):
-        EstimatorV2().run([(qc, "ZZ")])
     with pytest.warns(UserWarning, match="no classical bits"):  # as Aer's: a warning, an empty DataBin
         data = SamplerV2().run([QuantumCircuit(2)]).result()[0].data
     assert list(data.keys()) == []
