@@ -122,4 +122,8 @@ def __getattr__(name: str):
         from aer_mpi.qobj.model import Qobj
 
         return Qobj
+    if name in ("noise", "library", "primitives"):  # `import qiskit_aer` gives qiskit_aer.noise & co.
+        import importlib
+
+        return importlib.import_module(f"aer_mpi.{name}")
     raise AttributeError(f"module 'aer_mpi' has no attribute {name!r}")

@@ -5,9 +5,13 @@ depolarizing_error`` is ``from qiskit_aer.noise import ...``, so that a notebook
 aer_mpi reads Aer's own ``NoiseModel`` (``noise_model=``, ``from_backend``; see docs/noise.md)
 rather than a copy of it: one noise model for both simulators, built by the library that defines
 it. qiskit-aer is therefore needed for noise (``pip install "aer-mpi[noise]"``), never for ideal
-runs. Names only: ``aer_mpi.noise.errors.standard_errors`` works as an attribute, but submodules
-are imported from ``qiskit_aer.noise`` itself.
+runs. Its submodules are Aer's too: ``from aer_mpi.noise.errors import depolarizing_error``
+imports ``qiskit_aer.noise.errors`` (registered under aer_mpi's name when this module loads).
 """
+
+import importlib
+import pkgutil
+import sys
 
 try:
     import qiskit_aer.noise as _aer_noise
@@ -19,3 +23,12 @@ except ImportError as exc:  # pragma: no cover - the test extra installs qiskit-
 
 __all__ = sorted(name for name in vars(_aer_noise) if not name.startswith("_"))
 globals().update({name: getattr(_aer_noise, name) for name in __all__})
+
+# `from aer_mpi.noise.errors import ...` (and .device, .passes, .noise_model, ...): the import system
+# finds a dotted name in sys.modules before it asks whether its parent is a package
+for _info in pkgutil.walk_packages(_aer_noise.__path__, prefix="qiskit_aer.noise."):
+    try:
+        _module = importlib.import_module(_info.name)
+    except Exception:  # pragma: no cover - a submodule qiskit-aer itself cannot import
+        continue
+    sys.modules.setdefault(__name__ + _info.name[len("qiskit_aer.noise"):], _module)

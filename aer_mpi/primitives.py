@@ -26,6 +26,7 @@ the same result.
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
@@ -41,7 +42,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from aer_mpi.errors import InvalidInputError
 from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS
-from aer_mpi.qobj.options import OPTIONS
+from aer_mpi.qobj.options import IGNORED_RUN_KEYWORDS, OPTIONS
 
 
 @dataclass
@@ -237,7 +238,7 @@ def _trajectories(backend: Any, run_options: dict, stochastic: bool) -> int:
 def _known_run_options(run_options: dict, where: str) -> dict:
     """``run_options`` without the keys that are no option of the backend, each named in a warning:
     Aer's primitives pass them to its backend, which ignores them."""
-    unknown = sorted(set(run_options) - set(OPTIONS))
+    unknown = sorted(set(run_options) - set(OPTIONS) - IGNORED_RUN_KEYWORDS)
     if unknown:
         warnings.warn(f"{where} run_options {', '.join(map(repr, unknown))} are no options of the simulator and are "
                       f"ignored (as Qiskit Aer ignores them); the options are listed in docs/migrating-from-aer.md",
@@ -687,3 +688,8 @@ class Estimator(BaseEstimatorV1):
 
 
 __all__ = ["Estimator", "EstimatorV2", "Options", "Sampler", "SamplerV2"]
+
+# Aer's module paths of the same classes (`from qiskit_aer.primitives.estimator_v2 import EstimatorV2`):
+# one module here, registered under each name
+for _module_name in ("sampler_v2", "estimator_v2", "sampler", "estimator"):
+    sys.modules.setdefault(f"{__name__}.{_module_name}", sys.modules[__name__])

@@ -38,7 +38,7 @@ from aer_mpi.provider.progress import ProgressListener, make_listener
 from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS
 from aer_mpi.qobj.noise import add_noise, noise_passes
 from aer_mpi.qobj.options import (
-    DEVICES, IGNORED_OPTIONS, METHODS, OPTIONS, STATEVECTOR_RUN_METHODS, defaults, normalise_options, qobj_config,
+    DEVICES, IGNORED_OPTIONS, IGNORED_RUN_KEYWORDS, METHODS, OPTIONS, STATEVECTOR_RUN_METHODS, defaults, normalise_options, qobj_config,
 )
 
 #: Seeds and job ids need no cryptographic strength: one generator seeded by the OS once per process
@@ -200,10 +200,11 @@ def noise_basis_gates(noise_model: Any) -> Optional[list]:
 
 
 def _device_target(backend: Any) -> Target:
-    """``backend``'s target (a copy), with the save instructions added (from_backend)."""
+    """``backend``'s target (or ``backend``, a Target) as a copy, with the save instructions added
+    (from_backend, target=)."""
     import copy
 
-    target = copy.deepcopy(backend.target)
+    target = copy.deepcopy(backend if isinstance(backend, Target) else backend.target)
     for name in sorted(SAVE_INSTRUCTIONS):
         if name not in target.operation_names:
             target.add_instruction(Instruction(name, 0, 0, []), properties=None, name=name)
@@ -250,13 +251,17 @@ class AerMPISimulator(BackendV2):
     """
 
     def __init__(
-        self, comm: Any = None, processes: Optional[int] = None, *, heartbeat_timeout: Optional[float] = None, **options: Any
+        self, comm: Any = None, processes: Optional[int] = None, *, heartbeat_timeout: Optional[float] = None,
+        configuration: Any = None, properties: Any = None, provider: Any = None, target: Optional[Target] = None,
+        **options: Any
     ):
         super().__init__(
+            provider=provider,
             name=BACKEND_NAME,
             description="Statevector simulator sharded across MPI ranks",
             backend_version=__version__,
         )
+        self._properties = properties
         #: Aer options without meaning here that were set on this backend (named in results).
         self._ignored_set: set[str] = set()
         #: Aer's configuration fields set on this backend (``CONFIGURATION_FIELDS``): shown by
@@ -285,6 +290,13 @@ class AerMPISimulator(BackendV2):
         )
         self._target = build_target(max(self._max_state_qubits, TARGET_MIN_QUBITS))
         self._from_device = False
+        if target is not None:  # Aer's target= argument: transpile for it, as from_backend's
+            self._target = _device_target(target)
+            self._from_device = True
+        if configuration is not None:  # Aer's configuration= argument: its fields that mean something here
+            fields = configuration.to_dict() if hasattr(configuration, "to_dict") else dict(vars(configuration))
+            for name in CONFIGURATION_FIELDS.intersection(fields) - {"backend_name", "backend_version"}:
+                self._set_configuration_field(name, fields[name])
         self._agreement = None
         if comm is not None and comm.Get_size() > 1:
             # built here, collectively (every rank builds its backend), never inside a run()
@@ -312,9 +324,10 @@ class AerMPISimulator(BackendV2):
         sim.name = f"{BACKEND_NAME}_from({backend.name})"
         return sim
 
-    def properties(self) -> None:
-        """None, as Aer's simulators answer (older tutorials and tools call it)."""
-        return None
+    def properties(self) -> Any:
+        """None, as Aer's simulators answer (older tutorials and tools call it), or the ``properties=``
+        given to the constructor, as Aer keeps it."""
+        return self._properties
 
     def __repr__(self) -> str:
         """As Aer's backends print: ``AerMPISimulator('aer_mpi_simulator')``."""
@@ -499,11 +512,12 @@ class AerMPISimulator(BackendV2):
         circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
         if not circuits or not all(isinstance(c, QuantumCircuit) for c in circuits):
             raise InvalidInputError("run() expects a QuantumCircuit or a non-empty list of them")
-        options = normalise_options(options)
+        run_only = IGNORED_RUN_KEYWORDS.intersection(options)
+        options = normalise_options({k: v for k, v in options.items() if k not in run_only})
         # a run option of None leaves the backend's value, as in Aer: Qiskit's BackendSamplerV2 passes
         # seed_simulator=None on every call, which must not replace the backend's seed
         options = {k: v for k, v in options.items() if v is not None}
-        ignored = sorted(self._ignored_set.union(IGNORED_OPTIONS.intersection(options)))
+        ignored = sorted(self._ignored_set.union(IGNORED_OPTIONS.intersection(options), run_only))
         merged = {**self.options.__dict__, **options}
         if self._workers is not None:  # the workers run in a directory of their own: paths are the caller's
             for key in ("statevector_dir", "checkpoint_dir"):

@@ -402,6 +402,20 @@ def defaults() -> dict[str, Any]:
 #: Names of the Aer options aer_mpi accepts and ignores.
 IGNORED_OPTIONS = frozenset(name for name, row in OPTIONS.items() if row.category == IGNORED)
 
+#: Keywords of ``run()`` that are no option of Aer's simulator but that its ``run()`` lets through
+#: without a word, as code written for devices or for Qiskit's old ``execute()`` passes them
+#: (transpiler settings, device run settings, Aer's older names of the extended-stabilizer options):
+#: accepted by ``run()`` only (not ``set_options``, which Aer refuses too), named in the result's
+#: ``ignored_options``. Any other unknown name stays an error (a typo of ``shots`` must not pass).
+IGNORED_RUN_KEYWORDS = frozenset({
+    "optimization_level", "seed_transpiler", "skip_transpilation", "initial_layout", "layout_method",
+    "routing_method", "translation_method", "scheduling_method",
+    "init_qubits", "meas_return", "rep_delay", "rep_time", "max_credits", "job_name", "job_tags",
+    "qubit_lo_freq", "meas_lo_freq", "schedule_los", "use_measure_esp", "dynamic", "memory_slots",
+    "extended_stabilizer_mixing_time", "extended_stabilizer_measure_sampling",
+    "extended_stabilizer_norm_estimation_default_samples", "extended_stabilizer_disable_measurement_opt",
+})
+
 
 def check_options(options: Mapping[str, Any]) -> None:
     """Raise ``InvalidInputError`` for an unknown option or a value its row refuses."""
@@ -504,7 +518,7 @@ def run_config(config: Mapping[str, Any]) -> RunConfig:
 
 
 __all__ = [
-    "CATEGORIES", "DEVICES", "HONOURED", "IGNORED", "IGNORED_OPTIONS", "KERNELS", "METHODS", "NATIVE_METHODS", "OPERATOR_METHODS", "WIDE_CIRCUIT_METHODS",
+    "CATEGORIES", "DEVICES", "HONOURED", "IGNORED", "IGNORED_OPTIONS", "IGNORED_RUN_KEYWORDS", "KERNELS", "METHODS", "NATIVE_METHODS", "OPERATOR_METHODS", "WIDE_CIRCUIT_METHODS",
     "OPTIONS", "OWN", "STATEVECTOR_RUN_METHODS",
     "PRECISIONS", "RunOption", "check_options", "defaults", "normalise_options", "parse_period", "plain", "qobj_config",
     "run_config", "validate_config",

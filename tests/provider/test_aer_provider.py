@@ -145,3 +145,53 @@ def test_aers_configuration_keywords_shape_the_target():
         AerMPISimulator(coupling_map=[[0, 0]])
     with pytest.raises(InvalidInputError, match="list of qubit pairs"):
         AerMPISimulator(coupling_map=[0, 1])
+
+
+def test_run_keywords_aer_lets_through_are_named_as_ignored_and_typos_stay_errors():
+    """Aer's run() passes device and transpiler keywords without a word (code written for execute()
+    or a device has them); they were 'unknown option' here."""
+    qc = bell()
+    qc.measure_all()
+    result = AerMPISimulator(seed_simulator=1).run(
+        qc, shots=20, optimization_level=1, seed_transpiler=3, init_qubits=True, extended_stabilizer_mixing_time=5
+    ).result()
+    assert sum(result.get_counts().values()) == 20
+    assert {"optimization_level", "seed_transpiler", "init_qubits", "extended_stabilizer_mixing_time"} <= set(
+        result.results[0].metadata["ignored_options"])
+    with pytest.raises(InvalidInputError, match="unknown option 'shotz'"):
+        AerMPISimulator().run(qc, shotz=3)
+    with pytest.raises(InvalidInputError, match="unknown option 'optimization_level'"):
+        AerMPISimulator().set_options(optimization_level=1)  # Aer's set_options refuses it too
+
+
+def test_aers_constructor_arguments():
+    """AerSimulator(configuration=, properties=, provider=, target=) as Aer's constructor takes them."""
+    qiskit_aer = pytest.importorskip("qiskit_aer")
+    from qiskit import transpile
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    device = GenericBackendV2(num_qubits=5, basis_gates=["cx", "rz", "sx", "x"], seed=3)
+    backend = AerMPISimulator(target=device.target, properties=None, provider=None)
+    assert backend.num_qubits == 5 and backend.properties() is None
+    qc = bell()
+    qc.save_statevector()
+    compiled = transpile(qc, backend, seed_transpiler=1)
+    assert set(compiled.count_ops()) <= {"cx", "rz", "sx", "x", "save_statevector"}
+    assert AerMPISimulator(configuration=qiskit_aer.AerSimulator().configuration()).num_qubits == 30
+
+
+def test_aers_submodule_paths_import():
+    """`from qiskit_aer.noise.errors import ...` and `qiskit_aer.primitives.estimator_v2`, with the import
+    changed, and aer_mpi.noise as an attribute after `import aer_mpi`, as qiskit_aer.noise is."""
+    pytest.importorskip("qiskit_aer")
+    import qiskit_aer.noise.errors
+
+    from aer_mpi.noise.errors import depolarizing_error
+    from aer_mpi.noise.errors.standard_errors import pauli_error
+    from aer_mpi.noise.device import basic_device_gate_errors  # noqa: F401
+    from aer_mpi.primitives.estimator_v2 import EstimatorV2
+    from aer_mpi.primitives.sampler import Sampler
+
+    assert depolarizing_error is qiskit_aer.noise.errors.depolarizing_error and pauli_error is not None
+    assert EstimatorV2 is aer_mpi.primitives.EstimatorV2 and Sampler is aer_mpi.primitives.Sampler
+    assert aer_mpi.noise.NoiseModel is qiskit_aer.noise.NoiseModel and aer_mpi.library.SaveStatevector
