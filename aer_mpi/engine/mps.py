@@ -42,7 +42,9 @@ def is_mps_circuit(program: ir.Program) -> bool:
         return False
     for op in program.ops:
         if isinstance(op, ir.Save):
-            if op.kind not in MPS_SAVES:
+            # the whole state of a chain narrow enough to be written out (a truncated one's, say)
+            whole = op.kind == "statevector" and program.num_qubits <= MAX_SAVE_QUBITS
+            if op.kind not in MPS_SAVES and not whole:
                 return False
         elif not isinstance(op, (ir.Gate, ir.Diagonal, ir.Swap, ir.GlobalPhase, ir.Measure)):
             return False

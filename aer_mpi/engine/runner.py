@@ -179,9 +179,11 @@ def run_experiment(
         # as Aer's automatic method: a Clifford circuit needs no state vector
         too_wide_clifford = (getattr(exc, "state_does_not_fit", False) and config.method != "statevector"
                              and config.statevector_path is None and is_stabilizer_circuit(program))
-        # as Aer's matrix_product_state method, for a circuit it takes here (engine/mps.py)
+        # as Aer's matrix_product_state method, for a circuit it takes here (engine/mps.py); Aer's
+        # extended_stabilizer method (Clifford circuits with a few T gates) too: the chain is exact
+        # where Aer's stabilizer sum is approximate, and such circuits keep its bonds small
         too_wide_chain = (not too_wide_clifford and getattr(exc, "state_does_not_fit", False)
-                          and config.method == "matrix_product_state" and config.statevector_path is None
+                          and config.method in CHAIN_METHODS and config.statevector_path is None
                           and is_mps_circuit(program))
         if not (too_wide_clifford or too_wide_chain):
             error = exc
@@ -200,6 +202,10 @@ def run_experiment(
     if any(chain for _, chain in votes):
         if not all(chain for _, chain in votes):  # (the memory check is agreed: never seen)
             raise InternalError("the ranks disagree on whether the state fits their memory")
+        return _run_chain(world, program, config, control, start, have)
+    if truncation_asked(config) and config.statevector_path is None and is_mps_circuit(program):
+        # the user asked for Aer's approximation (a bond limit or a truncation threshold): the chain
+        # gives it, though the exact statevector would fit (the same on every rank: config and program)
         return _run_chain(world, program, config, control, start, have)
 
     with bounded(comm, "the working ranks' communicator"):
@@ -319,6 +325,17 @@ def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, con
     return output
 
 
+#: Methods under which a circuit too wide for a statevector runs as a matrix product state.
+CHAIN_METHODS = ("matrix_product_state", "extended_stabilizer")
+
+
+def truncation_asked(config: RunConfig) -> bool:
+    """Whether ``method="matrix_product_state"`` comes with a bond limit or a truncation threshold above
+    Aer's default (1e-16): the run is to be approximate, as Aer's."""
+    return config.method == "matrix_product_state" and (
+        config.mps_max_bond_dimension is not None or config.mps_truncation_threshold > 1e-16)
+
+
 def _run_chain(world: Collective, program: ir.Program, config: RunConfig, control: RunControl, start: float,
                memory_bytes: int) -> ExperimentOutput:
     """A circuit too wide for a statevector under ``method="matrix_product_state"``, as a matrix
@@ -370,8 +387,10 @@ def _run_chain(world: Collective, program: ir.Program, config: RunConfig, contro
         "max_bond_dimension": chain.widest_bond,
         "matrix_product_state_truncated_weight": chain.discarded,
         "sample_measure_time": time.perf_counter() - sample_start,
-        "note": f"the state of {program.num_qubits} qubits does not fit in the ranks' memory: a matrix product "
-                f"state (as Aer's 'matrix_product_state' method), the same chain and shots computed on every rank",
+        "note": ("a bond limit or truncation threshold was asked for: a matrix product state "
+                 if truncation_asked(config) else
+                 f"the state of {program.num_qubits} qubits does not fit in the ranks' memory: a matrix product state ")
+                + "(as Aer's 'matrix_product_state' method), the same chain and shots computed on every rank",
     }
     data, kinds = saves.results()
     output = ExperimentOutput(counts=counts_of(values) if values is not None else None,
@@ -392,6 +411,8 @@ def _chain_save_value(chain: MatrixProductState, op: ir.Save) -> Any:
             raise InvalidInputError(f"save {op.label!r}: the matrix product state gives {op.kind} of at most "
                                     f"{widest} qubits; save fewer qubits")
         return chain.reduced(op.qubits, diagonal=op.kind != "density_matrix")
+    if op.kind == "statevector":  # (is_mps_circuit: a chain of at most MAX_SAVE_QUBITS)
+        return chain.statevector()
     amplitudes = chain.amplitudes(op.params)  # amplitudes, amplitudes_sq
     return amplitudes if op.kind == "amplitudes" else np.abs(amplitudes) ** 2
 

@@ -534,7 +534,7 @@ class AerMPISimulator(BackendV2):
                        if method == "density_matrix" else "")
             density += (" (a circuit too wide for the statevector, without noise, resets, mid-circuit "
                         "measurements or control flow, runs as a matrix product state)"
-                        if method == "matrix_product_state" else "")
+                        if method in ("matrix_product_state", "extended_stabilizer") else "")
             warnings.warn(
                 f"method={method!r} runs here as the distributed statevector{clifford}{density}: counts follow the same "
                 f"distribution (noise by trajectories, one per shot); under noise, saved density matrices and "

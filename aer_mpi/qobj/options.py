@@ -371,12 +371,14 @@ _ROWS = (
     _ignored("extended_stabilizer_parallel_threshold", 100, "extended_stabilizer method only"),
     _ignored("extended_stabilizer_probabilities_snapshot_samples", 3000, "extended_stabilizer method only"),
     RunOption("matrix_product_state_truncation_threshold", 1e-16, _non_negative_number, "a number >= 0", None,
-              "mps_truncation_threshold", help="method='matrix_product_state' on a circuit too wide for a "
-              "statevector: singular values whose squares sum to at most this are dropped (as Aer)",
+              "mps_truncation_threshold", help="method='matrix_product_state' (as a matrix product state when "
+              "the circuit is too wide for a statevector, or when this is above 1e-16 or a bond limit is set): "
+              "singular values whose squares sum to at most this are dropped (as Aer)",
               category=HONOURED),
     RunOption("matrix_product_state_max_bond_dimension", None, _int_at_least(1), "an integer >= 1", None,
-              "mps_max_bond_dimension", help="method='matrix_product_state' on a circuit too wide for a "
-              "statevector: at most this many singular values kept per bond (None: no limit; as Aer)",
+              "mps_max_bond_dimension", help="method='matrix_product_state' (as a matrix product state when "
+              "set, or when the circuit is too wide for a statevector): at most this many singular values "
+              "kept per bond (None: no limit; as Aer)",
               category=HONOURED, none_is_default=True),
     _ignored("mps_sample_measure_algorithm", "mps_heuristic", "matrix_product_state method only"),
     _ignored("mps_log_data", False, "matrix_product_state method only"),

@@ -143,7 +143,7 @@ def _with_method_hint(exc: Exception, method: str) -> Exception:
     if (not isinstance(exc, InsufficientMemoryError) or method not in WIDE_CIRCUIT_METHODS
             or getattr(exc, "from_chain", False)):
         return exc
-    if method == "matrix_product_state":
+    if method in ("matrix_product_state", "extended_stabilizer"):
         hint = (f"method={method!r} runs a circuit this wide here as a matrix product state only without "
                 f"noise, resets, mid-circuit measurements, control flow or saves of the whole state; for "
                 f"this one use qiskit_aer.AerSimulator(method={method!r})")

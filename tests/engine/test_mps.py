@@ -121,6 +121,46 @@ def test_a_wide_ghz_with_t_gates_samples_its_two_branches():
     assert result.results[0].metadata["max_bond_dimension"] == 2
 
 
+def test_a_bond_limit_is_honoured_on_a_circuit_that_fits():
+    """Aer's approximation asked for (a bond limit, a truncation threshold): the chain runs it though the
+    exact statevector would fit (the option was ignored, silently: fidelity 1)."""
+    qc = _random_circuit(10, 3, layers=6)
+    exact = Statevector(qc)
+    qc.save_statevector()
+    qc.measure_all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        limited = AerMPISimulator(comm=MPI.COMM_SELF, method="matrix_product_state",
+                                  matrix_product_state_max_bond_dimension=4).run(qc, shots=100).result()
+        plain = AerMPISimulator(comm=MPI.COMM_SELF, method="matrix_product_state").run(qc, shots=100).result()
+    meta = limited.results[0].metadata
+    assert meta["method"] == "matrix_product_state" and meta["max_bond_dimension"] <= 4
+    assert meta["matrix_product_state_truncated_weight"] > 1e-6 and "bond limit" in meta["note"]
+    fidelity = abs(np.vdot(exact.data, limited.get_statevector().data)) ** 2
+    assert 0.2 < fidelity < 1 - 1e-6
+    assert sum(limited.get_counts().values()) == 100
+    assert plain.results[0].metadata["method"] == "statevector"  # no approximation asked: exact
+    assert plain.get_statevector().equiv(exact)
+
+
+def test_aers_extended_stabilizer_tutorial_circuit_runs_as_a_chain():
+    """Aer's extended-stabilizer tutorial: 40 qubits, Clifford gates and a few T gates (it was a memory error)."""
+    rng = np.random.default_rng(1)
+    qc = QuantumCircuit(40, 40)
+    qc.h(range(40))
+    for _ in range(10):
+        a, b, t = (int(x) for x in rng.permutation(40)[:3])
+        qc.cx(a, b)
+        qc.t(t)
+    qc.measure(range(40), range(40))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = AerMPISimulator(comm=MPI.COMM_SELF, method="extended_stabilizer").run(
+            qc, shots=5, seed_simulator=2).result()
+    assert result.success and sum(result.get_counts().values()) == 5
+    assert result.results[0].metadata["method"] == "matrix_product_state"
+
+
 def test_an_entangled_wide_circuit_is_refused_naming_the_bond_option():
     qc = _random_circuit(24, 5, layers=12)
     qc.measure_all()

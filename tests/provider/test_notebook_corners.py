@@ -310,7 +310,8 @@ def test_a_wide_circuit_under_aers_mps_method_gets_a_memory_error_naming_it():
     qc.reset(1)  # a reset: not for the matrix product state here
     qc.measure_all()
     for method, says in (("matrix_product_state", "runs a circuit this wide here as a matrix product state only"),
-                         ("extended_stabilizer", "runs here as the statevector")):
+                         ("extended_stabilizer", "runs a circuit this wide here as a matrix product state only"),
+                         ("tensor_network", "runs here as the statevector")):
         with pytest.raises(InsufficientMemoryError, match=rf"method='{method}' {says}.*"
                                                           rf"qiskit_aer.AerSimulator\(method='{method}'\)"):
             AerMPISimulator(comm=MPI.COMM_SELF, method=method).run(qc, shots=10).result()
