@@ -121,6 +121,10 @@ def saved_values(program: ir.Program) -> tuple[dict[str, Any], dict[str, tuple[s
                     op = ir.Save("stabilizer", op.qubits, "stabilizer" if op.label == "statevector" else op.label,
                                  op.subtype)
                 value = state.symplectic()
+            elif op.kind in ("probabilities", "probabilities_dict"):
+                value = tableau.outcome_probabilities(state, tuple(op.qubits))
+            elif op.kind == "amplitudes_sq":
+                value = tableau.outcome_probability(state, tuple(op.qubits), op.params)
             else:
                 value = pauli_sum_value(op.kind, op.params,
                                         [state.expectation(label, op.qubits) for label, _, _ in op.params])

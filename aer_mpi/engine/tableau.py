@@ -27,11 +27,12 @@ ranks: every rank computes them alone, with no communication.
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
 from aer_mpi import ir
+from aer_mpi.errors import InvalidInputError
 from aer_mpi.engine.sampling import INT64_CLBITS
 
 #: Widest gate recognised as Clifford (a table of 4**k entries is computed per distinct matrix).
@@ -148,7 +149,11 @@ def op_table(op) -> Optional[tuple[np.ndarray, np.ndarray]]:
 #: Saves of the tableau itself, which only it answers (Aer's ``save_stabilizer``, ``save_clifford``).
 TABLEAU_STATE_SAVES = ("stabilizer", "clifford")
 #: Saves the tableau computes (Aer's stabilizer method has these; EstimatorV2 uses the first two).
-TABLEAU_SAVES = ("expectation_value", "expectation_value_variance") + TABLEAU_STATE_SAVES
+#: Saves of the measurement distribution, from the outcomes' affine space (``Tableau.outcome_space``).
+TABLEAU_PROBABILITY_SAVES = ("probabilities", "probabilities_dict", "amplitudes_sq")
+TABLEAU_SAVES = ("expectation_value", "expectation_value_variance") + TABLEAU_STATE_SAVES + TABLEAU_PROBABILITY_SAVES
+#: Widest set of qubits whose probabilities (2**k of them) the tableau writes out.
+MAX_PROBABILITY_QUBITS = 24
 
 
 def is_tableau_save(op) -> bool:
@@ -373,6 +378,58 @@ def product_signs(x1, z1, s1, x2, z2, s2) -> np.ndarray:
     minus = (xo & zp) | (yo & xp) | (zo & yp)
     power = (2 * s1 + 2 * s2 + popcounts(plus) - popcounts(minus)) % 4
     return power // 2
+
+
+def outcome_space(state: "Tableau", qubits: tuple[int, ...]) -> tuple[int, list[int]]:
+    """The outcomes of measuring ``qubits`` (bit j of an outcome: ``qubits[j]``): uniformly distributed
+    over ``{offset ^ (any XOR of masks)}``, ``2**len(masks)`` outcomes (a stabilizer state's outcomes
+    are uniform over an affine space, and so is their image on some of the qubits)."""
+    constraints, rhs = state.z_constraints()
+    particular, basis = _affine_solutions(constraints, rhs, state.n)
+    weights = [1 << j for j in range(len(qubits))]
+    offset = sum(w for w, q in zip(weights, qubits) if particular[q])
+    pivots: dict[int, int] = {}  # a GF(2) basis of the image, each mask reduced by the earlier pivots
+    for row in basis:
+        mask = sum(w for w, q in zip(weights, qubits) if row[q])
+        for bit, pivot_mask in pivots.items():
+            if mask & bit:
+                mask ^= pivot_mask
+        if mask:
+            low = mask & -mask
+            for bit in list(pivots):
+                if pivots[bit] & low:
+                    pivots[bit] ^= mask
+            pivots[low] = mask
+    return offset, list(pivots.values())
+
+
+def outcome_probabilities(state: "Tableau", qubits: tuple[int, ...]) -> np.ndarray:
+    """The probabilities of measuring ``qubits`` (Qiskit's order: bit j of the index is ``qubits[j]``)."""
+    if len(qubits) > MAX_PROBABILITY_QUBITS:
+        raise InvalidInputError(f"the stabilizer method writes out the probabilities of at most "
+                                f"{MAX_PROBABILITY_QUBITS} qubits ({len(qubits)} asked): save fewer qubits")
+    offset, masks = outcome_space(state, qubits)
+    outcomes = np.array([offset], dtype=np.int64)
+    for mask in masks:
+        outcomes = np.concatenate([outcomes, outcomes ^ mask])
+    probabilities = np.zeros(1 << len(qubits))
+    probabilities[outcomes] = 1.0 / len(outcomes)
+    return probabilities
+
+
+def outcome_probability(state: "Tableau", qubits: tuple[int, ...], outcomes: Sequence[int]) -> np.ndarray:
+    """The probability of each outcome of ``qubits`` in ``outcomes`` (any number of qubits)."""
+    offset, masks = outcome_space(state, qubits)
+    pivots = [mask & -mask for mask in masks]
+
+    def reachable(outcome: int) -> bool:
+        rest = int(outcome) ^ offset
+        for pivot, mask in zip(pivots, masks):
+            if rest & pivot:
+                rest ^= mask
+        return rest == 0
+
+    return np.array([2.0 ** -len(masks) if reachable(o) else 0.0 for o in outcomes])
 
 
 def _affine_solutions(constraints: np.ndarray, rhs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

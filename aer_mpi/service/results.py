@@ -30,19 +30,19 @@ def format_save(value: Any, kind: str, subtype: str) -> Any:
     """A saved value of ``ir.Save`` kind ``kind`` as Aer gives it."""
     result = SAVE_KINDS[kind].result if kind in SAVE_KINDS else None
     if result == RESULT_STATEVECTOR:
-        from qiskit.quantum_info import Statevector
+        from aer_mpi.service.saved_types import Statevector
 
         make: Callable[[Any], Any] = Statevector
     elif result == RESULT_DENSITY_MATRIX:
-        from qiskit.quantum_info import DensityMatrix
+        from aer_mpi.service.saved_types import DensityMatrix
 
         make = DensityMatrix
     elif result == RESULT_OPERATOR:
-        from qiskit.quantum_info import Operator
+        from aer_mpi.service.saved_types import Operator
 
         make = Operator
     elif result == RESULT_SUPEROP:
-        from qiskit.quantum_info import SuperOp
+        from aer_mpi.service.saved_types import SuperOp
 
         make = SuperOp
     elif result == RESULT_CLIFFORD:

@@ -273,3 +273,59 @@ def test_saves_and_final_measurements_in_one_circuit():
     assert result.data(0)["zz"] == 1.0 and result.data(0)["z"] == 0.0
     counts = result.get_counts()
     assert set(counts) == {"0" * 80, "1" * 80} and 400 < counts["0" * 80] < 600
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_probabilities_of_some_qubits_are_qiskits(seed):
+    """save_probabilities(_dict) and save_amplitudes_squared on the tableau: the outcomes' affine space
+    projected on the saved qubits (they were refused, and a wide circuit's were a memory error)."""
+    rng = np.random.default_rng(seed)
+    qc = random_clifford(7, seed=seed).to_circuit()
+    state = Statevector(qc)
+    qubits = [int(q) for q in rng.permutation(7)[: 1 + seed % 4]]
+    indices = [int(i) for i in rng.choice(128, size=6, replace=False)]
+    final = tableau.Tableau(7, destabilizers=True)
+    from aer_mpi.qobj.assemble import assemble_circuits
+    from aer_mpi.qobj.translate import to_program
+
+    for op in to_program(assemble_circuits([qc], {"shots": 1, "seed_simulator": 1}).experiments[0]).ops:
+        if isinstance(op, tableau.ir.Swap):
+            final.swap(op.qubit0, op.qubit1)
+        elif not isinstance(op, tableau.ir.GlobalPhase):
+            final.apply(op.qubits, tableau.op_table(op))
+    np.testing.assert_allclose(tableau.outcome_probabilities(final, tuple(qubits)), state.probabilities(qubits),
+                               atol=1e-12)
+    np.testing.assert_allclose(tableau.outcome_probability(final, tuple(range(7)), indices),
+                               np.abs(state.data[indices]) ** 2, atol=1e-12)
+
+
+def test_a_wide_ghz_saves_its_probabilities_on_the_tableau():
+    n = 60
+    qc = QuantumCircuit(n)
+    qc.h(0)
+    for q in range(n - 1):
+        qc.cx(q, q + 1)
+    qc.save_probabilities([0, n - 1], label="p")
+    qc.save_probabilities_dict([0, 1, n - 1], label="d")
+    qc.save_amplitudes_squared([0, 1, (1 << n) - 1], label="a")
+    qc.measure_all()
+    result = AerMPISimulator(method="stabilizer").run(qc, shots=10).result()
+    data = result.data(0)
+    np.testing.assert_allclose(data["p"], [0.5, 0, 0, 0.5])
+    assert data["d"] == {0: 0.5, 7: 0.5} and np.allclose(data["a"], [0.5, 0, 0.5])
+    assert result.results[0].metadata["method"] == "stabilizer"
+    with pytest.raises(Exception, match="at most 24 qubits"):
+        wide = QuantumCircuit(n)
+        wide.h(0)
+        wide.save_probabilities(list(range(30)))
+        AerMPISimulator(method="stabilizer").run(wide).result()
+
+
+def test_a_save_the_tableau_does_not_compute_is_named_beside_save_stabilizer():
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.save_stabilizer()
+    qc.save_statevector(label="sv")
+    with pytest.raises(Exception, match="does not compute save_statevector"):
+        AerMPISimulator(method="stabilizer").run(qc).result()

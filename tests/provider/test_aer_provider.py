@@ -195,3 +195,34 @@ def test_aers_submodule_paths_import():
     assert depolarizing_error is qiskit_aer.noise.errors.depolarizing_error and pauli_error is not None
     assert EstimatorV2 is aer_mpi.primitives.EstimatorV2 and Sampler is aer_mpi.primitives.Sampler
     assert aer_mpi.noise.NoiseModel is qiskit_aer.noise.NoiseModel and aer_mpi.library.SaveStatevector
+
+
+def test_saved_states_keep_aers_array_attributes():
+    """Older notebooks use a saved unitary or state as the array it was before Aer 0.10 (U.round(3),
+    sv.shape, rho[0, 0]); Aer's result types still allow it, with a DeprecationWarning; they were
+    AttributeError and TypeError here. Equality with Qiskit's own classes holds in both orders."""
+    from qiskit.quantum_info import DensityMatrix
+
+    qc = bell()
+    saved = qc.copy()
+    saved.save_statevector()
+    saved.save_density_matrix(label="rho")
+    result = AerMPISimulator().run(saved).result()
+    state, rho = result.get_statevector(), result.data(0)["rho"]
+    unitary_circuit = qc.copy()
+    unitary_circuit.save_unitary()
+    unitary = AerMPISimulator(method="unitary").run(unitary_circuit).result().get_unitary()
+    with pytest.warns(DeprecationWarning, match="not a numpy array"):
+        assert state.shape == (4,) and np.allclose(state.round(3), np.round(Statevector(qc).data, 3))
+    with pytest.warns(DeprecationWarning):
+        assert rho[0, 0] == pytest.approx(0.5) and rho.real.shape == (4, 4)
+    with pytest.warns(DeprecationWarning):
+        assert np.allclose(unitary.round(12), np.round(Operator(qc).data, 12)) and unitary[0, 0] != 0
+    assert isinstance(state, Statevector) and len(state) == 4 and list(state)[0] == state.data[0]
+    assert state == Statevector(qc) and Statevector(qc) == state and state != Statevector.from_label("00")
+    assert unitary == Operator(qc) and Operator(qc) == unitary and rho == DensityMatrix(qc)
+    assert not hasattr(state, "no_such_attribute")
+    import copy
+    import pickle
+
+    assert pickle.loads(pickle.dumps(state)) == state and copy.deepcopy(rho) == rho

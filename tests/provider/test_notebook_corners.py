@@ -370,6 +370,9 @@ def check_the_stabilizer_saves_are_aers(comm, kernels):
         library.save_stabilizer(qc, label="stab")
         library.save_clifford(qc)
         library.save_state(qc)
+        measured = [q for q in (0, width // 2, width - 1)][: min(width, 3)]
+        library.save_probabilities(qc, measured, label="p")  # with a stabilizer save: on the tableau too
+        library.save_amplitudes_squared(qc, [0, 1], label="a")
         qc.measure_all()
         for method in ("stabilizer", "automatic"):
             with warnings.catch_warnings():  # method='stabilizer' warns that non-Clifford circuits run as the statevector
@@ -378,7 +381,13 @@ def check_the_stabilizer_saves_are_aers(comm, kernels):
                     qc, shots=50, seed_simulator=seed).result()
             if comm.rank == 0:
                 data = result.data(0)
-                assert set(data) == {"counts", "stab", "clifford", "stabilizer"}
+                assert set(data) == {"counts", "stab", "clifford", "stabilizer", "p", "a"}
+                state = StabilizerState(expected)
+                np.testing.assert_allclose(data["p"], state.probabilities(measured), atol=1e-12)
+                for outcome, value in zip([0, 1], data["a"]):
+                    bits = format(outcome, f"0{width}b")
+                    expected_value = state.probabilities_dict_from_bitstring(bits).get(bits, 0.0)
+                    assert value == pytest.approx(expected_value, abs=1e-12)
                 assert isinstance(data["clifford"], Clifford) and data["clifford"] == expected
                 assert isinstance(data["stab"], StabilizerState) and data["stab"] == StabilizerState(expected)
                 assert data["stabilizer"] == StabilizerState(expected)  # save_state: the method's state
