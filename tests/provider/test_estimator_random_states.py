@@ -121,11 +121,15 @@ def test_unknown_run_options_are_named_and_ignored_as_aer_ignores_them():
         evs = EstimatorV2(options={"run_options": {"seed": 1}}).run([(qc, "X")]).result()[0].data.evs
     assert evs == pytest.approx(1.0)
     qc.measure_all()
-    with pytest.warns(UserWarning, match="'init_qubits'"):
-        from aer_mpi.primitives import SamplerV2
+    from aer_mpi.primitives import SamplerV2
 
-        counts = SamplerV2(options={"run_options": {"init_qubits": True}}).run([qc], shots=10).result()
+    with pytest.warns(UserWarning, match="'approximation'"):
+        counts = SamplerV2(options={"run_options": {"approximation": True}}).run([qc], shots=10).result()
     assert counts[0].data.meas.num_shots == 10
+    with warnings.catch_warnings():  # a device keyword Aer's run() lets through: no warning, named as ignored
+        warnings.simplefilter("error", UserWarning)
+        counts = SamplerV2(options={"run_options": {"init_qubits": True}}).run([qc], shots=10).result()
+    assert "init_qubits" in counts[0].metadata["simulator_metadata"]["ignored_options"]
 
 
 def test_precision_under_noise_is_aers():
