@@ -89,7 +89,7 @@ class Save:
     subtype: str = "single"
     params: Any = None
     #: A ``save_state``: the method's own state (the statevector; the unitary under method="unitary"; the
-    #: stabilizer state on the tableau).
+    #: stabilizer state on the tableau; the chain under method="matrix_product_state").
     of_method: bool = False
 
 
@@ -107,6 +107,7 @@ SAVE_KINDS = (
     "superop",
     "stabilizer",
     "clifford",
+    "matrix_product_state",
 )
 
 

@@ -253,6 +253,15 @@ class SaveClifford(SaveData):
         super().__init__("save_clifford", num_qubits, label, save_subtype("save_clifford", False, pershot))
 
 
+class SaveMatrixProductState(SaveData):
+    """Save the matrix product state (``method="matrix_product_state"``), on every qubit of the circuit:
+    Aer's tuple ``([(G_q^0, G_q^1) for each qubit q], [lambda_q for each bond])`` in Vidal's form."""
+
+    def __init__(self, num_qubits: int, label: str = _label("save_matrix_product_state"), pershot: bool = False):
+        super().__init__("save_matrix_product_state", num_qubits, label,
+                         save_subtype("save_matrix_product_state", False, pershot))
+
+
 class SaveDensityMatrix(SaveData):
     """Save the reduced density matrix of its qubits (computed across ranks, never gathering the state)."""
 
@@ -474,6 +483,13 @@ def save_stabilizer(circuit: QuantumCircuit, label: str = "stabilizer", pershot:
     return circuit
 
 
+def save_matrix_product_state(circuit: QuantumCircuit, label: str = "matrix_product_state",
+                              pershot: bool = False) -> QuantumCircuit:
+    """Append a SaveMatrixProductState over all of ``circuit``'s qubits, and return the circuit."""
+    circuit.append(SaveMatrixProductState(circuit.num_qubits, label, pershot), circuit.qubits)
+    return circuit
+
+
 def save_clifford(circuit: QuantumCircuit, label: str = "clifford", pershot: bool = False) -> QuantumCircuit:
     """Append a SaveClifford over all of ``circuit``'s qubits, and return the circuit."""
     circuit.append(SaveClifford(circuit.num_qubits, label, pershot), circuit.qubits)
@@ -545,6 +561,7 @@ _METHODS = {
     "save_superop": save_superop,
     "save_stabilizer": save_stabilizer,
     "save_clifford": save_clifford,
+    "save_matrix_product_state": save_matrix_product_state,
     "set_statevector": set_statevector,
     "set_density_matrix": set_density_matrix,
     "set_unitary": set_unitary,
@@ -574,6 +591,7 @@ __all__ = [
     "SaveClifford",
     "SaveData",
     "SaveDensityMatrix",
+    "SaveMatrixProductState",
     "SaveStabilizer",
     "SaveState",
     "SaveExpectationValue",
@@ -595,6 +613,7 @@ __all__ = [
     "save_amplitudes_squared",
     "save_clifford",
     "save_density_matrix",
+    "save_matrix_product_state",
     "save_stabilizer",
     "save_state",
     "save_expectation_value",

@@ -28,7 +28,7 @@ from aer_mpi.errors import InsufficientMemoryError, InvalidInputError
 
 #: Saves the chain answers (the others hold or read the whole state).
 MPS_SAVES = ("expectation_value", "expectation_value_variance", "probabilities", "probabilities_dict",
-             "amplitudes", "amplitudes_sq", "density_matrix")
+             "amplitudes", "amplitudes_sq", "density_matrix", "matrix_product_state")
 #: Widest reduced state a save reads (its probabilities, 2**k of them; a density matrix 4**k).
 MAX_SAVE_QUBITS = 20
 MAX_DENSITY_QUBITS = 10
@@ -44,7 +44,7 @@ def is_mps_circuit(program: ir.Program) -> bool:
         if isinstance(op, ir.Save):
             # the whole state of a chain narrow enough to be written out (a truncated one's, say)
             whole = op.kind == "statevector" and program.num_qubits <= MAX_SAVE_QUBITS
-            if op.kind not in MPS_SAVES and not whole:
+            if op.kind not in MPS_SAVES and not whole and not op.of_method:  # save_state: the chain
                 return False
         elif not isinstance(op, (ir.Gate, ir.Diagonal, ir.Swap, ir.GlobalPhase, ir.Measure)):
             return False
@@ -234,6 +234,39 @@ class MatrixProductState:
         table = psi[:, 0].reshape([2] * n)  # axis a is site a
         vector = np.transpose(table, [self.site_of[q] for q in reversed(range(n))]).reshape(-1)
         return vector / np.sqrt(self.norm_squared())
+
+    def vidal(self) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray]]:
+        """Aer's ``save_matrix_product_state`` value: ``([(G_q^0, G_q^1) for q in 0..n-1], [lambda_q for q in
+        0..n-2])``, Vidal's canonical form with qubit 0 first: an amplitude is
+        ``G_0^(b_0) diag(lambda_0) G_1^(b_1) ... G_(n-1)^(b_(n-1))`` for bit b_q of its index. Computed on a
+        copy (the chain's own qubit order and gauge stay as they are)."""
+        import copy
+
+        chain = copy.deepcopy(self)
+        n = len(chain.sites)
+        for qubit in range(n):  # the copy's sites into qubit order
+            site = chain.site_of[qubit]
+            while site > qubit:
+                chain._swap(site - 1)
+                site -= 1
+        tensors = [t.copy() for t in chain.sites]
+        tensors[0] = tensors[0] / np.sqrt(chain.norm_squared())
+        for k in range(n - 1):  # left-canonical
+            left = tensors[k].shape[0]
+            q, r = np.linalg.qr(tensors[k].reshape(left * 2, -1))
+            tensors[k] = q.reshape(left, 2, -1)
+            tensors[k + 1] = np.tensordot(r, tensors[k + 1], axes=(1, 0))
+        lambdas: list[np.ndarray] = [np.ones(1)] * (n - 1)
+        for k in range(n - 1, 0, -1):  # right-canonical, each bond's Schmidt values on the way
+            left, _, right = tensors[k].shape
+            u, s, vh = _svd(tensors[k].reshape(left, 2 * right))
+            keep = max(1, int(np.count_nonzero(s > 1e-14 * s[0])))
+            tensors[k] = vh[:keep].reshape(keep, 2, right)
+            tensors[k - 1] = np.tensordot(tensors[k - 1], u[:, :keep] * s[:keep], axes=(2, 0))
+            lambdas[k - 1] = s[:keep]
+        # B_k = G_k diag(lambda_k) (the last: G), and the first site holds G_0 diag(lambda_0)
+        gammas = [t / lambdas[k][np.newaxis, np.newaxis, :] if k < n - 1 else t for k, t in enumerate(tensors)]
+        return [(g[:, 0, :], g[:, 1, :]) for g in gammas], [np.asarray(v, dtype=float) for v in lambdas]
 
     def amplitudes(self, states: Sequence[int]) -> np.ndarray:
         """The amplitudes of the basis states ``states`` (bit q of a state is qubit q)."""

@@ -203,9 +203,10 @@ def run_experiment(
         if not all(chain for _, chain in votes):  # (the memory check is agreed: never seen)
             raise InternalError("the ranks disagree on whether the state fits their memory")
         return _run_chain(world, program, config, control, start, have)
-    if truncation_asked(config) and config.statevector_path is None and is_mps_circuit(program):
-        # the user asked for Aer's approximation (a bond limit or a truncation threshold): the chain
-        # gives it, though the exact statevector would fit (the same on every rank: config and program)
+    if chain_asked(config, program) and config.statevector_path is None and is_mps_circuit(program):
+        # the user asked for Aer's approximation (a bond limit or a truncation threshold) or for the
+        # chain itself (save_matrix_product_state, save_state): the chain gives it, though the exact
+        # statevector would fit (the same on every rank: config and program)
         return _run_chain(world, program, config, control, start, have)
 
     with bounded(comm, "the working ranks' communicator"):
@@ -336,6 +337,15 @@ def truncation_asked(config: RunConfig) -> bool:
         config.mps_max_bond_dimension is not None or config.mps_truncation_threshold > 1e-16)
 
 
+def chain_asked(config: RunConfig, program: ir.Program) -> bool:
+    """Whether the run asks for the chain under ``method="matrix_product_state"``: an approximation
+    (``truncation_asked``), or the chain as a value (``save_matrix_product_state``, ``save_state``)."""
+    if config.method != "matrix_product_state":
+        return False
+    return truncation_asked(config) or any(
+        isinstance(op, ir.Save) and (op.kind == "matrix_product_state" or op.of_method) for op in program.ops)
+
+
 def _run_chain(world: Collective, program: ir.Program, config: RunConfig, control: RunControl, start: float,
                memory_bytes: int) -> ExperimentOutput:
     """A circuit too wide for a statevector under ``method="matrix_product_state"``, as a matrix
@@ -356,6 +366,9 @@ def _run_chain(world: Collective, program: ir.Program, config: RunConfig, contro
                 if isinstance(op, ir.Measure):
                     measures.append((op.qubit, op.clbit))
                 elif isinstance(op, ir.Save):
+                    if op.of_method:  # save_state: the chain, under Aer's label "matrix_product_state"
+                        op = ir.Save("matrix_product_state", op.qubits,
+                                     "matrix_product_state" if op.label == "statevector" else op.label, op.subtype)
                     saves.record(op.label, op.subtype, op.kind, _chain_save_value(chain, op))
                 else:
                     chain.apply(op)
@@ -389,6 +402,8 @@ def _run_chain(world: Collective, program: ir.Program, config: RunConfig, contro
         "sample_measure_time": time.perf_counter() - sample_start,
         "note": ("a bond limit or truncation threshold was asked for: a matrix product state "
                  if truncation_asked(config) else
+                 "the matrix product state was saved: a matrix product state "
+                 if chain_asked(config, program) else
                  f"the state of {program.num_qubits} qubits does not fit in the ranks' memory: a matrix product state ")
                 + "(as Aer's 'matrix_product_state' method), the same chain and shots computed on every rank",
     }
@@ -411,6 +426,8 @@ def _chain_save_value(chain: MatrixProductState, op: ir.Save) -> Any:
             raise InvalidInputError(f"save {op.label!r}: the matrix product state gives {op.kind} of at most "
                                     f"{widest} qubits; save fewer qubits")
         return chain.reduced(op.qubits, diagonal=op.kind != "density_matrix")
+    if op.kind == "matrix_product_state":
+        return chain.vidal()
     if op.kind == "statevector":  # (is_mps_circuit: a chain of at most MAX_SAVE_QUBITS)
         return chain.statevector()
     amplitudes = chain.amplitudes(op.params)  # amplitudes, amplitudes_sq

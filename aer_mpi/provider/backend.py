@@ -532,8 +532,10 @@ class AerMPISimulator(BackendV2):
                        "density matrix: a 2n-qubit vector on the same engine, its saves of density matrices, probabilities "
                        "and expectation values exact; any other as follows)"
                        if method == "density_matrix" else "")
-            density += (" (a circuit too wide for the statevector, without noise, resets, mid-circuit "
-                        "measurements or control flow, runs as a matrix product state)"
+            density += (" (a circuit without noise, resets, mid-circuit measurements or control flow runs as a "
+                        "matrix product state when it is too wide for the statevector, or under "
+                        "method='matrix_product_state' when it saves the matrix product state or a bond limit "
+                        "or truncation threshold is set)"
                         if method in ("matrix_product_state", "extended_stabilizer") else "")
             warnings.warn(
                 f"method={method!r} runs here as the distributed statevector{clifford}{density}: counts follow the same "

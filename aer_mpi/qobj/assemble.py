@@ -15,7 +15,6 @@ import numpy as np
 from aer_mpi import ir
 from aer_mpi.errors import InvalidInputError
 from aer_mpi.qobj.instructions import (
-    OTHER_METHOD_SAVES,
     BOX,
     IGNORED,
     KEPT_FOR_NOISE,
@@ -474,12 +473,6 @@ class _CircuitAssembler:
             # the definition's own phase (a circuit appended as an Instruction keeps it in there)
             phase = _bound_phase(definition.global_phase, where)
             return ([{"name": "global_phase", "qubits": [], "params": [phase]}] if phase else []) + body
-        if op.name in OTHER_METHOD_SAVES:
-            raise InvalidInputError(
-                f"{where}: {op.name} saves what Aer's {OTHER_METHOD_SAVES[op.name]!r} method simulates; aer_mpi "
-                f"simulates states (save_statevector, save_density_matrix, save_probabilities, ...): for "
-                f"{op.name} use qiskit_aer.AerSimulator(method={OTHER_METHOD_SAVES[op.name]!r})"
-            )
         raise InvalidInputError(
             f"{where}: unknown instruction {op.name!r}: aer_mpi cannot run it; "
             f"transpile(circuit, backend) or circuit.decompose() first"

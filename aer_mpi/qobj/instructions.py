@@ -109,6 +109,8 @@ SAVE_KINDS: Mapping[str, SaveKind] = {
         # the stabilizer tableau's (engine/stabilizer.py): Clifford circuits, saves before any measurement
         SaveKind("stabilizer", UNAVERAGED_SUBTYPES, PARAMS_NONE, RESULT_STABILIZER, "save_stabilizer"),
         SaveKind("clifford", ("single", "list"), PARAMS_NONE, RESULT_CLIFFORD, "save_clifford"),
+        # the chain's (engine/mps.py, method="matrix_product_state"): Aer's tuple of Vidal tensors
+        SaveKind("matrix_product_state", ("single", "list"), PARAMS_NONE, RESULT_PLAIN, "save_matrix_product_state"),
     )
 }
 if set(SAVE_KINDS) != set(ir.SAVE_KINDS):  # pragma: no cover - an internal invariant
@@ -141,11 +143,10 @@ SAVE_INSTRUCTIONS: Mapping[str, SaveInstruction] = {
         _save("save_superop", "superop", "superop"),
         _save("save_stabilizer", "stabilizer", "stabilizer"),
         _save("save_clifford", "clifford", "clifford"),
+        _save("save_matrix_product_state", "matrix_product_state", "matrix_product_state"),
     )
 }
 SAVE_NAMES = frozenset(SAVE_INSTRUCTIONS)
-#: qiskit_aer's saves of what its other methods simulate (not a state) -> that method: refused, naming it.
-OTHER_METHOD_SAVES: Mapping[str, str] = {"save_matrix_product_state": "matrix_product_state"}
 #: Aer's placeholder label (``save_state``): the simulation method's own label, the row's default here.
 METHOD_LABEL = "_method_"
 SAVE_PREFIX = "save_"

@@ -25,6 +25,7 @@ from aer_mpi.engine import RunConfig
 from aer_mpi.engine.operators import OPERATOR_KINDS, operator_program, operator_saves_of
 from aer_mpi.engine.density import density_program
 from aer_mpi.engine.noise import defer_readout
+from aer_mpi.engine.mps import is_mps_circuit
 from aer_mpi.engine.stabilizer import is_stabilizer_circuit
 from aer_mpi.engine.tableau import TABLEAU_SAVES, TABLEAU_STATE_SAVES, is_tableau_save
 from aer_mpi.errors import InternalError, InvalidInputError
@@ -76,7 +77,7 @@ def experiments(qobj: Qobj) -> list[PlannedExperiment]:
 
 #: The methods whose state a circuit may set or save, which Aer's automatic method then takes (first
 #: found; ``stabilizer`` is taken by the engine where the circuit is Clifford: engine/runner.py).
-_METHODS_OF_STATES = ("superop", "unitary", "density_matrix")
+_METHODS_OF_STATES = ("superop", "unitary", "density_matrix", "matrix_product_state")
 
 
 def _automatic_method(program: ir.Program, config: RunConfig) -> RunConfig:
@@ -123,6 +124,19 @@ def _check_method(program: ir.Program, config: RunConfig) -> None:
                 f"circuit {program.name!r}: set_density_matrix: the density matrix here runs circuits whose "
                 f"measurements are all final, without control flow or readout errors before other operations; "
                 f"set the state before the gates, and measure at the end")
+    if "matrix_product_state" in ir.saved_kinds(program.ops):
+        if method != "matrix_product_state":
+            raise InvalidInputError(
+                f"circuit {program.name!r}: save_matrix_product_state saves the matrix product state, which "
+                f"only method='matrix_product_state' (or 'automatic') simulates: "
+                f"AerMPISimulator(method='matrix_product_state'); under method={method!r} save the state "
+                f"instead (save_statevector)")
+        if not is_mps_circuit(program):
+            raise InvalidInputError(
+                f"circuit {program.name!r}: save_matrix_product_state: the matrix product state here runs "
+                f"gates, final measurements and saves of expectation values, probabilities, amplitudes and "
+                f"reduced density matrices, without noise, resets, mid-circuit measurements or control flow; "
+                f"for this circuit use qiskit_aer.AerSimulator(method='matrix_product_state')")
     tableau_saves = sorted(ir.saved_kinds(program.ops) & set(TABLEAU_STATE_SAVES))
     if tableau_saves:
         kind = tableau_saves[0]

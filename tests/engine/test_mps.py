@@ -71,6 +71,7 @@ def check_a_wide_circuit_runs_as_a_chain(comm):
     qc.save_probabilities([5, 1, 9], label="p")
     qc.save_density_matrix([4, 2], label="d")
     qc.save_amplitudes([0, 5, 1234], label="a")
+    qc.save_matrix_product_state(label="m")
     qc.measure_all()
     assert is_mps_circuit(_program(qc))
     backend = AerMPISimulator(comm=comm, method="matrix_product_state", max_memory_mb=4)
@@ -87,6 +88,16 @@ def check_a_wide_circuit_runs_as_a_chain(comm):
     # partial_trace keeps qubit 2 as the low bit; the save's qubits [4, 2] put qubit 4 there
     assert np.allclose(data["d"].data, reduced.reshape(2, 2, 2, 2).transpose(1, 0, 3, 2).reshape(4, 4), atol=1e-10)
     assert np.allclose(data["a"], reference.data[[0, 5, 1234]], atol=1e-10)
+    gammas, lambdas = data["m"]  # Aer's Vidal form, qubit 0 first: the same amplitudes up to a global phase
+    assert len(gammas) == n and len(lambdas) == n - 1
+    assert all(abs(float(np.sum(v ** 2)) - 1) < 1e-10 for v in lambdas)
+    ratios = []
+    for index in (0, 5, 1234, 99999):
+        matrix = gammas[0][index & 1]
+        for q in range(1, n):
+            matrix = matrix @ np.diag(lambdas[q - 1]) @ gammas[q][(index >> q) & 1]
+        ratios.append(matrix[0, 0] / reference.data[index])
+    assert np.allclose(ratios, ratios[0], atol=1e-8) and abs(abs(ratios[0]) - 1) < 1e-8
     low = reference.probabilities([0, 1, 2])
     counts = np.zeros(8)
     for key, count in result.get_counts().items():
