@@ -325,6 +325,10 @@ class SamplerV2(BaseSamplerV2):
             if pub.circuit.num_clbits == 0:
                 warnings.warn(f"pub {i}: the circuit has no classical bits, so there is nothing to sample; "
                               "add measurements (measure_all())", UserWarning, stacklevel=2)
+            elif not pub.circuit.cregs:  # results are per register, as Aer's: bits in none give none
+                warnings.warn(f"pub {i}: the circuit's classical bits are in no classical register, so the result "
+                              "has no data; measure into a ClassicalRegister (measure_all() adds one)",
+                              UserWarning, stacklevel=2)
             if pub.circuit.num_clbits == 0 or count == 0:
                 submitted.append((pub, shape, None))
                 continue

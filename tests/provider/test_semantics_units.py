@@ -177,6 +177,14 @@ def test_sampler_warns_without_clbits():
     with pytest.warns(UserWarning, match="no classical bits"):  # as Aer's: a warning, an empty DataBin
         data = SamplerV2().run([QuantumCircuit(2)]).result()[0].data
     assert list(data.keys()) == []
+    from qiskit.circuit import Clbit
+
+    loose = QuantumCircuit(2)
+    loose.add_bits([Clbit(), Clbit()])
+    loose.measure([0, 1], [0, 1])
+    with pytest.warns(UserWarning, match="in no classical register"):
+        data = SamplerV2().run([loose]).result()[0].data
+    assert list(data.keys()) == []
 
 
 def test_average_saves_in_a_branch_average_over_the_shots_that_took_it():
