@@ -427,6 +427,9 @@ def _chain_save_value(chain: MatrixProductState, op: ir.Save) -> Any:
                                     f"{widest} qubits; save fewer qubits")
         return chain.reduced(op.qubits, diagonal=op.kind != "density_matrix")
     if op.kind == "matrix_product_state":
+        if tuple(op.qubits) != tuple(range(len(chain.sites))):
+            raise InvalidInputError(f"save {op.label!r}: the matrix product state is saved on every qubit of the "
+                                    f"circuit, in order")
         return chain.vidal()
     if op.kind == "statevector":  # (is_mps_circuit: a chain of at most MAX_SAVE_QUBITS)
         return chain.statevector()

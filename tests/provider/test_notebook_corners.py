@@ -377,6 +377,14 @@ def test_save_matrix_product_state_is_aers():
     assert automatic.results[0].metadata["method"] == "matrix_product_state"
     with pytest.raises(InvalidInputError, match="only method='matrix_product_state'"):
         AerMPISimulator(comm=MPI.COMM_SELF, method="statevector").run(qc).result()
+    from aer_mpi.library import SaveMatrixProductState
+
+    part = QuantumCircuit(3)
+    part.h(0)
+    part.x(2)
+    part.append(SaveMatrixProductState(2), [0, 1])
+    with pytest.raises(InvalidInputError, match="saved on every qubit"):
+        AerMPISimulator(comm=MPI.COMM_SELF, method="matrix_product_state").run(part).result()
 
 
 def check_the_stabilizer_saves_are_aers(comm, kernels):

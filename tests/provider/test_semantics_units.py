@@ -83,7 +83,7 @@ def _qobj(instructions, n=2, slots=2):
         ({"name": "save_expval", "qubits": [0, 1], "label": "e", "params": [["XZ", [1.0]]]}, "params[0]"),
         ({"name": "save_statevector", "qubits": [0, 1], "label": "s", "subtype": "average"}, "subtype"),
         ({"name": "save_probabilities", "qubits": [0], "label": ""}, "label"),
-        ({"name": "save_matrix_product_state", "qubits": [0], "label": "d"}, "name"),
+        ({"name": "save_tensor_network", "qubits": [0], "label": "d"}, "name"),
         ({"name": "while_loop", "condition": {"expr": ["equal", ["bits", [5]], ["const", 1]]}, "body": []}, "condition"),
         ({"name": "switch_case", "target": ["bits", [0]], "cases": [{"values": ["a"], "body": []}]}, "cases[0].values"),
     ],
