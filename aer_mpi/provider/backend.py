@@ -225,6 +225,20 @@ def _coupling_edges(coupling_map: Any) -> tuple:
     return edges
 
 
+def _device_properties(backend: Any) -> Any:
+    """Aer's ``properties()`` of a simulator built from ``backend``: the target's error rates and
+    durations as a BackendV1 properties object, by Aer's own converter when qiskit-aer is installed
+    (it is for device noise); else None, as a plain simulator answers."""
+    try:
+        from qiskit_aer.backends.backendproperties import target_to_backend_properties
+    except ImportError:
+        return None
+    try:
+        return target_to_backend_properties(backend.target)
+    except Exception:  # a target the converter cannot read: no properties, as a plain simulator
+        return None
+
+
 class BackendConfiguration(types.SimpleNamespace):
     """Aer's ``configuration()`` fields as attributes, and ``to_dict()`` as Aer's configuration has."""
 
@@ -318,10 +332,15 @@ class AerMPISimulator(BackendV2):
             model = backend_noise_model(backend)
             if model is not None:
                 options["noise_model"] = model
-        sim = cls(comm=comm, processes=processes, **options)
+        sim = cls(comm=comm, processes=processes, properties=_device_properties(backend), **options)
         sim._target = _device_target(backend)
         sim._from_device = True
         sim.name = f"{BACKEND_NAME}_from({backend.name})"
+        # as Aer's configuration of a device (BackendV1-style code, mthree and qiskit-experiments read it)
+        coupling = getattr(backend, "coupling_map", None)
+        if coupling is not None:
+            sim._set_configuration_field("coupling_map", coupling)
+        sim._set_configuration_field("max_experiments", getattr(backend, "max_circuits", None))
         return sim
 
     def properties(self) -> Any:
@@ -416,7 +435,7 @@ class AerMPISimulator(BackendV2):
         """A BackendV1-style configuration, as Aer's, for code that still reads one."""
         target = self.target
         basis = sorted(name for name in target.operation_names)
-        edges = self._configuration_fields.get("coupling_map")
+        edges = self._configuration_fields.get("coupling_map")  # (from_backend: the device's)
         fields = dict(
             backend_name=self.name,
             backend_version=self.backend_version,
@@ -431,7 +450,6 @@ class AerMPISimulator(BackendV2):
             memory=True,
             open_pulse=False,
             max_shots=int(1e6),
-            max_experiments=None,
             description=self.description,
             custom_instructions=True,
             dynamic_reprate_enabled=False,

@@ -226,3 +226,21 @@ def test_saved_states_keep_aers_array_attributes():
     import pickle
 
     assert pickle.loads(pickle.dumps(state)) == state and copy.deepcopy(rho) == rho
+
+
+def test_a_simulator_of_a_device_has_aers_properties_and_configuration():
+    """from_backend: properties() and configuration().coupling_map as Aer's (BackendV1-style code and
+    qiskit-experiments read them); no max_experiments=None in a configuration (mthree divides by it)."""
+    qiskit_aer = pytest.importorskip("qiskit_aer")
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    from aer_mpi.noise import NoiseModel
+
+    device = GenericBackendV2(num_qubits=4, coupling_map=[[0, 1], [1, 2], [2, 3]], seed=5)
+    ours, aers = AerMPISimulator.from_backend(device), qiskit_aer.AerSimulator.from_backend(device)
+    assert sorted(map(tuple, ours.configuration().coupling_map)) == sorted(map(tuple, aers.configuration().coupling_map))
+    assert type(ours.properties()) is type(aers.properties())
+    assert NoiseModel.from_backend_properties(ours.properties()).basis_gates == \
+        NoiseModel.from_backend_properties(aers.properties()).basis_gates
+    for backend in (ours, AerMPISimulator()):
+        assert getattr(backend.configuration(), "max_experiments", 1) == 1
