@@ -42,6 +42,7 @@ def check_output(path: str, inputs: Sequence[str] = (), statevector_dir: Optiona
         raise CliError(f"--output {path}: is a symbolic link: aer-mpi never writes through one; remove it or choose another name")
     if os.path.isdir(path):
         raise CliError(f"--output {path}: is a directory: give a file name, e.g. {os.path.join(path, 'results.json')}")
+    _refuse_special_file(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise CliError(f"--output {path}: directory {directory} does not exist: create it first")
@@ -76,6 +77,14 @@ def check_statevector_dir(directory: str) -> None:
 
 
 # -- writing the results ----------------------------------------------------------
+def _refuse_special_file(path: str) -> None:
+    """An existing --output that is not a regular file (a pipe, a device such as /dev/null, a socket)
+    is refused: the results go to a new file renamed over the name, which would replace it."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise CliError(f"--output {path}: exists and is not a regular file (a pipe, a device, ...): aer-mpi "
+                       f"writes its results to a file it puts in that name's place; choose a file name")
+
+
 def write_json_atomically(path: str, document: Any) -> None:
     """Write ``document`` to ``path`` through a temporary file in the same directory and a rename.
 
@@ -85,6 +94,7 @@ def write_json_atomically(path: str, document: Any) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.islink(path):
         raise CliError(f"--output {path}: is a symbolic link: aer-mpi never writes through one; remove it or choose another name")
+    _refuse_special_file(path)  # (again: it may have appeared while the job ran)
     handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:

@@ -50,6 +50,25 @@ def test_output_symlink_refused_and_results_written_atomically(tmp_path):
     assert sorted(os.listdir(tmp_path)) == [".out.json.tmp", "out.json", "results.json", "victim.txt"]
 
 
+def test_output_that_is_a_pipe_or_device_is_refused_not_replaced(tmp_path, capsys, monkeypatch):
+    """-o /dev/null replaced the device by a regular file (the results are renamed over the name)."""
+    circuit = tmp_path / "bell.qasm"
+    circuit.write_text(GOOD)
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "bell.qasm", "--shots", "4", "-o", "pipe.json"]) == 2
+    assert "not a regular file" in capsys.readouterr().err
+    assert not os.path.isfile(fifo) and os.path.exists(fifo)
+    for name in (str(fifo), os.devnull):
+        with pytest.raises(CliError, match="not a regular file"):
+            check_output(name)
+        with pytest.raises(CliError, match="not a regular file"):
+            write_json_atomically(name, {"a": 1})
+    assert not os.path.isfile(os.devnull)
+    assert sorted(os.listdir(tmp_path)) == ["bell.qasm", "pipe.json"]
+
+
 @pytest.mark.parametrize("name", ["/etc/passwd", "../secret.inc", "sub/../../secret.inc", "link.inc"])
 def test_include_only_standard_or_beside_the_circuit(tmp_path, name):
     (tmp_path / "secret.inc").write_text("root:x:0:0:secret_token\n")
