@@ -261,7 +261,11 @@ def largest_local_qubits(available: int, config: RunConfig) -> int:
 
 
 def mib(num_bytes: int) -> str:
-    return f"{num_bytes / (1 << 20):,.0f} MiB" if num_bytes >= 1 << 20 else f"{num_bytes:,} bytes"
+    if num_bytes < 1 << 20:
+        return f"{num_bytes:,} bytes"
+    if num_bytes >= 1 << 70:  # a state of 1000+ qubits: a float would overflow, and digits say nothing
+        return f"about 2^{int(num_bytes).bit_length() - 1} bytes"
+    return f"{num_bytes / (1 << 20):,.0f} MiB"
 
 
 def check_shots_memory(program: ir.Program, config: RunConfig, rank: int, available: int) -> None:

@@ -329,3 +329,18 @@ def test_a_save_the_tableau_does_not_compute_is_named_beside_save_stabilizer():
     qc.save_statevector(label="sv")
     with pytest.raises(Exception, match="does not compute save_statevector"):
         AerMPISimulator(method="stabilizer").run(qc).result()
+
+
+def test_clifford_circuits_past_a_thousand_qubits_run_and_others_get_the_memory_error():
+    """The memory check's message overflowed a float past ~1040 qubits (OverflowError), so the tableau
+    was never tried and the error named no fix."""
+    n = 1100
+    qc = QuantumCircuit(n)
+    qc.h(0)
+    qc.cx(0, n - 1)
+    qc.measure_all()
+    counts = AerMPISimulator().run(qc, shots=20, seed_simulator=1).result().get_counts()
+    assert set(counts) <= {"0" * n, "1" + "0" * (n - 2) + "1"} and sum(counts.values()) == 20
+    qc.t(0)
+    with pytest.raises(InsufficientMemoryError, match=r"about 2\^\d+ bytes per rank.*use more ranks"):
+        AerMPISimulator().run(qc, shots=20).result()
