@@ -33,7 +33,8 @@ class StopNotices:
         from mpi4py import MPI
 
         self.any_source = MPI.ANY_SOURCE
-        self.comm = comm.Dup()  # its own matching space: a notice meets no other message
+        with bounded(comm, "the idle ranks' stop notices"):
+            self.comm = comm.Dup()  # its own matching space: a notice meets no other message
         self.rank = self.comm.Get_rank()
         self._heard = False
         self._sent: Optional[Any] = None

@@ -29,6 +29,7 @@ import time
 from typing import Any, Optional
 
 from aer_mpi.errors import InvalidInputError, RankMissingError
+from aer_mpi.comm.watchdog import bounded
 
 #: Seconds rank 0 waits for every rank to come to ``run()`` (``AER_MPI_AGREE_TIMEOUT``).
 DEFAULT_AGREE_TIMEOUT = 60.0
@@ -98,11 +99,15 @@ class RunAgreement:
     """The agreement of one communicator's ranks, one round per ``run()``."""
 
     def __init__(self, comm: Any):
-        self.comm = comm.Dup()
+        # collective: a rank that ended or stopped before building its backend is waited for at most
+        # AER_MPI_WAIT_TIMEOUT (comm/watchdog.py), as every other wait
+        with bounded(comm, "every rank building its AerMPISimulator (a rank ended or stopped before it)"):
+            self.comm = comm.Dup()
         #: What the jobs of this communicator's backends run on: a job runs in a thread, and the
         #: script's own collectives on ``comm`` meanwhile (an ``allgather`` while it waits for the
         #: job) must never be matched with the job's (MPICH aborted with "Message truncated").
-        self.job_comm = comm.Dup()
+        with bounded(comm, "every rank building its AerMPISimulator"):
+            self.job_comm = comm.Dup()
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.calls = 0
         self._sends: list = []

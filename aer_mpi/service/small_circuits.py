@@ -108,7 +108,8 @@ class SharedCancel:
         from mpi4py import MPI
 
         self.any_source = MPI.ANY_SOURCE
-        self.comm = comm.Dup()  # its own matching space: no notice meets another message
+        with bounded(comm, "the small circuits' notices"):
+            self.comm = comm.Dup()  # its own matching space: no notice meets another message
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.cancel_requested = cancel_requested
         self.stopped = False

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from qiskit import QuantumCircuit
@@ -131,3 +132,37 @@ def test_a_rank_that_leaves_or_skips_run_makes_the_others_fail_naming_it(tmp_pat
         # at once when the rank ended; within the timeout (rank 0) or twice it (the others) when it skipped
         limit = 2.0 if mode in ("exit", "caught") else (AGREE_TIMEOUT if rank == 0 else 2 * AGREE_TIMEOUT) + 2.0
         assert seconds < limit, (rank, outcome, seconds)
+
+
+EARLY_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from mpi4py import MPI
+    if MPI.COMM_WORLD.Get_rank() == 1:
+        if sys.argv[1] == "exit":
+            sys.exit(0)
+        time.sleep(60)
+    from aer_mpi import AerMPISimulator
+    AerMPISimulator()
+    print("built", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("mode", ["exit", "stall"])
+def test_a_rank_that_never_builds_its_backend_ends_the_job_within_the_wait_timeout(tmp_path, mode):
+    """Building the backend is collective (its communicators): a rank that ended or stalled before it
+    left the others in MPI_Comm_dup forever (no signal could end them). Now the wait watchdog ends the
+    job after AER_MPI_WAIT_TIMEOUT, saying why, with its exit status."""
+    from aer_mpi.comm.watchdog import WAIT_TIMEOUT_EXIT
+
+    script = tmp_path / "early.py"
+    script.write_text(EARLY_SCRIPT)
+    mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    env = dict(os.environ, AER_MPI_WAIT_TIMEOUT="3", OMP_NUM_THREADS="1")
+    start = time.monotonic()
+    proc = subprocess.run([mpiexec, "-n", "2", sys.executable, str(script), mode],
+                          capture_output=True, text=True, timeout=MPI_TIMEOUT, env=env)
+    assert proc.returncode == WAIT_TIMEOUT_EXIT, (proc.returncode, proc.stdout, proc.stderr)
+    assert "building its AerMPISimulator" in proc.stderr and "built" not in proc.stdout
+    assert time.monotonic() - start < 40
