@@ -85,7 +85,52 @@ def memory_available(comm: Any, config: RunConfig, node_ranks: Optional[int] = N
 
     if node_ranks is None:
         node_ranks = ranks_on_this_node(comm)
-    return int(psutil.virtual_memory().available // node_ranks)
+    free = int(psutil.virtual_memory().available // node_ranks)
+    own, shared = limits_left()
+    for left, ranks in ((own, 1), (shared, node_ranks)):
+        if left is not None:
+            free = min(free, left // ranks)
+    return max(free, 0)
+
+
+def limits_left() -> tuple[Optional[int], Optional[int]]:
+    """Bytes left under limits the node's free memory does not show: this process's address space
+    (``ulimit -v``, RLIMIT_AS, less what it maps now), and its cgroup's ``memory.max`` (Slurm's
+    ``--mem``, shared by the job's ranks on the node, less what they use now); None where unset."""
+    own = shared = None
+    try:
+        import resource
+
+        import psutil
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft not in (resource.RLIM_INFINITY, -1):
+            own = soft - psutil.Process().memory_info().vms
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        with open("/proc/self/cgroup", encoding="ascii") as stream:
+            entries = [line.strip().split(":", 2) for line in stream]
+    except OSError:
+        entries = []
+    # cgroup v2 (one hierarchy, "0::/path") and v1 (the "memory" controller's own hierarchy)
+    for folder, limit_file, usage_file in (
+        [(os.path.join("/sys/fs/cgroup", path.lstrip("/")), "memory.max", "memory.current")
+         for number, controllers, path in entries if number == "0" and not controllers]
+        + [(os.path.join("/sys/fs/cgroup/memory", path.lstrip("/")), "memory.limit_in_bytes", "memory.usage_in_bytes")
+           for _, controllers, path in entries if "memory" in controllers.split(",")]
+    ):
+        try:
+            with open(os.path.join(folder, limit_file), encoding="ascii") as stream:
+                limit = stream.read().strip()
+            if limit == "max" or int(limit) >= 1 << 60:  # no limit (v1 writes a huge number)
+                continue
+            with open(os.path.join(folder, usage_file), encoding="ascii") as stream:
+                left = int(limit) - int(stream.read().strip())
+            shared = left if shared is None else min(shared, left)
+        except (OSError, ValueError):
+            continue
+    return own, shared
 
 
 def cores_available() -> int:

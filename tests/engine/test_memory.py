@@ -1,6 +1,7 @@
 """Bounded memory: the pre-check's count, and what a run allocates beyond its shard."""
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -92,3 +93,38 @@ def test_run_allocates_little_beyond_the_shard(kernels):  # the conftest fixture
     # numpy's allocations are traced (numba's are not, and are a few KiB per thread)
     assert int(peak) - shard <= 0.25 * shard, (int(peak) - shard) / shard
     assert numpy_backend.CHUNK_ELEMENTS * 16 * 4 <= 0.25 * shard
+
+
+def test_the_memory_check_sees_ulimit_and_cgroup_limits(monkeypatch, tmp_path):
+    """A rank under `ulimit -v` (or Slurm's --mem cgroup) got a bare MemoryError mid-run: the check used
+    the node's free memory only."""
+    import resource
+
+    import psutil
+    from mpi4py import MPI
+
+    from aer_mpi.engine import RunConfig
+    from aer_mpi.engine import resources
+
+    mapped = psutil.Process().memory_info().vms
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (mapped + (300 << 20), resource.RLIM_INFINITY)
+                        if which == resource.RLIMIT_AS else (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    own, _ = resources.limits_left()
+    assert own is not None and abs(own - (300 << 20)) < (64 << 20)
+    assert resources.memory_available(MPI.COMM_SELF, RunConfig(), node_ranks=1) <= own
+    # a cgroup v2 limit, shared by the node's ranks
+    (tmp_path / "memory.max").write_text(str(2 << 30))
+    (tmp_path / "memory.current").write_text(str(1 << 30))
+    real_open = open
+
+    def fake_open(path, *args, **kwargs):
+        if path == "/proc/self/cgroup":
+            return real_open(tmp_path / "cgroup", *args, **kwargs)
+        if str(path).startswith("/sys/fs/cgroup/"):
+            return real_open(tmp_path / os.path.basename(path), *args, **kwargs)
+        return real_open(path, *args, **kwargs)
+
+    (tmp_path / "cgroup").write_text("0::/job\n")
+    monkeypatch.setattr("builtins.open", fake_open)
+    assert resources.limits_left()[1] == 1 << 30
+    assert resources.memory_available(MPI.COMM_SELF, RunConfig(), node_ranks=2) <= (1 << 30) // 2
