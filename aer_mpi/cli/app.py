@@ -241,6 +241,11 @@ def checkpoint_dir(args: argparse.Namespace) -> Optional[str]:
         if os.path.abspath(path) == os.path.abspath(directory):
             raise CliError(f"--checkpoint {directory} is also an input or the output: choose another directory",
                            EXIT_BAD_INPUT)
+    if args.save_statevector is not None and os.path.realpath(args.save_statevector) == os.path.realpath(directory):
+        # the checkpoint's own state files are removed when the run ends: a circuit's saved state whose
+        # name matched them went with them
+        raise CliError(f"--checkpoint {directory} is also the --save-statevector directory: give each its own",
+                       EXIT_BAD_INPUT)
     return directory
 
 

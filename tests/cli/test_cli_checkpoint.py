@@ -172,3 +172,13 @@ def test_resume_of_a_directory_without_a_checkpoint_is_refused(tmp_path):
                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
     assert done.returncode == 2 and "no checkpoint there" in done.stderr
     assert not (tmp_path / "out.json").exists() and os.listdir(tmp_path / "empty") == []
+
+
+def test_one_directory_for_checkpoints_and_saved_states_is_refused(tmp_path):
+    """The checkpoint's state files are removed when the job ends; saved states in the same directory whose
+    names matched theirs (state-1-0.npy) were deleted with them, silently."""
+    files = write_circuits(tmp_path, "dynamic")
+    done = subprocess.run(command(1, files, "--checkpoint", "d", "--save-statevector", "./d"), cwd=tmp_path,
+                          env=environment("numba"), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert done.returncode == 2 and "is also the --save-statevector directory" in done.stderr
+    assert not (tmp_path / "out.json").exists() and not (tmp_path / "d").exists()
