@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 from qiskit.providers import JobError, JobStatus, JobTimeoutError, JobV1
 from qiskit.providers.jobstatus import JOB_FINAL_STATES
 
-from aer_mpi.errors import JobCancelledError
+from aer_mpi.errors import InvalidInputError, JobCancelledError
 
 #: How often a waiting ``result()`` wakes the main thread (so signal handlers run).
 WAKE_SECONDS = 0.2
@@ -75,6 +75,10 @@ class AerJob(JobV1):
             concurrent.futures.CancelledError: if job cancelled before completed.
         """
         self._require_submitted()
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or timeout != timeout):
+            raise InvalidInputError(f"result(timeout={timeout!r}): expecting a number of seconds, or None to wait "
+                                    f"until the job ends")
         try:
             return self._wait(timeout)
         except JobCancelledError as exc:

@@ -159,3 +159,21 @@ def test_wait_for_final_state_timeout_and_callback():
     start = time.monotonic()
     job.wait_for_final_state(timeout=WAIT, wait=0.05)
     assert job.status() == JobStatus.DONE and time.monotonic() - start < WAIT
+
+
+def test_result_timeout_must_be_a_number():
+    """result(timeout="5") raised a bare TypeError from inside the wait, and timeout=True waited 1 s."""
+    import numpy as np
+    from mpi4py import MPI
+    from qiskit import QuantumCircuit
+
+    from aer_mpi import AerMPISimulator, InvalidInputError
+
+    qc = QuantumCircuit(1)
+    qc.h(0)
+    qc.measure_all()
+    job = AerMPISimulator(comm=MPI.COMM_SELF).run(qc, shots=5)
+    for bad in ("5", True, float("nan")):
+        with pytest.raises(InvalidInputError, match="expecting a number of seconds"):
+            job.result(timeout=bad)
+    assert sum(job.result(timeout=np.float64(60)).get_counts().values()) == 5
