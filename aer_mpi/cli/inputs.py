@@ -79,17 +79,52 @@ def _load_qasm2(path: str, text: str) -> Any:
     import qiskit.qasm2
 
     try:
-        return qiskit.qasm2.loads(
+        return shared_gate_definitions(qiskit.qasm2.loads(
             text,
             include_path=(os.path.dirname(os.path.abspath(path)),),
             custom_instructions=qiskit.qasm2.LEGACY_CUSTOM_INSTRUCTIONS,
-        )
+        ))
     except qiskit.qasm2.QASM2Error as exc:
         message = str(exc).strip().strip('"')
         match = re.match(r"^(?:<input>|[^:]*):(\d+),(\d+):\s*(.*)$", message, re.S)
         if match:
             raise CliError(_location(path, match.group(1), match.group(2), one_line(match.group(3)))) from None
         raise CliError(f"{path}: {one_line(message)}") from None
+
+
+def shared_gate_definitions(circuit: Any) -> Any:
+    """``circuit`` with the gates its QASM 2 file defines as plain gates whose definitions are shared:
+    one object per distinct gate (name, width, parameters). Qiskit builds a new body for each use of
+    a defined gate, so a gate defined by two of the one before, forty deep (a 40-line file), is
+    2**39 objects once copied or pickled (the command line sends the circuits to the other ranks):
+    all the memory. Shared, it is forty. The gates keep their names (noise models key errors on them)."""
+    from qiskit.circuit import Gate
+
+    memo: dict = {}
+
+    def plain(op: Any) -> Any:
+        if not (type(op).__module__ or "").startswith("qiskit.qasm2"):
+            return op
+        try:
+            key = (op.name, op.num_qubits, tuple(float(p) for p in op.params))
+        except (TypeError, ValueError):
+            return op
+        if key not in memo:
+            body = op.definition
+            shared = body.copy_empty_like()
+            for item in body.data:
+                shared.append(item.replace(operation=plain(item.operation)), copy=False)
+            gate = Gate(op.name, op.num_qubits, list(op.params))
+            gate.definition = shared
+            memo[key] = gate
+        return memo[key]
+
+    if not any((type(item.operation).__module__ or "").startswith("qiskit.qasm2") for item in circuit.data):
+        return circuit
+    out = circuit.copy_empty_like()
+    for item in circuit.data:
+        out.append(item.replace(operation=plain(item.operation)), copy=False)
+    return out
 
 
 def load_qasm3(path: str, text: str) -> Any:

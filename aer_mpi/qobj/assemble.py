@@ -103,7 +103,7 @@ def _check_bound(op: Any, where: str) -> None:
 def _gate_matrix(op: Any) -> Optional[np.ndarray]:
     """The unitary of a gate: its own matrix, else ``Operator`` of its definition; None when neither works."""
     try:
-        return np.asarray(op.to_matrix(), dtype=complex)
+        return np.asarray(_own_matrix(op), dtype=complex)
     except Exception:
         pass
     from qiskit.circuit import ControlledGate
@@ -117,12 +117,66 @@ def _gate_matrix(op: Any) -> Optional[np.ndarray]:
         base = _gate_matrix(op.base_gate)
         if base is not None:
             return _controlled_matrix(base, op.num_ctrl_qubits, op.ctrl_state)
+    matrix = _definition_matrix(op, {})
+    if matrix is not None:
+        return matrix
     try:
         from qiskit.quantum_info import Operator
 
         return np.asarray(Operator(op).data, dtype=complex)
     except Exception:
         return None
+
+
+def _own_matrix(op: Any) -> Any:
+    """``op.to_matrix()``, except for a gate a QASM 2 file defines: its matrix is Qiskit's ``Operator``
+    of its definition, every gate in it written out (see ``_definition_matrix``)."""
+    if (type(op).__module__ or "").startswith("qiskit.qasm2"):
+        raise TypeError("a QASM 2 gate definition: by its definition")
+    return op.to_matrix()
+
+
+def _definition_matrix(op: Any, memo: dict) -> Optional[np.ndarray]:
+    """The unitary of ``op`` from its definition, each distinct gate in it (name, width, numeric
+    parameters) computed once. A gate defined by two of the one before, forty deep, is a 40-line
+    QASM file but 2**39 gates written out: here forty matrices, where Qiskit's ``Operator`` writes
+    every gate out (minutes, then all the memory). None when a definition holds anything but gates."""
+    from qiskit.circuit import Gate
+    from qiskit.quantum_info import Operator
+
+    numeric = all(isinstance(p, (int, float, complex, np.number)) and not isinstance(p, bool) for p in op.params)
+    key = (op.name, op.num_qubits, tuple(complex(p) for p in op.params)) if numeric else None
+    if key is not None and key in memo:
+        return memo[key]
+    matrix: Optional[np.ndarray] = None
+    try:
+        matrix = np.asarray(_own_matrix(op), dtype=complex)
+    except Exception:
+        try:
+            definition = op.definition
+        except Exception:
+            definition = None
+        if definition is not None and isinstance(op, Gate):
+            total = Operator(np.eye(1 << op.num_qubits, dtype=complex))
+            for item in definition.data:
+                if item.operation.name == "barrier":
+                    continue
+                part = _definition_matrix(item.operation, memo) if isinstance(item.operation, Gate) else None
+                if part is None:
+                    return None
+                total = total.compose(Operator(part), qargs=[definition.find_bit(q).index for q in item.qubits])
+            try:
+                phase = float(definition.global_phase)
+            except (TypeError, ValueError):
+                return None
+            matrix = np.asarray(total.data, dtype=complex) * np.exp(1j * phase)
+            # the nearest unitary (its polar factor): rounding compounds over deep definitions (2**39
+            # Hadamards drifted past the unitarity check) and stays at 1e-16 this way
+            left, _, right = np.linalg.svd(matrix)
+            matrix = left @ right
+    if key is not None:
+        memo[key] = matrix
+    return matrix
 
 
 def _set_params(name: str, state: Any, where: str) -> Any:
@@ -178,6 +232,11 @@ def _jumps(instructions: list[dict]) -> bool:
     return False
 
 
+#: Instructions one circuit may have once the definitions it runs by are written out: a bound on
+#: what a few lines of nested gate definitions can ask for (each level may double it).
+MAX_ASSEMBLED_INSTRUCTIONS = 10_000_000
+
+
 class _CircuitAssembler:
     def __init__(self, circuit: Any, index: int, template: bool = False):
         self.circuit = circuit
@@ -194,6 +253,8 @@ class _CircuitAssembler:
         #: Classical variables -> their clbits, allocated after the circuit's memory.
         self.var_bits: dict[Any, list[int]] = {}
         self.next_var_bit = circuit.num_clbits
+        #: Instructions met so far, definitions' included (``MAX_ASSEMBLED_INSTRUCTIONS``).
+        self.visited = 0
 
     def where(self, position: int, op: Any) -> str:
         return f"circuit {self.name!r}, instruction {position} ({op.name})"
@@ -207,6 +268,12 @@ class _CircuitAssembler:
         if depth > 50:
             raise InvalidInputError(f"circuit {self.name!r}: definitions nest too deeply")
         for position, item in enumerate(circuit.data):
+            self.visited += 1
+            if self.visited > MAX_ASSEMBLED_INSTRUCTIONS:
+                raise InvalidInputError(
+                    f"circuit {self.name!r}: more than {MAX_ASSEMBLED_INSTRUCTIONS:,} instructions once its gates' "
+                    f"definitions are written out (gates defined by repeating other gates multiply); "
+                    f"split the circuit, or define its wide gates by their matrices (UnitaryGate)")
             op = item.operation
             qubits = [qubit_map[circuit.find_bit(q).index] for q in item.qubits]
             clbits = [clbit_map[circuit.find_bit(c).index] for c in item.clbits]

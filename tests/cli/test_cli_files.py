@@ -145,3 +145,30 @@ def test_a_circuit_refused_by_the_backend_is_bad_input_naming_its_file(tmp_path,
     err = capsys.readouterr().err
     assert "opaque.qasm: " in err and "unknown instruction 'myg'" in err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_nested_gate_definitions_do_not_multiply(tmp_path, monkeypatch):
+    """A 42-line QASM file whose gates each repeat the one before (2**39 Hadamards written out) took all
+    the memory: Qiskit copies a defined gate's body for every use when the circuits are pickled for the
+    other ranks and when its matrix is built. Shared definitions and memoised matrices: well under a
+    second, and the circuit's own answer (an even number of Hadamards: the identity)."""
+    import json
+
+    from qiskit import qasm2
+    from qiskit.quantum_info import Statevector
+
+    from aer_mpi.cli.inputs import shared_gate_definitions
+
+    lines = ['OPENQASM 2.0;', 'include "qelib1.inc";', "gate g0 a { h a; }"]
+    lines += [f"gate g{i} a {{ g{i - 1} a; g{i - 1} a; }}" for i in range(1, 40)]
+    lines += ["qreg q[2];", "creg c[2];", "g39 q[0];", "x q[1];", "measure q -> c;"]
+    (tmp_path / "nested.qasm").write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "nested.qasm", "--shots", "10", "--seed", "1", "-o", "out.json"]) == 0
+    assert json.loads((tmp_path / "out.json").read_text())["results"][0]["counts"] == {"10": 10}
+    # parameterised definitions keep their meaning when shared
+    text = ('OPENQASM 2.0;\ninclude "qelib1.inc";\ngate rot(t) a, b { rz(t) a; cx a, b; ry(t / 2) b; }\n'
+            "gate twice(t) a, b { rot(t) a, b; rot(2 * t) b, a; }\nqreg q[2];\nh q[0];\ntwice(0.3) q[0], q[1];\n"
+            "twice(0.7) q[1], q[0];\n")
+    original = qasm2.loads(text, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
+    assert Statevector(shared_gate_definitions(original)).equiv(Statevector(original))

@@ -76,3 +76,27 @@ def test_assembly_errors_name_the_problem():
     qc.rx(float("inf"), 0)
     with pytest.raises(InvalidInputError, match="non-finite angle"):
         assemble_circuits([qc], {})
+
+
+def test_a_circuit_that_expands_past_the_bound_is_refused_by_name(monkeypatch):
+    """Gates too wide for a matrix run by their definitions, written out: nested ones multiply, so the
+    written-out count is bounded (MAX_ASSEMBLED_INSTRUCTIONS) with an error that says so."""
+    from qiskit import QuantumCircuit
+
+    from aer_mpi.errors import InvalidInputError
+    from aer_mpi.qobj import assemble
+
+    monkeypatch.setattr(assemble, "MAX_ASSEMBLED_INSTRUCTIONS", 500)
+    width = assemble.MAX_OPERATOR_QUBITS + 1
+    gate = QuantumCircuit(width, name="layer")
+    gate.h(range(width))
+    nested = gate.to_gate()
+    for level in range(6):  # 11 * 2**6 gates written out
+        body = QuantumCircuit(width, name=f"twice{level}")
+        body.append(nested, range(width))
+        body.append(nested, range(width))
+        nested = body.to_gate()
+    qc = QuantumCircuit(width)
+    qc.append(nested, range(width))
+    with pytest.raises(InvalidInputError, match="more than 500 instructions once its gates' definitions"):
+        assemble.assemble_circuits([qc], {"shots": 1, "seed_simulator": 1})
