@@ -128,6 +128,11 @@ def _gate_matrix(op: Any) -> Optional[np.ndarray]:
         return None
 
 
+#: Widest gate whose matrix from a definition is brought back to the nearest unitary when rounding
+#: drifted (``_definition_matrix``).
+POLAR_QUBITS = 6
+
+
 def _own_matrix(op: Any) -> Any:
     """``op.to_matrix()``, except for a gate a QASM 2 file defines: its matrix is Qiskit's ``Operator``
     of its definition, every gate in it written out (see ``_definition_matrix``)."""
@@ -170,10 +175,14 @@ def _definition_matrix(op: Any, memo: dict) -> Optional[np.ndarray]:
             except (TypeError, ValueError):
                 return None
             matrix = np.asarray(total.data, dtype=complex) * np.exp(1j * phase)
-            # the nearest unitary (its polar factor): rounding compounds over deep definitions (2**39
-            # Hadamards drifted past the unitarity check) and stays at 1e-16 this way
-            left, _, right = np.linalg.svd(matrix)
-            matrix = left @ right
+            if op.num_qubits <= POLAR_QUBITS:
+                # the nearest unitary (its polar factor) once rounding shows: it compounds over deep
+                # definitions (2**39 Hadamards drifted past the unitarity check); small gates only,
+                # where nested definitions come from and the check costs nothing
+                drift = np.abs(matrix @ matrix.conj().T - np.eye(len(matrix))).max()
+                if drift > 1e-13:
+                    left, _, right = np.linalg.svd(matrix)
+                    matrix = left @ right
     if key is not None:
         memo[key] = matrix
     return matrix
