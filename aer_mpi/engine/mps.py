@@ -1,4 +1,6 @@
-"""Aer's ``matrix_product_state`` method for circuits whose statevector does not fit in memory.
+"""Aer's ``matrix_product_state`` method: for circuits whose statevector does not fit in memory
+(under that method or ``extended_stabilizer``), and for runs that ask for the chain itself (a bond
+limit or truncation threshold, ``save_matrix_product_state``; engine/runner.py's ``chain_asked``).
 
 A state of ``n`` qubits is a chain of ``n`` tensors ``A[site]`` of shape ``(left bond, 2, right
 bond)``; site ``i`` holds qubit ``qubit_at[i]``. A 1-qubit gate changes one tensor; a gate on ``k``

@@ -348,8 +348,9 @@ def chain_asked(config: RunConfig, program: ir.Program) -> bool:
 
 def _run_chain(world: Collective, program: ir.Program, config: RunConfig, control: RunControl, start: float,
                memory_bytes: int) -> ExperimentOutput:
-    """A circuit too wide for a statevector under ``method="matrix_product_state"``, as a matrix
-    product state (engine/mps.py): every rank computes the same chain and shots (so they do not
+    """A circuit as a matrix product state (engine/mps.py): one too wide for a statevector under
+    ``method="matrix_product_state"`` or ``"extended_stabilizer"``, or one whose run asks for the chain
+    (``chain_asked``). Every rank computes the same chain and shots (so they do not
     depend on the number of ranks) and the ranks meet every ``meeting_every`` ops, where a cancel,
     a signal or an error on any rank (the chain outgrowing the memory, say) stops every rank."""
     # a quarter of the rank's memory: a split's SVD holds a few copies of its block besides the chain
