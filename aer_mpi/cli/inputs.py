@@ -100,10 +100,12 @@ def shared_gate_definitions(circuit: Any) -> Any:
     all the memory. Shared, it is forty. The gates keep their names (noise models key errors on them)."""
     from qiskit.circuit import Gate
 
+    from aer_mpi.qobj.assemble import is_qasm2_gate
+
     memo: dict = {}
 
     def plain(op: Any) -> Any:
-        if not (type(op).__module__ or "").startswith("qiskit.qasm2"):
+        if not is_qasm2_gate(op):
             return op
         try:
             key = (op.name, op.num_qubits, tuple(float(p) for p in op.params))
@@ -119,7 +121,7 @@ def shared_gate_definitions(circuit: Any) -> Any:
             memo[key] = gate
         return memo[key]
 
-    if not any((type(item.operation).__module__ or "").startswith("qiskit.qasm2") for item in circuit.data):
+    if not any(is_qasm2_gate(item.operation) for item in circuit.data):
         return circuit
     out = circuit.copy_empty_like()
     for item in circuit.data:

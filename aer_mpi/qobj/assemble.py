@@ -133,10 +133,16 @@ def _gate_matrix(op: Any) -> Optional[np.ndarray]:
 POLAR_QUBITS = 6
 
 
+def is_qasm2_gate(op: Any) -> bool:
+    """Whether ``op`` is a gate a QASM 2 file defines (Qiskit's parser's own class): its body is built
+    anew at each use, and its matrix is ``Operator`` of that body, every gate in it written out."""
+    return (type(op).__module__ or "").startswith("qiskit.qasm2")
+
+
 def _own_matrix(op: Any) -> Any:
-    """``op.to_matrix()``, except for a gate a QASM 2 file defines: its matrix is Qiskit's ``Operator``
-    of its definition, every gate in it written out (see ``_definition_matrix``)."""
-    if (type(op).__module__ or "").startswith("qiskit.qasm2"):
+    """``op.to_matrix()``, except for a gate a QASM 2 file defines (``is_qasm2_gate``): by its
+    definition, memoised (see ``_definition_matrix``)."""
+    if is_qasm2_gate(op):
         raise TypeError("a QASM 2 gate definition: by its definition")
     return op.to_matrix()
 

@@ -30,6 +30,7 @@ from aer_mpi.engine.stabilizer import is_stabilizer_circuit
 from aer_mpi.engine.tableau import TABLEAU_SAVES, TABLEAU_STATE_SAVES, is_tableau_save
 from aer_mpi.errors import InternalError, InvalidInputError
 from aer_mpi.plan.truncate import truncate
+from aer_mpi.qobj.instructions import SAVE_KINDS
 from aer_mpi.qobj.model import Qobj
 from aer_mpi.qobj.options import run_config
 from aer_mpi.qobj.translate import to_program
@@ -145,15 +146,13 @@ def _check_method(program: ir.Program, config: RunConfig) -> None:
                 f"circuit {program.name!r}: save_{kind} saves the stabilizer tableau, which only "
                 f"method='stabilizer' (or 'automatic') simulates: AerMPISimulator(method='stabilizer'); "
                 f"under method={method!r} save the state instead (save_statevector)")
-        aer_name = {"amplitudes_sq": "amplitudes_squared"}
-        others = sorted(aer_name.get(save.kind, save.kind) for save in program.ops if isinstance(save, ir.Save)
+        others = sorted(SAVE_KINDS[save.kind].aer_type for save in program.ops if isinstance(save, ir.Save)
                         and save.kind not in TABLEAU_SAVES and not is_tableau_save(save))
         if others:
             raise InvalidInputError(
                 f"circuit {program.name!r}: save_{kind} runs the circuit on the stabilizer tableau, which does "
-                f"not compute save_{others[0]} (it computes "
-                f"{', '.join('save_' + aer_name.get(k, k) for k in TABLEAU_SAVES)}); "
-                f"save save_{others[0]} in another circuit, without save_{kind}")
+                f"not compute {others[0]} (it computes {', '.join(SAVE_KINDS[k].aer_type for k in TABLEAU_SAVES)}); "
+                f"save {others[0]} in another circuit, without save_{kind}")
         if not is_stabilizer_circuit(program):
             raise InvalidInputError(
                 f"circuit {program.name!r}: save_{kind} needs a Clifford circuit (gates that map Paulis to "

@@ -17,6 +17,7 @@ from aer_mpi.engine.mps import MatrixProductState, is_mps_circuit
 from aer_mpi.qobj.assemble import assemble_circuits
 from aer_mpi.qobj.translate import to_program
 from conftest import MPI_TIMEOUT, RANKS
+from test_tableau import ghz
 
 
 def _program(qc: QuantumCircuit):
@@ -117,10 +118,7 @@ def test_a_wide_circuit_runs_as_a_chain_at_every_rank_count(comm):
 
 def test_a_wide_ghz_with_t_gates_samples_its_two_branches():
     n = 80
-    qc = QuantumCircuit(n)
-    qc.h(0)
-    for q in range(n - 1):
-        qc.cx(q, q + 1)
+    qc = ghz(n, measure=False)
     qc.t(range(n))
     qc.measure_all()
     with warnings.catch_warnings():

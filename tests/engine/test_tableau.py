@@ -29,12 +29,13 @@ def run(backend, circuits, **options):
         return backend.run(circuits, **options).result()
 
 
-def ghz(n: int) -> QuantumCircuit:
+def ghz(n: int, measure: bool = True) -> QuantumCircuit:
     qc = QuantumCircuit(n, name=f"ghz{n}")
     qc.h(0)
     for q in range(n - 1):
         qc.cx(q, q + 1)
-    qc.measure_all()
+    if measure:
+        qc.measure_all()
     return qc
 
 
@@ -248,10 +249,7 @@ def test_estimator_on_a_clifford_circuit_wider_than_memory():
     from aer_mpi.primitives import EstimatorV2
 
     n = 100
-    qc = QuantumCircuit(n)
-    qc.h(0)
-    for q in range(n - 1):
-        qc.cx(q, q + 1)
+    qc = ghz(n, measure=False)
     observables = [SparsePauliOp("I" * 40 + "Z" + "I" * 58 + "Z"), SparsePauliOp("X" * n), SparsePauliOp("Z" + "I" * 99),
                    SparsePauliOp("YY" + "X" * 98), SparsePauliOp.from_list([("X" * n, 0.5), ("Z" * n, 2.0)])]
     evs = EstimatorV2().run([(qc, observables)]).result()[0].data.evs
@@ -301,10 +299,7 @@ def test_probabilities_of_some_qubits_are_qiskits(seed):
 
 def test_a_wide_ghz_saves_its_probabilities_on_the_tableau():
     n = 60
-    qc = QuantumCircuit(n)
-    qc.h(0)
-    for q in range(n - 1):
-        qc.cx(q, q + 1)
+    qc = ghz(n, measure=False)
     qc.save_probabilities([0, n - 1], label="p")
     qc.save_probabilities_dict([0, 1, n - 1], label="d")
     qc.save_amplitudes_squared([0, 1, (1 << n) - 1], label="a")
