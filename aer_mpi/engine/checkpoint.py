@@ -103,6 +103,8 @@ class JobCheckpoints:
     bytes: int = 0
     #: Where this run started from (None: from the beginning).
     resumed_from: Optional[dict] = None
+    #: Whether this run created the directory (rank 0): if it ends empty, it goes (``release``).
+    created: bool = False
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -123,7 +125,7 @@ class JobCheckpoints:
         collective.agree(error)
         packet = collective.bcast(packet if collective.rank == 0 else None)
         store = cls(directory=directory, fingerprint=packet["fingerprint"], seed=packet["seed"],
-                    every_seconds=every_seconds)
+                    every_seconds=every_seconds, created=bool(packet.get("created")))
         if packet.get("generation"):
             store.generation = packet["generation"]
             store.experiment = packet["experiment"]
@@ -239,6 +241,16 @@ class JobCheckpoints:
             for entry in os.listdir(self.directory):
                 if _generation_of(entry) is not None:
                     _unlink_quietly(os.path.join(self.directory, entry))
+
+    def release(self, comm: Any) -> None:
+        """The job ended in any way: a directory it created and left empty (nothing to resume: refused
+        or finished) goes, so a run leaves no folder the user would have to clean up. Rank 0 only, no
+        communication (safe on an error path)."""
+        if comm.Get_rank() == 0 and self.created:
+            try:
+                os.rmdir(self.directory)  # only an empty directory: anything else the user put there stays
+            except OSError:
+                pass
 
     def metadata(self) -> dict:
         out = {"directory": self.directory, "written": self.written, "seconds": self.seconds,
@@ -415,7 +427,7 @@ def _load(directory: str, fingerprint: Optional[str], seed: int) -> dict:
             os.makedirs(directory, mode=0o700)
         except OSError as exc:
             raise CheckpointError(f"cannot create checkpoint directory {directory}: {exc.strerror or exc}") from exc
-        return fresh
+        return dict(fresh, created=True)
     if not os.access(directory, os.W_OK | os.X_OK):
         raise CheckpointError(f"checkpoint directory {directory} is not writable: choose another path")
     path = os.path.join(directory, MANIFEST)

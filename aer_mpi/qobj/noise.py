@@ -296,6 +296,11 @@ def noise_dict(noise_model: Any) -> dict:
                 return json.load(handle)
         except (OSError, ValueError) as exc:
             raise InvalidInputError(f"noise model file {os.fspath(noise_model)!r}: {exc}") from exc
+        except RecursionError as exc:  # json's decoder recurses per level: a hostile file ends it
+            raise InvalidInputError(
+                f"noise model file {os.fspath(noise_model)!r}: its arrays or objects are nested too deeply to "
+                f"be a noise model: write it with json.dump(noise_model.to_dict(serializable=True), file)"
+            ) from exc
     to_dict = getattr(noise_model, "to_dict", None)
     if not callable(to_dict):
         raise InvalidInputError(

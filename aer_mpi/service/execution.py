@@ -61,8 +61,20 @@ def execute_qobj(
     control = control or RunControl()
     # Checkpoints (engine/checkpoint.py): opened before planning, so a refused one changes nothing.
     store = _open_checkpoints(qobj, comm)
-    if store is not None:
-        control = dataclasses.replace(control, checkpoints=store)
+    if store is None:
+        return _execute(qobj, job_id, comm, control, on_experiment, store, start)
+    try:
+        return _execute(qobj, job_id, comm, dataclasses.replace(control, checkpoints=store), on_experiment,
+                        store, start)
+    finally:
+        store.release(comm)
+
+
+def _execute(qobj: Optional[Qobj], job_id: str, comm: Any, control: RunControl,
+             on_experiment: Optional[Callable[[int, int, str], None]], store: Optional[JobCheckpoints],
+             start: float) -> Any:
+    from qiskit.result import Result
+
     plan = share_plan(qobj, comm)
     planned = plan.experiments
     finished = dict(store.finished) if store is not None else {}

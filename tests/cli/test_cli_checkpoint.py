@@ -182,3 +182,25 @@ def test_one_directory_for_checkpoints_and_saved_states_is_refused(tmp_path):
                           env=environment("numba"), capture_output=True, text=True, timeout=RUN_TIMEOUT)
     assert done.returncode == 2 and "is also the --save-statevector directory" in done.stderr
     assert not (tmp_path / "out.json").exists() and not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("ranks", [1, 2, 4])
+def test_a_checkpoint_directory_the_run_created_goes_when_it_ends_empty(tmp_path, ranks):
+    """A run refused by its circuit (too wide for memory) or one that finished left an empty folder it had
+    made for --checkpoint; a folder the user made, or one holding anything, stays."""
+    (tmp_path / "wide.qasm").write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[44];\ncreg c[44];\n'
+                                        'h q;\nt q;\nmeasure q -> c;\n')
+    files = write_circuits(tmp_path, "batch")[:1]
+    refused = subprocess.run(command(ranks, ["wide.qasm"], "--checkpoint", "ck"), cwd=tmp_path,
+                             env=environment("numpy"), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert refused.returncode == 1 and "44 qubits need" in refused.stderr, refused.stderr
+    assert not (tmp_path / "ck").exists()
+    finished = subprocess.run(command(ranks, files, "--checkpoint", "ck2"), cwd=tmp_path,
+                              env=environment("numpy"), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert finished.returncode == 0, finished.stderr
+    assert not (tmp_path / "ck2").exists()
+    (tmp_path / "mine").mkdir()
+    kept = subprocess.run(command(ranks, files, "--checkpoint", "mine"), cwd=tmp_path,
+                          env=environment("numpy"), capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert kept.returncode == 0, kept.stderr
+    assert (tmp_path / "mine").is_dir() and os.listdir(tmp_path / "mine") == []

@@ -44,3 +44,14 @@ def test_bad_noise_model_file_is_one_error(tmp_path):  # noqa: F811
     assert done.returncode != 0
     assert done.stderr.count("not CPTP") == 1, done.stderr
     assert not (tmp_path / "out.json").exists()
+
+
+def test_noise_model_file_nested_too_deeply_is_named(tmp_path):  # noqa: F811
+    """json's decoder recurses once per level: a hostile file gave a bare RecursionError."""
+    (tmp_path / "bell.qasm").write_text(BELL)
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    done = run_cli(2, "run", "bell.qasm", "--noise-model", "deep.json", "-q", "-o", "out.json", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("nested too deeply to be a noise model") == 1, done.stderr
+    assert "RecursionError" not in done.stderr
+    assert not (tmp_path / "out.json").exists()
