@@ -359,14 +359,14 @@ class AerMPISimulator(BackendV2):
     def set_options(self, **fields: Any) -> None:
         """Change default run options; each is checked against ``aer_mpi.qobj.options.OPTIONS``.
 
-        As in Aer: numpy scalars are accepted, and None for an option whose
-        default is not None (``shots``, ``memory``, ...) restores the default.
+        As in Aer: numpy scalars are accepted, and None restores an option's
+        default (``shots``, ``method``, ``fusion_enable``, ...).
         """
         for name in CONFIGURATION_FIELDS.intersection(fields):
             self._set_configuration_field(name, fields.pop(name))
         fields = normalise_options(fields)
         for name, value in fields.items():
-            if value is None and OPTIONS[name].none_is_default:
+            if value is None:
                 fields[name] = OPTIONS[name].default
         self._ignored_set.update(IGNORED_OPTIONS.intersection(fields))
         super().set_options(**fields)

@@ -212,14 +212,14 @@ class RunOption:
     help: str = ""
     #: ``honoured``, ``ignored`` or ``aer_mpi`` (see the module's docstring).
     category: str = OWN
-    #: None is accepted (as in Aer) and means the default (``shots=None`` -> 1024).
-    none_is_default: bool = False
     #: An accepted value -> the value kept (e.g. Aer's 0 meaning "automatic" -> None).
     normalise: Callable[[Any], Any] = lambda v: v
 
     @property
     def nullable(self) -> bool:
-        return self.default is None or self.none_is_default
+        """None is accepted for every option, as in Aer (``AerSimulator(method=None)``, a notebook's
+        parameter left at None): it means the default (``set_options``), or the backend's value (``run``)."""
+        return True
 
     @property
     def aer(self) -> bool:
@@ -244,13 +244,13 @@ def _ignored(name: str, default: Any, why: str) -> RunOption:
 _ROWS = (
     RunOption("shots", 1024, _int_between(0, MAX_SHOTS), "an integer >= 0", "shots", "shots", required=True,
               help="shots per circuit (None: the default, as in Aer; 0 runs the saves only, without counts)",
-              category=HONOURED, none_is_default=True),
+              category=HONOURED),
     RunOption("seed_simulator", None, _int_between(0, MAX_SEED), "an integer >= 0", None, "seed", required=True,
               help="seed of the sampler (None: a random one, recorded in the result; a negative one down to "
                    "-2**63 is taken modulo 2**64, as in Aer); the same counts "
                    "at any number of ranks", category=HONOURED),
     RunOption("memory", False, _is_bool, "True or False", None, "memory",
-              help="also record every shot's outcome (hex, as Aer)", category=HONOURED, none_is_default=True),
+              help="also record every shot's outcome (hex, as Aer)", category=HONOURED),
     RunOption("precision", PRECISIONS[0], lambda v: v in PRECISIONS, " or ".join(map(repr, PRECISIONS)),
               None, "precision", help="complex128 (double) or complex64 (single: half the memory)",
               category=HONOURED),
@@ -322,12 +322,11 @@ _ROWS = (
               category=HONOURED),
     RunOption("fusion_max_qubit", 5, _int_at_least(0), "an integer >= 0", "qubits", "fusion_max_qubit",
               help="widest fused dense gate (None: 5, as Aer; any integer is taken, as in Aer: 0 fuses as 1, "
-                   "above 10 as 10, the widest kernel)", category=HONOURED, none_is_default=True),
+                   "above 10 as 10, the widest kernel)", category=HONOURED),
     RunOption("fusion_max_diagonal_qubit", 12, _int_at_least(0), "an integer >= 0", "qubits",
               "fusion_max_diagonal_qubit", help="widest fused diagonal (taken between fusion_max_qubit and 20)"),
     RunOption("fusion_threshold", 14, _int_at_least(1), "an integer >= 1", "qubits", "fusion_threshold",
-              help="circuits with fewer qubits are not fused (None: 14, as Aer)", category=HONOURED,
-              none_is_default=True),
+              help="circuits with fewer qubits are not fused (None: 14, as Aer)", category=HONOURED),
     RunOption("kernels", None, lambda v: v in KERNELS, "one of " + ", ".join(map(repr, KERNELS)), None, "kernels",
               help="gate kernels (None: $AER_MPI_KERNELS, else 'auto')"),
     RunOption("threads_per_rank", None, _int_at_least(1), "an integer >= 1", "threads", "threads_per_rank",
@@ -379,7 +378,7 @@ _ROWS = (
               "mps_max_bond_dimension", help="method='matrix_product_state' (as a matrix product state when "
               "set, or when the circuit is too wide for a statevector): at most this many singular values "
               "kept per bond (None: no limit; as Aer)",
-              category=HONOURED, none_is_default=True),
+              category=HONOURED),
     _ignored("mps_sample_measure_algorithm", "mps_heuristic", "matrix_product_state method only"),
     _ignored("mps_log_data", False, "matrix_product_state method only"),
     _ignored("mps_swap_direction", "mps_swap_left", "matrix_product_state method only"),
@@ -435,6 +434,8 @@ def normalise_options(options: Mapping[str, Any]) -> dict[str, Any]:
         if row is None:
             raise InvalidInputError(f"unknown option {name!r}: the options are {', '.join(sorted(OPTIONS))}")
         value = _wrapped(name, _integral(name, plain(value), row))
+        if row.check is _is_bool and type(value) is int and value in (0, 1):
+            value = bool(value)  # memory=1, fusion_enable=0: Aer takes them as the truth values
         limit = _LIMITS.get(name)
         if limit is not None and _is_int(value) and value > limit[0]:
             raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}, {limit[1]}")

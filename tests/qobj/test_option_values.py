@@ -25,7 +25,7 @@ from aer_mpi.errors import InvalidInputError
         ("max_memory_mb", True, "max_memory_mb=True"),
         ("buffer_mb", -math.inf, "buffer_mb=-inf"),
         ("min_local_qubits", True, "min_local_qubits=True"),
-        ("memory", 1, "memory=1: expecting True or False"),
+        ("memory", 2, "memory=2: expecting True or False"),
     ],
 )
 def test_bad_values_refused_at_run_with_the_reason(name, value, reason):

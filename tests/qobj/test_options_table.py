@@ -11,7 +11,8 @@ from aer_mpi import AerMPISimulator, InvalidInputError, QobjValidationError
 from aer_mpi.cli.app import build_parser
 from aer_mpi.engine import RunConfig
 from aer_mpi.plan.fusion import FusionOptions
-from aer_mpi.qobj.options import OPTIONS, check_options, defaults, qobj_config, run_config, validate_config
+from aer_mpi.qobj.options import (OPTIONS, check_options, defaults, normalise_options, qobj_config, run_config,
+                                  validate_config)
 
 
 @pytest.mark.parametrize("name", sorted(OPTIONS))
@@ -68,8 +69,8 @@ BAD = [
     ("fusion_max_qubit", -1, "an integer >= 0"),
     ("threads_per_rank", 0, "None or an integer >= 1"),
     ("kernels", "cuda", "None or one of 'auto', 'numba', 'numpy'"),
-    ("memory", 1, "True or False"),
-    ("progress", None, "'bar', 'log' or a ProgressListener"),
+    ("memory", 2, "True or False"),
+    ("progress", "bars", "'bar', 'log' or a ProgressListener"),
 ]
 
 
@@ -115,3 +116,29 @@ def test_qobj_config_validation_uses_the_table():
             validate_config({**config, key: value}, "config")
         assert message in str(info.value)
     validate_config({"shots": 5}, "experiments[0].config", required=False)
+
+
+def test_none_restores_every_options_default_and_keeps_the_backends_value_at_run():
+    """As in Aer: ``AerSimulator(method=None)``, ``set_options(fusion_enable=None)`` (a notebook's parameter
+    left at None) restore the default; ``run(method=None)`` keeps the backend's value."""
+    qc = QuantumCircuit(1, 1)
+    qc.x(0)
+    qc.measure(0, 0)
+    for name, row in OPTIONS.items():
+        backend = AerMPISimulator(**{name: None})
+        assert getattr(backend.options, name) == row.default, name
+        backend.set_options(**{name: None})
+        assert getattr(backend.options, name) == row.default, name
+    backend = AerMPISimulator(method="density_matrix", seed_simulator=3)
+    result = backend.run(qc, shots=5, method=None, precision=None, fusion_enable=None).result()
+    assert result.get_counts() == {"1": 5}
+    assert result.results[0].metadata["method"] == "density_matrix"
+
+
+def test_true_or_false_options_take_one_and_zero_as_aer():
+    qc = QuantumCircuit(1, 1)
+    qc.x(0)
+    qc.measure(0, 0)
+    result = AerMPISimulator().run(qc, shots=3, memory=1, fusion_enable=0).result()
+    assert result.get_memory() == ["1"] * 3
+    assert normalise_options({"memory": 0, "cache_blocking": 1}) == {"memory": False, "cache_blocking": True}
