@@ -4,17 +4,10 @@ Importing this package does not start MPI; the backend does when it needs to.
 """
 
 from aer_mpi._version import __version__
-from aer_mpi.errors import (
-    AerError,
-    AerMPIError,
-    InsufficientMemoryError,
-    InvalidInputError,
-    JobCancelledError,
-    QobjValidationError,
-    RankFailedError,
-    WorkerLostError,
-    WorkerStartError,
-)
+
+#: The error types, loaded on first use: they are QiskitErrors (as Aer's), and importing Qiskit is slow.
+_ERRORS = ("AerError", "AerMPIError", "InsufficientMemoryError", "InvalidInputError", "JobCancelledError",
+           "QobjValidationError", "RankFailedError", "WorkerLostError", "WorkerStartError")
 
 __all__ = [
     "Aer",
@@ -102,6 +95,10 @@ _register_save_methods()
 
 def __getattr__(name: str):
     # Qiskit-dependent classes load on first use, keeping `import aer_mpi` light.
+    if name in _ERRORS:
+        from aer_mpi import errors
+
+        return getattr(errors, name)
     if name in ("AerMPISimulator", "AerSimulator", "QasmSimulator"):  # Aer's names, for a changed import only
         from aer_mpi.provider.backend import AerMPISimulator
 

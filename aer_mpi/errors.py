@@ -1,15 +1,26 @@
 """Error types shared by every layer.
 
-This module imports nothing from aer_mpi, so any layer may raise these.
+This module imports nothing from aer_mpi (only Qiskit's base error), so any layer may raise these.
 User-facing errors (bad circuits, bad options, not enough memory) derive from
 ``AerMPIError``; ``InternalError`` marks a broken invariant inside aer_mpi.
 """
 
 from __future__ import annotations
 
+from qiskit.exceptions import QiskitError
 
-class AerMPIError(Exception):
-    """Base class of every error aer_mpi raises on purpose."""
+
+class AerMPIError(QiskitError):
+    """Base class of every error aer_mpi raises on purpose.
+
+    A ``QiskitError``, as Aer's ``AerError`` is, so ``except QiskitError:`` in code written for Aer
+    catches it; its text is the message itself (QiskitError's ``str`` quotes it)."""
+
+    def __init__(self, *message: object):
+        super().__init__(*(str(part) for part in message))
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
 
 
 #: Aer's name for its errors' base class, for ``except AerError:`` in code written for Aer.
@@ -40,10 +51,10 @@ class RankFailedError(AerMPIError):
     """
 
     def __init__(self, rank: int, kind: str, message: str):
+        super().__init__(f"rank {rank}: {kind}: {message}")
         self.rank = rank
         self.kind = kind
-        self.message = message
-        super().__init__(f"rank {rank}: {kind}: {message}")
+        self.message = message  # (after QiskitError's, which is the whole text)
 
     def __reduce__(self):
         return (RankFailedError, (self.rank, self.kind, self.message))

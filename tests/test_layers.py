@@ -131,8 +131,14 @@ def _forbidden(rule_for: tuple, forbidden: tuple) -> list[str]:
     return sorted(bad)
 
 
+#: The one Qiskit module below the Qiskit layer: aer_mpi's errors are QiskitErrors, as Aer's are, so that
+#: ``except QiskitError`` in users' code catches them (docs/architecture.md, "Errors").
+ERRORS_BASE = "aer_mpi.errors imports qiskit.exceptions"
+
+
 def test_low_layers_know_no_qiskit_and_nothing_above():
-    assert _forbidden(LOW_LAYERS + ("aer_mpi.ir", "aer_mpi.errors"), ("qiskit",) + HIGH) == []
+    bad = _forbidden(LOW_LAYERS + ("aer_mpi.ir", "aer_mpi.errors"), ("qiskit",) + HIGH)
+    assert [b for b in bad if b != ERRORS_BASE] == []
 
 
 def test_comm_knows_no_plan_or_engine():

@@ -364,9 +364,9 @@ def _command_run(args: argparse.Namespace) -> int:
         options["checkpoint_dir"] = directory
         if args.checkpoint_every is not None:
             options["checkpoint_every_seconds"] = args.checkpoint_every
-    try:
-        job = backend.run([s.circuit for s in sources], **options)
-    except (InvalidInputError, QobjValidationError) as exc:  # a circuit or option refused before the run
+    job = backend.run([s.circuit for s in sources], **options)
+    exc = job.refusal()
+    if isinstance(exc, (InvalidInputError, QobjValidationError)):  # a circuit or option refused before the run
         if rank == 0:
             report_error(_naming_the_file(one_line(str(exc)) or type(exc).__name__, sources))
         return EXIT_BAD_INPUT

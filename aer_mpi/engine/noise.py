@@ -135,7 +135,7 @@ class NoisePending:
 
 
 def stats_of(branching: Any) -> dict:
-    """The counters of a shot-branching run (``metadata["noise"]``, or ``metadata["branching"]`` for
+    """The counters of a shot-branching run (``metadata["noise_stats"]``, or ``metadata["branching"]`` for
     an ideal dynamic circuit); checkpointed with the run."""
     stats = getattr(branching, "noise_stats", None)
     if stats is None:
@@ -594,3 +594,23 @@ def has_noise(program: ir.Program) -> bool:
         return False
 
     return walk(program.ops)
+
+
+def aer_noise_label(program: ir.Program) -> str:
+    """Aer's ``metadata["noise"]`` for a trajectory run of ``program``: ``"ideal"`` without noise,
+    ``"kraus"`` when an error is a Kraus channel (applied as such, not as sampled gates), else
+    ``"circuit"`` (every error a mixture of gates, resets or readouts). The density matrix says
+    ``"superop"``. The counters of what the noise did are ``metadata["noise_stats"]``."""
+    found = set()
+
+    def walk(ops: Any) -> None:
+        for op in ops:
+            if isinstance(op, ir.Noise):
+                found.add("kraus" if op.kraus else "circuit")
+            elif isinstance(op, ir.Readout):
+                found.add("circuit")
+            for block in ir.blocks(op):
+                walk(block)
+
+    walk(program.ops)
+    return "kraus" if "kraus" in found else ("circuit" if found else "ideal")

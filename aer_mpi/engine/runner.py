@@ -35,7 +35,7 @@ from aer_mpi.engine.density import save_value as density_save_value
 from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunControl
 from aer_mpi.engine.interpreter import Interpreter, meeting_interval
 from aer_mpi.engine.interrupts import stop_requested
-from aer_mpi.engine.noise import apply_readout, defer_readout, has_noise
+from aer_mpi.engine.noise import aer_noise_label, apply_readout, defer_readout, has_noise
 from aer_mpi.engine.operators import OPERATOR_KINDS, operator_of, operator_program, register_qubits
 from aer_mpi.engine.output import counts_of, memory_of, small_part
 from aer_mpi.engine import resources
@@ -480,8 +480,9 @@ def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunC
     ranks_note = inner.metadata.get("note")  # idle ranks, when the world is not a power of two
     metadata.update(
         # as the trajectories' stats: what the noise became
-        noise={"superoperators": sum(1 for op in doubled.ops if getattr(op, "name", "") == "superop"),
-               "readout_errors_on_final_values": len(readouts)},
+        noise="superop",  # Aer's word for its density matrix's noise
+        noise_stats={"superoperators": sum(1 for op in doubled.ops if getattr(op, "name", "") == "superop"),
+                     "readout_errors_on_final_values": len(readouts)},
         method="density_matrix", num_qubits=n, density_matrix_qubits=2 * n, shots=config.shots,
         seed_simulator=config.seed, dynamic=False,
         note=("method='density_matrix'" if config.method == "density_matrix" else
@@ -525,7 +526,8 @@ def _run_operator(comm: Any, program: ir.Program, config: RunConfig, control: Ru
     values = np.zeros(config.shots, dtype=np.int64) if program.num_clbits and config.shots else None
     metadata = dict(inner.metadata)
     if drawn:
-        metadata["noise"] = {"errors_drawn": drawn}  # one branch of each error, for the whole run (as Aer)
+        metadata["noise"] = "circuit"  # as Aer's: one branch of each error drawn, for the whole run
+        metadata["noise_stats"] = {"errors_drawn": drawn}
     metadata.update(method=method, num_qubits=n, operator_qubits=2 * m, shots=config.shots,
                     seed_simulator=config.seed, dynamic=False,
                     note=f"method={method!r}: the {method} of {n} qubits as a {2 * m}-qubit vector, run once"
@@ -735,7 +737,8 @@ def _simulate(
         # an ideal dynamic circuit: what shot branching did (metadata["noise"] stays Aer's "ideal")
         metadata["branching"] = dict(noise_stats)
     elif noise_stats is not None or readouts:  # noise (engine/noise.py)
-        metadata["noise"] = dict(noise_stats or {}, readout_errors_on_final_values=len(readouts))
+        metadata["noise"] = aer_noise_label(program) if has_noise(program) else "circuit"  # (readouts only)
+        metadata["noise_stats"] = dict(noise_stats or {}, readout_errors_on_final_values=len(readouts))
     if checkpoints is not None:
         metadata["checkpoint"] = checkpoints.metadata()
     if config.statevector_path is not None:

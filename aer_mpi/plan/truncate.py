@@ -116,7 +116,7 @@ def truncate(program: ir.Program) -> ir.Program:
         used = [0]  # nothing touches a qubit: one qubit still makes a state
     metadata = dict(program.metadata)
     metadata["active_input_qubits"] = list(used)
-    metadata["input_qubit_map"] = [[q, i] for i, q in enumerate(used)]
+    metadata["input_qubit_map"] = [[q, i] for i, q in reversed(list(enumerate(used)))]  # Aer's order: highest first
     if len(used) == program.num_qubits:
         return dataclasses.replace(program, metadata=metadata)
     mapping = {q: i for i, q in enumerate(used)}

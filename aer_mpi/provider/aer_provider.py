@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from qiskit.providers.exceptions import QiskitBackendNotFoundError
+
 from aer_mpi.errors import InvalidInputError
 from aer_mpi.provider.backend import AerMPISimulator
 
@@ -60,8 +62,10 @@ class FinalStateSimulator(AerMPISimulator):
             saved = []
             label = self.final_save[len("save_"):]
             for circuit in circuits:
-                if not any(getattr(i.operation, "label", None) == label and i.operation.name.startswith("save_")
-                           for i in circuit.data):
+                # the circuit's own save of this label, or its save_state (Aer's "_method_" label, which
+                # these methods resolve to the same one), is the final state already
+                if not any(getattr(i.operation, "label", None) in (label, "_method_")
+                           and i.operation.name.startswith("save_") for i in circuit.data):
                     circuit = circuit.copy()
                     getattr(circuit, self.final_save)()
                 saved.append(circuit)
@@ -86,18 +90,22 @@ class UnitarySimulator(FinalStateSimulator):
 _FINAL_STATE_CLASSES = {"statevector_simulator": StatevectorSimulator, "unitary_simulator": UnitarySimulator}
 
 
+class BackendNotFoundError(InvalidInputError, QiskitBackendNotFoundError):
+    """``get_backend`` of a name Aer does not have: Qiskit's error for it, as Aer raises."""
+
+
 class AerMPIProvider:
     """Backends by Aer's names (``backends()``, ``get_backend(name, **options)``); ``comm`` and
     ``processes`` go to every backend built, as to ``AerMPISimulator``."""
 
     def backends(self, name: Optional[str] = None, **options: Any) -> list[AerMPISimulator]:
-        """The backend called ``name`` (as a list of one), or one of each name."""
+        """The backend called ``name`` (as a list of one; none for an unknown name, as Aer), or one of each name."""
         names = [name] if name is not None else list(BACKEND_OPTIONS)
-        return [self.get_backend(n, **options) for n in names]
+        return [self.get_backend(n, **options) for n in names if n in BACKEND_OPTIONS]
 
     def get_backend(self, name: str = "aer_simulator", **options: Any) -> AerMPISimulator:
         if name not in BACKEND_OPTIONS:
-            raise InvalidInputError(f"no backend {name!r}: the names are {', '.join(map(repr, BACKEND_OPTIONS))}")
+            raise BackendNotFoundError(f"no backend {name!r}: the names are {', '.join(map(repr, BACKEND_OPTIONS))}")
         merged = {**BACKEND_OPTIONS[name], **options}
         backend = _FINAL_STATE_CLASSES.get(name, AerMPISimulator)(**merged)
         backend.name = name  # Aer's name: what the code asked for
@@ -110,5 +118,5 @@ class AerMPIProvider:
 #: The provider object, as ``qiskit_aer.Aer``.
 Aer = AerMPIProvider()
 
-__all__ = ["Aer", "AerMPIProvider", "BACKEND_OPTIONS", "FinalStateSimulator", "StatevectorSimulator",
+__all__ = ["Aer", "AerMPIProvider", "BackendNotFoundError", "BACKEND_OPTIONS", "FinalStateSimulator", "StatevectorSimulator",
            "UnitarySimulator"]

@@ -494,12 +494,22 @@ class AerMPISimulator(BackendV2):
         ``RankMissingError`` naming it, after at most ``AER_MPI_AGREE_TIMEOUT``
         seconds (60).
 
-        Raises:
-            InvalidInputError: a bad option, or a circuit that cannot run
-                (unknown instruction, unbound parameter, non-finite angle).
-            QobjValidationError: from ``AerJob.submit()``.
-            RankMissingError: under SPMD, a rank did not call ``run()``.
+        As in Aer, ``run()`` itself does not raise for what it refuses: the
+        job it returns is in ERROR and its ``result()`` raises the error
+        (``InvalidInputError`` for a bad option or a circuit that cannot run:
+        unknown instruction, unbound parameter, non-finite angle;
+        ``QobjValidationError``; ``RankMissingError``), on every rank alike.
         """
+        try:
+            job = self._agreed_run(run_input, options)
+        except AerMPIError as exc:
+            job = AerJob.refused(self, str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4)), exc)
+        # the circuits as given (noise passes and the legacy backends' final saves work on copies)
+        job._circuits = [run_input] if isinstance(run_input, QuantumCircuit) else (
+            list(run_input) if isinstance(run_input, (list, tuple)) else [])
+        return job
+
+    def _agreed_run(self, run_input: Any, options: dict) -> AerJob:
         agreement = self._run_agreement()
         if agreement is None:
             return self._run(run_input, options, None)
@@ -582,7 +592,6 @@ class AerMPISimulator(BackendV2):
         )
         job_id = str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4))
         job = AerJob(self, job_id, self._run_job, qobj, control, listener, ignored)
-        job._circuits = circuits
         control.cancel_requested = job.cancel_requested
         control.checkpoint_requested = job.checkpoint_requested
         job.submit()

@@ -50,6 +50,21 @@ class AerJob(JobV1):
         self._future: Optional[futures.Future] = None
         self._cancel_event = threading.Event()
         self._checkpoint_event = threading.Event()
+        self._refusal: Optional[BaseException] = None
+
+    @classmethod
+    def refused(cls, backend: Any, job_id: str, error: BaseException) -> "AerJob":
+        """A job that ``run()`` refused before it started (Aer's ``run()`` raises nothing either):
+        its status is ERROR and ``result()`` raises ``error``."""
+        job = cls(backend, job_id, None, None)
+        job._future = futures.Future()
+        job._future.set_exception(error)
+        job._refusal = error
+        return job
+
+    def refusal(self) -> Optional[BaseException]:
+        """Why ``run()`` refused this job before it started (None: it was submitted)."""
+        return self._refusal
 
     # The engine polls this (on rank 0) at its checkpoints.
     def cancel_requested(self) -> bool:

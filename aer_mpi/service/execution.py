@@ -55,8 +55,6 @@ def execute_qobj(
     attribute is that Result: the finished experiments, the others with
     status ``CANCELLED``; an unfinished experiment's statevector file is removed.
     """
-    from qiskit.result import Result
-
     start = time.perf_counter()
     control = control or RunControl()
     # Checkpoints (engine/checkpoint.py): opened before planning, so a refused one changes nothing.
@@ -137,7 +135,7 @@ def _execute(qobj: Optional[Qobj], job_id: str, comm: Any, control: RunControl,
         status="COMPLETED" if success else ("CANCELLED" if cancelled is not None else "PARTIAL COMPLETED"),
         header=dict(plan.header),
         time_taken=time.perf_counter() - start,
-        metadata={"ranks": comm.Get_size(), "mpi": True},
+        metadata=_job_metadata(comm, results, parallel, time.perf_counter() - start),
     )
     if cancelled is not None:
         cancelled.result = result  # type: ignore[attr-defined]
@@ -147,6 +145,22 @@ def _execute(qobj: Optional[Qobj], job_id: str, comm: Any, control: RunControl,
     if failures and not any(r.success for r in results):
         raise failures[0]
     return result
+
+
+def _job_metadata(comm: Any, results: list, parallel: dict, seconds: float) -> dict:
+    """``Result.metadata``: Aer's keys (as its ``AerSimulator`` gives them, for code that reads them)
+    and the ranks. ``parallel_experiments``: how many circuits ran at once (small ones run whole, one
+    per rank; otherwise 1)."""
+    memories = [r.metadata.get("max_memory_mb") for r in results if r.success and r.metadata]
+    return {
+        "time_taken_execute": seconds,
+        "max_memory_mb": max((m for m in memories if m is not None), default=None),
+        "max_gpu_memory_mb": 0,
+        "omp_enabled": True,  # the kernels' threads (numba's or the native ones)
+        "parallel_experiments": max(1, min(comm.Get_size(), len(parallel))),
+        "ranks": comm.Get_size(),
+        "mpi": True,
+    }
 
 
 def _with_method_hint(exc: Exception, method: str) -> Exception:

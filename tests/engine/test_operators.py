@@ -169,7 +169,7 @@ def test_noise_draws_one_unitary_branch_for_the_run():
         match = [name for name, u in branches.items() if np.allclose(unitary, u, atol=1e-12)]
         assert len(match) == 1
         drawn.add(match[0])
-        assert result.results[0].metadata["noise"] == {"errors_drawn": 1}
+        assert result.results[0].metadata["noise_stats"] == {"errors_drawn": 1}
         again = backend.run(qc, seed_simulator=seed).result().get_unitary().data
         np.testing.assert_array_equal(again, unitary)  # the seed decides the branch
     assert drawn == {"I", "X"}

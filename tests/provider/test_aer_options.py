@@ -90,7 +90,7 @@ def test_every_aer_option_in_the_primitives_options():
 )
 def test_refused_values_get_one_clear_error(name, value, says):
     for call in (lambda: backend(**{name: value}), lambda: backend().set_options(**{name: value}),
-                 lambda: backend().run(bell(), **{name: value})):
+                 lambda: backend().run(bell(), **{name: value}).result()):
         with pytest.raises(InvalidInputError) as info:
             call()
         assert str(info.value).startswith(f"option {name}={value!r}: expecting ")

@@ -159,7 +159,7 @@ def test_run_keywords_aer_lets_through_are_named_as_ignored_and_typos_stay_error
     assert {"optimization_level", "seed_transpiler", "init_qubits", "extended_stabilizer_mixing_time"} <= set(
         result.results[0].metadata["ignored_options"])
     with pytest.raises(InvalidInputError, match="unknown option 'shotz'"):
-        AerMPISimulator().run(qc, shotz=3)
+        AerMPISimulator().run(qc, shotz=3).result()
     with pytest.raises(InvalidInputError, match="unknown option 'optimization_level'"):
         AerMPISimulator().set_options(optimization_level=1)  # Aer's set_options refuses it too
 
@@ -244,3 +244,61 @@ def test_a_simulator_of_a_device_has_aers_properties_and_configuration():
         NoiseModel.from_backend_properties(aers.properties()).basis_gates
     for backend in (ours, AerMPISimulator()):
         assert getattr(backend.configuration(), "max_experiments", 1) == 1
+
+
+def test_aers_error_classes_and_a_refused_run_is_a_job_in_error():
+    """Code written for Aer: ``except QiskitError`` catches aer_mpi's errors, an unknown backend name is
+    Qiskit's QiskitBackendNotFoundError (``backends(name)`` is empty), and ``run()`` of a circuit that
+    cannot run returns a job in ERROR whose ``result()`` raises, as Aer's."""
+    from qiskit.circuit import Parameter
+    from qiskit.exceptions import QiskitError
+    from qiskit.providers import JobStatus
+    from qiskit.providers.exceptions import QiskitBackendNotFoundError
+
+    with pytest.raises(QiskitBackendNotFoundError, match="'aer_simulator'"):
+        Aer.get_backend("nope")
+    assert Aer.backends("nope") == []
+    qc = QuantumCircuit(1)
+    qc.rx(Parameter("t"), 0)
+    qc.measure_all()
+    job = AerMPISimulator().run(qc)
+    assert job.status() == JobStatus.ERROR and job.circuits() == [qc]
+    with pytest.raises(QiskitError, match="parameter") as info:
+        job.result()
+    assert isinstance(info.value, InvalidInputError) and not str(info.value).startswith("'")
+    assert AerMPISimulator().run(bell(), shotz=3).status() == JobStatus.ERROR
+
+
+def test_the_legacy_statevector_simulator_takes_a_circuits_save_state():
+    qc = bell()
+    qc.save_state()
+    result = Aer.get_backend("statevector_simulator").run(qc).result()
+    assert sorted(result.data(0)) == ["statevector"]
+    assert Statevector(result.get_statevector()).equiv(Statevector(bell()))
+    assert Aer.get_backend("statevector_simulator").run(qc).circuits() == [qc]  # not the copy it ran
+
+
+def test_aers_metadata_words_and_the_submitted_circuits_under_noise():
+    noise = pytest.importorskip("qiskit_aer.noise")
+    model = noise.NoiseModel()
+    model.add_all_qubit_quantum_error(noise.depolarizing_error(0.1, 1), ["h"])
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure_all()
+    backend = AerMPISimulator(method="statevector", noise_model=model, seed_simulator=1)
+    job = backend.run(qc, shots=50)
+    result = job.result()
+    assert job.circuits()[0] is qc  # the user's circuit, not the one the noise passes made
+    meta = result.results[0].metadata
+    assert meta["noise"] == "circuit" and "noise_events" in meta["noise_stats"]
+    model.add_all_qubit_quantum_error(noise.amplitude_damping_error(0.1), ["x"])
+    qc = qc.remove_final_measurements(inplace=False)
+    qc.x(0)
+    qc.measure_all()
+    assert backend.run(qc, shots=50, noise_model=model).result().results[0].metadata["noise"] == "kraus"
+    dense = AerMPISimulator(method="density_matrix", noise_model=model).run(qc, shots=50).result()
+    assert dense.results[0].metadata["noise"] == "superop"
+    assert AerMPISimulator().run(qc).result().results[0].metadata["noise"] == "ideal"
+    for key in ("time_taken_execute", "max_memory_mb", "parallel_experiments", "omp_enabled"):
+        assert key in result.metadata, key

@@ -165,7 +165,7 @@ def test_checkpoint_options_are_checked():
     qc = QuantumCircuit(1)
     for bad in (0, -1, "soon", float("inf"), True):
         with pytest.raises(Exception, match="checkpoint_every_seconds"):
-            backend.run(qc, checkpoint_every_seconds=bad)
+            backend.run(qc, checkpoint_every_seconds=bad).result()
     backend.set_options(checkpoint_every_seconds="10m")
     assert backend.options.checkpoint_every_seconds == 600.0
 

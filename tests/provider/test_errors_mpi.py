@@ -16,6 +16,7 @@ from concurrent import futures
 
 import pytest
 from qiskit import QuantumCircuit
+from qiskit.exceptions import QiskitError
 from qiskit.circuit import Gate, Parameter
 from qiskit.providers import JobStatus
 from qiskit.quantum_info import Statevector
@@ -78,8 +79,12 @@ def check_bad_input_same_error_everywhere_then_good_job(comm):
         qc = QuantumCircuit(3)
         build(qc)
         qc.measure_all()
+        job = backend.run(qc, **options)  # as Aer's run(): the job is refused, not run() itself
+        assert job.status() == JobStatus.ERROR and job.in_final_state(), what
         with pytest.raises(InvalidInputError, match=pattern) as info:
-            backend.run(qc, **options)
+            job.result()
+        assert isinstance(info.value, QiskitError)  # as Aer's AerError: `except QiskitError` catches it
+        assert job.refusal() is info.value and job.circuits() == [qc]
         assert errors_on_every_rank(comm, info.value), what
     # too many qubits for the memory: refused before allocating, naming the sizes and the fix
     wide = QuantumCircuit(40)

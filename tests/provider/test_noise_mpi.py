@@ -204,7 +204,8 @@ def check_readout_only_samples_the_ideal_state(comm):
     backend = AerMPISimulator(method="statevector", comm=comm, min_local_qubits=2, parallel_experiments=False, noise_model=model)
     result = backend.run(circuit, shots=SHOTS, seed_simulator=2).result()
     meta = result.results[0].metadata
-    assert not meta["dynamic"] and meta["noise"]["readout_errors_on_final_values"] == 5
+    assert not meta["dynamic"] and meta["noise_stats"]["readout_errors_on_final_values"] == 5
+    assert meta["noise"] == "circuit"  # Aer's word for noise applied as sampled gates and readouts
     reference = comm.bcast(aer_reference([circuit], model)[0] if comm.rank == 0 else None)
     assert_close(reference, result.get_counts(), "readout only")
 
@@ -303,7 +304,7 @@ def test_layered_noisy_counts_match_aer_with_fusion_between_events():
     circuit, model = _layered(), _layered_model()
     backend = AerMPISimulator(method="statevector", comm=MPI.COMM_SELF, fusion_threshold=1)
     result = backend.run(circuit, shots=SHOTS, seed_simulator=8, noise_model=model).result()
-    noise = result.results[0].metadata["noise"]
+    noise = result.results[0].metadata["noise_stats"]
     assert noise["fused_ops"] < noise["gates_gathered"], noise  # fusion did happen between events
     assert_close(aer_reference([circuit], model)[0], result.get_counts(), "layered, fused")
 

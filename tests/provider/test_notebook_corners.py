@@ -34,7 +34,7 @@ def test_a_float_constant_in_a_condition_is_refused_not_cut_to_an_integer(condit
         qc.x(0)
     qc.measure(0, 0)
     with pytest.raises(InvalidInputError, match="only integer and boolean constants"):
-        local().run(qc, shots=5)
+        local().run(qc, shots=5).result()
 
 
 def check_a_box_runs_its_body_in_place_and_transpiles(comm, kernels):
@@ -297,7 +297,7 @@ def test_aers_state_methods_run_as_the_statevector_with_a_warning(method):
     # depolarizing 0.3 on the Bell pair: each of 01 and 10 has 0.3 * 4 / 16 = 0.075
     assert abs(counts.get("01", 0) / 4000 - 0.075) < 0.02 and abs(counts.get("10", 0) / 4000 - 0.075) < 0.02
     with pytest.raises(InvalidInputError, match="option method='densitymatrix': expecting 'automatic'"):
-        backend.run(qc, method="densitymatrix")
+        backend.run(qc, method="densitymatrix").result()
 
 
 @pytest.mark.filterwarnings("ignore:method='.*' runs here")

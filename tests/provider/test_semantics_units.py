@@ -103,7 +103,7 @@ def test_saves_sharing_a_label_must_agree():
     lib.save_statevector(qc)
     lib.save_statevector_dict(qc)  # Aer's default label is "statevector" too
     with pytest.raises(InvalidInputError, match="share the label 'statevector'"):
-        AerMPISimulator().run(qc)
+        AerMPISimulator().run(qc).result()
 
 
 def test_a_label_saved_twice_in_one_shot_is_refused_but_exclusive_branches_may_share_it():
@@ -128,7 +128,7 @@ def test_a_label_saved_twice_in_one_shot_is_refused_but_exclusive_branches_may_s
     then_again.save_probabilities(label="p")  # after a branch that saved it
     for circuit in (straight, then_again):
         with pytest.raises(InvalidInputError, match="saved twice in one run"):
-            AerMPISimulator().run(circuit)
+            AerMPISimulator().run(circuit).result()
     data = AerMPISimulator().run(branches, shots=200, seed_simulator=1).result().data(0)
     assert np.allclose(data["p"], [0.5, 0.5], atol=0.1)
 

@@ -33,7 +33,7 @@ def test_bad_values_refused_at_run_with_the_reason(name, value, reason):
     qc.measure(0, 0)
     backend = AerMPISimulator(comm=MPI.COMM_SELF)
     with pytest.raises(InvalidInputError) as caught:
-        backend.run(qc, **{name: value})
+        backend.run(qc, **{name: value}).result()
     assert reason in str(caught.value)
     with pytest.raises(InvalidInputError):
         backend.set_options(**{name: value})

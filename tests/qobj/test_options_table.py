@@ -87,7 +87,7 @@ def test_bad_values_are_refused_by_run_and_set_options(name, value, allowed):
     qc = QuantumCircuit(1)
     backend = AerMPISimulator()
     with pytest.raises(InvalidInputError, match=f"option {name}="):
-        backend.run(qc, **{name: value})
+        backend.run(qc, **{name: value}).result()
     with pytest.raises(InvalidInputError, match=f"option {name}="):
         backend.set_options(**{name: value})
     with pytest.raises(InvalidInputError, match=f"option {name}="):

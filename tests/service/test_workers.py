@@ -113,7 +113,7 @@ def test_bad_input_on_workers_then_good_job(backend4):
         qc = QuantumCircuit(3)
         build(qc)
         with pytest.raises(InvalidInputError, match=pattern):
-            backend4.run(qc, **options)
+            backend4.run(qc, **options).result()
     job = backend4.run(ghz(40, clifford=False))  # checked on the workers, before they allocate
     with pytest.raises(InsufficientMemoryError, match=r"40 qubits need .* MiB per rank on 4 ranks.*available.*use more ranks"):
         job.result(timeout=120)
@@ -196,7 +196,7 @@ def test_killed_worker_errors_caller_lives_new_backend_runs():
     gc.collect()
     assert not gone(fresh_pids, 15)
     with pytest.raises(InvalidInputError, match="closed"):
-        backend.run(ghz(3))
+        backend.run(ghz(3)).result()
 
 
 CALLER = textwrap.dedent(
