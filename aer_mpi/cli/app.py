@@ -294,6 +294,20 @@ def command_run(args: argparse.Namespace) -> int:
         request_stop(early[0])
     try:
         return _command_run(args)
+    except Exception:
+        # an error on this rank only (a bug, a rank out of step): leaving would wait in MPI_Finalize for
+        # the other ranks forever, so the traceback is printed and every rank ends now
+        import traceback
+
+        from mpi4py import MPI
+
+        from aer_mpi.comm.watchdog import abort_job
+
+        if MPI.COMM_WORLD.Get_size() == 1:
+            raise
+        traceback.print_exc()
+        abort_job(MPI.COMM_WORLD, EXIT_RUN_FAILED, settle=0.5)
+        raise  # (not reached)
     finally:
         if getattr(args, "exiting", False):
             # after the work, SIGUSR1 has nothing left to checkpoint; SIGINT/SIGTERM keep the
@@ -337,7 +351,7 @@ def _command_run(args: argparse.Namespace) -> int:
                 report_error(str(exc))
             return exc.status
 
-    from aer_mpi.errors import InvalidInputError, QobjValidationError
+    from aer_mpi.errors import InvalidInputError, QobjValidationError, RankMissingError
     from aer_mpi.provider.backend import AerMPISimulator
     from aer_mpi.provider.progress import ProgressListener, make_listener
 
@@ -379,6 +393,15 @@ def _command_run(args: argparse.Namespace) -> int:
             if rank == 0:
                 report_error("interrupted before any circuit finished")
             return _interrupted_status()
+    except RankMissingError as exc:
+        # a rank did not come to the run (it ended, or stopped: SIGSTOP, a frozen node): the ranks are
+        # out of step, and leaving would wait in MPI_Finalize for it forever. Each rank that knows says
+        # so (rank 0 may be the missing one), then every rank ends, the stopped one too.
+        report_error(f"rank {rank}: {one_line(str(exc))}")
+        from aer_mpi.comm.watchdog import abort_job
+
+        abort_job(comm, EXIT_RUN_FAILED, settle=0.5)
+        return EXIT_RUN_FAILED  # (not reached)
     except Exception as exc:
         if rank == 0:
             prefix = ""
@@ -424,8 +447,11 @@ def _command_run(args: argparse.Namespace) -> int:
                 print(f"{PROG}: checkpoint in {directory}: run the same command again (or with --resume "
                       f"{directory}) to go on", file=sys.stderr, flush=True)
             elif directory is not None:
-                print(f"{PROG}: no checkpoint was written (the run stopped before its first one, or at a "
-                      f"stop that came to an idle rank); a run again starts over", file=sys.stderr, flush=True)
+                failures = ((result.metadata or {}).get("checkpoint") or {}).get("failures", [])
+                why = (f"it could not be written: {one_line(failures[-1])}" if failures else
+                       "the run stopped before its first one, or at a stop that came to an idle rank")
+                print(f"{PROG}: no checkpoint was written ({why}); a run again starts over", file=sys.stderr,
+                      flush=True)
         status = _interrupted_status()
     return status
 

@@ -61,14 +61,26 @@ def _watch() -> None:
                   f"has stopped or hangs; aborting the job (AER_MPI_WAIT_TIMEOUT={timeout:g}"
                   + (f", {times:g} times for this wait)" if times != 1 else ")"),
                   file=sys.stderr, flush=True)
-            # MPI_Abort asks the launcher to end every rank; should that request itself hang (seen once
-            # in a CI run: the message printed, mpiexec never returned), this process leaves anyway, and
-            # the launcher ends the job when a rank exits without finalising
-            leave = threading.Timer(ABORT_GRACE_SECONDS, os._exit, args=(WAIT_TIMEOUT_EXIT,))
-            leave.daemon = True
-            leave.start()
-            comm.Abort(WAIT_TIMEOUT_EXIT)
-            os._exit(WAIT_TIMEOUT_EXIT)  # if Abort returned (it should not)
+            abort_job(comm, WAIT_TIMEOUT_EXIT)
+
+
+def abort_job(comm: Any, status: int, settle: float = 0.0) -> None:
+    """End every rank of the job now (``MPI_Abort``) with exit ``status``: for a rank that cannot
+    finish in step with the others (one stopped, or an error on this rank only), where leaving
+    normally would wait in ``MPI_Finalize`` for the others forever. ``settle`` seconds first let the
+    launcher forward what this rank printed (it drops the rest when the abort kills the job)."""
+    sys.stderr.flush()
+    sys.stdout.flush()
+    if settle:
+        time.sleep(settle)
+    # MPI_Abort asks the launcher to end every rank; should that request itself hang (seen once in a
+    # CI run: the message printed, mpiexec never returned), this process leaves anyway, and the
+    # launcher ends the job when a rank exits without finalising
+    leave = threading.Timer(ABORT_GRACE_SECONDS, os._exit, args=(status,))
+    leave.daemon = True
+    leave.start()
+    comm.Abort(status)
+    os._exit(status)  # if Abort returned (it should not)
 
 
 @contextlib.contextmanager

@@ -166,6 +166,7 @@ class JobCheckpoints:
             if getattr(exc, "_agreed", False) or collective.size == 1:
                 why = str(exc)
                 self.failures.append(why)
+                self.last_written = time.monotonic()  # the next try after a period, not at the next meeting
                 if collective.rank == 0:
                     print(f"aer_mpi: warning: could not write a checkpoint in {self.directory}: {why}",
                           file=sys.stderr, flush=True)

@@ -359,3 +359,30 @@ def test_progress_listeners(tmp_path):
     assert type(make_listener(False)) is ProgressListener
     with pytest.raises(ValueError):
         make_listener("loud")
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_a_rank_that_stalls_before_the_run_ends_every_rank(tmp_path, ranks):  # noqa: F811
+    """The last rank stops between reading the circuits and run() (a frozen node, SIGSTOP while it
+    converts a large circuit): the others' agreement gives up after AER_MPI_AGREE_TIMEOUT, and every rank
+    must end, the stalled one too. Before, rank 0 printed the error and then waited in MPI_Finalize for the
+    stalled rank forever."""
+    (tmp_path / "bell.qasm").write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\n'
+                                        'h q[0];\ncx q[0],q[1];\nmeasure q -> c;\n')
+    (tmp_path / "stall.py").write_text(
+        "import sys, time\n"
+        "from mpi4py import MPI\n"
+        "from aer_mpi.provider.backend import AerMPISimulator\n"
+        "from aer_mpi.cli.app import command_line\n"
+        "if MPI.COMM_WORLD.Get_rank() == MPI.COMM_WORLD.Get_size() - 1:\n"
+        "    AerMPISimulator._agreed_run = lambda self, *a: time.sleep(3600)\n"
+        "sys.exit(command_line())\n")
+    env = dict(os.environ, AER_MPI_AGREE_TIMEOUT="2", OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    done = subprocess.run([mpiexec_or_skip(), "-n", str(ranks), sys.executable, "stall.py", "run", "bell.qasm",
+                           "-q", "-o", "out.json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT)
+    assert done.returncode == cli_errors.EXIT_RUN_FAILED, done.stderr
+    assert f"rank 0: rank {ranks - 1} did not call run() within 2 s" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out.json").exists()

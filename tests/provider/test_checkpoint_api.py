@@ -185,3 +185,19 @@ def test_worker_pool_checkpoints_in_the_callers_directory_and_resumes(tmp_path, 
         resumed = backend.run(circuit, checkpoint_dir="ck", **options).result()
     assert resumed.get_memory() == reference.get_memory()
     assert resumed.results[0].metadata["checkpoint"]["resumed_from"]["ranks"] == 2
+
+
+def test_a_resumed_job_keeps_its_checkpoint_until_its_state_is_loaded(tmp_path):
+    """A resumed job met its first meeting before loading the saved state; with the period already due
+    there (a short period, or a slow start-up) it wrote a checkpoint without state, which removed the
+    one it resumed from: the run then failed with "damaged", and the progress was lost."""
+    backend = AerMPISimulator(kernels="numba")
+    circuit = save_statevector(long_static_circuit("numba"))
+    options = dict(shots=100, seed_simulator=5)
+    reference = backend.run(circuit, **options).result()
+    stopped_run(backend, circuit, tmp_path / "ck", **options)
+    resumed = backend.run(circuit, checkpoint_dir=str(tmp_path / "ck"), checkpoint_every_seconds=1e-6,
+                          **options).result()
+    assert resumed.results[0].metadata["checkpoint"]["resumed_from"]["experiment"] == 0
+    assert resumed.get_counts() == reference.get_counts()
+    assert np.array_equal(np.asarray(resumed.get_statevector()), np.asarray(reference.get_statevector()))
