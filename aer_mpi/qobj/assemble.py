@@ -501,6 +501,14 @@ class _CircuitAssembler:
 
         A body that breaks or continues (outside a nested loop) keeps the loop: ``{"bodies": [...]}``."""
         indexset, parameter, body = op.params
+        # a loop is written out once per pass: refuse one that would pass the instruction bound before
+        # writing it (a 7-line OpenQASM 3 file with `for int i in [0:100000000]` took all the memory first)
+        passes_count = len(indexset) if hasattr(indexset, "__len__") else 0
+        if self.visited + passes_count * max(1, len(body.data)) > MAX_ASSEMBLED_INSTRUCTIONS:
+            raise InvalidInputError(
+                f"{where}: a for loop of {passes_count:,} passes of {len(body.data):,} instructions is more than "
+                f"{MAX_ASSEMBLED_INSTRUCTIONS:,} instructions written out (aer_mpi unrolls for loops): "
+                f"run fewer passes, or split the loop over several circuits")
         passes: list[list[dict]] = []
         for value in indexset:
             bound = body
