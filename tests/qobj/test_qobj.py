@@ -104,8 +104,6 @@ def test_a_circuit_that_expands_past_the_bound_is_refused_by_name(monkeypatch):
 
 def test_a_for_loop_past_the_bound_is_refused_before_it_is_written_out():
     """``for i in [0:100000000]`` in a 7-line OpenQASM 3 file took all the memory before the bound tripped."""
-    import time
-
     from qiskit import QuantumCircuit
 
     from aer_mpi import AerMPISimulator
@@ -115,7 +113,5 @@ def test_a_for_loop_past_the_bound_is_refused_before_it_is_written_out():
     with qc.for_loop(range(100_000_000)):
         qc.x(1)
     qc.measure([0, 1], [0, 1])
-    start = time.perf_counter()
     with pytest.raises(InvalidInputError, match="a for loop of 100,000,000 passes of 1 instructions is more than"):
-        AerMPISimulator().run(qc).result()
-    assert time.perf_counter() - start < 30  # refused, not written out (it took minutes and gigabytes)
+        AerMPISimulator().run(qc).result()  # (written out, it took minutes and gigabytes: the timeout fails it)
