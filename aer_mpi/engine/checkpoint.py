@@ -159,7 +159,14 @@ class JobCheckpoints:
         Returns None, or why it could not be written (a full disk, ...: the
         same on every rank; the previous checkpoint stays valid, a warning is
         printed and the run goes on).
+
+        Between circuits (``engine`` None), nothing is written before the circuit a job resumed in
+        has run: the checkpoint it came from still holds the job as it stands, and a new one, without
+        that circuit's state, would remove its files. (``resume_experiment`` decides, the same on every
+        rank: ``resume`` itself is taken by the working ranks only.)
         """
+        if engine is None and self.experiment <= self.resume_experiment:
+            return None
         try:
             self._write(collective, engine, states, rank0_part)
         except Exception as exc:  # agreed: every rank is here with the same error

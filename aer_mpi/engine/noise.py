@@ -585,15 +585,7 @@ def sample_final_measures(branching: Any, group: Any, steps: tuple, start: int, 
 
 def has_noise(program: ir.Program) -> bool:
     """Whether ``program`` holds a noise op (at any depth)."""
-    def walk(ops: Any) -> bool:
-        for op in ops:
-            if isinstance(op, (ir.Noise, ir.Readout)):
-                return True
-            if any(walk(block) for block in ir.blocks(op)):
-                return True
-        return False
-
-    return walk(program.ops)
+    return aer_noise_label(program) != "ideal"
 
 
 def aer_noise_label(program: ir.Program) -> str:

@@ -737,7 +737,8 @@ def _simulate(
         # an ideal dynamic circuit: what shot branching did (metadata["noise"] stays Aer's "ideal")
         metadata["branching"] = dict(noise_stats)
     elif noise_stats is not None or readouts:  # noise (engine/noise.py)
-        metadata["noise"] = aer_noise_label(program) if has_noise(program) else "circuit"  # (readouts only)
+        label = aer_noise_label(program)
+        metadata["noise"] = "circuit" if label == "ideal" else label  # (readouts deferred: still Aer's "circuit")
         metadata["noise_stats"] = dict(noise_stats or {}, readout_errors_on_final_values=len(readouts))
     if checkpoints is not None:
         metadata["checkpoint"] = checkpoints.metadata()

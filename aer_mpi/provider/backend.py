@@ -503,7 +503,7 @@ class AerMPISimulator(BackendV2):
         try:
             job = self._agreed_run(run_input, options)
         except AerMPIError as exc:
-            job = AerJob.refused(self, str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4)), exc)
+            job = AerJob.refused(self, _new_job_id(), exc)
         # the circuits as given (noise passes and the legacy backends' final saves work on copies)
         job._circuits = [run_input] if isinstance(run_input, QuantumCircuit) else (
             list(run_input) if isinstance(run_input, (list, tuple)) else [])
@@ -590,8 +590,7 @@ class AerMPISimulator(BackendV2):
         control = RunControl(
             progress=listener.steps if listener else None, stage=listener.stage if listener else None
         )
-        job_id = str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4))
-        job = AerJob(self, job_id, self._run_job, qobj, control, listener, ignored)
+        job = AerJob(self, _new_job_id(), self._run_job, qobj, control, listener, ignored)
         control.cancel_requested = job.cancel_requested
         control.checkpoint_requested = job.checkpoint_requested
         job.submit()
@@ -638,6 +637,10 @@ class AerMPISimulator(BackendV2):
                 emeta.setdefault("mpi_rank", rank)
                 emeta.setdefault("num_mpi_processes", ranks)
                 emeta["ignored_options"] = list(ignored)
+
+
+def _new_job_id() -> str:
+    return str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4))
 
 
 _ABORT_HOOK_INSTALLED = False

@@ -216,12 +216,6 @@ class RunOption:
     normalise: Callable[[Any], Any] = lambda v: v
 
     @property
-    def nullable(self) -> bool:
-        """None is accepted for every option, as in Aer (``AerSimulator(method=None)``, a notebook's
-        parameter left at None): it means the default (``set_options``), or the backend's value (``run``)."""
-        return True
-
-    @property
     def aer(self) -> bool:
         """Whether Qiskit Aer's ``AerSimulator`` has this option."""
         return self.category != OWN
@@ -232,7 +226,9 @@ class RunOption:
         return f"None or {self.allowed}" if self.default is None else self.allowed
 
     def accepts(self, value: Any) -> bool:
-        return (value is None and self.nullable) or (value is not None and self.check(value))
+        # None is accepted for every option, as in Aer (``AerSimulator(method=None)``, a notebook's
+        # parameter left at None): it means the default (``set_options``), or the backend's value (``run``)
+        return value is None or self.check(value)
 
 
 def _ignored(name: str, default: Any, why: str) -> RunOption:
@@ -439,7 +435,7 @@ def normalise_options(options: Mapping[str, Any]) -> dict[str, Any]:
         limit = _LIMITS.get(name)
         if limit is not None and _is_int(value) and value > limit[0]:
             raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}, {limit[1]}")
-        if not row.accepts(value) and not (row.normalise(value) is None and row.nullable):
+        if not (row.accepts(value) or row.normalise(value) is None):
             wraps = (" (or a negative one down to -2**63, taken modulo 2**64 as in Aer)"
                      if name in _WRAPPED_BELOW and _is_int(value) else "")
             raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}{wraps}")

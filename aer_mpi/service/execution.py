@@ -192,9 +192,7 @@ def _stop_agreed(comm: Any, control: RunControl, store: Optional[JobCheckpoints]
     keep = store is not None and (signal or bool(control.checkpoint_requested()))
     due = store is not None and comm.Get_rank() == 0 and store.due()
     votes = Collective(comm).allgather((signal or cancel, keep, due))
-    # a resumed job whose saved state is not loaded yet keeps the checkpoint it came from: a new one
-    # written here holds no state and would remove that one's files (the same on every rank)
-    if store is not None and store.resume is None and any(v[1] or v[2] for v in votes):
+    if store is not None and any(v[1] or v[2] for v in votes):
         store.experiment = index
         store.write(Collective(comm))
     return any(v[0] or v[1] for v in votes)
@@ -205,7 +203,7 @@ def _stop_with_checkpoint(comm: Any, control: RunControl, store: JobCheckpoints,
     """Small circuits were stopped: keep those that finished in a checkpoint, when a signal or
     ``cancel(checkpoint=True)`` asked for one (collective)."""
     keep = stop_requested() is not None or bool(control.checkpoint_requested())
-    if any(Collective(comm).allgather(keep)) and store.resume is None:  # (as in _stop_agreed)
+    if any(Collective(comm).allgather(keep)):
         store.experiment = next((i for i in range(len(planned)) if i not in store.finished), len(planned))
         store.write(Collective(comm))
 
