@@ -137,7 +137,7 @@ ERRORS_BASE = "aer_mpi.errors imports qiskit.exceptions"
 
 
 def test_low_layers_know_no_qiskit_and_nothing_above():
-    bad = _forbidden(LOW_LAYERS + ("aer_mpi.ir", "aer_mpi.errors"), ("qiskit",) + HIGH)
+    bad = _forbidden(LOW_LAYERS + ("aer_mpi.ir", "aer_mpi.errors", "aer_mpi.environment"), ("qiskit",) + HIGH)
     assert [b for b in bad if b != ERRORS_BASE] == []
 
 
@@ -153,6 +153,6 @@ def test_plan_knows_no_mpi():
     assert _forbidden(("aer_mpi.plan",), ("aer_mpi.comm", "mpi4py", "aer_mpi.engine")) == []
 
 
-def test_ir_and_errors_are_the_bottom():
-    below = ("aer_mpi.kernels", "aer_mpi.comm", "mpi4py") + LOW_LAYERS + HIGH
-    assert _forbidden(("aer_mpi.ir", "aer_mpi.errors"), below) == []
+def test_ir_errors_and_environment_are_the_bottom():
+    below = ("aer_mpi.kernels", "aer_mpi.comm", "mpi4py", "aer_mpi.ir") + LOW_LAYERS + HIGH
+    assert _forbidden(("aer_mpi.ir", "aer_mpi.errors", "aer_mpi.environment"), below) == []

@@ -203,8 +203,14 @@ def command_line() -> int:
 # -- commands ---------------------------------------------------------------------------
 def _prepare(args: argparse.Namespace) -> tuple[list[Source], int]:
     """On rank 0: the circuits and the seed, after checking every input and output."""
+    from aer_mpi import environment
+    from aer_mpi.errors import InvalidInputError
     from aer_mpi.service.filenames import unique_stems
 
+    try:
+        environment.check_environment()  # a mistyped AER_MPI_* variable, before any work
+    except InvalidInputError as exc:
+        raise CliError(str(exc), EXIT_BAD_INPUT) from None
     check_output(args.output, args.files, args.save_statevector)  # hardening: -o may not name an input file
     sources = read_sources(args.files)
     directory = checkpoint_dir(args)

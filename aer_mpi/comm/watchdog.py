@@ -22,8 +22,11 @@ import threading
 import time
 from typing import Any, Iterator
 
+from aer_mpi import environment
+from aer_mpi.errors import InvalidInputError
+
 #: Seconds a rank may wait for the others in one call before the job is aborted.
-DEFAULT_WAIT_TIMEOUT = 600.0
+DEFAULT_WAIT_TIMEOUT = float(environment.VARIABLES["AER_MPI_WAIT_TIMEOUT"].default)
 #: The bound, in multiples of the timeout, on a wait for rank 0's file work (reading the circuits,
 #: writing the results): an hour by default.
 FILE_WORK_TIMES = 6.0
@@ -38,12 +41,14 @@ _thread: threading.Thread | None = None
 
 
 def wait_timeout() -> float:
-    """``AER_MPI_WAIT_TIMEOUT`` in seconds (a number > 0), else ``DEFAULT_WAIT_TIMEOUT``."""
+    """``AER_MPI_WAIT_TIMEOUT`` in seconds, else ``DEFAULT_WAIT_TIMEOUT``.
+
+    A bad value is an ``InvalidInputError`` from the entry points (``environment.check_environment``);
+    should it be changed to one during a run, the watch keeps the default rather than stop watching."""
     try:
-        value = float(os.environ.get("AER_MPI_WAIT_TIMEOUT", ""))
-    except ValueError:
+        return environment.seconds("AER_MPI_WAIT_TIMEOUT")
+    except InvalidInputError:
         return DEFAULT_WAIT_TIMEOUT
-    return value if value > 0 else DEFAULT_WAIT_TIMEOUT
 
 
 def _watch() -> None:

@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from aer_mpi import ir, kernels
+from aer_mpi import environment, ir, kernels
 from aer_mpi.comm import ranks_on_this_node
 from aer_mpi.engine.config import PRECISIONS, RunConfig
 from aer_mpi.engine.sampling import INT64_CLBITS
@@ -196,7 +196,7 @@ def configure_kernels(config: RunConfig, node_ranks: int, num_local: Optional[in
     None: the threads of a large shard. Returns the back end's name and the
     threads it really uses.
     """
-    name = kernels.use(config.kernels or os.environ.get("AER_MPI_KERNELS", "auto"))
+    name = kernels.use(config.kernels or environment.choice("AER_MPI_KERNELS"))
     return name, kernels.set_threads(threads_per_rank(config, node_ranks, num_local))
 
 
@@ -277,7 +277,7 @@ def cache_qubits(config: RunConfig) -> Optional[tuple[int, int]]:
     """
     if not config.cache_blocking:
         return None
-    if os.environ.get("AER_MPI_CACHE_BLOCKING", "").strip().lower() in ("0", "off", "false", "no"):
+    if not environment.switch("AER_MPI_CACHE_BLOCKING"):
         return None
     if config.cache_qubits is not None:
         return int(config.cache_qubits), int(config.cache_qubits)

@@ -28,6 +28,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from aer_mpi import environment
+from aer_mpi.errors import InvalidInputError
 from aer_mpi.kernels import native, numpy_backend
 from aer_mpi.kernels.numpy_backend import (
     chunk_views,
@@ -282,7 +284,10 @@ def zero(state: np.ndarray) -> None:
         state.fill(0)
 
 
-use(os.environ.get("AER_MPI_KERNELS", "auto"))
+try:
+    use(environment.choice("AER_MPI_KERNELS"))
+except InvalidInputError:
+    use("auto")  # importing stays possible; the run's check_environment() names the bad value
 
 __all__ = [
     "KERNEL_NAMES",

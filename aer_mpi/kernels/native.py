@@ -45,6 +45,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from aer_mpi import environment
+from aer_mpi.errors import InvalidInputError
 from aer_mpi.kernels.numpy_backend import byte_tables
 
 #: int64 fields per gate in a stage's descriptor (``DESC_FIELDS`` in stage.c).
@@ -67,7 +69,10 @@ _vector_bytes = 64  # of the loaded library: 64 with AVX-512, else 32 (stage.c's
 
 
 def _disabled_by_environment() -> bool:
-    return os.environ.get("AER_MPI_NATIVE", "").strip().lower() in ("0", "off", "false", "no")
+    try:
+        return not environment.switch("AER_MPI_NATIVE")
+    except InvalidInputError:
+        return False  # the run's check_environment() names the bad value
 
 
 def _private_directory(path: Path) -> Optional[Path]:

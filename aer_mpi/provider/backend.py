@@ -27,6 +27,7 @@ from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
 import aer_mpi.library  # noqa: F401  (QuantumCircuit.save_statevector() & co., as importing qiskit_aer gives)
+from aer_mpi import environment
 from aer_mpi._version import __version__
 from aer_mpi.qobj.assemble import assemble_circuits
 from aer_mpi.engine import RunControl
@@ -269,6 +270,7 @@ class AerMPISimulator(BackendV2):
         configuration: Any = None, properties: Any = None, provider: Any = None, target: Optional[Target] = None,
         **options: Any
     ):
+        environment.check_environment()  # a mistyped AER_MPI_* variable fails here, on every rank
         super().__init__(
             provider=provider,
             name=BACKEND_NAME,

@@ -24,15 +24,15 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
-import os
 import time
 from typing import Any, Optional
 
+from aer_mpi import environment
 from aer_mpi.errors import InvalidInputError, RankMissingError
 from aer_mpi.comm.watchdog import bounded
 
 #: Seconds rank 0 waits for every rank to come to ``run()`` (``AER_MPI_AGREE_TIMEOUT``).
-DEFAULT_AGREE_TIMEOUT = 60.0
+DEFAULT_AGREE_TIMEOUT = float(environment.VARIABLES["AER_MPI_AGREE_TIMEOUT"].default)
 #: Seconds between two polls.
 POLL_SECONDS = 0.001
 _TAG_BASE = 1000
@@ -40,12 +40,8 @@ _TAG_SPAN = 10000
 
 
 def agree_timeout() -> float:
-    text = os.environ.get("AER_MPI_AGREE_TIMEOUT", "")
-    try:
-        value = float(text)
-    except ValueError:
-        return DEFAULT_AGREE_TIMEOUT
-    return value if value > 0 and value == value and value != float("inf") else DEFAULT_AGREE_TIMEOUT
+    """``AER_MPI_AGREE_TIMEOUT`` in seconds, else ``DEFAULT_AGREE_TIMEOUT``; a bad value is an InvalidInputError."""
+    return environment.seconds("AER_MPI_AGREE_TIMEOUT")
 
 
 def fingerprint(qobj: Any, seed_drawn: bool) -> str:

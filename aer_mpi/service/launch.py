@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aer_mpi import environment
 from aer_mpi.errors import InvalidInputError, WorkerStartError
 
 #: Environment variables that tell a worker where to connect and the key to prove itself.
@@ -27,7 +28,7 @@ ENV_MPIEXEC = "AER_MPI_MPIEXEC"
 #: Seconds between the pool's checks of its workers while a job runs.
 POLL_SECONDS = 0.05
 #: Seconds the workers may take to start (import numpy/qiskit, connect).
-START_TIMEOUT = float(os.environ.get("AER_MPI_WORKER_START_TIMEOUT", "120"))
+START_TIMEOUT = float(environment.VARIABLES["AER_MPI_WORKER_START_TIMEOUT"].default)
 #: Seconds close() waits for the workers to leave before killing them.
 CLOSE_TIMEOUT = 10.0
 #: Environment variable with the default ``heartbeat_timeout`` (seconds).
@@ -35,7 +36,7 @@ ENV_HEARTBEAT_TIMEOUT = "AER_MPI_HEARTBEAT_TIMEOUT"
 #: Environment variable that tells the workers how often to beat (seconds); set by the pool.
 ENV_HEARTBEAT_INTERVAL = "AER_MPI_HEARTBEAT_INTERVAL"
 #: Default seconds a worker rank may stay silent during a job before it is declared lost.
-HEARTBEAT_TIMEOUT = 30.0
+HEARTBEAT_TIMEOUT = float(environment.VARIABLES[ENV_HEARTBEAT_TIMEOUT].default)
 
 #: Per-process variables of an enclosing MPI job (a singleton, ``mpiexec -n 1``); they
 #: must not leak into the workers' mpiexec. Users' tuning variables (MPIR_CVAR_*,
@@ -98,17 +99,13 @@ def check_processes(processes: Any) -> int:
 
 
 def default_heartbeat_timeout() -> float:
-    """``$AER_MPI_HEARTBEAT_TIMEOUT`` if set (seconds), else ``HEARTBEAT_TIMEOUT``."""
-    value = os.environ.get(ENV_HEARTBEAT_TIMEOUT)
-    if not value:
-        return HEARTBEAT_TIMEOUT
-    try:
-        return check_heartbeat_timeout(float(value))
-    except (ValueError, InvalidInputError):
-        raise InvalidInputError(
-            f"{ENV_HEARTBEAT_TIMEOUT}={value!r}: expecting a number of seconds > 0 "
-            "(how long a worker may stay silent during a job)"
-        ) from None
+    """``$AER_MPI_HEARTBEAT_TIMEOUT`` if set (seconds), else ``HEARTBEAT_TIMEOUT``; a bad value is an error."""
+    return environment.seconds(ENV_HEARTBEAT_TIMEOUT)
+
+
+def start_timeout() -> float:
+    """``$AER_MPI_WORKER_START_TIMEOUT`` if set (seconds), else ``START_TIMEOUT``; a bad value is an error."""
+    return environment.seconds("AER_MPI_WORKER_START_TIMEOUT")
 
 
 def check_heartbeat_timeout(value: Any) -> float:

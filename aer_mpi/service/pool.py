@@ -73,7 +73,6 @@ from aer_mpi.service.launch import (
     ENV_HEARTBEAT_TIMEOUT,
     ENV_MPIEXEC,
     POLL_SECONDS,
-    START_TIMEOUT,
     MPI_ENV_PREFIXES,
     check_heartbeat_timeout,
     check_processes,
@@ -84,14 +83,15 @@ from aer_mpi.service.launch import (
     is_hydra,
     process_alive,
     set_socket_timeouts,
+    start_timeout as default_start_timeout,
 )
 
 class WorkerPool:
     """P MPI worker processes started with mpiexec, and the links to them."""
 
-    def __init__(self, processes: int, start_timeout: float = START_TIMEOUT, heartbeat_timeout: Optional[float] = None):
+    def __init__(self, processes: int, start_timeout: Optional[float] = None, heartbeat_timeout: Optional[float] = None):
         self.processes = check_processes(processes)
-        self.start_timeout = start_timeout
+        self.start_timeout = default_start_timeout() if start_timeout is None else start_timeout
         self.heartbeat_timeout = (
             default_heartbeat_timeout() if heartbeat_timeout is None else check_heartbeat_timeout(heartbeat_timeout)
         )

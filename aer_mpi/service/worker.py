@@ -45,6 +45,8 @@ import traceback
 from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 from typing import Any, Optional
 
+from aer_mpi import environment
+
 #: Seconds between an idle rank's tests of the command barrier.
 IDLE_POLL_SECONDS = 0.005
 
@@ -292,7 +294,7 @@ def main() -> int:
 
     comm = MPI.COMM_WORLD
     try:
-        start_timeout = float(os.environ.get("AER_MPI_WORKER_START_TIMEOUT", "120"))
+        start_timeout = environment.seconds("AER_MPI_WORKER_START_TIMEOUT")
         interval = float(os.environ.get("AER_MPI_HEARTBEAT_INTERVAL", "0") or 0)
         link = _Link(_connect(address, bytes.fromhex(authkey), start_timeout), interval)
         last_words.link = link

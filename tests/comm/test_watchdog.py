@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from aer_mpi import environment
 from aer_mpi.comm import watchdog
+from aer_mpi.errors import InvalidInputError
 from conftest import mpiexec_or_skip
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,8 +79,13 @@ def test_a_frozen_rank_aborts_the_job_within_the_wait_timeout(tmp_path, ranks, s
 def test_the_timeout_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("AER_MPI_WAIT_TIMEOUT", "12.5")
     assert watchdog.wait_timeout() == 12.5
-    for bad in ("", "soon", "-1", "0"):
+    monkeypatch.setenv("AER_MPI_WAIT_TIMEOUT", "")
+    assert watchdog.wait_timeout() == watchdog.DEFAULT_WAIT_TIMEOUT
+    for bad in ("soon", "-1", "0", "nan", "inf"):
         monkeypatch.setenv("AER_MPI_WAIT_TIMEOUT", bad)
+        # the entry points refuse it (tests/test_environment.py); the watch itself never stops watching
+        with pytest.raises(InvalidInputError, match="AER_MPI_WAIT_TIMEOUT"):
+            environment.check_environment()
         assert watchdog.wait_timeout() == watchdog.DEFAULT_WAIT_TIMEOUT
 
 
