@@ -60,6 +60,7 @@ def write_npy_collective(
     offset_elements: int,
     chunks: Iterable[np.ndarray],
     sync: bool = False,
+    mode: int = 0o666,
 ) -> None:
     """Write a 1-d array of ``num_elements`` to ``path`` as ``.npy`` (collective).
 
@@ -68,7 +69,7 @@ def write_npy_collective(
     different numbers of chunks. The parts of all ranks must cover the array.
     The parent directory is created if needed. ``sync``: the data reach the
     disk (``File.Sync``) before the file gets its name (a checkpoint must
-    survive the node).
+    survive the node). ``mode``: the new file's permissions before the umask (a checkpoint's: 0o600).
     """
     from mpi4py import MPI
 
@@ -83,7 +84,7 @@ def write_npy_collective(
     descriptor = -1
     if collective.rank == 0:
         try:
-            partial, descriptor = _create_partial(path)
+            partial, descriptor = _create_partial(path, mode)
             _write_header(descriptor, header, total_bytes)
         except OSError as exc:
             error = _file_error(path, exc)
@@ -187,7 +188,7 @@ def _publish(partial: str, path: str) -> None:
     os.replace(partial, path)
 
 
-def _create_partial(path: str) -> tuple[str, int]:
+def _create_partial(path: str, mode: int = 0o666) -> tuple[str, int]:
     """A new file beside ``path`` under a random name, opened without following links."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -197,7 +198,7 @@ def _create_partial(path: str) -> tuple[str, int]:
     for _ in range(100):
         partial = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}{PARTIAL_SUFFIX}")
         try:
-            return partial, os.open(partial, flags, 0o666)
+            return partial, os.open(partial, flags, mode)
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temporary name beside {path}")

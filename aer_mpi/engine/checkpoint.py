@@ -192,7 +192,7 @@ class JobCheckpoints:
             num_local = array.shape[0].bit_length() - 1
             num_qubits = num_local + (collective.size.bit_length() - 1)
             write_npy_collective(collective, os.path.join(self.directory, name), array.dtype, 1 << num_qubits,
-                                 collective.rank << num_local, [array], sync=True)
+                                 collective.rank << num_local, [array], sync=True, mode=0o600)
             bits = min(CRC_BLOCK_BITS, num_local)
             crcs = collective.allgather(_crcs(array, bits))
             files.append(StateFile(name, tuple(layout), num_qubits, bits, np.concatenate(crcs)))
@@ -470,11 +470,20 @@ def _load(directory: str, fingerprint: Optional[str], seed: int) -> dict:
     if hashlib.sha256(payload).hexdigest() != manifest.get("snapshot_sha256"):
         raise CheckpointError(f"{where} is damaged ({snapshot_path} differs from the manifest's checksum): "
                               f"use another directory or remove this one to start again")
-    for name in manifest.get("states", []):
-        state_path = os.path.join(directory, str(name))
-        if not os.path.isfile(state_path) or os.path.islink(state_path):
-            raise CheckpointError(f"{where} is damaged ({state_path} is missing): use another directory "
+    generation, states = manifest.get("generation"), manifest.get("states")
+    if (isinstance(generation, bool) or not isinstance(generation, int) or generation < 1
+            or not isinstance(states, list) or not all(isinstance(name, str) for name in states)):
+        raise CheckpointError(f"{where} is damaged (its manifest's generation {generation!r} or states {states!r} "
+                              f"are not what aer_mpi writes): use another directory or remove this one to start again")
+    for name in states:
+        state_path = os.path.join(directory, name)
+        problem = ("is a symbolic link (a checkpoint is only read from its own files)" if os.path.islink(state_path)
+                   else "is missing" if not os.path.isfile(state_path) else None)
+        if os.path.basename(name) != name:
+            problem = "is not a file of the checkpoint directory"
+        if problem:
+            raise CheckpointError(f"{where} is damaged ({state_path} {problem}): use another directory "
                                   f"or remove this one to start again")
     snapshot = pickle.loads(payload)
-    return dict(fresh, generation=manifest["generation"], experiment=snapshot["experiment"],
+    return dict(fresh, generation=generation, experiment=snapshot["experiment"],
                 engine=snapshot["engine"], finished=snapshot["finished"], ranks=manifest.get("ranks"))

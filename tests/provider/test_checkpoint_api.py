@@ -160,6 +160,37 @@ def test_another_job_or_a_damaged_checkpoint_is_refused_and_left_as_it_was(tmp_p
     assert snapshot_of(directory) == damaged
 
 
+def test_a_hand_edited_manifest_is_a_clear_refusal_and_the_files_stay_private(tmp_path):
+    import json
+
+    backend = AerMPISimulator(kernels="numba")
+    circuit = long_static_circuit("numba")
+    directory = tmp_path / "ck"
+    stopped_run(backend, circuit, directory, shots=100, seed_simulator=5)
+    for entry in directory.iterdir():  # a checkpoint's files are the user's alone, state files included
+        assert entry.stat().st_mode & 0o077 == 0, entry.name
+    manifest = json.loads((directory / MANIFEST).read_text())
+    state = directory / manifest["states"][0]
+
+    def refused_with(edit, match):
+        (directory / MANIFEST).write_text(json.dumps(edit(dict(manifest))))
+        before = snapshot_of(directory)
+        with pytest.raises(CheckpointError, match=match):
+            backend.run(circuit, checkpoint_dir=str(directory), shots=100, seed_simulator=5).result()
+        assert snapshot_of(directory) == before
+
+    refused_with(lambda m: {k: v for k, v in m.items() if k != "generation"}, "generation None")
+    refused_with(lambda m: dict(m, generation="x"), "generation 'x'")
+    refused_with(lambda m: dict(m, generation=True), "generation True")
+    refused_with(lambda m: dict(m, states=None), "states None")
+    refused_with(lambda m: dict(m, states=["../" + state.name]), "not a file of the checkpoint directory")
+    state.rename(directory / "elsewhere.npy")
+    state.symlink_to(directory / "elsewhere.npy")
+    refused_with(lambda m: m, "is a symbolic link")
+    state.unlink()
+    refused_with(lambda m: m, "is missing")
+
+
 def test_checkpoint_options_are_checked():
     backend = AerMPISimulator()
     qc = QuantumCircuit(1)
