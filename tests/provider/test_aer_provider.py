@@ -300,5 +300,7 @@ def test_aers_metadata_words_and_the_submitted_circuits_under_noise():
     dense = AerMPISimulator(method="density_matrix", noise_model=model).run(qc, shots=50).result()
     assert dense.results[0].metadata["noise"] == "superop"
     assert AerMPISimulator().run(qc).result().results[0].metadata["noise"] == "ideal"
-    for key in ("time_taken_execute", "max_memory_mb", "parallel_experiments", "omp_enabled"):
+    for key in ("time_taken_execute", "time_taken_parameter_binding", "max_memory_mb", "parallel_experiments",
+                "omp_enabled"):
         assert key in result.metadata, key
+    assert isinstance(result.metadata["time_taken_parameter_binding"], float)
