@@ -10,6 +10,7 @@ its own (``aer_mpi.service.pool``) and runs every job there.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import random
@@ -125,8 +126,10 @@ def build_target(num_qubits: Optional[int] = None) -> Target:
         target.add_instruction(control_flow[name], name=name)
     # run as they are: initialize (by its definition, its resets on fresh qubits left out), set_statevector
     target.add_instruction(Initialize, name="initialize")
+    # of any width, as Aer lists them (a class, not a 0-qubit instance: transpile(..., coupling_map=)
+    # builds a target from the names and refuses fixed-width operations on 0 qubits)
     for name in sorted(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS):
-        target.add_instruction(Instruction(name, 0, 0, []), properties=None, name=name)
+        target.add_instruction(Instruction, name=name)
     return target
 
 
@@ -147,11 +150,15 @@ def _channels() -> dict:
 
 
 #: Target instructions that are not gates: a basis_gates option or a noise model never removes them.
-_NOT_GATES = frozenset({"measure", "reset", "delay", "global_phase", "initialize"})
+_NOT_GATES = frozenset({"measure", "reset", "delay", "initialize"})
 
 #: Instructions a coupling map leaves on any qubits: they are no two-qubit interaction (saves and
 #: set instructions cover the whole circuit; control flow is routed through its blocks).
 _NOT_GATES_ANY_WIDTH = frozenset(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS | CONTROL_FLOW | {"global_phase"})
+
+#: Instructions that are no gates, listed as ``configuration().custom_instructions`` (as Aer lists them).
+_CUSTOM_INSTRUCTIONS = frozenset(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS | CONTROL_FLOW | set(_channels())
+                                 | {"initialize", "reset", "delay"})
 
 #: Fields of Aer's backend configuration that its constructor and ``set_options`` take as well
 #: (Aer's ``set_option`` puts them on the configuration, not among the run options). ``basis_gates``
@@ -192,6 +199,43 @@ def restricted_target(num_qubits: int, basis: Optional[frozenset], edges: Option
         # wider gates and gates of any width (mcx, unitary, initialize, ...) are left to transpile's
         # decompositions: routing takes two-qubit gates only
     return target
+
+
+def _parameterized_copies(circuits: list, parameterizations: Any) -> list:
+    """Aer's legacy ``parameterizations``: per circuit, ``[[instruction, parameter], values]`` entries,
+    every ``values`` of one circuit as long; the circuit runs once per value, the values put in place
+    (an empty list: the circuit once, as it is)."""
+    if not isinstance(parameterizations, (list, tuple)) or len(parameterizations) != len(circuits):
+        raise InvalidInputError(f"parameterizations: expecting one list per circuit ({len(circuits)}), "
+                                f"got {parameterizations!r:.200}")
+    out = []
+    for index, (circuit, entries) in enumerate(zip(circuits, parameterizations)):
+        try:
+            places = [(int(place[0]), int(place[1]), list(values)) for place, values in entries]
+        except (TypeError, ValueError, IndexError):
+            raise InvalidInputError(f"parameterizations[{index}]: expecting [[instruction, parameter], "
+                                    f"[values...]] entries, got {entries!r:.200}") from None
+        counts = {len(values) for _, _, values in places}
+        if len(counts) > 1:
+            raise InvalidInputError(f"parameterizations[{index}]: every entry needs as many values, got {sorted(counts)}")
+        if not places:
+            out.append(circuit)
+            continue
+        for j in range(counts.pop()):
+            bound = circuit.copy()
+            for instruction, parameter, values in places:
+                if not (0 <= instruction < len(bound.data)
+                        and 0 <= parameter < len(bound.data[instruction].operation.params)):
+                    raise InvalidInputError(f"parameterizations[{index}]: circuit {circuit.name!r} has no parameter "
+                                            f"{parameter} on instruction {instruction}")
+                operation = bound.data[instruction].operation.to_mutable()
+                try:
+                    operation.params[parameter] = float(values[j])
+                except (TypeError, ValueError):
+                    raise InvalidInputError(f"parameterizations[{index}]: {values[j]!r} is not a number") from None
+                bound.data[instruction] = bound.data[instruction].replace(operation=operation)
+            out.append(bound)
+    return out
 
 
 def noise_basis_gates(noise_model: Any) -> Optional[list]:
@@ -453,7 +497,8 @@ class AerMPISimulator(BackendV2):
             open_pulse=False,
             max_shots=int(1e6),
             description=self.description,
-            custom_instructions=True,
+            # Aer's: the names of the instructions that are not gates (code for Aer iterates over it)
+            custom_instructions=[name for name in basis if name in _CUSTOM_INSTRUCTIONS],
             dynamic_reprate_enabled=False,
         )
         fields.update((name, value) for name, value in self._configuration_fields.items() if name != "coupling_map")
@@ -542,7 +587,19 @@ class AerMPISimulator(BackendV2):
         circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
         if not circuits or not all(isinstance(c, QuantumCircuit) for c in circuits):
             raise InvalidInputError("run() expects a QuantumCircuit or a non-empty list of them")
+        options = dict(options)
+        parameterizations = options.pop("parameterizations", None)
+        if parameterizations is not None:
+            circuits = _parameterized_copies(circuits, parameterizations)
         run_only = IGNORED_RUN_KEYWORDS.intersection(options)
+        unknown = sorted(set(options) - set(OPTIONS) - run_only)
+        if unknown:
+            # Aer's run() lets any keyword through; here it is named, so a typo of shots does not pass unseen
+            hints = [f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                     for name in unknown for close in [difflib.get_close_matches(name, OPTIONS, n=1)]]
+            warnings.warn(f"run() ignores {', '.join(hints)}: not an option of this simulator (as Aer's run(), "
+                          f"which lets any keyword through); backend.options lists them", UserWarning, stacklevel=4)
+            run_only = run_only | set(unknown)
         options = normalise_options({k: v for k, v in options.items() if k not in run_only})
         # a run option of None leaves the backend's value, as in Aer: Qiskit's BackendSamplerV2 passes
         # seed_simulator=None on every call, which must not replace the backend's seed

@@ -147,9 +147,34 @@ def test_aers_configuration_keywords_shape_the_target():
         AerMPISimulator(coupling_map=[0, 1])
 
 
-def test_run_keywords_aer_lets_through_are_named_as_ignored_and_typos_stay_errors():
-    """Aer's run() passes device and transpiler keywords without a word (code written for execute()
-    or a device has them); they were 'unknown option' here."""
+def test_transpile_with_a_coupling_map_for_a_noisy_backend_and_aers_custom_instructions():
+    """transpile(qc, AerSimulator(noise_model=nm), coupling_map=...) builds a target from the backend's
+    names: a 0-qubit operation there (global_phase, saves as 0-qubit instances) made Qiskit refuse it."""
+    from qiskit import transpile
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    from aer_mpi.noise import NoiseModel
+
+    pytest.importorskip("qiskit_aer")
+    model = NoiseModel.from_backend(GenericBackendV2(5, seed=1))
+    qc = QuantumCircuit(4, 2)
+    qc.h(0)
+    qc.cx(0, 3)
+    qc.measure([0, 3], [0, 1])
+    ring = [[i, (i + 1) % 6] for i in range(6)]
+    routed = transpile(qc, AerMPISimulator(noise_model=model), coupling_map=ring, seed_transpiler=1)
+    assert set(routed.count_ops()) <= set(model.basis_gates) | {"measure", "swap"}
+    counts = AerMPISimulator(noise_model=model, seed_simulator=2).run(routed, shots=200).result().get_counts()
+    assert counts.get("00", 0) + counts.get("11", 0) > 150
+    custom = AerMPISimulator().configuration().custom_instructions
+    assert isinstance(custom, list) and {"save_statevector", "set_statevector", "if_else", "kraus"} <= set(custom)
+    assert "cx" not in custom and "measure" not in custom
+
+
+def test_run_keywords_aer_lets_through_are_named_as_ignored_and_typos_are_named():
+    """Aer's run() passes any keyword without a word (code written for execute() or a device has
+    them); they were 'unknown option' here. Device and transpiler keywords pass silently, any other
+    with a warning naming it (and what it may be a typo of)."""
     qc = bell()
     qc.measure_all()
     result = AerMPISimulator(seed_simulator=1).run(
@@ -158,10 +183,30 @@ def test_run_keywords_aer_lets_through_are_named_as_ignored_and_typos_stay_error
     assert sum(result.get_counts().values()) == 20
     assert {"optimization_level", "seed_transpiler", "init_qubits", "extended_stabilizer_mixing_time"} <= set(
         result.results[0].metadata["ignored_options"])
-    with pytest.raises(InvalidInputError, match="unknown option 'shotz'"):
-        AerMPISimulator().run(qc, shotz=3).result()
+    with pytest.warns(UserWarning, match="run\\(\\) ignores 'shotz' \\(did you mean 'shots'\\?\\)"):
+        typo = AerMPISimulator().run(qc, shotz=3).result()
+    assert sum(typo.get_counts().values()) == 1024 and "shotz" in typo.results[0].metadata["ignored_options"]
     with pytest.raises(InvalidInputError, match="unknown option 'optimization_level'"):
         AerMPISimulator().set_options(optimization_level=1)  # Aer's set_options refuses it too
+
+
+def test_aers_legacy_parameterizations_run_each_circuit_once_per_value():
+    """run(circuits, parameterizations=[[[[instruction, parameter], values], ...], ...]), Aer's older
+    form of parameter binding (its own tests use it): one experiment per value, in order."""
+    circuits = []
+    for name in ("a", "b"):
+        qc = QuantumCircuit(1, name=name)
+        qc.ry(0.1, 0)
+        qc.measure_all()
+        circuits.append(qc)
+    result = AerMPISimulator(seed_simulator=1).run(
+        circuits, parameterizations=[[[[0, 0], [0.0, np.pi]]], []], shots=50).result()
+    assert result.get_counts(0) == {"0": 50} and result.get_counts(1) == {"1": 50}
+    assert len(result.results) == 3 and set(result.get_counts(2)) <= {"0", "1"}
+    for bad, match in (([[]], "one list per circuit"), ([[[[0, 0], [1.0]], [[0, 0], [1.0, 2.0]]], []], "as many values"),
+                       ([[[[5, 0], [1.0]]], []], "no parameter 0 on instruction 5"), ([[[[0, 0], ["x"]]], []], "not a number")):
+        with pytest.raises(InvalidInputError, match=match):
+            AerMPISimulator().run(circuits, parameterizations=bad).result()
 
 
 def test_aers_constructor_arguments():
@@ -266,7 +311,7 @@ def test_aers_error_classes_and_a_refused_run_is_a_job_in_error():
     with pytest.raises(QiskitError, match="parameter") as info:
         job.result()
     assert isinstance(info.value, InvalidInputError) and not str(info.value).startswith("'")
-    assert AerMPISimulator().run(bell(), shotz=3).status() == JobStatus.ERROR
+    assert AerMPISimulator().run(bell(), shots="many").status() == JobStatus.ERROR
 
 
 def test_the_legacy_statevector_simulator_takes_a_circuits_save_state():

@@ -32,7 +32,7 @@ BAD_INPUTS = [
     ("nan angle", lambda qc: qc.ry(math.nan, 1), {}, "non-finite angle nan"),
     ("shots < 0", lambda qc: qc.h(0), {"shots": -1}, r"shots=-1: expecting an integer >= 0"),
     ("bad option value", lambda qc: qc.h(0), {"precision": "quad"}, "precision='quad': expecting 'double' or 'single'"),
-    ("unknown option", lambda qc: qc.h(0), {"shotz": 5}, "unknown option 'shotz': the options are .*shots"),
+    ("option of the wrong type", lambda qc: qc.h(0), {"memory": "yes"}, "memory='yes': expecting"),
 ]
 
 
