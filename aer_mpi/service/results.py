@@ -50,7 +50,9 @@ def format_save(value: Any, kind: str, subtype: str) -> Any:
 
         make = Clifford
     elif result == RESULT_STABILIZER:
-        from qiskit.quantum_info import Clifford, StabilizerState
+        from qiskit.quantum_info import Clifford
+
+        from aer_mpi.service.saved_types import StabilizerState
 
         def make(table: Any) -> Any:
             return StabilizerState(Clifford(table))

@@ -88,3 +88,37 @@ class Operator(_Subscriptable, qi.Operator):
 
 class SuperOp(_Subscriptable, qi.SuperOp):
     """A saved superoperator."""
+
+
+class StabilizerState(qi.StabilizerState):
+    """A saved stabilizer state that still reads as the dict Aer saved before 0.10 (``state["stabilizer"]``,
+    ``Clifford.from_dict(state)``, ``state.get(...)``), with the same warning: its Clifford's ``to_dict()``."""
+
+    def _as_dict(self) -> dict:
+        warnings.warn(
+            "the saved stabilizer is a qiskit.quantum_info.StabilizerState, not a dict (as in Qiskit Aer since "
+            "0.10): reading it as a dict still works but is deprecated there; use value.clifford.to_dict()",
+            DeprecationWarning, stacklevel=3)
+        return self.clifford.to_dict()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or not hasattr(dict, name):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(self._as_dict(), name)
+
+    def __getitem__(self, key: Any) -> Any:
+        if key in ("stabilizer", "destabilizer"):
+            return self._as_dict()[key]
+        raise TypeError("'StabilizerState' object is not subscriptable")
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return len(self._as_dict())
+
+    def __iter__(self):
+        return iter(self._as_dict())
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._as_dict()

@@ -349,3 +349,26 @@ def test_aers_metadata_words_and_the_submitted_circuits_under_noise():
                 "omp_enabled"):
         assert key in result.metadata, key
     assert isinstance(result.metadata["time_taken_parameter_binding"], float)
+
+
+def test_a_saved_stabilizer_still_reads_as_aers_old_dict():
+    """Aer's saved stabilizer reads as the dict it was before Aer 0.10, with a DeprecationWarning:
+    ``Clifford.from_dict(state)``, ``state["stabilizer"]`` (older QEC notebooks use them)."""
+    import copy
+    import pickle
+
+    from qiskit.quantum_info import Clifford, StabilizerState, random_clifford
+
+    target = random_clifford(2, seed=100)
+    qc = QuantumCircuit(2)
+    qc.set_stabilizer(target)
+    qc.save_stabilizer(label="state")
+    state = AerMPISimulator(method="stabilizer").run(qc, shots=1).result().data(0)["state"]
+    assert isinstance(state, StabilizerState) and state == StabilizerState(target)
+    with pytest.warns(DeprecationWarning, match="not a dict"):
+        assert Clifford.from_dict(state) == target
+    with pytest.warns(DeprecationWarning):
+        assert state["stabilizer"] == target.to_dict()["stabilizer"] and set(state) == {"stabilizer", "destabilizer"}
+    with pytest.raises(TypeError, match="not subscriptable"):
+        state[0]
+    assert pickle.loads(pickle.dumps(state)) == state and copy.deepcopy(state) == state
