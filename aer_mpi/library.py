@@ -21,7 +21,9 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from qiskit.circuit import Instruction, QuantumCircuit
 
-from aer_mpi.qobj.instructions import METHOD_LABEL, SAVE_INSTRUCTIONS, SET_STATEVECTOR, save_subtype
+from aer_mpi.qobj.instructions import (
+    METHOD_LABEL, SAVE_INSTRUCTIONS, SET_MATRIX_PRODUCT_STATE, SET_STATEVECTOR, save_subtype,
+)
 
 
 class SaveData(Instruction):
@@ -351,6 +353,26 @@ class SetStabilizer(Instruction):
         return parameter  # the Clifford's labels
 
 
+class SetMatrixProductState(Instruction):
+    """Replace the state by a matrix product state ``(sites, lambdas)``, as Aer's
+    ``save_matrix_product_state`` gives it (site i: ``(G0, G1)``, qubit i's matrices; lambdas: the bonds'
+    Schmidt values). It runs as the statevector it stands for (at most
+    ``SET_MATRIX_PRODUCT_STATE_MAX_QUBITS`` qubits)."""
+
+    _directive = True
+
+    def __init__(self, state: Any):
+        if (not isinstance(state, (tuple, list)) or len(state) != 2 or not isinstance(state[0], (list, tuple))
+                or not isinstance(state[1], (list, tuple)) or len(state[0]) != len(state[1]) + 1
+                or not all(isinstance(site, (list, tuple)) and len(site) == 2 for site in state[0])):
+            raise ValueError("a matrix product state is (sites, lambdas): a list of n (G0, G1) matrix pairs and a "
+                             "list of n - 1 vectors of Schmidt values")
+        super().__init__(SET_MATRIX_PRODUCT_STATE, len(state[0]), 0, [state])
+
+    def validate_parameter(self, parameter: Any) -> Any:
+        return parameter  # the matrices
+
+
 # -- helper functions: append to a circuit and return it ------------------
 
 
@@ -526,6 +548,11 @@ def _set_whole(circuit: QuantumCircuit, instruction: Instruction) -> QuantumCirc
     return circuit
 
 
+def set_matrix_product_state(circuit: QuantumCircuit, state: Any) -> QuantumCircuit:
+    """Append a SetMatrixProductState over all of ``circuit``'s qubits, and return the circuit."""
+    return _set_whole(circuit, SetMatrixProductState(state))
+
+
 def set_density_matrix(circuit: QuantumCircuit, state: Any) -> QuantumCircuit:
     """Append a SetDensityMatrix over all of ``circuit``'s qubits, and return the circuit."""
     return _set_whole(circuit, SetDensityMatrix(state))
@@ -567,6 +594,7 @@ _METHODS = {
     "set_unitary": set_unitary,
     "set_superop": set_superop,
     "set_stabilizer": set_stabilizer,
+    "set_matrix_product_state": set_matrix_product_state,
 }
 
 
@@ -604,6 +632,7 @@ __all__ = [
     "SaveUnitary",
     "SetDensityMatrix",
     "SetStabilizer",
+    "SetMatrixProductState",
     "SetStatevector",
     "SetSuperOp",
     "SetUnitary",
@@ -626,6 +655,7 @@ __all__ = [
     "save_unitary",
     "set_density_matrix",
     "set_stabilizer",
+    "set_matrix_product_state",
     "set_statevector",
     "set_superop",
     "set_unitary",

@@ -37,7 +37,7 @@ from aer_mpi.errors import AerMPIError, InvalidInputError
 from aer_mpi.service.execution import BACKEND_NAME, execute_qobj
 from aer_mpi.provider.job import AerJob
 from aer_mpi.provider.progress import ProgressListener, make_listener
-from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS
+from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS, SET_MATRIX_PRODUCT_STATE
 from aer_mpi.qobj.noise import add_noise, noise_passes
 from aer_mpi.qobj.options import (
     DEVICES, IGNORED_OPTIONS, IGNORED_RUN_KEYWORDS, METHODS, OPTIONS, STATEVECTOR_RUN_METHODS, defaults, normalise_options, qobj_config,
@@ -128,7 +128,7 @@ def build_target(num_qubits: Optional[int] = None) -> Target:
     target.add_instruction(Initialize, name="initialize")
     # of any width, as Aer lists them (a class, not a 0-qubit instance: transpile(..., coupling_map=)
     # builds a target from the names and refuses fixed-width operations on 0 qubits)
-    for name in sorted(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS):
+    for name in sorted(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS | {SET_MATRIX_PRODUCT_STATE}):
         target.add_instruction(Instruction, name=name)
     return target
 
@@ -154,11 +154,12 @@ _NOT_GATES = frozenset({"measure", "reset", "delay", "initialize"})
 
 #: Instructions a coupling map leaves on any qubits: they are no two-qubit interaction (saves and
 #: set instructions cover the whole circuit; control flow is routed through its blocks).
-_NOT_GATES_ANY_WIDTH = frozenset(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS | CONTROL_FLOW | {"global_phase"})
+_NOT_GATES_ANY_WIDTH = frozenset(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS | CONTROL_FLOW
+                                 | {"global_phase", SET_MATRIX_PRODUCT_STATE})
 
 #: Instructions that are no gates, listed as ``configuration().custom_instructions`` (as Aer lists them).
 _CUSTOM_INSTRUCTIONS = frozenset(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS | CONTROL_FLOW | set(_channels())
-                                 | {"initialize", "reset", "delay"})
+                                 | {"initialize", "reset", "delay", SET_MATRIX_PRODUCT_STATE})
 
 #: Fields of Aer's backend configuration that its constructor and ``set_options`` take as well
 #: (Aer's ``set_option`` puts them on the configuration, not among the run options). ``basis_gates``

@@ -23,7 +23,10 @@ from aer_mpi.qobj.instructions import (
     PARAMS_PAULI_TERMS,
     SAVE_INSTRUCTIONS,
     SAVE_PREFIX,
+    SET_MATRIX_PRODUCT_STATE,
+    SET_MATRIX_PRODUCT_STATE_MAX_QUBITS,
     SET_STATE_KINDS,
+    SET_STATEVECTOR,
     STORE,
     LOOP_JUMPS,
     UNSUPPORTED_CONTROL_FLOW,
@@ -194,6 +197,45 @@ def _definition_matrix(op: Any, memo: dict) -> Optional[np.ndarray]:
     return matrix
 
 
+def matrix_product_state_vector(state: Any, num_qubits: int, where: str) -> np.ndarray:
+    """The statevector of Aer's matrix product state ``(sites, lambdas)``: site ``i`` (qubit ``i``) is a
+    pair of matrices ``(G0, G1)``, one per value of its bit, ``lambdas[i]`` the Schmidt values of
+    the bond to its right; amplitude ``b`` is ``G[b_0] diag(l_0) G[b_1] ... G[b_{n-1}]`` (one by one)."""
+    def bad(why: str) -> InvalidInputError:
+        return InvalidInputError(f"{where}: set_matrix_product_state: {why}; expecting (sites, lambdas) as Aer's "
+                                 f"save_matrix_product_state gives it")
+
+    try:
+        sites, lambdas = state
+        sites = [(np.asarray(g0, dtype=complex), np.asarray(g1, dtype=complex)) for g0, g1 in sites]
+        lambdas = [np.asarray(values, dtype=float).ravel() for values in lambdas]
+    except (TypeError, ValueError) as exc:
+        raise bad(f"not a matrix product state ({exc})") from None
+    if len(sites) != num_qubits or len(lambdas) != num_qubits - 1:
+        raise bad(f"{len(sites)} sites and {len(lambdas)} bonds for a circuit of {num_qubits} qubits")
+    if num_qubits > SET_MATRIX_PRODUCT_STATE_MAX_QUBITS:
+        raise InvalidInputError(
+            f"{where}: set_matrix_product_state of {num_qubits} qubits: aer_mpi runs it as the statevector it "
+            f"stands for, at most {SET_MATRIX_PRODUCT_STATE_MAX_QUBITS} qubits; use qiskit_aer's "
+            f"matrix_product_state method for a wider one")
+    vector = np.ones((1, 1), dtype=complex)  # rows: the bits so far (qubit 0 lowest); columns: the open bond
+    for index, (g0, g1) in enumerate(sites):
+        if g0.ndim != 2 or g0.shape != g1.shape or g0.shape[0] != vector.shape[1]:
+            raise bad(f"site {index}'s matrices have shapes {g0.shape} and {g1.shape}, the bond before it "
+                      f"{vector.shape[1]} values")
+        vector = np.concatenate([vector @ g0, vector @ g1])  # the new bit is the highest
+        if index < num_qubits - 1:
+            if lambdas[index].shape != (vector.shape[1],):
+                raise bad(f"bond {index} has {lambdas[index].size} values, its sites {vector.shape[1]}")
+            vector = vector * lambdas[index]
+    if vector.shape[1] != 1:
+        raise bad(f"the last site leaves a bond of {vector.shape[1]} values open")
+    vector = vector[:, 0]
+    if not np.isclose(np.vdot(vector, vector).real, 1.0, atol=1e-8):
+        raise bad(f"its state has norm {np.linalg.norm(vector):.6g}, not 1")
+    return vector
+
+
 def _set_params(name: str, state: Any, where: str) -> Any:
     """A set instruction's state as the Qobj carries it (``SET_STATE_KINDS``)."""
     kind = SET_STATE_KINDS[name]
@@ -335,10 +377,14 @@ class _CircuitAssembler:
                 out.append({"name": name, "qubits": []})
             elif name == "switch_case":
                 out.append(self._switch(op, qubits, clbits, where, depth, circuit, clbit_map))
-            elif name in SET_STATE_KINDS:
+            elif name in SET_STATE_KINDS or name == SET_MATRIX_PRODUCT_STATE:
                 if sorted(qubits) != list(range(self.circuit.num_qubits)) or depth:
                     raise InvalidInputError(f"{where}: {name} must act on every qubit of the circuit, at its top level")
-                out.append({"name": name, "qubits": qubits, "params": [_set_params(name, op.params[0], where)]})
+                if name == SET_MATRIX_PRODUCT_STATE:  # the statevector it stands for
+                    vector = matrix_product_state_vector(op.params[0], len(qubits), where)
+                    out.append({"name": SET_STATEVECTOR, "qubits": qubits, "params": [encode_vector(vector)]})
+                else:
+                    out.append({"name": name, "qubits": qubits, "params": [_set_params(name, op.params[0], where)]})
             elif name == "initialize":
                 out.extend(self._initialize(op, qubits, where, depth))
             elif name in UNSUPPORTED_CONTROL_FLOW:

@@ -181,6 +181,11 @@ SET_STATE_KINDS: Mapping[str, str] = {
     "set_stabilizer": "stabilizer",
 }
 SET_INSTRUCTIONS = frozenset(SET_STATE_KINDS)
+#: Aer's ``set_matrix_product_state`` (params ``[(sites, lambdas)]``): assembly contracts it into a
+#: ``set_statevector``, so a Qobj never holds it.
+SET_MATRIX_PRODUCT_STATE = "set_matrix_product_state"
+#: Widest matrix product state assembly contracts (2**26 amplitudes, 1 GiB).
+SET_MATRIX_PRODUCT_STATE_MAX_QUBITS = 26
 #: Qiskit's ``store`` (a classical variable, clbit or register := an expression): ``{"clbits": [...], "expr": [...]}``;
 #: variables take ``header["var_slots"]`` clbits after the memory's.
 STORE = "store"
@@ -207,6 +212,6 @@ def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, c
 __all__ = [
     "CONTROL_FLOW", "IGNORED", "KEPT_FOR_NOISE", "LOOP_JUMPS", "METHOD_LABEL", "RESULT_DENSITY_MATRIX", "RESULT_OPERATOR", "RESULT_SUPEROP", "RESULT_STABILIZER", "RESULT_CLIFFORD", "NON_GATE_INSTRUCTIONS", "PARAMS_BASIS_STATES", "PARAMS_NONE",
     "PARAMS_PAULI_TERMS", "QOBJ_CONTROL_FLOW", "RESULT_PLAIN", "RESULT_PROB_DISTRIBUTION",
-    "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_STATE_KINDS", "SET_STATEVECTOR", "STORE", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
+    "RESULT_STATEVECTOR", "SAVE_INSTRUCTIONS", "SET_INSTRUCTIONS", "SET_MATRIX_PRODUCT_STATE", "SET_MATRIX_PRODUCT_STATE_MAX_QUBITS", "SET_STATE_KINDS", "SET_STATEVECTOR", "STORE", "SAVE_KINDS", "SAVE_NAMES", "SAVE_SUBTYPES", "SaveInstruction",
     "SaveKind", "UNSUPPORTED_CONTROL_FLOW", "save_subtype",
 ]

@@ -372,3 +372,29 @@ def test_a_saved_stabilizer_still_reads_as_aers_old_dict():
     with pytest.raises(TypeError, match="not subscriptable"):
         state[0]
     assert pickle.loads(pickle.dumps(state)) == state and copy.deepcopy(state) == state
+
+
+def test_set_matrix_product_state_takes_what_save_matrix_product_state_gives():
+    """Aer's set_matrix_product_state (its own tests, MPS notebooks): the state it stands for, from the
+    (sites, lambdas) that save_matrix_product_state gives, here and in Aer."""
+    from qiskit import transpile
+    from qiskit.circuit.random import random_circuit
+    from qiskit.quantum_info import Statevector
+
+    circuit = random_circuit(5, 6, max_operands=2, seed=11)
+    saving = circuit.copy()
+    saving.save_matrix_product_state(label="mps")
+    simulators = [AerMPISimulator(method="matrix_product_state")]
+    qiskit_aer = pytest.importorskip("qiskit_aer")
+    simulators.append(qiskit_aer.AerSimulator(method="matrix_product_state"))
+    for simulator in simulators:
+        mps = simulator.run(transpile(saving, simulator), shots=1).result().data(0)["mps"]
+        restored = QuantumCircuit(5)
+        restored.set_matrix_product_state(mps)
+        restored.save_statevector()
+        state = AerMPISimulator().run(restored).result().get_statevector()
+        assert state.equiv(Statevector(circuit), atol=1e-10), type(simulator).__module__
+    bad = QuantumCircuit(2)
+    bad.set_matrix_product_state(([([[1, 0]], [[0, 1]]), ([[1], [0]], [[0], [1]])], [[1.0, 1.0]]))
+    with pytest.raises(InvalidInputError, match="norm"):
+        AerMPISimulator().run(bad).result()
