@@ -40,7 +40,7 @@ from aer_mpi.provider.progress import ProgressListener, make_listener
 from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS, SET_MATRIX_PRODUCT_STATE
 from aer_mpi.qobj.noise import add_noise, noise_passes
 from aer_mpi.qobj.options import (
-    DEVICES, IGNORED_OPTIONS, IGNORED_RUN_KEYWORDS, METHODS, OPTIONS, STATEVECTOR_RUN_METHODS, defaults, normalise_options, qobj_config,
+    DEVICES, IGNORED_OPTIONS, IGNORED_RUN_KEYWORDS, METHODS, OPTIONS, defaults, normalise_options, qobj_config,
 )
 
 #: Seeds and job ids need no cryptographic strength: one generator seeded by the OS once per process
@@ -200,6 +200,24 @@ def restricted_target(num_qubits: int, basis: Optional[frozenset], edges: Option
         # wider gates and gates of any width (mcx, unitary, initialize, ...) are left to transpile's
         # decompositions: routing takes two-qubit gates only
     return target
+
+
+def _density_matrix_notes(result: Any) -> list[str]:
+    """``method="density_matrix"``: the circuits that ran as statevector trajectories instead (their
+    ``metadata["method"]``), and what that changes; none when every circuit ran as its density matrix."""
+    def name(index: int, experiment: Any) -> str:
+        header = getattr(experiment, "header", None)
+        found = header.get("name") if isinstance(header, dict) else getattr(header, "name", None)
+        return found or f"#{index}"
+
+    names = [name(i, r) for i, r in enumerate(getattr(result, "results", []) or [])
+             if getattr(r, "success", False) and (getattr(r, "metadata", None) or {}).get("method") == "statevector"]
+    if not names:
+        return []
+    return [f"method='density_matrix' ran circuit(s) {', '.join(map(repr, names))} as the distributed statevector, "
+            f"one trajectory per shot (a circuit runs as its density matrix when its measurements are all final, "
+            f"without control flow, classical stores or readout errors before the end): counts follow the same "
+            f"distribution; saved density matrices and expectation values are averages over the shots, not exact"]
 
 
 def _parameterized_copies(circuits: list, parameterizations: Any) -> list:
@@ -611,25 +629,6 @@ class AerMPISimulator(BackendV2):
             for key in ("statevector_dir", "checkpoint_dir"):
                 if merged.get(key):
                     merged[key] = os.path.abspath(os.fspath(merged[key]))
-        if merged.get("method") in STATEVECTOR_RUN_METHODS:
-            method = merged["method"]
-            clifford = (" (a Clifford circuit runs on a stabilizer tableau, with mid-circuit measurements, resets, "
-                        "Pauli noise and Pauli feed-forward)"
-                        if method == "stabilizer" else "")
-            density = (" (a circuit whose measurements are all final, without control flow, runs as its "
-                       "density matrix: a 2n-qubit vector on the same engine, its saves of density matrices, probabilities "
-                       "and expectation values exact; any other as follows)"
-                       if method == "density_matrix" else "")
-            density += (" (a circuit without noise, resets, mid-circuit measurements or control flow runs as a "
-                        "matrix product state when it is too wide for the statevector, or under "
-                        "method='matrix_product_state' when it saves the matrix product state or a bond limit "
-                        "or truncation threshold is set)"
-                        if method in ("matrix_product_state", "extended_stabilizer") else "")
-            warnings.warn(
-                f"method={method!r} runs here as the distributed statevector{clifford}{density}: counts follow the same "
-                f"distribution (noise by trajectories, one per shot); under noise, saved density matrices and "
-                f"expectation values are averages over the shots, not exact; a non-Clifford circuit wider than "
-                f"the ranks' memory holds needs qiskit_aer's {method!r} method", UserWarning, stacklevel=3)
         parameter_binds = merged.pop("parameter_binds", None)
         seed_drawn = merged.get("seed_simulator") is None
         if seed_drawn:
@@ -654,6 +653,8 @@ class AerMPISimulator(BackendV2):
             progress=listener.steps if listener else None, stage=listener.stage if listener else None
         )
         job = AerJob(self, _new_job_id(), self._run_job, qobj, control, listener, ignored, binding_seconds)
+        if merged.get("method") == "density_matrix":
+            job.notes = _density_matrix_notes
         control.cancel_requested = job.cancel_requested
         control.checkpoint_requested = job.checkpoint_requested
         job.submit()

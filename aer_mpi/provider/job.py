@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from concurrent import futures
 from typing import Any, Callable, Optional
 
@@ -51,6 +52,9 @@ class AerJob(JobV1):
         self._cancel_event = threading.Event()
         self._checkpoint_event = threading.Event()
         self._refusal: Optional[BaseException] = None
+        #: ``notes(result)``: warnings for the user, issued once, by ``result()`` in the caller's thread
+        #: (a warning raised in the job's thread would not reach the caller's filters).
+        self.notes: Optional[Callable[[Any], list]] = None
 
     @classmethod
     def refused(cls, backend: Any, job_id: str, error: BaseException) -> "AerJob":
@@ -95,7 +99,7 @@ class AerJob(JobV1):
             raise InvalidInputError(f"result(timeout={timeout!r}): expecting a number of seconds, or None to wait "
                                     f"until the job ends")
         try:
-            return self._wait(timeout)
+            result = self._wait(timeout)
         except JobCancelledError as exc:
             raise futures.CancelledError(str(exc)) from exc
         except KeyboardInterrupt:
@@ -104,6 +108,10 @@ class AerJob(JobV1):
             self.cancel()
             futures.wait([self._future], timeout=INTERRUPT_WAIT)
             raise
+        notes, self.notes = self.notes, None
+        for message in notes(result) if notes is not None else ():
+            warnings.warn(message, UserWarning, stacklevel=2)
+        return result
 
     def _wait(self, timeout: Optional[float]) -> Any:
         """The future's result, waking every WAKE_SECONDS: a signal delivered to another thread
