@@ -106,7 +106,7 @@ def largest_circuit_qubits(ranks: int, max_memory_mb: Optional[float] = None) ->
 @functools.lru_cache(maxsize=8)
 def build_target(num_qubits: Optional[int] = None) -> Target:
     """Every instruction the engine runs, on any qubits (no coupling map); built once per width."""
-    from qiskit.circuit import BreakLoopOp, ContinueLoopOp, get_control_flow_name_mapping
+    from qiskit.circuit import BreakLoopOp, ContinueLoopOp, Store, get_control_flow_name_mapping
     from qiskit.circuit.library import Initialize
 
     target = Target(description="aer_mpi distributed statevector", num_qubits=num_qubits)
@@ -126,6 +126,7 @@ def build_target(num_qubits: Optional[int] = None) -> Target:
         target.add_instruction(control_flow[name], name=name)
     # run as they are: initialize (by its definition, its resets on fresh qubits left out), set_statevector
     target.add_instruction(Initialize, name="initialize")
+    target.add_instruction(Store, name="store")  # classical variables (Aer lists it too)
     # of any width, as Aer lists them (a class, not a 0-qubit instance: transpile(..., coupling_map=)
     # builds a target from the names and refuses fixed-width operations on 0 qubits)
     for name in sorted(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS | {SET_MATRIX_PRODUCT_STATE}):
@@ -159,7 +160,7 @@ _NOT_GATES_ANY_WIDTH = frozenset(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS | CON
 
 #: Instructions that are no gates, listed as ``configuration().custom_instructions`` (as Aer lists them).
 _CUSTOM_INSTRUCTIONS = frozenset(set(SAVE_INSTRUCTIONS) | SET_INSTRUCTIONS | CONTROL_FLOW | set(_channels())
-                                 | {"initialize", "reset", "delay", SET_MATRIX_PRODUCT_STATE})
+                                 | {"initialize", "reset", "delay", "store", SET_MATRIX_PRODUCT_STATE})
 
 #: Fields of Aer's backend configuration that its constructor and ``set_options`` take as well
 #: (Aer's ``set_option`` puts them on the configuration, not among the run options). ``basis_gates``
