@@ -66,7 +66,7 @@ def _watch() -> None:
                   f"has stopped or hangs; aborting the job (AER_MPI_WAIT_TIMEOUT={timeout:g}"
                   + (f", {times:g} times for this wait)" if times != 1 else ")"),
                   file=sys.stderr, flush=True)
-            abort_job(comm, WAIT_TIMEOUT_EXIT)
+            abort_job(comm, WAIT_TIMEOUT_EXIT, settle=0.5)  # let the launcher forward the line first
 
 
 def abort_job(comm: Any, status: int, settle: float = 0.0) -> None:
