@@ -1,9 +1,9 @@
 """Idle-qubit truncation: simulate only the qubits a program touches (Aer's ``enable_truncation``).
 
 Promise: ``truncate(program)`` is a pure function returning a program on
-``0..k-1`` where ``k`` is the number of qubits any op uses (gates, swaps,
-measures, resets, saves, ops in control-flow bodies, and any op class with
-``qubits`` / ``qubit`` / ``qubit0`` / ``qubit1`` fields), renumbered in
+``0..k-1`` where ``k`` is the number of qubits that can change its results
+(below; ops are found at any depth of control flow, and any op class with
+``qubits`` / ``qubit`` / ``qubit0`` / ``qubit1`` fields counts), renumbered in
 increasing order of the original index. Classical bits are untouched, so
 counts and memory keep the user's layout; saves on qubits are renumbered
 with them (a save of every qubit keeps every qubit). The map is recorded in
@@ -11,11 +11,13 @@ with them (a save of every qubit keeps every qubit). The map is recorded in
 ``input_qubit_map`` (``[input, simulated]`` pairs). A program that uses
 every qubit is returned as it is.
 
-Noise alone does not make a qubit used: a qubit that only errors act on (a
-device noise model's relaxation on the delays of a scheduled circuit's idle
-qubits) never meets the others and is never read, so it and its errors are
-left out, as Aer leaves it out. An error that also acts on a used qubit keeps
-all of its qubits.
+Only the qubits that can change the results are kept (Aer's truncation does
+the same): those that a measurement, save or set reads, and those joined to
+them by ops on several qubits (gates, errors, swaps, in control flow too). A
+qubit that only errors act on (a device noise model's relaxation on the
+delays of a scheduled circuit's idle qubits), or only gates that never meet a
+read qubit, is left out with its ops. An error that also acts on a kept
+qubit keeps all of its qubits.
 """
 
 from __future__ import annotations
@@ -60,24 +62,72 @@ def used_qubits(ops: Iterable[ir.Op], stop_at: Optional[int] = None,
     return used
 
 
-def observed_qubits(ops: Iterable[ir.Op]) -> set[int]:
-    """The qubits ``ops`` use, but for those only errors act on (see the module's docstring)."""
-    errors: list = []
-    used = used_qubits(ops, noise=errors)
-    pending = set(errors)
-    while True:  # an error touching a used qubit makes all of its qubits used, which may reach others
-        reached = {e for e in pending if e & used}
-        if not reached:
-            return used
-        for error in reached:
-            used |= error
-        pending -= reached
+#: Ops that read their qubits into the results: a qubit joined to none of them, by gates or errors
+#: on several qubits, cannot change what the user gets.
+_READING = (ir.Measure, ir.Save, ir.SetState)
+
+
+def _read_at_the_end(ops: tuple, num_qubits: int) -> bool:
+    """Whether the measurements and saves that end ``ops`` read every qubit (``measure_all``,
+    ``save_statevector``): then every qubit is observed, without a walk over the whole program."""
+    read: set[int] = set()
+    for op in reversed(ops):
+        if isinstance(op, ir.GlobalPhase):
+            continue
+        if not isinstance(op, _READING):
+            break
+        read.update(_op_qubits(op))
+        if len(read) >= num_qubits:
+            return True
+    return False
+
+
+def observed_qubits(ops: Iterable[ir.Op], first_if_none: bool = False) -> set[int]:
+    """The qubits that can change what a run gives: those joined, by ops on several qubits (gates,
+    errors, swaps, at any depth of control flow), to a qubit that a measurement, save or set reads.
+    A qubit that only errors act on, or only gates that never meet a read qubit, is left out with
+    its ops, as Aer's truncation leaves it out (see the module's docstring)."""
+    parent: dict[int, int] = {}
+
+    def root(q: int) -> int:
+        parent.setdefault(q, q)
+        while parent[q] != q:
+            parent[q] = parent[parent[q]]
+            q = parent[q]
+        return q
+
+    read: set[int] = set()
+    stack = [iter(ops)]
+    while stack:
+        op = next(stack[-1], None)
+        if op is None:
+            stack.pop()
+            continue
+        qubits = [int(q) for q in op.qubits] if isinstance(op, ir.Noise) else list(_op_qubits(op))
+        if qubits:
+            first = root(qubits[0])
+            for q in qubits[1:]:
+                parent[root(q)] = first
+        if isinstance(op, _READING):
+            read.update(qubits)
+        for block in ir.blocks(op):
+            stack.append(iter(block))
+    if not read and first_if_none and parent:
+        read = {min(parent)}  # nothing is read: a state still needs qubits; the first one's kept whole
+    roots = {root(q) for q in read}
+    return {q for q in parent if root(q) in roots}
 
 
 def _remap_ops(ops: tuple, mapping: dict[int, int]) -> tuple:
-    # errors on left-out qubits only go with them (observed_qubits)
-    return tuple(_remap(op, mapping) for op in ops
-                 if not (isinstance(op, ir.Noise) and not any(int(q) in mapping for q in op.qubits)))
+    # ops on left-out qubits go with them (observed_qubits: an op's qubits are all kept or all left out)
+    return tuple(_remap(op, mapping) for op in ops if _kept(op, mapping))
+
+
+def _kept(op: Any, mapping: dict[int, int]) -> bool:
+    if ir.blocks(op):
+        return True  # control flow stays (its condition reads clbits); its blocks are remapped
+    qubits = op.qubits if isinstance(op, ir.Noise) else tuple(_op_qubits(op))
+    return not qubits or any(int(q) in mapping for q in qubits)
 
 
 def _remap(op: Any, mapping: dict[int, int]) -> Any:
@@ -108,9 +158,10 @@ def _remap(op: Any, mapping: dict[int, int]) -> Any:
 def truncate(program: ir.Program) -> ir.Program:
     """``program`` on its used qubits only (see the module's promise)."""
     n = program.num_qubits
-    seen = used_qubits(program.ops, stop_at=n, noise=[])
-    if not all(q in seen for q in range(n)):  # not every qubit yet: read every op
-        seen = observed_qubits(program.ops)
+    if _read_at_the_end(program.ops, n):
+        seen: set[int] = set(range(n))
+    else:
+        seen = observed_qubits(program.ops, first_if_none=True)
     used = sorted(q for q in seen if 0 <= q < n)
     if not used:
         used = [0]  # nothing touches a qubit: one qubit still makes a state

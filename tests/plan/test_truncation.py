@@ -55,3 +55,51 @@ def test_noise_and_its_branches_are_renumbered():
     assert out.num_qubits == 1
     noise = out.ops[1]
     assert noise.qubits == (0,) and noise.branches[1][0].qubits == (0,) and noise.probabilities == (0.9, 0.1)
+
+
+def test_qubits_that_never_meet_a_read_qubit_are_left_out_with_their_ops():
+    """Aer's truncation: gates, errors and resets on qubits that no measurement or save reads, and that
+    no op on several qubits joins to one, cannot change the results (Aer's test_truncate)."""
+    CX = np.eye(4)[[0, 1, 3, 2]].astype(complex)
+    flip = ir.Noise((3,), (0.9, 0.1), ((), (ir.Gate((3,), X, "x"),)))
+    ops = (
+        ir.Gate((1,), X, "x"),
+        ir.Gate((2,), X, "x"),          # 2 and 3: a pair of their own, never read
+        ir.Gate((2, 3), CX, "cx"),
+        flip,
+        ir.Reset(4),                     # 4: only reset
+        ir.Gate((0, 5), CX, "cx"),       # 5 joins 0, which is measured: kept
+        ir.IfElse(ir.Condition((0,), 1), (ir.Gate((3,), X, "x"),), (ir.Gate((1,), X, "x"),)),
+        ir.Save("expectation_value", (6,), "z", params=None),
+        ir.Measure(0, 0),
+        ir.Measure(1, 1),
+        ir.GlobalPhase(0.1),
+    )
+    out = truncate(ir.Program(8, 2, ops))
+    assert out.metadata["active_input_qubits"] == [0, 1, 5, 6]
+    assert out.num_qubits == 4
+    assert out.ops[0].qubits == (1,) and out.ops[0].name == "x"
+    assert out.ops[1].qubits == (0, 2)  # the cx of 0 and 5
+    assert out.ops[2].true_ops == () and out.ops[2].false_ops[0].qubits == (1,)  # the if stays, its x on 3 goes
+    assert out.ops[3].qubits == (3,) and out.ops[-1] == ir.GlobalPhase(0.1)
+    assert len(out.ops) == 7
+
+    # an error on a read and an unread qubit joins them: both stay, with the gates before it
+    joined = ir.Noise((1, 3), (1.0,), ((),))
+    out = truncate(ir.Program(4, 1, (ir.Gate((3,), X, "x"), joined, ir.Measure(1, 0))))
+    assert out.metadata["active_input_qubits"] == [1, 3] and out.ops[0].qubits == (1,)
+
+
+def test_a_read_of_every_qubit_at_the_end_keeps_every_qubit():
+    program = ir.Program(3, 3, (ir.Gate((0,), X), *(ir.Measure(q, q) for q in range(3))))
+    assert truncate(program).ops == program.ops
+
+
+def test_a_program_that_reads_nothing_keeps_a_whole_component():
+    """No measurement or save (a circuit run for nothing, shots only): one component stays whole, so
+    no op is left with a qubit of its own removed."""
+    CX = np.eye(4)[[0, 1, 3, 2]].astype(complex)
+    program = ir.Program(5, 0, (ir.Gate((1, 3), CX, "cx"), ir.Gate((4,), X, "x"), ir.Gate((3, 1), CX, "cx")))
+    out = truncate(program)
+    assert out.metadata["active_input_qubits"] == [1, 3]
+    assert [op.qubits for op in out.ops] == [(0, 1), (1, 0)]
