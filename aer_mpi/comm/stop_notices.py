@@ -36,35 +36,46 @@ class StopNotices:
         with bounded(comm, "the idle ranks' stop notices"):
             self.comm = comm.Dup()  # its own matching space: a notice meets no other message
         self.rank = self.comm.Get_rank()
-        self._heard = False
+        self._heard: Any = False
+        self._received: set[int] = set()
         self._sent: Optional[Any] = None
 
-    def heard(self) -> bool:
-        """Rank 0: whether an idle rank asked to stop (a non-blocking probe; stays True)."""
-        if not self._heard and self.comm.Iprobe(source=self.any_source, tag=STOP_TAG):
-            self._heard = True
+    def heard(self) -> Any:
+        """Rank 0: the first notice an idle rank sent (what its ``stop_requested`` returned: why it asks
+        to stop), or False; a non-blocking probe, and the notice stays heard."""
+        from mpi4py import MPI
+
+        if not self._heard:
+            status = MPI.Status()
+            if self.comm.Iprobe(source=self.any_source, tag=STOP_TAG, status=status):
+                source = status.Get_source()
+                self._heard = self.comm.recv(source=source, tag=STOP_TAG)
+                self._received.add(source)
         return self._heard
 
-    def finish(self, stop_requested: Optional[Callable[[], bool]] = None) -> bool:
+    def finish(self, stop_requested: Optional[Callable[[], Any]] = None) -> bool:
         """Collective: wait for every rank, then drain the notices; True when one was sent.
 
         An idle rank calls it at once with its ``stop_requested`` and, while
-        the working ranks run, sends rank 0 a notice the first time that
-        returns True. A working rank calls it when its run has ended.
+        the working ranks run, sends rank 0 a notice (the value, which says
+        why) the first time that returns a true value. A working rank calls
+        it when its run has ended.
         """
         barrier = self.comm.Ibarrier()
         if stop_requested is None:
             barrier.Wait()
         else:
             while not barrier.Test():
-                if self._sent is None and self.rank != 0 and stop_requested():
-                    self._sent = self.comm.isend(True, dest=0, tag=STOP_TAG)
+                if self._sent is None and self.rank != 0:
+                    why = stop_requested()
+                    if why:
+                        self._sent = self.comm.isend(why, dest=0, tag=STOP_TAG)
                 time.sleep(POLL_SECONDS)
         with bounded(self.comm, "the stop notices"):
             senders = self.comm.allgather(self._sent is not None)
         if self.rank == 0:
             for rank, sent in enumerate(senders):
-                if sent:
+                if sent and rank not in self._received:
                     self.comm.recv(source=rank, tag=STOP_TAG)
         if self._sent is not None:
             self._sent.wait()

@@ -153,8 +153,9 @@ class Interpreter:
         self.steps_since_meeting = 0
         control = self.control
         checkpoints = control.checkpoints
-        signal = stop_requested() is not None
+        # (cancel first: rank 0 hears there a signal that reached an idle rank, and takes it as its own)
         cancel = bool(control.cancel_requested())
+        signal = stop_requested() is not None
         # a signal or cancel(checkpoint=True) stops after a checkpoint when the job keeps them
         keep = checkpoints is not None and (signal or bool(control.checkpoint_requested()))
         periodic = checkpoints is not None and self.shard.rank == 0 and checkpoints.due()

@@ -34,7 +34,7 @@ from aer_mpi.engine.density import (MAX_AUTOMATIC_QUBITS, density_program, diago
 from aer_mpi.engine.density import save_value as density_save_value
 from aer_mpi.engine.config import PRECISIONS, ExperimentOutput, RunConfig, RunControl
 from aer_mpi.engine.interpreter import Interpreter, meeting_interval
-from aer_mpi.engine.interrupts import stop_requested
+from aer_mpi.engine.interrupts import request_stop, stop_requested
 from aer_mpi.engine.noise import aer_noise_label, apply_readout, defer_readout, has_noise
 from aer_mpi.engine.operators import OPERATOR_KINDS, operator_of, operator_program, register_qubits
 from aer_mpi.engine.output import counts_of, memory_of, small_part
@@ -539,16 +539,24 @@ def _run_operator(comm: Any, program: ir.Program, config: RunConfig, control: Ru
     return output
 
 
-def _stop_asked(control: RunControl) -> bool:
-    """This rank's job was cancelled or a signal asked it to stop."""
-    return stop_requested() is not None or bool(control.cancel_requested())
+def _stop_asked(control: RunControl) -> Any:
+    """Why this rank's job should stop: the signal that asked (its number), True when it was cancelled,
+    else False."""
+    signum = stop_requested()
+    return signum if signum is not None else bool(control.cancel_requested())
 
 
 def _hearing(control: RunControl, notices: Optional[StopNotices], rank: int) -> RunControl:
     """Rank 0's control, whose ``cancel_requested`` also hears the idle ranks' notices."""
     if notices is None or rank != 0:
         return control
-    return dataclasses.replace(control, cancel_requested=lambda: notices.heard() or bool(control.cancel_requested()))
+    def heard() -> bool:
+        why = notices.heard()
+        if type(why) is int:  # a signal reached the idle rank: rank 0 stops as if it had come here
+            request_stop(why)  # (so SIGTERM/SIGUSR1 still write their checkpoint)
+        return bool(why)
+
+    return dataclasses.replace(control, cancel_requested=lambda: heard() or bool(control.cancel_requested()))
 
 
 def _run_working(

@@ -187,8 +187,8 @@ def _stop_agreed(comm: Any, control: RunControl, store: Optional[JobCheckpoints]
     """Collective, before experiment ``index``: whether any rank's job was cancelled or got a stop
     signal. With checkpoints, one is written here first when a signal or ``cancel(checkpoint=True)``
     asked for it, or when the period has passed."""
+    cancel = bool(control.cancel_requested())  # (first: it may hear an idle rank's signal, engine/runner.py)
     signal = stop_requested() is not None
-    cancel = bool(control.cancel_requested())
     keep = store is not None and (signal or bool(control.checkpoint_requested()))
     due = store is not None and comm.Get_rank() == 0 and store.due()
     votes = Collective(comm).allgather((signal or cancel, keep, due))

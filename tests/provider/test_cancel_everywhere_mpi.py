@@ -127,6 +127,29 @@ def test_cancel_or_a_signal_on_the_last_rank_stops_every_rank_even_an_idle_one(c
     comm.Barrier()
     good_job_after(backend, comm)
 
+    # Slurm's SIGUSR1 ("checkpoint and stop") that reached the idle rank alone: rank 0 takes the
+    # signal as its own, so the checkpoint is written (it stopped without one)
+    import shutil
+    import tempfile
+
+    from aer_mpi.engine.checkpoint import MANIFEST
+
+    directory = comm.bcast(tempfile.mkdtemp(prefix="aer_mpi-idle-stop-") if comm.rank == 0 else None)
+    job = backend.run(long_circuit(), shots=10, seed_simulator=1, checkpoint_dir=directory)
+    time.sleep(1.5)
+    if comm.rank == last:
+        interrupts.request_stop(signal.SIGUSR1)
+    try:
+        with pytest.raises(futures.CancelledError, match="checkpoint"):
+            job.result(timeout=60)
+    finally:
+        interrupts.clear_stop()
+    comm.Barrier()
+    if comm.rank == 0:
+        assert MANIFEST in os.listdir(directory)
+        shutil.rmtree(directory)
+    good_job_after(backend, comm)
+
 
 def test_cancel_of_a_finished_job_returns_false():
     from mpi4py import MPI
