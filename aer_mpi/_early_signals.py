@@ -3,7 +3,8 @@
 Importing Qiskit, numpy and MPI takes seconds (far more on a loaded node), and
 until ``aer-mpi run`` installs its handlers a SIGTERM or SIGUSR1 (Slurm's
 time-limit warning) would kill the rank with no checkpoint. ``__main__`` calls
-``hold()`` before any of those imports; the run calls ``release()`` just
+``hold()`` before any of those imports (and so does the ``aer-mpi`` command's entry point,
+``aer_mpi.cli.command_line``); the run calls ``release()`` just
 before installing its own handlers and then honours what came in between.
 This module imports nothing but ``signal``.
 """
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 import signal
 
-#: The batch system's stop signals (SIGINT keeps Python's KeyboardInterrupt while starting).
-SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+#: The batch system's stop signals, and SIGHUP (the terminal or ssh session closed); SIGINT keeps
+#: Python's KeyboardInterrupt while starting.
+SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP)
 
 _received: list[int] = []
 _previous: dict[int, object] = {}
@@ -24,7 +26,10 @@ def _remember(signum: int, frame: object) -> None:
 
 
 def hold() -> None:
-    """Remember the stop signals from now on instead of dying of them (main thread only)."""
+    """Remember the stop signals from now on instead of dying of them (main thread only; a second
+    call while they are held changes nothing)."""
+    if _previous:
+        return
     for signum in SIGNALS:
         _previous[signum] = signal.signal(signum, _remember)
 

@@ -11,7 +11,7 @@ writes its part of each final state into one ``.npy`` file per circuit.
 Exit status: 0 success; 2 bad usage or input (a missing or malformed file, an
 output that cannot be written); 1 the run failed (not enough memory, an
 error on a rank, or some circuit of the batch failed: the others are written);
-130 interrupted (SIGINT), 143 terminated (SIGTERM), 138 (SIGUSR1): the finished
+130 interrupted (SIGINT), 143 terminated (SIGTERM), 138 (SIGUSR1), 129 (SIGHUP): the finished
 circuits are written, the others marked cancelled; with ``--checkpoint DIR``
 a checkpoint is written first, and the same command resumes from it. Errors are one line on stderr, from rank 0.
 This module knows the backend and the engine's settings, not the kernels.
@@ -293,16 +293,23 @@ def _read_noise_model(path: str) -> dict:
 def command_run(args: argparse.Namespace) -> int:
     import signal
 
-    # SIGUSR1: what Slurm's --signal=B:USR1@120 forwards before a time limit
-    previous = install_signal_handlers((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1))
+    from aer_mpi.comm.watchdog import start_mpi
+
+    # MPI first, bounded: a rank frozen at the start must not leave the others in MPI_Init forever,
+    # and a SIGTERM or Ctrl-C then ends it (no Python handler runs inside MPI_Init)
+    start_mpi(stop_signals=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+    # SIGUSR1: what Slurm's --signal=B:USR1@120 forwards before a time limit; SIGHUP: the terminal or
+    # ssh session closed (it killed the run, finished circuits and all)
+    previous = install_signal_handlers((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP))
     early = getattr(args, "early_signals", [])
     if early:  # a stop signal that came while python -m aer_mpi was starting
         request_stop(early[0])
     try:
         return _command_run(args)
-    except Exception:
-        # an error on this rank only (a bug, a rank out of step): leaving would wait in MPI_Finalize for
-        # the other ranks forever, so the traceback is printed and every rank ends now
+    except (Exception, KeyboardInterrupt) as exc:
+        # an error on this rank only (a bug, a rank out of step), or a second Ctrl-C on this rank (its
+        # KeyboardInterrupt: "now"): leaving would wait in MPI_Finalize for the other ranks forever,
+        # so every rank ends now
         import traceback
 
         from mpi4py import MPI
@@ -311,6 +318,10 @@ def command_run(args: argparse.Namespace) -> int:
 
         if MPI.COMM_WORLD.Get_size() == 1:
             raise
+        if isinstance(exc, KeyboardInterrupt):
+            print(f"{PROG}: rank {MPI.COMM_WORLD.Get_rank()}: interrupted again: ending every rank now",
+                  file=sys.stderr, flush=True)
+            abort_job(MPI.COMM_WORLD, EXIT_INTERRUPTED, settle=0.5)
         traceback.print_exc()
         abort_job(MPI.COMM_WORLD, EXIT_RUN_FAILED, settle=0.5)
         raise  # (not reached)

@@ -69,6 +69,31 @@ def _watch() -> None:
             abort_job(comm, WAIT_TIMEOUT_EXIT, settle=0.5)  # let the launcher forward the line first
 
 
+def start_mpi(stop_signals: tuple = ()) -> Any:
+    """``mpi4py.MPI``, started (``MPI_Init``) under the wait bound: a rank frozen while the job starts
+    (SIGSTOP, a wedged node) left the others spinning in ``MPI_Init`` forever, where no Python code
+    runs. faulthandler's watchdog is a C thread: after ``wait_timeout()`` seconds it prints where the
+    process waits ("Timeout", ``start_mpi``) and ends it (status 1), and the launcher ends the rest.
+    ``stop_signals`` get their default action meanwhile, so that SIGTERM (Slurm, ``timeout``) ends a
+    start that hangs; their handlers are put back after. Already started: returned as it is."""
+    if "mpi4py.MPI" in sys.modules:
+        from mpi4py import MPI
+
+        return MPI
+    import faulthandler
+    import signal
+
+    previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in stop_signals}
+    faulthandler.dump_traceback_later(wait_timeout(), exit=True)
+    try:
+        from mpi4py import MPI
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+    return MPI
+
+
 def abort_job(comm: Any, status: int, settle: float = 0.0) -> None:
     """End every rank of the job now (``MPI_Abort``) with exit ``status``: for a rank that cannot
     finish in step with the others (one stopped, or an error on this rank only), where leaving

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 _stop: Optional[int] = None
 #: Signals whose second delivery ends the process at once.
-ESCALATING = (signal.SIGINT, signal.SIGTERM)
+ESCALATING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def request_stop(signum: int = signal.SIGINT) -> None:

@@ -60,8 +60,10 @@ NO_MPI_MESSAGE = (
 
 def load_mpi() -> Any:
     """``mpi4py.MPI``, or one ``AerMPIError`` saying how to get an MPI library."""
+    from aer_mpi.comm.watchdog import start_mpi
+
     try:
-        from mpi4py import MPI
+        MPI = start_mpi()  # bounded: a rank frozen at the start ends the job (comm/watchdog.py)
     except (ImportError, RuntimeError) as exc:  # mpi4py 4: RuntimeError("cannot load MPI library")
         raise AerMPIError(NO_MPI_MESSAGE.format(error=str(exc).strip() or type(exc).__name__)) from exc
     return MPI

@@ -208,3 +208,73 @@ def test_a_signal_held_while_starting_still_ends_a_command_that_runs_nothing():
     script = WHILE_STARTING.replace("signal.SIGUSR1", "signal.SIGTERM")
     done = subprocess.run([sys.executable, "-c", script, "info"], capture_output=True, text=True, timeout=RUN_TIMEOUT)
     assert done.returncode == -signal.SIGTERM, (done.returncode, done.stdout[-300:], done.stderr[-300:])
+
+
+RANK_WRAPPER = """
+import os, signal, sys
+rank = os.environ.get("PMI_RANK", "0")
+with open(f"pid-{rank}", "w") as f:
+    f.write(str(os.getpid()))
+if os.environ.get("FREEZE_RANK") == rank:
+    os.kill(os.getpid(), signal.SIGSTOP)  # frozen before MPI starts, as on a wedged node
+from aer_mpi.cli import command_line
+sys.argv = ["aer-mpi", *sys.argv[1:]]
+sys.exit(command_line())
+"""
+
+
+def _start_wrapped(tmp: Path, ranks: int, env_extra: dict) -> subprocess.Popen:
+    (tmp / "wrapper.py").write_text(RANK_WRAPPER)
+    (tmp / "long.qasm").write_text(long_qasm(layers=2000))
+    env = dict(os.environ, OMP_NUM_THREADS="1", AER_MPI_KERNELS="numpy", **env_extra)
+    return subprocess.Popen([mpiexec_or_skip(), "-n", str(ranks), sys.executable, "wrapper.py", "run", "long.qasm",
+                             "--shots", "8", "-o", "out.json", "-q"], cwd=tmp, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_second_ctrl_c_on_one_rank_ends_every_rank_at_once(tmp_path, rank):
+    """Ctrl-C twice to one rank (kill -INT twice): its KeyboardInterrupt ended that rank alone, and the
+    other waited in a collective until the wait bound (600 s; an hour when it was rank 0)."""
+    proc = _start_wrapped(tmp_path, 2, {})
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not all((tmp_path / f"pid-{r}").exists() for r in (0, 1)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(4)  # into the run
+        assert proc.poll() is None, proc.communicate()
+        pid = int((tmp_path / f"pid-{rank}").read_text())
+        os.kill(pid, signal.SIGINT)
+        time.sleep(0.3)
+        os.kill(pid, signal.SIGINT)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert time.monotonic() - sent < EXIT_WITHIN + 5, err
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert f"rank {rank}: interrupted again: ending every rank now" in err
+
+
+def test_a_rank_frozen_while_mpi_starts_ends_the_job_within_the_wait_bound(tmp_path):
+    """A rank stopped before MPI_Init returns left the others spinning in MPI_Init forever, deaf to
+    SIGTERM; now faulthandler's watchdog (a C thread) ends them after AER_MPI_WAIT_TIMEOUT."""
+    proc = _start_wrapped(tmp_path, 2, {"FREEZE_RANK": "1", "AER_MPI_WAIT_TIMEOUT": "3"})
+    start = time.monotonic()
+    try:
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        frozen = tmp_path / "pid-1"
+        if frozen.exists():
+            try:
+                os.kill(int(frozen.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert proc.returncode != 0 and time.monotonic() - start < 60, (proc.returncode, err)
+    assert "Timeout (0:00:03)" in err and "start_mpi" in err, err
+    assert not (tmp_path / "out.json").exists()
