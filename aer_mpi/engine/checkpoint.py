@@ -25,6 +25,11 @@ and nothing in the directory is touched. States are re-read in the new
 layout by ``read_state`` (each rank its own range, checksums verified), and
 ``Shard.relayout`` moves them to the layout the new plan has at that point.
 
+One job at a time: rank 0 holds an advisory lock (``flock`` on ``.aer_mpi.lock`` in the
+directory) from ``open`` to ``release``; a second job on the same directory is refused ("in use"),
+where the two used to delete each other's files. On a file system without ``flock`` (some NFS or
+Lustre mounts) the job runs unlocked.
+
 Nothing is written or read through a symbolic link; the snapshot is a
 pickle, so a directory or snapshot writable by another user is refused
 before it is loaded.
@@ -32,11 +37,13 @@ before it is loaded.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import pickle
 import secrets
+import socket
 import stat
 import sys
 import time
@@ -51,6 +58,8 @@ from aer_mpi.errors import CheckpointError, InvalidInputError
 
 FORMAT = "aer_mpi-checkpoint/1"
 MANIFEST = "manifest.json"
+#: The lock file rank 0 holds while a job uses the directory (it says which process).
+LOCK = ".aer_mpi.lock"
 #: States are checksummed in blocks of 2**CRC_BLOCK_BITS amplitudes (fewer for smaller states).
 CRC_BLOCK_BITS = 16
 
@@ -105,6 +114,8 @@ class JobCheckpoints:
     resumed_from: Optional[dict] = None
     #: Whether this run created the directory (rank 0): if it ends empty, it goes (``release``).
     created: bool = False
+    #: Rank 0: the descriptor of the lock file it holds (None: none, or a file system without locks).
+    lock_fd: Optional[int] = None
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -117,15 +128,17 @@ class JobCheckpoints:
         collective = Collective(comm)
         packet: Any = None
         error: Optional[BaseException] = None
+        lock_fd = None
         if collective.rank == 0:
             try:
                 packet = _load(directory, fingerprint, seed)
+                lock_fd = packet.pop("lock_fd", None)
             except Exception as exc:
                 error = exc
         collective.agree(error)
         packet = collective.bcast(packet if collective.rank == 0 else None)
         store = cls(directory=directory, fingerprint=packet["fingerprint"], seed=packet["seed"],
-                    every_seconds=every_seconds, created=bool(packet.get("created")))
+                    every_seconds=every_seconds, created=bool(packet.get("created")), lock_fd=lock_fd)
         if packet.get("generation"):
             store.generation = packet["generation"]
             store.experiment = packet["experiment"]
@@ -254,7 +267,12 @@ class JobCheckpoints:
         """The job ended in any way: a directory it created and left empty (nothing to resume: refused
         or finished) goes, so a run leaves no folder the user would have to clean up. Rank 0 only, no
         communication (safe on an error path)."""
-        if comm.Get_rank() == 0 and self.created:
+        if comm.Get_rank() != 0:
+            return
+        if self.lock_fd is not None:
+            _unlock(self.directory, self.lock_fd)
+            self.lock_fd = None
+        if self.created:
             try:
                 os.rmdir(self.directory)  # only an empty directory: anything else the user put there stays
             except OSError:
@@ -425,8 +443,54 @@ def _read_json(path: str) -> Any:
         return json.loads(handle.read().decode())
 
 
+def _lock(directory: str) -> Optional[int]:
+    """Rank 0: the directory's lock, held (its descriptor); None where the file system has no locks."""
+    path = os.path.join(directory, LOCK)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(10):
+        try:
+            descriptor = os.open(path, flags, 0o600)
+        except OSError as exc:
+            raise CheckpointError(f"cannot lock checkpoint directory {directory} ({path}: {exc.strerror or exc}): "
+                                  f"choose another path") from exc
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = os.read(descriptor, 200).decode(errors="replace").strip() or "another process"
+            finally:
+                os.close(descriptor)
+            raise CheckpointError(f"checkpoint directory {directory} is in use by another running job ({holder}): "
+                                  f"wait for it to end, or give this job another directory") from None
+        except OSError:
+            os.close(descriptor)
+            return None  # no flock here: unlocked, as before
+        try:
+            same = os.path.samestat(os.fstat(descriptor), os.lstat(path))
+        except OSError:
+            same = False
+        if same:  # (not a file another job had just unlinked while releasing)
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
+            return descriptor
+        os.close(descriptor)
+    return None
+
+
+def _unlock(directory: str, descriptor: int) -> None:
+    """Rank 0: the lock file goes, then the lock (a job that opened it meanwhile retries, ``_lock``)."""
+    path = os.path.join(directory, LOCK)
+    try:
+        if os.path.samestat(os.fstat(descriptor), os.lstat(path)):
+            os.unlink(path)
+    except OSError:
+        pass
+    os.close(descriptor)
+
+
 def _load(directory: str, fingerprint: Optional[str], seed: int) -> dict:
-    """Rank 0: what the directory holds for this job (checked), or a fresh start."""
+    """Rank 0: what the directory holds for this job (checked), or a fresh start; with the lock held
+    (``lock_fd``) when the file system has locks."""
     fresh = {"fingerprint": fingerprint, "seed": seed}
     if os.path.lexists(directory) and not os.path.isdir(directory):
         raise CheckpointError(f"checkpoint directory {directory} is not a directory: choose another path")
@@ -435,9 +499,19 @@ def _load(directory: str, fingerprint: Optional[str], seed: int) -> dict:
             os.makedirs(directory, mode=0o700)
         except OSError as exc:
             raise CheckpointError(f"cannot create checkpoint directory {directory}: {exc.strerror or exc}") from exc
-        return dict(fresh, created=True)
+        return dict(fresh, created=True, lock_fd=_lock(directory))
     if not os.access(directory, os.W_OK | os.X_OK):
         raise CheckpointError(f"checkpoint directory {directory} is not writable: choose another path")
+    lock_fd = _lock(directory)
+    try:
+        return dict(_load_checkpoint(directory, fingerprint, seed, fresh), lock_fd=lock_fd)
+    except BaseException:
+        if lock_fd is not None:
+            _unlock(directory, lock_fd)
+        raise
+
+
+def _load_checkpoint(directory: str, fingerprint: Optional[str], seed: int, fresh: dict) -> dict:
     path = os.path.join(directory, MANIFEST)
     if not os.path.lexists(path):
         return fresh

@@ -232,3 +232,31 @@ def test_a_resumed_job_keeps_its_checkpoint_until_its_state_is_loaded(tmp_path):
     assert resumed.results[0].metadata["checkpoint"]["resumed_from"]["experiment"] == 0
     assert resumed.get_counts() == reference.get_counts()
     assert np.array_equal(np.asarray(resumed.get_statevector()), np.asarray(reference.get_statevector()))
+
+
+def test_one_job_at_a_time_holds_a_checkpoint_directory(tmp_path):
+    """Two jobs on one directory deleted each other's checkpoints; rank 0 now holds a lock from open to
+    release, and a second job is refused naming the holder (the directory left as it was)."""
+    import os
+
+    from aer_mpi.engine import checkpoint
+
+    directory = str(tmp_path / "ck")
+    first = checkpoint._load(directory, "job-a", 1)
+    assert first["created"] and first["lock_fd"] is not None
+    with pytest.raises(CheckpointError, match=rf"in use by another running job \(process {os.getpid()} on "):
+        checkpoint._load(directory, "job-b", 2)
+    assert os.listdir(directory) == [checkpoint.LOCK]
+    checkpoint._unlock(directory, first["lock_fd"])
+    assert os.listdir(directory) == []
+    second = checkpoint._load(directory, "job-b", 2)  # free again
+    checkpoint._unlock(directory, second["lock_fd"])
+    # a whole run leaves no lock behind, and a run that created the directory takes it away
+    backend = AerMPISimulator()
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.measure([0, 1], [0, 1])
+    backend.run(qc, shots=10, checkpoint_dir=str(tmp_path / "fresh")).result()
+    assert not (tmp_path / "fresh").exists()
+    backend.run(qc, shots=10, checkpoint_dir=directory).result()
+    assert os.listdir(directory) == []
