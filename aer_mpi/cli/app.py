@@ -211,9 +211,10 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Source], int]:
         environment.check_environment()  # a mistyped AER_MPI_* variable, before any work
     except InvalidInputError as exc:
         raise CliError(str(exc), EXIT_BAD_INPUT) from None
-    check_output(args.output, args.files, args.save_statevector)  # hardening: -o may not name an input file
-    sources = read_sources(args.files)
     directory = checkpoint_dir(args)
+    # hardening: -o may not name an input file, nor a file of the folders the run writes
+    check_output(args.output, args.files, args.save_statevector, directory)
+    sources = read_sources(args.files)
     if args.save_statevector is not None:  # created later, once the noise model is read too
         check_statevector_targets(args.save_statevector, unique_stems(s.circuit.name for s in sources))
     seed = args.seed

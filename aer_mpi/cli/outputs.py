@@ -29,12 +29,19 @@ def _same_path(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def check_output(path: str, inputs: Sequence[str] = (), statevector_dir: Optional[str] = None) -> None:
+def check_output(path: str, inputs: Sequence[str] = (), statevector_dir: Optional[str] = None,
+                 checkpoint_dir: Optional[str] = None) -> None:
     """Refuse an --output that cannot be written safely, before anything runs."""
     if not path or path.endswith(os.sep) or os.path.basename(path) in ("", ".", ".."):
         raise CliError(f"--output {path!r}: not a file name: give one, e.g. results.json")
     if statevector_dir is not None and _same_path(path, statevector_dir):
         raise CliError(f"--output {path}: is also the --save-statevector directory: choose another name")
+    for flag, folder in (("--save-statevector", statevector_dir), ("--checkpoint", checkpoint_dir)):
+        # the run writes (and replaces, and removes) the files of those folders: a state or a manifest
+        # would be overwritten by the results, or the results by them
+        if folder and _same_path(os.path.dirname(os.path.abspath(path)), folder):
+            raise CliError(f"--output {path}: is inside the {flag} directory {folder}, whose files the run writes "
+                           f"and removes: write the results elsewhere")
     for source in inputs:
         if _same_path(path, source):
             raise CliError(f"--output {path}: is the input file {source}: choose another name for the results")

@@ -83,12 +83,22 @@ def start_mpi(stop_signals: tuple = ()) -> Any:
     import faulthandler
     import signal
 
+    stream = None
+    for candidate in (sys.stderr, sys.__stderr__):  # faulthandler writes to a file descriptor
+        try:
+            candidate.fileno()
+        except (AttributeError, OSError, ValueError):  # (io.UnsupportedOperation: a captured stream)
+            continue
+        stream = candidate
+        break
     previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in stop_signals}
-    faulthandler.dump_traceback_later(wait_timeout(), exit=True)
+    if stream is not None:
+        faulthandler.dump_traceback_later(wait_timeout(), exit=True, file=stream)
     try:
         from mpi4py import MPI
     finally:
-        faulthandler.cancel_dump_traceback_later()
+        if stream is not None:
+            faulthandler.cancel_dump_traceback_later()
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
     return MPI

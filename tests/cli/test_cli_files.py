@@ -172,3 +172,15 @@ def test_nested_gate_definitions_do_not_multiply(tmp_path, monkeypatch):
             "twice(0.7) q[1], q[0];\n")
     original = qasm2.loads(text, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
     assert Statevector(shared_gate_definitions(original)).equiv(Statevector(original))
+
+
+def test_output_inside_a_folder_the_run_writes_is_refused(tmp_path, capsys, monkeypatch):
+    """-o sv/c.npy with --save-statevector sv replaced the saved state with the results (exit 0), and
+    -o ck/manifest.json with --checkpoint ck overwrote the checkpoint's manifest."""
+    (tmp_path / "c.qasm").write_text(GOOD)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "c.qasm", "--shots", "4", "-q", "-o", "sv/c.npy", "--save-statevector", "sv"]) == 2
+    assert "inside the --save-statevector directory sv" in capsys.readouterr().err
+    assert main(["run", "c.qasm", "--shots", "4", "-q", "-o", "ck/manifest.json", "--checkpoint", "ck"]) == 2
+    assert "inside the --checkpoint directory ck" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["c.qasm"]
