@@ -33,14 +33,16 @@ def _without_code(text: str) -> str:
     return re.sub(r"//[^\n]*|/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
 
 
-def check_includes(path: str, text: str) -> list[str]:
+def check_includes(path: str, text: str, _seen: Optional[set] = None) -> list[str]:
     """The non-standard includes of ``path``, each a file beside it; a ``CliError`` otherwise.
 
     ``include "../../etc/passwd";`` or an absolute path would read (and, in a parse
     error, print) a file that is not a circuit: only the standard includes and files
-    in the circuit's own directory are allowed.
+    in the circuit's own directory are allowed, and so in the files it includes, at any
+    depth (an allowed file's own ``include "../x.inc"`` was read).
     """
     directory = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    seen = {os.path.realpath(path)} if _seen is None else _seen
     found = []
     for match in re.finditer(r'\binclude\s+"([^"\n]*)"', _without_code(text)):
         name = match.group(1)
@@ -54,6 +56,14 @@ def check_includes(path: str, text: str) -> list[str]:
                 f"circuit's own directory ({directory}) can be included"
             )
         found.append(name)
+        if target not in seen:  # (an include cycle is the parser's to report)
+            seen.add(target)
+            try:
+                with open(target, encoding="utf-8", errors="replace") as handle:
+                    inner = handle.read()
+            except OSError:
+                continue  # missing or unreadable: the parser names it
+            found.extend(check_includes(target, inner, seen))
     return found
 
 

@@ -184,3 +184,21 @@ def test_output_inside_a_folder_the_run_writes_is_refused(tmp_path, capsys, monk
     assert main(["run", "c.qasm", "--shots", "4", "-q", "-o", "ck/manifest.json", "--checkpoint", "ck"]) == 2
     assert "inside the --checkpoint directory ck" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["c.qasm"]
+
+
+def test_an_included_file_may_not_include_a_file_outside_the_circuits_directory(tmp_path):
+    (tmp_path / "outside.inc").write_text("gate secretgate a { x a; }\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "inner.inc").write_text('include "../outside.inc";\ngate mine a { secretgate a; }\n')
+    (sub / "loop.inc").write_text('include "loop.inc";\n')  # a cycle: checked once, left to the parser
+    circuit = sub / "c.qasm"
+    circuit.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\ninclude "inner.inc";\nqreg q[1];\nmine q[0];\n')
+    with pytest.raises(CliError, match=r"inner.inc:1: include '../outside.inc': only"):
+        read_circuit(str(circuit))
+    (sub / "inner.inc").write_text('gate mine a { x a; }\n')
+    assert read_circuit(str(circuit)).count_ops() == {"mine": 1}
+    looping = sub / "l.qasm"
+    looping.write_text('OPENQASM 2.0;\ninclude "loop.inc";\nqreg q[1];\n')
+    with pytest.raises(CliError):
+        read_circuit(str(looping))
