@@ -203,6 +203,19 @@ def _qasm_version(text: str) -> Optional[int]:
 
 #: The largest circuit file read (a million-gate OpenQASM file is about 30 MB).
 MAX_INPUT_BYTES = 1 << 30
+#: Most qubits and bits a file may declare: Qiskit builds an object of about 2 KB for each before any
+#: other check (``qubit[50000000] q;``, 70 bytes, took a node's 23 GB); far wider than any circuit
+#: that runs here (a stabilizer tableau of 100,000 qubits alone takes 2.5 GB).
+MAX_DECLARED_BITS = 100_000
+_DECLARATION = re.compile(r"\b(?:qreg|creg)\s+\w+\s*\[\s*(\d+)\s*\]|\b(?:qubit|bit)\s*\[\s*(\d+)\s*\]")
+
+
+def check_declared_size(path: str, text: str) -> None:
+    """Refuse, before parsing, a file whose registers declare more than ``MAX_DECLARED_BITS`` in all."""
+    total = sum(int(a or b) for a, b in _DECLARATION.findall(_without_code(text)))
+    if total > MAX_DECLARED_BITS:
+        raise CliError(f"{path}: declares {total:,} qubits and bits; aer-mpi reads at most {MAX_DECLARED_BITS:,} "
+                       f"(no circuit that wide can run here, and reading one would take gigabytes)")
 
 
 def read_circuit(path: str) -> Any:
@@ -232,6 +245,7 @@ def read_circuit(path: str) -> Any:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise CliError(f"{path}:{line}: not UTF-8 text: is it an OpenQASM file?") from None
+    check_declared_size(path, text)
     version = _qasm_version(text)
     if suffix in QASM3_SUFFIXES or version == 3:  # the suffix is one of the two (checked above)
         circuit = load_qasm3(path, text)

@@ -240,7 +240,9 @@ def test_bad_inputs_fail_fast_naming_the_file_at_2_ranks(tmp_path):
 def test_run_failure_exits_non_zero_on_every_rank(tmp_path):
     """An error inside the run (too little memory) ends the job on all ranks, naming the file."""
     circuit = QuantumCircuit(24, 1)
-    circuit.h(range(24))  # every qubit used: idle-qubit truncation leaves it at 24
+    circuit.h(range(24))
+    for q in range(23):  # every qubit joined to the measured one: truncation leaves it at 24
+        circuit.cx(q, q + 1)
     circuit.t(0)  # not Clifford: a Clifford circuit this wide would run on a stabilizer tableau
     circuit.measure(0, 0)
     (tmp_path / "big.qasm").write_text(qasm2.dumps(circuit))

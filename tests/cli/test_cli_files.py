@@ -202,3 +202,17 @@ def test_an_included_file_may_not_include_a_file_outside_the_circuits_directory(
     looping.write_text('OPENQASM 2.0;\ninclude "loop.inc";\nqreg q[1];\n')
     with pytest.raises(CliError):
         read_circuit(str(looping))
+
+
+@pytest.mark.parametrize("name, text", [
+    ("huge.qasm3", 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[50000000] q;\nbit[1] c;\nh q[0];\n'),
+    ("huge.qasm", 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[60000];\ncreg c[60000];\nh q[0];\n'),
+])
+def test_a_huge_register_declaration_is_refused_before_parsing(tmp_path, name, text):
+    """A 70-byte file declaring qubit[50000000] made Qiskit build 50 million objects (all the memory)."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(CliError, match=r"declares (50,000,001|120,000) qubits and bits; aer-mpi reads at most 100,000"):
+        read_circuit(str(path))
+    path.write_text(text.replace("50000000", "3").replace("60000", "3") + "// qreg z[99999999];\n")
+    assert read_circuit(str(path)).num_qubits == 3
