@@ -245,7 +245,11 @@ def _write_rounds(collective: Collective, handle: Any, position: int, dtype: np.
 
 
 def _file_error(path: str, exc: BaseException) -> InvalidInputError:
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    else:  # an MPI error is a multi-line stack whose last line says why ("No space left on device")
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = (lines[-1] if lines else type(exc).__name__)[:300]
     return InvalidInputError(
         f"cannot write {path}: {reason}: check that its directory exists on a file system "
         f"every rank shares and that it is writable"
