@@ -369,6 +369,38 @@ def is_dynamic(program: Program) -> bool:
     return False
 
 
+def aer_measure_sampling(program: Program) -> tuple[bool, bool]:
+    """Aer's ``metadata["measure_sampling"]`` for ``program``, as Aer decides it (its Circuit and
+    Executor): (for the statevector-like methods, for the density matrix / superop / unitary).
+
+    No control flow or classical store; after the first measurement only measurements, readout errors
+    and ops on unmeasured qubits (a save there, or a gate on a measured qubit, says no); and, but for
+    the density methods, no reset and no sampled error (Aer runs those shot by shot). aer_mpi may
+    sample where Aer would not (an ``id`` between two measurements is dropped here); the metadata
+    says what Aer would do, as code and tests written for Aer read it.
+    """
+    measured: set[int] = set()
+    stochastic = False
+    for op in program.ops:
+        if isinstance(op, CONTROL_FLOW + (Store,)):
+            return False, False
+        if isinstance(op, (Reset, Noise)):
+            stochastic = True
+        if isinstance(op, Measure):
+            measured.add(op.qubit)
+            continue
+        if isinstance(op, (Readout, GlobalPhase)) or not measured:
+            continue
+        if isinstance(op, Save):
+            return False, False
+        touched = {op.qubit0, op.qubit1} if isinstance(op, Swap) else set(getattr(op, "qubits", ()) or ())
+        if isinstance(op, Reset):
+            touched = {op.qubit}
+        if measured.intersection(touched):
+            return False, False
+    return not stochastic, True
+
+
 def final_measurements(program: Program) -> tuple[tuple[int, int], ...]:
     """(qubit, clbit) pairs of the measurements of a non-dynamic program.
 

@@ -38,7 +38,7 @@ from aer_mpi.service.execution import BACKEND_NAME, execute_qobj
 from aer_mpi.provider.job import AerJob
 from aer_mpi.provider.progress import ProgressListener, make_listener
 from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS, SET_MATRIX_PRODUCT_STATE
-from aer_mpi.qobj.noise import add_noise, noise_passes
+from aer_mpi.qobj.noise import add_noise, noise_model_kind, noise_passes
 from aer_mpi.qobj.options import (
     DEVICES, IGNORED_OPTIONS, IGNORED_RUN_KEYWORDS, METHODS, OPTIONS, defaults, normalise_options, qobj_config,
 )
@@ -655,7 +655,8 @@ class AerMPISimulator(BackendV2):
         control = RunControl(
             progress=listener.steps if listener else None, stage=listener.stage if listener else None
         )
-        job = AerJob(self, _new_job_id(), self._run_job, qobj, control, listener, ignored, binding_seconds)
+        model_kind = noise_model_kind(merged.get("noise_model"))
+        job = AerJob(self, _new_job_id(), self._run_job, qobj, control, listener, ignored, binding_seconds, model_kind)
         if merged.get("method") == "density_matrix":
             job.notes = _density_matrix_notes
         control.cancel_requested = job.cancel_requested
@@ -671,6 +672,7 @@ class AerMPISimulator(BackendV2):
         listener: Optional[ProgressListener] = None,
         ignored: Optional[list] = None,
         binding_seconds: float = 0.0,
+        model_kind: str = "ideal",
     ) -> Any:
         try:
             if self._workers is not None:
@@ -685,10 +687,10 @@ class AerMPISimulator(BackendV2):
             raise
         if listener is not None:
             listener.close()
-        self._aer_metadata(result, ignored or [], binding_seconds)
+        self._aer_metadata(result, ignored or [], binding_seconds, model_kind)
         return result
 
-    def _aer_metadata(self, result: Any, ignored: list, binding_seconds: float = 0.0) -> None:
+    def _aer_metadata(self, result: Any, ignored: list, binding_seconds: float = 0.0, model_kind: str = "ideal") -> None:
         """Qiskit Aer's keys in the result's metadata, where they mean the same thing here."""
         ranks = self._workers.processes if self._workers is not None else self._comm.Get_size()
         rank = 0 if self._comm is None else self._comm.Get_rank()
@@ -706,6 +708,22 @@ class AerMPISimulator(BackendV2):
                 emeta.setdefault("mpi_rank", rank)
                 emeta.setdefault("num_mpi_processes", ranks)
                 emeta["ignored_options"] = list(ignored)
+                _model_noise_words(emeta, model_kind)
+
+
+def _model_noise_words(emeta: dict, model_kind: str) -> None:
+    """Aer's ``noise`` and ``measure_sampling`` where they depend on the noise model as a whole, not on
+    the errors that reached the circuit: Aer samples a model with quantum errors shot by shot even on a
+    circuit they miss ("circuit", no measure sampling) but under the density methods; a model of readout
+    errors only is "readout"."""
+    if model_kind == "readout":
+        if "noise" in emeta:
+            emeta["noise"] = "readout"
+    elif model_kind == "circuit" and emeta.get("method") not in ("density_matrix", "superop", "unitary"):
+        if emeta.get("noise") == "ideal":
+            emeta["noise"] = "circuit"
+        if "measure_sampling" in emeta:
+            emeta["measure_sampling"] = False
 
 
 def _new_job_id() -> str:

@@ -424,6 +424,18 @@ def noise_table(noise_model: Any) -> "NoiseTable":
     return table
 
 
+def noise_model_kind(noise_model: Any) -> str:
+    """Aer's word for a noise model as a whole: ``"ideal"`` (none, or empty), ``"readout"`` (readout
+    errors only) or ``"circuit"`` (quantum errors, which Aer samples shot by shot even on a circuit
+    they do not touch)."""
+    if noise_model is None:
+        return "ideal"
+    table = noise_table(noise_model)
+    if table.is_empty():
+        return "ideal"
+    return "circuit" if (table.quantum or table.nonlocal_) else "readout"
+
+
 def add_noise(qobj: Any, noise_model: Any) -> Any:
     """Insert the noise of ``noise_model`` in every experiment of ``qobj`` (in place); returns it."""
     table = noise_table(noise_model)
@@ -436,7 +448,7 @@ def add_noise(qobj: Any, noise_model: Any) -> Any:
 
 __all__ = [
     "NOISE_INSTRUCTIONS", "NoiseTable", "add_noise", "check_assignment", "check_kraus", "complex_array",
-    "encode", "is_noise_model", "noise_dict", "noise_passes", "noise_table", "superop_to_kraus",
+    "encode", "is_noise_model", "noise_dict", "noise_model_kind", "noise_passes", "noise_table", "superop_to_kraus",
 ]
 
 

@@ -72,6 +72,9 @@ def experiments(qobj: Qobj) -> list[PlannedExperiment]:
         if config.enable_truncation and config.statevector_path is None and config.method not in OPERATOR_KINDS:
             # (a final state written to a file keeps every qubit of the circuit; an operator too, as Aer's)
             program = truncate(program)
+        # Aer's metadata["measure_sampling"], decided as Aer decides it (read by code written for Aer)
+        program = dataclasses.replace(program, metadata=dict(program.metadata,
+                                                             aer_measure_sampling=ir.aer_measure_sampling(program)))
         planned.append(PlannedExperiment(program, config, dict(experiment.header)))
     return planned
 

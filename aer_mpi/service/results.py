@@ -116,7 +116,10 @@ def experiment_result(
         metadata.setdefault("result_subtypes", result_subtypes)
     aer_metadata(metadata, config)
     metadata.setdefault("num_clbits", int(header.get("memory_slots", 0)))
-    if "dynamic" in metadata:  # Aer: whether the shots were sampled from one final state
+    sampling = (extra_metadata or {}).get("aer_measure_sampling")
+    if sampling is not None:  # Aer's word: whether Aer would sample the shots from one final state
+        metadata["measure_sampling"] = sampling[metadata.get("method") in ("density_matrix", "superop", "unitary")]
+    elif "dynamic" in metadata:
         metadata.setdefault("measure_sampling", not metadata["dynamic"])
     if extra_metadata:
         # idle-qubit truncation (plan/truncate.py): which of the circuit's qubits were simulated, as Aer says it

@@ -398,3 +398,36 @@ def test_set_matrix_product_state_takes_what_save_matrix_product_state_gives():
     bad.set_matrix_product_state(([([[1, 0]], [[0, 1]]), ([[1], [0]], [[0], [1]])], [[1.0, 1.0]]))
     with pytest.raises(InvalidInputError, match="norm"):
         AerMPISimulator().run(bad).result()
+
+
+def test_measure_sampling_and_noise_words_are_decided_as_aers():
+    """Aer's own tests read metadata["measure_sampling"] and ["noise"]: they depend on the circuit (a save
+    or a gate on a measured qubit after the measurements, a reset) and on the noise model as a whole (a
+    model of quantum errors is sampled shot by shot even where its errors miss the circuit; a model of
+    readout errors only is "readout"), as Aer decides them."""
+    from aer_mpi.noise import NoiseModel, ReadoutError, depolarizing_error
+
+    final = QuantumCircuit(2, 2)
+    final.x(0)
+    final.measure([0, 1], [0, 1])
+    again = final.copy()
+    again.x(0)
+    again.measure(0, 0)
+    reset = QuantumCircuit(2, 2)
+    reset.x(0)
+    reset.reset(0)
+    reset.measure([0, 1], [0, 1])
+    saved = final.copy()
+    saved.save_statevector()
+    ideal = AerMPISimulator(method="statevector")
+    words = [ideal.run(qc, shots=10).result().results[0].metadata["measure_sampling"] for qc in (final, again, reset, saved)]
+    assert words == [True, False, False, False]
+    gates = NoiseModel()
+    gates.add_all_qubit_quantum_error(depolarizing_error(0.02, 2), "cx")  # no cx in the circuit
+    readout = NoiseModel()
+    readout.add_all_qubit_readout_error(ReadoutError([[0.99, 0.01], [0.1, 0.9]]))
+    meta = AerMPISimulator(method="statevector", noise_model=gates).run(final, shots=10).result().results[0].metadata
+    assert (meta["noise"], meta["measure_sampling"]) == ("circuit", False)
+    for method in ("statevector", "stabilizer", "density_matrix"):
+        meta = AerMPISimulator(method=method, noise_model=readout).run(final, shots=10).result().results[0].metadata
+        assert (meta["noise"], meta["measure_sampling"]) == ("readout", True), method

@@ -205,7 +205,7 @@ def check_readout_only_samples_the_ideal_state(comm):
     result = backend.run(circuit, shots=SHOTS, seed_simulator=2).result()
     meta = result.results[0].metadata
     assert not meta["dynamic"] and meta["noise_stats"]["readout_errors_on_final_values"] == 5
-    assert meta["noise"] == "circuit"  # Aer's word for noise applied as sampled gates and readouts
+    assert meta["noise"] == "readout"  # Aer's word for a model of readout errors only
     reference = comm.bcast(aer_reference([circuit], model)[0] if comm.rank == 0 else None)
     assert_close(reference, result.get_counts(), "readout only")
 
