@@ -38,7 +38,7 @@ from aer_mpi.service.execution import BACKEND_NAME, execute_qobj
 from aer_mpi.provider.job import AerJob
 from aer_mpi.provider.progress import ProgressListener, make_listener
 from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS, SET_MATRIX_PRODUCT_STATE
-from aer_mpi.qobj.noise import add_noise, noise_model_kind, noise_passes
+from aer_mpi.qobj.noise import add_noise, noise_model_kind, noise_passes, noise_table
 from aer_mpi.qobj.options import (
     DEVICES, IGNORED_OPTIONS, IGNORED_RUN_KEYWORDS, METHODS, OPTIONS, defaults, normalise_options, qobj_config,
 )
@@ -645,8 +645,11 @@ class AerMPISimulator(BackendV2):
         qobj = assemble_circuits(circuits, config, parameter_binds)
         # Aer's time_taken_parameter_binding: here binding is part of the assembly
         binding_seconds = time.perf_counter() - assembly_start
-        if merged.get("noise_model") is not None:  # noise (qobj/noise.py)
-            add_noise(qobj, merged["noise_model"])
+        model_kind = "ideal"
+        if merged.get("noise_model") is not None:  # noise (qobj/noise.py); its table built once
+            table = noise_table(merged["noise_model"])
+            add_noise(qobj, table)
+            model_kind = noise_model_kind(table)
         if agree is not None:  # SPMD: every rank checks with the others before the job starts
             agree(qobj, seed_drawn)
         # progress is shown by rank 0 only
@@ -655,7 +658,6 @@ class AerMPISimulator(BackendV2):
         control = RunControl(
             progress=listener.steps if listener else None, stage=listener.stage if listener else None
         )
-        model_kind = noise_model_kind(merged.get("noise_model"))
         job = AerJob(self, _new_job_id(), self._run_job, qobj, control, listener, ignored, binding_seconds, model_kind)
         if merged.get("method") == "density_matrix":
             job.notes = _density_matrix_notes

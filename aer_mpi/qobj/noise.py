@@ -430,15 +430,16 @@ def noise_model_kind(noise_model: Any) -> str:
     they do not touch)."""
     if noise_model is None:
         return "ideal"
-    table = noise_table(noise_model)
+    table = noise_model if isinstance(noise_model, NoiseTable) else noise_table(noise_model)
     if table.is_empty():
         return "ideal"
     return "circuit" if (table.quantum or table.nonlocal_) else "readout"
 
 
 def add_noise(qobj: Any, noise_model: Any) -> Any:
-    """Insert the noise of ``noise_model`` in every experiment of ``qobj`` (in place); returns it."""
-    table = noise_table(noise_model)
+    """Insert the noise of ``noise_model`` (or its ``NoiseTable``) in every experiment of ``qobj`` (in
+    place); returns it."""
+    table = noise_model if isinstance(noise_model, NoiseTable) else noise_table(noise_model)
     if table.is_empty():
         return qobj
     for experiment in qobj.experiments:
