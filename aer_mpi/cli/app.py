@@ -296,16 +296,17 @@ def command_run(args: argparse.Namespace) -> int:
 
     from aer_mpi.comm.watchdog import start_mpi
 
-    # MPI first, bounded: a rank frozen at the start must not leave the others in MPI_Init forever,
-    # and a SIGTERM or Ctrl-C then ends it (no Python handler runs inside MPI_Init)
-    start_mpi(stop_signals=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
     # SIGUSR1: what Slurm's --signal=B:USR1@120 forwards before a time limit; SIGHUP: the terminal or
     # ssh session closed (it killed the run, finished circuits and all)
     previous = install_signal_handlers((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP))
+    # MPI bounded: a rank frozen at the start must not leave the others in MPI_Init forever, and a
+    # SIGTERM, SIGHUP or Ctrl-C meanwhile ends it (no Python handler runs inside MPI_Init); a SIGUSR1
+    # is noted, and acted on once the run starts
     early = getattr(args, "early_signals", [])
     if early:  # a stop signal that came while python -m aer_mpi was starting
         request_stop(early[0])
     try:
+        start_mpi(stop_signals=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
         return _command_run(args)
     except (Exception, KeyboardInterrupt) as exc:
         # an error on this rank only (a bug, a rank out of step), or a second Ctrl-C on this rank (its
