@@ -13,7 +13,7 @@ significant bit).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence, Union
+from typing import Any, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -369,6 +369,20 @@ def is_dynamic(program: Program) -> bool:
     return False
 
 
+#: Fields of an op holding one qubit, and the field holding a tuple of them.
+QUBIT_FIELDS = ("qubit", "qubit0", "qubit1")
+QUBITS_FIELD = "qubits"
+
+
+def op_qubits(op: Any) -> Iterator[int]:
+    """The qubits ``op`` acts on (any op class with ``qubit`` / ``qubit0`` / ``qubit1`` / ``qubits``)."""
+    for name in QUBIT_FIELDS:
+        value = getattr(op, name, None)
+        if value is not None:
+            yield int(value)
+    yield from (int(q) for q in getattr(op, QUBITS_FIELD, ()) or ())
+
+
 def aer_measure_sampling(program: Program) -> tuple[bool, bool]:
     """Aer's ``metadata["measure_sampling"]`` for ``program``, as Aer decides it (its Circuit and
     Executor): (for the statevector-like methods, for the density matrix / superop / unitary).
@@ -393,10 +407,7 @@ def aer_measure_sampling(program: Program) -> tuple[bool, bool]:
             continue
         if isinstance(op, Save):
             return False, False
-        touched = {op.qubit0, op.qubit1} if isinstance(op, Swap) else set(getattr(op, "qubits", ()) or ())
-        if isinstance(op, Reset):
-            touched = {op.qubit}
-        if measured.intersection(touched):
+        if measured.intersection(op_qubits(op)):
             return False, False
     return not stochastic, True
 

@@ -27,17 +27,8 @@ from typing import Any, Iterable, Optional
 
 from aer_mpi import ir
 
-#: Fields holding one qubit, and the field holding a tuple of them.
-_QUBIT_FIELDS = ("qubit", "qubit0", "qubit1")
-_QUBITS_FIELD = "qubits"
-
-
-def _op_qubits(op: Any) -> Iterable[int]:
-    for name in _QUBIT_FIELDS:
-        value = getattr(op, name, None)
-        if value is not None:
-            yield int(value)
-    yield from (int(q) for q in getattr(op, _QUBITS_FIELD, ()) or ())
+_QUBIT_FIELDS, _QUBITS_FIELD = ir.QUBIT_FIELDS, ir.QUBITS_FIELD
+_op_qubits = ir.op_qubits
 
 
 def used_qubits(ops: Iterable[ir.Op], stop_at: Optional[int] = None,
@@ -103,7 +94,7 @@ def observed_qubits(ops: Iterable[ir.Op], first_if_none: bool = False) -> set[in
         if op is None:
             stack.pop()
             continue
-        qubits = [int(q) for q in op.qubits] if isinstance(op, ir.Noise) else list(_op_qubits(op))
+        qubits = list(_op_qubits(op))
         if qubits:
             first = root(qubits[0])
             for q in qubits[1:]:
@@ -126,7 +117,7 @@ def _remap_ops(ops: tuple, mapping: dict[int, int]) -> tuple:
 def _kept(op: Any, mapping: dict[int, int]) -> bool:
     if ir.blocks(op):
         return True  # control flow stays (its condition reads clbits); its blocks are remapped
-    qubits = op.qubits if isinstance(op, ir.Noise) else tuple(_op_qubits(op))
+    qubits = tuple(_op_qubits(op))
     return not qubits or any(int(q) in mapping for q in qubits)
 
 
