@@ -237,15 +237,29 @@ class NoiseTable:
         return not (self.quantum or self.readout or self.nonlocal_)
 
     def quantum_errors(self, name: str, qubits: list[int]) -> list[dict]:
-        """Noise instructions for ``name`` on ``qubits`` (local error, else the all-qubit one)."""
+        """Noise instructions for ``name`` on ``qubits`` (local error, else the all-qubit one), as
+        Aer samples them: an error narrower than the instruction acts on its first qubits (a 1-qubit
+        error on every ``unitary`` hits a 2-qubit one's first qubit), and a measure or reset of
+        several qubits without an error of its own takes each qubit's."""
         key = tuple(qubits)
         built = self._built.get((name, key))
         if built is not None:
             return built
-        errors = self.quantum.get((name, key))
-        if errors is None:
-            errors = [e for e in self.quantum.get((name, None), []) if _error_width(e) == len(qubits)]
-        out = [_error_instruction(e, list(qubits)) for e in errors]
+        if (name, key) in self.quantum or name not in ("measure", "reset") or len(key) < 2:
+            targets = [key]
+        else:
+            targets = [(q,) for q in key]
+        out = []
+        for target in targets:
+            errors = self.quantum.get((name, target))
+            for entry in self.quantum.get((name, None), []) if errors is None else errors:
+                width = _error_width(entry)
+                if width > len(target):
+                    raise InvalidInputError(
+                        f"noise_model: an error on {width} qubits is attached to {name!r}, which here acts on "
+                        f"{len(target)} qubit(s) {list(target)}: an error may not be wider than its instruction "
+                        f"(Aer refuses it too); attach it to instructions of at least {width} qubits")
+                out.append(_error_instruction(entry, list(target[:width])))
         for entry, nq in self.nonlocal_.get((name, key), []) + self.nonlocal_.get((name, None), []):
             out.append(_error_instruction(entry, nq))
         self._built[(name, key)] = out

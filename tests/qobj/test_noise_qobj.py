@@ -71,6 +71,59 @@ def test_placement_as_aer():
     assert kinds.count("Noise") == 4 and kinds.count("Readout") == 1
 
 
+def test_an_error_narrower_than_its_instruction_acts_on_its_first_qubits():
+    """As Aer samples it: a 1-qubit error on every 'unitary' hits a 2-qubit unitary's first qubit
+    (it was dropped), and the run's counts follow (an X with probability 1 flips qubit 2)."""
+    from qiskit_aer import AerSimulator
+
+    from aer_mpi import AerMPISimulator
+
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(pauli_error([("X", 1.0)]), ["unitary"])
+    qc = QuantumCircuit(3)
+    qc.unitary(np.eye(4), [2, 1])
+    qc.measure_all()
+    names, _ = _noisy_names(qc, model)
+    assert names[:2] == [("unitary", [2, 1]), ("quantum_error", [2])]
+    for method in ("statevector", "density_matrix"):
+        ours = AerMPISimulator(method=method, noise_model=model).run(qc, shots=50, seed_simulator=3).result()
+        aers = AerSimulator(method=method, noise_model=model).run(qc, shots=50, seed_simulator=3).result()
+        assert ours.get_counts() == aers.get_counts() == {"100": 50}
+
+
+def test_an_error_wider_than_its_instruction_fails_the_job():
+    from aer_mpi import AerMPISimulator
+
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(depolarizing_error(0.1, 2), ["unitary"])
+    qc = QuantumCircuit(2)
+    qc.unitary(np.eye(2), [1])
+    qc.measure_all()
+    with pytest.raises(InvalidInputError, match="error on 2 qubits is attached to 'unitary'.* 1 qubit"):
+        _noisy_names(qc, model)
+    job = AerMPISimulator(noise_model=model).run(qc, shots=10)
+    with pytest.raises(Exception, match="not be wider than its instruction"):
+        job.result()
+    assert job.status().name == "ERROR"
+
+
+def test_a_measure_or_reset_of_several_qubits_takes_each_qubits_error():
+    """Aer's rule for a measure (or reset) instruction on several qubits with no error of its own:
+    each qubit's error (its local one, else the all-qubit one), on that qubit."""
+    from aer_mpi.qobj.noise import noise_table
+
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(depolarizing_error(0.1, 1), ["measure"])
+    model.add_quantum_error(pauli_error([("X", 0.3), ("I", 0.7)]), ["measure"], [1])
+    model.add_quantum_error(depolarizing_error(0.2, 2), ["reset"], [0, 2])
+    table = noise_table(model)
+    errors = table.quantum_errors("measure", [0, 1, 2])
+    assert [e["qubits"] for e in errors] == [[0], [1], [2]]
+    assert len(errors[1]["probabilities"]) == 2  # qubit 1's own Pauli error
+    assert [e["qubits"] for e in table.quantum_errors("reset", [0, 2])] == [[0, 2]]  # its own 2-qubit error
+    assert table.quantum_errors("reset", [0, 1]) == []
+
+
 def test_no_error_on_the_circuit_leaves_the_qobj_unchanged():
     model = NoiseModel()
     model.add_all_qubit_quantum_error(depolarizing_error(0.1, 1), ["sx"])
