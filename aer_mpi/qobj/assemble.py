@@ -36,6 +36,12 @@ from aer_mpi.qobj.noise import circuit_noise
 
 #: Instructions with no definition and no matrix wider than this are refused.
 MAX_OPERATOR_QUBITS = 10
+#: Controlled gates of this many qubits (controls and base) run as their base and the controls
+#: (a ``unitary`` instruction with ``"controls"``): from 4 (ccx and the like are standard gates),
+#: up to the widest diagonal the kernels take (translate.py makes one of every qubit).
+CONTROLLED_QUBITS = (4, 20)
+#: ... whose base acts on at most this many qubits.
+CONTROLLED_BASE_QUBITS = 3
 
 _BINARY_NAMES = {
     "BIT_AND": "bit_and", "BIT_OR": "bit_or", "BIT_XOR": "bit_xor",
@@ -48,11 +54,14 @@ _BINARY_NAMES = {
 
 
 def encode_matrix(matrix: np.ndarray) -> list:
-    return [[[float(z.real), float(z.imag)] for z in row] for row in np.asarray(matrix, dtype=complex)]
+    # by numpy: a 10-qubit matrix took 6.6 s as a Python loop over its million entries
+    matrix = np.asarray(matrix, dtype=complex)
+    return np.stack((matrix.real, matrix.imag), axis=-1).tolist()
 
 
 def encode_vector(vector: np.ndarray) -> list:
-    return [[float(z.real), float(z.imag)] for z in np.asarray(vector, dtype=complex)]
+    vector = np.asarray(vector, dtype=complex)
+    return np.stack((vector.real, vector.imag), axis=-1).tolist()
 
 
 def _bound_value(p: Any, op_name: str, where: str) -> float:
@@ -260,6 +269,25 @@ def _bound_phase(phase: Any, where: str) -> float:
         raise InvalidInputError(
             f"{where}: its definition's global phase {phase} has unbound parameters: assign them "
             f"(circuit.assign_parameters or parameter_binds) before running") from None
+
+
+def _controlled_parts(op: Any) -> Optional[tuple[np.ndarray, list[int]]]:
+    """(base matrix, [number of controls, ctrl_state]) of a controlled gate that runs as its base
+    (``CONTROLLED_QUBITS``); None for any other gate."""
+    from qiskit.circuit import ControlledGate
+
+    if not (isinstance(op, ControlledGate) and op.base_gate is not None
+            and CONTROLLED_QUBITS[0] <= op.num_qubits <= CONTROLLED_QUBITS[1]
+            and op.base_gate.num_qubits <= CONTROLLED_BASE_QUBITS
+            and op.num_ctrl_qubits + op.base_gate.num_qubits == op.num_qubits):
+        return None
+    try:
+        base = _gate_matrix(op.base_gate)
+    except Exception:  # (an unbound parameter: _check_bound says so)
+        return None
+    if base is None:
+        return None
+    return base, [int(op.num_ctrl_qubits), int(op.ctrl_state)]
 
 
 def _controlled_matrix(base: np.ndarray, num_ctrl: int, ctrl_state: int) -> np.ndarray:
@@ -596,6 +624,14 @@ class _CircuitAssembler:
     def _other(self, op: Any, qubits, clbits, where: str, depth: int) -> list[dict]:
         from qiskit.circuit import Gate
 
+        controlled = _controlled_parts(op) if not clbits else None
+        if controlled is not None:
+            # a gate controlled by many qubits (Grover's mcx, mcphase) as its small base: a dense
+            # matrix of 2**n rows did 2**n products per amplitude (translate.py: CONTROLLED_UNITARY)
+            _check_bound(op, where)
+            base, controls = controlled
+            return [{"name": "unitary", "qubits": qubits, "params": [encode_matrix(base)], "controls": controls,
+                     "label": op.name}]
         if isinstance(op, Gate) and not clbits and op.num_qubits <= MAX_OPERATOR_QUBITS:
             # array or complex parameters (StatePreparation, HamiltonianGate, ...) are fine here:
             # the gate is run by its matrix

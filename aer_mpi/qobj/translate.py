@@ -185,6 +185,41 @@ def decode_matrix(data: Any) -> np.ndarray:
     return array[..., 0] + 1j * array[..., 1]
 
 
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+#: The base X's eigenvectors, exactly: mcx is H, a diagonal, H.
+_X = np.array([[0, 1], [1, 0]], dtype=complex)
+_H = np.array([[1, 1], [1, -1]], dtype=complex) / np.sqrt(2)
+
+
+def controlled_ops(qubits: tuple[int, ...], base: np.ndarray, num_controls: int, ctrl_state: int,
+                   name: str) -> list[ir.Op]:
+    """``base`` on ``qubits[num_controls:]`` where the first ``num_controls`` qubits read ``ctrl_state``,
+    as, in time order, ``V^dagger``, a diagonal on every qubit, ``V``: ``base = V D V^dagger`` (its
+    Schur form; a unitary is normal, so ``D`` is diagonal), and the controlled ``D`` is a diagonal.
+    One pass of a few products per amplitude, where the dense matrix made ``2**n``; the diagonal
+    never moves data between ranks, and ``V`` acts on the base's qubits alone."""
+    targets = qubits[num_controls:]
+    if ir.is_diagonal(base):
+        eigenvalues, basis = np.diag(base).copy(), None
+    elif np.array_equal(base, _X):
+        eigenvalues, basis = np.array([1, -1], dtype=complex), _H
+    else:
+        import scipy.linalg
+
+        schur, basis = scipy.linalg.schur(base, output="complex")
+        eigenvalues = np.diag(schur).copy()
+    table = np.ones(1 << len(qubits), dtype=complex)
+    rows = ctrl_state + (np.arange(len(eigenvalues)) << num_controls)  # the controls' bits are the low ones
+    table[rows] = eigenvalues
+    diagonal = ir.Diagonal(qubits, table, name)
+    if basis is None:
+        return [diagonal]
+    return [_gate_op(targets, basis.conj().T, name), diagonal, _gate_op(targets, basis, name)]
+
+
 def _gate_op(qubits: tuple[int, ...], matrix: np.ndarray, name: str) -> ir.Op:
     if ir.is_diagonal(matrix):
         return ir.Diagonal(qubits, np.diag(matrix).copy(), name)
@@ -218,12 +253,21 @@ def _ops(instructions: list[dict], where: str, loop: bool = False, memo: Optiona
             ops.append(ir.GlobalPhase(float(inst["params"][0])))
         elif name == "unitary":
             matrix = decode_matrix(inst["params"][0])
-            dim = 1 << len(qubits)
+            controls = inst.get("controls")
+            if controls is not None and not (
+                    isinstance(controls, list) and len(controls) == 2 and all(_is_index(c) for c in controls)
+                    and 1 <= controls[0] < len(qubits) and controls[1] < 1 << controls[0]):
+                raise InvalidInputError(f"{at}.controls: expecting [number of controls (the first qubits), "
+                                        f"ctrl_state], got {controls!r}")
+            dim = 1 << (len(qubits) - (controls[0] if controls else 0))
             if matrix.shape != (dim, dim):
                 raise InvalidInputError(f"{at}: expecting a {dim}x{dim} matrix, got {matrix.shape}")
             if not np.allclose(matrix.conj().T @ matrix, np.eye(dim), atol=1e-8):
                 raise InvalidInputError(f"{at}: the matrix is not unitary")
-            ops.append(_gate_op(qubits, matrix, inst.get("label", "unitary")))
+            if controls:
+                ops.extend(controlled_ops(qubits, matrix, controls[0], controls[1], inst.get("label", "unitary")))
+            else:
+                ops.append(_gate_op(qubits, matrix, inst.get("label", "unitary")))
         elif name == "diagonal":
             diag = decode_matrix(inst["params"])
             if diag.shape != (1 << len(qubits),) or not np.allclose(np.abs(diag), 1, atol=1e-8):

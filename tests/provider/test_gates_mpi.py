@@ -48,6 +48,41 @@ def check_every_standard_gate_matches_statevector(comm, kernels):
     assert result.results[2].metadata["working_ranks"] == working_ranks(comm.size)  # 9 qubits: room for all
 
 
+def multi_controlled_circuit(n: int, seed: int) -> QuantumCircuit:
+    """Controlled gates of 4 or more qubits (run as their base and a diagonal), on local and global
+    qubits, with every kind of base: X, diagonal, 1-3 qubit unitaries, open controls."""
+    from qiskit.circuit.library import MCXGate, MCPhaseGate, RXGate, SXGate, YGate
+
+    rng = np.random.default_rng(seed)
+    qc = QuantumCircuit(n)
+    qc.h(range(n))
+    qc.ry(0.4, 0)
+    gates = [MCXGate(3), MCXGate(n - 1, ctrl_state=int(rng.integers(1 << (n - 1)))), MCPhaseGate(0.7, n - 2),
+             RXGate(1.1).control(3, ctrl_state="101"), YGate().control(4), SXGate().control(n - 2, ctrl_state=0),
+             UnitaryGate(random_unitary(2, seed=seed)).control(5),
+             UnitaryGate(random_unitary(4, seed=seed + 1)).control(2, ctrl_state=1),
+             UnitaryGate(random_unitary(8, seed=seed + 2)).control(2)]
+    for gate in gates:
+        qc.append(gate, [int(q) for q in rng.permutation(n)[: gate.num_qubits]])
+        qc.cx(n - 1, 0)
+    qc.mcx(list(range(1, n)), 0)  # target low, controls up to the top (global) qubits
+    qc.mcx(list(range(n - 1)), n - 1)  # target the top qubit
+    return qc
+
+
+def check_multi_controlled_gates_match_statevector(comm, kernels):
+    backend = AerMPISimulator(comm=comm, parallel_experiments=False)
+    circuits = [multi_controlled_circuit(n, seed) for n, seed in [(7, 4), (9, 5)]]
+    result = backend.run([save_statevector(c) for c in circuits], shots=1).result()
+    assert_kernels(result, kernels)
+    if comm.rank == 0:
+        for i, circuit in enumerate(circuits):
+            np.testing.assert_allclose(np.asarray(result.get_statevector(i)), Statevector(circuit).data, atol=1e-10)
+            # each as its base, a diagonal and the base's inverse basis: a few products per amplitude,
+            # not the 2**n of a dense matrix
+            assert result.results[i].metadata["plan"]["complex_products_per_amplitude"] < 20 * len(circuit.data)
+
+
 def check_mid_circuit_measure_and_reset_on_global_qubits(comm, kernels):
     # qubit 5 is global at 2+ ranks (at most 5 local qubits)
     qc = QuantumCircuit(6, 2)
@@ -72,5 +107,6 @@ def check_mid_circuit_measure_and_reset_on_global_qubits(comm, kernels):
 def test_gates_at_every_rank_count(comm, kernels):
     """The checks above in one job per rank count and kernels (a job's start-up (every rank imports Qiskit and pytest) cost more than most of them); 8 ranks take the gates only."""
     check_every_standard_gate_matches_statevector(comm, kernels)
+    check_multi_controlled_gates_match_statevector(comm, kernels)
     if comm.size in RANKS:
         check_mid_circuit_measure_and_reset_on_global_qubits(comm, kernels)
