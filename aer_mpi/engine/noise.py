@@ -573,9 +573,14 @@ def sample_final_measures(branching: Any, group: Any, steps: tuple, start: int, 
     base = group.value()
     for c in clbits:
         base &= ~(1 << c)
-    recorded = np.full(shots, base, dtype=np.int64)
-    for j, c in enumerate(clbits):  # a later measurement into the same clbit wins, as one by one
-        recorded = (recorded & ~np.int64(1 << c)) | (outcome[:, j] << c)
+    if values.dtype == object:  # a register wider than 63 clbits: Python ints (sampling.clbit_dtype)
+        recorded = np.full(shots, base, dtype=object)
+        for j, c in enumerate(clbits):  # a later measurement into the same clbit wins, as one by one
+            recorded = (recorded & ~(1 << c)) | (outcome[:, j].astype(object) << c)
+    else:
+        recorded = np.full(shots, base, dtype=np.int64)
+        for j, c in enumerate(clbits):
+            recorded = (recorded & ~np.int64(1 << c)) | (outcome[:, j] << c)
     values[group.shots] = recorded
     stats = _stats(branching)
     stats["final_measurements_sampled"] = stats.get("final_measurements_sampled", 0) + 1

@@ -496,6 +496,29 @@ def _bell() -> QuantumCircuit:
     return qc
 
 
+def test_a_dynamic_circuit_with_a_clbit_above_63_set_runs():
+    """Aer's test_conditional on 64- and 132-bit registers: the final measurements of a dynamic
+    circuit were recorded as int64, and a clbit at 63 or above that held 1 overflowed."""
+    from qiskit import ClassicalRegister
+
+    qc = QuantumCircuit(1, 70)
+    qc.x(0)
+    qc.measure(0, 65)  # mid-circuit: the qubit is used again
+    qc.h(0)
+    qc.measure(0, 0)
+    counts = local().run(qc, shots=200, seed_simulator=1).result().get_counts()
+    assert set(counts) == {"0" * 4 + "1" + "0" * 64 + bit for bit in "01"}
+    wide = ClassicalRegister(64)
+    qc = QuantumCircuit(1)
+    qc.add_register(wide)
+    qc.x(0)
+    qc.measure(0, wide[63])
+    with qc.if_test((wide, 1 << 63)):
+        qc.x(0)
+    qc.measure(0, wide[0])
+    assert local().run(qc, shots=20).result().get_counts() == {"1" + "0" * 63: 20}
+
+
 def test_a_qasm3_round_trip_of_a_unitary_runs():
     """Qiskit exports a UnitaryGate as ``gate unitary``; read back it is a plain Gate named
     'unitary' (with a definition): it crashed assembly, which took every 'unitary' for a UnitaryGate."""
