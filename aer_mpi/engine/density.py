@@ -92,6 +92,12 @@ def density_program(program: ir.Program) -> Optional[tuple[ir.Program, list[tupl
                 # set_density_matrix: the vector is rho column by column (entry a + 2**n b is rho[a, b])
                 ops.append(ir.SetState(tuple(range(2 * n)), np.asarray(op.state).ravel(order="F")))
                 continue
+            if (isinstance(op, ir.SetState) and op.kind == "statevector" and not measured
+                    and tuple(op.qubits) == tuple(range(n))):
+                # set_statevector (an initialize of every qubit): rho = |psi><psi|, column by column
+                psi = np.asarray(op.state)
+                ops.append(ir.SetState(tuple(range(2 * n)), np.outer(psi, psi.conj()).ravel(order="F")))
+                continue
             if measured.intersection(_qubits(op)):
                 raise _NotTaken  # a mid-circuit measurement
             ops += _doubled(op, n)

@@ -27,6 +27,7 @@ from aer_mpi.qobj.instructions import (
     SET_MATRIX_PRODUCT_STATE_MAX_QUBITS,
     SET_STATE_KINDS,
     SET_STATEVECTOR,
+    STATE_PREPARATION,
     STORE,
     LOOP_JUMPS,
     UNSUPPORTED_CONTROL_FLOW,
@@ -271,6 +272,28 @@ def _bound_phase(phase: Any, where: str) -> float:
             f"(circuit.assign_parameters or parameter_binds) before running") from None
 
 
+def prepared_vector(op: Any) -> Optional[np.ndarray]:
+    """The amplitudes a ``state_preparation`` (``initialize``'s second part) given by them prepares
+    from |0...0>; None for any other op, one given by a label or an integer (a few 1-qubit gates)
+    or an inverse one."""
+    if op.name != "state_preparation" or getattr(op, "_from_label", False) or getattr(op, "_from_int", False) \
+            or getattr(op, "_inverse", False) or len(op.params) != 1 << op.num_qubits:
+        return None
+    try:
+        vector = np.asarray(op.params, dtype=complex)
+    except (TypeError, ValueError):
+        return None
+    return vector if np.isclose(np.vdot(vector, vector).real, 1.0, atol=1e-8) else None
+
+
+def _in_qubit_order(vector: np.ndarray, qubits: list[int]) -> np.ndarray:
+    """``vector``, whose index bit ``j`` is ``qubits[j]``'s, with bit ``q`` qubit ``q``'s instead."""
+    n = len(qubits)
+    tensor = np.asarray(vector).reshape((2,) * n)  # axis i holds index bit n - 1 - i
+    qubit_of_axis = [qubits[n - 1 - i] for i in range(n)]
+    return tensor.transpose([qubit_of_axis.index(n - 1 - i) for i in range(n)]).reshape(-1)
+
+
 def _controlled_parts(op: Any) -> Optional[tuple[np.ndarray, list[int]]]:
     """(base matrix, [number of controls, ctrl_state]) of a controlled gate that runs as its base
     (``CONTROLLED_QUBITS``); None for any other gate."""
@@ -452,8 +475,17 @@ class _CircuitAssembler:
         out: list[dict] = []
         for item in definition.data:
             inner = [qubits[definition.find_bit(q).index] for q in item.qubits]
+            vector = prepared_vector(item.operation)
             if item.operation.name == "reset":
                 out.extend({"name": "reset", "qubits": [q]} for q in inner if q not in fresh)
+            elif vector is not None and not depth and sorted(inner) == list(range(self.circuit.num_qubits)):
+                # every qubit reset, then prepared: the state is set, whatever came before (as Aer)
+                return [{"name": SET_STATEVECTOR, "qubits": sorted(inner),
+                         "params": [encode_vector(_in_qubit_order(vector, inner))]}]
+            elif vector is not None and len(inner) <= MAX_OPERATOR_QUBITS:
+                # by its vector (translate.py makes the gate: a reflection), where Operator of the
+                # definition's multiplexers took 20-70 s at 10 qubits
+                out.append({"name": STATE_PREPARATION, "qubits": inner, "params": encode_vector(vector)})
             else:  # the state preparation: by its matrix (small) or its definition
                 out.extend(self._other(item.operation, inner, [], where, depth + 1))
         return out

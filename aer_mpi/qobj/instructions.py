@@ -190,9 +190,12 @@ SET_MATRIX_PRODUCT_STATE_MAX_QUBITS = 26
 #: variables take ``header["var_slots"]`` clbits after the memory's.
 STORE = "store"
 #: Instructions a Qobj may contain besides the standard gates and the saves.
+#: ``{"name": "state_preparation", "qubits": [...], "params": [[re, im] x 2**len(qubits)]}``: takes
+#: the qubits, all in |0>, to the unit vector given (the second half of an ``initialize``).
+STATE_PREPARATION = "state_preparation"
 NON_GATE_INSTRUCTIONS = frozenset(
     {"measure", "reset", "barrier", "delay", "global_phase", "unitary", "diagonal"}
-) | QOBJ_CONTROL_FLOW | SET_INSTRUCTIONS | {STORE}
+) | QOBJ_CONTROL_FLOW | SET_INSTRUCTIONS | {STORE, STATE_PREPARATION}
 #: Noise instructions (Aer's names; aer_mpi/qobj/noise.py): a Qobj may carry them too.
 NOISE_INSTRUCTIONS = frozenset({"quantum_error", "kraus", "superop", "roerror"})
 NON_GATE_INSTRUCTIONS = NON_GATE_INSTRUCTIONS | NOISE_INSTRUCTIONS

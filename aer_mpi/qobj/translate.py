@@ -26,6 +26,7 @@ from aer_mpi.qobj.instructions import (
     SAVE_PREFIX,
     SET_STATE_KINDS,
     SET_STATEVECTOR,
+    STATE_PREPARATION,
     STORE,
 )
 from aer_mpi.qobj.model import QobjExperiment
@@ -220,6 +221,20 @@ def controlled_ops(qubits: tuple[int, ...], base: np.ndarray, num_controls: int,
     return [_gate_op(targets, basis.conj().T, name), diagonal, _gate_op(targets, basis, name)]
 
 
+def preparing_unitary(vector: np.ndarray) -> np.ndarray:
+    """A unitary whose first column is ``vector``: ``e^{ia} (I - 2 w w^dagger / |w|^2)`` with
+    ``w = e_0 - e^{-ia} vector`` and ``a`` the phase of ``vector[0]`` (a Householder reflection
+    takes ``e_0`` to any unit vector whose first entry is real and >= 0)."""
+    phase = np.exp(1j * np.angle(vector[0])) if abs(vector[0]) > 0 else 1.0
+    w = -vector / phase
+    w[0] += 1.0
+    norm = np.vdot(w, w).real
+    unitary = np.eye(len(vector), dtype=complex)
+    if norm > 1e-30:
+        unitary -= np.outer(w, w.conj()) * (2.0 / norm)
+    return unitary * phase
+
+
 def _gate_op(qubits: tuple[int, ...], matrix: np.ndarray, name: str) -> ir.Op:
     if ir.is_diagonal(matrix):
         return ir.Diagonal(qubits, np.diag(matrix).copy(), name)
@@ -268,6 +283,11 @@ def _ops(instructions: list[dict], where: str, loop: bool = False, memo: Optiona
                 ops.extend(controlled_ops(qubits, matrix, controls[0], controls[1], inst.get("label", "unitary")))
             else:
                 ops.append(_gate_op(qubits, matrix, inst.get("label", "unitary")))
+        elif name == STATE_PREPARATION:
+            vector = decode_matrix(inst.get("params"))
+            if vector.shape != (1 << len(qubits),) or not np.isclose(np.vdot(vector, vector).real, 1.0, atol=1e-8):
+                raise InvalidInputError(f"{at}: expecting a unit vector of {1 << len(qubits)} amplitudes")
+            ops.append(ir.Gate(qubits, preparing_unitary(vector), name))
         elif name == "diagonal":
             diag = decode_matrix(inst["params"])
             if diag.shape != (1 << len(qubits),) or not np.allclose(np.abs(diag), 1, atol=1e-8):

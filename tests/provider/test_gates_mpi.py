@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit.library import DiagonalGate, UnitaryGate, get_standard_gate_name_mapping
-from qiskit.quantum_info import Statevector, random_unitary
+from qiskit.quantum_info import Statevector, random_statevector, random_unitary
 
 from aer_mpi import AerMPISimulator
 from conftest import MPI_TIMEOUT, RANKS, RANKS_SMALL, assert_kernels, save_statevector, working_ranks
@@ -55,8 +55,10 @@ def multi_controlled_circuit(n: int, seed: int) -> QuantumCircuit:
 
     rng = np.random.default_rng(seed)
     qc = QuantumCircuit(n)
-    qc.h(range(n))
-    qc.ry(0.4, 0)
+    # fresh qubits, a global one among them: prepared by a reflection, no reset
+    qc.initialize(random_statevector(8, seed=seed).data, [n - 1, 0, 2])
+    qc.h(range(3, n - 1))
+    qc.ry(0.4, 1)
     gates = [MCXGate(3), MCXGate(n - 1, ctrl_state=int(rng.integers(1 << (n - 1)))), MCPhaseGate(0.7, n - 2),
              RXGate(1.1).control(3, ctrl_state="101"), YGate().control(4), SXGate().control(n - 2, ctrl_state=0),
              UnitaryGate(random_unitary(2, seed=seed)).control(5),

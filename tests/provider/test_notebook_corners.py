@@ -519,6 +519,44 @@ def test_a_dynamic_circuit_with_a_clbit_above_63_set_runs():
     assert local().run(qc, shots=20).result().get_counts() == {"1" + "0" * 63: 20}
 
 
+def test_initialize_sets_or_reflects_instead_of_building_the_definitions_matrix():
+    """Aer's initialize: of every qubit, the state is set (no reset, so the shots are sampled); of
+    some, a reflection taking |0> to the vector (a 10-qubit one took 20-70 s through Operator of its
+    multiplexers). Checked against Qiskit's Statevector and DensityMatrix."""
+    from qiskit.quantum_info import DensityMatrix, random_statevector
+
+    from aer_mpi.qobj.assemble import assemble_circuits
+
+    v3 = random_statevector(8, seed=1).data
+    qc = QuantumCircuit(4)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.initialize(v3, [3, 0, 1])  # qubits 0 and 1 touched: reset first
+    qc.ry(0.3, 2)
+    qc.initialize(random_statevector(16, seed=2).data, [2, 0, 3, 1])  # every qubit: set
+    qc.rx(0.4, 2)
+    qc.initialize(v3[::-1] / np.linalg.norm(v3), [1, 3, 2])
+    names = [i["name"] for i in assemble_circuits([qc], {}).experiments[0].instructions]
+    assert names == ["h", "cx", "reset", "reset", "state_preparation", "ry", "set_statevector", "rx",
+                     "reset", "reset", "reset", "state_preparation"]
+    saved = qc.copy()
+    saved.save_density_matrix()
+    for method in ("statevector", "density_matrix"):
+        got = local().run(saved, method=method, shots=2000 if method == "statevector" else 1).result()
+        np.testing.assert_allclose(np.asarray(got.data()["density_matrix"]), DensityMatrix(qc).data, atol=1e-10 if
+                                   method == "density_matrix" else 0.1)
+    fresh = QuantumCircuit(11)
+    fresh.h(0)
+    fresh.initialize(random_statevector(1 << 10, seed=3).data, range(1, 11))  # fresh: no reset
+    fresh.initialize(random_statevector(1 << 11, seed=4).data, range(11))
+    fresh.cx(3, 7)
+    fresh.measure_all()
+    result = local().run(fresh, shots=100).result()
+    assert result.results[0].metadata["measure_sampling"] is True
+    probabilities = Statevector(fresh.remove_final_measurements(inplace=False)).probabilities_dict()
+    assert all(probabilities.get(key, 0) > 0 for key in result.get_counts())
+
+
 def test_a_qasm3_round_trip_of_a_unitary_runs():
     """Qiskit exports a UnitaryGate as ``gate unitary``; read back it is a plain Gate named
     'unitary' (with a definition): it crashed assembly, which took every 'unitary' for a UnitaryGate."""

@@ -27,13 +27,17 @@ def test_initialize_resets_only_qubits_already_touched():
     qc.h(2)
     qc.initialize([0, 1, 0, 0], [0, 2])
     names = _names(_experiment(qc).instructions)
-    assert names == ["h", "reset", "unitary"]  # qubit 0 is still |0>: no reset
+    assert names == ["h", "reset", "state_preparation"]  # qubit 0 is still |0>: no reset
     inst = _experiment(qc).instructions
     assert inst[1]["qubits"] == [2]
-    twice = QuantumCircuit(1)
+    twice = QuantumCircuit(2)
     twice.initialize([0, 1], [0])
     twice.initialize([1, 0], [0])
-    assert _names(_experiment(twice).instructions) == ["unitary", "reset", "unitary"]
+    assert _names(_experiment(twice).instructions) == ["state_preparation", "reset", "state_preparation"]
+    every = QuantumCircuit(2)  # every qubit: the state is set, no reset
+    every.h(0)
+    every.initialize([0, 1, 0, 0], [1, 0])
+    assert _names(_experiment(every).instructions) == ["h", "set_statevector"]
 
 
 def test_for_loop_is_unrolled_unless_its_body_jumps():
