@@ -37,6 +37,10 @@ from aer_mpi.qobj.noise import circuit_noise
 
 #: Instructions with no definition and no matrix wider than this are refused.
 MAX_OPERATOR_QUBITS = 10
+#: Widest gate with a definition that runs as its matrix: a wider one runs its definition, which
+#: fusion merges as it pays. Its dense matrix cost 2**n products per amplitude and Operator of the
+#: definition to build (QFTGate(10): 3.4 s and 1024 products, where its 55 gates take milliseconds).
+WIDEST_MATRIX_OVER_DEFINITION = 5
 #: Controlled gates of this many qubits (controls and base) run as their base and the controls
 #: (a ``unitary`` instruction with ``"controls"``): from 4 (ccx and the like are standard gates),
 #: up to the widest diagonal the kernels take (translate.py makes one of every qubit).
@@ -659,19 +663,31 @@ class _CircuitAssembler:
         controlled = _controlled_parts(op) if not clbits else None
         if controlled is not None:
             # a gate controlled by many qubits (Grover's mcx, mcphase) as its small base: a dense
-            # matrix of 2**n rows did 2**n products per amplitude (translate.py: CONTROLLED_UNITARY)
+            # matrix of 2**n rows did 2**n products per amplitude (translate.controlled_ops)
             _check_bound(op, where)
             base, controls = controlled
             return [{"name": "unitary", "qubits": qubits, "params": [encode_matrix(base)], "controls": controls,
                      "label": op.name}]
-        if isinstance(op, Gate) and not clbits and op.num_qubits <= MAX_OPERATOR_QUBITS:
+        try:
+            definition = op.definition
+        except Exception:  # (a synthesis that fails: the matrix may still do)
+            definition = None
+        if definition is None and op.name == "permutation" and getattr(op, "pattern", None) is not None:
+            # Qiskit leaves PermutationGate to a synthesis plugin: its swaps (relabellings here, free)
+            from qiskit.synthesis import synth_permutation_basic
+
+            definition = synth_permutation_basic(op.pattern)
+        # a Pauli evolution's definition is its synthesis, an approximation: its matrix is the exact
+        # exponential, which Statevector and Operator take
+        by_matrix = definition is None or op.name == "PauliEvolution"
+        if isinstance(op, Gate) and not clbits and (
+                op.num_qubits <= WIDEST_MATRIX_OVER_DEFINITION or (by_matrix and op.num_qubits <= MAX_OPERATOR_QUBITS)):
             # array or complex parameters (StatePreparation, HamiltonianGate, ...) are fine here:
             # the gate is run by its matrix
             _check_bound(op, where)
             matrix = _gate_matrix(op)
             if matrix is not None:
                 return [{"name": "unitary", "qubits": qubits, "params": [encode_matrix(matrix)], "label": op.name}]
-        definition = getattr(op, "definition", None)
         if definition is not None:
             body = self.instructions(definition, qubits, clbits, depth + 1)
             # the definition's own phase (a circuit appended as an Instruction keeps it in there)

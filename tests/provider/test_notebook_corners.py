@@ -557,6 +557,32 @@ def test_initialize_sets_or_reflects_instead_of_building_the_definitions_matrix(
     assert all(probabilities.get(key, 0) > 0 for key in result.get_counts())
 
 
+def test_wide_library_gates_run_their_definitions_not_a_dense_matrix():
+    """QFTGate(10), a permutation, a Grover operator, a Pauli evolution: run raw (Aer asks for
+    transpile) they were Operator of their definitions, 3-70 s and 2**n products per amplitude."""
+    from qiskit.circuit.library import PauliEvolutionGate, PermutationGate, QFTGate, grover_operator
+    from qiskit.quantum_info import SparsePauliOp
+
+    from aer_mpi.qobj.assemble import assemble_circuits
+
+    n = 8
+    oracle = QuantumCircuit(n)
+    oracle.cz(0, n - 1)
+    qc = QuantumCircuit(n)
+    qc.h(range(n))
+    qc.append(QFTGate(n), range(n))
+    qc.append(PermutationGate([3, 0, 7, 1, 6, 2, 5, 4]), range(n))
+    qc.append(grover_operator(oracle), range(n))
+    instructions = assemble_circuits([qc], {}).experiments[0].instructions
+    assert max(len(i["qubits"]) for i in instructions if "controls" not in i) <= 5  # (Grover's mcx: its base)
+    # a Pauli evolution is its exact exponential (its definition, a Trotter step, approximates it)
+    qc.append(PauliEvolutionGate(SparsePauliOp(["XXIIIIIY", "ZIZIIIII"], [0.3, -0.2]), time=0.7), range(n))
+    saved = qc.copy()
+    saved.save_statevector()
+    got = local().run(saved).result().get_statevector()
+    np.testing.assert_allclose(np.asarray(got), Statevector(qc).data, atol=1e-10)
+
+
 def test_a_qasm3_round_trip_of_a_unitary_runs():
     """Qiskit exports a UnitaryGate as ``gate unitary``; read back it is a plain Gate named
     'unitary' (with a definition): it crashed assembly, which took every 'unitary' for a UnitaryGate."""
