@@ -8,6 +8,7 @@ before anything runs, naming the instruction and what to do.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -161,7 +162,13 @@ def _own_matrix(op: Any) -> Any:
     definition, memoised (see ``_definition_matrix``)."""
     if is_qasm2_gate(op):
         raise TypeError("a QASM 2 gate definition: by its definition")
-    return op.to_matrix()
+    from scipy.sparse import SparseEfficiencyWarning  # (scipy: a dependency of Qiskit)
+
+    with warnings.catch_warnings():
+        # PauliEvolutionGate's matrix is scipy's sparse expm, which warns about its own formats (a
+        # hundred warnings in one QAOA run): nothing the user can act on
+        warnings.simplefilter("ignore", category=SparseEfficiencyWarning)
+        return op.to_matrix()
 
 
 def _definition_matrix(op: Any, memo: dict) -> Optional[np.ndarray]:
