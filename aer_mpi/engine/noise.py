@@ -74,14 +74,26 @@ __all__ = [
 
 
 # -- the state ---------------------------------------------------------------------------
+#: Amplitudes ``reduced_density`` reads at a time: its reshape and conjugate copy a piece, not the shard.
+REDUCED_PIECE_QUBITS = 16
+
+
 def reduced_density(state: np.ndarray, positions: tuple[int, ...]) -> np.ndarray:
-    """This shard's part of the density matrix of local ``positions`` (index bit ``j``: ``positions[j]``)."""
+    """This shard's part of the density matrix of local ``positions`` (index bit ``j``: ``positions[j]``).
+
+    Piece by piece, in a fixed order: the whole shard at once made two copies of it (the reshape of
+    a strided view, and its conjugate), which at 30 qubits took 32 GiB beside a 16 GiB state."""
     n = state.shape[0].bit_length() - 1
     k = len(positions)
     tensor = state.reshape((2,) * n)
     axes = [n - 1 - p for p in reversed(positions)]
-    m = np.moveaxis(tensor, axes, list(range(n - k, n))).reshape(-1, 1 << k)
-    return (m.T @ m.conj()).astype(complex)
+    moved = np.moveaxis(tensor, axes, list(range(n - k, n)))  # a view, the positions last
+    looped = max(0, n - max(k, REDUCED_PIECE_QUBITS))  # leading axes walked one value at a time
+    rho = np.zeros((1 << k, 1 << k), dtype=complex)
+    for index in np.ndindex(*(2,) * looped):
+        m = moved[index].reshape(-1, 1 << k)
+        rho += m.T @ m.conj()
+    return rho
 
 
 def kraus_probabilities(shard: Any, step: KrausStep) -> tuple[np.ndarray, float]:

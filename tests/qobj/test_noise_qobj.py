@@ -213,6 +213,26 @@ def test_reduced_density_matches_partial_trace():
     assert isinstance(sv, Statevector)
 
 
+def test_reduced_density_reads_the_shard_piece_by_piece():
+    """A Kraus error's probabilities copied the whole shard twice (a 30-qubit noisy run was killed
+    for memory after its check had passed): now a piece at a time, the same matrix."""
+    import tracemalloc
+
+    n = 20
+    rng = np.random.default_rng(5)
+    state = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
+    tensor = state.reshape((2,) * n)
+    for positions in [(19, 2), (0,), (7, 12, 3)]:
+        k = len(positions)
+        m = np.moveaxis(tensor, [n - 1 - p for p in reversed(positions)], list(range(n - k, n))).reshape(-1, 1 << k)
+        tracemalloc.start()
+        got = reduced_density(state, positions)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        np.testing.assert_allclose(got, m.T @ m.conj(), rtol=1e-12, atol=1e-9)
+        assert peak < state.nbytes / 4, peak / state.nbytes  # (it was twice the shard)
+
+
 def test_readout_deferral_and_per_shot_application():
     assignment = np.array([[0.7, 0.3], [0.1, 0.9]])
     program = ir.Program(1, 1, (ir.Measure(0, 0), ir.Readout((0,), assignment)))
