@@ -10,6 +10,7 @@ its own (``aer_mpi.service.pool``) and runs every job there.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import os
@@ -313,6 +314,13 @@ class BackendConfiguration(types.SimpleNamespace):
         return dict(vars(self))
 
 
+def _release_workers(workers: Any, users: list) -> None:
+    """One backend sharing ``workers`` is gone: the last one stops them."""
+    users[0] -= 1
+    if users[0] <= 0:
+        workers.close()
+
+
 class AerMPISimulator(BackendV2):
     """Distributed statevector simulator over MPI ranks.
 
@@ -361,8 +369,10 @@ class AerMPISimulator(BackendV2):
             from aer_mpi.service.pool import WorkerPool
 
             self._workers = WorkerPool(processes, heartbeat_timeout=heartbeat_timeout)
-            # a backend dropped without close() stops its workers when collected (or at exit)
-            weakref.finalize(self, self._workers.close)
+            # a backend dropped without close() stops its workers when collected (or at exit), once
+            # its deep copies are gone too (they share the workers: __deepcopy__)
+            self._workers_users = [1]
+            weakref.finalize(self, _release_workers, self._workers, self._workers_users)
         elif comm is None:
             comm = load_mpi().COMM_WORLD
             abort_on_uncaught_exception(comm)
@@ -541,8 +551,24 @@ class AerMPISimulator(BackendV2):
         """The ``WorkerPool`` of ``processes=P``, or None in SPMD use."""
         return self._workers
 
+    def __deepcopy__(self, memo: dict) -> "AerMPISimulator":
+        """A copy with copies of the options, target and configuration, sharing what is not state:
+        the communicator and the worker processes (their locks and pipes cannot be copied; Qiskit
+        IBM Runtime's primitives deep-copy their options, which hold the backend)."""
+        cls = type(self)
+        twin = cls.__new__(cls)
+        memo[id(self)] = twin
+        for key, value in self.__dict__.items():
+            shared = key in ("_comm", "_workers", "_workers_users")
+            setattr(twin, key, value if shared else copy.deepcopy(value, memo))
+        if self._workers is not None:
+            self._workers_users[0] += 1
+            weakref.finalize(twin, _release_workers, self._workers, self._workers_users)
+        return twin
+
     def close(self) -> None:
-        """Stop the worker processes (``processes=P`` only; nothing to do in SPMD use)."""
+        """Stop the worker processes (``processes=P`` only; nothing to do in SPMD use; a deep copy
+        shares them)."""
         if self._workers is not None:
             self._workers.close()
 

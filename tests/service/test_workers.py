@@ -72,6 +72,26 @@ def test_ghz_16_qubits_on_4_workers(backend4):
     assert fidelity(Statevector(ghz(16, measure=False)).data, result.get_statevector(1)) > 1 - 1e-12
 
 
+def test_a_deep_copy_shares_the_workers_until_the_last_is_gone():
+    """Qiskit IBM Runtime's local mode (and so qiskit-experiments) deep-copies the backend: it failed
+    on the pool's locks. The copy shares the workers; they stop when both backends are gone."""
+    import copy
+
+    backend = AerMPISimulator(processes=2)
+    twin = copy.deepcopy(backend)
+    twin.set_options(shots=7)
+    assert backend.options.shots != 7 and twin.workers is backend.workers
+    workers = backend.workers
+    pids = list(workers.pids.values())
+    del backend
+    gc.collect()
+    assert not workers.closed
+    assert sum(twin.run(ghz(3)).result(timeout=120).get_counts().values()) == 7
+    del twin
+    gc.collect()
+    assert workers.closed and not gone(pids, 15)
+
+
 def test_cancel_running_22_qubit_job_then_next_job(backend4):
     pids = backend4.workers.pids
     job = backend4.run(long_circuit(22, 60), shots=10)
