@@ -572,9 +572,11 @@ class Sampler(BaseSamplerV1):
         _v1_seed(run_options)
         exact = "shots" in run_options and run_options["shots"] is None
         experiments = []
+        widths = []  # clbits of each circuit: the exact distributions' keys are that wide, as Aer's
         stochastic = False
         for circuit, values in zip(circuits, parameter_values):
             circuit = _bound(circuit, tuple(values))
+            widths.append(circuit.num_clbits)
             if exact:
                 mapping = _final_measurements(circuit)
                 if set(mapping.values()) != set(range(circuit.num_clbits)):
@@ -599,8 +601,9 @@ class Sampler(BaseSamplerV1):
             for i in range(len(experiments)):
                 if exact:
                     probabilities = result.data(i)["probabilities"]
-                    quasis.append(QuasiDistribution({int(k, 16) if isinstance(k, str) else int(k): float(v)
-                                                     for k, v in probabilities.items()}))
+                    quasis.append(QuasiDistribution({
+                        format(int(k, 16) if isinstance(k, str) else int(k), f"0{widths[i]}b"): float(v)
+                        for k, v in probabilities.items()}))
                     metadata.append({"shots": None, "simulator_metadata": result.results[i].metadata})
                 else:
                     counts = result.get_counts(i)

@@ -140,6 +140,12 @@ def test_v1_primitives_take_aers_arguments_and_give_exact_and_sampled_results():
     probabilities = state.probabilities_dict()
     quasi = sampler.run(measured, values, shots=None).result().quasi_dists[0]
     assert all(abs(quasi.get(int(k, 2), 0) - p) < 1e-12 for k, p in probabilities.items())
+    # every clbit in the keys, as Aer's (they were cut to the highest bit set)
+    assert all(len(key) == measured.num_clbits for key in quasi.binary_probabilities())
+    low = QuantumCircuit(4)
+    low.h(0)
+    low.measure_all()
+    assert set(sampler.run(low, shots=None).result().quasi_dists[0].binary_probabilities()) == {"0000", "0001"}
     counted = sampler.run([measured], [values], shots=4000, seed=1).result()
     assert counted.metadata[0]["shots"] == 4000
     assert sum(abs(counted.quasi_dists[0].get(int(k, 2), 0) - p) for k, p in probabilities.items()) < 0.08
