@@ -452,10 +452,17 @@ def _wrapped(name: str, value: Any) -> Any:
 
 
 def _integral(name: str, value: Any, row: RunOption) -> Any:
-    """``shots=1e4`` as 10000 where only an integer is accepted, with Aer's DeprecationWarning (Aer
-    casts it too); a float with a fraction (10.5) stays, and is refused, where Aer would truncate it."""
+    """``shots=1e4`` (or ``shots="300"``) as 10000 where only an integer is accepted, with Aer's
+    DeprecationWarning (Aer casts it too); a float with a fraction (10.5) stays, and is refused,
+    where Aer would truncate it."""
+    given = value
+    if isinstance(value, str) and name == "shots":  # shots="300": Aer casts it too (test_floating_shots)
+        try:
+            value = float(value)
+        except ValueError:
+            return value
     if isinstance(value, float) and value.is_integer() and not row.accepts(value) and row.accepts(int(value)):
-        warnings.warn(f"option {name}={value!r}: an integer is expected; it is taken as {int(value)} (as Aer "
+        warnings.warn(f"option {name}={given!r}: an integer is expected; it is taken as {int(value)} (as Aer "
                       f"does, which deprecated it): pass {name}={int(value)}", DeprecationWarning,
                       stacklevel=_caller_level())
         return int(value)

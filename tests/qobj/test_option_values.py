@@ -53,6 +53,10 @@ def test_an_integral_float_is_taken_as_the_integer_with_aers_warning():
     with pytest.warns(DeprecationWarning):
         backend.set_options(shots=20.0)
     assert backend.options.shots == 20 and isinstance(backend.options.shots, int)
+    with pytest.warns(DeprecationWarning, match="shots='300'.*taken as 300"):  # Aer's test_floating_shots
+        assert sum(backend.run(qc, shots="300").result().get_counts().values()) == 300
+    with pytest.raises(InvalidInputError):
+        backend.run(qc, shots="many").result()
 
 
 def test_the_largest_values_are_accepted():
