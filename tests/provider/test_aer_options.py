@@ -151,6 +151,8 @@ def test_aer_metadata_keys():
     assert meta["num_qubits"] == 2 and meta["num_mpi_processes"] == 1 and meta["mpi_rank"] == 0
     assert meta["parallel_state_update"] == 1  # 2 qubits: below statevector_parallel_threshold
     assert {"enabled", "applied", "max_fused_qubits", "threshold"} <= set(meta["fusion"])
+    # as Aer: "enabled" is the option, "applied" whether this circuit (2 qubits < threshold 14) was fused
+    assert meta["fusion"]["enabled"] is True and meta["fusion"]["applied"] is False
     assert meta["time_taken"] > 0
     assert meta["num_clbits"] == 2 and meta["measure_sampling"] is True  # bell(): final measurements only
 
