@@ -10,7 +10,9 @@ Instruction dicts::
 
     {"name": "cx", "qubits": [0, 1], "params": []}
     {"name": "unitary", "qubits": [0], "params": [[[re, im], [re, im]], [[re, im], [re, im]]]}
+    {"name": "unitary", "qubits": [c0, c1, c2, t], "params": [base 2x2], "controls": [3, ctrl_state]}
     {"name": "diagonal", "qubits": [0, 1], "params": [[re, im], ...]}
+    {"name": "state_preparation", "qubits": [0, 1], "params": [[re, im] x 4]}
     {"name": "measure", "qubits": [0], "memory": [0]}
     {"name": "save_statevector", "qubits": [0, 1], "label": "statevector", "subtype": "single"}
     {"name": "if_else", "condition": {"clbits": [0], "value": 1},
