@@ -425,6 +425,7 @@ def normalise_options(options: Mapping[str, Any]) -> dict[str, Any]:
     Raises ``InvalidInputError`` for an unknown option or a value its row refuses.
     """
     out = {}
+    options = _legacy_method(options)
     for name, value in options.items():
         row = OPTIONS.get(name)
         if row is None:
@@ -441,6 +442,25 @@ def normalise_options(options: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInputError(f"option {name}={value!r}: expecting {row.expecting}{wraps}")
         out[name] = None if value is None else row.normalise(value)
     return out
+
+
+#: Aer's legacy ``method="<method>_<device>"`` suffixes, and the device each names.
+_LEGACY_DEVICES = {"_cpu": "CPU", "_gpu": "GPU", "_thrust": "Thrust"}
+
+
+def _legacy_method(options: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``method="statevector_cpu"`` as ``method="statevector", device="CPU"``, with Aer's
+    DeprecationWarning (its legacy QasmSimulator took these names)."""
+    method = options.get("method")
+    if not isinstance(method, str) or method in METHODS:
+        return options
+    for suffix, device in _LEGACY_DEVICES.items():
+        base = method[: -len(suffix)]
+        if method.endswith(suffix) and base in METHODS:
+            warnings.warn(f"method={method!r} is Aer's legacy name: pass method={base!r}, device={device!r}",
+                          DeprecationWarning, stacklevel=_caller_level())
+            return {**options, "method": base, "device": options.get("device", device)}
+    return options
 
 
 def _wrapped(name: str, value: Any) -> Any:

@@ -65,3 +65,16 @@ def test_the_largest_values_are_accepted():
     qc.measure(0, 0)
     result = AerMPISimulator(comm=MPI.COMM_SELF).run(qc, shots=3, seed_simulator=(1 << 64) - 1).result()
     assert result.get_counts() == {"1": 3}
+
+
+def test_aers_legacy_method_names_set_the_method_and_device():
+    """QasmSimulator's ``method="statevector_cpu"`` (Aer's test_wrapper_qasm_simulator), with Aer's
+    DeprecationWarning; a GPU one is refused as device='GPU' is."""
+    backend = AerMPISimulator(comm=MPI.COMM_SELF)
+    with pytest.warns(DeprecationWarning, match="legacy name"):
+        backend.set_options(method="density_matrix_cpu")
+    assert backend.options.method == "density_matrix" and backend.options.device == "CPU"
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidInputError, match="device='GPU'"):
+        backend.set_options(method="statevector_gpu")
+    with pytest.raises(InvalidInputError, match="option method='statevector_tpu'"):
+        backend.set_options(method="statevector_tpu")
