@@ -21,7 +21,7 @@ sends them different ways (as a measurement does in ``branching.py``):
   state is untouched. Readout errors that nothing later reads (no
   conditional, no classical save, no re-measurement of their clbits) are
   taken out of the program (``defer_readout``) and applied per shot to the
-  final values (``apply_readout``, stream ``[seed, shot, 1]``), so a
+  final values (``apply_readout``, row ``shot`` of stream ``[seed, 1]``), so a
   circuit whose only noise is readout error samples its ideal outcomes.
 
 Between the events that split it, a group runs ahead of the interpreter
@@ -478,17 +478,12 @@ def defer_readout(program: ir.Program) -> tuple[ir.Program, list]:
     )
 
 
-def apply_readout(values: np.ndarray, readouts: list, seed: int, per_shot_streams: bool = True) -> np.ndarray:
-    """Each shot's recorded value after the readout errors, drawn from stream ``[seed, shot, 1]``
-    (a shot's own, whoever runs it), or with ``per_shot_streams=False`` from one stream
-    ``[seed, 1]`` for all shots (sampled together by every rank alike: no per-shot set-up)."""
+def apply_readout(values: np.ndarray, readouts: list, seed: int) -> np.ndarray:
+    """Each shot's recorded value after the readout errors: ``values`` holds every shot, in order,
+    and shot ``s`` takes row ``s`` of the draws of stream ``[seed, 1]``, so what it records depends
+    on neither the ranks nor how its shots were grouped (every rank draws alike)."""
     shots = len(values)
-    if per_shot_streams:
-        draws = np.empty((shots, len(readouts)))
-        for s in range(shots):
-            draws[s] = np.random.default_rng([seed, s, READOUT_STREAM]).random(len(readouts))
-    else:
-        draws = np.random.default_rng([seed, READOUT_STREAM]).random((shots, len(readouts)))
+    draws = np.random.default_rng([seed, READOUT_STREAM]).random((shots, len(readouts)))
     out = values.copy()
     for r, (clbits, assignment) in enumerate(readouts):
         true = np.zeros(shots, dtype=np.int64)

@@ -475,7 +475,7 @@ def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunC
         sample_start = time.perf_counter()
         values = clbit_values(sample_diagonal(diagonal, config.shots, config.seed), measures)
         if readouts:
-            values = apply_readout(values, readouts, config.seed, per_shot_streams=False)
+            values = apply_readout(values, readouts, config.seed)
         inner.metadata["sample_measure_time"] = time.perf_counter() - sample_start
     metadata = dict(inner.metadata)
     ranks_note = inner.metadata.get("note")  # idle ranks, when the world is not a power of two
@@ -684,6 +684,9 @@ def _simulate(
         values = branching.run(plan.steps, config.shots, resume)
         noise_stats = getattr(branching, "noise_stats", None)
     if readouts and values is not None:
+        # one stream for every shot's draws, row s for shot s: ``values`` holds every shot in order
+        # on every rank, so a shot's readout does not depend on the ranks either (a stream per shot
+        # cost 15 us a shot: 0.3 s for 20,000 shots of a 3-qubit circuit)
         values = apply_readout(values, readouts, config.seed)
     data, save_kinds = saves.results()
     if values is None and program.num_clbits and _has_save(program.ops):
