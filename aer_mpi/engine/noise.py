@@ -103,7 +103,9 @@ def kraus_probabilities(shard: Any, step: KrausStep) -> tuple[np.ndarray, float]
     for part in parts[1:]:  # in rank order: the same sums on every rank
         rho += part
     total = float(np.real(np.trace(rho)))
-    probabilities = np.array([max(0.0, float(np.real(np.trace(k @ rho @ k.conj().T)))) for k in step.matrices])
+    matrices = np.asarray(step.matrices)
+    # trace(K_i rho K_i^dagger) for every i at once
+    probabilities = np.maximum(np.einsum("kij,jl,kil->k", matrices, rho, matrices.conj()).real, 0.0)
     return probabilities / total, total
 
 
