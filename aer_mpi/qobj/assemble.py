@@ -305,6 +305,20 @@ def _in_qubit_order(vector: np.ndarray, qubits: list[int]) -> np.ndarray:
     return tensor.transpose([qubit_of_axis.index(n - 1 - i) for i in range(n)]).reshape(-1)
 
 
+def _definition(op: Any) -> Any:
+    """``op.definition``, a ``PermutationGate``'s swaps (Qiskit leaves its synthesis to a plugin;
+    swaps are relabellings here, free), or None (none, or a synthesis that fails)."""
+    try:
+        definition = op.definition
+    except Exception:
+        return None
+    if definition is None and op.name == "permutation" and getattr(op, "pattern", None) is not None:
+        from qiskit.synthesis import synth_permutation_basic
+
+        definition = synth_permutation_basic(op.pattern)
+    return definition
+
+
 def _controlled_parts(op: Any) -> Optional[tuple[np.ndarray, list[int]]]:
     """(base matrix, [number of controls, ctrl_state]) of a controlled gate that runs as its base
     (``CONTROLLED_QUBITS``); None for any other gate."""
@@ -675,26 +689,21 @@ class _CircuitAssembler:
             base, controls = controlled
             return [{"name": "unitary", "qubits": qubits, "params": [encode_matrix(base)], "controls": controls,
                      "label": op.name}]
-        try:
-            definition = op.definition
-        except Exception:  # (a synthesis that fails: the matrix may still do)
-            definition = None
-        if definition is None and op.name == "permutation" and getattr(op, "pattern", None) is not None:
-            # Qiskit leaves PermutationGate to a synthesis plugin: its swaps (relabellings here, free)
-            from qiskit.synthesis import synth_permutation_basic
-
-            definition = synth_permutation_basic(op.pattern)
-        # a Pauli evolution's definition is its synthesis, an approximation: its matrix is the exact
-        # exponential, which Statevector and Operator take
-        by_matrix = definition is None or op.name == "PauliEvolution"
-        if isinstance(op, Gate) and not clbits and (
-                op.num_qubits <= WIDEST_MATRIX_OVER_DEFINITION or (by_matrix and op.num_qubits <= MAX_OPERATOR_QUBITS)):
+        dense = isinstance(op, Gate) and not clbits and op.num_qubits <= MAX_OPERATOR_QUBITS
+        definition = None
+        if op.num_qubits > WIDEST_MATRIX_OVER_DEFINITION or not dense:
+            definition = _definition(op)
+            # a Pauli evolution's definition is its synthesis, an approximation: its matrix is the
+            # exact exponential, which Statevector and Operator take
+            dense = dense and (definition is None or op.name == "PauliEvolution")
+        if dense:
             # array or complex parameters (StatePreparation, HamiltonianGate, ...) are fine here:
             # the gate is run by its matrix
             _check_bound(op, where)
             matrix = _gate_matrix(op)
             if matrix is not None:
                 return [{"name": "unitary", "qubits": qubits, "params": [encode_matrix(matrix)], "label": op.name}]
+            definition = _definition(op)
         if definition is not None:
             body = self.instructions(definition, qubits, clbits, depth + 1)
             # the definition's own phase (a circuit appended as an Instruction keeps it in there)
