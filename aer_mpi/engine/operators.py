@@ -122,6 +122,9 @@ def operator_program(program: ir.Program, method: str, seed: int) -> tuple[ir.Pr
         elif isinstance(op, ir.SetState) and op.kind == method:
             # set_unitary / set_superop: M itself, entry j + 2**m i is M[j, i] / sqrt(2**m)
             ops.append(ir.SetState(tuple(range(2 * m)), np.asarray(op.state).ravel(order="F") / np.sqrt(1 << m)))
+        elif isinstance(op, ir.SetState) and op.kind == "statevector":
+            raise InvalidInputError(f"{where}: set_statevector, or an initialize of every qubit, sets the state "
+                                    f"whatever it was, which is not unitary: use set_{method} (or method='statevector')")
         elif isinstance(op, ir.SetState):
             raise InvalidInputError(f"{where}: set_{op.kind} sets a {op.kind.replace('_', ' ')}, not a "
                                     f"{method}: use set_{method} (or method={op.kind!r})")

@@ -180,7 +180,7 @@ def test_a_set_state_outside_its_method_is_refused_naming_it():
     qc = QuantumCircuit(2)
     lib.set_statevector(qc, [1, 0, 0, 0])
     lib.save_unitary(qc)
-    cases.append((qc, "unitary", "set_statevector sets a statevector, not a unitary"))
+    cases.append((qc, "unitary", "set_statevector, or an initialize of every qubit, sets the state whatever it was, which is not unitary"))
     for circuit, method, message in cases:
         with pytest.raises(InvalidInputError, match=message):
             run(circuit, method=method)
