@@ -715,6 +715,8 @@ class AerMPISimulator(BackendV2):
             raise
         if listener is not None:
             listener.close()
+        if result is not None and hasattr(result, "backend_name"):
+            result.backend_name = self.name  # as Aer's: "aer_mpi_simulator_from(fake_manila)" after from_backend
         self._aer_metadata(result, ignored or [], binding_seconds, model_kind)
         return result
 

@@ -289,6 +289,10 @@ def test_a_simulator_of_a_device_has_aers_properties_and_configuration():
         NoiseModel.from_backend_properties(aers.properties()).basis_gates
     for backend in (ours, AerMPISimulator()):
         assert getattr(backend.configuration(), "max_experiments", 1) == 1
+    # the result names the device, as Aer's "aer_simulator_from(...)"
+    measured = QuantumCircuit(1)
+    measured.measure_all()
+    assert ours.run(measured, shots=4).result().backend_name == ours.name == f"aer_mpi_simulator_from({device.name})"
 
 
 def test_aers_error_classes_and_a_refused_run_is_a_job_in_error():
