@@ -104,6 +104,29 @@ def start_mpi(stop_signals: tuple = ()) -> Any:
     return MPI
 
 
+#: MPICH's shared-memory segment of a node's ranks: linked until MPI_Finalize, so an abort, which
+#: skips it, left it in /dev/shm (in memory, 2-4 MiB) until reboot.
+MPICH_SHARED_MEMORY = "/dev/shm/mpich_shm_"
+
+
+def release_shared_memory() -> None:
+    """Unlink the MPICH segments this process maps (its job's: each job has its own), before an abort.
+    Every rank keeps its mapping until it exits, and nothing opens the segment by name after MPI_Init."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(maxsplit=5)[-1].strip() for line in maps if MPICH_SHARED_MEMORY in line}
+    except OSError:  # not Linux: nothing to do
+        return
+    for path in sorted(paths):
+        if not path.startswith(MPICH_SHARED_MEMORY) or path.endswith("(deleted)"):
+            continue
+        try:
+            if os.lstat(path).st_uid == os.getuid():  # (lstat, unlink: no symlink followed)
+                os.unlink(path)
+        except OSError:  # another rank of the node unlinked it first
+            pass
+
+
 def abort_job(comm: Any, status: int, settle: float = 0.0) -> None:
     """End every rank of the job now (``MPI_Abort``) with exit ``status``: for a rank that cannot
     finish in step with the others (one stopped, or an error on this rank only), where leaving
@@ -119,6 +142,7 @@ def abort_job(comm: Any, status: int, settle: float = 0.0) -> None:
     leave = threading.Timer(ABORT_GRACE_SECONDS, os._exit, args=(status,))
     leave.daemon = True
     leave.start()
+    release_shared_memory()
     comm.Abort(status)
     os._exit(status)  # if Abort returned (it should not)
 

@@ -792,6 +792,9 @@ def abort_on_uncaught_exception(comm: Any) -> None:
         finally:
             from mpi4py import MPI
 
+            from aer_mpi.comm.watchdog import release_shared_memory
+
+            release_shared_memory()
             MPI.COMM_WORLD.Abort(1)
 
     sys.excepthook = hook

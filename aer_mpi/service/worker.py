@@ -313,6 +313,9 @@ def main() -> int:
     except BaseException:
         traceback.print_exc()
         sys.stderr.flush()
+        from aer_mpi.comm.watchdog import release_shared_memory
+
+        release_shared_memory()
         comm.Abort(1)  # never leave the other ranks waiting
     return 0
 

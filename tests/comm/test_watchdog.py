@@ -1,6 +1,7 @@
 """A rank that freezes mid-run (SIGSTOP) becomes a clear error within AER_MPI_WAIT_TIMEOUT and the
 job ends, every process included (comm/watchdog.py)."""
 
+import glob
 import os
 import shutil
 import subprocess
@@ -63,9 +64,12 @@ def test_a_frozen_rank_aborts_the_job_within_the_wait_timeout(tmp_path, ranks, s
     marker = f"stall-{uuid.uuid4().hex}"
     env = dict(os.environ, AER_MPI_WAIT_TIMEOUT="3", OMP_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    segments = set(glob.glob(watchdog.MPICH_SHARED_MEMORY + "*"))
     start = time.monotonic()
     done = subprocess.run([mpiexec_or_skip(), "-n", str(ranks), sys.executable, str(script), marker], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=120)
+    # the abort skips MPI_Finalize, which unlinks MPICH's segment: the aborting rank unlinks it first
+    assert set(glob.glob(watchdog.MPICH_SHARED_MEMORY + "*")) <= segments, "MPICH's shared memory left in /dev/shm"
     assert time.monotonic() - start < 60
     # the abort's code, or the SIGKILL mpiexec sent the frozen rank, depending on which it reports
     assert done.returncode in (watchdog.WAIT_TIMEOUT_EXIT, 9, 128 + 9), done.stdout + done.stderr
