@@ -195,6 +195,12 @@ _X = np.array([[0, 1], [1, 0]], dtype=complex)
 _H = np.array([[1, 1], [1, -1]], dtype=complex) / np.sqrt(2)
 
 
+#: Diagonal tables of controlled gates, shared by the gates that are alike: a 20-qubit mcx's table
+#: is 16 MiB, and a Grover circuit repeats the same two hundreds of times.
+_CONTROLLED_TABLES: dict[tuple, np.ndarray] = {}
+CONTROLLED_TABLES_KEPT = 16
+
+
 def controlled_ops(qubits: tuple[int, ...], base: np.ndarray, num_controls: int, ctrl_state: int,
                    name: str) -> list[ir.Op]:
     """``base`` on ``qubits[num_controls:]`` where the first ``num_controls`` qubits read ``ctrl_state``,
@@ -212,9 +218,16 @@ def controlled_ops(qubits: tuple[int, ...], base: np.ndarray, num_controls: int,
 
         schur, basis = scipy.linalg.schur(base, output="complex")
         eigenvalues = np.diag(schur).copy()
-    table = np.ones(1 << len(qubits), dtype=complex)
-    rows = ctrl_state + (np.arange(len(eigenvalues)) << num_controls)  # the controls' bits are the low ones
-    table[rows] = eigenvalues
+    key = (len(qubits), num_controls, ctrl_state, eigenvalues.tobytes())
+    table = _CONTROLLED_TABLES.get(key)
+    if table is None:
+        table = np.ones(1 << len(qubits), dtype=complex)
+        rows = ctrl_state + (np.arange(len(eigenvalues)) << num_controls)  # the controls' bits are the low ones
+        table[rows] = eigenvalues
+        table.setflags(write=False)
+        _CONTROLLED_TABLES[key] = table
+        while len(_CONTROLLED_TABLES) > CONTROLLED_TABLES_KEPT:
+            _CONTROLLED_TABLES.pop(next(iter(_CONTROLLED_TABLES)), None)
     diagonal = ir.Diagonal(qubits, table, name)
     if basis is None:
         return [diagonal]
