@@ -189,10 +189,10 @@ SET_MATRIX_PRODUCT_STATE_MAX_QUBITS = 26
 #: Qiskit's ``store`` (a classical variable, clbit or register := an expression): ``{"clbits": [...], "expr": [...]}``;
 #: variables take ``header["var_slots"]`` clbits after the memory's.
 STORE = "store"
-#: Instructions a Qobj may contain besides the standard gates and the saves.
 #: ``{"name": "state_preparation", "qubits": [...], "params": [[re, im] x 2**len(qubits)]}``: takes
 #: the qubits, all in |0>, to the unit vector given (the second half of an ``initialize``).
 STATE_PREPARATION = "state_preparation"
+#: Instructions a Qobj may contain besides the standard gates and the saves.
 NON_GATE_INSTRUCTIONS = frozenset(
     {"measure", "reset", "barrier", "delay", "global_phase", "unitary", "diagonal"}
 ) | QOBJ_CONTROL_FLOW | SET_INSTRUCTIONS | {STORE, STATE_PREPARATION}
