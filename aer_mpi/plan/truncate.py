@@ -27,10 +27,6 @@ from typing import Any, Iterable, Optional
 
 from aer_mpi import ir
 
-_QUBIT_FIELDS, _QUBITS_FIELD = ir.QUBIT_FIELDS, ir.QUBITS_FIELD
-_op_qubits = ir.op_qubits
-
-
 def used_qubits(ops: Iterable[ir.Op], stop_at: Optional[int] = None,
                 noise: Optional[list] = None) -> set[int]:
     """Every qubit an op of ``ops`` or of their nested blocks uses (no recursion on Python's stack);
@@ -47,7 +43,7 @@ def used_qubits(ops: Iterable[ir.Op], stop_at: Optional[int] = None,
         if noise is not None and isinstance(op, ir.Noise):
             noise.append(frozenset(int(q) for q in op.qubits))
             continue
-        used.update(_op_qubits(op))
+        used.update(ir.op_qubits(op))
         for block in ir.blocks(op):
             stack.append(iter(block))
     return used
@@ -67,7 +63,7 @@ def _read_at_the_end(ops: tuple, num_qubits: int) -> bool:
             continue
         if not isinstance(op, _READING):
             break
-        read.update(_op_qubits(op))
+        read.update(ir.op_qubits(op))
         if len(read) >= num_qubits:
             return True
     return False
@@ -94,7 +90,7 @@ def observed_qubits(ops: Iterable[ir.Op], first_if_none: bool = False) -> set[in
         if op is None:
             stack.pop()
             continue
-        qubits = list(_op_qubits(op))
+        qubits = list(ir.op_qubits(op))
         if qubits:
             first = root(qubits[0])
             for q in qubits[1:]:
@@ -117,7 +113,7 @@ def _remap_ops(ops: tuple, mapping: dict[int, int]) -> tuple:
 def _kept(op: Any, mapping: dict[int, int]) -> bool:
     if ir.blocks(op):
         return True  # control flow stays (its condition reads clbits); its blocks are remapped
-    qubits = tuple(_op_qubits(op))
+    qubits = tuple(ir.op_qubits(op))
     return not qubits or any(int(q) in mapping for q in qubits)
 
 
@@ -138,11 +134,11 @@ def _remap(op: Any, mapping: dict[int, int]) -> Any:
         return op
     changes: dict[str, Any] = {}
     names = {f.name for f in dataclasses.fields(op)}
-    for name in _QUBIT_FIELDS:
+    for name in ir.QUBIT_FIELDS:
         if name in names and getattr(op, name) is not None:
             changes[name] = mapping[int(getattr(op, name))]
-    if _QUBITS_FIELD in names:
-        changes[_QUBITS_FIELD] = tuple(mapping[int(q)] for q in getattr(op, _QUBITS_FIELD))
+    if ir.QUBITS_FIELD in names:
+        changes[ir.QUBITS_FIELD] = tuple(mapping[int(q)] for q in getattr(op, ir.QUBITS_FIELD))
     return dataclasses.replace(op, **changes) if changes else op
 
 

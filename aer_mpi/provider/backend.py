@@ -41,7 +41,8 @@ from aer_mpi.provider.progress import ProgressListener, make_listener
 from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS, SET_MATRIX_PRODUCT_STATE
 from aer_mpi.qobj.noise import add_noise, noise_model_kind, noise_passes, noise_table
 from aer_mpi.qobj.options import (
-    DEVICES, IGNORED_OPTIONS, IGNORED_RUN_KEYWORDS, METHODS, OPTIONS, defaults, normalise_options, qobj_config,
+    DEVICES, EXACT_NOISE_METHODS, IGNORED_OPTIONS, IGNORED_RUN_KEYWORDS, METHODS, OPTIONS, defaults,
+    normalise_options, qobj_config,
 )
 
 #: Seeds and job ids need no cryptographic strength: one generator seeded by the OS once per process
@@ -749,7 +750,7 @@ def _model_noise_words(emeta: dict, model_kind: str) -> None:
     if model_kind == "readout":
         if "noise" in emeta:
             emeta["noise"] = "readout"
-    elif model_kind == "circuit" and emeta.get("method") not in ("density_matrix", "superop", "unitary"):
+    elif model_kind == "circuit" and emeta.get("method") not in EXACT_NOISE_METHODS:
         if emeta.get("noise") == "ideal":
             emeta["noise"] = "circuit"
         if "measure_sampling" in emeta:

@@ -58,6 +58,9 @@ STATEVECTOR_RUN_METHODS = ("density_matrix", "matrix_product_state", "stabilizer
 #: qubits on the same engine).
 OPERATOR_METHODS = ("unitary", "superop")
 METHODS = NATIVE_METHODS + STATEVECTOR_RUN_METHODS + OPERATOR_METHODS
+#: The methods that carry every error and reset exactly (no trajectories): Aer samples their shots
+#: from one final state even under noise (its metadata words "measure_sampling" and "noise").
+EXACT_NOISE_METHODS = ("density_matrix",) + OPERATOR_METHODS
 #: Of those run as the statevector, Aer's that simulate a circuit wider than a statevector holds: a
 #: memory error under one of them names Aer's method (service/execution.py).
 WIDE_CIRCUIT_METHODS = ("matrix_product_state", "extended_stabilizer", "tensor_network")
@@ -544,7 +547,7 @@ def run_config(config: Mapping[str, Any]) -> RunConfig:
 
 
 __all__ = [
-    "CATEGORIES", "DEVICES", "HONOURED", "IGNORED", "IGNORED_OPTIONS", "IGNORED_RUN_KEYWORDS", "KERNELS", "METHODS", "NATIVE_METHODS", "OPERATOR_METHODS", "WIDE_CIRCUIT_METHODS",
+    "CATEGORIES", "DEVICES", "EXACT_NOISE_METHODS", "HONOURED", "IGNORED", "IGNORED_OPTIONS", "IGNORED_RUN_KEYWORDS", "KERNELS", "METHODS", "NATIVE_METHODS", "OPERATOR_METHODS", "WIDE_CIRCUIT_METHODS",
     "OPTIONS", "OWN", "STATEVECTOR_RUN_METHODS",
     "PRECISIONS", "RunOption", "check_options", "defaults", "normalise_options", "parse_period", "plain", "qobj_config",
     "run_config", "validate_config",

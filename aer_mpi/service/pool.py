@@ -64,6 +64,7 @@ from multiprocessing.connection import Connection, answer_challenge, deliver_cha
 from pathlib import Path
 from typing import Any, Optional
 
+from aer_mpi.comm.watchdog import remove_files, shared_memory_files
 from aer_mpi.errors import JobCancelledError, WorkerLostError, WorkerStartError
 from aer_mpi.service.launch import (
     CLOSE_TIMEOUT,
@@ -571,33 +572,3 @@ def portable_error(error: BaseException) -> BaseException:
         return error
     except Exception:
         return RankFailedError(0, type(error).__name__, str(error))
-
-
-def shared_memory_files(pids: Any) -> list[str]:
-    """The files in /dev/shm that the processes ``pids`` map and that are still linked (Linux).
-
-    MPICH keeps its shared-memory segment (2-3 MiB) linked until MPI_Finalize: a pool whose ranks
-    were killed left one behind in memory each time, until reboot (537 of them, 1.3 GiB, on the
-    test machine after a day of tests)."""
-    files: set[str] = set()
-    for pid in pids:
-        try:
-            with open(f"/proc/{int(pid)}/maps") as maps:
-                for line in maps:
-                    fields = line.split(maxsplit=5)
-                    path = fields[5].strip() if len(fields) == 6 else ""
-                    if path.startswith("/dev/shm/") and not path.endswith("(deleted)"):
-                        files.add(path)
-        except (OSError, ValueError):
-            pass
-    return sorted(files)
-
-
-def remove_files(paths: Any) -> None:
-    """Unlink ``paths`` that are still there and ours (unlink follows no symlink)."""
-    for path in paths:
-        try:
-            if os.lstat(path).st_uid == os.getuid():
-                os.unlink(path)
-        except OSError:
-            pass

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from aer_mpi.engine import ExperimentOutput, RunConfig
+from aer_mpi.qobj.options import EXACT_NOISE_METHODS
 from aer_mpi.qobj.instructions import (
     RESULT_DENSITY_MATRIX,
     RESULT_OPERATOR,
@@ -118,7 +119,7 @@ def experiment_result(
     metadata.setdefault("num_clbits", int(header.get("memory_slots", 0)))
     sampling = (extra_metadata or {}).get("aer_measure_sampling")
     if sampling is not None:  # Aer's word: whether Aer would sample the shots from one final state
-        metadata["measure_sampling"] = sampling[metadata.get("method") in ("density_matrix", "superop", "unitary")]
+        metadata["measure_sampling"] = sampling[metadata.get("method") in EXACT_NOISE_METHODS]
     elif "dynamic" in metadata:
         metadata.setdefault("measure_sampling", not metadata["dynamic"])
     if extra_metadata:

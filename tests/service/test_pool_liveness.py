@@ -17,7 +17,8 @@ from qiskit import QuantumCircuit
 from qiskit.providers import JobStatus
 
 from aer_mpi import AerMPISimulator, InvalidInputError, WorkerLostError
-from aer_mpi.service.pool import WorkerPool, shared_memory_files
+from aer_mpi.comm.watchdog import shared_memory_files
+from aer_mpi.service.pool import WorkerPool
 from conftest import gone, long_circuit, wait_running
 
 pytestmark = [

@@ -30,7 +30,7 @@ from aer_mpi import (
     WorkerLostError,
     WorkerStartError,
 )
-from aer_mpi.service.pool import shared_memory_files
+from aer_mpi.comm.watchdog import shared_memory_files
 from conftest import fidelity, gone, long_circuit, save_statevector, wait_running
 
 pytestmark = pytest.mark.skipif(
