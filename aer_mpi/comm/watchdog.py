@@ -30,7 +30,7 @@ DEFAULT_WAIT_TIMEOUT = float(environment.VARIABLES["AER_MPI_WAIT_TIMEOUT"].defau
 #: The bound, in multiples of the timeout, on a wait for rank 0's file work (reading the circuits,
 #: writing the results): an hour by default.
 FILE_WORK_TIMES = 6.0
-#: Seconds MPI_Abort may take before the process leaves by itself (``os._exit``).
+#: Seconds MPI_Abort may take before the process leaves by itself (faulthandler's exit, status 1).
 ABORT_GRACE_SECONDS = 10.0
 #: MPI_Abort's error code when a wait ran out (mpiexec exits with it).
 WAIT_TIMEOUT_EXIT = 75
@@ -83,22 +83,12 @@ def start_mpi(stop_signals: tuple = ()) -> Any:
     import faulthandler
     import signal
 
-    stream = None
-    for candidate in (sys.stderr, sys.__stderr__):  # faulthandler writes to a file descriptor
-        try:
-            candidate.fileno()
-        except (AttributeError, OSError, ValueError):  # (io.UnsupportedOperation: a captured stream)
-            continue
-        stream = candidate
-        break
     previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in stop_signals}
-    if stream is not None:
-        faulthandler.dump_traceback_later(wait_timeout(), exit=True, file=stream)
+    faulthandler.dump_traceback_later(wait_timeout(), exit=True, file=_fault_stream())
     try:
         from mpi4py import MPI
     finally:
-        if stream is not None:
-            faulthandler.cancel_dump_traceback_later()
+        faulthandler.cancel_dump_traceback_later()
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
     return MPI
@@ -152,15 +142,27 @@ def abort_job(comm: Any, status: int, settle: float = 0.0) -> None:
     sys.stdout.flush()
     if settle:
         time.sleep(settle)
-    # MPI_Abort asks the launcher to end every rank; should that request itself hang (seen once in a
-    # CI run: the message printed, mpiexec never returned), this process leaves anyway, and the
-    # launcher ends the job when a rank exits without finalising
-    leave = threading.Timer(ABORT_GRACE_SECONDS, os._exit, args=(status,))
-    leave.daemon = True
-    leave.start()
+    # MPI_Abort asks the launcher to end every rank; should that request itself hang (seen in CI
+    # runs: the abort printed, mpiexec never returned), this process leaves anyway, and the launcher
+    # ends the job when a rank exits without finalising. The bound is faulthandler's C thread: mpi4py
+    # holds the GIL inside MPI_Abort, so a Python timer thread could never run.
+    import faulthandler
+
+    faulthandler.dump_traceback_later(ABORT_GRACE_SECONDS, exit=True, file=_fault_stream())
     release_shared_memory()
     comm.Abort(status)
     os._exit(status)  # if Abort returned (it should not)
+
+
+def _fault_stream() -> Any:
+    """A stream faulthandler can write to (it needs a file descriptor): stderr where it has one."""
+    for candidate in (sys.stderr, sys.__stderr__):
+        try:
+            candidate.fileno()
+        except (AttributeError, OSError, ValueError):  # (io.UnsupportedOperation: a captured stream)
+            continue
+        return candidate
+    return open(os.devnull, "w")
 
 
 @contextlib.contextmanager

@@ -793,10 +793,9 @@ def abort_on_uncaught_exception(comm: Any) -> None:
         finally:
             from mpi4py import MPI
 
-            from aer_mpi.comm.watchdog import release_shared_memory
+            from aer_mpi.comm.watchdog import abort_job
 
-            release_shared_memory()
-            MPI.COMM_WORLD.Abort(1)
+            abort_job(MPI.COMM_WORLD, 1)
 
     sys.excepthook = hook
     _ABORT_HOOK_INSTALLED = True

@@ -313,10 +313,9 @@ def main() -> int:
     except BaseException:
         traceback.print_exc()
         sys.stderr.flush()
-        from aer_mpi.comm.watchdog import release_shared_memory
+        from aer_mpi.comm.watchdog import abort_job
 
-        release_shared_memory()
-        comm.Abort(1)  # never leave the other ranks waiting
+        abort_job(comm, 1)  # never leave the other ranks waiting
     return 0
 
 
