@@ -150,8 +150,19 @@ def abort_job(comm: Any, status: int, settle: float = 0.0) -> None:
 
     faulthandler.dump_traceback_later(ABORT_GRACE_SECONDS, exit=True, file=_fault_stream())
     release_shared_memory()
-    comm.Abort(status)
+    _job_world(comm).Abort(status)
     os._exit(status)  # if Abort returned (it should not)
+
+
+def _job_world(comm: Any) -> Any:
+    """The communicator to abort: MPI_COMM_WORLD for any MPI communicator. MPICH aborts any other one
+    by sending each of its ranks a message and waiting for it to be delivered, which never happens
+    when a rank is frozen (SIGSTOP) with its queue full; on the world it asks the launcher (PMI), which
+    kills every process. The launcher ends the whole job either way once one rank leaves unfinalised."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and isinstance(comm, mpi.Comm):
+        return mpi.COMM_WORLD
+    return comm
 
 
 def _fault_stream() -> Any:
