@@ -42,15 +42,21 @@ from qiskit.quantum_info import SparsePauliOp
 
 from aer_mpi.errors import InvalidInputError
 from aer_mpi.qobj.instructions import CONTROL_FLOW, SAVE_INSTRUCTIONS, SET_INSTRUCTIONS
-from aer_mpi.qobj.options import IGNORED_RUN_KEYWORDS, OPTIONS
+from aer_mpi.qobj.options import IGNORED_RUN_KEYWORDS, OPTIONS, normalise_options
 
 
 @dataclass
-class Options:
+class SamplerOptions:
     """``backend_options``: AerMPISimulator(...) arguments; ``run_options``: run(...) options."""
 
     backend_options: dict = field(default_factory=dict)
     run_options: dict = field(default_factory=dict)
+
+
+@dataclass
+class Options(SamplerOptions):
+    """The estimator's: the sampler's and ``default_precision`` (Aer's sampler refuses that one)."""
+
     default_precision: float = 0.0
 
 
@@ -97,6 +103,21 @@ def _save_expval(terms: tuple, num_qubits: int, label: str, pershot: bool = Fals
     return SaveExpectationValue(operator, label=label, pershot=pershot), support
 
 
+_PAULI_LETTERS = frozenset("IXYZ")
+
+
+def _pauli_terms(observable: dict) -> tuple:
+    """An ``ObservablesArray`` entry as sorted (Pauli label, coefficient) terms: a term with
+    projectors (``SparseObservable``'s 0 1 + - r l, which StatevectorEstimator evaluates) as the
+    Pauli sum it stands for (``+`` is (I + X) / 2)."""
+    if all(_PAULI_LETTERS.issuperset(label) for label in observable):
+        return tuple(sorted(observable.items()))
+    from qiskit.quantum_info import SparseObservable
+
+    paulis = SparsePauliOp.from_sparse_observable(SparseObservable.from_list(list(observable.items()))).simplify()
+    return tuple(sorted((label, float(np.real(coeff))) for label, coeff in zip(paulis.paulis.to_labels(), paulis.coeffs)))
+
+
 def _without_final_measurements(circuit: QuantumCircuit) -> tuple[QuantumCircuit, frozenset]:
     """A copy of ``circuit`` without its final measurements, and the qubits those measured.
 
@@ -122,6 +143,7 @@ def _without_final_measurements(circuit: QuantumCircuit) -> tuple[QuantumCircuit
             continue
         later_qubits.update(inst.qubits)
         later_bits.update(inst.clbits)
+        later_bits.update(_bits_read(inst.operation))
     if not final:
         return circuit.copy(), frozenset()
     out = circuit.copy_empty_like()
@@ -129,6 +151,69 @@ def _without_final_measurements(circuit: QuantumCircuit) -> tuple[QuantumCircuit
         if position not in final:
             out.append(inst, copy=False)
     return out, frozenset(measured)
+
+
+def _bits_read(op: Any) -> set:
+    """The clbits an operation's classical expressions name, which its ``clbits`` need not list: a
+    ``store``'s (``store(v, c[0])`` has no clbits), conditions and switch targets, and those of
+    the instructions in a control-flow op's blocks."""
+    from qiskit.circuit import Clbit, ClassicalRegister
+    from qiskit.circuit.classical import expr
+
+    bits: set = set()
+
+    def name(value: Any) -> None:
+        if isinstance(value, Clbit):
+            bits.add(value)
+        elif isinstance(value, ClassicalRegister):
+            bits.update(value)
+        elif isinstance(value, expr.Expr):
+            for var in expr.iter_vars(value):
+                name(var.var)
+        elif isinstance(value, tuple):  # a condition (bit or register, value)
+            for part in value:
+                name(part)
+
+    for attribute in ("lvalue", "rvalue", "condition", "target"):
+        name(getattr(op, attribute, None))
+    for block in getattr(op, "blocks", ()):
+        for inst in block.data:
+            bits.update(inst.clbits)
+            bits.update(_bits_read(inst.operation))
+    return bits
+
+
+def _noise_model(backend: Any, run_options: dict) -> Any:
+    """The noise model of runs with ``run_options`` on ``backend``, or None."""
+    return run_options.get("noise_model", getattr(getattr(backend, "options", None), "noise_model", None))
+
+
+def _noise_on(backend: Any, run_options: dict, instruction: str) -> bool:
+    """Whether the noise model of runs with ``run_options`` on ``backend`` has errors on
+    ``instruction`` ("reset", "measure"): then that instruction is no step to leave out."""
+    noise = _noise_model(backend, run_options)
+    if noise is None:
+        return False
+    names = getattr(noise, "noise_instructions", None)
+    return True if names is None else instruction in names
+
+
+def _estimated_circuit(circuit: QuantumCircuit, backend: Any, run_options: dict,
+                       final_measurements: bool = True) -> tuple[QuantumCircuit, frozenset]:
+    """The circuit an estimator runs for ``circuit``, and the qubits of the final measurements it
+    left out: those (their effect is taken exactly by ``_after_measurement``) unless the noise model
+    has errors on them, and resets of untouched qubits unless it has errors on resets. With
+    ``final_measurements=False`` the final measurements go and are not accounted for (the V1
+    estimator's default, as Aer's, which transpiles them away)."""
+    if final_measurements and _noise_on(backend, run_options, "measure"):
+        circuit, measured = circuit.copy(), frozenset()
+    else:
+        circuit, measured = _without_final_measurements(circuit)
+        if not final_measurements:
+            measured = frozenset()
+    if not _noise_on(backend, run_options, "reset"):
+        circuit = _without_initial_resets(circuit)
+    return circuit, measured
 
 
 def _after_measurement(terms: tuple, measured: frozenset, num_qubits: int) -> tuple:
@@ -220,8 +305,7 @@ NOISY_ESTIMATOR_TRAJECTORIES = 1024
 def _noisy(backend: Any, run_options: dict) -> bool:
     """Whether runs with ``run_options`` on ``backend`` carry a noise model: then a saved value is
     one trajectory's, and exact values are averages over many shots."""
-    noise = run_options.get("noise_model", getattr(getattr(backend, "options", None), "noise_model", None))
-    return noise is not None
+    return _noise_model(backend, run_options) is not None
 
 
 def _trajectories(backend: Any, run_options: dict, stochastic: bool) -> int:
@@ -284,7 +368,7 @@ class SamplerV2(BaseSamplerV2):
     ):
         self._default_shots = default_shots
         self._seed = seed
-        self._options = Options(**(options or {}))
+        self._options = SamplerOptions(**(options or {}))
         self._backend = _make_backend(backend, self._options)
 
     @classmethod
@@ -301,7 +385,7 @@ class SamplerV2(BaseSamplerV2):
         return self._seed
 
     @property
-    def options(self) -> Options:
+    def options(self) -> SamplerOptions:
         return self._options
 
     @property
@@ -380,6 +464,10 @@ def _simulator_metadata(result: Any) -> dict:
     return dict(getattr(result, "metadata", None) or {}) if result is not None else {}
 
 
+def _raise(error: BaseException) -> None:
+    raise error
+
+
 class EstimatorV2(BaseEstimatorV2):
     """Estimator on AerMPISimulator, as Qiskit Aer's EstimatorV2.
 
@@ -431,21 +519,28 @@ class EstimatorV2(BaseEstimatorV2):
         run_options = _known_run_options(self._options.run_options, "EstimatorV2")
         shots = run_options.pop("shots", None)
         run_options.pop("parameter_binds", None)
+        if shots is not None:
+            # checked here: a circuit whose state is not random never passes them to the backend
+            try:
+                shots = normalise_options({"shots": shots})["shots"]
+            except InvalidInputError as error:
+                job = PrimitiveJob(_raise, error)  # as Aer's: the job fails, result() raises
+                job._submit()
+                return job
         seed = _unsigned(self._seed if self._seed is not None else run_options.get("seed_simulator"))
         self._calls += 1
         submitted = []
         for i, pub in enumerate(coerced):
             if pub.precision < 0:
                 raise InvalidInputError(f"pub {i}: precision {pub.precision} is negative; use 0 for exact values")
-            circuit, measured = _without_final_measurements(pub.circuit)
-            circuit = _without_initial_resets(circuit)
+            circuit, measured = _estimated_circuit(pub.circuit, self._backend, run_options)
             # the state is random when the circuit measures or resets before its end: its values are
             # averages over trajectories, as Aer's (which averages its shots)
             trajectories = _trajectories(self._backend, {**run_options, "shots": shots}, _stochastic(circuit))
             observables = pub.observables
             labels: dict[tuple, str] = {}
             for index in np.ndindex(*observables.shape):
-                terms = tuple(sorted(observables[index].items()))
+                terms = _pauli_terms(observables[index])
                 if terms not in labels:
                     labels[terms] = f"observable_{len(labels)}"
                     # several trajectories: one value each, whose spread gives the standard error
@@ -474,7 +569,7 @@ class EstimatorV2(BaseEstimatorV2):
             observables_flat = [pub.observables[i] for i in np.ndindex(*pub.observables.shape)]
             errors = np.zeros(evs.shape)  # the trajectories' standard errors
             for index in np.ndindex(*flat.shape):
-                terms = tuple(sorted(observables_flat[int(obs_index[index])].items()))
+                terms = _pauli_terms(observables_flat[int(obs_index[index])])
                 value = result.data(int(flat[index]))[labels[terms]]
                 if np.ndim(value):  # one per trajectory: their mean, and its standard error
                     values = np.asarray(value, dtype=np.float64)
@@ -482,7 +577,7 @@ class EstimatorV2(BaseEstimatorV2):
                     errors[index] = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
                 else:
                     evs[index] = float(value)
-            stds = np.maximum(errors, pub.precision)
+            stds = np.asarray(np.maximum(errors, pub.precision))  # (a 0-d array, not a scalar, as Aer's)
             if pub.precision > 0 and evs.size:
                 # Aer's: Gaussian noise of the precision on the value, seeded by the estimator's seed
                 # (or run_options' seed_simulator); without either, fresh on every call, the same on every
@@ -509,7 +604,8 @@ class EstimatorV2(BaseEstimatorV2):
 # Qiskit Aer still exports its V1 ``Sampler`` and ``Estimator`` (deprecated since Aer 0.15) and
 # older notebooks and libraries call them; these take the same arguments and return the same
 # results, on AerMPISimulator. Circuits run as given (the backend takes any Qiskit circuit), so
-# ``transpile_options`` and ``skip_transpilation`` change nothing.
+# ``transpile_options`` change nothing; ``skip_transpilation`` says, as in Aer's estimator, whether
+# the final measurements stay (without it Aer's transpilation removes them).
 
 
 def _v1_backend(backend_options: Optional[dict]) -> Any:
@@ -636,6 +732,7 @@ class Estimator(BaseEstimatorV1):
         super().__init__(options=run_options)
         self._backend = _v1_backend(backend_options)
         self.approximation = approximation
+        self._skip_transpilation = skip_transpilation
 
     def _run(self, circuits: tuple, observables: tuple, parameter_values: tuple, **run_options: Any) -> PrimitiveJob:
         seed = _v1_seed(run_options)
@@ -645,8 +742,11 @@ class Estimator(BaseEstimatorV1):
         experiments, operators = [], []
         stochastic = False
         for circuit, observable, values in zip(circuits, observables, parameter_values):
-            circuit, measured = _without_final_measurements(_bound(circuit, tuple(values)))
-            circuit = _without_initial_resets(circuit)
+            # as Aer's: by default its transpilation removes the final measurements (the values are
+            # the state's before them); skip_transpilation=True keeps them (the values after them)
+            circuit, measured = _estimated_circuit(_bound(circuit, tuple(values)), self._backend,
+                                                   run_options,
+                                                   final_measurements=self._skip_transpilation)
             stochastic = stochastic or _stochastic(circuit)
             operator = SparsePauliOp(observable)
             if operator.num_qubits != circuit.num_qubits:
@@ -685,8 +785,10 @@ class Estimator(BaseEstimatorV1):
                 mean = float(np.real(np.dot(coeffs, terms)))
                 variance = float(np.real(np.dot(np.abs(coeffs) ** 2, 1 - terms**2)))
                 values.append(rng.normal(mean, np.sqrt(max(variance, 0.0) / shots)))
+                # Aer's sampling estimator (approximation=False) lists one metadata per measured basis
+                simulator = result.results[i].metadata
                 metadata.append({"variance": variance, "shots": shots,
-                                 "simulator_metadata": result.results[i].metadata})
+                                 "simulator_metadata": simulator if self.approximation else [simulator]})
             return EstimatorResult(np.real_if_close(np.array(values)), metadata)
 
         primitive_job = PrimitiveJob(collect)
@@ -694,7 +796,7 @@ class Estimator(BaseEstimatorV1):
         return primitive_job
 
 
-__all__ = ["Estimator", "EstimatorV2", "Options", "Sampler", "SamplerV2"]
+__all__ = ["Estimator", "EstimatorV2", "Options", "Sampler", "SamplerOptions", "SamplerV2"]
 
 # Aer's module paths of the same classes (`from qiskit_aer.primitives.estimator_v2 import EstimatorV2`):
 # one module here, registered under each name

@@ -243,3 +243,118 @@ def test_sampler_bit_arrays_match_qiskits_reference_sampler_register_by_register
         assert ours[name].num_shots == 20
         np.testing.assert_array_equal(ours[name].array, theirs[name].array)
     assert ours["b"][1].get_int_counts() == {1 + (1 << 65): 20}
+
+
+# -- probe L: what the estimators leave out of a circuit, and Aer's option and result shapes ----------------
+
+def _store_fed_forward():
+    from qiskit.circuit.classical import expr
+
+    qc = QuantumCircuit(2, 1)
+    flag = qc.add_var("flag", expr.lift(False))
+    qc.h(0)
+    qc.measure(0, 0)
+    qc.store(flag, qc.clbits[0])  # the measurement is read through the variable only
+    with qc.if_test(flag):
+        qc.x(1)
+    return qc
+
+
+def test_a_measurement_read_through_a_stored_variable_is_not_final():
+    qc = _store_fed_forward()
+    evs = EstimatorV2(options={"run_options": {"seed_simulator": 5, "shots": 2000}}).run(
+        [(qc, ["ZI", "ZZ"])]).result()[0].data.evs
+    # q1 follows q0's outcome: <Z1 Z0> = 1 exactly, <Z1> about 0 (it was 1, 0 with the measurement left out)
+    assert abs(evs[1] - 1) < 1e-12 and abs(evs[0]) < 0.1
+    with pytest.warns(DeprecationWarning):
+        from aer_mpi.primitives import Estimator
+        v1 = Estimator(approximation=True, skip_transpilation=True)
+    values = v1.run([qc, qc], ["ZI", "ZZ"], shots=None, seed=1).result().values
+    assert abs(values[1] - 1) < 1e-12 and abs(values[0]) < 0.15
+
+
+def _pauli_noise(instruction, p=0.2):
+    from qiskit_aer.noise import NoiseModel, pauli_error
+
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(pauli_error([("X", p), ("I", 1 - p)]), instruction)
+    return model
+
+
+def test_the_noise_of_an_initial_reset_and_of_a_final_measurement_counts():
+    pytest.importorskip("qiskit_aer")
+    options = {"run_options": {"seed_simulator": 3, "shots": 4000}}
+    reset_first = QuantumCircuit(1)
+    reset_first.reset(0)
+    reset_first.id(0)
+    noisy_reset = {**options, "backend_options": {"noise_model": _pauli_noise("reset")}}
+    assert abs(EstimatorV2(options=noisy_reset).run([(reset_first, "Z")]).result()[0].data.evs - 0.6) < 0.05
+    measured = QuantumCircuit(1, 1)
+    measured.x(0)
+    measured.measure(0, 0)
+    noisy_measure = {**options, "backend_options": {"noise_model": _pauli_noise("measure")}}
+    assert abs(EstimatorV2(options=noisy_measure).run([(measured, "Z")]).result()[0].data.evs + 0.6) < 0.05
+    # without noise on them, both are still left out: exact values, no trajectories
+    result = EstimatorV2(options={"backend_options": {"noise_model": _pauli_noise("x")}}).run(
+        [(reset_first, "Z")]).result()[0]
+    assert result.data.evs == 1 and result.data.stds == 0
+
+
+def test_the_v1_estimator_removes_final_measurements_unless_transpilation_is_skipped():
+    from aer_mpi.primitives import Estimator
+
+    bell = QuantumCircuit(2, 2)
+    bell.h(0)
+    bell.cx(0, 1)
+    bell.measure([0, 1], [0, 1])
+    observables = ["XX", "ZZ", "YY"]
+    with pytest.warns(DeprecationWarning):
+        default, skipping = Estimator(approximation=True), Estimator(approximation=True, skip_transpilation=True)
+    # as Aer's: its transpilation drops the final measurements; skipped, the values are after them
+    before = default.run([bell] * 3, observables, shots=None).result().values
+    after = skipping.run([bell] * 3, observables, shots=None).result().values
+    assert np.allclose(before, [1, 1, -1]) and np.allclose(after, [0, 1, 0])
+
+
+def test_the_v1_estimators_sampled_metadata_lists_the_simulator_metadata_as_aers():
+    from aer_mpi.primitives import Estimator
+
+    qc = QuantumCircuit(1)
+    qc.h(0)
+    with pytest.warns(DeprecationWarning):
+        sampling, approximating = Estimator(), Estimator(approximation=True)
+    assert isinstance(sampling.run([qc], ["X"], shots=100, seed=1).result().metadata[0]["simulator_metadata"], list)
+    assert isinstance(approximating.run([qc], ["X"], shots=100, seed=1).result().metadata[0]["simulator_metadata"],
+                      dict)
+
+
+def test_bad_estimator_shots_fail_the_job_whatever_the_circuit():
+    from aer_mpi.errors import InvalidInputError
+
+    qc = QuantumCircuit(1)
+    qc.h(0)
+    job = EstimatorV2(options={"run_options": {"shots": -1}}).run([(qc, "X")])
+    with pytest.raises(InvalidInputError, match="shots=-1"):
+        job.result()
+    assert job.status().name == "ERROR"
+
+
+def test_the_sampler_refuses_the_estimators_default_precision_as_aers():
+    with pytest.raises(TypeError, match="default_precision"):
+        SamplerV2(options={"default_precision": 0.1})
+
+
+def test_projector_terms_of_a_sparse_observable_are_their_pauli_sums():
+    from qiskit.quantum_info import SparseObservable, Statevector
+
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.ry(0.3, 2)
+    state = Statevector(qc)
+    for label in ("-II", "+IZ", "I-Z", "0lr", "1IX"):
+        observable = SparseObservable.from_list([(label, 0.7), ("ZZI", -0.2)])
+        expected = state.expectation_value(SparsePauliOp.from_sparse_observable(observable)).real
+        result = EstimatorV2().run([(qc, observable)]).result()[0]
+        assert abs(result.data.evs - expected) < 1e-12, label
+        assert isinstance(result.data.stds, np.ndarray)  # a 0-d array, as Aer's and the reference's
