@@ -119,7 +119,8 @@ def __getattr__(name: str):
         from aer_mpi.qobj.model import Qobj
 
         return Qobj
-    if name in ("noise", "library", "primitives"):  # `import qiskit_aer` gives qiskit_aer.noise & co.
+    if name in ("noise", "library", "primitives", "utils", "jobs", "backends", "aererror"):
+        # `import qiskit_aer` gives qiskit_aer.noise & co.
         import importlib
 
         return importlib.import_module(f"aer_mpi.{name}")

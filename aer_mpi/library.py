@@ -660,3 +660,26 @@ __all__ = [
     "set_superop",
     "set_unitary",
 ]
+
+# Aer's submodules of its library (``from qiskit_aer.library.save_instructions import SaveStatevector``,
+# ``...save_instructions.save_statevector``): all of them are this module
+_AER_SUBMODULES = {
+    "save_instructions": ("save_amplitudes", "save_clifford", "save_data", "save_density_matrix",
+                          "save_expectation_value", "save_matrix_product_state", "save_probabilities",
+                          "save_stabilizer", "save_state", "save_statevector", "save_superop", "save_unitary"),
+    "set_instructions": ("set_density_matrix", "set_matrix_product_state", "set_stabilizer", "set_statevector",
+                         "set_superop", "set_unitary"),
+}
+
+
+def _register_aer_submodules() -> None:
+    import sys
+
+    this = sys.modules[__name__]
+    for package, modules in _AER_SUBMODULES.items():
+        sys.modules.setdefault(f"{__name__}.{package}", this)
+        for module in modules:
+            sys.modules.setdefault(f"{__name__}.{package}.{module}", this)
+
+
+_register_aer_submodules()

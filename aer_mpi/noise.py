@@ -9,26 +9,6 @@ runs. Its submodules are Aer's too: ``from aer_mpi.noise.errors import depolariz
 imports ``qiskit_aer.noise.errors`` (registered under aer_mpi's name when this module loads).
 """
 
-import importlib
-import pkgutil
-import sys
+from aer_mpi._aer_modules import forward
 
-try:
-    import qiskit_aer.noise as _aer_noise
-except ImportError as exc:  # pragma: no cover - the test extra installs qiskit-aer
-    raise ImportError(
-        "aer_mpi.noise is Qiskit Aer's noise module (NoiseModel, depolarizing_error, ...) and needs "
-        "qiskit-aer: pip install \"aer-mpi[noise]\" (or pip install qiskit-aer)"
-    ) from exc
-
-__all__ = sorted(name for name in vars(_aer_noise) if not name.startswith("_"))
-globals().update({name: getattr(_aer_noise, name) for name in __all__})
-
-# `from aer_mpi.noise.errors import ...` (and .device, .passes, .noise_model, ...): the import system
-# finds a dotted name in sys.modules before it asks whether its parent is a package
-for _info in pkgutil.walk_packages(_aer_noise.__path__, prefix="qiskit_aer.noise."):
-    try:
-        _module = importlib.import_module(_info.name)
-    except Exception:  # pragma: no cover - a submodule qiskit-aer itself cannot import
-        continue
-    sys.modules.setdefault(__name__ + _info.name[len("qiskit_aer.noise"):], _module)
+forward(__name__, "qiskit_aer.noise", globals())

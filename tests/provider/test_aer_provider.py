@@ -240,6 +240,21 @@ def test_aers_submodule_paths_import():
     assert depolarizing_error is qiskit_aer.noise.errors.depolarizing_error and pauli_error is not None
     assert EstimatorV2 is aer_mpi.primitives.EstimatorV2 and Sampler is aer_mpi.primitives.Sampler
     assert aer_mpi.noise.NoiseModel is qiskit_aer.noise.NoiseModel and aer_mpi.library.SaveStatevector
+    # Aer's tutorials' other module paths (probe O): the noise utilities are Aer's, the rest aer_mpi's
+    import qiskit_aer.utils
+
+    from aer_mpi.aererror import AerError
+    from aer_mpi.backends import AerSimulator, StatevectorSimulator  # noqa: F401
+    from aer_mpi.jobs import AerJob
+    from aer_mpi.library.save_instructions import SaveStatevector
+    from aer_mpi.library.save_instructions.save_expectation_value import SaveExpectationValue  # noqa: F401
+    from aer_mpi.library.set_instructions import SetStatevector  # noqa: F401
+    from aer_mpi.utils import approximate_quantum_error, insert_noise
+    from aer_mpi.utils.noise_transformation import transform_noise_model  # noqa: F401
+
+    assert approximate_quantum_error is qiskit_aer.utils.approximate_quantum_error and insert_noise is not None
+    assert AerSimulator is aer_mpi.AerSimulator and AerJob is aer_mpi.AerJob and AerError is aer_mpi.AerError
+    assert SaveStatevector is aer_mpi.library.SaveStatevector and aer_mpi.utils.transform_noise_model
 
 
 def test_saved_states_keep_aers_array_attributes():
