@@ -21,7 +21,7 @@ from aer_mpi.errors import InvalidInputError
 
 @dataclass(frozen=True)
 class Variable:
-    kind: str  # "seconds", "switch" or "choice"
+    kind: str  # "seconds", "count", "switch" or "choice"
     default: object
     meaning: str
     choices: tuple[str, ...] = ()
@@ -52,6 +52,8 @@ VARIABLES: dict[str, Variable] = {
     "AER_MPI_KERNELS": Variable("choice", "auto", "the gate kernels", ("auto", "numba", "numpy")),
     "AER_MPI_NATIVE": Variable("switch", True, "the native SIMD stage kernels (0 turns them off)"),
     "AER_MPI_CACHE_BLOCKING": Variable("switch", True, "cache-blocked stages (0: one pass per gate)"),
+    "AER_MPI_MAX_LOOP_PASSES": Variable(
+        "count", 100_000, "the passes a while loop may make in one shot before the run stops with an error"),
 }
 
 
@@ -85,6 +87,17 @@ def seconds(name: str) -> float:
     return value
 
 
+def count(name: str) -> int:
+    """A whole number > 0; the default when unset or empty."""
+    variable = VARIABLES[name]
+    text = _raw(name)
+    if text is None:
+        return int(variable.default)
+    if not text.isdigit() or int(text) == 0:
+        raise _bad(name, text, "a whole number > 0")
+    return int(text)
+
+
 def switch(name: str) -> bool:
     """On or off: 1/on/true/yes or 0/off/false/no (any case); the default when unset or empty."""
     text = _raw(name)
@@ -108,7 +121,7 @@ def choice(name: str) -> str:
     return text.lower()
 
 
-_READERS = {"seconds": seconds, "switch": switch, "choice": choice}
+_READERS = {"seconds": seconds, "count": count, "switch": switch, "choice": choice}
 
 
 def check_environment() -> None:

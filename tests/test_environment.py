@@ -87,3 +87,17 @@ def test_the_command_line_exits_2_and_writes_nothing(tmp_path, monkeypatch, caps
     assert main(["run", "x.qasm", "--shots", "4", "-q", "-o", "r.json", "--checkpoint", "ck"]) == 2
     assert "AER_MPI_WAIT_TIMEOUT='10m': expecting a number of seconds > 0" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["x.qasm"]
+
+
+@pytest.mark.parametrize("text, value", [("1", 1), (" 250000 ", 250000)])
+def test_counts_are_read(monkeypatch, text, value):
+    monkeypatch.setenv("AER_MPI_MAX_LOOP_PASSES", text)
+    assert environment.count("AER_MPI_MAX_LOOP_PASSES") == value
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "1e5", "many", "2.5"])
+def test_bad_counts_name_the_variable_and_the_fix(monkeypatch, text):
+    monkeypatch.setenv("AER_MPI_MAX_LOOP_PASSES", text)
+    with pytest.raises(InvalidInputError, match=rf"AER_MPI_MAX_LOOP_PASSES='{text}': expecting a whole number > 0 .*"
+                                                r"default 100000\); fix or unset it"):
+        environment.check_environment()

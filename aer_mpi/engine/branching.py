@@ -33,7 +33,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from aer_mpi import ir, kernels
+from aer_mpi import environment, ir, kernels
 from aer_mpi.engine.checkpoint import load_state
 from aer_mpi.engine.interpreter import Interpreter
 from aer_mpi.engine.noise import (
@@ -68,8 +68,6 @@ _NO_STATE_STEPS = (IfElseStep, SwitchStep, WhileStep, ForStep, BreakStep, Contin
 #: Defer a measurement's collapse to the gates after it (one cache-blocked pass with them).
 DEFER_COLLAPSE = True
 
-#: Passes a while loop may make in one shot before the run stops with an error.
-MAX_LOOP_ITERATIONS = 10_000
 #: Shots that start together in shot branching (each holds a random stream).
 SHOT_BATCH = 8192
 
@@ -270,6 +268,7 @@ class Branching:
     ) -> Optional[tuple[ShotGroup, _Frame]]:
         """Run ``group`` along ``frame`` up to its next split (returns what goes on) or its end (None)."""
         interpreter = self.interpreter
+        loop_passes = environment.count("AER_MPI_MAX_LOOP_PASSES")  # the bound on a loop that never ends
         while frame is not None:
             if isinstance(frame, _ForPass):
                 bodies = frame.step.bodies
@@ -283,10 +282,10 @@ class Branching:
                 if not ir.condition_holds(step.condition, group.clbits):
                     frame = frame.parent
                     continue
-                if frame.passes >= MAX_LOOP_ITERATIONS:
+                if frame.passes >= loop_passes:
                     raise InvalidInputError(
-                        f"a while loop ran {MAX_LOOP_ITERATIONS} passes in one shot: "
-                        f"make sure its condition can become false"
+                        f"a while loop ran {loop_passes} passes in one shot: make sure its condition can "
+                        f"become false, or allow more passes (AER_MPI_MAX_LOOP_PASSES={loop_passes})"
                     )
                 frame = _seq(step.body, 0, _Loop(step, frame.passes + 1, frame.parent))
                 continue

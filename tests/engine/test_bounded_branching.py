@@ -16,7 +16,6 @@ import pytest
 
 from aer_mpi import ir
 from aer_mpi.engine import RunConfig, run_experiment
-from aer_mpi.engine.branching import MAX_LOOP_ITERATIONS
 from aer_mpi.errors import InvalidInputError
 from conftest import MPI_TIMEOUT
 from engine_reference import run_dynamic
@@ -83,6 +82,10 @@ def loop_passes(seed: int, p_one: float) -> int:
     return passes
 
 
+#: The loop bound these tests set (AER_MPI_MAX_LOOP_PASSES; the default is 100,000).
+LOOP_PASSES = 10_000
+
+
 def long_loop(theta: float) -> ir.Program:
     """Rotate qubit 3 a little and measure it, until it reads 1; count the passes in an accumulated save."""
     body = (
@@ -96,8 +99,9 @@ def long_loop(theta: float) -> ir.Program:
 
 @pytest.mark.mpi(ranks=[1, 2], timeout=MPI_TIMEOUT)
 def test_a_loop_of_thousands_of_passes_runs_in_bounded_memory(comm, monkeypatch):
+    monkeypatch.setenv("AER_MPI_MAX_LOOP_PASSES", str(LOOP_PASSES))
     theta = 2 * np.arcsin(np.sqrt(1 / 2000))  # each pass reads 1 with probability 1/2000
-    seed = next(s for s in range(1000) if 2000 <= loop_passes(s, np.sin(theta / 2) ** 2) < MAX_LOOP_ITERATIONS)
+    seed = next(s for s in range(1000) if 2000 <= loop_passes(s, np.sin(theta / 2) ** 2) < LOOP_PASSES)
     passes = loop_passes(seed, np.sin(theta / 2) ** 2)
     program = long_loop(theta)
     run_experiment(many_measurements(10), RunConfig(shots=2, seed=1), comm)  # warm-up
@@ -111,13 +115,15 @@ def test_a_loop_of_thousands_of_passes_runs_in_bounded_memory(comm, monkeypatch)
 @pytest.mark.mpi(ranks=[1, 2], timeout=MPI_TIMEOUT)
 def test_a_loop_stops_after_exactly_the_limit_of_passes(comm, monkeypatch):
     # 10,000 passes of a body that never changes the condition (and meets the
-    # other ranks only at checkpoints), then the error that names the limit
+    # other ranks only at checkpoints), then the error that names the limit and how to raise it
+    monkeypatch.setenv("AER_MPI_MAX_LOOP_PASSES", str(LOOP_PASSES))
     body = (ir.Gate((0,), X, "x"),)
     ops = (ir.Gate((3,), X, "x"), ir.Measure(3, 0), ir.WhileLoop(ir.Condition((0,), 1), body))
     program = ir.Program(N, 1, ops, "forever")
     with bounded(monkeypatch) as peak:
-        with pytest.raises(InvalidInputError, match=f"a while loop ran {MAX_LOOP_ITERATIONS} passes in one shot: "
-                                                    "make sure its condition can become false"):
+        with pytest.raises(InvalidInputError, match=rf"a while loop ran {LOOP_PASSES} passes in one shot: make sure its "
+                                                    rf"condition can become false, or allow more passes "
+                                                    rf"\(AER_MPI_MAX_LOOP_PASSES={LOOP_PASSES}\)"):
             run_experiment(program, RunConfig(shots=1, seed=1), comm)
     assert peak[0] < BUDGET, peak[0]
 
