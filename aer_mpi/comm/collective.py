@@ -69,6 +69,8 @@ class Collective:
         self.allgather(None, error)
 
     def bcast(self, value: Any, root: int = 0) -> Any:
+        if self.size == 1:
+            return value  # (mpi4py would pickle it all the same: an experiment's outcome, every run)
         with bounded(self.comm, f"bcast from rank {root}"):
             return self.comm.bcast(value, root=root)
 
@@ -84,6 +86,8 @@ class Collective:
         return total
 
     def gather_to_root(self, value: Any, root: int = 0) -> Optional[list[Any]]:
+        if self.size == 1:
+            return [value]
         with bounded(self.comm, f"gather to rank {root}"):
             return self.comm.gather(value, root=root)
 
