@@ -232,7 +232,7 @@ def apply_stage(state: np.ndarray, gates: Sequence[tuple], chunk_qubits: int) ->
             raise ValueError(f"a dense gate of a stage on positions {list(positions)}: "
                              f"expecting every position below {chunk_qubits}")
     if _active == "numba":
-        if not native.apply_stage(state, gates, chunk_qubits, _threads):
+        if n < native.MIN_STAGE_QUBITS or not native.apply_stage(state, gates, chunk_qubits, _threads):
             _numba.apply_stage(state, gates, chunk_qubits)
         return
     for positions, matrix, diag in gates:

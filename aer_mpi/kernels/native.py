@@ -388,6 +388,12 @@ def apply_stage(state: np.ndarray, gates, chunk_qubits: int, threads: int) -> bo
     return True
 
 
+#: Smallest array ``kernels.apply_stage`` runs natively: below it, packing the stage (some 10
+#: microseconds of numpy per gate) costs more than numba's arithmetic (12 gates of 1-2 qubits:
+#: 150-190 us native, 30-70 us numba at 4-10 qubits; even at 12), which a parameter sweep of a small
+#: circuit pays per binding. Both give the same bits, so the choice, which depends on the shard's
+#: size, changes no result.
+MIN_STAGE_QUBITS = 12
 #: Chunk of a one-gate pass (a diagonal, or a dense gate on low positions): small enough that
 #: the threads get many, large enough that a chunk's fixed cost is nothing.
 ONE_GATE_CHUNK_QUBITS = 14
