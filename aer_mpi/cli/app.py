@@ -453,10 +453,12 @@ def _command_run(args: argparse.Namespace) -> int:
                 if not experiment.success and not (experiment.metadata or {}).get("cancelled"):
                     report_error(f"{source.path}: {one_line(str(experiment.status))}")
         status = EXIT_RUN_FAILED
-    # a signal to one rank only (kill -TERM of one process) still gives every rank its status
+    # a signal to one rank only (kill -TERM of one process) still gives every rank its status; one
+    # that came after every circuit had finished (while the results were written) stopped nothing
     with bounded(comm, "the end of the run"):
         signum = max(comm.allgather(stop_requested() or 0))
-    if signum:
+    stopped = any((experiment.metadata or {}).get("cancelled") for experiment in result.results)
+    if signum and stopped:
         request_stop(signum)
         if rank == 0:
             done = sum(1 for experiment in result.results if experiment.success)

@@ -138,6 +138,36 @@ def test_a_stop_signal_after_the_work_leaves_the_finished_run_exit_0(tmp_path, r
     assert document["success"] is True and sum(document["results"][0]["counts"].values()) == 64
 
 
+#: The signals come while rank 0 writes the results, after every circuit has finished.
+WHILE_WRITING = """
+import os, signal, sys
+import aer_mpi.cli.app as app
+original = app.write_json_atomically
+
+def write_after_the_signals(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGUSR1)
+    return original(*args, **kwargs)
+
+app.write_json_atomically = write_after_the_signals
+sys.exit(app.main(sys.argv[1:], exiting=True))
+"""
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_a_stop_signal_while_the_results_are_written_leaves_the_finished_run_exit_0(tmp_path, ranks):
+    """Probe P: it gave 138 (143 for SIGTERM) and 'no checkpoint was written ...; a run again starts over'
+    for a run that had finished and written every result (a requeue script then marked the job FAILED)."""
+    (tmp_path / "a.qasm").write_text(small_qasm(0))
+    env = dict(os.environ, OMP_NUM_THREADS="1", AER_MPI_KERNELS="numpy")
+    command = [mpiexec_or_skip(), "-n", str(ranks), sys.executable, "-c", WHILE_WRITING,
+               "run", "a.qasm", "--shots", "64", "--seed", "3", "-o", "out.json", "--checkpoint", "ck", "--quiet"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert "interrupted" not in done.stderr and "starts over" not in done.stderr, done.stderr
+    document = json.loads((tmp_path / "out.json").read_text())
+    assert document["success"] is True and sum(document["results"][0]["counts"].values()) == 64
+
+
 def test_main_in_a_process_that_goes_on_gets_its_handlers_back(tmp_path, monkeypatch):
     """``main()`` without ``exiting`` (a test, a wrapper) puts back the handlers it found."""
     from aer_mpi.cli import main
@@ -194,7 +224,7 @@ for _ in range(3):
     os.kill(os.getpid(), signal.SIGUSR1)
     time.sleep(0.05)
 print("alive", stop_requested() == signal.SIGUSR1, flush=True)
-os.kill(os.getpid(), signal.SIGTERM)  # after a stop request: the default action
+os.kill(os.getpid(), signal.SIGTERM)  # after a stop request (of another signal): the default action
 time.sleep(2)
 print("not reached", flush=True)
 """
@@ -245,7 +275,7 @@ def test_a_second_ctrl_c_on_one_rank_ends_every_rank_at_once(tmp_path, rank):
         assert proc.poll() is None, proc.communicate()
         pid = int((tmp_path / f"pid-{rank}").read_text())
         os.kill(pid, signal.SIGINT)
-        time.sleep(0.3)
+        time.sleep(1.0)  # (within interrupts.REPEAT_SECONDS it would be the same Ctrl-C, delivered twice)
         os.kill(pid, signal.SIGINT)
         sent = time.monotonic()
         _, err = proc.communicate(timeout=60)
@@ -278,3 +308,25 @@ def test_a_rank_frozen_while_mpi_starts_ends_the_job_within_the_wait_bound(tmp_p
     assert proc.returncode != 0 and time.monotonic() - start < 60, (proc.returncode, err)
     assert "Timeout (0:00:03)" in err and "start_mpi" in err, err
     assert not (tmp_path / "out.json").exists()
+
+
+def test_one_stop_delivered_twice_at_once_stops_cleanly_but_a_later_one_ends_the_process():
+    """GNU timeout signals its child and then its process group (probe P: the run died of the second
+    SIGTERM, with no results, no checkpoint and its lock left); a repeat after REPEAT_SECONDS is a second stop."""
+    script = """
+import os, signal, time
+from aer_mpi.engine import interrupts
+interrupts.install_signal_handlers((signal.SIGINT, signal.SIGTERM))
+os.kill(os.getpid(), signal.SIGTERM)
+os.kill(os.getpid(), signal.SIGTERM)
+time.sleep(0.05)
+os.kill(os.getpid(), signal.SIGTERM)  # the handler ran in between: still the same stop
+print("alive", interrupts.stop_requested() == signal.SIGTERM, flush=True)
+time.sleep(interrupts.REPEAT_SECONDS + 0.2)
+os.kill(os.getpid(), signal.SIGTERM)
+time.sleep(2)
+print("not reached", flush=True)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["alive", "True"], (done.stdout, done.stderr)
+    assert done.returncode == -signal.SIGTERM
