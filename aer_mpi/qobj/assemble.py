@@ -380,6 +380,9 @@ class _CircuitAssembler:
         self.template = template
         self.slots: list[tuple[dict, list[tuple[int, Any]]]] = []
         self.phase_slot: Any = None
+        #: The state an initialize of every qubit sets (top level): the circuit's global phase goes
+        #: after the last, which discards what came before it (as Qiskit's Statevector and Aer keep it).
+        self.initialized_states: list[dict] = []
         self.gates = gate_names()
         #: Qubits an instruction met so far (top level) may have moved out of |0>.
         self.touched: set[int] = set()
@@ -388,6 +391,12 @@ class _CircuitAssembler:
         self.next_var_bit = circuit.num_clbits
         #: Instructions met so far, definitions' included (``MAX_ASSEMBLED_INSTRUCTIONS``).
         self.visited = 0
+
+    def phase_position(self, instructions: list[dict]) -> int:
+        """Where the global phase goes among ``instructions``: first, or after the last state an
+        initialize of every qubit set."""
+        states = {id(state) for state in self.initialized_states}
+        return max((i + 1 for i, inst in enumerate(instructions) if id(inst) in states), default=0)
 
     def where(self, position: int, op: Any) -> str:
         return f"circuit {self.name!r}, instruction {position} ({op.name})"
@@ -505,8 +514,10 @@ class _CircuitAssembler:
                 out.extend({"name": "reset", "qubits": [q]} for q in inner if q not in fresh)
             elif vector is not None and not depth and sorted(inner) == list(range(self.circuit.num_qubits)):
                 # every qubit reset, then prepared: the state is set, whatever came before (as Aer)
-                return [{"name": SET_STATEVECTOR, "qubits": sorted(inner),
-                         "params": [encode_vector(_in_qubit_order(vector, inner))]}]
+                state = {"name": SET_STATEVECTOR, "qubits": sorted(inner),
+                         "params": [encode_vector(_in_qubit_order(vector, inner))]}
+                self.initialized_states.append(state)
+                return [state]
             elif vector is not None and len(inner) <= MAX_OPERATOR_QUBITS:
                 # by its vector (translate.py makes the gate: a reflection), where Operator of the
                 # definition's multiplexers took 20-70 s at 10 qubits
@@ -779,7 +790,8 @@ class _CircuitAssembler:
                 self.phase_slot, phase = phase, 0.0
             phase = float(phase)
         if phase:
-            instructions.insert(0, {"name": "global_phase", "qubits": [], "params": [float(phase)]})
+            instructions.insert(self.phase_position(instructions), {"name": "global_phase", "qubits": [],
+                                                                     "params": [float(phase)]})
         header = {
             "name": self.name,
             "n_qubits": max(n, 1),  # a circuit of classical bits only runs on one idle qubit, as Aer runs it
@@ -895,7 +907,8 @@ def _fill(assembler: _CircuitAssembler, template: QobjExperiment, values: dict, 
         phase %= 2 * math.pi  # as QuantumCircuit.global_phase stores a bound phase
         header["global_phase"] = phase
         if phase:
-            instructions.insert(0, {"name": "global_phase", "qubits": [], "params": [phase]})
+            instructions.insert(assembler.phase_position(template.instructions),
+                                {"name": "global_phase", "qubits": [], "params": [phase]})
     return QobjExperiment(header=header, instructions=instructions)
 
 

@@ -557,6 +557,26 @@ def test_initialize_sets_or_reflects_instead_of_building_the_definitions_matrix(
     assert all(probabilities.get(key, 0) > 0 for key in result.get_counts())
 
 
+def test_an_initialize_of_every_qubit_keeps_the_global_phase():
+    """Probe R: the phase went first and the set state discarded it; Qiskit's Statevector and Aer keep
+    it, a bound phase and one bound per parameter_binds alike."""
+    from qiskit.circuit import Parameter
+
+    phi = Parameter("phi")
+    for phase, binds in ((0.7, None), (phi, [{phi: [0.7, 2.1]}])):
+        qc = QuantumCircuit(2)
+        qc.global_phase = phase
+        qc.rx(0.3, 1)
+        qc.initialize([0, 1j, 0, 0], [0, 1])
+        qc.h(0)
+        saved = qc.copy()
+        saved.save_statevector()
+        result = local().run(saved, shots=1, parameter_binds=binds).result()
+        for k, value in enumerate([0.7] if binds is None else [0.7, 2.1]):
+            expected = Statevector(qc.assign_parameters({phi: value}) if binds else qc)
+            np.testing.assert_allclose(np.asarray(result.data(k)["statevector"]), expected.data, atol=1e-12)
+
+
 def test_wide_library_gates_run_their_definitions_not_a_dense_matrix():
     """QFTGate(10), a permutation, a Grover operator, a Pauli evolution: run raw (Aer asks for
     transpile) they were Operator of their definitions, 3-70 s and 2**n products per amplitude."""
