@@ -51,7 +51,7 @@ class DensitySave:
 
 
 #: The saves the density matrix answers exactly (before any measurement).
-DENSITY_SAVES = ("density_matrix", "probabilities", "probabilities_dict", "expectation_value",
+DENSITY_SAVES = ("density_matrix", "probabilities", "probabilities_dict", "amplitudes_sq", "expectation_value",
                  "expectation_value_variance")
 #: Most entries of the density matrix one save reads (a reduced density matrix of many qubits).
 MAX_SAVE_ENTRIES = 1 << 20
@@ -146,6 +146,9 @@ def _save_indices(save: ir.Save, n: int) -> np.ndarray:
     everything = np.arange(1 << n, dtype=np.int64)
     if save.kind in ("probabilities", "probabilities_dict"):
         return diagonal_indices(n)
+    if save.kind == "amplitudes_sq":  # rho[a, a] of each basis state of the qubits (the others 0)
+        a = _bits_at(np.asarray(save.params, dtype=np.int64), save.qubits)
+        return a + (a << n)
     if save.kind == "density_matrix":
         kept = list(save.qubits)
         rest = [q for q in range(n) if q not in kept]
@@ -176,6 +179,8 @@ def save_value(save: DensitySave, entries: np.ndarray, n: int) -> Any:
             index |= ((a >> q) & 1) << t
         np.add.at(marginal, index, np.clip(np.real(entries), 0.0, None))
         return marginal
+    if op.kind == "amplitudes_sq":
+        return np.clip(np.real(np.asarray(entries)), 0.0, None)
     if op.kind == "density_matrix":
         return np.asarray(entries).reshape(save.indices.shape).sum(axis=2)
     a = np.arange(1 << n, dtype=np.int64)

@@ -396,3 +396,22 @@ def test_errors_on_three_qubits_are_exact_as_in_aer(kernels):
     theirs = qiskit_aer.AerSimulator(method="superop", noise_model=model).run(bare).result()
     np.testing.assert_allclose(SuperOp(mine.data(0)["superop"]).data, SuperOp(theirs.data(0)["superop"]).data,
                                atol=1e-12)
+
+
+def test_amplitudes_squared_are_the_density_matrixs_diagonal():
+    """Probe R: save_amplitudes_squared sent a density_matrix run to statevector trajectories (sampled
+    values, the saved state a Statevector); they are rho[a, a] of the basis states asked for."""
+    from qiskit.quantum_info import DensityMatrix, Kraus
+
+    damping = Kraus([np.array([[1, 0], [0, np.sqrt(0.7)]]), np.array([[0, np.sqrt(0.3)], [0, 0]])])
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.cx(0, 2)
+    qc.ry(0.4, 1)
+    qc.append(damping.to_instruction(), [2])
+    expected = DensityMatrix(qc)
+    states = [0, 5, 4, 1, 7]
+    qc.save_amplitudes_squared(states, label="a2")
+    result = AerMPISimulator(method="density_matrix").run(qc, shots=1).result()
+    assert result.results[0].metadata["method"] == "density_matrix"
+    np.testing.assert_allclose(result.data(0)["a2"], [expected.data[a, a].real for a in states], atol=1e-12)
