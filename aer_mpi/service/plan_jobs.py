@@ -157,10 +157,19 @@ def _check_method(program: ir.Program, config: RunConfig) -> None:
                 f"not compute {others[0]} (it computes {', '.join(SAVE_KINDS[k].aer_type for k in TABLEAU_SAVES)}); "
                 f"save {others[0]} in another circuit, without save_{kind}")
         if not is_stabilizer_circuit(program):
+            unsaved = dataclasses.replace(program, ops=tuple(op for op in program.ops if not isinstance(op, ir.Save)))
+            if ir.is_dynamic(program) and is_stabilizer_circuit(unsaved):
+                # a Clifford circuit, but each shot ends in its own state (Aer saves one shot's)
+                raise InvalidInputError(
+                    f"circuit {program.name!r}: save_{kind} in a circuit with noise, resets, mid-circuit "
+                    f"measurements or control flow: each shot ends in its own stabilizer state, and the "
+                    f"tableau here saves one only of a circuit without them; save it in the circuit "
+                    f"without the noise (or before the first measurement, in a copy that ends there), "
+                    f"or save_statevector under method='statevector'")
             raise InvalidInputError(
                 f"circuit {program.name!r}: save_{kind} needs a Clifford circuit (gates that map Paulis to "
-                f"Paulis: h, s, cx, ...) whose saves come before any measurement, as Aer's stabilizer "
-                f"method; for this one save the state (save_statevector) under method='statevector'")
+                f"Paulis: h, s, cx, ...), as Aer's stabilizer method; for this one save the state "
+                f"(save_statevector) under method='statevector'")
 
 
 def plan_job(qobj: Qobj) -> JobPlan:
