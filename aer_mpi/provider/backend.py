@@ -608,7 +608,7 @@ class AerMPISimulator(BackendV2):
     def _agreed_run(self, run_input: Any, options: dict) -> AerJob:
         agreement = self._run_agreement()
         if agreement is None:
-            return self._run(run_input, options, None)
+            return self._checked_run(run_input, options, None)
         agreed = []
 
         def agree(qobj: Any, seed_drawn: bool) -> None:
@@ -619,12 +619,23 @@ class AerMPISimulator(BackendV2):
             agreement.agree(fingerprint(qobj, seed_drawn))
 
         try:
-            return self._run(run_input, options, agree)
+            return self._checked_run(run_input, options, agree)
         except Exception as exc:
             if agreed:
                 raise
             agreement.agree(None, exc)  # raises it (or its copy) on every rank
             raise
+
+    def _checked_run(self, run_input: Any, options: dict, agree: Any) -> AerJob:
+        """``_run``, where an error that is not aer_mpi's (an object Qiskit built oddly: a loader's
+        instruction without its definition, ...) becomes an ``InvalidInputError`` naming it, so that
+        run() refuses the job, the same on every rank, instead of raising on one rank only."""
+        try:
+            return self._run(run_input, options, agree)
+        except AerMPIError:
+            raise
+        except Exception as exc:
+            raise InvalidInputError(f"run() cannot read these circuits or options: {type(exc).__name__}: {exc}") from exc
 
     def _run_agreement(self) -> Any:
         """The SPMD agreement of this backend's ranks (None with one rank or with workers)."""

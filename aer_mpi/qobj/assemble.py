@@ -297,6 +297,18 @@ def prepared_vector(op: Any) -> Optional[np.ndarray]:
     return vector if np.isclose(np.vdot(vector, vector).real, 1.0, atol=1e-8) else None
 
 
+def _unnormalised(op: Any) -> Optional[float]:
+    """The squared norm of a state preparation's amplitudes when it is not 1, else None."""
+    try:
+        vector = np.asarray(op.params, dtype=complex)
+    except (TypeError, ValueError):
+        return None
+    if len(vector) != 1 << op.num_qubits:
+        return None
+    norm = float(np.vdot(vector, vector).real)
+    return None if np.isclose(norm, 1.0, atol=1e-8) else norm
+
+
 def _in_qubit_order(vector: np.ndarray, qubits: list[int]) -> np.ndarray:
     """``vector``, whose index bit ``j`` is ``qubits[j]``'s, with bit ``q`` qubit ``q``'s instead."""
     n = len(qubits)
@@ -505,11 +517,17 @@ class _CircuitAssembler:
         _check_bound(op, where)
         fresh = set() if depth else set(qubits) - self.touched
         self.touched.update(qubits)  # a second initialize of these qubits resets them
-        definition = op.definition
+        definition = _definition(op)
+        if definition is None:  # (a loader's bare Instruction named "initialize", or params that are no state)
+            raise InvalidInputError(f"{where}: initialize has no definition (a reset and a state preparation) "
+                                    f"to run: build it with QuantumCircuit.initialize(state, qubits)")
         out: list[dict] = []
         for item in definition.data:
             inner = [qubits[definition.find_bit(q).index] for q in item.qubits]
             vector = prepared_vector(item.operation)
+            if vector is None and item.operation.name == "state_preparation" and _unnormalised(item.operation):
+                raise InvalidInputError(f"{where}: initialize: the state is not normalised (its squared norm is "
+                                        f"{_unnormalised(item.operation):.6g}): divide it by its norm")
             if item.operation.name == "reset":
                 out.extend({"name": "reset", "qubits": [q]} for q in inner if q not in fresh)
             elif vector is not None and not depth and sorted(inner) == list(range(self.circuit.num_qubits)):

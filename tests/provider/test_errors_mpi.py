@@ -17,7 +17,7 @@ from concurrent import futures
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.exceptions import QiskitError
-from qiskit.circuit import Gate, Parameter
+from qiskit.circuit import Gate, Instruction, Parameter
 from qiskit.providers import JobStatus
 from qiskit.quantum_info import Statevector
 
@@ -33,7 +33,17 @@ BAD_INPUTS = [
     ("shots < 0", lambda qc: qc.h(0), {"shots": -1}, r"shots=-1: expecting an integer >= 0"),
     ("bad option value", lambda qc: qc.h(0), {"precision": "quad"}, "precision='quad': expecting 'double' or 'single'"),
     ("option of the wrong type", lambda qc: qc.h(0), {"memory": "yes"}, "memory='yes': expecting"),
+    # probe P: a loader's bare instruction raised AttributeError out of run() on rank 0 only
+    ("initialize without a definition", lambda qc: qc.append(Instruction("initialize", 1, 0, [1.0, 0.0]), [0]), {},
+     "initialize has no definition"),
+    ("initialize of an unnormalised state", lambda qc: _unnormalised_initialize(qc), {},
+     r"the state is not normalised \(its squared norm is 2\): divide it by its norm"),
 ]
+
+
+def _unnormalised_initialize(qc):
+    qc.initialize([1, 0], [0])
+    qc.data[-1].operation.params = [1.0, 1.0]
 
 
 def good_circuit(n=7):
