@@ -370,7 +370,7 @@ def _command_run(args: argparse.Namespace) -> int:
                 report_error(str(exc))
             return exc.status
 
-    from aer_mpi.errors import InvalidInputError, QobjValidationError, RankMissingError
+    from aer_mpi.errors import CheckpointError, InvalidInputError, QobjValidationError, RankMissingError
     from aer_mpi.provider.backend import AerMPISimulator
     from aer_mpi.provider.progress import ProgressListener, make_listener
 
@@ -424,10 +424,11 @@ def _command_run(args: argparse.Namespace) -> int:
     except Exception as exc:
         if rank == 0:
             prefix = ""
-            if listener.index is not None and listener.index < len(sources):
+            if listener.index is not None and listener.index < len(sources) and not isinstance(exc, CheckpointError):
                 prefix = f"{sources[listener.index].path} ({listener.where()}): "
             report_error(f"{prefix}{one_line(str(exc)) or type(exc).__name__}")
-        return EXIT_RUN_FAILED
+        # a checkpoint directory refused as the job starts (in use, of another job, damaged) is bad input
+        return EXIT_BAD_INPUT if isinstance(exc, CheckpointError) else EXIT_RUN_FAILED
 
     status = EXIT_OK
     packet: Optional[str] = None

@@ -174,6 +174,17 @@ def test_resume_of_a_directory_without_a_checkpoint_is_refused(tmp_path):
     assert not (tmp_path / "out.json").exists() and os.listdir(tmp_path / "empty") == []
 
 
+def test_a_damaged_checkpoint_is_bad_input_exit_2_and_left_as_it_was(tmp_path):
+    """Probe P: refused as the job starts, it went to the run's failures (exit 1); the table says 2."""
+    files = write_circuits(tmp_path, "dynamic")
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "manifest.json").write_text("{ not json")
+    done = subprocess.run(command(1, files, "--checkpoint", "ck"), cwd=tmp_path, env=environment("numba"),
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert done.returncode == 2 and "damaged" in done.stderr, (done.returncode, done.stderr)
+    assert not (tmp_path / "out.json").exists() and sorted(os.listdir(tmp_path / "ck")) == ["manifest.json"]
+
+
 def test_one_directory_for_checkpoints_and_saved_states_is_refused(tmp_path):
     """The checkpoint's state files are removed when the job ends; saved states in the same directory whose
     names matched theirs (state-1-0.npy) were deleted with them, silently."""
