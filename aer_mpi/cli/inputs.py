@@ -95,11 +95,20 @@ def _load_qasm2(path: str, text: str) -> Any:
             custom_instructions=qiskit.qasm2.LEGACY_CUSTOM_INSTRUCTIONS,
         ))
     except qiskit.qasm2.QASM2Error as exc:
-        message = str(exc).strip().strip('"')
+        message = _unquoted(str(exc))
         match = re.match(r"^(?:<input>|[^:]*):(\d+),(\d+):\s*(.*)$", message, re.S)
         if match:
             raise CliError(_location(path, match.group(1), match.group(2), one_line(match.group(3)))) from None
         raise CliError(f"{path}: {one_line(message)}") from None
+
+
+def _unquoted(message: str) -> str:
+    """A parser's message without the quotes around it (Qiskit's QASM 2 errors come in single ones,
+    which the location's pattern then left at the end)."""
+    message = message.strip().strip('"')
+    if len(message) > 1 and message[0] == message[-1] == "'":
+        message = message[1:-1]
+    return message
 
 
 def shared_gate_definitions(circuit: Any) -> Any:
@@ -153,10 +162,14 @@ def load_qasm3(path: str, text: str) -> Any:
     try:
         return qiskit.qasm3.loads(text)
     except Exception as exc:  # openqasm3's parser errors are not QiskitErrors
-        message = one_line(str(exc).strip().strip('"'))
+        message = one_line(_unquoted(str(exc)))
         match = re.match(r"^L?(\d+)[,:]C?(\d+):\s*(.*)$", message)
         if match:
-            raise CliError(_location(path, match.group(1), match.group(2), match.group(3))) from None
+            what = match.group(3)
+            unsupported = re.match(r"node of type (\w+) is not supported", what)
+            if unsupported:  # valid OpenQASM 3 that Qiskit's importer does not take
+                what = f"{unsupported.group(1)} is valid OpenQASM 3 that the qiskit.qasm3 importer does not support"
+            raise CliError(_location(path, match.group(1), match.group(2), what)) from None
         found = _qasm3_syntax_error(text)
         if found is not None:
             raise CliError(_location(path, *found)) from None

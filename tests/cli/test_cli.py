@@ -276,12 +276,17 @@ def test_read_circuit_errors_name_file_line_and_fix(tmp_path):
         "c.qasm3": ('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit q;\nnope q;\n', "c.qasm3:4:0:"),
         "d.txt": ("OPENQASM 2.0;\n", "d.txt: unknown kind of file '.txt'"),
         "e.qasm": ('OPENQASM 2.0;\ninclude "qelib1.inc";\ncreg c[1];\n', "e.qasm: the circuit has no qubits"),
+        # probe P: a stray quote ended the message; valid OpenQASM 3 the importer lacks was "not valid"
+        "g.qasm": ('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\nrx(1/0) q[0];\n', "g.qasm:4:4: cannot divide by zero"),
+        "h.qasm3": ('OPENQASM 3.0;\ninclude "stdgates.inc";\ndef f(qubit a) { h a; }\nqubit[1] q;\nf(q[0]);\n',
+                    "h.qasm3:3:0: SubroutineDefinition is valid OpenQASM 3 that the qiskit.qasm3 importer does not support"),
     }
     for name, (text, message) in cases.items():
         (tmp_path / name).write_text(text)
         with pytest.raises(cli_errors.CliError) as info:
             inputs.read_circuit(str(tmp_path / name))
         assert str(info.value).startswith(str(tmp_path / name)) and message in str(info.value), str(info.value)
+        assert str(info.value).count("'") % 2 == 0, str(info.value)  # no quote left unpaired
     (tmp_path / "f.qasm").write_bytes(b"OPENQASM 2.0;\n\xff\xfe")
     with pytest.raises(cli_errors.CliError, match=r"f\.qasm:2: not UTF-8"):
         inputs.read_circuit(str(tmp_path / "f.qasm"))
