@@ -163,7 +163,16 @@ def _option_type(name: str):
                 break
             except ValueError:
                 pass
-        if value is None or not row.check(value):
+        if value is None:
+            raise argparse.ArgumentTypeError(f"expecting {row.allowed}, got {text!r}")
+        from aer_mpi.errors import InvalidInputError
+        from aer_mpi.qobj.options import normalise_options
+
+        try:  # its message names a limit and why (shots: at most 2**40, each outcome takes 8 bytes)
+            normalise_options({name: value})
+        except InvalidInputError as exc:
+            raise argparse.ArgumentTypeError(f"{str(exc).split(': ', 1)[-1]}, got {text!r}") from None
+        if not row.check(value):
             raise argparse.ArgumentTypeError(f"expecting {row.allowed}, got {text!r}")
         return value
 

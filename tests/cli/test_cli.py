@@ -393,3 +393,13 @@ def test_a_rank_that_stalls_before_the_run_ends_every_rank(tmp_path, ranks):  # 
     assert f"rank 0: rank {ranks - 1} did not call run() within 2 s" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out.json").exists()
+
+
+def test_a_number_option_beyond_its_limit_says_the_limit_and_why(capsys):
+    """Probe P: --shots 2**50 said only 'expecting an integer >= 0'."""
+    from aer_mpi.cli.app import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", "a.qasm", "-o", "out.json", "--shots", str(1 << 50)])
+    assert stopped.value.code == 2
+    assert "at most 2**40 (each shot's outcome takes 8 bytes), got '1125899906842624'" in capsys.readouterr().err
