@@ -21,7 +21,7 @@ ESCALATING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: Seconds after a stop request within which the same signal again is the same request: GNU
 #: ``timeout`` signals its child and then its process group, and a batch system and the MPI
 #: launcher may both forward one, so one stop often arrives twice, microseconds apart.
-REPEAT_SECONDS = 0.5
+REPEAT_SECONDS = 0.1
 
 
 def request_stop(signum: int = signal.SIGINT) -> None:
