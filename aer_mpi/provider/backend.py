@@ -34,7 +34,7 @@ from aer_mpi._version import __version__
 from aer_mpi.qobj.assemble import assemble_circuits
 from aer_mpi.engine import RunControl
 from aer_mpi.engine.checkpoint import stored_seed
-from aer_mpi.errors import AerMPIError, InvalidInputError
+from aer_mpi.errors import AerMPIError, InsufficientMemoryError, InvalidInputError
 from aer_mpi.service.execution import BACKEND_NAME, execute_qobj
 from aer_mpi.provider.job import AerJob
 from aer_mpi.provider.progress import ProgressListener, make_listener
@@ -634,6 +634,9 @@ class AerMPISimulator(BackendV2):
             return self._run(run_input, options, agree)
         except AerMPIError:
             raise
+        except MemoryError as exc:
+            raise InsufficientMemoryError(f"run() ran out of memory preparing these circuits ({str(exc) or 'MemoryError'}): "
+                                          f"run fewer or smaller circuits at once") from exc
         except Exception as exc:
             raise InvalidInputError(f"run() cannot read these circuits or options: {type(exc).__name__}: {exc}") from exc
 

@@ -212,3 +212,22 @@ def test_spmd_exception_exits_nonzero_never_hangs(tmp_path, mode):
         assert "user code failed on rank 2" in output
     else:
         assert "rank 1: ValueError: kernel failed on rank 1" in output
+
+
+def test_what_run_cannot_read_is_a_refused_job_never_an_exception_out_of_run():
+    """Any error preparing the circuits that is not aer_mpi's comes back as the job's (in ERROR), so that
+    under mpiexec every rank sees the same; running out of memory there is InsufficientMemoryError."""
+    from unittest import mock
+
+    import aer_mpi.provider.backend as backend_module
+
+    qc = QuantumCircuit(1)
+    qc.h(0)
+    qc.measure_all()
+    for raised, expected, pattern in ((KeyError("odd"), InvalidInputError, "cannot read these circuits.*KeyError"),
+                                      (MemoryError(), InsufficientMemoryError, r"ran out of memory .*\(MemoryError\)")):
+        with mock.patch.object(backend_module, "assemble_circuits", side_effect=raised):
+            job = AerMPISimulator().run(qc)
+        assert job.status() == JobStatus.ERROR
+        with pytest.raises(expected, match=pattern):
+            job.result()
