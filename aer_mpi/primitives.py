@@ -539,6 +539,7 @@ class EstimatorV2(BaseEstimatorV2):
             trajectories = _trajectories(self._backend, {**run_options, "shots": shots}, _stochastic(circuit))
             observables = pub.observables
             labels: dict[tuple, str] = {}
+            saved_as = []  # the save's label of each observable, in the observables' C order
             for index in np.ndindex(*observables.shape):
                 terms = _pauli_terms(observables[index])
                 if terms not in labels:
@@ -547,30 +548,29 @@ class EstimatorV2(BaseEstimatorV2):
                     save, support = _save_expval(_after_measurement(terms, measured, circuit.num_qubits),
                                                  circuit.num_qubits, labels[terms], trajectories > 1)
                     circuit.append(save, [circuit.qubits[q] for q in support], copy=False)
+                saved_as.append(labels[terms])
             binds, shape = _parameter_binds(circuit, pub.parameter_values)
             job = None if int(np.prod(shape)) == 0 else self._backend.run(
                 circuit, shots=trajectories, parameter_binds=binds,
                 **run_options,
             )
-            submitted.append((pub, shape, labels, job, None if seed is None else int(seed) + i, (self._calls, i)))
+            submitted.append((pub, shape, saved_as, job, None if seed is None else int(seed) + i, (self._calls, i)))
         job = PrimitiveJob(self._collect, submitted)
         job._submit()
         return job
 
     def _collect(self, submitted: list) -> PrimitiveResult:
         results = []
-        for pub, shape, labels, job, seed, call in submitted:
+        for pub, shape, saved_as, job, seed, call in submitted:
             result = None if job is None else job.result()
             param_index = np.arange(int(np.prod(shape))).reshape(shape)
             obs_index = np.arange(int(np.prod(pub.observables.shape))).reshape(pub.observables.shape)
             flat, obs_index = np.broadcast_arrays(param_index, obs_index)
             evs = np.zeros(flat.shape, dtype=np.float64)
             stds = np.full(evs.shape, pub.precision)
-            observables_flat = [pub.observables[i] for i in np.ndindex(*pub.observables.shape)]
             errors = np.zeros(evs.shape)  # the trajectories' standard errors
             for index in np.ndindex(*flat.shape):
-                terms = _pauli_terms(observables_flat[int(obs_index[index])])
-                value = result.data(int(flat[index]))[labels[terms]]
+                value = result.data(int(flat[index]))[saved_as[int(obs_index[index])]]
                 if np.ndim(value):  # one per trajectory: their mean, and its standard error
                     values = np.asarray(value, dtype=np.float64)
                     evs[index] = float(np.mean(values))

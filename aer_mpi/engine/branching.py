@@ -186,6 +186,7 @@ class Branching:
     ):
         self.shard = shard
         self.interpreter = interpreter
+        self.loop_passes = environment.count("AER_MPI_MAX_LOOP_PASSES")  # the bound on a loop that never ends
         self.saves = saves
         self.seed = seed
         self.num_clbits = max(num_clbits, 0)
@@ -268,7 +269,7 @@ class Branching:
     ) -> Optional[tuple[ShotGroup, _Frame]]:
         """Run ``group`` along ``frame`` up to its next split (returns what goes on) or its end (None)."""
         interpreter = self.interpreter
-        loop_passes = environment.count("AER_MPI_MAX_LOOP_PASSES")  # the bound on a loop that never ends
+        loop_passes = self.loop_passes
         while frame is not None:
             if isinstance(frame, _ForPass):
                 bodies = frame.step.bodies
