@@ -10,6 +10,7 @@ from typing import Any, Optional, Sequence
 
 from aer_mpi.cli.errors import CliError
 from aer_mpi.cli.inputs import Source
+from aer_mpi.comm.watchdog import unfinished_file
 
 
 # -- checking outputs before running ------------------------------------------------
@@ -104,15 +105,16 @@ def write_json_atomically(path: str, document: Any) -> None:
     _refuse_special_file(path)  # (again: it may have appeared while the job ran)
     handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(document, stream, indent=1, default=_json_default)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
+        with unfinished_file(temporary):  # (a second SIGTERM or an abort removes it too)
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(document, stream, indent=1, default=_json_default)
+                stream.write("\n")
+                stream.flush()
+                os.fsync(stream.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+            os.replace(temporary, path)
     except BaseException:
         try:
             os.unlink(temporary)

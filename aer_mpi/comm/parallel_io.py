@@ -21,6 +21,7 @@ raised on every rank alike, through ``Collective``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
@@ -30,6 +31,7 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 from aer_mpi.comm.collective import Collective
+from aer_mpi.comm.watchdog import unfinished_file
 from aer_mpi.errors import InvalidInputError
 
 #: Suffix of the file while it is being written.
@@ -82,9 +84,11 @@ def write_npy_collective(
     error: Optional[BaseException] = None
     partial: Optional[str] = None
     descriptor = -1
+    registration = contextlib.ExitStack()  # rank 0's partial file, removed should the job be ended at once
     if collective.rank == 0:
         try:
             partial, descriptor = _create_partial(path, mode)
+            registration.enter_context(unfinished_file(partial))
             _write_header(descriptor, header, total_bytes)
         except OSError as exc:
             error = _file_error(path, exc)
@@ -128,6 +132,7 @@ def write_npy_collective(
                 pass
         raise
     finally:
+        registration.close()
         if descriptor >= 0:
             os.close(descriptor)
 

@@ -127,6 +127,29 @@ def remove_files(paths: Any) -> None:
             pass
 
 
+#: Temporary files being written (a results file, a ``.npy`` before its rename): removed when the
+#: process is ended before it could finish them (an abort, a second stop signal), as an error does.
+_unfinished_files: set[str] = set()
+
+
+@contextlib.contextmanager
+def unfinished_file(path: str) -> Iterator[None]:
+    """While the block runs, ``path`` (a temporary file this process created) is removed if the
+    process is ended at once (``abort_job``, ``remove_unfinished_files``)."""
+    _unfinished_files.add(path)
+    try:
+        yield
+    finally:
+        _unfinished_files.discard(path)
+
+
+def remove_unfinished_files() -> None:
+    """Unlink the temporary files still being written: for a process about to be ended without its
+    ``finally`` clauses (a second SIGTERM's default action, ``MPI_Abort``)."""
+    remove_files(list(_unfinished_files))
+    _unfinished_files.clear()
+
+
 def release_shared_memory() -> None:
     """Unlink the MPICH segments this process maps (its job's: each job has its own), before an abort.
     Every rank keeps its mapping until it exits, and nothing opens the segment by name after MPI_Init."""
@@ -150,6 +173,7 @@ def abort_job(comm: Any, status: int, settle: float = 0.0) -> None:
 
     faulthandler.dump_traceback_later(ABORT_GRACE_SECONDS, exit=True, file=_fault_stream())
     release_shared_memory()
+    remove_unfinished_files()
     _job_world(comm).Abort(status)
     os._exit(status)  # if Abort returned (it should not)
 

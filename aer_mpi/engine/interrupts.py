@@ -14,6 +14,8 @@ import signal
 import time
 from typing import Any, Optional
 
+from aer_mpi.comm.watchdog import remove_unfinished_files
+
 _stop: Optional[int] = None
 _stop_at = 0.0  # time.monotonic() of the stop request
 #: Signals whose second delivery ends the process at once.
@@ -58,6 +60,8 @@ def install_signal_handlers(signals: tuple = (signal.SIGINT, signal.SIGTERM)) ->
             if signum == _stop and time.monotonic() - _stop_at < REPEAT_SECONDS:
                 return  # the same stop, delivered twice
             old = previous.get(signum)
+            if not callable(old):  # (a Python handler, KeyboardInterrupt, unwinds: its finally clauses clean up)
+                remove_unfinished_files()
             signal.signal(signum, old if old is not None else signal.SIG_DFL)
             if callable(old):
                 old(signum, frame)

@@ -330,3 +330,55 @@ print("not reached", flush=True)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["alive", "True"], (done.stdout, done.stderr)
     assert done.returncode == -signal.SIGTERM
+
+
+def test_a_second_sigterm_while_the_results_are_written_leaves_no_temporary_file(tmp_path):
+    """The second SIGTERM's default action skips every ``finally``: the results' hidden temporary file
+    (``.out.json.*.tmp``) was left beside the output (probe P). Now it is removed before the process ends."""
+    script = """
+import os, signal, sys, time
+from aer_mpi.engine import interrupts
+from aer_mpi.cli.outputs import write_json_atomically
+interrupts.install_signal_handlers((signal.SIGINT, signal.SIGTERM))
+
+class StoppedTwiceWhileWritten:
+    def __str__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(interrupts.REPEAT_SECONDS + 0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(2)
+        return "not reached"
+
+write_json_atomically(sys.argv[1], {"results": [StoppedTwiceWhileWritten()]})
+print("not reached", flush=True)
+"""
+    target = tmp_path / "out.json"
+    done = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGTERM, (done.returncode, done.stdout, done.stderr)
+    assert sorted(os.listdir(tmp_path)) == [], os.listdir(tmp_path)
+
+
+def test_an_abort_removes_the_file_being_written(tmp_path):
+    """``abort_job`` (a peer failed, a wait ran out) ends the process without its ``finally`` clauses:
+    a file registered as unfinished is removed first, others are kept."""
+    from aer_mpi.comm import watchdog
+
+    script = """
+import sys
+from aer_mpi.comm import watchdog
+
+class NoWorld:
+    def Abort(self, status):
+        raise SystemExit(status)
+
+with open(sys.argv[1], "w") as f:
+    f.write("partial")
+with watchdog.unfinished_file(sys.argv[1]):
+    watchdog.abort_job(NoWorld(), 75)
+"""
+    partial, kept = tmp_path / ".out.json.x.tmp", tmp_path / "kept.json"
+    kept.write_text("{}")
+    done = subprocess.run([sys.executable, "-c", script, str(partial)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 75, (done.returncode, done.stderr)
+    assert sorted(os.listdir(tmp_path)) == ["kept.json"]
+    assert not watchdog._unfinished_files
