@@ -449,6 +449,9 @@ def _command_run(args: argparse.Namespace) -> int:
         try:
             document = results_document(result, sources, seed, comm.Get_size(), args.memory)
             write_json_atomically(args.output, document)
+        except MemoryError:
+            document = None
+            packet = _results_without_memory(args, result, sources, seed, comm.Get_size())
         except Exception as exc:
             packet = f"--output {args.output}: cannot write the results: {one_line(str(exc))}"
     with bounded(comm, "rank 0 writing the results", FILE_WORK_TIMES):  # a large document: minutes
@@ -485,6 +488,27 @@ def _command_run(args: argparse.Namespace) -> int:
                       flush=True)
         status = _interrupted_status()
     return status
+
+
+def _results_without_memory(args: Any, result: Any, sources: list, seed: int, ranks: int) -> str:
+    """The results did not fit in memory as a document: write them without the per-shot memory lists
+    (the counts are kept) where --memory asked for those, and say what happened (the run fails)."""
+    shots = sum(getattr(experiment, "shots", 0) or 0 for experiment in result.results)
+    if not args.memory:
+        return (f"--output {args.output}: cannot write the results: out of memory while building the document "
+                f"({len(result.results)} circuits): give the run more memory per rank, or run fewer circuits per job")
+    try:
+        document = results_document(result, sources, seed, ranks, False)
+        document["memory_omitted"] = "the per-shot memory lists did not fit in memory; the counts are complete"
+        write_json_atomically(args.output, document)
+    except MemoryError:
+        return (f"--output {args.output}: cannot write the results: out of memory while building the document, "
+                f"even without the per-shot memory ({shots:,} shots): run fewer shots per job")
+    except Exception as exc:
+        return f"--output {args.output}: cannot write the results: {one_line(str(exc))}"
+    return (f"--output {args.output}: the per-shot memory of {shots:,} shots did not fit in memory: the results "
+            f"were written without it (the counts are complete, \"memory_omitted\" says so); run fewer shots per "
+            f"job with --memory")
 
 
 def _naming_the_file(message: str, sources: list) -> str:

@@ -216,3 +216,43 @@ def test_a_huge_register_declaration_is_refused_before_parsing(tmp_path, name, t
         read_circuit(str(path))
     path.write_text(text.replace("50000000", "3").replace("60000", "3") + "// qreg z[99999999];\n")
     assert read_circuit(str(path)).num_qubits == 3
+
+
+def test_results_whose_memory_lists_do_not_fit_are_written_without_them(tmp_path, monkeypatch, capsys):
+    """Millions of shots with --memory: the document's bit strings ran rank 0 out of memory and the run
+    failed with an empty message, its counts lost (probe P3). Now the counts are written, the memory
+    lists left out and said so, and the run fails (exit 1) naming the fix."""
+    import json
+
+    from aer_mpi.cli import app
+
+    real = app.results_document
+
+    def no_room_for_memory(result, sources, seed, ranks, memory):
+        if memory:
+            raise MemoryError()
+        return real(result, sources, seed, ranks, memory)
+
+    monkeypatch.setattr(app, "results_document", no_room_for_memory)
+    (tmp_path / "bell.qasm").write_text(GOOD + "creg c[2];\nmeasure q -> c;\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "bell.qasm", "--shots", "4", "-q", "-o", "r.json", "--memory"]) == 1
+    err = capsys.readouterr().err
+    assert "per-shot memory of 4 shots did not fit" in err and "run fewer shots per job with --memory" in err
+    document = json.loads((tmp_path / "r.json").read_text())
+    assert sum(document["results"][0]["counts"].values()) == 4
+    assert "memory" not in document["results"][0] and "counts are complete" in document["memory_omitted"]
+    assert sorted(os.listdir(tmp_path)) == ["bell.qasm", "r.json"]
+
+
+def test_the_memory_check_counts_rank_0s_memory_strings():
+    """Rank 0 holds each shot's memory twice (the results' hex strings, Result.get_memory's bit strings)."""
+    from aer_mpi import ir
+    from aer_mpi.engine.config import RunConfig
+    from aer_mpi.engine.resources import memory_needed
+
+    program = ir.Program(num_qubits=2, num_clbits=20, ops=())
+    plain, with_memory = (RunConfig(shots=10**6, memory=m) for m in (False, True))
+    rank1 = memory_needed(program, with_memory, 2, 1, True) - memory_needed(program, plain, 2, 1, True)
+    rank0 = memory_needed(program, with_memory, 2, 0, True) - memory_needed(program, plain, 2, 0, True)
+    assert rank1 == 80 * 10**6 and rank0 == (80 + 20 + 64) * 10**6

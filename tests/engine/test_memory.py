@@ -53,7 +53,7 @@ def test_precheck_refuses_before_allocating():
 
 def test_too_many_shots_are_named_as_the_cause():
     config = RunConfig(shots=1 << 24, memory=True, max_memory_bytes=100 << 20)
-    with pytest.raises(InsufficientMemoryError, match=r"16,777,216 shots need 2,304 MiB .*fewer shots"):
+    with pytest.raises(InsufficientMemoryError, match=r"16,777,216 shots need 3,360 MiB .*fewer shots"):
         run_experiment(ghz(2), config, MPI.COMM_SELF)
 
 
