@@ -87,6 +87,11 @@ def aer_metadata(metadata: dict, config: RunConfig) -> None:
     metadata.setdefault("batched_shots_optimization", False)
     metadata.setdefault("remapped_qubits", False)
     metadata.setdefault("noise", "ideal")
+    if metadata["method"] == "matrix_product_state":
+        # the options the chain ran with, as Aer reports them (no bond limit: Aer's 2**64 - 1)
+        limit = config.mps_max_bond_dimension
+        metadata.setdefault("matrix_product_state_max_bond_dimension", (1 << 64) - 1 if limit is None else limit)
+        metadata.setdefault("matrix_product_state_truncation_threshold", config.mps_truncation_threshold)
     fusion = metadata.get("fusion")
     if isinstance(fusion, dict):
         fusion = metadata["fusion"] = dict(fusion)

@@ -185,3 +185,25 @@ def test_an_entangled_wide_circuit_is_refused_naming_the_bond_option():
                                  matrix_product_state_max_bond_dimension=8).run(qc, shots=10).result()
     assert result.results[0].metadata["max_bond_dimension"] <= 8
     assert result.results[0].metadata["matrix_product_state_truncated_weight"] > 0
+
+
+def test_metadata_reports_the_chains_options_as_aer():
+    """Aer's metadata keys of the method: the bond limit (2**64 - 1 when none) and the threshold (an exact
+    run without either is the statevector's, and says so)."""
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure_all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        limited = AerMPISimulator(comm=MPI.COMM_SELF, method="matrix_product_state",
+                                  matrix_product_state_max_bond_dimension=2,
+                                  matrix_product_state_truncation_threshold=1e-10).run(qc, shots=10).result()
+        unlimited = AerMPISimulator(comm=MPI.COMM_SELF, method="matrix_product_state",
+                                    matrix_product_state_truncation_threshold=1e-12).run(qc, shots=10).result()
+    meta = limited.results[0].metadata
+    assert meta["matrix_product_state_max_bond_dimension"] == 2
+    assert meta["matrix_product_state_truncation_threshold"] == 1e-10
+    meta = unlimited.results[0].metadata
+    assert meta["matrix_product_state_max_bond_dimension"] == 2**64 - 1
+    assert meta["matrix_product_state_truncation_threshold"] == 1e-12
