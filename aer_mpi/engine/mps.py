@@ -77,6 +77,11 @@ class MatrixProductState:
         self.limit_bytes = limit_bytes
         self.widest_bond = 1
         self.discarded = 0.0  # the squared singular values dropped, summed
+        # The orthogonality centre: sites left of it are left-canonical, right of it right-canonical.
+        # A block split where it lies has orthonormal environments, so its singular values are the
+        # Schmidt values and dropping the smallest is the best cut (as Aer's); split elsewhere, a bond
+        # limit dropped the wrong ones (fidelity 0.54 against Aer's 0.83 at bond 4, probe R5).
+        self.center = 0
 
     # -- gates ------------------------------------------------------------------------------------
     def apply(self, op: Any) -> None:
@@ -100,6 +105,7 @@ class MatrixProductState:
             self.sites[site] = np.einsum("ab,lbr->lar", matrix, self.sites[site])
             return
         start = self._gather(qubits)
+        self._move_center(start, start + k - 1)
         block = self.sites[start]
         for site in range(start + 1, start + k):
             block = np.tensordot(block, self.sites[site], axes=(block.ndim - 1, 0))
@@ -128,6 +134,7 @@ class MatrixProductState:
 
     def _swap(self, site: int) -> None:
         """Exchange the qubits at ``site`` and ``site + 1``."""
+        self._move_center(site, site + 1)
         block = np.einsum("lar,rbs->lbas", self.sites[site], self.sites[site + 1])
         self._split(block, site)
         a, b = self.qubit_at[site], self.qubit_at[site + 1]
@@ -148,7 +155,25 @@ class MatrixProductState:
             block = (s[:keep, np.newaxis] * vh[:keep]).reshape((keep,) + rest)
             self.widest_bond = max(self.widest_bond, keep)
         self.sites[start + k - 1] = block
+        self.center = start + k - 1
         self._check_memory()
+
+    def _move_center(self, lo: int, hi: int) -> None:
+        """Move the orthogonality centre into sites ``lo..hi``, by a QR decomposition per site it passes."""
+        while self.center < lo:
+            c = self.center
+            left = self.sites[c].shape[0]
+            q, r = np.linalg.qr(self.sites[c].reshape(left * 2, -1))
+            self.sites[c] = q.reshape(left, 2, -1)
+            self.sites[c + 1] = np.tensordot(r, self.sites[c + 1], axes=(1, 0))
+            self.center = c + 1
+        while self.center > hi:
+            c = self.center
+            _, _, right = self.sites[c].shape
+            q, r = np.linalg.qr(self.sites[c].reshape(self.sites[c].shape[0], 2 * right).conj().T)
+            self.sites[c] = q.conj().T.reshape(-1, 2, right)
+            self.sites[c - 1] = np.einsum("lar,rs->las", self.sites[c - 1], r.conj().T)
+            self.center = c - 1
 
     def _kept(self, s: np.ndarray) -> int:
         """How many singular values stay (the rest renormalised into them)."""
