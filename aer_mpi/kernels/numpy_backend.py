@@ -8,6 +8,7 @@ small whatever the shard size.
 
 from __future__ import annotations
 
+import functools
 from itertools import product
 from typing import Iterator, Sequence
 
@@ -284,7 +285,14 @@ def last_nonzero(state: np.ndarray) -> int:
 
 def byte_tables(num_bits: int, positions) -> np.ndarray:
     """Per byte of a local index, the diagonal-index bits that byte carries
-    (the lookup of the numba and the native diagonal kernels)."""
+    (the lookup of the numba and the native diagonal kernels). Shared by every call with the same
+    arguments (a small circuit's bindings built the same tables again and again): never write to it.
+    (Not flagged read-only: numba compiles a function again for a read-only array.)"""
+    return _byte_tables(int(num_bits), tuple(int(p) for p in positions))
+
+
+@functools.lru_cache(maxsize=4096)
+def _byte_tables(num_bits: int, positions: tuple) -> np.ndarray:
     num_tables = max(1, (num_bits + 7) // 8)
     tables = np.zeros((num_tables, 256), dtype=np.int64)
     values = np.arange(256, dtype=np.int64)

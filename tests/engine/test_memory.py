@@ -111,6 +111,7 @@ def test_the_memory_check_sees_ulimit_and_cgroup_limits(monkeypatch, tmp_path):
                         if which == resource.RLIMIT_AS else (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     own, _ = resources.limits_left()
     assert own is not None and abs(own - (300 << 20)) < (64 << 20)
+    monkeypatch.setattr(resources, "_free_read", None)  # (read again now, not within FREE_MEMORY_READ_SECONDS)
     assert resources.memory_available(MPI.COMM_SELF, RunConfig(), node_ranks=1) <= own
     # a cgroup v2 limit, shared by the node's ranks
     (tmp_path / "memory.max").write_text(str(2 << 30))
@@ -127,4 +128,5 @@ def test_the_memory_check_sees_ulimit_and_cgroup_limits(monkeypatch, tmp_path):
     (tmp_path / "cgroup").write_text("0::/job\n")
     monkeypatch.setattr("builtins.open", fake_open)
     assert resources.limits_left()[1] == 1 << 30
+    monkeypatch.setattr(resources, "_free_read", None)
     assert resources.memory_available(MPI.COMM_SELF, RunConfig(), node_ranks=2) <= (1 << 30) // 2
