@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from qiskit import QuantumCircuit
 
@@ -115,3 +116,32 @@ def test_a_for_loop_past_the_bound_is_refused_before_it_is_written_out():
     qc.measure([0, 1], [0, 1])
     with pytest.raises(InvalidInputError, match="a for loop of 100,000,000 passes of 1 instructions is more than"):
         AerMPISimulator().run(qc).result()  # (written out, it took minutes and gigabytes: the timeout fails it)
+
+
+def test_gates_named_alike_in_a_definition_keep_their_own_matrices():
+    """A definition's gates were memoised by name and parameters: two different blocks called the same
+    (``to_gate()`` of two circuits, QAOA's cost and mixer evolutions at beta == gamma) got the first's
+    matrix, a wrong answer (probe T: QAOA <H> 0.38 where it is 1.65)."""
+    from qiskit.circuit.library import QAOAAnsatz
+    from qiskit.quantum_info import SparsePauliOp, Statevector
+
+    from aer_mpi import AerSimulator
+    from aer_mpi.primitives import EstimatorV2
+
+    hadamard, flip = QuantumCircuit(1, name="blk"), QuantumCircuit(1, name="blk")
+    hadamard.h(0)
+    flip.x(0)
+    outer = QuantumCircuit(2, name="outer")
+    outer.append(hadamard.to_gate(), [0])
+    outer.append(flip.to_gate(), [1])
+    qc = QuantumCircuit(2)
+    qc.append(outer.to_gate(), [0, 1])
+    saved = qc.copy()
+    saved.save_statevector()
+    state = AerSimulator().run(saved).result().get_statevector()
+    assert np.allclose(np.asarray(state), Statevector(qc).data, atol=1e-12)
+
+    cost = SparsePauliOp.from_list([("ZZII", 1), ("IZZI", 1), ("IIZZ", 1), ("ZIIZ", 1)])
+    bound = QAOAAnsatz(cost, reps=1).assign_parameters([0.5, 0.5])
+    value = EstimatorV2().run([(bound, cost)]).result()[0].data.evs
+    assert abs(float(value) - Statevector(bound).expectation_value(cost).real) < 1e-9
