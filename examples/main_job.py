@@ -61,10 +61,13 @@ def main() -> None:
         meta = result.results[index].metadata
         top = dict(sorted(counts.items(), key=lambda kv: -kv[1])[:4])
         print(f"{circuit.name}: {sum(counts.values())} shots, counts {top}")
-        print(
-            "  ranks {ranks} ({working_ranks} working), {qubits_per_shard} qubits per shard, "
-            "{exchanges} exchanges, {bytes_exchanged} bytes exchanged, {time_taken:.2f} s".format(**meta)
-        )
+        if "qubits_per_shard" in meta:  # the sharded statevector
+            print(
+                "  ranks {ranks} ({working_ranks} working), {qubits_per_shard} qubits per shard, "
+                "{exchanges} exchanges, {bytes_exchanged} bytes exchanged, {time_taken:.2f} s".format(**meta)
+            )
+        else:  # too wide for the ranks' memory: a Clifford circuit runs on the stabilizer tableau
+            print("  ranks {ranks}, method {method} (no state vector), {time_taken:.2f} s".format(**meta))
     bv_counts = result.get_counts(0)
     assert list(bv_counts) == [secret], f"expected only {secret}, got {bv_counts}"
     print("metadata:", json.dumps(result.results[1].metadata, default=str))

@@ -303,7 +303,8 @@ def _read_noise_model(path: str) -> dict:
 def command_run(args: argparse.Namespace) -> int:
     import signal
 
-    from aer_mpi.comm.watchdog import start_mpi
+    from aer_mpi.errors import AerMPIError
+    from aer_mpi.provider.backend import load_mpi
 
     # SIGUSR1: what Slurm's --signal=B:USR1@120 forwards before a time limit; SIGHUP: the terminal or
     # ssh session closed (it killed the run, finished circuits and all)
@@ -315,7 +316,11 @@ def command_run(args: argparse.Namespace) -> int:
     if early:  # a stop signal that came while python -m aer_mpi was starting
         request_stop(early[0])
     try:
-        start_mpi(stop_signals=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+        load_mpi(stop_signals=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+    except AerMPIError as exc:  # no MPI library: one line saying how to get one
+        report_error(str(exc))
+        return EXIT_RUN_FAILED
+    try:
         return _command_run(args)
     except (Exception, KeyboardInterrupt) as exc:
         # an error on this rank only (a bug, a rank out of step), or a second Ctrl-C on this rank (its

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any, Optional
 
 from aer_mpi._version import __version__
@@ -97,7 +98,14 @@ def _mpi_library_summary(text: str) -> str:
 
 
 def command_info(args: argparse.Namespace) -> int:
-    from mpi4py import MPI
+    from aer_mpi.errors import AerMPIError
+    from aer_mpi.provider.backend import load_mpi
+
+    try:
+        MPI = load_mpi()
+    except AerMPIError as exc:  # no MPI library: one line saying how to get one
+        print(f"aer-mpi: error: {exc}", file=sys.stderr)
+        return 1
 
     comm = MPI.COMM_WORLD
     info = gather_info(comm)

@@ -54,20 +54,22 @@ if hasattr(os, "register_at_fork"):  # a forked child must not repeat its parent
 #: What ``AerMPISimulator()`` says when mpi4py finds no MPI library.
 NO_MPI_MESSAGE = (
     "aer_mpi needs an MPI library and mpi4py could not load one ({error}). On a machine without MPI, "
-    'install MPI from PyPI: pip install "aer-mpi[mpich]" (from a checkout: pip install ".[mpich]"); '
+    "install MPI from PyPI: pip install mpich (what aer_mpi's extra installs: pip install \".[mpich]\" in its "
+    "checkout); "
     "on a cluster, load the site's MPI (e.g. module load openmpi) and build mpi4py against it: "
     "pip install --no-binary=mpi4py mpi4py (docs/install.md)"
 )
 
 
-def load_mpi() -> Any:
-    """``mpi4py.MPI``, or one ``AerMPIError`` saying how to get an MPI library."""
+def load_mpi(stop_signals: tuple = ()) -> Any:
+    """``mpi4py.MPI``, or one ``AerMPIError`` saying how to get an MPI library (``stop_signals``: as
+    ``start_mpi``'s)."""
     from aer_mpi.comm.watchdog import start_mpi
 
     try:
-        MPI = start_mpi()  # bounded: a rank frozen at the start ends the job (comm/watchdog.py)
+        MPI = start_mpi(stop_signals)  # bounded: a rank frozen at the start ends the job (comm/watchdog.py)
     except (ImportError, RuntimeError) as exc:  # mpi4py 4: RuntimeError("cannot load MPI library")
-        raise AerMPIError(NO_MPI_MESSAGE.format(error=str(exc).strip() or type(exc).__name__)) from exc
+        raise AerMPIError(NO_MPI_MESSAGE.format(error=str(exc).strip() or type(exc).__name__)) from None
     return MPI
 
 

@@ -200,7 +200,33 @@ def test_without_an_mpi_library_one_error_says_how_to_get_one(monkeypatch):
     with pytest.raises(AerMPIError) as info:
         AerMPISimulator()
     text = str(info.value)
-    assert 'pip install "aer-mpi[mpich]"' in text and "site's MPI" in text and "cannot load MPI library" in text
+    assert "pip install mpich" in text and "site's MPI" in text and "cannot load MPI library" in text
+
+
+@pytest.mark.parametrize("command", [["info"], ["run", "x.qasm", "-o", "x.json"]])
+def test_the_command_line_without_an_mpi_library_says_how_to_get_one_in_one_line(tmp_path, command):
+    """aer-mpi info and run printed mpi4py's traceback (35 and 71 lines), no fix (probe V)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "x.qasm").write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\nh q[0];\n')
+    script = """
+import builtins, sys
+real_import = builtins.__import__
+def no_mpi(name, globals=None, locals=None, fromlist=(), level=0):
+    if name == "mpi4py" and fromlist and "MPI" in fromlist or name == "mpi4py.MPI":
+        raise RuntimeError("cannot load MPI library")
+    return real_import(name, globals, locals, fromlist, level)
+builtins.__import__ = no_mpi
+from aer_mpi.cli.app import main
+sys.exit(main(sys.argv[1:]))
+"""
+    done = subprocess.run([sys.executable, "-c", script, *command], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("aer-mpi: error: aer_mpi needs an MPI library"), done.stderr
+    assert "pip install mpich" in lines[0] and not (tmp_path / "x.json").exists()
 
 
 def test_from_backend_as_in_aer():
