@@ -195,17 +195,23 @@ def threads_per_rank(config: RunConfig, node_ranks: int, num_local: Optional[int
     """Kernel threads one rank asks for.
 
     ``threads_per_rank`` when set, else Aer's ``max_parallel_threads`` when
-    set, else the node's cores shared by its ranks; but one thread for a
+    set, else the node's cores shared by its ranks, at most ``OMP_NUM_THREADS``; but one thread for a
     shard of ``statevector_parallel_threshold`` qubits or fewer (as Aer:
     threads cost more than they save on a small state).
     """
     if num_local is not None and num_local <= config.statevector_parallel_threshold:
         return 1
-    return (
-        config.threads_per_rank
-        or config.max_parallel_threads
-        or max(1, cores_cached() // max(1, node_ranks))
-    )
+    share = max(1, cores_cached() // max(1, node_ranks))
+    omp = omp_num_threads()
+    return config.threads_per_rank or config.max_parallel_threads or (min(share, omp) if omp else share)
+
+
+def omp_num_threads() -> Optional[int]:
+    """``OMP_NUM_THREADS`` (its first level), which caps a rank's threads as it caps Aer's (a batch script
+    sets it to the cores it asked for per task, where the scheduler may not bind them); None: unset or
+    not a positive number."""
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(first) if first.isdigit() and int(first) > 0 else None
 
 
 def configure_kernels(config: RunConfig, node_ranks: int, num_local: Optional[int] = None) -> tuple[str, int]:

@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from aer_mpi.comm.watchdog import remove_files, shared_memory_files
+from aer_mpi.engine.resources import cores_available
 from aer_mpi.errors import JobCancelledError, WorkerLostError, WorkerStartError
 from aer_mpi.service.launch import (
     CLOSE_TIMEOUT,
@@ -237,8 +238,10 @@ class WorkerPool:
         package_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         env[ENV_HEARTBEAT_INTERVAL] = repr(heartbeat_interval(self.heartbeat_timeout))
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(var, "1")  # P workers share the cores already
+        # (OMP_NUM_THREADS caps the workers' kernel threads: left as the user set it, else each worker's share)
+        env.setdefault("OMP_NUM_THREADS", str(max(1, cores_available() // self.processes)))
         # The workers are on this machine: their MPI traffic stays on loopback (users' settings kept).
         env.setdefault("FI_TCP_IFACE", "lo")
         env.setdefault("UCX_NET_DEVICES", "lo")

@@ -165,6 +165,21 @@ def test_threads_by_state_size_and_max_parallel_threads():
     assert threads_per_rank(RunConfig(), 1, num_local=20) >= 1
 
 
+def test_omp_num_threads_caps_a_ranks_threads(monkeypatch):
+    """As Aer's: a batch script's OMP_NUM_THREADS (its cores per task) caps the kernel threads, where the
+    scheduler may not bind the task to them (probe V: a rank used every core of the node)."""
+    from aer_mpi.engine import resources
+
+    monkeypatch.setattr(resources, "_CORES", 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert threads_per_rank(RunConfig(), 2, num_local=20) == 4
+    for value, threads in (("1", 1), ("3", 3), ("16", 4), ("2,1", 2), ("zero", 4), ("0", 4)):
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        assert threads_per_rank(RunConfig(), 2, num_local=20) == threads, value
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads_per_rank(RunConfig(max_parallel_threads=3), 2, num_local=20) == 3  # an option is explicit
+
+
 def test_engine_options_reach_the_run_config():
     config = run_config(qobj_config({"enable_truncation": False, "max_parallel_threads": 2,
                                      "statevector_parallel_threshold": 5, "max_parallel_experiments": 1,
