@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(  # noise (docs/noise.md)
         "--noise-model", metavar="NOISE.json", default=None,
         help="a Qiskit Aer noise model, as json.dump(noise_model.to_dict(serializable=True), file); "
-        "simulated by trajectories, one per shot",
+        "run by the method that suits it (density matrix, stabilizer tableau or trajectories; docs/noise.md)",
     )
     run.add_argument(  # checkpoint and restart (docs/checkpoint.md)
         "--checkpoint", metavar="DIR", default=None,
@@ -154,6 +154,7 @@ def _period_type(text: str) -> float:
 def _option_type(name: str):
     """An argparse type: a number that run option ``name`` accepts (``aer_mpi.qobj.options``)."""
     row = OPTIONS[name]
+    allowed = row.allowed.replace("None or ", "")  # (None: the option left out, on the command line)
 
     def parse(text: str) -> Any:
         value: Any = None
@@ -164,16 +165,17 @@ def _option_type(name: str):
             except ValueError:
                 pass
         if value is None:
-            raise argparse.ArgumentTypeError(f"expecting {row.allowed}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expecting {allowed}, got {text!r}")
         from aer_mpi.errors import InvalidInputError
         from aer_mpi.qobj.options import normalise_options
 
         try:  # its message names a limit and why (shots: at most 2**40, each outcome takes 8 bytes)
             normalise_options({name: value})
         except InvalidInputError as exc:
-            raise argparse.ArgumentTypeError(f"{str(exc).split(': ', 1)[-1]}, got {text!r}") from None
+            reason = str(exc).split(": ", 1)[-1].replace("None or ", "")
+            raise argparse.ArgumentTypeError(f"{reason}, got {text!r}") from None
         if not row.check(value):
-            raise argparse.ArgumentTypeError(f"expecting {row.allowed}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expecting {allowed}, got {text!r}")
         return value
 
     return parse

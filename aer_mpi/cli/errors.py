@@ -8,6 +8,7 @@ error on a rank); 130 interrupted. Errors are one line on stderr, from rank 0.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 PROG = "aer-mpi"
@@ -39,8 +40,26 @@ def rank_hint() -> int:
     return 0
 
 
+#: Fixes that the engine's messages name in the Python API's words, as the command line spells them.
+_COMMAND_LINE_SPELLINGS = (
+    (re.compile(r"\bprecision='single'"), "--precision single"),
+    (re.compile(r"\bseed_simulator=(\S+?),"), r"--seed \1,"),
+    (re.compile(r"\bleave memory=False"), "leave out --memory"),
+    (re.compile(r"transpile\(circuit, backend\) or circuit\.decompose\(\) first"),
+     "give it a gate body in the file, or transpile the circuit to standard gates first"),
+)
+
+
+def command_line_spelling(message: str) -> str:
+    """``message`` with the fixes it names spelt as options of ``aer-mpi run`` (``--precision single``,
+    not ``precision='single'``): the engine's messages are written for the Python API."""
+    for pattern, replacement in _COMMAND_LINE_SPELLINGS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 def report_error(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    print(f"{PROG}: error: {command_line_spelling(message)}", file=sys.stderr, flush=True)
 
 
 def one_line(text: str) -> str:

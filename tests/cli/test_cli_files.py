@@ -256,3 +256,29 @@ def test_the_memory_check_counts_rank_0s_memory_strings():
     rank1 = memory_needed(program, with_memory, 2, 1, True) - memory_needed(program, plain, 2, 1, True)
     rank0 = memory_needed(program, with_memory, 2, 0, True) - memory_needed(program, plain, 2, 0, True)
     assert rank1 == 80 * 10**6 and rank0 == (80 + 20 + 64) * 10**6
+
+
+def test_errors_name_the_command_lines_fixes(tmp_path, monkeypatch, capsys):
+    """The engine's messages name fixes in the Python API's words (precision='single', transpile(...),
+    seed_simulator=7, expecting None or ...): the command line says them as its options (probe V)."""
+    monkeypatch.chdir(tmp_path)
+    n = 40
+    (tmp_path / "wide.qasm").write_text(
+        f'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[{n}];\ncreg c[{n}];\n'
+        + "".join(f"h q[{i}];\nt q[{i}];\n" for i in range(n)) + "measure q -> c;\n")
+    assert main(["run", "wide.qasm", "-o", "o.json", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "--precision single" in err and "precision='single'" not in err, err
+    (tmp_path / "opaque.qasm").write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nopaque mystery q;\nqreg q[1];\n'
+                                          'creg c[1];\nmystery q[0];\nmeasure q -> c;\n')
+    assert main(["run", "opaque.qasm", "-o", "o.json", "-q"]) != 0
+    err = capsys.readouterr().err
+    assert "give it a gate body in the file" in err and "transpile(circuit, backend)" not in err, err
+    with pytest.raises(SystemExit):
+        main(["run", "opaque.qasm", "-o", "o.json", "--seed", "1.5"])
+    err = capsys.readouterr().err
+    assert "--seed: expecting an integer >= 0, got '1.5'" in err, err
+    from aer_mpi.cli.errors import command_line_spelling
+
+    assert command_line_spelling("ck was made with seed_simulator=7, this run has 8: give") == \
+        "ck was made with --seed 7, this run has 8: give"
