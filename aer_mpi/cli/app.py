@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(  # checkpoint and restart (docs/checkpoint.md)
         "--checkpoint", metavar="DIR", default=None,
         help="keep checkpoints in DIR (on a file system all ranks share); if DIR holds one of this job, "
-        "resume from it. A checkpoint is written on SIGTERM or SIGUSR1 (then the run stops) and every "
+        "resume from it. A checkpoint is written on a stop signal (SIGTERM, SIGUSR1, SIGINT, SIGHUP; then "
+        "the run stops) and every "
         "--checkpoint-every",
     )
     run.add_argument(

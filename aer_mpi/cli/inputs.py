@@ -153,7 +153,8 @@ def load_qasm3(path: str, text: str) -> Any:
         import qiskit_qasm3_import  # noqa: F401
     except ImportError:
         raise CliError(
-            f"{path}: reading OpenQASM 3 needs qiskit-qasm3-import: pip install 'aer-mpi[qasm3]'"
+            f"{path}: reading OpenQASM 3 needs qiskit-qasm3-import (a dependency of aer_mpi, missing here): "
+            f"pip install qiskit-qasm3-import"
         ) from None
     import qiskit.qasm3
 
