@@ -240,7 +240,7 @@ def read_circuit(path: str) -> Any:
         raise CliError(f"{path}: is a directory: give the circuit files (e.g. {path}/*.qasm)")
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in QASM3_SUFFIXES and suffix not in QASM2_SUFFIXES:
-        raise CliError(f"{path}: unknown kind of file {suffix or '(no suffix)'!r}: expecting .qasm (OpenQASM 2) or .qasm3")
+        raise CliError(f"{path}: unknown kind of file {suffix or '(no suffix)'!r}: expecting .qasm or .qasm2 (OpenQASM 2) or .qasm3 (OpenQASM 3)")
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -261,7 +261,9 @@ def read_circuit(path: str) -> Any:
         raise CliError(f"{path}:{line}: not UTF-8 text: is it an OpenQASM file?") from None
     check_declared_size(path, text)
     version = _qasm_version(text)
-    if suffix in QASM3_SUFFIXES or version == 3:  # the suffix is one of the two (checked above)
+    # the file's OPENQASM statement decides, else its suffix (one of the two: checked above); an
+    # OpenQASM 2 file named .qasm3 failed in the OpenQASM 3 importer ("non-stdgates imports")
+    if version == 3 or (suffix in QASM3_SUFFIXES and version != 2):
         circuit = load_qasm3(path, text)
     else:
         circuit = load_qasm2(path, text)

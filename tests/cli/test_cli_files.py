@@ -282,3 +282,18 @@ def test_errors_name_the_command_lines_fixes(tmp_path, monkeypatch, capsys):
 
     assert command_line_spelling("ck was made with seed_simulator=7, this run has 8: give") == \
         "ck was made with --seed 7, this run has 8: give"
+
+
+def test_the_openqasm_statement_decides_the_language_whatever_the_suffix(tmp_path):
+    """An OpenQASM 2 file named .qasm3 failed in the OpenQASM 3 importer ("non-stdgates imports not
+    currently supported"); a .qasm file of OpenQASM 3 was already read as such (probe V)."""
+    two = tmp_path / "bell.qasm3"
+    two.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\n'
+                   'measure q -> c;\n')
+    assert read_circuit(str(two)).count_ops() == {"h": 1, "cx": 1, "measure": 2}
+    three = tmp_path / "bell.qasm"
+    three.write_text('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nh q[0];\ncx q[0], q[1];\n')
+    assert read_circuit(str(three)).count_ops() == {"h": 1, "cx": 1}
+    (tmp_path / "bell.txt").write_text("")
+    with pytest.raises(CliError, match=r"expecting \.qasm or \.qasm2 \(OpenQASM 2\) or \.qasm3"):
+        read_circuit(str(tmp_path / "bell.txt"))
