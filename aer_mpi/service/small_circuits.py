@@ -178,6 +178,8 @@ def run_small_experiments(
     try:
         for index in indices:
             if owner[index] != rank:
+                if on_experiment is not None and rank == 0:  # (rank 0 speaks for the job: every circuit is named)
+                    on_experiment(index, len(planned), f"{planned[index].program.name}, on rank {owner[index]}")
                 continue
             program, config, _ = planned[index]
             if shared.poll():

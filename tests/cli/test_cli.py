@@ -214,6 +214,20 @@ def test_dynamic_circuit_progress_lines_and_statevector_warning(tmp_path):
     assert b["statevector"] == "sv/b.npy" and (tmp_path / "sv" / "b.npy").exists()
 
 
+def test_the_progress_log_names_the_small_circuits_other_ranks_run(tmp_path):
+    """Small circuits shared among the ranks: rank 0's log named only its own (probe V: circuit 3,
+    run on rank 1, never appeared); now every circuit has its line, the others' with their rank."""
+    for name in ("x", "y", "z"):
+        (tmp_path / f"{name}.qasm").write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\n'
+                                               'h q[0];\ncx q[0],q[1];\nmeasure q -> c;\n')
+    proc = run_cli(2, "run", "x.qasm", "y.qasm", "z.qasm", "--shots", "10", "-o", "out.json", "--progress", "log",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    started = [line.split("] ", 1)[1] for line in proc.stderr.splitlines() if line.endswith(": started")]
+    assert len(started) == 3 and sum(", on rank 1)" in line for line in started) >= 1, proc.stderr
+    assert {line.split(" (")[0] for line in started} == {"circuit 1 of 3", "circuit 2 of 3", "circuit 3 of 3"}
+
+
 # -- errors at 2 ranks: one line naming the file, non-zero, nobody hangs -----------------------
 def test_bad_inputs_fail_fast_naming_the_file_at_2_ranks(tmp_path):
     (tmp_path / "good.qasm").write_text(qasm2.dumps(_circuit_a()))
