@@ -272,3 +272,16 @@ def test_turned_off_or_without_a_compiler_the_numba_kernels_run(env, reason, tmp
         print(native.status())
     """, {"AER_MPI_CACHE_DIR": str(tmp_path / "cache"), **env})
     assert done.stdout.startswith(reason), done.stdout + done.stderr
+
+
+def test_python_m_aer_mpi_kernels_reports_the_native_kernels_without_a_warning():
+    """``python -m aer_mpi.kernels.native`` printed runpy's RuntimeWarning (the package imports the module
+    it runs) on every call (probe V); ``python -m aer_mpi.kernels`` says the same line, exit 0 when on."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "aer_mpi.kernels"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.startswith("aer_mpi native kernels: "), (done.stdout, done.stderr)
+    assert done.returncode == (0 if done.stdout.split(": ")[1].startswith("on") else 1)
+    assert "RuntimeWarning" not in done.stderr
