@@ -42,6 +42,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import numpy as np
+
 from aer_mpi import ir
 from aer_mpi.errors import QobjValidationError
 
@@ -92,8 +94,20 @@ class QobjExperiment:
         return {
             "header": copy.deepcopy(self.header),
             "config": copy.deepcopy(self.config),
-            "instructions": copy.deepcopy(self.instructions),
+            "instructions": _plain(self.instructions),
         }
+
+
+def _plain(value: Any) -> Any:
+    """A copy of ``value`` with its numpy arrays (matrices and vectors as ``[re, im]`` pairs) as nested
+    lists: ``to_dict`` is JSON's."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return copy.deepcopy(value)
 
 
 @dataclass
@@ -222,7 +236,7 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str,
                 f"{at}.memory: expecting clbit indices in range({slots}), got {memory!r}"
             )
         params = inst.get("params", [])
-        if not isinstance(params, list):
+        if not isinstance(params, (list, np.ndarray)):  # (an array: a vector's [re, im] pairs, encode_vector)
             raise QobjValidationError(f"{at}.params: expecting a list")
         if name in gates:
             for p in params:
@@ -238,7 +252,7 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str,
                     len(params) == 1 and isinstance(params[0], dict))
             else:
                 shape = f"[[2**{n} [re, im] pairs]]" if kind == "statevector" else f"[[{rows} rows of {rows} [re, im] pairs]]"
-                fits = len(params) == 1 and isinstance(params[0], list) and len(params[0]) == rows
+                fits = len(params) == 1 and isinstance(params[0], (list, np.ndarray)) and len(params[0]) == rows
             if sorted(qubits) != list(range(n)) or not fits:
                 raise QobjValidationError(f"{at}: {name} needs every qubit and params {shape}")
         if name == "measure" and len(memory) != len(qubits):

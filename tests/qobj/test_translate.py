@@ -23,3 +23,58 @@ def test_rotations_are_qiskits_matrices_bit_for_bit(name, rng):
 def test_other_gates_still_come_from_qiskit():
     np.testing.assert_array_equal(gate_matrix("rzz", (0.3,)),
                                   type(get_standard_gate_name_mapping()["rzz"])(0.3).to_matrix())
+
+
+@pytest.mark.parametrize("qubits", [2, 6, 9])
+def test_a_unitary_instruction_must_be_unitary_exact_or_probed(qubits):
+    """Wide matrices are probed with random vectors (U^dagger U of a 10-qubit matrix took 0.8 s of every
+    run): a unitary passes, rounding too; a matrix off by 1e-4 in one entry (typed with four decimals),
+    singular or scaled is refused at any width."""
+    from qiskit.quantum_info import random_unitary
+
+    from aer_mpi.errors import InvalidInputError
+    from aer_mpi.qobj.assemble import encode_matrix
+    from aer_mpi.qobj.translate import _ops, is_unitary
+
+    dim = 1 << qubits
+    good = random_unitary(dim, seed=qubits).data
+    rounded = good + 1e-12 * np.random.default_rng(1).standard_normal(good.shape)
+    assert is_unitary(good) and is_unitary(rounded)
+    off = good.copy()
+    off[dim // 3, dim // 2] += 1e-4
+    singular = good.copy()
+    singular[:, 0] = singular[:, 1]
+    assert not is_unitary(off) and not is_unitary(singular) and not is_unitary(2 * good)
+    instruction = {"name": "unitary", "qubits": list(range(qubits)), "params": [encode_matrix(off)]}
+    with pytest.raises(InvalidInputError, match="not unitary"):
+        _ops([instruction], "circuit")
+    instruction["params"] = [encode_matrix(good)]
+    (op,) = _ops([instruction], "circuit")
+    assert np.array_equal(op.matrix, good)
+
+
+def test_the_qobj_carries_matrices_as_arrays_and_writes_them_as_json_lists():
+    """encode_matrix is a float array (tolist of a 10-qubit matrix took 1.9 s of every run); to_dict
+    and from_dict still round-trip through JSON."""
+    import json
+
+    from qiskit import QuantumCircuit
+    from qiskit.circuit.library import UnitaryGate
+    from qiskit.quantum_info import random_unitary
+
+    from aer_mpi import Qobj
+    from aer_mpi.qobj.assemble import assemble_circuits
+    from aer_mpi.qobj.translate import to_program
+
+    qc = QuantumCircuit(3)
+    qc.append(UnitaryGate(random_unitary(8, seed=1)), [0, 1, 2])
+    qc.initialize(np.ones(4) / 2, [0, 1])
+    qobj = assemble_circuits([qc], {"shots": 1, "seed_simulator": 1})
+    assert any(isinstance(inst["params"][0], np.ndarray) for inst in qobj.experiments[0].instructions
+               if inst["name"] == "unitary")
+    again = Qobj.from_dict(json.loads(json.dumps(qobj.to_dict())))
+    again.validate()
+    first, second = (to_program(q.experiments[0], q.config) for q in (qobj, again))
+    assert [type(op) for op in first.ops] == [type(op) for op in second.ops]
+    for a, b in zip(first.ops, second.ops):
+        assert np.array_equal(getattr(a, "matrix", 0), getattr(b, "matrix", 0))
