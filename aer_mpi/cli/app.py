@@ -458,7 +458,7 @@ def _command_run(args: argparse.Namespace) -> int:
             document = results_document(result, sources, seed, comm.Get_size(), args.memory)
             write_json_atomically(args.output, document)
         except MemoryError:
-            document = None
+            document = None  # (frees the document with the memory lists, if it was built, before the retry)
             packet = _results_without_memory(args, result, sources, seed, comm.Get_size())
         except Exception as exc:
             packet = f"--output {args.output}: cannot write the results: {one_line(str(exc))}"

@@ -182,7 +182,7 @@ def _definition_matrix(op: Any, memo: dict) -> Optional[np.ndarray]:
     from qiskit.circuit import Gate
     from qiskit.quantum_info import Operator
 
-    key = _definition_key(op, memo)
+    key, source = _definition_key(op)
     if key is not None and key in memo:
         return memo[key]
     matrix: Optional[np.ndarray] = None
@@ -217,30 +217,30 @@ def _definition_matrix(op: Any, memo: dict) -> Optional[np.ndarray]:
                     matrix = left @ right
     if key is not None:
         memo[key] = matrix
+        memo.setdefault("sources kept alive", []).append(source)  # (so that no other object takes its id)
     return matrix
 
 
-def _definition_key(op: Any, memo: dict) -> Optional[tuple]:
+def _definition_key(op: Any) -> tuple[Optional[tuple], Any]:
     """What makes two gates of a definition the same gate, for ``_definition_matrix``'s memo; None: not
     memoised (parameters that are not numbers). A name and parameters are not enough: two blocks named
     alike (``to_gate()`` of different circuits, QAOA's cost and mixer evolutions at beta == gamma)
     got one matrix (a wrong answer, probe T). A standard gate is its name, parameters and control
     state; a QASM 2 gate its statement's body (one per ``gate`` statement, shared by every use); any
-    other gate its definition's object or its own (kept alive in the memo, so that the id stays its)."""
+    other gate its definition's object or its own: returned with the key, for the memo to keep alive."""
     numeric = all(isinstance(p, (int, float, complex, np.number)) and not isinstance(p, bool) for p in op.params)
     if not numeric:
-        return None
+        return None, None
     params = tuple(complex(p) for p in op.params)
     control = getattr(op, "ctrl_state", None)
     if getattr(op, "_standard_gate", None) is not None:
-        return ("standard", op.name, op.num_qubits, params, control)
+        return ("standard", op.name, op.num_qubits, params, control), None
     source = getattr(op, "_bytecode", None) if is_qasm2_gate(op) else None
     if not source:
         source = getattr(op, "_definition", None)
     if source is None:
         source = op
-    memo.setdefault("sources kept alive", []).append(source)
-    return (type(op), id(source), op.name, op.num_qubits, params, control)
+    return (type(op), id(source), op.name, op.num_qubits, params, control), source
 
 
 def matrix_product_state_vector(state: Any, num_qubits: int, where: str) -> np.ndarray:
