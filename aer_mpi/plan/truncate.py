@@ -111,10 +111,10 @@ def _remap_ops(ops: tuple, mapping: dict[int, int]) -> tuple:
 
 
 def _kept(op: Any, mapping: dict[int, int]) -> bool:
-    if ir.blocks(op):
+    if isinstance(op, ir.CONTROL_FLOW):
         return True  # control flow stays (its condition reads clbits); its blocks are remapped
-    qubits = tuple(ir.op_qubits(op))
-    return not qubits or any(int(q) in mapping for q in qubits)
+    qubits = ir.op_qubits(op)
+    return not qubits or any(q in mapping for q in qubits)
 
 
 def _remap(op: Any, mapping: dict[int, int]) -> Any:
@@ -130,14 +130,15 @@ def _remap(op: Any, mapping: dict[int, int]) -> Any:
     if isinstance(op, ir.Noise):  # its branches are ops on circuit qubits too
         return dataclasses.replace(op, qubits=tuple(mapping[int(q)] for q in op.qubits),
                                    branches=tuple(_remap_ops(b, mapping) for b in op.branches))
-    if not dataclasses.is_dataclass(op):
+    fields = ir.qubit_fields(type(op))
+    if fields is None:
         return op
+    single, many = fields
     changes: dict[str, Any] = {}
-    names = {f.name for f in dataclasses.fields(op)}
-    for name in ir.QUBIT_FIELDS:
-        if name in names and getattr(op, name) is not None:
+    for name in single:
+        if getattr(op, name) is not None:
             changes[name] = mapping[int(getattr(op, name))]
-    if ir.QUBITS_FIELD in names:
+    if many:
         changes[ir.QUBITS_FIELD] = tuple(mapping[int(q)] for q in getattr(op, ir.QUBITS_FIELD))
     return dataclasses.replace(op, **changes) if changes else op
 

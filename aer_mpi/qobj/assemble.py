@@ -98,6 +98,14 @@ def _bound_value(p: Any, op_name: str, where: str) -> float:
     raise InvalidInputError(f"{where}: parameter {p!r} of {op_name!r} is not a number")
 
 
+def _finite_floats(params: Sequence[Any]) -> Optional[list[float]]:
+    """``params`` as a list when every one is a finite float (``_bound_value`` of each), else None."""
+    for p in params:
+        if type(p) is not float or not math.isfinite(p):
+            return None
+    return list(params)
+
+
 def _bound_params(op: Any, where: str) -> list[float]:
     return [_bound_value(p, op.name, where) for p in op.params]
 
@@ -402,6 +410,13 @@ def _jumps(instructions: list[dict]) -> bool:
     return False
 
 
+#: Gate names that the assembler's other branches take (noise's no-ops, the global phase): the
+#: other names of ``gate_names()`` are plain gates, their parameters numbers.
+NOT_PLAIN_GATES = (frozenset(KEPT_FOR_NOISE) | frozenset(IGNORED) | frozenset(SAVE_INSTRUCTIONS)
+                   | frozenset(SET_STATE_KINDS) | frozenset(LOOP_JUMPS) | frozenset(UNSUPPORTED_CONTROL_FLOW)
+                   | {"global_phase", "measure", "reset", "if_else", "while_loop", "for_loop", "switch_case", BOX,
+                      STORE, SET_MATRIX_PRODUCT_STATE, "initialize", "kraus", "superop", "quantum_channel",
+                      "unitary", "diagonal"})
 #: Instructions one circuit may have once the definitions it runs by are written out: a bound on
 #: what a few lines of nested gate definitions can ask for (each level may double it).
 MAX_ASSEMBLED_INSTRUCTIONS = 10_000_000
@@ -446,6 +461,8 @@ class _CircuitAssembler:
         out: list[dict] = []
         if depth > 50:
             raise InvalidInputError(f"circuit {self.name!r}: definitions nest too deeply")
+        qubit_index = {q: i for i, q in enumerate(circuit.qubits)}
+        plain_gates = self.gates - NOT_PLAIN_GATES
         for position, item in enumerate(circuit.data):
             self.visited += 1
             if self.visited > MAX_ASSEMBLED_INSTRUCTIONS:
@@ -453,11 +470,22 @@ class _CircuitAssembler:
                     f"circuit {self.name!r}: more than {MAX_ASSEMBLED_INSTRUCTIONS:,} instructions once its gates' "
                     f"definitions are written out (gates defined by repeating other gates multiply); "
                     f"split the circuit, or define its wide gates by their matrices (UnitaryGate)")
+            qubits = [qubit_map[qubit_index[q]] for q in item.qubits]
+            name = item.name
+            if name in plain_gates:
+                # A gate with floats for parameters, the bulk of a transpiled circuit: read from the
+                # instruction without building its gate object (Qiskit makes one per access of a
+                # standard gate) or its position's text, which only an error needs. Others (open
+                # parameters, numpy numbers, bad values) take the general path below.
+                values = _finite_floats(item.params)
+                if values is not None:
+                    if depth == 0:
+                        self.touched.update(qubits)
+                    out.append({"name": name, "qubits": qubits, "params": values})
+                    continue
             op = item.operation
-            qubits = [qubit_map[circuit.find_bit(q).index] for q in item.qubits]
             clbits = [clbit_map[circuit.find_bit(c).index] for c in item.clbits]
             where = self.where(position, op)
-            name = op.name
             if name in KEPT_FOR_NOISE:  # no-ops that a noise model may put errors on; translation drops them
                 out.append({"name": name, "qubits": qubits})
                 continue

@@ -292,6 +292,7 @@ def _ops(instructions: list[dict], where: str, loop: bool = False, memo: Optiona
     ``memo``: the op of each standard gate's instruction dict already translated, by identity (the
     bindings of one circuit share their unparameterised instructions: qobj/assemble.py)."""
     ops: list[ir.Op] = []
+    plain = _plain_gate_names()
     for i, inst in enumerate(instructions):
         if memo is not None:
             known = memo.get(id(inst))
@@ -300,6 +301,9 @@ def _ops(instructions: list[dict], where: str, loop: bool = False, memo: Optiona
                 continue
         name = inst["name"]
         qubits = tuple(inst.get("qubits", []))
+        if name in plain:  # most instructions: first, and without the text of where it stands
+            ops.append(_standard_gate(inst, name, qubits, lambda i=i, name=name: f"{where}[{i}] ({name})", memo))
+            continue
         at = f"{where}[{i}] ({name})"
         if name in IGNORED:
             continue
@@ -407,24 +411,46 @@ def _ops(instructions: list[dict], where: str, loop: bool = False, memo: Optiona
                 )
             ops.append(ir.Switch(expression(inst["target"]), tuple(cases)))
         else:
-            try:
-                params = tuple(float(p) for p in inst.get("params", []))
-                matrix = gate_matrix(name, params)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InvalidInputError(f"{at}: cannot build gate {name!r}: {exc}") from exc
-            if matrix.shape[0] != 1 << len(qubits):
-                raise InvalidInputError(f"{at}: {name} acts on {matrix.shape[0].bit_length() - 1} qubits, got {len(qubits)}")
-            if name == "global_phase":
-                op: ir.Op = ir.GlobalPhase(float(inst["params"][0]))
-            elif name == "swap":
-                op = ir.Swap(qubits[0], qubits[1])
-            else:
-                diag = _standard_diagonal(name, params)
-                op = ir.Gate(qubits, matrix, name) if diag is None else ir.Diagonal(qubits, diag, name)
-            ops.append(op)
-            if memo is not None:
-                memo[id(inst)] = (inst, op)  # the dict is kept alive with its op: its id stays its own
+            ops.append(_standard_gate(inst, name, qubits, at, memo))
     return ops
+
+
+def _standard_gate(inst: dict, name: str, qubits: tuple, at: Any, memo: Optional[dict]) -> ir.Op:
+    """The op of standard gate instruction ``inst`` (``at``: where it stands, or a callable giving it)."""
+    try:
+        params = tuple(float(p) for p in inst.get("params", []))
+        matrix = gate_matrix(name, params)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{_text(at)}: cannot build gate {name!r}: {exc}") from exc
+    if matrix.shape[0] != 1 << len(qubits):
+        raise InvalidInputError(
+            f"{_text(at)}: {name} acts on {matrix.shape[0].bit_length() - 1} qubits, got {len(qubits)}")
+    if name == "global_phase":
+        op: ir.Op = ir.GlobalPhase(float(inst["params"][0]))
+    elif name == "swap":
+        op = ir.Swap(qubits[0], qubits[1])
+    else:
+        diag = _standard_diagonal(name, params)
+        op = ir.Gate(qubits, matrix, name) if diag is None else ir.Diagonal(qubits, diag, name)
+    if memo is not None:
+        memo[id(inst)] = (inst, op)  # the dict is kept alive with its op: its id stays its own
+    return op
+
+
+def _text(at: Any) -> str:
+    return at() if callable(at) else at
+
+
+@lru_cache(maxsize=1)
+def _plain_gate_names() -> frozenset:
+    """The gates ``_ops`` builds from their name and parameters alone (``_standard_gate``): every
+    standard gate but those another of its branches takes."""
+    from aer_mpi.qobj.model import gate_names
+
+    taken = {"measure", "reset", "global_phase", "unitary", "diagonal", STATE_PREPARATION, SET_STATEVECTOR,
+             "if_else", "while_loop", STORE, "for_loop", "break_loop", "continue_loop", "switch_case"}
+    taken |= set(IGNORED) | set(SET_STATE_KINDS) | set(NOISE_INSTRUCTIONS)
+    return frozenset(n for n in gate_names() if n not in taken and not n.startswith(SAVE_PREFIX))
 
 
 def to_program(experiment: QobjExperiment, index: int = 0, memo: Optional[dict] = None) -> ir.Program:

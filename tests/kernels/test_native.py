@@ -285,3 +285,37 @@ def test_python_m_aer_mpi_kernels_reports_the_native_kernels_without_a_warning()
     assert done.stdout.startswith("aer_mpi native kernels: "), (done.stdout, done.stderr)
     assert done.returncode == (0 if done.stdout.split(": ")[1].startswith("on") else 1)
     assert "RuntimeWarning" not in done.stderr
+
+
+@pytest.mark.parametrize("total, threads", [(1, 2), (3, 2), (16, 2), (17, 3), (1000, 2), (5, 8)])
+def test_run_split_gives_every_index_to_exactly_one_call(total, threads):
+    """Threads take pieces as they finish (a late or descheduled thread no longer holds the others up):
+    the pieces still cover [0, total) once, in ranges, from every thread."""
+    import threading
+
+    from aer_mpi.kernels import native
+
+    seen = np.zeros(total, dtype=np.int64)
+    lock = threading.Lock()
+    callers = set()
+
+    def function(first, last):
+        assert 0 <= first < last <= total
+        with lock:
+            seen[first:last] += 1
+            callers.add(threading.get_ident())
+
+    native.run_split(function, total, threads)
+    assert (seen == 1).all()
+    assert len(callers) <= max(1, min(threads, total))
+
+
+def test_run_split_passes_a_thread_error_on_after_every_thread_ends():
+    from aer_mpi.kernels import native
+
+    def function(first, last):
+        if first == 0:
+            raise RuntimeError("kernel failed")
+
+    with pytest.raises(RuntimeError, match="kernel failed"):
+        native.run_split(function, 64, 2)

@@ -103,3 +103,23 @@ def test_a_program_that_reads_nothing_keeps_a_whole_component():
     out = truncate(program)
     assert out.metadata["active_input_qubits"] == [1, 3]
     assert [op.qubits for op in out.ops] == [(0, 1), (1, 0)]
+
+
+def test_op_qubits_reads_dataclass_fields_and_other_classes_attributes():
+    """``ir.op_qubits`` looks a dataclass's qubit fields up once per class; any other op class keeps
+    being read attribute by attribute (its qubits may be the instance's own)."""
+    import numpy as np
+
+    from aer_mpi import ir
+
+    assert ir.op_qubits(ir.Gate((3, 1), np.eye(4))) == (3, 1)
+    assert ir.op_qubits(ir.Swap(2, 5)) == (2, 5)
+    assert ir.op_qubits(ir.Measure(4, 0)) == (4,)
+    assert ir.op_qubits(ir.GlobalPhase(0.1)) == ()
+
+    class Custom:
+        def __init__(self):
+            self.qubit = np.int64(7)
+            self.qubits = [1, 2]
+
+    assert ir.op_qubits(Custom()) == (7, 1, 2)

@@ -8,6 +8,7 @@ from qiskit import QuantumCircuit
 
 from aer_mpi import Qobj, QobjValidationError
 from aer_mpi.qobj.assemble import assemble_circuits
+from aer_mpi.qobj.translate import to_program
 from aer_mpi.errors import InvalidInputError
 
 
@@ -145,3 +146,49 @@ def test_gates_named_alike_in_a_definition_keep_their_own_matrices():
     bound = QAOAAnsatz(cost, reps=1).assign_parameters([0.5, 0.5])
     value = EstimatorV2().run([(bound, cost)]).result()[0].data.evs
     assert abs(float(value) - Statevector(bound).expectation_value(cost).real) < 1e-9
+
+
+def test_gates_with_plain_float_parameters_assemble_as_the_general_path_does():
+    """The assembler reads gates with float parameters from the instruction without building the gate
+    object (the bulk of a device-transpiled circuit); numpy numbers, bound expressions, errors and
+    open parameters of a template go the general way: every kind gives the same instruction."""
+    import numpy as np
+    from qiskit.circuit import Parameter
+
+    theta = Parameter("theta")
+    bound = (theta * 2).assign(theta, 0.25)  # a bound ParameterExpression, not a float
+    qc = QuantumCircuit(3, name="mixed")
+    qc.rz(0.5, 0)
+    qc.rx(np.float32(0.75), 1)  # not a Python float
+    qc.ry(bound, 2)
+    qc.cx(0, 2)
+    qc.u(1, 2, 3, 1)  # ints
+    qc.id(0)  # kept for noise
+    instructions = assemble_circuits([qc], {}).experiments[0].instructions
+    assert instructions[:5] == [
+        {"name": "rz", "qubits": [0], "params": [0.5]},
+        {"name": "rx", "qubits": [1], "params": [0.75]},
+        {"name": "ry", "qubits": [2], "params": [0.5]},
+        {"name": "cx", "qubits": [0, 2], "params": []},
+        {"name": "u", "qubits": [1], "params": [1.0, 2.0, 3.0]},
+    ]
+    assert instructions[5] == {"name": "id", "qubits": [0]}
+    assert all(type(p) is float for inst in instructions[:5] for p in inst["params"])
+    bad = QuantumCircuit(2, name="bad")
+    bad.h(0)
+    bad.rz(float("nan"), 1)
+    with pytest.raises(InvalidInputError, match=r"circuit 'bad', instruction 1 \(rz\): non-finite angle nan"):
+        assemble_circuits([bad], {})
+    open_circuit = QuantumCircuit(1)
+    open_circuit.rz(theta, 0)
+    open_circuit.rx(0.5, 0)
+    bound_runs = assemble_circuits([open_circuit], {}, [{theta: [0.1, 0.2]}]).experiments
+    assert [e.instructions[0]["params"] for e in bound_runs] == [[0.1], [0.2]]
+    assert [e.instructions[1]["params"] for e in bound_runs] == [[0.5], [0.5]]
+
+
+def test_a_standard_gate_on_the_wrong_number_of_qubits_names_where_it_stands():
+    data = sample_qobj().to_dict()
+    data["experiments"][0]["instructions"][0] = {"name": "cx", "qubits": [0], "params": []}
+    with pytest.raises(InvalidInputError, match=r"experiments\[0\].instructions\[0\] \(cx\): cx acts on 2 qubits"):
+        to_program(Qobj.from_dict(data).experiments[0])
