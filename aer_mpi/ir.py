@@ -378,7 +378,10 @@ QUBITS_FIELD = "qubits"
 
 def op_qubits(op: Any) -> tuple[int, ...]:
     """The qubits ``op`` acts on (any op class with ``qubit`` / ``qubit0`` / ``qubit1`` / ``qubits``)."""
-    fields = qubit_fields(type(op))
+    kind = type(op)
+    if kind is Gate or kind is Diagonal:  # most ops
+        return tuple(map(int, op.qubits))
+    fields = qubit_fields(kind)
     if fields is None:  # not a dataclass: its attributes may be the instance's own
         single, many = QUBIT_FIELDS, True
     else:

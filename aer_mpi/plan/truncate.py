@@ -97,8 +97,9 @@ def observed_qubits(ops: Iterable[ir.Op], first_if_none: bool = False) -> set[in
                 parent[root(q)] = first
         if isinstance(op, _READING):
             read.update(qubits)
-        for block in ir.blocks(op):
-            stack.append(iter(block))
+        elif isinstance(op, ir.CONTROL_FLOW):
+            for block in ir.blocks(op):
+                stack.append(iter(block))
     if not read and first_if_none and parent:
         read = {min(parent)}  # nothing is read: a state still needs qubits; the first one's kept whole
     roots = {root(q) for q in read}
@@ -130,7 +131,12 @@ def _remap(op: Any, mapping: dict[int, int]) -> Any:
     if isinstance(op, ir.Noise):  # its branches are ops on circuit qubits too
         return dataclasses.replace(op, qubits=tuple(mapping[int(q)] for q in op.qubits),
                                    branches=tuple(_remap_ops(b, mapping) for b in op.branches))
-    fields = ir.qubit_fields(type(op))
+    kind = type(op)
+    if kind is ir.Gate:  # most ops: built directly (dataclasses.replace is a few times slower)
+        return ir.Gate(tuple(mapping[int(q)] for q in op.qubits), op.matrix, op.name)
+    if kind is ir.Diagonal:
+        return ir.Diagonal(tuple(mapping[int(q)] for q in op.qubits), op.diag, op.name)
+    fields = ir.qubit_fields(kind)
     if fields is None:
         return op
     single, many = fields
