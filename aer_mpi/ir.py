@@ -322,6 +322,8 @@ def saved_kinds(ops: Sequence[Op]) -> set[str]:
 
 def blocks(op: Op) -> tuple[tuple[Op, ...], ...]:
     """The nested op sequences of a control-flow op (none for the others)."""
+    if not isinstance(op, CONTROL_FLOW):  # most ops: one test (every save and method check walks them all)
+        return ()
     if isinstance(op, IfElse):
         return (op.true_ops, op.false_ops)
     if isinstance(op, WhileLoop):

@@ -119,9 +119,10 @@ def set_threads(count: int) -> int:
     return _threads
 
 
-def _check(state: np.ndarray, positions: Sequence[int]) -> None:
-    n = numpy_backend._num_qubits(state)
-    if len(set(positions)) != len(positions) or any(not 0 <= int(p) < n for p in positions):
+def _check(state: np.ndarray, positions: Sequence[int], n: Optional[int] = None) -> None:
+    """Refuse positions out of ``range(n)`` (the state's qubits) or repeated."""
+    n = numpy_backend._num_qubits(state) if n is None else n
+    if len(positions) and (min(positions) < 0 or max(positions) >= n or len(set(positions)) != len(positions)):
         raise ValueError(f"expecting distinct positions in range({n}), got {list(positions)}")
 
 
@@ -227,7 +228,7 @@ def apply_stage(state: np.ndarray, gates: Sequence[tuple], chunk_qubits: int) ->
     """
     n = numpy_backend._num_qubits(state)
     for positions, matrix, diag in gates:
-        _check(state, positions)
+        _check(state, positions, n)
         if diag is None and len(positions) and max(positions) >= chunk_qubits and chunk_qubits < n:
             raise ValueError(f"a dense gate of a stage on positions {list(positions)}: "
                              f"expecting every position below {chunk_qubits}")

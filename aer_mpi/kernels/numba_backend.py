@@ -578,29 +578,26 @@ def _stage_serial(state, chunk_qubits, kinds, widths, pos, pstart, data, mre, mi
 
 
 def _pack_stage(gates, n: int, dtype):
-    """The stage's gates as flat arrays for ``_stage_chunk``."""
+    """The stage's gates as flat arrays for ``_stage_chunk`` (per-gate fields gathered in lists and
+    made arrays once: numpy's per-element writes were most of the packing of a small state's stage)."""
     count = len(gates)
-    kinds = np.empty(count, dtype=np.int64)
-    widths = np.empty(count, dtype=np.int64)
-    pstart = np.zeros(count, dtype=np.int64)
-    dstart = np.zeros(count, dtype=np.int64)
-    ostart = np.zeros(count, dtype=np.int64)
+    kinds, widths, pstart, dstart, ostart = [], [], [], [], []
     num_tables = max(1, (n + 7) // 8)
     tables = np.zeros((count, num_tables, 256), dtype=np.int64)
     pos, data, offs = [], [], []
     npos = ndata = noffs = 0
     for g, (positions, matrix, diag) in enumerate(gates):
         k = len(positions)
-        widths[g] = k
-        dstart[g] = ndata
-        pstart[g] = npos
-        ostart[g] = noffs
+        widths.append(k)
+        dstart.append(ndata)
+        pstart.append(npos)
+        ostart.append(noffs)
         if diag is not None:
-            kinds[g] = _DIAGONAL
+            kinds.append(_DIAGONAL)
             values = np.asarray(diag, dtype=dtype).reshape(-1)
             tables[g] = byte_tables(n, positions)
         else:
-            kinds[g] = _DENSE
+            kinds.append(_DENSE)
             values = np.asarray(matrix, dtype=dtype).reshape(-1)
             if k >= 3:
                 ordered = sorted(int(p) for p in positions)
@@ -611,14 +608,16 @@ def _pack_stage(gates, n: int, dtype):
                 noffs += 1 << k
             else:
                 ordered = [int(p) for p in positions]
-            pos.append(np.asarray(ordered, dtype=np.int64))
+            pos.extend(ordered)
             npos += k
         data.append(values)
         ndata += values.shape[0]
     data = np.ascontiguousarray(np.concatenate(data)) if data else np.zeros(1, dtype=dtype)
-    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(1, dtype=np.int64)  # noqa: E731
-    return (kinds, widths, cat(pos), pstart, data, np.ascontiguousarray(data.real),
-            np.ascontiguousarray(data.imag), dstart, cat(offs), ostart, tables)
+    per_gate = lambda values: np.array(values, dtype=np.int64)  # noqa: E731  (count entries, maybe none)
+    pos_array = np.array(pos if pos else [0], dtype=np.int64)
+    offs_array = np.concatenate(offs) if offs else np.zeros(1, dtype=np.int64)
+    return (per_gate(kinds), per_gate(widths), pos_array, per_gate(pstart), data, np.ascontiguousarray(data.real),
+            np.ascontiguousarray(data.imag), per_gate(dstart), offs_array, per_gate(ostart), tables)
 
 
 def apply_stage(state: np.ndarray, gates, chunk_qubits: int) -> None:

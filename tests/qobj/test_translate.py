@@ -78,3 +78,31 @@ def test_the_qobj_carries_matrices_as_arrays_and_writes_them_as_json_lists():
     assert [type(op) for op in first.ops] == [type(op) for op in second.ops]
     for a, b in zip(first.ops, second.ops):
         assert np.array_equal(getattr(a, "matrix", 0), getattr(b, "matrix", 0))
+
+
+@pytest.mark.parametrize("name", sorted(_ROTATIONS))
+def test_translated_rotations_are_qiskits_arrays_and_diagonal_where_the_matrix_is(name, rng):
+    """Rotations are translated without the matrix caches (a sweep's angles are new every binding):
+    the op holds Qiskit's matrix bit for bit, or its diagonal when every entry off it is zero
+    (rx(0), u(0, a, b), rz(t)), read-only, as the cached path gave."""
+    from aer_mpi import ir
+    from aer_mpi.qobj.translate import _ops
+
+    gate_class = type(get_standard_gate_name_mapping()[name])
+    count = _ROTATIONS[name].__code__.co_argcount
+    angles = [0.0, -0.0, np.pi, 2 * np.pi, 1e-300] + list(rng.uniform(-10, 10, 10))
+    for k in range(len(angles)):
+        params = [float(angles[(k + j) % len(angles)]) for j in range(count)]
+        (op,) = _ops([{"name": name, "qubits": [3], "params": params}], "test")
+        theirs = np.asarray(gate_class(*params).to_matrix(), dtype=complex)
+        assert op.qubits == (3,) and op.name == name
+        if theirs[0, 1] == 0 and theirs[1, 0] == 0:
+            assert isinstance(op, ir.Diagonal) and op.diag.tobytes() == np.diag(theirs).tobytes(), params
+            assert not op.diag.flags.writeable
+        else:
+            assert isinstance(op, ir.Gate) and op.matrix.tobytes() == theirs.tobytes(), params
+            assert not op.matrix.flags.writeable
+    with pytest.raises(Exception, match=rf"test\[0\] \({name}\): cannot build gate"):
+        _ops([{"name": name, "qubits": [0], "params": [0.1] * (count + 1)}], "test")
+    with pytest.raises(Exception, match=rf"test\[0\] \({name}\): {name} acts on 1 qubits, got 2"):
+        _ops([{"name": name, "qubits": [0, 1], "params": [0.1] * count}], "test")
