@@ -308,6 +308,8 @@ def _run_clifford(world: Collective, program: ir.Program, config: RunConfig, con
                 break
             parts.append(block[1])
     values = np.concatenate(parts) if parts else None
+    if values is None and program.num_clbits and config.shots and _has_save(program.ops):
+        values = np.zeros(config.shots, dtype=np.int64)  # as the statevector's path (and Aer): shots read 0
     metadata = {
         "method": "stabilizer",
         "num_qubits": program.num_qubits,
@@ -477,6 +479,8 @@ def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunC
         if readouts:
             values = apply_readout(values, readouts, config.seed)
         inner.metadata["sample_measure_time"] = time.perf_counter() - sample_start
+    if values is None and program.num_clbits and config.shots and _has_save(program.ops):
+        values = np.zeros(config.shots, dtype=np.int64)  # as the statevector's path (and Aer): shots read 0
     metadata = dict(inner.metadata)
     ranks_note = inner.metadata.get("note")  # idle ranks, when the world is not a power of two
     metadata.update(

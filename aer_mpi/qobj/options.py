@@ -338,8 +338,8 @@ _ROWS = (
               help="the gates the target offers transpile (None: all, or with a noise model its basis gates, as Aer)"),
     RunOption("parallel_experiments", True, _is_bool, "True or False", None, "parallel_experiments",
               help="run circuits too small to shard whole, one per rank at a time"),
-    RunOption("meas_level", 2, lambda v: _is_int(v) and v == 2, "2 (classified: aer_mpi returns bits)", qobj=False,
-              help="Qiskit's run option, as qiskit-ibm-runtime's local mode passes it (meas_type='classified')"),
+    _ignored("meas_level", 2, "results are classified bits whatever it is, as Aer's (qiskit-ibm-runtime's local "
+                              "mode passes 2)"),
     # Aer's options that mean nothing to a distributed CPU statevector: accepted, no effect
     RunOption("zero_threshold", 1e-10, _non_negative_number, "a number >= 0", None, "zero_threshold",
               help="amplitudes and probabilities at or below it are left out of save_statevector_dict and "

@@ -263,3 +263,12 @@ def test_a_save_without_measurements_still_reports_the_shots_as_aer():
     qc.save_statevector()
     result = backend().run(qc, shots=10, memory=True).result()
     assert result.get_counts() == {"00": 10} and result.get_memory() == ["00"] * 10
+
+
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_meas_level_is_accepted_and_the_results_are_bits_as_aers(level):
+    """Aer accepts any meas_level and returns counts (probe W: Aer's tutorials); aer_mpi refused 1."""
+    result = backend().run(bell(), meas_level=level, shots=200, seed_simulator=3).result()
+    counts = result.get_counts()
+    assert sum(counts.values()) == 200 and set(counts) <= {"00", "11"}
+    assert result.results[0].metadata["ignored_options"] == ["meas_level"]

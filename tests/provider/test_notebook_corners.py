@@ -360,6 +360,22 @@ def check_zero_shots_run_the_saves_only_as_in_aer(comm, kernels):
     assert result.data(1) == {}
 
 
+def check_a_save_without_a_measurement_counts_zeros_under_every_method(comm, kernels):
+    """Aer's tutorial saves in a circuit with a classical bit and no measurement: Aer reports every shot
+    as '0' under each method; the density matrix and stabilizer methods here reported no counts."""
+    qc = QuantumCircuit(2, 1)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.save_expectation_value(Pauli("ZZ"), [0, 1], label="ev")
+    for method in ("statevector", "density_matrix", "stabilizer", "matrix_product_state", "automatic"):
+        result = AerMPISimulator(comm=comm, method=method, min_local_qubits=1).run(qc, shots=64, memory=True).result()
+        if method in ("statevector", "density_matrix"):
+            assert_kernels(result, kernels)
+        assert result.get_counts() == {"0": 64}, method
+        assert result.get_memory() == ["0"] * 64, method
+        assert result.data(0)["ev"] == pytest.approx(1.0), method
+
+
 def test_save_matrix_product_state_is_aers():
     """Aer's matrix-product-state tutorial: save_matrix_product_state (it was refused) and save_state under
     method="matrix_product_state" give Aer's Vidal tuple, whose contraction is the circuit's state, with
@@ -654,3 +670,4 @@ def test_the_multi_rank_corners(comm, kernels):
     check_set_states(comm, kernels)
     check_qubits_only_errors_act_on_are_left_out_as_aer_leaves_them(comm, kernels)
     check_zero_shots_run_the_saves_only_as_in_aer(comm, kernels)
+    check_a_save_without_a_measurement_counts_zeros_under_every_method(comm, kernels)
