@@ -479,8 +479,10 @@ def _run_density(world: Collective, comm: Any, program: ir.Program, config: RunC
         if readouts:
             values = apply_readout(values, readouts, config.seed)
         inner.metadata["sample_measure_time"] = time.perf_counter() - sample_start
-    if values is None and program.num_clbits and config.shots and _has_save(program.ops):
-        values = np.zeros(config.shots, dtype=np.int64)  # as the statevector's path (and Aer): shots read 0
+    if values is None and program.num_clbits and config.shots and _has_save(program.ops) and not has_noise(program):
+        # as Aer's density matrix: an ideal circuit reports its shots as 0 (as the statevector's path
+        # does), a noisy one no counts (Aer decides by the noise model; here, by the errors it put in)
+        values = np.zeros(config.shots, dtype=np.int64)
     metadata = dict(inner.metadata)
     ranks_note = inner.metadata.get("note")  # idle ranks, when the world is not a power of two
     metadata.update(

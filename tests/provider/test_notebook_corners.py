@@ -374,6 +374,7 @@ def check_a_save_without_a_measurement_counts_zeros_under_every_method(comm, ker
         assert result.get_counts() == {"0": 64}, method
         assert result.get_memory() == ["0"] * 64, method
         assert result.data(0)["ev"] == pytest.approx(1.0), method
+    # ... but Aer's density matrix of a noisy circuit reports no counts (tests/engine/test_density.py)
 
 
 def test_save_matrix_product_state_is_aers():
@@ -599,8 +600,12 @@ def test_an_initialize_of_every_qubit_keeps_the_global_phase():
         saved.save_statevector()
         result = local().run(saved, shots=1, parameter_binds=binds).result()
         for k, value in enumerate([0.7] if binds is None else [0.7, 2.1]):
-            expected = Statevector(qc.assign_parameters({phi: value}) if binds else qc)
-            np.testing.assert_allclose(np.asarray(result.data(k)["statevector"]), expected.data, atol=1e-12)
+            # e^{i phase} H_0 |set state>, written out: Statevector(qc) resets q1 by sampling a measurement
+            # of it, so its phase was -i or i times this one in about 2% of evaluations (a flaky oracle)
+            after = QuantumCircuit(2)
+            after.h(0)
+            expected = np.exp(1j * value) * Statevector([0, 1j, 0, 0]).evolve(after).data
+            np.testing.assert_allclose(np.asarray(result.data(k)["statevector"]), expected, atol=1e-12)
 
 
 def test_wide_library_gates_run_their_definitions_not_a_dense_matrix():
