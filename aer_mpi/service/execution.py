@@ -93,9 +93,9 @@ def _execute(qobj: Optional[Qobj], job_id: str, comm: Any, control: RunControl,
             output = finished[index]
         elif index in parallel:
             output = parallel[index]
-        elif cancelled is not None or _stop_agreed(comm, control, store, index):
+        elif cancelled is not None or (stop := _stop_agreed(comm, control, store, index)):
             # a short circuit may have no meeting of its own: the ranks agree before each one
-            cancelled = cancelled or JobCancelledError("the job was cancelled")
+            cancelled = cancelled or JobCancelledError(stop)
             output = ExperimentFailure.of(JobCancelledError("the job was cancelled before it ran"), 0)
         else:
             if on_experiment is not None:
@@ -183,10 +183,11 @@ def _with_method_hint(exc: Exception, method: str) -> Exception:
     return hinted
 
 
-def _stop_agreed(comm: Any, control: RunControl, store: Optional[JobCheckpoints], index: int) -> bool:
-    """Collective, before experiment ``index``: whether any rank's job was cancelled or got a stop
-    signal. With checkpoints, one is written here first when a signal or ``cancel(checkpoint=True)``
-    asked for it, or when the period has passed."""
+def _stop_agreed(comm: Any, control: RunControl, store: Optional[JobCheckpoints], index: int) -> Optional[str]:
+    """Collective, before experiment ``index``: None to go on, or why the job stops (any rank's job was
+    cancelled or got a stop signal). With checkpoints, one is written here first when a signal or
+    ``cancel(checkpoint=True)`` asked for it, or when the period has passed; the reason then says so,
+    as a stop at a meeting inside a circuit does (engine/interpreter.py)."""
     cancel = bool(control.cancel_requested())  # (first: it may hear an idle rank's signal, engine/runner.py)
     signal = stop_requested() is not None
     keep = store is not None and (signal or bool(control.checkpoint_requested()))
@@ -195,7 +196,10 @@ def _stop_agreed(comm: Any, control: RunControl, store: Optional[JobCheckpoints]
     if store is not None and any(v[1] or v[2] for v in votes):
         store.experiment = index
         store.write(Collective(comm))
-    return any(v[0] or v[1] for v in votes)
+    if any(v[1] for v in votes):
+        return (f"the job was stopped after a checkpoint (before circuit {index}): run it again with the same "
+                f"checkpoint directory to resume")
+    return "the job was cancelled" if any(v[0] for v in votes) else None
 
 
 def _stop_with_checkpoint(comm: Any, control: RunControl, store: JobCheckpoints, planned: list,
