@@ -51,7 +51,7 @@ from aer_mpi.cli.outputs import (
 )
 from aer_mpi.engine.checkpoint import MANIFEST, stored_seed
 from aer_mpi import _early_signals
-from aer_mpi.engine.interrupts import install_signal_handlers, request_stop, stop_requested
+from aer_mpi.engine.interrupts import install_signal_handlers, request_stop, stop_requested, uninstall_signal_handlers
 from aer_mpi.qobj.options import OPTIONS, PRECISIONS, PROGRESS_STYLES
 
 
@@ -311,7 +311,8 @@ def command_run(args: argparse.Namespace) -> int:
 
     # SIGUSR1: what Slurm's --signal=B:USR1@120 forwards before a time limit; SIGHUP: the terminal or
     # ssh session closed (it killed the run, finished circuits and all)
-    previous = install_signal_handlers((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP))
+    previous = install_signal_handlers((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP),
+                                       end_now=_end_every_rank_now)
     # MPI bounded: a rank frozen at the start must not leave the others in MPI_Init forever, and a
     # SIGTERM, SIGHUP or Ctrl-C meanwhile ends it (no Python handler runs inside MPI_Init); a SIGUSR1
     # is noted, and acted on once the run starts
@@ -338,9 +339,7 @@ def command_run(args: argparse.Namespace) -> int:
         if MPI.COMM_WORLD.Get_size() == 1:
             raise
         if isinstance(exc, KeyboardInterrupt):
-            print(f"{PROG}: rank {MPI.COMM_WORLD.Get_rank()}: interrupted again: ending every rank now",
-                  file=sys.stderr, flush=True)
-            abort_job(MPI.COMM_WORLD, EXIT_INTERRUPTED, settle=0.5)
+            _end_every_rank_now(signal.SIGINT)
         traceback.print_exc()
         abort_job(MPI.COMM_WORLD, EXIT_RUN_FAILED, settle=0.5)
         raise  # (not reached)
@@ -350,8 +349,29 @@ def command_run(args: argparse.Namespace) -> int:
             # handlers (a first one is noted, a second ends the process, as during the run)
             signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         else:  # main() called in a process that goes on (tests, a wrapper)
-            for signum, handler in previous.items():
-                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+            uninstall_signal_handlers(previous)
+
+
+def _end_every_rank_now(signum: int) -> None:
+    """A second stop signal on this rank (Ctrl-C twice): every rank ends now, exit 128 + signum (130
+    for SIGINT). Called by the main thread's KeyboardInterrupt, or by the signal listener's thread
+    when the main thread waits inside MPI (a collective whose peer has stalled). Does not return."""
+    import os
+
+    from aer_mpi.comm.watchdog import abort_job, remove_unfinished_files
+
+    mpi = sys.modules.get("mpi4py.MPI")  # (not imported here: the main thread may hold its import)
+    try:
+        running = mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized()
+    except AttributeError:  # mpi4py.MPI half imported
+        running = False
+    if not running:  # before MPI_Init returned or after MPI_Finalize: this process only
+        print(f"{PROG}: interrupted again: ending now", file=sys.stderr, flush=True)
+        remove_unfinished_files()
+        os._exit(128 + int(signum))
+    print(f"{PROG}: rank {mpi.COMM_WORLD.Get_rank()}: interrupted again: ending every rank now",
+          file=sys.stderr, flush=True)
+    abort_job(mpi.COMM_WORLD, 128 + int(signum), settle=0.5)
 
 
 def _command_run(args: argparse.Namespace) -> int:

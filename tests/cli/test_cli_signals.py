@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -247,48 +248,120 @@ with open(f"pid-{rank}", "w") as f:
     f.write(str(os.getpid()))
 if os.environ.get("FREEZE_RANK") == rank:
     os.kill(os.getpid(), signal.SIGSTOP)  # frozen before MPI starts, as on a wedged node
+if os.environ.get("PROGRESS_EVERY"):  # a progress line this often (seconds): the test sees the steps start
+    from aer_mpi.provider.progress import ProgressLog
+    ProgressLog.__init__.__defaults__ = (None, float(os.environ["PROGRESS_EVERY"]), "aer-mpi")
 from aer_mpi.cli import command_line
 sys.argv = ["aer-mpi", *sys.argv[1:]]
 sys.exit(command_line())
 """
 
 
-def _start_wrapped(tmp: Path, ranks: int, env_extra: dict) -> subprocess.Popen:
+def _start_wrapped(tmp: Path, ranks: int, env_extra: dict, quiet: bool = True) -> subprocess.Popen:
     (tmp / "wrapper.py").write_text(RANK_WRAPPER)
     (tmp / "long.qasm").write_text(long_qasm(layers=2000))
     env = dict(os.environ, OMP_NUM_THREADS="1", AER_MPI_KERNELS="numpy", **env_extra)
     return subprocess.Popen([mpiexec_or_skip(), "-n", str(ranks), sys.executable, "wrapper.py", "run", "long.qasm",
-                             "--shots", "8", "-o", "out.json", "-q"], cwd=tmp, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                             "--shots", "8", "-o", "out.json", *(["-q"] if quiet else [])], cwd=tmp, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _read_stderr_until_stepping(proc: subprocess.Popen, lines: list, deadline: float) -> threading.Thread:
+    """Collect ``proc``'s stderr lines into ``lines`` (in a thread, until the process ends); returns
+    once rank 0 has printed a progress line of the circuit's steps (or at ``deadline``), so that a
+    signal sent next lands in the simulation, not in the start-up or planning, which a stop ends at
+    once or as soon as they end."""
+    stepping = threading.Event()
+
+    def read() -> None:
+        for line in proc.stderr:
+            lines.append(line)
+            if ": step " in line:
+                stepping.set()
+        stepping.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    stepping.wait(max(0.0, deadline - time.monotonic()))
+    return reader
 
 
 @pytest.mark.parametrize("rank", [0, 1])
 def test_a_second_ctrl_c_on_one_rank_ends_every_rank_at_once(tmp_path, rank):
     """Ctrl-C twice to one rank (kill -INT twice): its KeyboardInterrupt ended that rank alone, and the
-    other waited in a collective until the wait bound (600 s; an hour when it was rank 0)."""
-    proc = _start_wrapped(tmp_path, 2, {})
+    other waited in a collective until the wait bound (600 s; an hour when it was rank 0). The other
+    rank is frozen meanwhile, so the first stop cannot end the run before the second Ctrl-C (it did
+    within 1 s in CI), and the signalled rank waits inside MPI, where no Python handler runs: the
+    signal listener ends every rank."""
+    proc = _start_wrapped(tmp_path, 2, {"PROGRESS_EVERY": "0.5"}, quiet=False)
+    lines: list = []
+    other = None
     try:
-        deadline = time.monotonic() + RUN_TIMEOUT
-        while not all((tmp_path / f"pid-{r}").exists() for r in (0, 1)) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(4)  # into the run
-        assert proc.poll() is None, proc.communicate()
+        # into the simulation: under load 4 s after the ranks' start was still the start-up or planning
+        reader = _read_stderr_until_stepping(proc, lines, time.monotonic() + RUN_TIMEOUT)
+        assert proc.poll() is None, "".join(lines)
+        other = int((tmp_path / f"pid-{1 - rank}").read_text())
+        os.kill(other, signal.SIGSTOP)  # a stalled peer: the user's reason to press Ctrl-C twice
         pid = int((tmp_path / f"pid-{rank}").read_text())
         os.kill(pid, signal.SIGINT)
-        # Beyond interrupts.REPEAT_SECONDS (a second Ctrl-C, not the first delivered twice), and long
-        # enough that a rank starved by a loaded machine has run the first's handler: two SIGINTs
-        # pending at once reach Python as one. The first stop alone takes about 3 s to end the run.
+        # beyond interrupts.REPEAT_SECONDS: a second Ctrl-C, not the first delivered twice
         time.sleep(1.0)
         os.kill(pid, signal.SIGINT)
         sent = time.monotonic()
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        if other is not None:
+            try:
+                os.kill(other, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    err = "".join(lines)
     assert time.monotonic() - sent < EXIT_WITHIN + 5, err
     assert proc.returncode == 130, (proc.returncode, err)
     assert f"rank {rank}: interrupted again: ending every rank now" in err
+
+
+IN_A_LONG_C_CALL = """
+import hashlib, os, signal, sys, threading, time
+from aer_mpi.engine import interrupts
+
+def ended(signum):
+    print("ended now", signum, interrupts.stop_requested(), flush=True)
+    os._exit(3)
+
+interrupts.install_signal_handlers((signal.SIGINT, signal.SIGTERM), end_now=ended)
+gaps = [float(gap) for gap in sys.argv[1:]]
+
+def send():
+    for gap in gaps:
+        time.sleep(gap)
+        os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=send, daemon=True).start()
+start = time.monotonic()
+while time.monotonic() - start < 6:  # C calls that return to Python only every few seconds
+    hashlib.pbkdf2_hmac("sha256", b"p", b"s", 6_000_000)
+print("returned", interrupts.stop_requested(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("gaps, ends", [((0.5, 0.6), True), ((0.5, 0.3), True), ((0.5,), False),
+                                        ((0.5, 0.0001), False)])
+def test_a_second_ctrl_c_ends_the_process_while_the_main_thread_is_in_c(gaps, ends):
+    """No Python handler runs while the main thread is in C (an MPI wait, a kernel), and two SIGINTs
+    pending at once reach it as one: the second Ctrl-C was lost. The listener reads every delivery
+    from the wakeup fd; two at once (GNU timeout's child and group) are still one stop."""
+    done = subprocess.run([sys.executable, "-c", IN_A_LONG_C_CALL, *map(str, gaps)], capture_output=True,
+                          text=True, timeout=120)
+    if ends:
+        # (the handler has not run yet: no stop requested)
+        assert done.returncode == 3 and done.stdout.split() == ["ended", "now", "2", "None"], (done.stdout, done.stderr)
+    else:
+        assert done.returncode == 0 and done.stdout.split() == ["returned", "2"], (done.stdout, done.stderr)
 
 
 def test_a_rank_frozen_while_mpi_starts_ends_the_job_within_the_wait_bound(tmp_path):
