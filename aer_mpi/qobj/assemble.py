@@ -31,6 +31,7 @@ from aer_mpi.qobj.instructions import (
     STATE_PREPARATION,
     STORE,
     LOOP_JUMPS,
+    NOT_PLAIN_GATES,
     UNSUPPORTED_CONTROL_FLOW,
 )
 from aer_mpi.qobj.model import Qobj, QobjExperiment, gate_names
@@ -410,13 +411,6 @@ def _jumps(instructions: list[dict]) -> bool:
     return False
 
 
-#: Gate names that the assembler's other branches take (noise's no-ops, the global phase): the
-#: other names of ``gate_names()`` are plain gates, their parameters numbers.
-NOT_PLAIN_GATES = (frozenset(KEPT_FOR_NOISE) | frozenset(IGNORED) | frozenset(SAVE_INSTRUCTIONS)
-                   | frozenset(SET_STATE_KINDS) | frozenset(LOOP_JUMPS) | frozenset(UNSUPPORTED_CONTROL_FLOW)
-                   | {"global_phase", "measure", "reset", "if_else", "while_loop", "for_loop", "switch_case", BOX,
-                      STORE, SET_MATRIX_PRODUCT_STATE, "initialize", "kraus", "superop", "quantum_channel",
-                      "unitary", "diagonal"})
 #: Instructions one circuit may have once the definitions it runs by are written out: a bound on
 #: what a few lines of nested gate definitions can ask for (each level may double it).
 MAX_ASSEMBLED_INSTRUCTIONS = 10_000_000

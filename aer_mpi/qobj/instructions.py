@@ -199,6 +199,10 @@ NON_GATE_INSTRUCTIONS = frozenset(
 #: Noise instructions (Aer's names; aer_mpi/qobj/noise.py): a Qobj may carry them too.
 NOISE_INSTRUCTIONS = frozenset({"quantum_error", "kraus", "superop", "roerror"})
 NON_GATE_INSTRUCTIONS = NON_GATE_INSTRUCTIONS | NOISE_INSTRUCTIONS
+#: Names among the gates a backend lists that are not plain gates (a name and numbers for parameters):
+#: the assembler and the translator take each by a branch of its own, and the rest by a fast path.
+NOT_PLAIN_GATES = (NON_GATE_INSTRUCTIONS | KEPT_FOR_NOISE | IGNORED | SAVE_NAMES | CONTROL_FLOW
+                   | UNSUPPORTED_CONTROL_FLOW | {SET_MATRIX_PRODUCT_STATE, "initialize", "quantum_channel"})
 
 
 def save_subtype(name: str, unnormalized: bool = False, pershot: bool = False, conditional: bool = False) -> str:

@@ -19,6 +19,7 @@ from aer_mpi import ir
 from aer_mpi.errors import InvalidInputError
 from aer_mpi.qobj.instructions import (
     IGNORED,
+    NOT_PLAIN_GATES,
     PARAMS_BASIS_STATES,
     PARAMS_PAULI_TERMS,
     SAVE_INSTRUCTIONS,
@@ -418,39 +419,31 @@ def _ops(instructions: list[dict], where: str, loop: bool = False, memo: Optiona
 
 def _standard_gate(inst: dict, name: str, qubits: tuple, at: Any, memo: Optional[dict]) -> ir.Op:
     """The op of standard gate instruction ``inst`` (``at``: where it stands, or a callable giving it)."""
+    params = _parameters(inst, name, at)
     try:
-        params = tuple(float(p) for p in inst.get("params", []))
         matrix = gate_matrix(name, params)
     except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{_text(at)}: cannot build gate {name!r}: {exc}") from exc
-    if matrix.shape[0] != 1 << len(qubits):
-        raise InvalidInputError(
-            f"{_text(at)}: {name} acts on {matrix.shape[0].bit_length() - 1} qubits, got {len(qubits)}")
+        raise _cannot_build(at, name, exc) from exc
+    _check_width(at, name, matrix.shape[0].bit_length() - 1, qubits)
     if name == "global_phase":
-        op: ir.Op = ir.GlobalPhase(float(inst["params"][0]))
+        op: ir.Op = ir.GlobalPhase(params[0])
     elif name == "swap":
         op = ir.Swap(qubits[0], qubits[1])
     else:
         diag = _standard_diagonal(name, params)
         op = ir.Gate(qubits, matrix, name) if diag is None else ir.Diagonal(qubits, diag, name)
-    if memo is not None:
-        memo[id(inst)] = (inst, op)  # the dict is kept alive with its op: its id stays its own
-    return op
+    return _remembered(memo, inst, op)
 
 
 def _rotation(inst: dict, name: str, qubits: tuple, at: Any, memo: Optional[dict]) -> ir.Op:
     """``_standard_gate`` for a rotation (``_ROTATIONS``) on one qubit, without the caches: a parameter
     sweep's angles are new at every binding, so a cache only paid its look-ups and evictions (two per
     gate, about half of a binding's translation). The same arrays, the same bits."""
-    try:
-        params = tuple(float(p) for p in inst.get("params", []))
-        rotation = _ROTATIONS[name]
-        if len(params) != rotation.__code__.co_argcount:
-            raise ValueError(f"expecting {rotation.__code__.co_argcount} parameters, got {len(params)}")
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{_text(at)}: cannot build gate {name!r}: {exc}") from exc
-    if len(qubits) != 1:
-        raise InvalidInputError(f"{_text(at)}: {name} acts on 1 qubits, got {len(qubits)}")
+    params = _parameters(inst, name, at)
+    rotation = _ROTATIONS[name]
+    if len(params) != rotation.__code__.co_argcount:
+        raise _cannot_build(at, name, f"expecting {rotation.__code__.co_argcount} parameters, got {len(params)}")
+    _check_width(at, name, 1, qubits)
     matrix = rotation(*params)
     matrix.setflags(write=False)  # (as gate_matrix's: ops share their arrays)
     if ir.is_diagonal(matrix):
@@ -459,6 +452,26 @@ def _rotation(inst: dict, name: str, qubits: tuple, at: Any, memo: Optional[dict
         op: ir.Op = ir.Diagonal(qubits, diag, name)
     else:
         op = ir.Gate(qubits, matrix, name)
+    return _remembered(memo, inst, op)
+
+
+def _parameters(inst: dict, name: str, at: Any) -> tuple:
+    try:
+        return tuple(float(p) for p in inst.get("params", []))
+    except (TypeError, ValueError) as exc:
+        raise _cannot_build(at, name, exc) from exc
+
+
+def _cannot_build(at: Any, name: str, why: Any) -> InvalidInputError:
+    return InvalidInputError(f"{_text(at)}: cannot build gate {name!r}: {why}")
+
+
+def _check_width(at: Any, name: str, width: int, qubits: tuple) -> None:
+    if width != len(qubits):
+        raise InvalidInputError(f"{_text(at)}: {name} acts on {width} qubits, got {len(qubits)}")
+
+
+def _remembered(memo: Optional[dict], inst: dict, op: ir.Op) -> ir.Op:
     if memo is not None:
         memo[id(inst)] = (inst, op)  # the dict is kept alive with its op: its id stays its own
     return op
@@ -470,14 +483,10 @@ def _text(at: Any) -> str:
 
 @lru_cache(maxsize=1)
 def _plain_gate_names() -> frozenset:
-    """The gates ``_ops`` builds from their name and parameters alone (``_standard_gate``): every
-    standard gate but those another of its branches takes."""
+    """The gates ``_ops`` builds from their name and parameters alone (``_standard_gate``)."""
     from aer_mpi.qobj.model import gate_names
 
-    taken = {"measure", "reset", "global_phase", "unitary", "diagonal", STATE_PREPARATION, SET_STATEVECTOR,
-             "if_else", "while_loop", STORE, "for_loop", "break_loop", "continue_loop", "switch_case"}
-    taken |= set(IGNORED) | set(SET_STATE_KINDS) | set(NOISE_INSTRUCTIONS)
-    return frozenset(n for n in gate_names() if n not in taken and not n.startswith(SAVE_PREFIX))
+    return frozenset(n for n in gate_names() - NOT_PLAIN_GATES if not n.startswith(SAVE_PREFIX))
 
 
 def to_program(experiment: QobjExperiment, index: int = 0, memo: Optional[dict] = None) -> ir.Program:
