@@ -142,9 +142,11 @@ class _DeliveryListener:
     def _listen(self) -> None:
         import select
 
+        waiting = select.poll()  # (not select.select: it refuses a descriptor above 1023)
+        waiting.register(self.read_fd, select.POLLIN)
         try:
             while True:
-                select.select([self.read_fd], [], [])
+                waiting.poll()
                 with self.reading:
                     if not self._take():
                         break
