@@ -34,6 +34,17 @@ def hold() -> None:
         _previous[signum] = signal.signal(signum, _remember)
 
 
+def hand_over() -> tuple[list[int], dict[int, object]]:
+    """For a caller that has just installed its own handlers for these signals: the signals received
+    meanwhile, in order, and the handlers ``hold()`` found (to put back later). Nothing is put back
+    now, so no signal meets its default action between the two handlers."""
+    found = dict(_previous)
+    _previous.clear()
+    received = list(_received)
+    _received.clear()
+    return received, found
+
+
 def release() -> list[int]:
     """Put back the handlers ``hold()`` found; the signals received meanwhile, in order."""
     for signum, handler in _previous.items():

@@ -190,15 +190,20 @@ def main(argv: Optional[Sequence[str]] = None, *, exiting: bool = False) -> int:
     signal that comes after the work (Slurm's ``--signal=USR1@T`` just as the run ends) cannot kill a
     finished run while MPI finalises. Otherwise the caller goes on, and gets its handlers back.
     """
-    # python -m aer_mpi held the stop signals while importing (aer_mpi/_early_signals.py)
-    early = _early_signals.release()
-    args = build_parser().parse_args(argv)
+    # python -m aer_mpi held the stop signals while importing (aer_mpi/_early_signals.py); run takes
+    # them over once its own handlers are in place (released here first, a signal meanwhile killed it)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:
+        _early_signals.release()
+        raise
     args.exiting = exiting
-    args.early_signals = early
-    if early and args.handler is not command_run:
-        import signal
+    if args.handler is not command_run:
+        early = _early_signals.release()
+        if early:
+            import signal
 
-        signal.raise_signal(early[0])  # no run to stop: what the signal would have done
+            signal.raise_signal(early[0])  # no run to stop: what the signal would have done
     try:
         return args.handler(args)
     except KeyboardInterrupt:
@@ -313,10 +318,11 @@ def command_run(args: argparse.Namespace) -> int:
     # ssh session closed (it killed the run, finished circuits and all)
     previous = install_signal_handlers((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP),
                                        end_now=_end_every_rank_now)
+    early, held = _early_signals.hand_over()  # (python -m aer_mpi held them while starting)
+    previous.update(held)  # what to put back: the handlers found before the hold
     # MPI bounded: a rank frozen at the start must not leave the others in MPI_Init forever, and a
     # SIGTERM, SIGHUP or Ctrl-C meanwhile ends it (no Python handler runs inside MPI_Init); a SIGUSR1
     # is noted, and acted on once the run starts
-    early = getattr(args, "early_signals", [])
     if early:  # a stop signal that came while python -m aer_mpi was starting
         request_stop(early[0])
     try:

@@ -31,7 +31,8 @@ REPEAT_SECONDS = 0.1
 #: process itself (the main thread is then inside MPI or a C call that does not return to Python).
 MAIN_THREAD_GRACE = 1.0
 
-_escalated = False  # the main thread's handler has begun ending the process
+_escalated = False  # a thread has begun ending the process (``_escalate_once``)
+_escalation = threading.Lock()
 _listener: Optional["_DeliveryListener"] = None
 
 
@@ -56,6 +57,15 @@ def clear_stop() -> None:
     if _listener is not None:
         _listener.first = None
         _listener.escalating = None
+
+
+def _escalate_once() -> bool:
+    """True for the one caller (the handler or the listener) that goes on to end the process."""
+    global _escalated
+    if not _escalation.acquire(blocking=False):
+        return False
+    _escalated = True
+    return True
 
 
 def _end_process(signum: int) -> None:
@@ -163,35 +173,40 @@ class _DeliveryListener:
             if _escalated:
                 return  # the main thread's handler is ending the process
             time.sleep(0.02)
-        self.end_now(signum)
+        if _escalate_once():
+            self.end_now(signum)
 
 
 def install_signal_handlers(signals: tuple = (signal.SIGINT, signal.SIGTERM),
                             end_now: Optional[Callable[[int], None]] = None) -> dict:
     """SIGINT/SIGTERM request a stop (the job is cancelled at its next checkpoint).
 
-    A second SIGINT or SIGTERM gets its previous handler (Ctrl-C twice:
-    KeyboardInterrupt), unless it is the first's signal within ``REPEAT_SECONDS``
-    (the same stop, delivered twice). SIGUSR1 (a batch system's "checkpoint and stop", which
-    a requeue script repeats until the ranks have stopped) never escalates.
-    Should the main thread not run that handler within ``MAIN_THREAD_GRACE`` seconds (it waits
-    inside MPI), the listener thread calls ``end_now(signum)``, which must not return (default:
-    remove the temporary files and ``os._exit(128 + signum)``).
+    A second SIGINT, SIGTERM or SIGHUP, unless it is the first's signal within ``REPEAT_SECONDS``
+    (the same stop, delivered twice), calls ``end_now(signum)``, which must not return; without
+    one it gets its previous handler (Ctrl-C twice: KeyboardInterrupt; SIGTERM: its default action).
+    SIGUSR1 (a batch system's "checkpoint and stop", which a requeue script repeats until the ranks
+    have stopped) never escalates. Should the main thread not run its handler within
+    ``MAIN_THREAD_GRACE`` seconds (it waits inside MPI), the listener thread calls ``end_now``
+    (given none: remove the temporary files and ``os._exit(128 + signum)``).
     Main thread only. Returns the previous handlers; ``uninstall_signal_handlers`` puts them back.
     """
-    global _listener, _escalated
+    global _listener, _escalated, _escalation
     previous: dict[int, Any] = {}
     _escalated = False
+    _escalation = threading.Lock()
 
     def handler(signum: int, frame: Any) -> None:
-        global _escalated
         if _stop is not None and signum in ESCALATING:
             if _listener is not None:  # (it has the time of each delivery; this call may stand for two)
                 if _listener.catch_up() is None:
                     return  # the same stop, delivered twice
             elif signum == _stop and time.monotonic() - _stop_at < REPEAT_SECONDS:
                 return
-            _escalated = True
+            if not _escalate_once():
+                return  # (the listener is ending the process)
+            if end_now is not None:  # (a KeyboardInterrupt may be caught on its way: AerJob.result()
+                end_now(signum)      # cancels the job and waits for it)
+                return
             old = previous.get(signum)
             if not callable(old):  # (a Python handler, KeyboardInterrupt, unwinds: its finally clauses clean up)
                 remove_unfinished_files()

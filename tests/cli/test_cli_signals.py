@@ -214,6 +214,36 @@ def test_a_stop_signal_while_starting_stops_the_run_at_its_first_checkpoint(tmp_
     assert "checkpoint in ck" in done.stderr
 
 
+#: The same, the signal arriving while the command line is parsed and the run's modules imported:
+#: between the release of the held signals and the run's own handlers, it met its default action.
+WHILE_PARSING = """
+import os, signal, sys
+from aer_mpi import _early_signals
+_early_signals.hold()
+import aer_mpi.cli.app as app
+build_parser = app.build_parser
+
+def parser_then_signal():
+    os.kill(os.getpid(), signal.SIGUSR1)
+    return build_parser()
+
+app.build_parser = parser_then_signal
+sys.exit(app.main(sys.argv[1:], exiting=True))
+"""
+
+
+def test_a_stop_signal_while_the_command_line_is_parsed_is_held_for_the_run(tmp_path):
+    """The held signals were put back to their default action before the arguments were parsed and
+    the run's handlers installed: a SIGUSR1 then killed the rank, nothing written (probe X: 4 of 27)."""
+    (tmp_path / "long.qasm").write_text(long_qasm(12, 60))
+    env = dict(os.environ, OMP_NUM_THREADS="1", AER_MPI_KERNELS="numpy")
+    command = [sys.executable, "-c", WHILE_PARSING, "run", "long.qasm", "--shots", "16", "--seed", "1",
+               "-o", "out.json", "--checkpoint", "ck", "--quiet"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert done.returncode == 128 + signal.SIGUSR1, (done.returncode, done.stderr)
+    assert (tmp_path / "ck" / "manifest.json").is_file(), done.stderr
+
+
 def test_a_repeated_sigusr1_never_kills_but_a_second_sigterm_does():
     """A requeue script repeats SIGUSR1 every 10 s until the ranks stop (slurm/aer-mpi-requeue.sbatch): a
     rank still starting or working toward its next checkpoint must not die of the repeat."""
@@ -286,13 +316,15 @@ def _read_stderr_until_stepping(proc: subprocess.Popen, lines: list, deadline: f
     return reader
 
 
-@pytest.mark.parametrize("rank", [0, 1])
-def test_a_second_ctrl_c_on_one_rank_ends_every_rank_at_once(tmp_path, rank):
+@pytest.mark.parametrize("rank, stop", [(0, signal.SIGINT), (1, signal.SIGINT), (1, signal.SIGTERM)])
+def test_a_second_ctrl_c_on_one_rank_ends_every_rank_at_once(tmp_path, rank, stop):
     """Ctrl-C twice to one rank (kill -INT twice): its KeyboardInterrupt ended that rank alone, and the
     other waited in a collective until the wait bound (600 s; an hour when it was rank 0). The other
     rank is frozen meanwhile, so the first stop cannot end the run before the second Ctrl-C (it did
     within 1 s in CI), and the signalled rank waits inside MPI, where no Python handler runs: the
-    signal listener ends every rank."""
+    signal listener ends every rank. It took 10 s (AerJob.result() caught the KeyboardInterrupt and
+    waited for the job) and a second SIGTERM ended that rank alone, by its default action, leaving
+    its MPI shared memory (probe X): both now call the same end."""
     proc = _start_wrapped(tmp_path, 2, {"PROGRESS_EVERY": "0.5"}, quiet=False)
     lines: list = []
     other = None
@@ -303,10 +335,10 @@ def test_a_second_ctrl_c_on_one_rank_ends_every_rank_at_once(tmp_path, rank):
         other = int((tmp_path / f"pid-{1 - rank}").read_text())
         os.kill(other, signal.SIGSTOP)  # a stalled peer: the user's reason to press Ctrl-C twice
         pid = int((tmp_path / f"pid-{rank}").read_text())
-        os.kill(pid, signal.SIGINT)
+        os.kill(pid, stop)
         # beyond interrupts.REPEAT_SECONDS: a second Ctrl-C, not the first delivered twice
         time.sleep(1.0)
-        os.kill(pid, signal.SIGINT)
+        os.kill(pid, stop)
         sent = time.monotonic()
         proc.wait(timeout=60)
         reader.join(timeout=10)
@@ -320,8 +352,9 @@ def test_a_second_ctrl_c_on_one_rank_ends_every_rank_at_once(tmp_path, rank):
             except ProcessLookupError:
                 pass
     err = "".join(lines)
-    assert time.monotonic() - sent < EXIT_WITHIN + 5, err
-    assert proc.returncode == 130, (proc.returncode, err)
+    # a hang bound, not a speed figure: MAIN_THREAD_GRACE (1 s), the abort's settle (0.5 s), the launcher
+    assert time.monotonic() - sent < 6, err
+    assert proc.returncode == 128 + stop, (proc.returncode, err)
     assert f"rank {rank}: interrupted again: ending every rank now" in err
 
 
@@ -358,8 +391,8 @@ def test_a_second_ctrl_c_ends_the_process_while_the_main_thread_is_in_c(gaps, en
     done = subprocess.run([sys.executable, "-c", IN_A_LONG_C_CALL, *map(str, gaps)], capture_output=True,
                           text=True, timeout=120)
     if ends:
-        # (the handler has not run yet: no stop requested)
-        assert done.returncode == 3 and done.stdout.split() == ["ended", "now", "2", "None"], (done.stdout, done.stderr)
+        # (the stop is requested only if the main thread was back in Python between the two)
+        assert done.returncode == 3 and done.stdout.split()[:3] == ["ended", "now", "2"], (done.stdout, done.stderr)
     else:
         assert done.returncode == 0 and done.stdout.split() == ["returned", "2"], (done.stdout, done.stderr)
 
