@@ -320,6 +320,11 @@ def command_run(args: argparse.Namespace) -> int:
                                        end_now=_end_every_rank_now)
     early, held = _early_signals.hand_over()  # (python -m aer_mpi held them while starting)
     previous.update(held)  # what to put back: the handlers found before the hold
+    if getattr(args, "exiting", False):
+        import atexit
+
+        # registered before the backend's own exit hooks, which run first (they use MPI)
+        atexit.register(_finalize_mpi_while_the_handlers_stand)
     # MPI bounded: a rank frozen at the start must not leave the others in MPI_Init forever, and a
     # SIGTERM, SIGHUP or Ctrl-C meanwhile ends it (no Python handler runs inside MPI_Init); a SIGUSR1
     # is noted, and acted on once the run starts
@@ -358,6 +363,22 @@ def command_run(args: argparse.Namespace) -> int:
             uninstall_signal_handlers(previous)
 
 
+_finalizing = False
+
+
+def _finalize_mpi_while_the_handlers_stand() -> None:
+    """At the exit of ``aer-mpi run``: ``MPI_Finalize``, which waits for every rank, while the stop
+    handlers and their listener still stand. mpi4py finalizes later, after Python has put every signal
+    back to its default action, and a second Ctrl-C or SIGTERM then killed the rank (hydra's BAD
+    TERMINATION, exit 2 or 15) and left its MPICH shared memory (probe X)."""
+    global _finalizing
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is None or not mpi.Is_initialized() or mpi.Is_finalized():
+        return
+    _finalizing = True
+    mpi.Finalize()
+
+
 def _end_every_rank_now(signum: int) -> None:
     """A second stop signal on this rank (Ctrl-C twice): every rank ends now, exit 128 + signum (130
     for SIGINT). Called by the main thread's KeyboardInterrupt, or by the signal listener's thread
@@ -371,9 +392,13 @@ def _end_every_rank_now(signum: int) -> None:
         running = mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized()
     except AttributeError:  # mpi4py.MPI half imported
         running = False
-    if not running:  # before MPI_Init returned or after MPI_Finalize: this process only
+    if not running or _finalizing:  # before MPI_Init returned, or at the exit: this process only
+        from aer_mpi.comm.watchdog import release_shared_memory
+
         print(f"{PROG}: interrupted again: ending now", file=sys.stderr, flush=True)
         remove_unfinished_files()
+        if running:  # (in MPI_Finalize, which an abort may not interrupt; the launcher ends the rest)
+            release_shared_memory()
         os._exit(128 + int(signum))
     print(f"{PROG}: rank {mpi.COMM_WORLD.Get_rank()}: interrupted again: ending every rank now",
           file=sys.stderr, flush=True)

@@ -278,6 +278,19 @@ with open(f"pid-{rank}", "w") as f:
     f.write(str(os.getpid()))
 if os.environ.get("FREEZE_RANK") == rank:
     os.kill(os.getpid(), signal.SIGSTOP)  # frozen before MPI starts, as on a wedged node
+if os.environ.get("STOP_TWICE_IN_FINALIZE") == rank:  # two SIGTERMs while MPI_Finalize waits at the exit
+    import time
+    from mpi4py import MPI
+    finalize = MPI.Finalize
+
+    def stopped_twice_then_finalize():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        finalize()
+
+    MPI.Finalize = stopped_twice_then_finalize
 if os.environ.get("PROGRESS_EVERY"):  # a progress line this often (seconds): the test sees the steps start
     from aer_mpi.provider.progress import ProgressLog
     ProgressLog.__init__.__defaults__ = (None, float(os.environ["PROGRESS_EVERY"]), "aer-mpi")
@@ -356,6 +369,22 @@ def test_a_second_ctrl_c_on_one_rank_ends_every_rank_at_once(tmp_path, rank, sto
     assert time.monotonic() - sent < 6, err
     assert proc.returncode == 128 + stop, (proc.returncode, err)
     assert f"rank {rank}: interrupted again: ending every rank now" in err
+
+
+def test_a_second_stop_while_mpi_finalizes_at_the_exit_still_ends_the_rank_through_the_handlers(tmp_path):
+    """mpi4py finalizes MPI after Python has put every signal back to its default action: a second
+    SIGTERM while MPI_Finalize waited for the other ranks killed the rank (hydra's BAD TERMINATION,
+    exit 15) and left its MPICH shared memory (probe X). The run now finalizes while its handlers stand."""
+    (tmp_path / "wrapper.py").write_text(RANK_WRAPPER)
+    (tmp_path / "small.qasm").write_text(long_qasm(6, 5))
+    env = dict(os.environ, OMP_NUM_THREADS="1", AER_MPI_KERNELS="numpy", STOP_TWICE_IN_FINALIZE="0")
+    done = subprocess.run([mpiexec_or_skip(), "-n", "2", sys.executable, "wrapper.py", "run", "small.qasm",
+                           "--shots", "8", "-o", "out.json", "-q"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT)
+    assert done.returncode == 128 + signal.SIGTERM, (done.returncode, done.stderr)
+    assert "aer-mpi: interrupted again: ending now" in done.stderr, done.stderr
+    document = json.loads((tmp_path / "out.json").read_text())  # written before the exit: complete
+    assert [r["status"] for r in document["results"]] == ["done"]
 
 
 IN_A_LONG_C_CALL = """
