@@ -372,26 +372,33 @@ def _finalize_mpi_while_the_handlers_stand() -> None:
     back to its default action, and a second Ctrl-C or SIGTERM then killed the rank (hydra's BAD
     TERMINATION, exit 2 or 15) and left its MPICH shared memory (probe X)."""
     global _finalizing
-    mpi = sys.modules.get("mpi4py.MPI")
-    if mpi is None or not mpi.Is_initialized() or mpi.Is_finalized():
+    mpi = _running_mpi()
+    if mpi is None:
         return
     _finalizing = True
     mpi.Finalize()
 
 
+def _running_mpi() -> Any:
+    """``mpi4py.MPI`` between ``MPI_Init`` and ``MPI_Finalize``, else None. Not imported here: a signal
+    handler or the listener's thread calls this while the main thread may hold its import."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    try:
+        return mpi if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() else None
+    except AttributeError:  # mpi4py.MPI half imported
+        return None
+
+
 def _end_every_rank_now(signum: int) -> None:
     """A second stop signal on this rank (Ctrl-C twice): every rank ends now, exit 128 + signum (130
-    for SIGINT). Called by the main thread's KeyboardInterrupt, or by the signal listener's thread
-    when the main thread waits inside MPI (a collective whose peer has stalled). Does not return."""
+    for SIGINT). Called by the stop handler, by the signal listener's thread when the main thread
+    waits inside MPI (a collective whose peer has stalled), or for a KeyboardInterrupt. Does not return."""
     import os
 
     from aer_mpi.comm.watchdog import abort_job, remove_unfinished_files
 
-    mpi = sys.modules.get("mpi4py.MPI")  # (not imported here: the main thread may hold its import)
-    try:
-        running = mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized()
-    except AttributeError:  # mpi4py.MPI half imported
-        running = False
+    mpi = _running_mpi()
+    running = mpi is not None
     if not running or _finalizing:  # before MPI_Init returned, or at the exit: this process only
         from aer_mpi.comm.watchdog import release_shared_memory
 
