@@ -2,6 +2,7 @@
 changed): each test names what Aer does and checks aer_mpi against Qiskit's own oracles."""
 
 import dataclasses
+import functools
 import warnings
 
 import numpy as np
@@ -422,43 +423,86 @@ def test_save_matrix_product_state_is_aers():
         AerMPISimulator(comm=MPI.COMM_SELF, method="matrix_product_state").run(part).result()
 
 
-def check_the_stabilizer_saves_are_aers(comm, kernels):
-    """save_stabilizer, save_clifford and save_state on a Clifford circuit, under method="stabilizer"
-    and "automatic" (Aer's automatic method takes the stabilizer method for a Clifford circuit):
-    Qiskit's Clifford of the circuit, at any rank count (every rank runs the tableau)."""
-    from qiskit.quantum_info import Clifford, StabilizerState, random_clifford
+#: (seed, width) of the random Cliffords below; 70 qubits: two words of the packed tableau.
+STABILIZER_CASES = ((3, 1), (4, 5), (5, 70))
+
+
+@functools.lru_cache(maxsize=None)
+def _stabilizer_circuit(seed: int, width: int):
+    """The circuit of ``random_clifford(width, seed)`` with every stabilizer save, the qubits whose
+    probabilities it saves, and the Clifford."""
+    from qiskit.quantum_info import random_clifford
 
     from aer_mpi import library
 
-    for seed, width in ((3, 1), (4, 5), (5, 70)):  # 70 qubits: two words of the packed tableau
-        expected = random_clifford(width, seed=seed)
-        qc = expected.to_circuit()
-        library.save_stabilizer(qc, label="stab")
-        library.save_clifford(qc)
-        library.save_state(qc)
-        measured = [q for q in (0, width // 2, width - 1)][: min(width, 3)]
-        library.save_probabilities(qc, measured, label="p")  # with a stabilizer save: on the tableau too
-        library.save_amplitudes_squared(qc, [0, 1], label="a")
-        qc.measure_all()
+    expected = random_clifford(width, seed=seed)
+    qc = expected.to_circuit()
+    library.save_stabilizer(qc, label="stab")
+    library.save_clifford(qc)
+    library.save_state(qc)
+    measured = [q for q in (0, width // 2, width - 1)][: min(width, 3)]
+    library.save_probabilities(qc, measured, label="p")  # with a stabilizer save: on the tableau too
+    library.save_amplitudes_squared(qc, [0, 1], label="a")
+    qc.measure_all()
+    return qc, measured, expected
+
+
+@functools.lru_cache(maxsize=None)
+def _stabilizer_probabilities(seed: int, width: int):
+    """Qiskit's probabilities of the saved qubits and of the outcomes 0 and 1 (what "p" and "a" save)."""
+    from qiskit.quantum_info import StabilizerState
+
+    _, measured, expected = _stabilizer_circuit(seed, width)
+    state = StabilizerState(expected)
+    outcomes = [format(outcome, f"0{width}b") for outcome in (0, 1)]
+    return state.probabilities(measured), [state.probabilities_dict_from_bitstring(bits).get(bits, 0.0) for bits in outcomes]
+
+
+def _run_stabilizer_circuit(comm, method: str, kernels, seed: int, width: int):
+    qc, _, _ = _stabilizer_circuit(seed, width)
+    with warnings.catch_warnings():  # method='stabilizer' warns that non-Clifford circuits run as the statevector
+        warnings.simplefilter("ignore", UserWarning)
+        return AerMPISimulator(comm=comm, method=method, kernels=kernels).run(qc, shots=50, seed_simulator=seed).result()
+
+
+def _assert_stabilizer_saves(result, seed: int, width: int, probabilities: bool = True) -> None:
+    """The saves against Qiskit's Clifford and ``StabilizerState`` (its probabilities when
+    ``probabilities``: at 70 qubits Qiskit takes seconds for each)."""
+    from qiskit.quantum_info import Clifford, StabilizerState
+
+    _, measured, expected = _stabilizer_circuit(seed, width)
+    data = result.data(0)
+    assert set(data) == {"counts", "stab", "clifford", "stabilizer", "p", "a"}
+    if probabilities:
+        expected_p, expected_a = _stabilizer_probabilities(seed, width)
+        np.testing.assert_allclose(data["p"], expected_p, atol=1e-12)
+        np.testing.assert_allclose(data["a"], expected_a, atol=1e-12)
+    assert isinstance(data["clifford"], Clifford) and data["clifford"] == expected
+    assert isinstance(data["stab"], StabilizerState) and data["stab"] == StabilizerState(expected)
+    assert data["stabilizer"] == StabilizerState(expected)  # save_state: the method's state
+    assert result.results[0].metadata["method"] == "stabilizer"
+    assert sum(result.get_counts(0).values()) == 50
+
+
+def check_the_stabilizer_saves_are_aers(comm, kernels):
+    """save_stabilizer, save_clifford and save_state on a Clifford circuit, under method="stabilizer"
+    and "automatic" (Aer's automatic method takes the stabilizer method for a Clifford circuit):
+    Qiskit's Clifford of the circuit, at any rank count (every rank runs the tableau). The 70-qubit
+    probabilities are one rank's, which the test below checks against Qiskit's once."""
+    for seed, width in STABILIZER_CASES:
         for method in ("stabilizer", "automatic"):
-            with warnings.catch_warnings():  # method='stabilizer' warns that non-Clifford circuits run as the statevector
-                warnings.simplefilter("ignore", UserWarning)
-                result = AerMPISimulator(comm=comm, method=method, kernels=kernels).run(
-                    qc, shots=50, seed_simulator=seed).result()
+            result = _run_stabilizer_circuit(comm, method, kernels, seed, width)
             if comm.rank == 0:
-                data = result.data(0)
-                assert set(data) == {"counts", "stab", "clifford", "stabilizer", "p", "a"}
-                state = StabilizerState(expected)
-                np.testing.assert_allclose(data["p"], state.probabilities(measured), atol=1e-12)
-                for outcome, value in zip([0, 1], data["a"]):
-                    bits = format(outcome, f"0{width}b")
-                    expected_value = state.probabilities_dict_from_bitstring(bits).get(bits, 0.0)
-                    assert value == pytest.approx(expected_value, abs=1e-12)
-                assert isinstance(data["clifford"], Clifford) and data["clifford"] == expected
-                assert isinstance(data["stab"], StabilizerState) and data["stab"] == StabilizerState(expected)
-                assert data["stabilizer"] == StabilizerState(expected)  # save_state: the method's state
-                assert result.results[0].metadata["method"] == "stabilizer"
-                assert sum(result.get_counts(0).values()) == 50
+                _assert_stabilizer_saves(result, seed, width, probabilities=width <= 5)
+                if width > 5:
+                    alone = _run_stabilizer_circuit(MPI.COMM_SELF, method, kernels, seed, width).data(0)
+                    assert np.array_equal(result.data(0)["p"], alone["p"])
+                    assert np.array_equal(result.data(0)["a"], alone["a"])
+
+
+def test_the_70_qubit_stabilizer_probabilities_are_qiskits():
+    seed, width = STABILIZER_CASES[-1]
+    _assert_stabilizer_saves(_run_stabilizer_circuit(MPI.COMM_SELF, "stabilizer", None, seed, width), seed, width)
 
 
 def test_the_stabilizer_saves_match_aers_and_are_refused_where_aer_refuses_them():
