@@ -178,14 +178,13 @@ def check_fake_device_from_backend_matches_aer(comm):
     compiled = transpile(circuit, backend, seed_transpiler=3, optimization_level=1)
     assert set(compiled.count_ops()) <= {"rz", "sx", "x", "cx", "measure", "barrier"}
     result = backend.run(compiled, shots=SHOTS, seed_simulator=4, memory=True).result()
-    reference = None
-    if comm.rank == 0:
+    if comm.size == 1:  # against Aer once; at more ranks the same shots as one rank
         aer = AerSimulator.from_backend(device, method="density_matrix")
         reference = aer.run(compiled, shots=REFERENCE_SHOTS, seed_simulator=9).result().get_counts()
-    reference = comm.bcast(reference)
-    assert_close(reference, result.get_counts(), "FakeManilaV2")
-    alone = AerMPISimulator.from_backend(device, comm=MPI.COMM_SELF, min_local_qubits=2)
-    assert alone.run(compiled, shots=SHOTS, seed_simulator=4, memory=True).result().get_memory() == result.get_memory()
+        assert_close(reference, result.get_counts(), "FakeManilaV2")
+    elif comm.rank == 0:
+        alone = AerMPISimulator.from_backend(device, comm=MPI.COMM_SELF, min_local_qubits=2)
+        assert alone.run(compiled, shots=SHOTS, seed_simulator=4, memory=True).result().get_memory() == result.get_memory()
 
 
 def check_readout_only_samples_the_ideal_state(comm):
@@ -206,8 +205,13 @@ def check_readout_only_samples_the_ideal_state(comm):
     meta = result.results[0].metadata
     assert not meta["dynamic"] and meta["noise_stats"]["readout_errors_on_final_values"] == 5
     assert meta["noise"] == "readout"  # Aer's word for a model of readout errors only
-    reference = comm.bcast(aer_reference([circuit], model)[0] if comm.rank == 0 else None)
-    assert_close(reference, result.get_counts(), "readout only")
+    if comm.size == 1:  # against Aer once; at more ranks the same counts as one rank
+        assert_close(aer_reference([circuit], model)[0], result.get_counts(), "readout only")
+    elif comm.rank == 0:
+        from mpi4py import MPI
+
+        alone = AerMPISimulator(method="statevector", comm=MPI.COMM_SELF, min_local_qubits=2, noise_model=model)
+        assert alone.run(circuit, shots=SHOTS, seed_simulator=2).result().get_counts() == result.get_counts()
 
 
 def test_circuit_kraus_and_quantum_error_match_aer():
