@@ -963,7 +963,10 @@ def _fill(assembler: _CircuitAssembler, template: QobjExperiment, values: dict, 
     for inst, open_params in assembler.slots:
         params = list(inst["params"])
         for j, expr in open_params:
-            params[j] = _bound_value(_evaluate(expr, values), inst["name"], f"circuit {name!r} ({inst['name']})")
+            value = values.get(expr)  # a plain Parameter: its value, a finite float (_value_sets checked it)
+            if type(value) is not float:
+                value = _bound_value(_evaluate(expr, values), inst["name"], f"circuit {name!r} ({inst['name']})")
+            params[j] = value
         filled[id(inst)] = {**inst, "params": params}
     instructions = [filled.get(id(inst), inst) for inst in template.instructions]
     header = {**template.header, "name": name, "metadata": dict(template.header["metadata"])}

@@ -45,6 +45,10 @@ def test_round_trip_through_json():
         (("experiments", 0, "instructions", 0, "name"), "frobnicate", "unknown instruction 'frobnicate'"),
         (("experiments", 0, "instructions", 1, "qubits"), [0, 7], "experiments[0].instructions[1].qubits"),
         (("experiments", 0, "instructions", 1, "qubits"), [1, 1], "repeated qubit"),
+        (("experiments", 0, "instructions", 1, "qubits"), [-1, 0], "experiments[0].instructions[1].qubits"),
+        (("experiments", 0, "instructions", 0, "params"), [True], "expecting finite numbers for gate 'h'"),
+        (("experiments", 0, "instructions", 0, "params"), [float("inf")], "expecting finite numbers for gate 'h'"),
+        (("experiments", 0, "instructions", 0, "params"), "0.5", "experiments[0].instructions[0].params"),
         (("experiments", 0, "instructions", 4, "memory"), [9], "experiments[0].instructions[4].memory"),
     ],
 )
