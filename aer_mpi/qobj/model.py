@@ -230,7 +230,8 @@ def _validate_instructions(instructions: list, n: int, slots: int, where: str,
         key = (id(inst), n, slots)
         if key in checked:
             continue
-        if type(inst) is dict and inst.get("name") in gates and "memory" not in inst and _plain_gate_fits(inst, n):
+        if (type(inst) is dict and type(inst.get("name")) is str and inst["name"] in gates and "memory" not in inst
+                and _plain_gate_fits(inst, n)):
             checked.add(key)  # the common case, without the error texts' work (a binding's gates, each time)
             continue
         at = f"{where}[{i}]"

@@ -43,6 +43,7 @@ def test_round_trip_through_json():
         (("config", "seed_simulator"), -1, "config.seed_simulator"),
         (("experiments", 0, "header", "n_qubits"), 0, "experiments[0].header.n_qubits"),
         (("experiments", 0, "instructions", 0, "name"), "frobnicate", "unknown instruction 'frobnicate'"),
+        (("experiments", 0, "instructions", 0, "name"), ["h"], "experiments[0].instructions[0].name"),
         (("experiments", 0, "instructions", 1, "qubits"), [0, 7], "experiments[0].instructions[1].qubits"),
         (("experiments", 0, "instructions", 1, "qubits"), [1, 1], "repeated qubit"),
         (("experiments", 0, "instructions", 1, "qubits"), [-1, 0], "experiments[0].instructions[1].qubits"),
